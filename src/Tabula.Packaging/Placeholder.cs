@@ -1,0 +1,1 @@
+namespace Tabula.Packaging; internal static class Placeholder { }
