@@ -90,13 +90,8 @@ public sealed record HostConfig
         string? hostIpText = f.OptionalString("host_ip");
         if (!string.IsNullOrEmpty(hostIpText))
         {
-            int slash = hostIpText.IndexOf('/');
-            if (slash < 0 || !IPAddress.TryParse(hostIpText.AsSpan(0, slash), out var address)
-                || !int.TryParse(hostIpText.AsSpan(slash + 1), out int prefix)
-                || prefix < 0 || prefix > (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128))
-            {
+            if (!TryParseCidr(hostIpText, out var address, out int prefix))
                 f.Invalid("host_ip", $"must be an address with a prefix length, like 192.0.2.10/24; got \"{hostIpText}\"");
-            }
             hostIp = address;
             prefixLength = prefix;
         }
@@ -200,6 +195,17 @@ public sealed record HostConfig
             Authentication = authentication,
             LegacyFields = legacy,
         };
+    }
+
+    private static bool TryParseCidr(string text, out IPAddress address, out int prefix)
+    {
+        address = IPAddress.None;
+        prefix = 0;
+        int slash = text.IndexOf('/');
+        if (slash < 0 || !IPAddress.TryParse(text.AsSpan(0, slash), out var parsed) || !int.TryParse(text.AsSpan(slash + 1), out prefix))
+            return false;
+        address = parsed;
+        return prefix >= 0 && prefix <= (parsed.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
     }
 
     private static bool IsMac(string text) =>
