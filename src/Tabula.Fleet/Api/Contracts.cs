@@ -1,0 +1,84 @@
+using System.Text.Json.Serialization;
+using Tabula.Fleet.Core;
+
+namespace Tabula.Fleet.Api;
+
+// Request bodies: strings are nullable because a client may omit them; handlers validate and answer 400.
+public sealed record LoginRequest(string? Username, string? Password, string? Totp);
+public sealed record LoginResponse(string Token, string Username, string Role, DateTimeOffset ExpiresAt);
+public sealed record CreateStaffRequest(string? Username, string? Password, string? Role);
+public sealed record StaffView(string Username, string Role, bool TotpEnabled);
+public sealed record NameRequest(string? Name);
+public sealed record TokenResponse(string Token);
+public sealed record TotpBeginResponse(string Secret, string Uri);
+public sealed record CodeRequest(string? Code);
+public sealed record NonceResponse(string Nonce, DateTimeOffset ExpiresAt);
+public sealed record EnrollBody(string? IdentityKey, string? WireguardPublicKey, string? PackageDigest, string? Nonce, string? Signature);
+public sealed record EnrollResponse(string MachineId, string State, string RelayToken);
+public sealed record ReasonRequest(string? Reason);
+public sealed record ProvisionRequest(
+    string? Hostname, string? CountryCode, string? Country, string? CityCode, string? City, string? Provider, bool Owned,
+    string? Ipv4AddrIn, string? Ipv6AddrIn, int? Port, int? Weight, bool? IncludeInCountry, string? Reason);
+public sealed record MachineView(
+    string Id, string State, string? PreviousState, string WireguardPublicKey, string PackageDigest, RelayPlacement? Placement,
+    long AppliedRevision, DateTimeOffset EnrolledAt, DateTimeOffset UpdatedAt)
+{
+    public static MachineView From(Machine m) => new(m.Id, m.State.Name(), m.PreviousState?.Name(), WireGuardKey.Format(m.WireGuardKey),
+        m.PackageDigest, m.Placement, m.AppliedRevision, DateTimeOffset.FromUnixTimeMilliseconds(m.EnrolledAt),
+        DateTimeOffset.FromUnixTimeMilliseconds(m.UpdatedAt));
+}
+public sealed record AllowPackageRequest(string? Digest, string? Reason);
+public sealed record AppliedRequest(long Revision);
+public sealed record AppliedView(long Revision, long Head, long Deployed, long Applied);
+public sealed record CreateAccountRequest(int? DeviceLimit);
+public sealed record AccountView(string Number, int DeviceLimit, DateTimeOffset CreatedAt);
+public sealed record AddDeviceRequest(string? PublicKey);
+public sealed record DeviceView(long Id, string PublicKey, string Ipv4Address, string Ipv6Address, DateTimeOffset CreatedAt, long Revision)
+{
+    public static DeviceView From(Device d) => new(d.Id, WireGuardKey.Format(d.PublicKey), d.Ipv4, d.Ipv6,
+        DateTimeOffset.FromUnixTimeMilliseconds(d.CreatedAt), d.Revision);
+}
+public sealed record RevisionResponse(long Revision);
+public sealed record AuditView(long Id, DateTimeOffset At, string Actor, string Action, string Target, string? Reason, string? Detail);
+public sealed record ErrorBody(string Error, string Message);
+
+// Relay list: Mullvad's app/v1/relays shape, WireGuard part, plus the booted package digest.
+public sealed record RelayList(SortedDictionary<string, LocationView> Locations, WireguardRelays Wireguard);
+public sealed record LocationView(string Country, string City);
+public sealed record WireguardRelays(int[][] PortRanges, string Ipv4Gateway, string Ipv6Gateway, List<RelayView> Relays);
+public sealed record RelayView(
+    string Hostname, string Location, bool Active, bool Owned, string Provider, string Ipv4AddrIn, string? Ipv6AddrIn,
+    bool IncludeInCountry, int Weight, string PublicKey, string PackageDigest);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(LoginRequest))]
+[JsonSerializable(typeof(LoginResponse))]
+[JsonSerializable(typeof(CreateStaffRequest))]
+[JsonSerializable(typeof(StaffView))]
+[JsonSerializable(typeof(List<StaffView>))]
+[JsonSerializable(typeof(NameRequest))]
+[JsonSerializable(typeof(TokenResponse))]
+[JsonSerializable(typeof(TotpBeginResponse))]
+[JsonSerializable(typeof(CodeRequest))]
+[JsonSerializable(typeof(NonceResponse))]
+[JsonSerializable(typeof(EnrollBody))]
+[JsonSerializable(typeof(EnrollResponse))]
+[JsonSerializable(typeof(ReasonRequest))]
+[JsonSerializable(typeof(ProvisionRequest))]
+[JsonSerializable(typeof(MachineView))]
+[JsonSerializable(typeof(List<MachineView>))]
+[JsonSerializable(typeof(AllowPackageRequest))]
+[JsonSerializable(typeof(List<string>))]
+[JsonSerializable(typeof(AppliedRequest))]
+[JsonSerializable(typeof(AppliedView))]
+[JsonSerializable(typeof(CreateAccountRequest))]
+[JsonSerializable(typeof(AccountView))]
+[JsonSerializable(typeof(AddDeviceRequest))]
+[JsonSerializable(typeof(DeviceView))]
+[JsonSerializable(typeof(List<DeviceView>))]
+[JsonSerializable(typeof(RevisionResponse))]
+[JsonSerializable(typeof(List<AuditView>))]
+[JsonSerializable(typeof(ErrorBody))]
+[JsonSerializable(typeof(RelayList))]
+public sealed partial class FleetJson : JsonSerializerContext;

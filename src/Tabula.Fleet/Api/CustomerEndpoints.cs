@@ -1,0 +1,74 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Tabula.Fleet.Core;
+
+namespace Tabula.Fleet.Api;
+
+/// <summary>
+/// /app/v1: what customers' apps call (account number as credential; nothing here is logged or audited),
+/// and /api/v1/customers: what staff may do with accounts (audited, without the account number).
+/// </summary>
+public static class CustomerEndpoints
+{
+    public static void MapCustomers(this IEndpointRouteBuilder app)
+    {
+        var customer = app.MapGroup("/app/v1");
+        customer.MapPost("/accounts", async (HttpContext http, FleetCore core) =>
+        {
+            var account = await core.CreateAccountAsync(null, null, http.RequestAborted);
+            return TypedResults.Created("/app/v1/me", View(account));
+        });
+        customer.MapGet("/me", async (HttpContext http, FleetCore core) => TypedResults.Ok(View(await core.GetAccountAsync(Auth.Account(http), http.RequestAborted))));
+        customer.MapGet("/devices", async (HttpContext http, FleetCore core) =>
+            TypedResults.Ok((await core.ListDevicesAsync(Auth.Account(http), http.RequestAborted)).Select(DeviceView.From).ToList()));
+        customer.MapPost("/devices", async (AddDeviceRequest body, HttpContext http, FleetCore core) =>
+        {
+            var key = WireGuardKey.Parse(body.PublicKey, "public_key");
+            var device = await core.AddDeviceAsync(Auth.Account(http), key, http.RequestAborted);
+            return TypedResults.Created($"/app/v1/devices/{device.Id}", DeviceView.From(device));
+        });
+        customer.MapDelete("/devices/{id:long}", async (long id, HttpContext http, FleetCore core) =>
+            TypedResults.Ok(new RevisionResponse(await core.RemoveDeviceAsync(Auth.Account(http), id, http.RequestAborted))));
+        // How far a change has spread: aggregate counts only, so customers may ask too.
+        customer.MapGet("/revisions/{revision:long}/applied", async (long revision, HttpContext http, FleetCore core) =>
+        {
+            await core.GetAccountAsync(Auth.Account(http), http.RequestAborted);
+            var (head, deployed, applied) = await core.AppliedAsync(revision, http.RequestAborted);
+            return TypedResults.Ok(new AppliedView(revision, head, deployed, applied));
+        });
+
+        var staff = app.MapGroup("/api/v1/customers");
+        staff.MapPost("/", async (CreateAccountRequest? body, HttpContext http, FleetCore core) =>
+        {
+            var me = await Auth.StaffAsync(http, core, StaffRole.Operator);
+            var account = await core.CreateAccountAsync(me.Username, body?.DeviceLimit, http.RequestAborted);
+            return TypedResults.Created("/api/v1/customers/" + account.Number, View(account));
+        });
+        staff.MapGet("/{number}", async (string number, HttpContext http, FleetCore core) =>
+        {
+            await Auth.StaffAsync(http, core, StaffRole.Viewer);
+            return TypedResults.Ok(View(await FindForStaff(core, number, http.RequestAborted)));
+        });
+        staff.MapGet("/{number}/devices", async (string number, HttpContext http, FleetCore core) =>
+        {
+            await Auth.StaffAsync(http, core, StaffRole.Viewer);
+            await FindForStaff(core, number, http.RequestAborted);
+            return TypedResults.Ok((await core.ListDevicesAsync(number, http.RequestAborted)).Select(DeviceView.From).ToList());
+        });
+        staff.MapDelete("/{number}", async (string number, HttpContext http, FleetCore core) =>
+        {
+            var me = await Auth.StaffAsync(http, core, StaffRole.Operator);
+            await FindForStaff(core, number, http.RequestAborted);
+            return TypedResults.Ok(new RevisionResponse(await core.DeleteAccountAsync(me, number, null, http.RequestAborted)));
+        });
+    }
+
+    private static AccountView View(Account a) => new(a.Number, a.DeviceLimit, DateTimeOffset.FromUnixTimeMilliseconds(a.CreatedAt));
+
+    private static async Task<Account> FindForStaff(FleetCore core, string number, CancellationToken ct)
+    {
+        try { return await core.GetAccountAsync(number, ct); }
+        catch (FleetException e) when (e.Error == FleetError.Unauthenticated) { throw new FleetException(FleetError.NotFound, "no such account"); }
+    }
+}

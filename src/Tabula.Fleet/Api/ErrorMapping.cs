@@ -1,0 +1,50 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+
+namespace Tabula.Fleet.Api;
+
+/// <summary>
+/// The one place where failures become HTTP: every refusal is a JSON <see cref="ErrorBody"/> with a
+/// stable <c>error</c> code. Unexpected exceptions are 500 without detail (the log has them).
+/// </summary>
+public static class ErrorMapping
+{
+    public static (int Status, string Code) Map(FleetError error) => error switch
+    {
+        FleetError.InvalidInput => (400, "invalid_input"),
+        FleetError.Unauthenticated => (401, "unauthenticated"),
+        FleetError.Forbidden => (403, "forbidden"),
+        FleetError.NotFound => (404, "not_found"),
+        FleetError.Duplicate => (409, "duplicate"),
+        FleetError.IllegalTransition => (409, "illegal_transition"),
+        FleetError.DeviceLimit => (409, "device_limit"),
+        FleetError.ReplayedEnrollment => (401, "replayed_enrollment"),
+        FleetError.ForgedEnrollment => (401, "forged_enrollment"),
+        FleetError.PoolExhausted => (409, "pool_exhausted"),
+        _ => (400, "invalid_input"),
+    };
+
+    public static async Task Middleware(HttpContext context, Func<Task> next)
+    {
+        try
+        {
+            await next();
+        }
+        catch (Exception e) when (!context.Response.HasStarted && Classify(e) is { } refusal)
+        {
+            context.Response.Clear();
+            context.Response.StatusCode = refusal.Status;
+            await context.Response.WriteAsJsonAsync(new ErrorBody(refusal.Code, refusal.Message), FleetJson.Default.ErrorBody);
+        }
+    }
+
+    private static (int Status, string Code, string Message)? Classify(Exception e) => e switch
+    {
+        FleetException f => (Map(f.Error).Status, Map(f.Error).Code, f.Message),
+        BadHttpRequestException { StatusCode: 413 } => (413, "body_too_large", $"request bodies are at most {FleetLimits.MaxRequestBodyBytes} bytes"),
+        BadHttpRequestException b when b.InnerException is JsonException => (400, "invalid_json", "the body is not valid JSON for this request"),
+        BadHttpRequestException b => (b.StatusCode, "bad_request", b.Message),
+        JsonException => (400, "invalid_json", "the body is not valid JSON for this request"),
+        _ => null,
+    };
+}

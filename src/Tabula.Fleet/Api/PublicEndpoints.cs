@@ -1,0 +1,88 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Tabula.Fleet.Core;
+
+namespace Tabula.Fleet.Api;
+
+/// <summary>GET /app/v1/relays (the client relay list, with a strong ETag), GET /metrics, GET /dashboard.</summary>
+public static class PublicEndpoints
+{
+    private sealed record CachedList(long Version, byte[] Body, string ETag);
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<FleetCore, CachedList> Cache = new();
+
+    public static void MapPublic(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/app/v1/relays", RelayList);
+        app.MapGet("/metrics", Metrics);
+        app.MapGet("/", () => TypedResults.Redirect("/dashboard"));
+        app.MapGet("/dashboard", (HttpContext http) =>
+        {
+            http.Response.Headers.ContentSecurityPolicy = "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'";
+            http.Response.Headers["X-Frame-Options"] = "DENY";
+            using var stream = typeof(PublicEndpoints).Assembly.GetManifestResourceStream("dashboard.html")!;
+            using var reader = new StreamReader(stream);
+            return TypedResults.Content(reader.ReadToEnd(), "text/html; charset=utf-8");
+        });
+    }
+
+    private static async Task RelayList(HttpContext http, FleetCore core)
+    {
+        long version = core.MachineEvents.Version;
+        if (!Cache.TryGetValue(core, out var cached) || cached.Version != version)
+        {
+            var machines = await core.ListMachinesAsync(null, http.RequestAborted);
+            byte[] body = JsonSerializer.SerializeToUtf8Bytes(Build(machines, core.Pool), FleetJson.Default.RelayList);
+            cached = new CachedList(version, body, "\"" + Convert.ToHexStringLower(SHA256.HashData(body)[..16]) + "\"");
+            Cache.AddOrUpdate(core, cached);
+        }
+        http.Response.Headers.ETag = cached.ETag;
+        http.Response.Headers.CacheControl = "no-cache";
+        if (http.Request.Headers.IfNoneMatch.Any(v => v is not null && v.Split(',').Any(t => t.Trim() == cached.ETag || t.Trim() == "*")))
+        {
+            http.Response.StatusCode = StatusCodes.Status304NotModified;
+            return;
+        }
+        http.Response.ContentType = "application/json";
+        await http.Response.Body.WriteAsync(cached.Body, http.RequestAborted);
+    }
+
+    /// <summary>Deployed relays are active; draining ones stay listed as inactive so clients move away.</summary>
+    internal static RelayList Build(IEnumerable<Machine> machines, AddressPool pool)
+    {
+        var locations = new SortedDictionary<string, LocationView>(StringComparer.Ordinal);
+        var relays = new List<RelayView>();
+        var ports = new SortedSet<int>();
+        foreach (var m in machines.Where(m => m.State is MachineState.Deployed or MachineState.Draining && m.Placement is not null)
+                                  .OrderBy(m => m.Placement!.Hostname, StringComparer.Ordinal))
+        {
+            var p = m.Placement!;
+            string location = $"{p.CountryCode}-{p.CityCode}";
+            locations[location] = new LocationView(p.Country, p.City);
+            ports.Add(p.Port);
+            relays.Add(new RelayView(p.Hostname, location, m.State == MachineState.Deployed, p.Owned, p.Provider, p.Ipv4AddrIn, p.Ipv6AddrIn,
+                p.IncludeInCountry, p.Weight, WireGuardKey.Format(m.WireGuardKey), m.PackageDigest));
+        }
+        return new RelayList(locations, new WireguardRelays([.. ports.Select(p => new[] { p, p })], pool.Ipv4Gateway, pool.Ipv6Gateway, relays));
+    }
+
+    private static async Task Metrics(HttpContext http, FleetCore core)
+    {
+        var (byState, devices, accounts, head) = await core.Store.ReadAsync(async tx =>
+            (await tx.CountMachinesByStateAsync(), await tx.CountDevicesAsync(null), await tx.CountAccountsAsync(), await tx.HeadRevisionAsync()),
+            http.RequestAborted);
+        var sb = new StringBuilder();
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_machines", "Machines by lifecycle state.",
+            byState.OrderBy(kv => kv.Key).Select(kv => ((string?)$"state=\"{kv.Key.Name()}\"", kv.Value)));
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_devices", "Customer devices (WireGuard peers).", [(null, devices)]);
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_accounts", "Customer accounts.", [(null, accounts)]);
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_peer_revision", "Head revision of the peer log.", [(null, head)]);
+        FleetMetrics.AppendGauge(sb, core.Metrics.Subscribers.Name, core.Metrics.Subscribers.Help, [(null, core.Metrics.Subscribers.Value)]);
+        foreach (var counter in core.Metrics.All) FleetMetrics.AppendCounter(sb, counter);
+        http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await http.Response.WriteAsync(sb.ToString(), http.RequestAborted);
+    }
+}

@@ -1,0 +1,148 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Tabula.Fleet.Core;
+
+namespace Tabula.Fleet.Api;
+
+/// <summary>/relay/v1: what relay agents call — enrollment, the peer stream, applied-revision reports.</summary>
+public static class RelayEndpoints
+{
+    public static void MapRelays(this IEndpointRouteBuilder app)
+    {
+        var relay = app.MapGroup("/relay/v1");
+        relay.MapPost("/enroll/nonce", async (HttpContext http, FleetCore core) =>
+        {
+            var (nonce, expires) = await core.NewEnrollmentNonceAsync(Auth.Bearer(http), http.RequestAborted);
+            return TypedResults.Ok(new NonceResponse(Convert.ToHexStringLower(nonce), expires));
+        });
+        relay.MapPost("/enroll", async (EnrollBody body, HttpContext http, FleetCore core) =>
+        {
+            var request = new FleetCore.EnrollRequest(
+                Base64(body.IdentityKey, "identity_key"), WireGuardKey.Parse(body.WireguardPublicKey, "wireguard_public_key"),
+                body.PackageDigest ?? "", Hex(body.Nonce, "nonce"), Base64(body.Signature, "signature"));
+            var (machine, token) = await core.EnrollAsync(Auth.Bearer(http), request, http.RequestAborted);
+            return TypedResults.Ok(new EnrollResponse(machine.Id, machine.State.Name(), token));
+        });
+        relay.MapGet("/peers", Peers);
+        relay.MapPost("/applied", async (AppliedRequest body, HttpContext http, FleetCore core) =>
+        {
+            var machine = await Auth.RelayAsync(http, core);
+            await core.ReportAppliedAsync(machine, body.Revision, http.RequestAborted);
+            return TypedResults.NoContent();
+        });
+    }
+
+    private static byte[] Base64(string? text, string field)
+    {
+        try { return Convert.FromBase64String(text ?? throw new FormatException()); }
+        catch (FormatException) { throw new FleetException(FleetError.InvalidInput, $"{field} must be base64"); }
+    }
+
+    private static byte[] Hex(string? text, string field)
+    {
+        try { return Convert.FromHexString(text ?? throw new FormatException()); }
+        catch (FormatException) { throw new FleetException(FleetError.InvalidInput, $"{field} must be hex"); }
+    }
+
+    /// <summary>
+    /// GET /relay/v1/peers?from=R: newline-delimited JSON, one object per line, for as long as the relay
+    /// stays connected. See docs/fleet.md for the line types.
+    /// </summary>
+    private static async Task Peers(long? from, HttpContext http, FleetCore core, PeerStream stream)
+    {
+        var machine = await Auth.RelayAsync(http, core);
+        if (machine.State is MachineState.Awaiting or MachineState.Retired)
+            throw new FleetException(FleetError.Forbidden, $"this machine is {machine.State.Name()}; peers go to provisioned machines");
+        http.Response.ContentType = "application/x-ndjson";
+        http.Response.Headers.CacheControl = "no-store";
+        http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        try
+        {
+            await stream.RunAsync(machine, from ?? 0, new NdjsonPeerWriter(http.Response.BodyWriter), http.RequestAborted);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested) { }
+    }
+}
+
+/// <summary>Writes peer stream lines straight into Kestrel's response pipe (no per-line allocation of strings).</summary>
+internal sealed class NdjsonPeerWriter(PipeWriter pipe) : IPeerStreamWriter
+{
+    private readonly Utf8JsonWriter json = new(pipe, new JsonWriterOptions { SkipValidation = true });
+    private long unflushed;
+
+    public long Unflushed => unflushed;
+
+    private void EndLine()
+    {
+        json.WriteEndObject();
+        json.Flush();
+        unflushed += json.BytesCommitted + 1;
+        json.Reset(pipe);
+        pipe.GetSpan(1)[0] = (byte)'\n';
+        pipe.Advance(1);
+    }
+
+    public void SnapshotBegin(long revision, long count)
+    {
+        json.WriteStartObject();
+        json.WriteString("type"u8, "snapshot"u8);
+        json.WriteNumber("revision"u8, revision);
+        json.WriteNumber("peers"u8, count);
+        EndLine();
+    }
+
+    public void Peer(byte[] publicKey, string ipv4, string ipv6)
+    {
+        json.WriteStartObject();
+        json.WriteString("type"u8, "peer"u8);
+        WritePeer(publicKey, ipv4, ipv6);
+        EndLine();
+    }
+
+    private void WritePeer(byte[] publicKey, string ipv4, string ipv6)
+    {
+        json.WriteBase64String("public_key"u8, publicKey);
+        json.WriteStartArray("allowed_ips"u8);
+        json.WriteStringValue(ipv4 + "/32");
+        json.WriteStringValue(ipv6 + "/128");
+        json.WriteEndArray();
+    }
+
+    public void SnapshotEnd(long revision, byte[] setHash)
+    {
+        json.WriteStartObject();
+        json.WriteString("type"u8, "snapshot_end"u8);
+        json.WriteNumber("revision"u8, revision);
+        json.WriteString("hash"u8, Convert.ToHexStringLower(setHash));
+        EndLine();
+    }
+
+    public void Change(PeerChange change)
+    {
+        json.WriteStartObject();
+        json.WriteString("type"u8, change.Kind == PeerChangeKind.Add ? "add"u8 : "remove"u8);
+        json.WriteNumber("revision"u8, change.Revision);
+        WritePeer(change.PublicKey, change.Ipv4, change.Ipv6);
+        json.WriteString("hash"u8, Convert.ToHexStringLower(change.SetHash));
+        EndLine();
+    }
+
+    public void Heartbeat(long revision)
+    {
+        json.WriteStartObject();
+        json.WriteString("type"u8, "heartbeat"u8);
+        json.WriteNumber("revision"u8, revision);
+        EndLine();
+    }
+
+    public async ValueTask FlushAsync(CancellationToken ct)
+    {
+        unflushed = 0;
+        var result = await pipe.FlushAsync(ct);
+        if (result.IsCanceled || result.IsCompleted) throw new OperationCanceledException(ct);
+    }
+}

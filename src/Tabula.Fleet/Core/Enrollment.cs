@@ -1,0 +1,25 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Tabula.Fleet.Core;
+
+/// <summary>
+/// What a relay agent signs to enroll, with its long-lived Ed25519 identity key:
+/// <code>tabula-enroll-v1\n{nonce hex}\n{wireguard key base64}\n{package digest hex}\n</code>
+/// The nonce comes from the controller (single use, short-lived), so a captured enrollment cannot be
+/// replayed; the signature binds the fresh WireGuard key and booted package to the identity, so it
+/// cannot be forged without the identity's private key. The enrollment token (a bearer secret in the
+/// host configuration) keeps strangers from filling the awaiting list.
+/// </summary>
+public static class Enrollment
+{
+    public static byte[] Message(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> wireGuardKey, string packageDigest) =>
+        Encoding.ASCII.GetBytes(
+            $"tabula-enroll-v1\n{Convert.ToHexStringLower(nonce)}\n{Convert.ToBase64String(wireGuardKey)}\n{packageDigest}\n");
+
+    /// <summary>Machine id: the first 16 bytes of SHA-256 of the identity key, in hex.</summary>
+    public static string MachineId(ReadOnlySpan<byte> identityKey) => Convert.ToHexStringLower(SHA256.HashData(identityKey)[..16]);
+
+    public static bool IsDigest(string? text) =>
+        text is { Length: 64 } && text.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
+}

@@ -1,0 +1,31 @@
+namespace Tabula.Fleet;
+
+/// <summary>Why a fleet operation was refused. Api/ErrorMapping.cs maps each to one HTTP status.</summary>
+public enum FleetError
+{
+    /// <summary>The request is malformed or a field is invalid.</summary>
+    InvalidInput,
+    /// <summary>No valid credentials.</summary>
+    Unauthenticated,
+    /// <summary>Valid credentials, insufficient role.</summary>
+    Forbidden,
+    NotFound,
+    /// <summary>The key or name is already in use.</summary>
+    Duplicate,
+    /// <summary>The state machine does not allow this transition.</summary>
+    IllegalTransition,
+    /// <summary>The account has as many devices as it may have.</summary>
+    DeviceLimit,
+    /// <summary>Enrollment nonce unknown, expired or used before.</summary>
+    ReplayedEnrollment,
+    /// <summary>Enrollment signature does not verify.</summary>
+    ForgedEnrollment,
+    /// <summary>An address pool is exhausted.</summary>
+    PoolExhausted,
+}
+
+/// <summary>An expected refusal with a reason; never carries a customer key or address in its message.</summary>
+public sealed class FleetException(FleetError error, string message) : Exception(message)
+{
+    public FleetError Error { get; } = error;
+}

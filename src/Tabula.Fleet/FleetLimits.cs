@@ -1,0 +1,45 @@
+namespace Tabula.Fleet;
+
+/// <summary>Every bound the controller enforces, in one place. Arbitrary limits say so.</summary>
+public static class FleetLimits
+{
+    /// <summary>Largest accepted request body. The biggest legitimate body is a provision request (&lt; 2 KiB).</summary>
+    public const long MaxRequestBodyBytes = 64 * 1024;
+
+    /// <summary>Default number of devices (WireGuard keys) per customer account, as Mullvad.</summary>
+    public const int DefaultDeviceLimit = 5;
+
+    /// <summary>OWASP 2023 guidance for PBKDF2-HMAC-SHA256.</summary>
+    public const int Pbkdf2Iterations = 600_000;
+
+    /// <summary>Staff dashboard sessions expire; API tokens do not (they are revoked).</summary>
+    public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(12);
+
+    /// <summary>An enrollment nonce must be used within this time, once.</summary>
+    public static readonly TimeSpan EnrollmentNonceLifetime = TimeSpan.FromMinutes(2);
+
+    /// <summary>Recent peer changes kept in memory for fan-out to subscribers (arbitrary; ~100 bytes each).</summary>
+    public const int PeerRingCapacity = 1 << 17;
+
+    /// <summary>A relay further behind than this many changes gets a snapshot instead of deltas (arbitrary).</summary>
+    public const long MaxDeltaCatchUp = 100_000;
+
+    /// <summary>Peer changes kept in the database log; older ones are compacted away (arbitrary).</summary>
+    public const long RetainedPeerChanges = 2_000_000;
+
+    /// <summary>Rows read from the change log per query when a relay catches up from the database.</summary>
+    public const int ChangeBatch = 4096;
+
+    /// <summary>A heartbeat line keeps idle streams alive through proxies and tells the relay the head revision.</summary>
+    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(15);
+
+    /// <summary>Even without notifications, each instance looks for new changes this often.</summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(2);
+
+    public const int MaxHostnameLength = 63;
+    public const int MaxReasonLength = 500;
+    public const int MaxUsernameLength = 64;
+    public const int MinPasswordLength = 12;
+    public const int MaxPasswordLength = 1024;
+    public const int MaxTokenNameLength = 100;
+}

@@ -1,0 +1,43 @@
+using System.Globalization;
+using System.Text;
+
+namespace Tabula.Fleet;
+
+/// <summary>
+/// Prometheus counters and gauges of this instance. Aggregates only: no label ever holds a key, an
+/// address, an account or a machine id.
+/// </summary>
+public sealed class FleetMetrics
+{
+    public sealed class Counter(string name, string help)
+    {
+        private long value;
+        public string Name { get; } = name;
+        public string Help { get; } = help;
+        public long Value => Interlocked.Read(ref value);
+        public void Add(long delta) => Interlocked.Add(ref value, delta);
+    }
+
+    public Counter Enrollments { get; } = new("tabula_fleet_enrollments_total", "Machine enrollments accepted by this instance.");
+    public Counter LoginFailures { get; } = new("tabula_fleet_login_failures_total", "Refused staff logins.");
+    public Counter Snapshots { get; } = new("tabula_fleet_peer_snapshots_total", "Full peer snapshots sent to relays.");
+    public Counter DeltasSent { get; } = new("tabula_fleet_peer_deltas_sent_total", "Peer deltas written to relay streams.");
+    public Counter Subscribers { get; } = new("tabula_fleet_peer_subscribers", "Relay peer streams open on this instance.");
+
+    public IEnumerable<Counter> All => [Enrollments, LoginFailures, Snapshots, DeltasSent];
+
+    public static void AppendGauge(StringBuilder sb, string name, string help, IEnumerable<(string? Label, long Value)> values)
+    {
+        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+        sb.Append("# TYPE ").Append(name).Append(" gauge\n");
+        foreach (var (label, value) in values)
+            sb.Append(name).Append(label is null ? "" : "{" + label + "}").Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+    }
+
+    public static void AppendCounter(StringBuilder sb, Counter c)
+    {
+        sb.Append("# HELP ").Append(c.Name).Append(' ').Append(c.Help).Append('\n');
+        sb.Append("# TYPE ").Append(c.Name).Append(" counter\n");
+        sb.Append(c.Name).Append(' ').Append(c.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+    }
+}

@@ -1,0 +1,17 @@
+namespace Tabula.Fleet;
+
+/// <summary>How a controller instance runs. The CLI maps `tabula fleet serve` options (and TABULA_FLEET_* variables) onto this.</summary>
+public sealed record FleetOptions
+{
+    /// <summary>"sqlite:PATH" (default, one instance) or "postgres:CONNECTION-STRING" (several instances).</summary>
+    public string Database { get; init; } = "sqlite:fleet.db";
+
+    /// <summary>Listen addresses; loopback by default. HTTP/1.1 and HTTP/2 (h2c with prior knowledge, or ALPN on TLS).</summary>
+    public string Urls { get; init; } = "http://127.0.0.1:8380";
+
+    public string Ipv4Pool { get; init; } = "10.64.0.0/10";
+    public string Ipv6Pool { get; init; } = "fc00:bbbb:bbbb:bb01::/64";
+
+    /// <summary>Minimum log level for Tabula's own messages.</summary>
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
+}

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+
+namespace Tabula.Fleet;
+
+/// <summary>
+/// Every log message of the fleet controller. Audit rule: no customer key, tunnel address, account
+/// number or client address appears here; machine ids and staff usernames may.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "fleet controller listening on {Urls} with {Store} storage")]
+    public static partial void Listening(ILogger logger, string urls, string store);
+
+    [LoggerMessage(2, LogLevel.Information, "machine {MachineId} enrolled, now {State}")]
+    public static partial void MachineEnrolled(ILogger logger, string machineId, string state);
+
+    [LoggerMessage(3, LogLevel.Information, "machine {MachineId}: {Action} -> {State} by {Staff}")]
+    public static partial void MachineTransition(ILogger logger, string machineId, string action, string state, string staff);
+
+    [LoggerMessage(4, LogLevel.Information, "staff {Username} logged in")]
+    public static partial void StaffLoggedIn(ILogger logger, string username);
+
+    [LoggerMessage(5, LogLevel.Warning, "peer pump failed; retrying")]
+    public static partial void PeerPumpFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(6, LogLevel.Debug, "relay {MachineId} subscribed from revision {From}")]
+    public static partial void RelaySubscribed(ILogger logger, string machineId, long from);
+
+    [LoggerMessage(7, LogLevel.Information, "relay {MachineId} gets a snapshot at revision {Revision}")]
+    public static partial void RelaySnapshot(ILogger logger, string machineId, long revision);
+
+    [LoggerMessage(8, LogLevel.Error, "unexpected error")]
+    public static partial void Unexpected(ILogger logger, Exception exception);
+
+    [LoggerMessage(9, LogLevel.Information, "compacted {Count} peer changes before revision {Revision}")]
+    public static partial void Compacted(ILogger logger, int count, long revision);
+}

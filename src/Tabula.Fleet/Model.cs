@@ -1,0 +1,65 @@
+namespace Tabula.Fleet;
+
+/// <summary>Lifecycle of a relay machine. See Core/MachineLifecycle.cs for the allowed transitions.</summary>
+public enum MachineState { Awaiting, Provisioned, Deployed, Draining, Retired }
+
+/// <summary>Staff roles, ordered: each includes the rights of the ones before it.</summary>
+public enum StaffRole { Viewer, Operator, Admin }
+
+/// <summary>Where and how a relay serves, set by staff at provisioning.</summary>
+public sealed record RelayPlacement(
+    string Hostname, string CountryCode, string Country, string CityCode, string City,
+    string Provider, bool Owned, string Ipv4AddrIn, string? Ipv6AddrIn, int Port, int Weight, bool IncludeInCountry);
+
+public sealed record Machine(
+    string Id, MachineState State, MachineState? PreviousState, byte[] IdentityKey, byte[] WireGuardKey,
+    string PackageDigest, RelayPlacement? Placement, long AppliedRevision, long EnrolledAt, long UpdatedAt);
+
+public sealed record Staff(long Id, string Username, StaffRole Role, string PasswordHash, byte[]? TotpSecret,
+    bool TotpEnabled, long TotpLastStep);
+
+public sealed record Account(long Id, string Number, long CreatedAt, int DeviceLimit);
+
+public sealed record Device(long Id, long AccountId, byte[] PublicKey, string Ipv4, string Ipv6, long CreatedAt, long Revision);
+
+public enum PeerChangeKind { Add = 1, Remove = 2 }
+
+/// <summary>One entry of the peer log: the set after it has hash <see cref="SetHash"/>.</summary>
+public sealed record PeerChange(long Revision, PeerChangeKind Kind, byte[] PublicKey, string Ipv4, string Ipv6, byte[] SetHash);
+
+public sealed record AuditEntry(long Id, long At, string Actor, string Action, string Target, string? Reason, string? Detail);
+
+public static class MachineStateNames
+{
+    public static string Name(this MachineState state) => state switch
+    {
+        MachineState.Awaiting => "awaiting",
+        MachineState.Provisioned => "provisioned",
+        MachineState.Deployed => "deployed",
+        MachineState.Draining => "draining",
+        MachineState.Retired => "retired",
+        _ => throw new ArgumentOutOfRangeException(nameof(state)),
+    };
+
+    public static bool TryParseState(string? text, out MachineState state)
+    {
+        foreach (var s in Enum.GetValues<MachineState>())
+            if (s.Name() == text) { state = s; return true; }
+        state = default;
+        return false;
+    }
+
+    public static string Name(this StaffRole role) => role switch
+    {
+        StaffRole.Viewer => "viewer", StaffRole.Operator => "operator", StaffRole.Admin => "admin",
+        _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
+
+    public static bool TryParseRole(string? text, out StaffRole role)
+    {
+        foreach (var r in Enum.GetValues<StaffRole>())
+            if (r.Name() == text) { role = r; return true; }
+        role = default;
+        return false;
+    }
+}

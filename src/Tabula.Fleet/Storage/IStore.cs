@@ -1,0 +1,99 @@
+namespace Tabula.Fleet.Storage;
+
+/// <summary>
+/// Persistence for the fleet core. Every change happens inside <see cref="WriteAsync{T}"/>: one database
+/// transaction that commits as a whole or not at all, so a refused request leaves nothing half-written.
+/// Implementations: <see cref="SqlStore"/> with Sqlite/ or Postgres/ dialects (same SQL paths).
+/// </summary>
+public interface IStore : IAsyncDisposable
+{
+    /// <summary>"sqlite" or "postgres".</summary>
+    string Kind { get; }
+
+    /// <summary>Creates or upgrades the schema; safe to call from several instances at once.</summary>
+    Task MigrateAsync(CancellationToken ct);
+
+    /// <summary>Runs <paramref name="work"/> in a write transaction (serialised with other writers where it matters).</summary>
+    Task<T> WriteAsync<T>(Func<IStoreTx, Task<T>> work, CancellationToken ct);
+
+    /// <summary>Runs <paramref name="work"/> against one consistent snapshot of the database.</summary>
+    Task<T> ReadAsync<T>(Func<IStoreTx, Task<T>> work, CancellationToken ct);
+
+    /// <summary>
+    /// Calls <paramref name="onNotification"/> whenever another transaction (in any instance) sent a
+    /// notification, until <paramref name="ct"/> fires. SQLite has a single instance: nothing to listen to.
+    /// </summary>
+    Task ListenAsync(Func<string, Task> onNotification, CancellationToken ct);
+}
+
+/// <summary>Typed operations inside one transaction.</summary>
+public interface IStoreTx
+{
+    long Now { get; }
+
+    // Machines
+    Task<Machine?> GetMachineAsync(string id, bool forUpdate);
+    Task<Machine?> GetMachineByRelayTokenAsync(byte[] tokenHash);
+    Task InsertMachineAsync(Machine machine, byte[] relayTokenHash);
+    Task UpdateMachineAsync(Machine machine);
+    Task SetRelayTokenAsync(string machineId, byte[] tokenHash);
+    Task<IReadOnlyList<Machine>> ListMachinesAsync(MachineState? state);
+    Task<bool> HostnameTakenAsync(string hostname, string exceptMachineId);
+    Task SetAppliedRevisionAsync(string machineId, long revision);
+    Task<(long Deployed, long Applied)> CountAppliedAsync(long revision);
+    Task<IReadOnlyDictionary<MachineState, long>> CountMachinesByStateAsync();
+
+    // Enrollment
+    Task InsertNonceAsync(byte[] nonce, long expiresAt);
+    Task<bool> ConsumeNonceAsync(byte[] nonce);
+    Task InsertEnrollmentTokenAsync(byte[] tokenHash, string name, string createdBy);
+    Task<bool> EnrollmentTokenExistsAsync(byte[] tokenHash);
+    Task AllowPackageAsync(string digest, string addedBy);
+    Task<bool> IsPackageAllowedAsync(string digest);
+    Task<IReadOnlyList<string>> AllowedPackagesAsync();
+
+    // Staff
+    Task<long> InsertStaffAsync(string username, StaffRole role, string passwordHash);
+    Task<Staff?> GetStaffAsync(string username);
+    Task<IReadOnlyList<Staff>> ListStaffAsync();
+    Task SetTotpAsync(long staffId, byte[]? secret, bool enabled);
+    Task SetTotpLastStepAsync(long staffId, long step);
+    Task InsertStaffTokenAsync(byte[] tokenHash, long staffId, string kind, string name, long? expiresAt);
+    Task<Staff?> GetStaffByTokenAsync(byte[] tokenHash);
+    Task DeleteStaffTokenAsync(byte[] tokenHash);
+    Task AuditAsync(string actor, string action, string target, string? reason, string? detail);
+    Task<IReadOnlyList<AuditEntry>> ListAuditAsync(int limit);
+
+    // Customers
+    Task<Account> InsertAccountAsync(string number, int deviceLimit);
+    Task<Account?> GetAccountAsync(string number);
+    Task DeleteAccountAsync(long accountId);
+    Task<long> CountAccountsAsync();
+    Task<IReadOnlyList<Device>> ListDevicesAsync(long accountId);
+    Task<long> CountDevicesAsync(long? accountId);
+    Task<bool> DeviceKeyExistsAsync(byte[] publicKey);
+    Task<Device> InsertDeviceAsync(long accountId, byte[] publicKey, string ipv4, string ipv6, long revision);
+    Task<Device?> GetDeviceAsync(long accountId, long deviceId);
+    Task DeleteDeviceAsync(long deviceId);
+
+    // Peer log
+    /// <summary>
+    /// The peer state row; with <paramref name="forUpdate"/> it stays locked until commit, so device changes are
+    /// serialised fleet-wide and revisions commit in order (a reader never sees revision r+1 without r).
+    /// </summary>
+    Task<PeerState> PeerStateAsync(bool forUpdate);
+    Task SavePeerStateAsync(PeerState state);
+    Task<long> HeadRevisionAsync();
+    Task InsertChangeAsync(PeerChange change);
+    Task<IReadOnlyList<PeerChange>> ChangesAfterAsync(long revision, int limit);
+    Task<long> OldestChangeAsync();
+    Task<int> CompactChangesAsync(long beforeRevision);
+    IAsyncEnumerable<SnapshotPeer> AllPeersAsync(CancellationToken ct);
+
+    /// <summary>Tells every instance (delivered at commit on PostgreSQL).</summary>
+    Task NotifyAsync(string payload);
+}
+
+public sealed record PeerState(long Revision, byte[] SetHash, long NextAddress);
+
+public readonly record struct SnapshotPeer(byte[] PublicKey, string Ipv4, string Ipv6);

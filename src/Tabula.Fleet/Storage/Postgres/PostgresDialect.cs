@@ -1,0 +1,119 @@
+using System.Data;
+using System.Data.Common;
+using Npgsql;
+
+namespace Tabula.Fleet.Storage.Postgres;
+
+/// <summary>
+/// PostgreSQL for fleets served by several controller instances. Device changes serialise on the
+/// fleet_state row (SELECT … FOR UPDATE), so revisions commit in order; NOTIFY inside the transaction
+/// reaches every instance's LISTEN connection at commit, and each instance then reads the new changes.
+/// </summary>
+public sealed class PostgresDialect : SqlDialect
+{
+    public const string Channel = "tabula_fleet";
+    private readonly NpgsqlDataSource dataSource;
+    private readonly string connectionString;
+
+    public PostgresDialect(string connectionString)
+    {
+        this.connectionString = connectionString;
+        dataSource = NpgsqlDataSource.Create(connectionString);
+    }
+
+    public override string Kind => "postgres";
+    public override string ForUpdate => " FOR UPDATE";
+    public override IReadOnlyList<string> Migrations => PostgresSchema.Migrations;
+
+    public override async Task<DbConnection> OpenAsync(CancellationToken ct) => await dataSource.OpenConnectionAsync(ct);
+
+    public override async Task<(DbTransaction Tx, IDisposable Lease)> BeginWriteAsync(DbConnection connection, CancellationToken ct) =>
+        (await ((NpgsqlConnection)connection).BeginTransactionAsync(IsolationLevel.ReadCommitted, ct), NoLease.Instance);
+
+    public override async Task<DbTransaction> BeginReadAsync(DbConnection connection, CancellationToken ct) =>
+        await ((NpgsqlConnection)connection).BeginTransactionAsync(IsolationLevel.RepeatableRead, ct);
+
+    public override async Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct)
+    {
+        await using var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock(7413)", (NpgsqlConnection)connection, (NpgsqlTransaction)tx);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    public override bool IsUniqueViolation(Exception e) => e is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+
+    public override async Task NotifyAsync(DbConnection connection, DbTransaction tx, string payload)
+    {
+        await using var command = new NpgsqlCommand("SELECT pg_notify(@channel, @payload)", (NpgsqlConnection)connection, (NpgsqlTransaction)tx);
+        command.Parameters.AddWithValue("channel", Channel);
+        command.Parameters.AddWithValue("payload", payload);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>One dedicated LISTEN connection per instance, reconnected after a failure.</summary>
+    public override async Task ListenAsync(Func<string, Task> onNotification, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var builder = new NpgsqlConnectionStringBuilder(connectionString) { KeepAlive = 10, Pooling = false };
+                await using var connection = new NpgsqlConnection(builder.ToString());
+                await connection.OpenAsync(ct);
+                var pending = new List<string>();
+                connection.Notification += (_, e) => { lock (pending) pending.Add(e.Payload); };
+                await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", connection))
+                    await listen.ExecuteNonQueryAsync(ct);
+                await onNotification("listening");   // catch up on whatever happened while not listening
+                while (!ct.IsCancellationRequested)
+                {
+                    await connection.WaitAsync(ct);
+                    string[] payloads;
+                    lock (pending) { payloads = [.. pending]; pending.Clear(); }
+                    foreach (string payload in payloads) await onNotification(payload);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (Exception e) when (e is NpgsqlException or IOException or TimeoutException)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), ct).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    public override ValueTask DisposeAsync() => dataSource.DisposeAsync();
+}
+
+internal static class PostgresSchema
+{
+    public static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE fleet_state (id BIGINT PRIMARY KEY CHECK (id = 1), revision BIGINT NOT NULL,
+            set_hash BYTEA NOT NULL, next_address BIGINT NOT NULL);
+        INSERT INTO fleet_state VALUES (1, 0, decode(repeat('00', 32), 'hex'), 0);
+        CREATE TABLE machines (id TEXT PRIMARY KEY, identity_key BYTEA NOT NULL UNIQUE, state TEXT NOT NULL,
+            previous_state TEXT, wg_key BYTEA NOT NULL, package_digest TEXT NOT NULL, placement TEXT,
+            hostname TEXT UNIQUE, relay_token_hash BYTEA UNIQUE, applied_revision BIGINT NOT NULL DEFAULT 0,
+            enrolled_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+        CREATE TABLE enroll_nonces (nonce BYTEA PRIMARY KEY, expires_at BIGINT NOT NULL);
+        CREATE TABLE enroll_tokens (token_hash BYTEA PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL,
+            created_by TEXT NOT NULL);
+        CREATE TABLE allowed_packages (digest TEXT PRIMARY KEY, added_at BIGINT NOT NULL, added_by TEXT NOT NULL);
+        CREATE TABLE staff (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, username TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL, password_hash TEXT NOT NULL, totp_secret BYTEA, totp_enabled BIGINT NOT NULL DEFAULT 0,
+            totp_last_step BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);
+        CREATE TABLE staff_tokens (token_hash BYTEA PRIMARY KEY, staff_id BIGINT NOT NULL REFERENCES staff(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL, name TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT);
+        CREATE TABLE audit (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL,
+            action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT, detail TEXT);
+        CREATE TABLE accounts (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, number TEXT NOT NULL UNIQUE,
+            created_at BIGINT NOT NULL, device_limit BIGINT NOT NULL);
+        CREATE TABLE devices (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, account_id BIGINT NOT NULL REFERENCES accounts(id),
+            public_key BYTEA NOT NULL UNIQUE, ipv4 TEXT NOT NULL, ipv6 TEXT NOT NULL, created_at BIGINT NOT NULL,
+            revision BIGINT NOT NULL);
+        CREATE INDEX devices_account ON devices (account_id);
+        CREATE TABLE peer_changes (revision BIGINT PRIMARY KEY, kind BIGINT NOT NULL, public_key BYTEA NOT NULL,
+            ipv4 TEXT NOT NULL, ipv6 TEXT NOT NULL, set_hash BYTEA NOT NULL);
+        """,
+    ];
+}

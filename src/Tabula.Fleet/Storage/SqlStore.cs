@@ -1,0 +1,341 @@
+using System.Data.Common;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+
+namespace Tabula.Fleet.Storage;
+
+/// <summary>
+/// The one ADO.NET implementation of <see cref="IStore"/>: portable SQL (parameters as @name, RETURNING,
+/// ON CONFLICT) over a <see cref="SqlDialect"/>. Times are Unix milliseconds, booleans 0/1, keys raw bytes.
+/// </summary>
+public sealed class SqlStore(SqlDialect dialect, TimeProvider time) : IStore
+{
+    private readonly SqlDialect dialect = dialect;
+    private readonly TimeProvider time = time;
+
+    public string Kind => dialect.Kind;
+
+    public static SqlStore Open(string database, TimeProvider? time = null)
+    {
+        SqlDialect dialect = database.StartsWith("postgres:", StringComparison.Ordinal)
+            ? new Postgres.PostgresDialect(database["postgres:".Length..])
+            : new Sqlite.SqliteDialect(database.StartsWith("sqlite:", StringComparison.Ordinal) ? database["sqlite:".Length..] : database);
+        return new SqlStore(dialect, time ?? TimeProvider.System);
+    }
+
+    public async Task MigrateAsync(CancellationToken ct)
+    {
+        await using var connection = await dialect.OpenAsync(ct);
+        var (tx, lease) = await dialect.BeginWriteAsync(connection, ct);
+        using (lease)
+        await using (tx)
+        {
+            await dialect.LockForMigrationAsync(connection, tx, ct);
+            await Exec(connection, tx, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)");
+            long version = await Scalar(connection, tx, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+            for (long v = version; v < dialect.Migrations.Count; v++)
+            {
+                await Exec(connection, tx, dialect.Migrations[(int)v]);
+                await Exec(connection, tx, "INSERT INTO schema_version (version) VALUES (@v)", ("v", v + 1));
+            }
+            await tx.CommitAsync(ct);
+        }
+    }
+
+    public async Task<T> WriteAsync<T>(Func<IStoreTx, Task<T>> work, CancellationToken ct)
+    {
+        await using var connection = await dialect.OpenAsync(ct);
+        var (tx, lease) = await dialect.BeginWriteAsync(connection, ct);
+        using (lease)
+        await using (tx)
+        {
+            try
+            {
+                T result = await work(new Tx(this, connection, tx, ct));
+                await tx.CommitAsync(ct);
+                return result;
+            }
+            catch (Exception e) when (dialect.IsUniqueViolation(e))
+            {
+                throw new FleetException(FleetError.Duplicate, "already exists");
+            }
+        }
+    }
+
+    public async Task<T> ReadAsync<T>(Func<IStoreTx, Task<T>> work, CancellationToken ct)
+    {
+        await using var connection = await dialect.OpenAsync(ct);
+        await using var tx = await dialect.BeginReadAsync(connection, ct);
+        return await work(new Tx(this, connection, tx, ct));
+    }
+
+    public Task ListenAsync(Func<string, Task> onNotification, CancellationToken ct) => dialect.ListenAsync(onNotification, ct);
+
+    public ValueTask DisposeAsync() => dialect.DisposeAsync();
+
+    private static DbCommand Command(DbConnection c, DbTransaction tx, string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = c.CreateCommand();
+        command.Transaction = tx;
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var p = command.CreateParameter();
+            p.ParameterName = name;
+            p.Value = value ?? DBNull.Value;
+            command.Parameters.Add(p);
+        }
+        return command;
+    }
+
+    private static async Task<int> Exec(DbConnection c, DbTransaction tx, string sql, params (string, object?)[] ps)
+    {
+        await using var command = Command(c, tx, sql, ps);
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<long> Scalar(DbConnection c, DbTransaction tx, string sql, params (string, object?)[] ps)
+    {
+        await using var command = Command(c, tx, sql, ps);
+        object? value = await command.ExecuteScalarAsync();
+        return value is null or DBNull ? 0 : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private sealed class Tx(SqlStore store, DbConnection c, DbTransaction tx, CancellationToken ct) : IStoreTx
+    {
+        private readonly string forUpdate = store.dialect.ForUpdate;
+        public long Now { get; } = store.time.GetUtcNow().ToUnixTimeMilliseconds();
+
+        private Task<int> Exec(string sql, params (string, object?)[] ps) => SqlStore.Exec(c, tx, sql, ps);
+        private Task<long> Scalar(string sql, params (string, object?)[] ps) => SqlStore.Scalar(c, tx, sql, ps);
+
+        private async Task<List<T>> Query<T>(string sql, Func<DbDataReader, T> map, params (string, object?)[] ps)
+        {
+            await using var command = Command(c, tx, sql, ps);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            var rows = new List<T>();
+            while (await reader.ReadAsync(ct)) rows.Add(map(reader));
+            return rows;
+        }
+
+        private static long L(DbDataReader r, int i) => Convert.ToInt64(r.GetValue(i), System.Globalization.CultureInfo.InvariantCulture);
+        private static byte[] B(DbDataReader r, int i) => (byte[])r.GetValue(i);
+        private static string? S(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+        // ---- machines
+        private const string MachineColumns =
+            "id, state, previous_state, identity_key, wg_key, package_digest, placement, applied_revision, enrolled_at, updated_at";
+
+        private static Machine MapMachine(DbDataReader r)
+        {
+            MachineStateNames.TryParseState(r.GetString(1), out MachineState state);
+            MachineState? previous = S(r, 2) is { } p && MachineStateNames.TryParseState(p, out var ps) ? ps : null;
+            RelayPlacement? placement = S(r, 6) is { } json ? JsonSerializer.Deserialize(json, StorageJson.Default.RelayPlacement) : null;
+            return new Machine(r.GetString(0), state, previous, B(r, 3), B(r, 4), r.GetString(5), placement, L(r, 7), L(r, 8), L(r, 9));
+        }
+
+        public async Task<Machine?> GetMachineAsync(string id, bool forUpdate) =>
+            (await Query($"SELECT {MachineColumns} FROM machines WHERE id = @id{(forUpdate ? this.forUpdate : "")}", MapMachine, ("id", id)))
+            .FirstOrDefault();
+
+        public async Task<Machine?> GetMachineByRelayTokenAsync(byte[] tokenHash) =>
+            (await Query($"SELECT {MachineColumns} FROM machines WHERE relay_token_hash = @h", MapMachine, ("h", tokenHash))).FirstOrDefault();
+
+        public Task InsertMachineAsync(Machine m, byte[] relayTokenHash) => Exec(
+            "INSERT INTO machines (id, identity_key, state, previous_state, wg_key, package_digest, placement, hostname, relay_token_hash, applied_revision, enrolled_at, updated_at) " +
+            "VALUES (@id, @ik, @s, @ps, @wg, @d, @pl, @hn, @t, 0, @now, @now)",
+            ("id", m.Id), ("ik", m.IdentityKey), ("s", m.State.Name()), ("ps", m.PreviousState?.Name()), ("wg", m.WireGuardKey),
+            ("d", m.PackageDigest), ("pl", PlacementJson(m.Placement)), ("hn", m.Placement?.Hostname), ("t", relayTokenHash), ("now", Now));
+
+        public Task UpdateMachineAsync(Machine m) => Exec(
+            "UPDATE machines SET state = @s, previous_state = @ps, wg_key = @wg, package_digest = @d, placement = @pl, hostname = @hn, " +
+            "enrolled_at = @e, updated_at = @now WHERE id = @id",
+            ("id", m.Id), ("s", m.State.Name()), ("ps", m.PreviousState?.Name()), ("wg", m.WireGuardKey), ("d", m.PackageDigest),
+            ("pl", PlacementJson(m.Placement)), ("hn", m.Placement?.Hostname), ("e", m.EnrolledAt), ("now", Now));
+
+        private static string? PlacementJson(RelayPlacement? p) => p is null ? null : JsonSerializer.Serialize(p, StorageJson.Default.RelayPlacement);
+
+        public Task SetRelayTokenAsync(string machineId, byte[] tokenHash) =>
+            Exec("UPDATE machines SET relay_token_hash = @h WHERE id = @id", ("h", tokenHash), ("id", machineId));
+
+        public async Task<IReadOnlyList<Machine>> ListMachinesAsync(MachineState? state) => state is { } s
+            ? await Query($"SELECT {MachineColumns} FROM machines WHERE state = @s ORDER BY enrolled_at, id", MapMachine, ("s", s.Name()))
+            : await Query($"SELECT {MachineColumns} FROM machines ORDER BY enrolled_at, id", MapMachine);
+
+        public async Task<bool> HostnameTakenAsync(string hostname, string exceptMachineId) =>
+            await Scalar("SELECT COUNT(*) FROM machines WHERE hostname = @h AND id <> @id", ("h", hostname), ("id", exceptMachineId)) > 0;
+
+        public Task SetAppliedRevisionAsync(string machineId, long revision) =>
+            Exec("UPDATE machines SET applied_revision = @r WHERE id = @id AND applied_revision < @r", ("r", revision), ("id", machineId));
+
+        public async Task<(long Deployed, long Applied)> CountAppliedAsync(long revision)
+        {
+            var row = await Query(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN applied_revision >= @r THEN 1 ELSE 0 END), 0) FROM machines WHERE state = 'deployed'",
+                r => (L(r, 0), L(r, 1)), ("r", revision));
+            return row[0];
+        }
+
+        public async Task<IReadOnlyDictionary<MachineState, long>> CountMachinesByStateAsync()
+        {
+            var counts = Enum.GetValues<MachineState>().ToDictionary(s => s, _ => 0L);
+            foreach (var (state, count) in await Query("SELECT state, COUNT(*) FROM machines GROUP BY state", r => (r.GetString(0), L(r, 1))))
+                if (MachineStateNames.TryParseState(state, out var s)) counts[s] = count;
+            return counts;
+        }
+
+        // ---- enrollment
+        public async Task InsertNonceAsync(byte[] nonce, long expiresAt)
+        {
+            await Exec("DELETE FROM enroll_nonces WHERE expires_at < @now", ("now", Now));
+            await Exec("INSERT INTO enroll_nonces (nonce, expires_at) VALUES (@n, @e)", ("n", nonce), ("e", expiresAt));
+        }
+
+        public async Task<bool> ConsumeNonceAsync(byte[] nonce) =>
+            await Exec("DELETE FROM enroll_nonces WHERE nonce = @n AND expires_at >= @now", ("n", nonce), ("now", Now)) == 1;
+
+        public Task InsertEnrollmentTokenAsync(byte[] tokenHash, string name, string createdBy) =>
+            Exec("INSERT INTO enroll_tokens (token_hash, name, created_at, created_by) VALUES (@h, @n, @now, @by)",
+                ("h", tokenHash), ("n", name), ("now", Now), ("by", createdBy));
+
+        public async Task<bool> EnrollmentTokenExistsAsync(byte[] tokenHash) =>
+            await Scalar("SELECT COUNT(*) FROM enroll_tokens WHERE token_hash = @h", ("h", tokenHash)) > 0;
+
+        public Task AllowPackageAsync(string digest, string addedBy) =>
+            Exec("INSERT INTO allowed_packages (digest, added_at, added_by) VALUES (@d, @now, @by) ON CONFLICT (digest) DO NOTHING",
+                ("d", digest), ("now", Now), ("by", addedBy));
+
+        public async Task<bool> IsPackageAllowedAsync(string digest) =>
+            await Scalar("SELECT COUNT(*) FROM allowed_packages WHERE digest = @d", ("d", digest)) > 0;
+
+        public async Task<IReadOnlyList<string>> AllowedPackagesAsync() =>
+            await Query("SELECT digest FROM allowed_packages ORDER BY added_at, digest", r => r.GetString(0));
+
+        // ---- staff
+        private const string StaffColumns = "s.id, s.username, s.role, s.password_hash, s.totp_secret, s.totp_enabled, s.totp_last_step";
+
+        private static Staff MapStaff(DbDataReader r)
+        {
+            MachineStateNames.TryParseRole(r.GetString(2), out StaffRole role);
+            return new Staff(L(r, 0), r.GetString(1), role, r.GetString(3), r.IsDBNull(4) ? null : B(r, 4), L(r, 5) != 0, L(r, 6));
+        }
+
+        public async Task<long> InsertStaffAsync(string username, StaffRole role, string passwordHash) =>
+            (await Query("INSERT INTO staff (username, role, password_hash, created_at) VALUES (@u, @r, @p, @now) RETURNING id",
+                r => L(r, 0), ("u", username), ("r", role.Name()), ("p", passwordHash), ("now", Now)))[0];
+
+        public async Task<Staff?> GetStaffAsync(string username) =>
+            (await Query($"SELECT {StaffColumns} FROM staff s WHERE s.username = @u", MapStaff, ("u", username))).FirstOrDefault();
+
+        public async Task<IReadOnlyList<Staff>> ListStaffAsync() =>
+            await Query($"SELECT {StaffColumns} FROM staff s ORDER BY s.id", MapStaff);
+
+        public Task SetTotpAsync(long staffId, byte[]? secret, bool enabled) =>
+            Exec("UPDATE staff SET totp_secret = @s, totp_enabled = @e WHERE id = @id", ("s", secret), ("e", enabled ? 1L : 0L), ("id", staffId));
+
+        public Task SetTotpLastStepAsync(long staffId, long step) =>
+            Exec("UPDATE staff SET totp_last_step = @s WHERE id = @id", ("s", step), ("id", staffId));
+
+        public Task InsertStaffTokenAsync(byte[] tokenHash, long staffId, string kind, string name, long? expiresAt) =>
+            Exec("INSERT INTO staff_tokens (token_hash, staff_id, kind, name, created_at, expires_at) VALUES (@h, @s, @k, @n, @now, @e)",
+                ("h", tokenHash), ("s", staffId), ("k", kind), ("n", name), ("now", Now), ("e", expiresAt));
+
+        public async Task<Staff?> GetStaffByTokenAsync(byte[] tokenHash) =>
+            (await Query($"SELECT {StaffColumns} FROM staff_tokens t JOIN staff s ON s.id = t.staff_id " +
+                         "WHERE t.token_hash = @h AND (t.expires_at IS NULL OR t.expires_at > @now)",
+                MapStaff, ("h", tokenHash), ("now", Now))).FirstOrDefault();
+
+        public Task DeleteStaffTokenAsync(byte[] tokenHash) => Exec("DELETE FROM staff_tokens WHERE token_hash = @h", ("h", tokenHash));
+
+        public Task AuditAsync(string actor, string action, string target, string? reason, string? detail) =>
+            Exec("INSERT INTO audit (at, actor, action, target, reason, detail) VALUES (@now, @a, @ac, @t, @r, @d)",
+                ("now", Now), ("a", actor), ("ac", action), ("t", target), ("r", reason), ("d", detail));
+
+        public async Task<IReadOnlyList<AuditEntry>> ListAuditAsync(int limit) =>
+            await Query("SELECT id, at, actor, action, target, reason, detail FROM audit ORDER BY id DESC LIMIT @l",
+                r => new AuditEntry(L(r, 0), L(r, 1), r.GetString(2), r.GetString(3), r.GetString(4), S(r, 5), S(r, 6)), ("l", (long)limit));
+
+        // ---- customers
+        public async Task<Account> InsertAccountAsync(string number, int deviceLimit)
+        {
+            long id = (await Query("INSERT INTO accounts (number, created_at, device_limit) VALUES (@n, @now, @l) RETURNING id",
+                r => L(r, 0), ("n", number), ("now", Now), ("l", (long)deviceLimit)))[0];
+            return new Account(id, number, Now, deviceLimit);
+        }
+
+        public async Task<Account?> GetAccountAsync(string number) =>
+            (await Query($"SELECT id, number, created_at, device_limit FROM accounts WHERE number = @n",
+                r => new Account(L(r, 0), r.GetString(1), L(r, 2), (int)L(r, 3)), ("n", number))).FirstOrDefault();
+
+        public Task DeleteAccountAsync(long accountId) => Exec("DELETE FROM accounts WHERE id = @id", ("id", accountId));
+
+        public Task<long> CountAccountsAsync() => Scalar("SELECT COUNT(*) FROM accounts");
+
+        private static Device MapDevice(DbDataReader r) =>
+            new(L(r, 0), L(r, 1), B(r, 2), r.GetString(3), r.GetString(4), L(r, 5), L(r, 6));
+
+        public async Task<IReadOnlyList<Device>> ListDevicesAsync(long accountId) =>
+            await Query("SELECT id, account_id, public_key, ipv4, ipv6, created_at, revision FROM devices WHERE account_id = @a ORDER BY id",
+                MapDevice, ("a", accountId));
+
+        public Task<long> CountDevicesAsync(long? accountId) => accountId is { } a
+            ? Scalar("SELECT COUNT(*) FROM devices WHERE account_id = @a", ("a", a))
+            : Scalar("SELECT COUNT(*) FROM devices");
+
+        public async Task<bool> DeviceKeyExistsAsync(byte[] publicKey) =>
+            await Scalar("SELECT COUNT(*) FROM devices WHERE public_key = @k", ("k", publicKey)) > 0;
+
+        public async Task<Device> InsertDeviceAsync(long accountId, byte[] publicKey, string ipv4, string ipv6, long revision)
+        {
+            long id = (await Query(
+                "INSERT INTO devices (account_id, public_key, ipv4, ipv6, created_at, revision) VALUES (@a, @k, @v4, @v6, @now, @r) RETURNING id",
+                r => L(r, 0), ("a", accountId), ("k", publicKey), ("v4", ipv4), ("v6", ipv6), ("now", Now), ("r", revision)))[0];
+            return new Device(id, accountId, publicKey, ipv4, ipv6, Now, revision);
+        }
+
+        public async Task<Device?> GetDeviceAsync(long accountId, long deviceId) =>
+            (await Query("SELECT id, account_id, public_key, ipv4, ipv6, created_at, revision FROM devices WHERE id = @id AND account_id = @a",
+                MapDevice, ("id", deviceId), ("a", accountId))).FirstOrDefault();
+
+        public Task DeleteDeviceAsync(long deviceId) => Exec("DELETE FROM devices WHERE id = @id", ("id", deviceId));
+
+        // ---- peer log
+        public async Task<PeerState> PeerStateAsync(bool lockRow) =>
+            (await Query($"SELECT revision, set_hash, next_address FROM fleet_state WHERE id = 1{(lockRow ? forUpdate : "")}",
+                r => new PeerState(L(r, 0), B(r, 1), L(r, 2))))[0];
+
+        public Task SavePeerStateAsync(PeerState s) =>
+            Exec("UPDATE fleet_state SET revision = @r, set_hash = @h, next_address = @n WHERE id = 1",
+                ("r", s.Revision), ("h", s.SetHash), ("n", s.NextAddress));
+
+        public Task<long> HeadRevisionAsync() => Scalar("SELECT revision FROM fleet_state WHERE id = 1");
+
+        public Task InsertChangeAsync(PeerChange ch) =>
+            Exec("INSERT INTO peer_changes (revision, kind, public_key, ipv4, ipv6, set_hash) VALUES (@r, @k, @p, @v4, @v6, @h)",
+                ("r", ch.Revision), ("k", (long)ch.Kind), ("p", ch.PublicKey), ("v4", ch.Ipv4), ("v6", ch.Ipv6), ("h", ch.SetHash));
+
+        public async Task<IReadOnlyList<PeerChange>> ChangesAfterAsync(long revision, int limit) =>
+            await Query("SELECT revision, kind, public_key, ipv4, ipv6, set_hash FROM peer_changes WHERE revision > @r ORDER BY revision LIMIT @l",
+                r => new PeerChange(L(r, 0), (PeerChangeKind)L(r, 1), B(r, 2), r.GetString(3), r.GetString(4), B(r, 5)),
+                ("r", revision), ("l", (long)limit));
+
+        public async Task<long> OldestChangeAsync()
+        {
+            long oldest = await Scalar("SELECT COALESCE(MIN(revision), 0) FROM peer_changes");
+            return oldest == 0 ? await HeadRevisionAsync() + 1 : oldest;
+        }
+
+        public Task<int> CompactChangesAsync(long beforeRevision) =>
+            Exec("DELETE FROM peer_changes WHERE revision < @r", ("r", beforeRevision));
+
+        public async IAsyncEnumerable<SnapshotPeer> AllPeersAsync([EnumeratorCancellation] CancellationToken cancel)
+        {
+            await using var command = Command(c, tx, "SELECT public_key, ipv4, ipv6 FROM devices ORDER BY id");
+            await using var reader = await command.ExecuteReaderAsync(cancel);
+            while (await reader.ReadAsync(cancel))
+                yield return new SnapshotPeer(B(reader, 0), reader.GetString(1), reader.GetString(2));
+        }
+
+        public Task NotifyAsync(string payload) => store.dialect.NotifyAsync(c, tx, payload);
+    }
+}

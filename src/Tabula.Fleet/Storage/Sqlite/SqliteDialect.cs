@@ -1,0 +1,103 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace Tabula.Fleet.Storage.Sqlite;
+
+/// <summary>
+/// SQLite in WAL mode: readers see a snapshot while one writer commits. Writers are serialised in process
+/// with a semaphore before BEGIN IMMEDIATE, so they queue instead of spinning on SQLITE_BUSY. One file,
+/// one controller instance (several instances need PostgreSQL).
+/// </summary>
+public sealed class SqliteDialect(string path) : SqlDialect
+{
+    private readonly string connectionString = new SqliteConnectionStringBuilder
+    {
+        DataSource = path, Pooling = true, Mode = SqliteOpenMode.ReadWriteCreate, DefaultTimeout = 30,
+    }.ToString();
+    private readonly SemaphoreSlim writer = new(1, 1);
+
+    public override string Kind => "sqlite";
+    public override string ForUpdate => "";
+    public override IReadOnlyList<string> Migrations => SqliteSchema.Migrations;
+
+    public override async Task<DbConnection> OpenAsync(CancellationToken ct)
+    {
+        var connection = new SqliteConnection(connectionString);
+        await connection.OpenAsync(ct);
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;";
+        await pragma.ExecuteNonQueryAsync(ct);
+        return connection;
+    }
+
+    public override async Task<(DbTransaction Tx, IDisposable Lease)> BeginWriteAsync(DbConnection connection, CancellationToken ct)
+    {
+        await writer.WaitAsync(ct);
+        try
+        {
+            var tx = ((SqliteConnection)connection).BeginTransaction(deferred: false);
+            return (tx, new Release(writer));
+        }
+        catch { writer.Release(); throw; }
+    }
+
+    public override Task<DbTransaction> BeginReadAsync(DbConnection connection, CancellationToken ct) =>
+        Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: true));
+
+    public override Task LockForMigrationAsync(DbConnection connection, DbTransaction tx, CancellationToken ct) => Task.CompletedTask;
+
+    public override bool IsUniqueViolation(Exception e) =>
+        e is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
+
+    public override Task NotifyAsync(DbConnection connection, DbTransaction tx, string payload) => Task.CompletedTask;
+
+    public override Task ListenAsync(Func<string, Task> onNotification, CancellationToken ct) =>
+        Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => { }, TaskScheduler.Default);
+
+    public override ValueTask DisposeAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        return ValueTask.CompletedTask;
+    }
+
+    private sealed class Release(SemaphoreSlim semaphore) : IDisposable
+    {
+        private int released;
+        public void Dispose() { if (Interlocked.Exchange(ref released, 1) == 0) semaphore.Release(); }
+    }
+}
+
+internal static class SqliteSchema
+{
+    public static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE fleet_state (id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL,
+            set_hash BLOB NOT NULL, next_address INTEGER NOT NULL);
+        INSERT INTO fleet_state VALUES (1, 0, zeroblob(32), 0);
+        CREATE TABLE machines (id TEXT PRIMARY KEY, identity_key BLOB NOT NULL UNIQUE, state TEXT NOT NULL,
+            previous_state TEXT, wg_key BLOB NOT NULL, package_digest TEXT NOT NULL, placement TEXT,
+            hostname TEXT UNIQUE, relay_token_hash BLOB UNIQUE, applied_revision INTEGER NOT NULL DEFAULT 0,
+            enrolled_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+        CREATE TABLE enroll_nonces (nonce BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
+        CREATE TABLE enroll_tokens (token_hash BLOB PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL,
+            created_by TEXT NOT NULL);
+        CREATE TABLE allowed_packages (digest TEXT PRIMARY KEY, added_at INTEGER NOT NULL, added_by TEXT NOT NULL);
+        CREATE TABLE staff (id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
+            password_hash TEXT NOT NULL, totp_secret BLOB, totp_enabled INTEGER NOT NULL DEFAULT 0,
+            totp_last_step INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+        CREATE TABLE staff_tokens (token_hash BLOB PRIMARY KEY, staff_id INTEGER NOT NULL REFERENCES staff(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER);
+        CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
+            action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT, detail TEXT);
+        CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT, number TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL, device_limit INTEGER NOT NULL);
+        CREATE TABLE devices (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER NOT NULL REFERENCES accounts(id),
+            public_key BLOB NOT NULL UNIQUE, ipv4 TEXT NOT NULL, ipv6 TEXT NOT NULL, created_at INTEGER NOT NULL,
+            revision INTEGER NOT NULL);
+        CREATE INDEX devices_account ON devices (account_id);
+        CREATE TABLE peer_changes (revision INTEGER PRIMARY KEY, kind INTEGER NOT NULL, public_key BLOB NOT NULL,
+            ipv4 TEXT NOT NULL, ipv6 TEXT NOT NULL, set_hash BLOB NOT NULL);
+        """,
+    ];
+}
