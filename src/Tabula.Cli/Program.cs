@@ -19,6 +19,7 @@ var root = new RootCommand(
     HostConfigCommand.Create(),
     TrustPolicyCommand.Create(),
     DemoCommand.Create(),
+    FleetCommands.Create(),
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
