@@ -5,6 +5,8 @@ namespace Tabula.Cli.Tests;
 /// <summary>
 /// The built `tabula` executable of this checkout: src/Tabula.Cli/bin/&lt;Configuration&gt;/net10.0/tabula,
 /// the configuration being the one these tests were built in (the project reference builds it first).
+/// TABULA_EXE names another build to test instead (relative to the repository root), e.g. the
+/// NativeAOT one that ./tabula runs: src/Tabula.Cli/bin/Release/aot/linux-x64/tabula.
 /// </summary>
 public static class Tabula
 {
@@ -36,6 +38,11 @@ public static class Tabula
 
     private static string FindExecutable()
     {
+        if (Environment.GetEnvironmentVariable("TABULA_EXE") is { Length: > 0 } chosen)
+        {
+            string full = Path.GetFullPath(chosen, RepositoryRoot); // relative to the repository root
+            return File.Exists(full) ? full : throw new InvalidOperationException($"TABULA_EXE={chosen}: {full} does not exist");
+        }
         string configuration = typeof(Tabula).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
         string path = Path.Combine(RepositoryRoot, "src", "Tabula.Cli", "bin", configuration, "net10.0", "tabula");
         return File.Exists(path)
