@@ -20,4 +20,12 @@ var root = new RootCommand(
     TrustPolicyCommand.Create(),
     DemoCommand.Create(),
 };
-return root.Parse(args).Invoke();
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // Usage mistakes are unusable input (exit 2), never "rejected" (1), which System.CommandLine would return.
+    foreach (var error in parsed.Errors) Console.Error.WriteLine($"tabula: error: {error.Message}");
+    Console.Error.WriteLine("Run with --help for usage.");
+    return 2;
+}
+return parsed.Invoke();

@@ -254,3 +254,24 @@ public sealed class PackageVerifierTests
         Assert.Equal(SignatureRejection.NotEd25519, result.Checks[0].Rejection);
     }
 }
+
+public sealed class ExtendedKeyUsageTests
+{
+    [Theory]
+    [InlineData(null, true)]                                  // no EKU: passes (Go)
+    [InlineData(new[] { "1.3.6.1.5.5.7.3.1" }, true)]         // serverAuth
+    [InlineData(new[] { "2.5.29.37.0" }, true)]               // anyExtendedKeyUsage
+    [InlineData(new[] { "1.3.6.1.5.5.7.3.3" }, false)]        // codeSigning only: stboot's quirk rejects it
+    [InlineData(new[] { "1.3.6.1.5.5.7.3.3", "1.3.6.1.5.5.7.3.1" }, true)]
+    public void Verify_applies_stboots_extended_key_usage_rule(string[]? usages, bool accepted)
+    {
+        var root = TestPki.Root();
+        byte[] key = Ed25519.NewPrivateKey();
+        var leaf = new Signer(key, Certificate.Parse(CertificateBuilder.CreateLeaf(root.PrivateKey, root.Certificate,
+            Ed25519.PublicKeyOf(key), TestPki.Now.AddDays(-1), TestPki.Now.AddDays(30), usages)));
+        var archive = TestPki.Archive();
+        var result = PackageVerifier.Verify(TestPki.Sign(Descriptor.Unsigned("os.zip"), archive, leaf), archive.Sha256, TestPki.Policy(1, root), TestPki.Now);
+        Assert.Equal(accepted, result.Accepted);
+        if (!accepted) Assert.Equal(SignatureRejection.IncompatibleKeyUsage, result.Checks[0].Rejection);
+    }
+}
