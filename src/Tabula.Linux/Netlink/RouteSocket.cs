@@ -62,6 +62,13 @@ public sealed class RouteSocket(NetlinkSocket socket) : IDisposable
     /// </summary>
     public void AddAddress(int index, IPAddress address, int prefixLength)
     {
+        var request = BuildAddAddress(index, address, prefixLength);
+        socket.Acknowledge(request,
+            $"RTM_NEWADDR(index={index}, family={FamilyName(ToKernelFamily(address.AddressFamily))}, prefixlen={prefixLength})");
+    }
+
+    internal static NetlinkMessageBuilder BuildAddAddress(int index, IPAddress address, int prefixLength)
+    {
         ArgumentNullException.ThrowIfNull(address);
         byte family = ToKernelFamily(address.AddressFamily);
         int maxPrefix = family == Rtnetlink.AfInet ? 32 : 128;
@@ -79,7 +86,7 @@ public sealed class RouteSocket(NetlinkSocket socket) : IDisposable
         if (family == Rtnetlink.AfInet)
             request.AddAttribute(Rtnetlink.IfaLocal, bytes);
         request.AddAttribute(Rtnetlink.IfaAddress, bytes);
-        socket.Acknowledge(request, $"RTM_NEWADDR(index={index}, family={FamilyName(family)}, prefixlen={prefixLength})");
+        return request;
     }
 
     /// <summary>
