@@ -1,5 +1,7 @@
 using System.Diagnostics;
 
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 namespace Tabula.Testing;
 
 /// <summary>
