@@ -73,3 +73,14 @@ public sealed class PrivilegedFactAttribute : FactAttribute
             Skip = missing;
     }
 }
+
+/// <summary>A fact that needs the given tools but not root: skipped without them, except under CI.</summary>
+public sealed class ToolsFactAttribute : FactAttribute
+{
+    /// <summary>Needs <paramref name="tools"/> on PATH.</summary>
+    public ToolsFactAttribute(params string[] tools)
+    {
+        if (!Prerequisites.IsCi && Prerequisites.Missing(needsRoot: false, tools) is { } missing)
+            Skip = missing;
+    }
+}

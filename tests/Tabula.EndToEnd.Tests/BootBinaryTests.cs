@@ -11,7 +11,7 @@ public sealed class BootBinaryTests(BootBinary boot, ITestOutputHelper output)
     /// <summary>Measured 10.9 MB with HttpClient and static OpenSSL; the budget leaves room for the boot state machine.</summary>
     const long SizeBudgetBytes = 16 * 1024 * 1024;
 
-    [GuestKernelFact(needsRoot: false, "clang")]
+    [ToolsFact("clang")]
     public void Published_boot_binary_is_a_static_executable_within_its_size_budget()
     {
         Prerequisites.Require(needsRoot: false, "clang");
