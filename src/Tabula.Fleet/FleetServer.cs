@@ -32,7 +32,13 @@ public static class FleetServer
             k.Limits.Http2.MaxStreamsPerConnection = 1000;
             k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http1AndHttp2);
         });
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, FleetJson.Default));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            // The context's own options do not carry over to the framework's options instance: repeat them.
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, FleetJson.Default);
+        });
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 
         var store = SqlStore.Open(options.Database);

@@ -29,6 +29,20 @@ public static class ErrorMapping
         try
         {
             await next();
+            // Refusals the framework produces itself (unknown route, wrong method, body over the limit) get the same shape.
+            if (context.Response.StatusCode >= 400 && !context.Response.HasStarted && context.Response.ContentLength is null
+                && context.Response.ContentType is null)
+            {
+                var (code, message) = context.Response.StatusCode switch
+                {
+                    404 => ("not_found", "no such resource"),
+                    405 => ("method_not_allowed", "this resource does not accept that method"),
+                    413 => ("body_too_large", $"request bodies are at most {FleetLimits.MaxRequestBodyBytes} bytes"),
+                    415 => ("unsupported_media_type", "send application/json"),
+                    _ => ("bad_request", "the request was refused"),
+                };
+                await context.Response.WriteAsJsonAsync(new ErrorBody(code, message), FleetJson.Default.ErrorBody);
+            }
         }
         catch (Exception e) when (!context.Response.HasStarted && Classify(e) is { } refusal)
         {

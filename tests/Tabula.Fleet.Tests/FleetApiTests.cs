@@ -1,0 +1,325 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using Tabula.Fleet.Api;
+using Tabula.Fleet.Tests.Support;
+
+namespace Tabula.Fleet.Tests;
+
+/// <summary>
+/// The HTTP API against a real Kestrel and a real database. Every test runs on SQLite and on PostgreSQL
+/// (the derived classes at the end); without a PostgreSQL server the PostgreSQL half returns early on a
+/// laptop and fails under CI (TABULA_CI).
+/// </summary>
+public abstract class FleetApiTests(FleetFixture fleet)
+{
+    private FleetHost Host => fleet.Host;
+    private HttpClient Admin => Host.Client(fleet.AdminToken);
+    private HttpClient Operator => Host.Client(fleet.OperatorToken);
+    private HttpClient Viewer => Host.Client(fleet.ViewerToken);
+    private HttpClient Anonymous => Host.Client();
+
+    private static readonly ProvisionRequest Stockholm = new("se-sto-wg-001", "se", "Sweden", "sto", "Stockholm", "31173", true,
+        "185.65.134.1", "2a03:1b20:1:f011::a01f", 51820, 100, true, "new rack");
+
+    private async Task<TestRelay> EnrolledAsync(string? digest = null)
+    {
+        var relay = new TestRelay();
+        await relay.EnrollAsync(Anonymous, fleet.EnrollmentToken, digest ?? Http.NewDigest());
+        return relay;
+    }
+
+    private static ProvisionRequest Unique(ProvisionRequest p) => p with { Hostname = "se-sto-wg-" + Guid.NewGuid().ToString("N")[..8] };
+
+    private static async Task<MachineView> OkMachine(HttpResponseMessage response)
+    {
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return (await response.Content.ReadFromJsonAsync(FleetJson.Default.MachineView))!;
+    }
+
+    private static async Task AssertError(HttpResponseMessage response, int status, string code)
+    {
+        var (actual, error) = await Http.ErrorOf(response);
+        Assert.Equal(status, actual);
+        Assert.NotNull(error);
+        Assert.Equal(code, error.Error);
+        Assert.False(string.IsNullOrWhiteSpace(error.Message));
+    }
+
+    [Fact]
+    public async Task Enrolled_machine_waits_until_staff_provision_and_deploy_it_then_appears_in_the_relay_list()
+    {
+        if (!fleet.Available) return;
+        var relay = await EnrolledAsync();
+        var awaiting = await Viewer.GetFromJsonAsync($"/api/v1/machines?state=awaiting", FleetJson.Default.ListMachineView);
+        Assert.Contains(awaiting!, m => m.Id == relay.MachineId);
+
+        var placement = Unique(Stockholm);
+        var provisioned = await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", placement, FleetJson.Default.ProvisionRequest));
+        Assert.Equal("provisioned", provisioned.State);
+        var deployed = await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/deploy", new ReasonRequest("go live"), FleetJson.Default.ReasonRequest));
+        Assert.Equal("deployed", deployed.State);
+
+        var list = await Anonymous.GetFromJsonAsync("/app/v1/relays", FleetJson.Default.RelayList);
+        var listed = Assert.Single(list!.Wireguard.Relays, r => r.Hostname == placement.Hostname);
+        Assert.True(listed.Active);
+        Assert.Equal("se-sto", listed.Location);
+        Assert.Equal(Convert.ToBase64String(relay.WireGuardKey), listed.PublicKey);
+        Assert.Equal("Stockholm", list.Locations["se-sto"].City);
+        Assert.Contains(list.Wireguard.PortRanges, r => r[0] == 51820 && r[1] == 51820);
+
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/drain", new ReasonRequest("maintenance"), FleetJson.Default.ReasonRequest));
+        list = await Anonymous.GetFromJsonAsync("/app/v1/relays", FleetJson.Default.RelayList);
+        Assert.False(Assert.Single(list!.Wireguard.Relays, r => r.Hostname == placement.Hostname).Active);
+
+        var audit = await Admin.GetFromJsonAsync("/api/v1/audit?limit=1000", FleetJson.Default.ListAuditView);
+        var mine = audit!.Where(a => a.Target == relay.MachineId && a.Actor == "oscar").Select(a => (a.Action, a.Reason)).ToList();
+        Assert.Contains(("machine.provision", "new rack"), mine);
+        Assert.Contains(("machine.deploy", "go live"), mine);
+        Assert.Contains(("machine.drain", "maintenance"), mine);
+    }
+
+    [Theory]
+    [InlineData("deploy")]
+    [InlineData("drain")]
+    public async Task Illegal_transition_from_awaiting_is_409_and_changes_nothing(string action)
+    {
+        if (!fleet.Available) return;
+        var relay = await EnrolledAsync();
+        await AssertError(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/{action}", new ReasonRequest(null), FleetJson.Default.ReasonRequest),
+            409, "illegal_transition");
+        var machine = await Viewer.GetFromJsonAsync($"/api/v1/machines/{relay.MachineId}", FleetJson.Default.MachineView);
+        Assert.Equal("awaiting", machine!.State);
+    }
+
+    [Fact]
+    public async Task Retired_machine_cannot_be_deployed_nor_enroll_again()
+    {
+        if (!fleet.Available) return;
+        string digest = Http.NewDigest();
+        var relay = await EnrolledAsync(digest);
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/retire", new ReasonRequest("broken"), FleetJson.Default.ReasonRequest));
+        await AssertError(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/deploy", new ReasonRequest(null), FleetJson.Default.ReasonRequest),
+            409, "illegal_transition");
+        byte[] nonce = await TestRelay.NonceAsync(Anonymous, fleet.EnrollmentToken);
+        await AssertError(await TestRelay.PostEnrollAsync(Anonymous, fleet.EnrollmentToken, relay.Body(nonce, digest)), 403, "forbidden");
+    }
+
+    [Fact]
+    public async Task Unknown_machine_is_404_with_a_json_error()
+    {
+        if (!fleet.Available) return;
+        await AssertError(await Operator.PostAsJsonAsync("/api/v1/machines/0123456789abcdef0123456789abcdef/deploy", new ReasonRequest(null), FleetJson.Default.ReasonRequest),
+            404, "not_found");
+        await AssertError(await Viewer.GetAsync("/api/v1/machines/nope"), 404, "not_found");
+    }
+
+    [Fact]
+    public async Task Roles_are_enforced_viewer_cannot_act_operator_cannot_administer_strangers_are_401()
+    {
+        if (!fleet.Available) return;
+        var relay = await EnrolledAsync();
+        await AssertError(await Viewer.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", Unique(Stockholm), FleetJson.Default.ProvisionRequest), 403, "forbidden");
+        await AssertError(await Operator.PostAsJsonAsync("/api/v1/staff", new CreateStaffRequest("mallory", "long enough password", "admin"), FleetJson.Default.CreateStaffRequest), 403, "forbidden");
+        await AssertError(await Operator.GetAsync("/api/v1/audit"), 403, "forbidden");
+        await AssertError(await Anonymous.GetAsync("/api/v1/machines"), 401, "unauthenticated");
+        await AssertError(await Host.Client("tfa_forged").GetAsync("/api/v1/machines"), 401, "unauthenticated");
+        // A relay token is not a staff token.
+        await AssertError(await Host.Client(relay.RelayToken).GetAsync("/api/v1/machines"), 401, "unauthenticated");
+        var machine = await Viewer.GetFromJsonAsync($"/api/v1/machines/{relay.MachineId}", FleetJson.Default.MachineView);
+        Assert.Equal("awaiting", machine!.State);
+    }
+
+    [Fact]
+    public async Task Reenrolled_machine_with_an_allowed_package_returns_to_deployed_otherwise_waits_for_staff()
+    {
+        if (!fleet.Available) return;
+        string allowed = Http.NewDigest(), unknown = Http.NewDigest();
+        Assert.Equal(HttpStatusCode.NoContent, (await Admin.PostAsJsonAsync("/api/v1/packages/allowed", new AllowPackageRequest(allowed, "release 1"), FleetJson.Default.AllowPackageRequest)).StatusCode);
+        var relay = await EnrolledAsync(allowed);
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", Unique(Stockholm), FleetJson.Default.ProvisionRequest));
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/deploy", new ReasonRequest(null), FleetJson.Default.ReasonRequest));
+        string firstToken = relay.RelayToken;
+
+        var reboot = await relay.EnrollAsync(Anonymous, fleet.EnrollmentToken, allowed);
+        Assert.Equal("deployed", reboot.State);
+        var machine = await Viewer.GetFromJsonAsync($"/api/v1/machines/{relay.MachineId}", FleetJson.Default.MachineView);
+        Assert.Equal(Convert.ToBase64String(relay.WireGuardKey), machine!.WireguardPublicKey);   // the new boot's key
+        // The previous boot's relay token no longer works.
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/relay/v1/applied") { Content = JsonContent.Create(new AppliedRequest(0), FleetJson.Default.AppliedRequest) })
+        {
+            request.Headers.Authorization = new("Bearer", firstToken);
+            await AssertError(await Anonymous.SendAsync(request), 401, "unauthenticated");
+        }
+
+        var upgrade = await relay.EnrollAsync(Anonymous, fleet.EnrollmentToken, unknown);
+        Assert.Equal("awaiting", upgrade.State);
+        machine = await Viewer.GetFromJsonAsync($"/api/v1/machines/{relay.MachineId}", FleetJson.Default.MachineView);
+        Assert.Equal("deployed", machine!.PreviousState);
+        // Staff approve: deploy works from awaiting because the machine was provisioned before.
+        Assert.Equal("deployed", (await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/deploy", new ReasonRequest("checked the new package"), FleetJson.Default.ReasonRequest))).State);
+    }
+
+    [Fact]
+    public async Task Replayed_nonce_forged_signature_and_missing_token_are_refused()
+    {
+        if (!fleet.Available) return;
+        var relay = new TestRelay();
+        string digest = Http.NewDigest();
+        byte[] nonce = await TestRelay.NonceAsync(Anonymous, fleet.EnrollmentToken);
+        var body = relay.Body(nonce, digest);
+        using (var first = await TestRelay.PostEnrollAsync(Anonymous, fleet.EnrollmentToken, body)) first.EnsureSuccessStatusCode();
+        await AssertError(await TestRelay.PostEnrollAsync(Anonymous, fleet.EnrollmentToken, body), 401, "replayed_enrollment");
+
+        byte[] nonce2 = await TestRelay.NonceAsync(Anonymous, fleet.EnrollmentToken);
+        var forged = relay.Body(nonce2, digest, signWith: Packaging.Crypto.Ed25519.NewPrivateKey());
+        await AssertError(await TestRelay.PostEnrollAsync(Anonymous, fleet.EnrollmentToken, forged), 401, "forged_enrollment");
+        // The forged attempt burnt its nonce too.
+        await AssertError(await TestRelay.PostEnrollAsync(Anonymous, fleet.EnrollmentToken, relay.Body(nonce2, digest)), 401, "replayed_enrollment");
+
+        await AssertError(await TestRelay.PostEnrollAsync(Anonymous, "tfe_wrong", relay.Body(nonce2, digest)), 401, "unauthenticated");
+        await AssertError(await Anonymous.PostAsync("/relay/v1/enroll/nonce", null), 401, "unauthenticated");
+    }
+
+    [Fact]
+    public async Task Devices_are_validated_unique_fleet_wide_and_limited_per_account()
+    {
+        if (!fleet.Available) return;
+        var account = await CreateAccountAsync();
+        var customer = Host.Client(account.Number, "Token");
+        foreach (string bad in new[] { "", "not base64!", Convert.ToBase64String(new byte[31]), Convert.ToBase64String(new byte[33]), Convert.ToBase64String(new byte[32]) })
+            await AssertError(await customer.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(bad), FleetJson.Default.AddDeviceRequest), 400, "invalid_input");
+
+        var added = new List<DeviceView>();
+        for (int i = 0; i < 5; i++)
+        {
+            var response = await customer.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(Http.NewWireGuardKey()), FleetJson.Default.AddDeviceRequest);
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            added.Add((await response.Content.ReadFromJsonAsync(FleetJson.Default.DeviceView))!);
+        }
+        Assert.Equal(added.Count, added.Select(d => d.Ipv4Address).Distinct().Count());
+        Assert.All(added.Zip(added.Skip(1)), pair => Assert.True(pair.Second.Revision > pair.First.Revision));
+        Assert.All(added, d => Assert.StartsWith("10.", d.Ipv4Address));
+        await AssertError(await customer.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(Http.NewWireGuardKey()), FleetJson.Default.AddDeviceRequest), 409, "device_limit");
+
+        var other = Host.Client((await CreateAccountAsync()).Number, "Token");
+        await AssertError(await other.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(added[0].PublicKey), FleetJson.Default.AddDeviceRequest), 409, "duplicate");
+
+        var removed = await (await customer.DeleteAsync($"/app/v1/devices/{added[0].Id}")).Content.ReadFromJsonAsync(FleetJson.Default.RevisionResponse);
+        Assert.True(removed!.Revision > added[^1].Revision);
+        // The freed key may now be used by the other account.
+        Assert.Equal(HttpStatusCode.Created, (await other.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(added[0].PublicKey), FleetJson.Default.AddDeviceRequest)).StatusCode);
+        await AssertError(await customer.DeleteAsync($"/app/v1/devices/{added[0].Id}"), 404, "not_found");
+        await AssertError(await Host.Client("0000000000000000", "Token").GetAsync("/app/v1/devices"), 401, "unauthenticated");
+    }
+
+    private async Task<AccountView> CreateAccountAsync()
+    {
+        var response = await Anonymous.PostAsync("/app/v1/accounts", null);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var account = (await response.Content.ReadFromJsonAsync(FleetJson.Default.AccountView))!;
+        Assert.Matches("^[1-9][0-9]{15}$", account.Number);
+        Assert.Equal(5, account.DeviceLimit);
+        return account;
+    }
+
+    [Fact]
+    public async Task Oversized_and_malformed_bodies_get_json_errors()
+    {
+        if (!fleet.Available) return;
+        var relay = await EnrolledAsync();
+        string huge = "{\"reason\":\"" + new string('x', 100_000) + "\"}";
+        await AssertError(await Operator.PostAsync($"/api/v1/machines/{relay.MachineId}/deploy", new StringContent(huge, Encoding.UTF8, "application/json")),
+            413, "body_too_large");
+        await AssertError(await Operator.PostAsync($"/api/v1/machines/{relay.MachineId}/provision", new StringContent("{\"hostname\":", Encoding.UTF8, "application/json")),
+            400, "invalid_json");
+        await AssertError(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", Stockholm with { Hostname = "Bad_Host" }, FleetJson.Default.ProvisionRequest),
+            400, "invalid_input");
+        await AssertError(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", Unique(Stockholm) with { Reason = new string('r', 501) }, FleetJson.Default.ProvisionRequest),
+            400, "invalid_input");
+    }
+
+    [Fact]
+    public async Task Hostnames_are_unique_and_a_refused_provision_changes_nothing()
+    {
+        if (!fleet.Available) return;
+        var a = await EnrolledAsync();
+        var b = await EnrolledAsync();
+        var placement = Unique(Stockholm);
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{a.MachineId}/provision", placement, FleetJson.Default.ProvisionRequest));
+        await AssertError(await Operator.PostAsJsonAsync($"/api/v1/machines/{b.MachineId}/provision", placement, FleetJson.Default.ProvisionRequest), 409, "duplicate");
+        var machine = await Viewer.GetFromJsonAsync($"/api/v1/machines/{b.MachineId}", FleetJson.Default.MachineView);
+        Assert.Equal("awaiting", machine!.State);
+        Assert.Null(machine.Placement);
+    }
+
+    [Fact]
+    public async Task Relay_list_has_a_strong_etag_and_answers_304_until_it_changes()
+    {
+        if (!fleet.Available) return;
+        var first = await Anonymous.GetAsync("/app/v1/relays");
+        var etag = first.Headers.ETag!;
+        Assert.False(etag.IsWeak);
+        using (var again = new HttpRequestMessage(HttpMethod.Get, "/app/v1/relays"))
+        {
+            again.Headers.IfNoneMatch.Add(etag);
+            Assert.Equal(HttpStatusCode.NotModified, (await Anonymous.SendAsync(again)).StatusCode);
+        }
+        var relay = await EnrolledAsync();
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", Unique(Stockholm), FleetJson.Default.ProvisionRequest));
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/deploy", new ReasonRequest(null), FleetJson.Default.ReasonRequest));
+        using var changed = new HttpRequestMessage(HttpMethod.Get, "/app/v1/relays");
+        changed.Headers.IfNoneMatch.Add(etag);
+        var response = await Anonymous.SendAsync(changed);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.NotEqual(etag, response.Headers.ETag);
+        Assert.Contains("\"package_digest\"", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Password_login_with_totp_accepts_a_code_once_and_refuses_wrong_ones()
+    {
+        if (!fleet.Available) return;
+        string name = "totp" + Guid.NewGuid().ToString("N")[..6];
+        Assert.Equal(HttpStatusCode.Created, (await Admin.PostAsJsonAsync("/api/v1/staff", new CreateStaffRequest(name, "a long staff password", "viewer"), FleetJson.Default.CreateStaffRequest)).StatusCode);
+        await AssertError(await Anonymous.PostAsJsonAsync("/api/v1/login", new LoginRequest(name, "wrong password!!", null), FleetJson.Default.LoginRequest), 401, "unauthenticated");
+        await AssertError(await Anonymous.PostAsJsonAsync("/api/v1/login", new LoginRequest("nobody", "wrong password!!", null), FleetJson.Default.LoginRequest), 401, "unauthenticated");
+
+        var login = await (await Anonymous.PostAsJsonAsync("/api/v1/login", new LoginRequest(name, "a long staff password", null), FleetJson.Default.LoginRequest))
+            .Content.ReadFromJsonAsync(FleetJson.Default.LoginResponse);
+        var me = Host.Client(login!.Token);
+        var begin = await (await me.PostAsync("/api/v1/me/totp", null)).Content.ReadFromJsonAsync(FleetJson.Default.TotpBeginResponse);
+        byte[] secret = Security.Base32.Decode(begin!.Secret);
+        Assert.StartsWith("otpauth://totp/", begin.Uri);
+        long step = Security.Totp.StepAt(DateTimeOffset.UtcNow);
+        Assert.Equal(HttpStatusCode.NoContent, (await me.PostAsJsonAsync("/api/v1/me/totp/confirm", new CodeRequest(Security.Totp.Code(secret, step)), FleetJson.Default.CodeRequest)).StatusCode);
+
+        await AssertError(await Anonymous.PostAsJsonAsync("/api/v1/login", new LoginRequest(name, "a long staff password", null), FleetJson.Default.LoginRequest), 401, "unauthenticated");
+        // The confirming code was used at its step: it cannot log in again (replay).
+        await AssertError(await Anonymous.PostAsJsonAsync("/api/v1/login", new LoginRequest(name, "a long staff password", Security.Totp.Code(secret, step)), FleetJson.Default.LoginRequest), 401, "unauthenticated");
+        var next = await Anonymous.PostAsJsonAsync("/api/v1/login", new LoginRequest(name, "a long staff password", Security.Totp.Code(secret, step + 1)), FleetJson.Default.LoginRequest);
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await me.PostAsync("/api/v1/logout", null)).StatusCode);
+        await AssertError(await me.GetAsync("/api/v1/me"), 401, "unauthenticated");
+    }
+
+    [Fact]
+    public async Task Metrics_are_aggregates_without_keys_or_addresses()
+    {
+        if (!fleet.Available) return;
+        var account = Host.Client((await CreateAccountAsync()).Number, "Token");
+        string key = Http.NewWireGuardKey();
+        var device = await (await account.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(key), FleetJson.Default.AddDeviceRequest))
+            .Content.ReadFromJsonAsync(FleetJson.Default.DeviceView);
+        string metrics = await Anonymous.GetStringAsync("/metrics");
+        Assert.Contains("tabula_fleet_machines{state=\"awaiting\"}", metrics);
+        Assert.Matches(@"tabula_fleet_devices [1-9]", metrics);
+        Assert.DoesNotContain(key, metrics);
+        Assert.DoesNotContain(device!.Ipv4Address, metrics);
+    }
+}
+
+public sealed class SqliteFleetApiTests(SqliteFleetFixture fleet) : FleetApiTests(fleet), IClassFixture<SqliteFleetFixture>;
+
+public sealed class PostgresFleetApiTests(PostgresFleetFixture fleet) : FleetApiTests(fleet), IClassFixture<PostgresFleetFixture>;

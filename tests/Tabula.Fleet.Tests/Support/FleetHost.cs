@@ -1,0 +1,112 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Tabula.Fleet.Api;
+using Tabula.Fleet.Core;
+
+namespace Tabula.Fleet.Tests.Support;
+
+/// <summary>A real controller on Kestrel, 127.0.0.1 on a free port, over the given database.</summary>
+public sealed class FleetHost : IAsyncDisposable
+{
+    public required WebApplication App { get; init; }
+    public required Uri Address { get; init; }
+    public required string Database { get; init; }
+    public FleetCore Core => App.Services.GetRequiredService<FleetCore>();
+
+    public static async Task<FleetHost> StartAsync(string database)
+    {
+        var app = await FleetServer.CreateAsync(new FleetOptions
+        {
+            Database = database, Urls = "http://127.0.0.1:0", LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
+        });
+        await app.StartAsync();
+        var host = new FleetHost { App = app, Address = app.Address(), Database = database };
+        await host.Core.Hub.Started;
+        return host;
+    }
+
+    public HttpClient Client(string? token = null, string scheme = "Bearer", bool http2 = false)
+    {
+        var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(60) };
+        if (http2)
+        {
+            client.DefaultRequestVersion = System.Net.HttpVersion.Version20;
+            client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+        if (token is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(scheme, token);
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// One controller with staff of every role (real PBKDF2 hashes, API tokens) and an enrollment token,
+/// shared by the tests of a class; each test makes its own machines and accounts.
+/// </summary>
+public abstract class FleetFixture : IAsyncLifetime
+{
+    private FleetHost? host;
+    public FleetHost Host => host ?? throw new InvalidOperationException("no host");
+    public bool Available => host is not null;
+    public string AdminToken { get; private set; } = "";
+    public string OperatorToken { get; private set; } = "";
+    public string ViewerToken { get; private set; } = "";
+    public string EnrollmentToken { get; private set; } = "";
+    public const string AdminPassword = "correct horse battery staple";
+
+    /// <summary>The database to use, or null when its server is not available (skip outside CI).</summary>
+    protected abstract Task<string?> DatabaseAsync();
+
+    public async Task InitializeAsync()
+    {
+        string? database = await DatabaseAsync();
+        if (database is null) return;
+        host = await FleetHost.StartAsync(database);
+        var core = host.Core;
+        var ct = CancellationToken.None;
+        var admin = await core.CreateStaffAsync("test", "alice", AdminPassword, StaffRole.Admin, ct);
+        AdminToken = await core.CreateApiTokenAsync(admin, "tests", ct);
+        OperatorToken = await core.CreateApiTokenAsync(await core.CreateStaffAsync("test", "oscar", AdminPassword, StaffRole.Operator, ct), "tests", ct);
+        ViewerToken = await core.CreateApiTokenAsync(await core.CreateStaffAsync("test", "vera", AdminPassword, StaffRole.Viewer, ct), "tests", ct);
+        EnrollmentToken = await core.CreateEnrollmentTokenAsync("test", "relays", ct);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (host is not null) await host.DisposeAsync();
+    }
+}
+
+public sealed class SqliteFleetFixture : FleetFixture
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("tabula-fleet-").FullName;
+    protected override Task<string?> DatabaseAsync() => Task.FromResult<string?>("sqlite:" + Path.Combine(dir, "fleet.db"));
+}
+
+public sealed class PostgresFleetFixture : FleetFixture
+{
+    protected override async Task<string?> DatabaseAsync() =>
+        await PostgresServer.SharedAsync() is { } server ? await server.CreateDatabaseAsync() : null;
+}
+
+public static class Http
+{
+    public static async Task<(int Status, ErrorBody? Error)> ErrorOf(HttpResponseMessage response)
+    {
+        ErrorBody? error = null;
+        if (response.Content.Headers.ContentType?.MediaType == "application/json")
+            error = await response.Content.ReadFromJsonAsync(FleetJson.Default.ErrorBody);
+        return ((int)response.StatusCode, error);
+    }
+
+    public static string NewWireGuardKey() => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    public static string NewDigest() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+}
