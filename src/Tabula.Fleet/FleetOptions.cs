@@ -6,7 +6,10 @@ public sealed record FleetOptions
     /// <summary>"sqlite:PATH" (default, one instance) or "postgres:CONNECTION-STRING" (several instances).</summary>
     public string Database { get; init; } = "sqlite:fleet.db";
 
-    /// <summary>Listen addresses; loopback by default. HTTP/1.1 and HTTP/2 (h2c with prior knowledge, or ALPN on TLS).</summary>
+    /// <summary>
+    /// Listen addresses, ';'-separated; loopback by default. http://HOST:PORT speaks HTTP/1.1 (and HTTP/2 via
+    /// ALPN behind TLS); h2c://HOST:PORT speaks only cleartext HTTP/2 with prior knowledge, for relays on a private network.
+    /// </summary>
     public string Urls { get; init; } = "http://127.0.0.1:8380";
 
     public string Ipv4Pool { get; init; } = "10.64.0.0/10";

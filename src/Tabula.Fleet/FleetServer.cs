@@ -24,14 +24,28 @@ public static class FleetServer
         // Request logs would carry paths and client addresses: keep the framework quiet.
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("Tabula", options.LogLevel);
-        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        var endpoints = new FleetEndpoints();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = FleetLimits.MaxRequestBodyBytes;
             k.Limits.Http2.MaxStreamsPerConnection = 1000;
-            k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http1AndHttp2);
+            // http:// serves HTTP/1.1 (browsers, curl) and HTTP/2 after TLS ALPN at a load balancer; cleartext HTTP/2
+            // needs "prior knowledge", which Kestrel only speaks on an HTTP/2-only endpoint: h2c://.
+            foreach (string url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                bool h2c = url.StartsWith("h2c://", StringComparison.Ordinal);
+                var uri = new Uri(h2c ? "http://" + url["h2c://".Length..] : url);
+                if (uri.Scheme != "http") throw new ArgumentException($"listen addresses are http://HOST:PORT or h2c://HOST:PORT, not {url}");
+                var address = uri.Host == "localhost" ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Parse(uri.Host.Trim('[', ']'));
+                k.Listen(address, uri.Port, listen =>
+                {
+                    listen.Protocols = h2c ? HttpProtocols.Http2 : HttpProtocols.Http1AndHttp2;
+                    (h2c ? endpoints.H2c : endpoints.Http).Add(listen);
+                });
+            }
         });
+        builder.Services.AddSingleton(endpoints);
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             // The context's own options do not carry over to the framework's options instance: repeat them.
@@ -68,9 +82,19 @@ public static class FleetServer
         return app;
     }
 
-    /// <summary>The first listen address after start (tests bind port 0).</summary>
-    public static Uri Address(this WebApplication app) =>
-        new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    /// <summary>The first http:// listen address after start (tests bind port 0).</summary>
+    public static Uri Address(this WebApplication app) => app.Services.GetRequiredService<FleetEndpoints>().Http.Select(Bound).First();
+
+    /// <summary>The first h2c:// (HTTP/2 with prior knowledge) listen address after start, if any.</summary>
+    public static Uri? H2cAddress(this WebApplication app) => app.Services.GetRequiredService<FleetEndpoints>().H2c.Select(Bound).FirstOrDefault();
+
+    private static Uri Bound(ListenOptions listen) => new($"http://{listen.IPEndPoint}");
+
+    public sealed class FleetEndpoints
+    {
+        public List<ListenOptions> Http { get; } = [];
+        public List<ListenOptions> H2c { get; } = [];
+    }
 
     /// <summary>The peer pump, the notification listener and log compaction.</summary>
     private sealed class Background(FleetCore core, ILogger<FleetCore> logger) : BackgroundService

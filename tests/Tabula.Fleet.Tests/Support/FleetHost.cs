@@ -19,7 +19,7 @@ public sealed class FleetHost : IAsyncDisposable
     {
         var app = await FleetServer.CreateAsync(new FleetOptions
         {
-            Database = database, Urls = "http://127.0.0.1:0", LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
+            Database = database, Urls = "http://127.0.0.1:0;h2c://127.0.0.1:0", LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
         });
         await app.StartAsync();
         var host = new FleetHost { App = app, Address = app.Address(), Database = database };
@@ -29,7 +29,7 @@ public sealed class FleetHost : IAsyncDisposable
 
     public HttpClient Client(string? token = null, string scheme = "Bearer", bool http2 = false)
     {
-        var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(60) };
+        var client = new HttpClient { BaseAddress = http2 ? App.H2cAddress() : Address, Timeout = TimeSpan.FromSeconds(60) };
         if (http2)
         {
             client.DefaultRequestVersion = System.Net.HttpVersion.Version20;

@@ -66,7 +66,7 @@ public sealed class PeerFollower : IAsyncDisposable
 {
     private readonly Dictionary<string, (string V4, string V6)> peers = [];
     private byte[] hash = new byte[32];
-    private readonly CancellationTokenSource stop = new();
+    private CancellationTokenSource stop = new();
     private long applied;
     private TaskCompletionSource progressed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public long Applied => Interlocked.Read(ref applied);
@@ -87,6 +87,7 @@ public sealed class PeerFollower : IAsyncDisposable
     /// <summary>Connects again from the last applied revision, as an agent does after a disconnect.</summary>
     public void Resume(HttpClient client, string relayToken)
     {
+        stop = new CancellationTokenSource();
         long from = Applied;
         Run = Task.Run(() => FollowAsync(client, relayToken, from));
     }
@@ -160,6 +161,9 @@ public sealed class PeerFollower : IAsyncDisposable
             await Task.WhenAny(signal, Task.Delay(left < TimeSpan.FromMilliseconds(200) ? left : TimeSpan.FromMilliseconds(200)));
         }
     }
+
+    /// <summary>Disconnects, keeping the set (as an agent keeps it in RAM).</summary>
+    public ValueTask StopAsync() => DisposeAsync();
 
     public async ValueTask DisposeAsync()
     {
