@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Microsoft.Data.Sqlite;
+using Tabula.Fleet.Api;
+using Tabula.Fleet.Core;
+using Tabula.Fleet.Security;
+using Tabula.Fleet.Storage;
+
+// Peer stream benchmark (bench/fleet-peer-stream.sh):
+//  1. seed a SQLite fleet database with DEVICES customer keys and RELAYS deployed machines (straight SQL: an
+//     API call per key would take longer than the measurement);
+//  2. start `tabula fleet serve` as its own process (so its RSS is its own), on http:// and h2c://;
+//  3. time a full snapshot to a fresh relay;
+//  4. subscribe RELAYS relays over HTTP/2 from the head revision, then add ADDS devices one after another
+//     through the customer API and time each from the request to the moment every relay has the delta.
+int devices = Arg("--devices", 1_000_000), relays = Arg("--relays", 1000), adds = Arg("--adds", 200);
+string dir = Directory.CreateTempSubdirectory("tabula-bench-").FullName;
+string db = Path.Combine(dir, "fleet.db");
+Console.WriteLine($"devices={devices} relays={relays} adds={adds} db={db}");
+var total = Stopwatch.StartNew();
+
+await using (var store = SqlStore.Open("sqlite:" + db)) await store.MigrateAsync(CancellationToken.None);
+string accountNumber = "9" + RandomNumberGenerator.GetInt32(100_000_000).ToString("D15", CultureInfo.InvariantCulture);
+var tokens = Seed(db, devices, relays, accountNumber);
+Console.WriteLine($"seeded in {total.Elapsed.TotalSeconds:F1} s");
+
+int httpPort = FreePort(), h2cPort = FreePort();
+var serverInfo = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "tabula.dll"), "fleet", "serve", "--db", "sqlite:" + db,
+             "--urls", $"http://127.0.0.1:{httpPort};h2c://127.0.0.1:{h2cPort}" })
+    serverInfo.ArgumentList.Add(a);
+serverInfo.Environment["DOTNET_gcServer"] = "0";
+using var server = Process.Start(serverInfo)!;
+server.OutputDataReceived += (_, _) => { };
+server.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("server: " + e.Data); };
+server.BeginOutputReadLine();
+server.BeginErrorReadLine();
+try
+{
+    var api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+    for (int i = 0; ; i++)
+    {
+        try { if ((await api.GetAsync("/metrics")).IsSuccessStatusCode) break; } catch (HttpRequestException) { }
+        if (i > 300) throw new TimeoutException("controller did not start");
+        await Task.Delay(100);
+    }
+    Console.WriteLine($"controller up, RSS {Rss(server.Id)}");
+
+    var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan };
+    var h2 = new HttpClient(handler)
+    {
+        BaseAddress = new Uri($"http://127.0.0.1:{h2cPort}"), DefaultRequestVersion = HttpVersion.Version20,
+        DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact, Timeout = Timeout.InfiniteTimeSpan,
+    };
+
+    // Full snapshot to a fresh relay.
+    var snapshot = Stopwatch.StartNew();
+    long head, peers = 0, bytes = 0;
+    using (var request = new HttpRequestMessage(HttpMethod.Get, "/relay/v1/peers?from=0"))
+    {
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens[0]);
+        request.Version = HttpVersion.Version20;
+        request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        using var response = await h2.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"snapshot: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        while (true)
+        {
+            string line = await reader.ReadLineAsync() ?? throw new EndOfStreamException();
+            bytes += line.Length + 1;
+            if (line.StartsWith("{\"type\":\"peer\"", StringComparison.Ordinal)) { peers++; continue; }
+            if (line.StartsWith("{\"type\":\"snapshot_end\"", StringComparison.Ordinal)) { head = Revision(line); break; }
+        }
+    }
+    snapshot.Stop();
+    Console.WriteLine($"snapshot: {peers} peers, {bytes / 1e6:F0} MB in {snapshot.Elapsed.TotalSeconds:F2} s (revision {head}); controller RSS {Rss(server.Id)}");
+
+    // RELAYS subscribers from the head revision (steady state: each relay already has the set).
+    var applied = new int[adds + 1];
+    var done = new TaskCompletionSource[adds + 1];
+    for (int i = 0; i <= adds; i++) done[i] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    long baseRevision = head;
+    var cts = new CancellationTokenSource();
+    var ready = new CountdownEvent(relays);
+    var streams = Enumerable.Range(0, relays).Select(i => Task.Run(async () =>
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/relay/v1/peers?from={baseRevision}");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens[i]);
+        request.Version = HttpVersion.Version20;
+        request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        using var response = await h2.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        response.EnsureSuccessStatusCode();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+        bool signalled = false;
+        long expected = baseRevision + 1;
+        while (await reader.ReadLineAsync(cts.Token) is { } line)
+        {
+            if (!signalled && line.StartsWith("{\"type\":\"heartbeat\"", StringComparison.Ordinal)) { ready.Signal(); signalled = true; continue; }
+            if (!line.StartsWith("{\"type\":\"add\"", StringComparison.Ordinal)) continue;
+            long r = Revision(line);
+            if (r != expected) throw new InvalidDataException($"relay {i}: revision {r}, expected {expected}");
+            expected++;
+            int n = (int)(r - baseRevision);
+            if (n <= adds && Interlocked.Increment(ref applied[n]) == relays) done[n].TrySetResult();
+        }
+    })).ToList();
+    if (!ready.Wait(TimeSpan.FromSeconds(120))) throw new TimeoutException($"only {relays - ready.CurrentCount} relays subscribed");
+    Console.WriteLine($"{relays} relays subscribed over HTTP/2; controller RSS {Rss(server.Id)}");
+
+    var customer = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+    customer.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Token", accountNumber);
+    var latencies = new List<double>();
+    for (int n = 1; n <= adds; n++)
+    {
+        var t = Stopwatch.StartNew();
+        var response = await customer.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))),
+            FleetJson.Default.AddDeviceRequest);
+        response.EnsureSuccessStatusCode();
+        var device = await response.Content.ReadFromJsonAsync(FleetJson.Default.DeviceView);
+        if (device!.Revision != baseRevision + n) throw new InvalidDataException("unexpected revision " + device.Revision);
+        await done[n].Task.WaitAsync(TimeSpan.FromSeconds(30));
+        latencies.Add(t.Elapsed.TotalMilliseconds);
+    }
+    latencies.Sort();
+    double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(q * latencies.Count) - 1)];
+    Console.WriteLine($"device add -> all {relays} relays applied: p50 {P(0.50):F1} ms, p90 {P(0.90):F1} ms, p99 {P(0.99):F1} ms, max {latencies[^1]:F1} ms (n={latencies.Count})");
+    Console.WriteLine($"controller RSS {Rss(server.Id)}, peak {Peak(server.Id)}");
+    cts.Cancel();
+    try { await Task.WhenAll(streams); } catch (Exception e) when (e is OperationCanceledException or HttpRequestException or IOException) { }
+}
+finally
+{
+    server.Kill(entireProcessTree: true);
+    await server.WaitForExitAsync();
+    SqliteConnection.ClearAllPools();
+    Directory.Delete(dir, recursive: true);
+}
+Console.WriteLine($"total {total.Elapsed.TotalSeconds:F0} s");
+return 0;
+
+static long Revision(string line)
+{
+    int at = line.IndexOf("\"revision\":", StringComparison.Ordinal) + 11;
+    int end = at;
+    while (end < line.Length && char.IsAsciiDigit(line[end])) end++;
+    return long.Parse(line.AsSpan(at, end - at), CultureInfo.InvariantCulture);
+}
+
+static string Rss(int pid) => Status(pid, "VmRSS:");
+static string Peak(int pid) => Status(pid, "VmHWM:");
+static string Status(int pid, string field) =>
+    File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal))?[field.Length..].Trim() ?? "?";
+
+static int FreePort()
+{
+    using var listener = new TcpListener(IPAddress.Loopback, 0);
+    listener.Start();
+    return ((IPEndPoint)listener.LocalEndpoint).Port;
+}
+
+int Arg(string name, int fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+// Writes rows the way the controller would have after DEVICES adds and a log compaction; returns relay tokens.
+static string[] Seed(string db, int devices, int relays, string benchAccount)
+{
+    using var connection = new SqliteConnection($"Data Source={db}");
+    connection.Open();
+    using var tx = connection.BeginTransaction();
+    SqliteCommand Command(string sql)
+    {
+        var c = connection.CreateCommand();
+        c.Transaction = tx;
+        c.CommandText = sql;
+        return c;
+    }
+    long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    using (var account = Command("INSERT INTO accounts (id, number, created_at, device_limit) VALUES ($id, $n, $now, $l)"))
+    {
+        var id = account.Parameters.Add("$id", SqliteType.Integer);
+        var number = account.Parameters.Add("$n", SqliteType.Text);
+        account.Parameters.AddWithValue("$now", now);
+        var limit = account.Parameters.Add("$l", SqliteType.Integer);
+        int accounts = (devices + 4) / 5;
+        for (int a = 1; a <= accounts; a++)
+        {
+            id.Value = a; number.Value = (1_000_000_000_000_000L + a).ToString(CultureInfo.InvariantCulture); limit.Value = 5;
+            account.ExecuteNonQuery();
+        }
+        id.Value = accounts + 1; number.Value = benchAccount; limit.Value = 1_000_000;
+        account.ExecuteNonQuery();
+    }
+    var pool = AddressPool.Default;
+    byte[] hash = PeerSetHash.Empty;
+    using (var device = Command("INSERT INTO devices (account_id, public_key, ipv4, ipv6, created_at, revision) VALUES ($a, $k, $v4, $v6, $now, $r)"))
+    {
+        var account = device.Parameters.Add("$a", SqliteType.Integer);
+        var key = device.Parameters.Add("$k", SqliteType.Blob);
+        var v4 = device.Parameters.Add("$v4", SqliteType.Text);
+        var v6 = device.Parameters.Add("$v6", SqliteType.Text);
+        device.Parameters.AddWithValue("$now", now);
+        var revision = device.Parameters.Add("$r", SqliteType.Integer);
+        for (int d = 0; d < devices; d++)
+        {
+            byte[] k = RandomNumberGenerator.GetBytes(32);
+            var (ipv4, ipv6) = pool.Allocate(d);
+            PeerSetHash.Toggle(hash, k, ipv4, ipv6);
+            account.Value = d / 5 + 1; key.Value = k; v4.Value = ipv4; v6.Value = ipv6; revision.Value = d + 1;
+            device.ExecuteNonQuery();
+        }
+    }
+    using (var state = Command("UPDATE fleet_state SET revision = $r, set_hash = $h, next_address = $n WHERE id = 1"))
+    {
+        state.Parameters.AddWithValue("$r", (long)devices);
+        state.Parameters.AddWithValue("$h", hash);
+        state.Parameters.AddWithValue("$n", (long)devices);
+        state.ExecuteNonQuery();
+    }
+    var tokens = new string[relays];
+    using (var machine = Command(
+        "INSERT INTO machines (id, identity_key, state, wg_key, package_digest, placement, hostname, relay_token_hash, applied_revision, enrolled_at, updated_at) " +
+        "VALUES ($id, $ik, 'deployed', $wg, $d, NULL, $h, $t, 0, $now, $now)"))
+    {
+        var id = machine.Parameters.Add("$id", SqliteType.Text);
+        var ik = machine.Parameters.Add("$ik", SqliteType.Blob);
+        var wg = machine.Parameters.Add("$wg", SqliteType.Blob);
+        machine.Parameters.AddWithValue("$d", new string('a', 64));
+        var host = machine.Parameters.Add("$h", SqliteType.Text);
+        var token = machine.Parameters.Add("$t", SqliteType.Blob);
+        machine.Parameters.AddWithValue("$now", now);
+        for (int r = 0; r < relays; r++)
+        {
+            byte[] identity = RandomNumberGenerator.GetBytes(32);
+            tokens[r] = Secrets.NewToken("tfr");
+            id.Value = Enrollment.MachineId(identity); ik.Value = identity; wg.Value = RandomNumberGenerator.GetBytes(32);
+            host.Value = $"bench-{r}"; token.Value = Secrets.HashToken(tokens[r]);
+            machine.ExecuteNonQuery();
+        }
+    }
+    tx.Commit();
+    return tokens;
+}
