@@ -59,6 +59,7 @@ try
     };
 
     // Full snapshot to a fresh relay.
+    double cpuBefore = CpuSeconds(server.Id);
     var snapshot = Stopwatch.StartNew();
     long head, peers = 0, bytes = 0;
     using (var request = new HttpRequestMessage(HttpMethod.Get, "/relay/v1/peers?from=0"))
@@ -78,7 +79,7 @@ try
         }
     }
     snapshot.Stop();
-    Console.WriteLine($"snapshot: {peers} peers, {bytes / 1e6:F0} MB in {snapshot.Elapsed.TotalSeconds:F2} s (revision {head}); controller RSS {Rss(server.Id)}");
+    Console.WriteLine($"snapshot: {peers} peers, {bytes / 1e6:F0} MB in {snapshot.Elapsed.TotalSeconds:F2} s (revision {head}); controller CPU {CpuSeconds(server.Id) - cpuBefore:F2} s; RSS {Rss(server.Id)}");
 
     // RELAYS subscribers from the head revision (steady state: each relay already has the set).
     var applied = new int[adds + 1];
@@ -87,8 +88,11 @@ try
     long baseRevision = head;
     var cts = new CancellationTokenSource();
     var ready = new CountdownEvent(relays);
+    Exception? firstFailure = null;
     var streams = Enumerable.Range(0, relays).Select(i => Task.Run(async () =>
     {
+      try
+      {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/relay/v1/peers?from={baseRevision}");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens[i]);
         request.Version = HttpVersion.Version20;
@@ -108,9 +112,17 @@ try
             int n = (int)(r - baseRevision);
             if (n <= adds && Interlocked.Increment(ref applied[n]) == relays) done[n].TrySetResult();
         }
+      }
+      catch (Exception e) when (!cts.IsCancellationRequested)
+      {
+          Interlocked.CompareExchange(ref firstFailure, e, null);
+          throw;
+      }
     })).ToList();
-    if (!ready.Wait(TimeSpan.FromSeconds(120))) throw new TimeoutException($"only {relays - ready.CurrentCount} relays subscribed");
-    Console.WriteLine($"{relays} relays subscribed over HTTP/2; controller RSS {Rss(server.Id)}");
+    var subscribing = Stopwatch.StartNew();
+    if (!ready.Wait(TimeSpan.FromSeconds(300)))
+        throw new TimeoutException($"only {relays - ready.CurrentCount} relays subscribed; first failure: {firstFailure}");
+    Console.WriteLine($"{relays} relays subscribed over HTTP/2 in {subscribing.Elapsed.TotalSeconds:F1} s; controller RSS {Rss(server.Id)}");
 
     var customer = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
     customer.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Token", accountNumber);
@@ -149,6 +161,12 @@ static long Revision(string line)
     int end = at;
     while (end < line.Length && char.IsAsciiDigit(line[end])) end++;
     return long.Parse(line.AsSpan(at, end - at), CultureInfo.InvariantCulture);
+}
+
+static double CpuSeconds(int pid)
+{
+    string[] fields = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+    return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
 }
 
 static string Rss(int pid) => Status(pid, "VmRSS:");

@@ -305,6 +305,39 @@ public abstract class FleetApiTests(FleetFixture fleet)
     }
 
     [Fact]
+    public async Task Staff_create_inspect_and_delete_customer_accounts_and_their_devices_leave_the_peer_set()
+    {
+        if (!fleet.Available) return;
+        var created = await Operator.PostAsJsonAsync("/api/v1/customers", new CreateAccountRequest(2), FleetJson.Default.CreateAccountRequest);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var account = (await created.Content.ReadFromJsonAsync(FleetJson.Default.AccountView))!;
+        Assert.Equal(2, account.DeviceLimit);
+        var customer = Host.Client(account.Number, "Token");
+        var keys = new[] { Http.NewWireGuardKey(), Http.NewWireGuardKey() };
+        foreach (string key in keys)
+            Assert.Equal(HttpStatusCode.Created, (await customer.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(key), FleetJson.Default.AddDeviceRequest)).StatusCode);
+        var listed = await Viewer.GetFromJsonAsync($"/api/v1/customers/{account.Number}/devices", FleetJson.Default.ListDeviceView);
+        Assert.Equal(keys.Order(), listed!.Select(d => d.PublicKey).Order());
+
+        await AssertError(await Viewer.DeleteAsync($"/api/v1/customers/{account.Number}"), 403, "forbidden");
+        await AssertError(await Operator.DeleteAsync("/api/v1/customers/1234"), 404, "not_found");
+        var deleted = await (await Operator.DeleteAsync($"/api/v1/customers/{account.Number}")).Content.ReadFromJsonAsync(FleetJson.Default.RevisionResponse);
+        Assert.True(deleted!.Revision >= listed.Max(d => d.Revision) + 2);
+        await AssertError(await customer.GetAsync("/app/v1/devices"), 401, "unauthenticated");
+        var peers = await Host.Core.Store.ReadAsync(async tx =>
+        {
+            var all = new List<string>();
+            await foreach (var p in tx.AllPeersAsync(CancellationToken.None)) all.Add(Convert.ToBase64String(p.PublicKey));
+            return all;
+        }, CancellationToken.None);
+        Assert.DoesNotContain(keys[0], peers);
+        Assert.DoesNotContain(keys[1], peers);
+        var audit = await Admin.GetFromJsonAsync("/api/v1/audit?limit=50", FleetJson.Default.ListAuditView);
+        Assert.Contains(audit!, a => a.Action == "account.delete" && a.Actor == "oscar");
+        Assert.DoesNotContain(audit!, a => (a.Target + a.Detail + a.Reason).Contains(account.Number));
+    }
+
+    [Fact]
     public async Task Metrics_are_aggregates_without_keys_or_addresses()
     {
         if (!fleet.Available) return;

@@ -390,22 +390,24 @@ public sealed class FleetCore(IStore store, PeerHub hub, MachineEvents machineEv
             var state = await tx.PeerStateAsync(forUpdate: true);
             var account = await FindAccount(tx, accountNumber);
             var device = await tx.GetDeviceAsync(account.Id, deviceId) ?? throw new FleetException(FleetError.NotFound, "no such device");
-            return await RemoveDeviceInTx(tx, state, device);
+            return (await RemoveDeviceInTx(tx, state, device)).Revision;
         }, ct);
         hub.Poke();
         return revision;
     }
 
-    private static async Task<long> RemoveDeviceInTx(IStoreTx tx, PeerState state, Device device)
+    /// <summary>Removes one device inside the caller's transaction (which holds the peer state lock); returns the new state.</summary>
+    private static async Task<PeerState> RemoveDeviceInTx(IStoreTx tx, PeerState state, Device device)
     {
         long revision = state.Revision + 1;
         byte[] hash = (byte[])state.SetHash.Clone();
         PeerSetHash.Toggle(hash, device.PublicKey, device.Ipv4, device.Ipv6);
         await tx.DeleteDeviceAsync(device.Id);
         await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Remove, device.PublicKey, device.Ipv4, device.Ipv6, hash));
-        await tx.SavePeerStateAsync(state with { Revision = revision, SetHash = hash });
+        var next = state with { Revision = revision, SetHash = hash };
+        await tx.SavePeerStateAsync(next);
         await tx.NotifyAsync("peers");
-        return revision;
+        return next;
     }
 
     /// <summary>Staff delete an account with all its devices (one revision per device, one transaction).</summary>
@@ -416,11 +418,7 @@ public sealed class FleetCore(IStore store, PeerHub hub, MachineEvents machineEv
             var state = await tx.PeerStateAsync(forUpdate: true);
             var account = await FindAccount(tx, accountNumber);
             foreach (var device in await tx.ListDevicesAsync(account.Id))
-            {
-                long r = await RemoveDeviceInTx(tx, state, device);
-                state = await tx.PeerStateAsync(forUpdate: false);
-                _ = r;
-            }
+                state = await RemoveDeviceInTx(tx, state, device);
             await tx.DeleteAccountAsync(account.Id);
             await tx.AuditAsync(staff.Username, "account.delete", "account", reason, null);
             return state.Revision;

@@ -1,0 +1,50 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Tabula.Fleet.Api;
+using Tabula.Fleet.Tests.Support;
+
+namespace Tabula.Fleet.Tests;
+
+/// <summary>`tabula fleet …` verbs as a real child process against a real controller.</summary>
+public sealed class CliTests(SqliteFleetFixture fleet) : IClassFixture<SqliteFleetFixture>
+{
+    private async Task<(int Exit, string Out, string Err)> Tabula(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tabula.dll"));
+        foreach (string a in args) info.ArgumentList.Add(a);
+        info.ArgumentList.Add("--server");
+        info.ArgumentList.Add(fleet.Host.Address.ToString());
+        info.Environment["TABULA_FLEET_TOKEN"] = fleet.OperatorToken;
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Machines_and_customers_verbs_print_json_and_refusals_exit_1()
+    {
+        var relay = new TestRelay();
+        await relay.EnrollAsync(fleet.Host.Client(), fleet.EnrollmentToken, Http.NewDigest());
+
+        var (exit, output, error) = await Tabula("fleet", "machines", "list", "--state", "awaiting", "--json");
+        Assert.True(exit == 0, error);
+        var machines = JsonSerializer.Deserialize(output, FleetJson.Default.ListMachineView)!;
+        Assert.Contains(machines, m => m.Id == relay.MachineId);
+
+        (exit, output, error) = await Tabula("fleet", "machines", "provision", relay.MachineId, "--hostname", "fi-hel-wg-001", "--country-code", "fi",
+            "--country", "Finland", "--city-code", "hel", "--city", "Helsinki", "--provider", "creanova", "--ipv4-in", "185.204.1.203", "--json");
+        Assert.True(exit == 0, error);
+        Assert.Equal("provisioned", JsonSerializer.Deserialize(output, FleetJson.Default.MachineView)!.State);
+
+        (exit, _, error) = await Tabula("fleet", "machines", "drain", relay.MachineId, "--reason", "not deployed yet");
+        Assert.Equal(1, exit);
+        Assert.Contains("illegal_transition", error);
+
+        (exit, output, error) = await Tabula("fleet", "customers", "create", "--json");
+        Assert.True(exit == 0, error);
+        Assert.Matches("^[1-9][0-9]{15}$", JsonSerializer.Deserialize(output, FleetJson.Default.AccountView)!.Number);
+    }
+}
