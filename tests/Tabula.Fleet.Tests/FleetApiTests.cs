@@ -317,7 +317,8 @@ public abstract class FleetApiTests(FleetFixture fleet)
         foreach (string key in keys)
             Assert.Equal(HttpStatusCode.Created, (await customer.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(key), FleetJson.Default.AddDeviceRequest)).StatusCode);
         var listed = await Viewer.GetFromJsonAsync($"/api/v1/customers/{account.Number}/devices", FleetJson.Default.ListDeviceView);
-        Assert.Equal(keys.Order(), listed!.Select(d => d.PublicKey).Order());
+        Assert.NotNull(listed);
+        Assert.Equal(keys.Order(), listed.Select(d => d.PublicKey).Order());
 
         await AssertError(await Viewer.DeleteAsync($"/api/v1/customers/{account.Number}"), 403, "forbidden");
         await AssertError(await Operator.DeleteAsync("/api/v1/customers/1234"), 404, "not_found");
