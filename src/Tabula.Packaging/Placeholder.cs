@@ -1,1 +1,0 @@
-namespace Tabula.Packaging; internal static class Placeholder { }

@@ -1,0 +1,46 @@
+namespace Tabula.Packaging;
+
+/// <summary>Where stboot gets the OS package from.</summary>
+public enum FetchMethod
+{
+    /// <summary>Download the descriptor and archive over HTTP(S) from the host config's ospkg_pointer.</summary>
+    Network,
+    /// <summary>Read /ospkg/NAME.json and /ospkg/NAME.zip from the stboot initramfs.</summary>
+    Initramfs,
+}
+
+/// <summary>
+/// trust_policy.json: how many valid signatures a package needs and how it is fetched. Only valid
+/// policies can exist (validated on parse, like stboot's trust/policy.go). Also reads the legacy
+/// security_configuration.json keys (min_valid_sigs_required, boot_mode).
+/// </summary>
+public sealed record TrustPolicy(int SignatureThreshold, FetchMethod FetchMethod)
+{
+    /// <summary>True when parsed from the pre-2022 security_configuration.json keys.</summary>
+    public bool IsLegacy { get; init; }
+
+    /// <summary>Parses and validates trust_policy.json (or legacy security_configuration.json) bytes.</summary>
+    public static TrustPolicy Parse(ReadOnlySpan<byte> json, string what = "trust_policy.json")
+    {
+        using var document = JsonFields.ParseObject(json, Limits.MaxConfigJsonBytes, what);
+        var fields = new JsonFields(document.RootElement, what);
+        bool legacy = !fields.IsPresent("ospkg_signature_threshold") && !fields.IsPresent("ospkg_fetch_method")
+            && (fields.IsPresent("min_valid_sigs_required") || fields.IsPresent("boot_mode"));
+        string thresholdKey = legacy ? "min_valid_sigs_required" : "ospkg_signature_threshold";
+        string methodKey = legacy ? "boot_mode" : "ospkg_fetch_method";
+        if (legacy && fields.OptionalInteger("version") is { } version && version != 1)
+            PackageFormatException.Throw(FormatError.UnsupportedVersion, $"{what}: version {version} is not supported (only 1)");
+
+        long threshold = fields.RequiredInteger(thresholdKey);
+        if (threshold < 1) fields.Invalid(thresholdKey, $"must be greater than 0, got {threshold}");
+        if (threshold > Limits.MaxSignatures) fields.Invalid(thresholdKey, $"must be at most {Limits.MaxSignatures}, got {threshold}");
+        string method = fields.RequiredString(methodKey);
+        var fetch = method switch
+        {
+            "network" => FetchMethod.Network,
+            "initramfs" => FetchMethod.Initramfs,
+            _ => fields.Missing<FetchMethod>(methodKey, $"\"network\" or \"initramfs\", got \"{method}\""),
+        };
+        return new TrustPolicy((int)threshold, fetch) { IsLegacy = legacy };
+    }
+}

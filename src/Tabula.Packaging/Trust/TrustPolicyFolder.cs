@@ -1,0 +1,51 @@
+namespace Tabula.Packaging;
+
+/// <summary>
+/// An ST trust policy folder (/etc/trust_policy in the stboot initramfs): trust_policy.json,
+/// ospkg_signing_root.pem (one or more roots), tls_roots.pem (for network fetch), and the
+/// optional Sigsum policy ospkg_trust_policy. A folder with only the legacy
+/// security_configuration.json is read too, and says so in <see cref="TrustPolicy.IsLegacy"/>.
+/// </summary>
+public sealed record TrustPolicyFolder(TrustPolicy Policy, IReadOnlyList<Certificate> SigningRoots,
+    IReadOnlyList<Certificate>? TlsRoots, SigsumPolicy? Sigsum)
+{
+    /// <summary>File names inside the folder.</summary>
+    public const string PolicyFile = "trust_policy.json", LegacyPolicyFile = "security_configuration.json",
+        SigningRootFile = "ospkg_signing_root.pem", TlsRootsFile = "tls_roots.pem", SigsumPolicyFile = "ospkg_trust_policy";
+
+    /// <summary>The verification inputs this folder defines.</summary>
+    public VerificationPolicy ToVerificationPolicy() => new(SigningRoots, Policy.SignatureThreshold, Sigsum);
+
+    /// <summary>Loads and validates a folder; missing or bad files throw naming the file.</summary>
+    public static TrustPolicyFolder Load(string directory)
+    {
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"trust policy folder {directory} does not exist");
+        string policyPath = Path.Combine(directory, PolicyFile);
+        if (!File.Exists(policyPath) && File.Exists(Path.Combine(directory, LegacyPolicyFile)))
+            policyPath = Path.Combine(directory, LegacyPolicyFile);
+        var policy = TrustPolicy.Parse(ReadLimited(policyPath, Limits.MaxConfigJsonBytes), Path.GetFileName(policyPath));
+        var roots = Named(SigningRootFile, () => Certificate.ParsePemBundle(ReadLimited(Path.Combine(directory, SigningRootFile), Limits.MaxPemBytes)));
+        string tlsPath = Path.Combine(directory, TlsRootsFile);
+        var tls = File.Exists(tlsPath) ? Named(TlsRootsFile, () => Certificate.ParsePemBundle(ReadLimited(tlsPath, Limits.MaxPemBytes))) : null;
+        string sigsumPath = Path.Combine(directory, SigsumPolicyFile);
+        var sigsum = File.Exists(sigsumPath) ? SigsumPolicy.Parse(ReadLimited(sigsumPath, Limits.MaxSigsumPolicyBytes)) : null;
+        return new TrustPolicyFolder(policy, roots, tls, sigsum);
+    }
+
+    /// <summary>Reads a whole file, refusing one larger than <paramref name="limit"/> before reading it.</summary>
+    public static byte[] ReadLimited(string path, long limit)
+    {
+        using var file = File.OpenRead(path);
+        PackageFormatException.ThrowIfTooLarge(file.Length, limit, Path.GetFileName(path));
+        var bytes = new byte[file.Length];
+        file.ReadExactly(bytes);
+        return bytes;
+    }
+
+    private static T Named<T>(string file, Func<T> parse)
+    {
+        try { return parse(); }
+        catch (PackageFormatException e) { throw new PackageFormatException(e.Error, $"{file}: {e.Message}", e); }
+    }
+}
