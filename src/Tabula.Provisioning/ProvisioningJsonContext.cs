@@ -11,7 +11,6 @@ namespace Tabula.Provisioning;
     DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
     RespectNullableAnnotations = true)]
-[JsonSerializable(typeof(StDescriptor))]
 [JsonSerializable(typeof(PackageRecord))]
 [JsonSerializable(typeof(PackageRecord[]))]
 [JsonSerializable(typeof(IReadOnlyList<PackageRecord>))]

@@ -25,8 +25,8 @@ public sealed class ProvisioningCore(
         if (descriptorJson.Length > limits.MaxDescriptorBytes)
             throw new ProvisioningException(ProvisioningError.TooLarge,
                 $"descriptor exceeds the limit of {limits.MaxDescriptorBytes} bytes");
-        var descriptor = StDescriptor.Parse(descriptorJson.Span);
-        if (descriptor.Signatures is not { Count: > 0 })
+        var descriptor = TrustPolicyVerifier.ParseDescriptor(descriptorJson.Span);
+        if (descriptor.Count == 0)
             throw new PackageRefusedException(new PackageVerdict(false, 0, 0, verifier.RequiredSignatures, []));
 
         using var staged = await store.StageAsync(archive, limits.MaxArchiveBytes, ct);
@@ -37,7 +37,7 @@ public sealed class ProvisioningCore(
         var stored = await store.CommitAsync(staged, ct);
         var uploaded = await store.PutAsync(descriptorJson, ct);
         var served = await store.PutAsync(
-            (descriptor with { OsPkgUrl = UrlLayout.OsPkgUrl(stored.Digest, publicBaseUrl) }).ToJson(), ct);
+            descriptor.WithUrl(UrlLayout.OsPkgUrl(stored.Digest, publicBaseUrl)).ToJson(), ct);
         var package = await store.FindPackageAsync(stored.Digest, ct);
         if (package is null || package.DescriptorSha256 != served.Digest.Hex)
         {

@@ -28,7 +28,6 @@ public sealed class ProvisioningOptions
     /// before v0.4); otherwise a root-relative one.</summary>
     public string? PublicBaseUrl { get; set; }
 
-    [ValidateObjectMembers]
     public TlsOptions Tls { get; set; } = new();
 
     public ProvisioningLimits Limits { get; set; } = new();

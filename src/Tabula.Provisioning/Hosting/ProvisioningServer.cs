@@ -162,8 +162,8 @@ public static class ProvisioningServer
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            o.OnRejected = (ctx, _) => Errors.WriteAsync(ctx.HttpContext, StatusCodes.Status429TooManyRequests,
-                new ErrorBody("rate_limited", "too many requests; retry later"));
+            o.OnRejected = (ctx, _) => new ValueTask(Errors.WriteAsync(ctx.HttpContext, StatusCodes.Status429TooManyRequests,
+                new ErrorBody("rate_limited", "too many requests; retry later")));
             // The client address is only an in-memory partition key here: never logged, never exported.
             o.AddPolicy(ServerPolicies.Machines, ctx => RateLimitPartition.GetTokenBucketLimiter(
                 PartitionKey(ctx), _ => new TokenBucketRateLimiterOptions

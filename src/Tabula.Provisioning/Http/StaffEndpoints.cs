@@ -19,7 +19,9 @@ public static class StaffEndpoints
 {
     public static void MapStaffEndpoints(this IEndpointRouteBuilder app)
     {
-        var v1 = app.MapGroup("/v1").RequireRateLimiting(ServerPolicies.Staff).WithRequestTimeout(ServerPolicies.Staff);
+        var v1 = app.MapGroup("/v1");
+        v1.RequireRateLimiting(ServerPolicies.Staff);
+        v1.WithRequestTimeout(ServerPolicies.Staff);
         v1.MapPost("/packages", Publish).WithName("publish");
         v1.MapGet("/packages", ListPackages).WithName("packages");
         v1.MapGet("/channels", ListChannels).WithName("channels");
