@@ -40,7 +40,7 @@ public sealed class ProvisioningLimits
     /// nothing of them is kept.</summary>
     public int MinUploadBytesPerSecond { get; set; } = 4096;
 
-    /// <summary>Seconds of grace before <see cref="MinUploadBytesPerSecond"/> applies.</summary>
+    /// <summary>Seconds of grace before <see cref="MinUploadBytesPerSecond"/> applies (at least 2).</summary>
     public int MinRateGraceSeconds { get; set; } = 10;
 
     /// <summary>Overall deadline of one staff request, uploads included (seconds).</summary>

@@ -78,6 +78,8 @@ public static class ProvisioningServer
         if (l.MaxArchiveBytes <= 0 || l.MaxDescriptorBytes <= 0 || l.MaxJsonBodyBytes <= 0 || l.StaffRequestsPerMinute <= 0
             || l.MachineRequestsPerSecond <= 0 || l.MaxConcurrentConnections <= 0 || l.MinUploadBytesPerSecond <= 0)
             throw new ProvisioningConfigException("every value under Limits must be positive");
+        if (l.MinRateGraceSeconds < 2)
+            throw new ProvisioningConfigException("Limits:MinRateGraceSeconds must be at least 2 (Kestrel's minimum grace)");
         if (options.PublicBaseUrl is { Length: > 0 } url
             && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http")))
             throw new ProvisioningConfigException("PublicBaseUrl must be an absolute http(s) URL");
@@ -207,8 +209,6 @@ public static class ProvisioningServer
             .WithName("metrics");
         app.MapMachineEndpoints();
         app.MapStaffEndpoints();
-        app.MapFallback(() => Results.Json(new ErrorBody("not_found", "no such resource"),
-            ProvisioningJsonContext.Default.ErrorBody, statusCode: 404)).WithName("fallback");
 
         var lifetime = app.Lifetime;
         lifetime.ApplicationStarted.Register(() =>

@@ -54,6 +54,9 @@ public static class Errors
         try
         {
             await next(http);
+            // No endpoint matched (routing leaves a bare 404): answer in the same JSON shape as every error.
+            if (http.Response is { StatusCode: 404, HasStarted: false } && http.GetEndpoint() is null)
+                await WriteAsync(http, 404, new ErrorBody("not_found", "no such resource"));
         }
         catch (Exception e) when (!http.Response.HasStarted && !http.RequestAborted.IsCancellationRequested)
         {
