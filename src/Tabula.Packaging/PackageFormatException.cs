@@ -50,6 +50,9 @@ public sealed class PackageFormatException : Exception
     internal PackageFormatException(FormatError error, string message, Exception? inner = null)
         : base(message, inner) => Error = error;
 
+    /// <summary>The same error with <paramref name="context"/> (a file name, say) in front of the message.</summary>
+    public PackageFormatException WithContext(string context) => new(Error, $"{context}: {Message}", this);
+
     [DoesNotReturn]
     internal static void Throw(FormatError error, string message, Exception? inner = null) =>
         throw new PackageFormatException(error, message, inner);

@@ -15,6 +15,10 @@ internal readonly struct JsonFields(JsonElement obj, string what)
     public static JsonDocument ParseObject(ReadOnlySpan<byte> utf8, int maxBytes, string what)
     {
         PackageFormatException.ThrowIfTooLarge(utf8.Length, maxBytes, what);
+        // The reader only checks UTF-8 when a string is decoded, which would surface later as
+        // InvalidOperationException; check the whole input once, up front.
+        if (!System.Text.Unicode.Utf8.IsValid(utf8))
+            PackageFormatException.Throw(FormatError.InvalidJson, $"{what} is not valid UTF-8");
         JsonDocument document;
         try
         {

@@ -17,17 +17,22 @@ public static class CertificateBuilder
     {
         byte[] publicKey = Ed25519.PublicKeyOf(privateKey);
         byte[] name = EncodeName(CommonNameFor(publicKey));
-        return Sign(privateKey, name, name, publicKey, notBefore, notAfter, isRoot: true, issuerKeyId: KeyId(publicKey));
+        return Sign(privateKey, name, name, publicKey, notBefore, notAfter, isRoot: true, issuerKeyId: KeyId(publicKey), extendedKeyUsages: null);
     }
 
     /// <summary>A leaf certificate for <paramref name="leafPublicKey"/>, signed by the root key.</summary>
     public static byte[] CreateLeaf(ReadOnlySpan<byte> rootPrivateKey, Certificate root, ReadOnlySpan<byte> leafPublicKey,
-        DateTimeOffset notBefore, DateTimeOffset notAfter)
+        DateTimeOffset notBefore, DateTimeOffset notAfter) =>
+        CreateLeaf(rootPrivateKey, root, leafPublicKey, notBefore, notAfter, extendedKeyUsages: null);
+
+    /// <summary>As stmgr's leaf, plus an EKU extension: only to exercise stboot's EKU rule in tests.</summary>
+    internal static byte[] CreateLeaf(ReadOnlySpan<byte> rootPrivateKey, Certificate root, ReadOnlySpan<byte> leafPublicKey,
+        DateTimeOffset notBefore, DateTimeOffset notAfter, IReadOnlyList<string>? extendedKeyUsages)
     {
         if (!root.HasEd25519Key || !Ed25519.PublicKeyOf(rootPrivateKey).AsSpan().SequenceEqual(root.PublicKey))
             throw new ArgumentException("the root private key does not match the root certificate", nameof(rootPrivateKey));
         return Sign(rootPrivateKey, root.Subject.ToArray(), EncodeName(CommonNameFor(leafPublicKey)), leafPublicKey,
-            notBefore, notAfter, isRoot: false, issuerKeyId: KeyId(root.PublicKey));
+            notBefore, notAfter, isRoot: false, issuerKeyId: KeyId(root.PublicKey), extendedKeyUsages);
     }
 
     /// <summary>The CN stmgr writes: base64 (standard, padded) of SHA-256 of the raw public key.</summary>
@@ -36,7 +41,7 @@ public static class CertificateBuilder
     private static byte[] KeyId(ReadOnlySpan<byte> publicKey) => SHA256.HashData(publicKey)[..20];
 
     private static byte[] Sign(ReadOnlySpan<byte> signerKey, byte[] issuer, byte[] subject, ReadOnlySpan<byte> subjectKey,
-        DateTimeOffset notBefore, DateTimeOffset notAfter, bool isRoot, byte[] issuerKeyId)
+        DateTimeOffset notBefore, DateTimeOffset notAfter, bool isRoot, byte[] issuerKeyId, IReadOnlyList<string>? extendedKeyUsages)
     {
         if (notAfter <= notBefore)
             throw new ArgumentException("the certificate must end after it starts", nameof(notAfter));
@@ -79,6 +84,13 @@ public static class CertificateBuilder
                     var aki = new AsnWriter(AsnEncodingRules.DER);
                     using (aki.PushSequence()) aki.WriteOctetString(issuerKeyId, new Asn1Tag(TagClass.ContextSpecific, 0));
                     WriteExtension(tbs, "2.5.29.35", critical: false, aki.Encode());
+                }
+                if (extendedKeyUsages is not null)
+                {
+                    var eku = new AsnWriter(AsnEncodingRules.DER);
+                    using (eku.PushSequence())
+                        foreach (string oid in extendedKeyUsages) eku.WriteObjectIdentifier(oid);
+                    WriteExtension(tbs, "2.5.29.37", critical: false, eku.Encode());
                 }
             }
         }
