@@ -149,7 +149,12 @@ public static class ProvisioningServer
         });
 
         var services = builder.Services;
-        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ProvisioningJsonContext.Default));
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            // Same wire shape as the source-generated context (snake_case, as ST's own JSON files).
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ProvisioningJsonContext.Default);
+        });
         services.AddSingleton(options);
         services.AddSingleton(limits);
         services.AddSingleton<IStore>(store);
