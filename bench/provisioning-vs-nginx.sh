@@ -41,7 +41,7 @@ cat > prov.json <<JSON
   "Tls": { "CertificatePath": "tls/server.pem", "KeyPath": "tls/server.key" },
   "Limits": { "MachineRequestsPerSecond": 100000 } }
 JSON
-"$repo/src/Tabula.Cli/bin/Release/net10.0/tabula" provisioning serve --config prov.json > serve.log 2>&1 &
+${BENCH_ENV:-} "$repo/src/Tabula.Cli/bin/Release/net10.0/tabula" provisioning serve --config prov.json > serve.log 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -s --cacert tls/ca.pem "https://localhost:$ours_port/healthz" >/dev/null && break; sleep 0.1; done
 TABULA_TOKEN=$token tabula publish os.json os.zip --server "https://localhost:$ours_port" --channel stable --ca tls/ca.pem >/dev/null

@@ -55,6 +55,9 @@ public sealed class ProvisioningLimits
     /// <summary>Copy buffer for staging uploads: large enough to keep syscalls few, rented from the shared pool.</summary>
     public const int CopyBufferBytes = 128 * 1024;
 
+    /// <summary>Response bytes Kestrel buffers per connection before applying back-pressure.</summary>
+    public const int ResponseBufferBytes = 1024 * 1024;
+
     /// <summary>Channel and group names: 1-64 characters of [a-z0-9-]. Also keeps them safe as file names.</summary>
     public const int MaxNameLength = 64;
 
