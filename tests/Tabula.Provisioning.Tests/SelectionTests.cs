@@ -66,6 +66,14 @@ public sealed class SelectionTests
     }
 
     [Fact]
+    public void Group_whose_host_config_stboot_would_reject_is_refused_naming_the_field()
+    {
+        var e = Assert.Throws<ProvisioningException>(() => MachineGroups.Parse(
+            """{"id":"g","selector":{},"channel":"stable","host_config":{"network_mode":"static","ospkg_pointer":"https://p/x.json"}}"""u8, "g"));
+        Assert.Contains("host_ip", e.Message);
+    }
+
+    [Fact]
     public void Staff_token_authenticates_and_the_record_holds_only_its_hash()
     {
         var (token, record) = StaffTokens.Create("alice", DateTimeOffset.UnixEpoch);

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 
 namespace Tabula.Provisioning.Core;
@@ -69,8 +70,20 @@ public static class MachineGroups
                 throw Invalid(id, $"selector {key} has an invalid value", null);
             selector[key] = normalized;
         }
-        if (file.HostConfig is { } hc && hc.ValueKind != JsonValueKind.Object)
-            throw Invalid(id, "host_config must be a JSON object", null);
+        if (file.HostConfig is { } hc)
+        {
+            if (hc.ValueKind != JsonValueKind.Object)
+                throw Invalid(id, "host_config must be a JSON object", null);
+            // Served to stboot as is: it must be a host configuration stboot accepts (current or legacy fields).
+            try
+            {
+                Tabula.Packaging.HostConfig.Parse(Encoding.UTF8.GetBytes(hc.GetRawText()));
+            }
+            catch (Tabula.Packaging.PackageFormatException e)
+            {
+                throw Invalid(id, $"host_config is not a valid host configuration: {e.Message}", e);
+            }
+        }
         return new MachineGroup(id, selector, file.Channel, file.HostConfig);
     }
 
