@@ -74,6 +74,8 @@ http {
 CONF
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon off;' &
 pids+=($!)
+ours_pid=${pids[0]}
+nginx_pid=${pids[1]}
 for _ in $(seq 100); do curl -s --cacert tls/ca.pem -o /dev/null "https://localhost:$nginx_port$path" && break; sleep 0.1; done
 
 # Both serve the same bytes.
@@ -82,19 +84,34 @@ for port in "$ours_port" "$nginx_port"; do
   [ "$got" = "$hex" ] || { echo "bench: server on port $port served other bytes" >&2; exit 1; }
 done
 
-# One round: $parallel curl processes at once, HTTP/1.1 over TLS, bodies discarded; prints seconds.
+# CPU seconds (user + system) used so far by a process and its children (nginx workers), from /proc.
+cpu_seconds() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+  done
+  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+# One round: $parallel curl processes at once, HTTP/1.1 over TLS, bodies discarded; prints wall seconds and the
+# server's CPU seconds. Wall time depends on whatever else the machine runs; server CPU per byte much less so.
 round() {
-  local port=$1 start end
+  local port=$1 pid=$2 start end cpu0 cpu1
+  cpu0=$(cpu_seconds "$pid")
   start=$(date +%s.%N)
   seq "$parallel" | xargs -P "$parallel" -I{} curl -s --http1.1 --cacert tls/ca.pem -o /dev/null --fail "https://localhost:$port$path"
   end=$(date +%s.%N)
-  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
+  cpu1=$(cpu_seconds "$pid")
+  awk -v a="$start" -v b="$end" -v c0="$cpu0" -v c1="$cpu1" 'BEGIN { printf "%.3f %.2f\n", b - a, c1 - c0 }'
 }
 bytes=$(stat -c %s os.zip)
-best_ours=999999; best_nginx=999999
+best_ours=999999; best_nginx=999999; cpu_ours=0; cpu_nginx=0
 for r in $(seq "$rounds"); do
-  t_ours=$(round "$ours_port"); t_nginx=$(round "$nginx_port")
-  printf 'round %d: tabula %.2fs  nginx %.2fs\n' "$r" "$t_ours" "$t_nginx" >&2
+  read -r t_ours c_ours < <(round "$ours_port" "$ours_pid")
+  read -r t_nginx c_nginx < <(round "$nginx_port" "$nginx_pid")
+  printf 'round %d: tabula %.2fs (server CPU %.2fs)  nginx %.2fs (server CPU %.2fs)\n' "$r" "$t_ours" "$c_ours" "$t_nginx" "$c_nginx" >&2
+  cpu_ours=$(awk -v a="$cpu_ours" -v b="$c_ours" 'BEGIN { print a + b }')
+  cpu_nginx=$(awk -v a="$cpu_nginx" -v b="$c_nginx" 'BEGIN { print a + b }')
   best_ours=$(awk -v a="$t_ours" -v b="$best_ours" 'BEGIN { print (a < b) ? a : b }')
   best_nginx=$(awk -v a="$t_nginx" -v b="$best_nginx" 'BEGIN { print (a < b) ? a : b }')
 done
@@ -103,4 +120,9 @@ mb_nginx=$(awk -v n="$parallel" -v b="$bytes" -v t="$best_nginx" 'BEGIN { print 
 printf 'archive: %d bytes, %d parallel downloads over TLS (HTTP/1.1), best of %d rounds\n' "$bytes" "$parallel" "$rounds"
 printf 'tabula provisioning: %8.1f MB/s (%.2fs)\n' "$mb_ours" "$best_ours"
 printf 'nginx %s:       %8.1f MB/s (%.2fs)\n' "$(nginx -v 2>&1 | sed 's|.*/||')" "$mb_nginx" "$best_nginx"
+printf 'server CPU per GB:   tabula %.2fs, nginx %.2fs (CPU efficiency ratio nginx/tabula %.2f)\n' \
+  "$(awk -v c="$cpu_ours" -v n="$parallel" -v b="$bytes" -v r="$rounds" 'BEGIN { print c / (n * b * r / 1e9) }')" \
+  "$(awk -v c="$cpu_nginx" -v n="$parallel" -v b="$bytes" -v r="$rounds" 'BEGIN { print c / (n * b * r / 1e9) }')" \
+  "$(awk -v a="$cpu_nginx" -v b="$cpu_ours" 'BEGIN { print a / b }')"
+printf 'load average at the end: %s (other work on the machine skews wall times)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'ratio tabula/nginx:  %8.2f (goal >= 0.90)\n' "$(awk -v a="$mb_ours" -v b="$mb_nginx" 'BEGIN { print a / b }')"
