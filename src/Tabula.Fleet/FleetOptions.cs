@@ -7,8 +7,8 @@ public sealed record FleetOptions
     public string Database { get; init; } = "sqlite:fleet.db";
 
     /// <summary>
-    /// Listen addresses, ';'-separated; loopback by default. http://HOST:PORT speaks HTTP/1.1 (and HTTP/2 via
-    /// ALPN behind TLS); h2c://HOST:PORT speaks only cleartext HTTP/2 with prior knowledge, for relays on a private network.
+    /// Listen addresses, ';'-separated; loopback by default. http://HOST:PORT speaks HTTP/1.1 (browsers, curl, a TLS
+    /// terminator); h2c://HOST:PORT speaks only cleartext HTTP/2 with prior knowledge, for relays and HTTP/2 terminators.
     /// </summary>
     public string Urls { get; init; } = "http://127.0.0.1:8380";
 

@@ -30,8 +30,8 @@ public static class FleetServer
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = FleetLimits.MaxRequestBodyBytes;
             k.Limits.Http2.MaxStreamsPerConnection = 1000;
-            // http:// serves HTTP/1.1 (browsers, curl) and HTTP/2 after TLS ALPN at a load balancer; cleartext HTTP/2
-            // needs "prior knowledge", which Kestrel only speaks on an HTTP/2-only endpoint: h2c://.
+            // http:// serves HTTP/1.1 (browsers, curl, a TLS-terminating load balancer); cleartext HTTP/2 needs
+            // "prior knowledge", which Kestrel only speaks on an HTTP/2-only endpoint: h2c://.
             foreach (string url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 bool h2c = url.StartsWith("h2c://", StringComparison.Ordinal);
@@ -40,7 +40,7 @@ public static class FleetServer
                 var address = uri.Host == "localhost" ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Parse(uri.Host.Trim('[', ']'));
                 k.Listen(address, uri.Port, listen =>
                 {
-                    listen.Protocols = h2c ? HttpProtocols.Http2 : HttpProtocols.Http1AndHttp2;
+                    listen.Protocols = h2c ? HttpProtocols.Http2 : HttpProtocols.Http1;
                     (h2c ? endpoints.H2c : endpoints.Http).Add(listen);
                 });
             }

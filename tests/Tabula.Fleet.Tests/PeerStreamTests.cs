@@ -96,6 +96,19 @@ public abstract class PeerStreamTests(FleetFixture fleet)
     }
 
     [Fact]
+    public async Task Relay_claiming_a_revision_the_controller_never_had_gets_a_fresh_snapshot()
+    {
+        if (!fleet.Available) return;
+        var relay = await DeployedRelayAsync();
+        await AddAsync(await AccountAsync());
+        // E.g. the database was restored from a backup: the relay's set may hold keys the controller forgot.
+        await using var follower = PeerFollower.Start(Host.Client(), relay.RelayToken, from: 50_000_000);
+        for (int i = 0; i < 200 && follower.Snapshots == 0 && !follower.Run.IsCompleted; i++) await Task.Delay(50);
+        Assert.Equal(1, follower.Snapshots);
+        await AssertSameSetAsController(follower);
+    }
+
+    [Fact]
     public async Task Applied_endpoint_counts_deployed_relays_that_reported_a_revision()
     {
         if (!fleet.Available) return;

@@ -81,7 +81,7 @@ internal static class FleetCommands
             var staff = await core.CreateStaffAsync("cli", result.GetValue(username)!, password, staffRole, ct);
             string? apiToken = result.GetValue(token) is { } name ? await core.CreateApiTokenAsync(staff, name, ct) : null;
             if (result.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new LoginResponse(apiToken ?? "", staff.Username, staff.Role.Name(), DateTimeOffset.MaxValue), FleetJson.Default.LoginResponse));
+                Console.WriteLine(JsonSerializer.Serialize(new StaffCreated(staff.Username, staff.Role.Name(), apiToken), FleetJson.Default.StaffCreated));
             else
             {
                 Console.WriteLine($"created {staff.Role.Name()} {staff.Username}");

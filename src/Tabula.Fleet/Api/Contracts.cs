@@ -8,6 +8,7 @@ public sealed record LoginRequest(string? Username, string? Password, string? To
 public sealed record LoginResponse(string Token, string Username, string Role, DateTimeOffset ExpiresAt);
 public sealed record CreateStaffRequest(string? Username, string? Password, string? Role);
 public sealed record StaffView(string Username, string Role, bool TotpEnabled);
+public sealed record StaffCreated(string Username, string Role, string? ApiToken);
 public sealed record NameRequest(string? Name);
 public sealed record TokenResponse(string Token);
 public sealed record TotpBeginResponse(string Secret, string Uri);
@@ -56,6 +57,7 @@ public sealed record RelayView(
 [JsonSerializable(typeof(LoginResponse))]
 [JsonSerializable(typeof(CreateStaffRequest))]
 [JsonSerializable(typeof(StaffView))]
+[JsonSerializable(typeof(StaffCreated))]
 [JsonSerializable(typeof(List<StaffView>))]
 [JsonSerializable(typeof(NameRequest))]
 [JsonSerializable(typeof(TokenResponse))]
