@@ -22,7 +22,7 @@ public readonly record struct AllowedIp
         };
         if (cidr < 0 || cidr > max)
             throw new ArgumentOutOfRangeException(nameof(cidr), cidr, $"prefix length must be 0-{max}");
-        if (address.ScopeId != 0)
+        if (address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0)
             throw new ArgumentException("allowed IPs carry no IPv6 scope", nameof(address));
         Address = address;
         Cidr = (byte)cidr;

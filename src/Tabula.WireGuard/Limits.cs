@@ -43,7 +43,7 @@ public static class Limits
     /// Largest WG_CMD_SET_DEVICE message we build; peers beyond it go in the next message (the header documents
     /// this fragmentation). The kernel refuses a message over its socket send buffer (netlink_sendmsg: len &gt;
     /// sk_sndbuf - 32, EMSGSIZE; sndbuf defaults to ~208 KiB); wireguard-tools uses 4 KiB
-    /// (MNL_SOCKET_BUFFER_SIZE). 32 KiB keeps the RTNL lock hold per message short and fits about 300 peers.
+    /// (MNL_SOCKET_BUFFER_SIZE). 32 KiB keeps the RTNL lock hold per message short and fits about 450 peers with one IPv4 allowed IP.
     /// </summary>
     public const int NetlinkSetMessageBytes = 32 * 1024;
 

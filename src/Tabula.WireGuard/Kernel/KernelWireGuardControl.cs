@@ -11,7 +11,7 @@ namespace Tabula.WireGuard.Kernel;
 /// socket belongs to the <b>network namespace of the calling thread</b>: the async methods complete synchronously on
 /// that thread and never hop to the thread pool. Needs CAP_NET_ADMIN in that namespace.</para>
 /// <para>Updates are split into WG_CMD_SET_DEVICE messages of at most <see cref="Limits.NetlinkSetMessageBytes"/>
-/// (about 300 peers with one allowed IP each); each message is acknowledged before the next is built, so an errno
+/// (about 450 peers with one IPv4 allowed IP each); each message is acknowledged before the next is built, so an errno
 /// names the message it belongs to and memory stays at one message. The interface itself is created with
 /// <see cref="WireGuardLink"/>.</para>
 /// </remarks>
