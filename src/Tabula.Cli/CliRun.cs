@@ -50,7 +50,7 @@ internal static class CliRun
 
     public static void Warn(string message) => Console.Error.WriteLine($"tabula: warning: {message}");
 
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
+    internal static string OneLine(string message) => message.ReplaceLineEndings(" ");
 
     /// <summary>Parses an RFC 3339 time; an offset (Z or ±hh:mm) is required so the meaning is unambiguous.</summary>
     public static DateTimeOffset ParseTime(string text, string option)

@@ -19,6 +19,8 @@ var root = new RootCommand(
     HostConfigCommand.Create(),
     TrustPolicyCommand.Create(),
     DemoCommand.Create(),
+    PublishCommand.Create(),
+    ProvisioningCommands.Create(),
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

@@ -44,7 +44,7 @@ internal static class HostConfigCommand
             Console.WriteLine($"{output.File}: valid: {output.Summary}");
             foreach (var w in output.Warnings ?? []) CliRun.Warn(w);
         }
-        else Console.Error.WriteLine($"{output.File}: invalid: {output.Error}");
+        else Console.Error.WriteLine($"{output.File}: invalid: {CliRun.OneLine(output.Error ?? "")}");
         return output.Valid ? ExitCode.Ok : ExitCode.BadInput;
     }
 }

@@ -35,9 +35,14 @@ public static class PackageVerifier
         return new VerifyResult(Hex.Encode(archiveSha256), descriptor.Count, counted.Count, policy.Threshold, checks);
     }
 
-    /// <summary>SHA-256 of a stream, read in 1 MiB blocks (the archive is hashed once, as it is read).</summary>
+    /// <summary>
+    /// SHA-256 of a stream, read in 1 MiB blocks (the archive is hashed once, as it is read).
+    /// A seekable stream longer than <see cref="Limits.MaxArchiveBytes"/> is refused before any byte is read.
+    /// </summary>
     public static byte[] HashArchive(Stream archive)
     {
+        if (archive.CanSeek)
+            PackageFormatException.ThrowIfTooLarge(archive.Length - archive.Position, Limits.MaxArchiveBytes, "OS package archive");
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try

@@ -1,0 +1,174 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+
+namespace Tabula.Linux.Netlink;
+
+/// <summary>
+/// rtnetlink operations for bringing a machine onto the network: list links, set one up, add an address,
+/// add a default route. Each call is one request and one checked reply. Not thread-safe.
+/// </summary>
+/// <remarks>
+/// Failure messages name the operation, interface index, family and prefix length, never the address itself.
+/// </remarks>
+public sealed class RouteSocket(NetlinkSocket socket) : IDisposable
+{
+    /// <summary>Opens a NETLINK_ROUTE socket in the calling thread's network namespace.</summary>
+    public static RouteSocket Open() => new(NetlinkSocket.Open(NetlinkProtocol.Route));
+
+    /// <summary>RTM_GETLINK dump: every interface with its index, name, MAC, flags and state.</summary>
+    public IReadOnlyList<Link> GetLinks()
+    {
+        var request = new NetlinkMessageBuilder(Rtnetlink.GetLink, NetlinkMessageFlags.Request | NetlinkMessageFlags.Dump);
+        request.AppendFamilyHeader(Rtnetlink.InterfaceInfoSize);
+        var links = new List<Link>();
+        socket.Dump(request, "RTM_GETLINK(dump)", message =>
+        {
+            if (message.Type == Rtnetlink.NewLink)
+                links.Add(ParseLink(message.Payload));
+        });
+        return links;
+    }
+
+    /// <summary>RTM_GETADDR dump for one family (<see cref="AddressFamily.Unspecified"/> for both).</summary>
+    public IReadOnlyList<InterfaceAddress> GetAddresses(AddressFamily family = AddressFamily.Unspecified)
+    {
+        var request = new NetlinkMessageBuilder(Rtnetlink.GetAddress, NetlinkMessageFlags.Request | NetlinkMessageFlags.Dump);
+        request.AppendFamilyHeader(Rtnetlink.InterfaceAddressSize)[0] = ToKernelFamily(family);
+        var addresses = new List<InterfaceAddress>();
+        socket.Dump(request, "RTM_GETADDR(dump)", message =>
+        {
+            if (message.Type == Rtnetlink.NewAddress && ParseAddress(message.Payload) is { } address)
+                addresses.Add(address);
+        });
+        return addresses;
+    }
+
+    /// <summary>RTM_NEWLINK setting or clearing IFF_UP on interface <paramref name="index"/>.</summary>
+    public void SetLinkUp(int index, bool up = true)
+    {
+        var request = new NetlinkMessageBuilder(Rtnetlink.NewLink, NetlinkMessageFlags.Request | NetlinkMessageFlags.Ack);
+        Span<byte> info = request.AppendFamilyHeader(Rtnetlink.InterfaceInfoSize);
+        BinaryPrimitives.WriteInt32LittleEndian(info[4..], index);
+        BinaryPrimitives.WriteUInt32LittleEndian(info[8..], up ? Rtnetlink.IffUp : 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(info[12..], Rtnetlink.IffUp);
+        socket.Acknowledge(request, $"RTM_NEWLINK(index={index}, {(up ? "up" : "down")})");
+    }
+
+    /// <summary>
+    /// RTM_NEWADDR with NLM_F_EXCL: an address already present throws with <see cref="Errno.EEXIST"/>.
+    /// The kernel adds the prefix route itself.
+    /// </summary>
+    public void AddAddress(int index, IPAddress address, int prefixLength)
+    {
+        var request = BuildAddAddress(index, address, prefixLength);
+        socket.Acknowledge(request,
+            $"RTM_NEWADDR(index={index}, family={FamilyName(ToKernelFamily(address.AddressFamily))}, prefixlen={prefixLength})");
+    }
+
+    internal static NetlinkMessageBuilder BuildAddAddress(int index, IPAddress address, int prefixLength)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        byte family = ToKernelFamily(address.AddressFamily);
+        int maxPrefix = family == Rtnetlink.AfInet ? 32 : 128;
+        ArgumentOutOfRangeException.ThrowIfNegative(prefixLength);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(prefixLength, maxPrefix);
+
+        var request = new NetlinkMessageBuilder(Rtnetlink.NewAddress,
+            NetlinkMessageFlags.Request | NetlinkMessageFlags.Ack | NetlinkMessageFlags.Exclusive | NetlinkMessageFlags.Create);
+        Span<byte> header = request.AppendFamilyHeader(Rtnetlink.InterfaceAddressSize);
+        header[0] = family;
+        header[1] = (byte)prefixLength;
+        header[3] = Rtnetlink.RtScopeUniverse;
+        BinaryPrimitives.WriteInt32LittleEndian(header[4..], index);
+        byte[] bytes = address.GetAddressBytes();
+        if (family == Rtnetlink.AfInet)
+            request.AddAttribute(Rtnetlink.IfaLocal, bytes);
+        request.AddAttribute(Rtnetlink.IfaAddress, bytes);
+        return request;
+    }
+
+    /// <summary>
+    /// RTM_NEWROUTE for the default route via <paramref name="gateway"/> in the main table, optionally pinned to
+    /// <paramref name="outputInterface"/>. ENETUNREACH means the gateway is not on a configured prefix yet.
+    /// </summary>
+    public void AddDefaultRoute(IPAddress gateway, int? outputInterface = null)
+    {
+        ArgumentNullException.ThrowIfNull(gateway);
+        byte family = ToKernelFamily(gateway.AddressFamily);
+        var request = new NetlinkMessageBuilder(Rtnetlink.NewRoute,
+            NetlinkMessageFlags.Request | NetlinkMessageFlags.Ack | NetlinkMessageFlags.Exclusive | NetlinkMessageFlags.Create);
+        Span<byte> route = request.AppendFamilyHeader(Rtnetlink.RouteMessageSize);
+        route[0] = family;          // rtm_family; dst_len, src_len, tos stay 0
+        route[4] = Rtnetlink.RtTableMain;
+        route[5] = Rtnetlink.RtProtocolBoot;
+        route[6] = Rtnetlink.RtScopeUniverse;
+        route[7] = Rtnetlink.RtnUnicast;
+        request.AddAttribute(Rtnetlink.RtaGateway, gateway.GetAddressBytes());
+        if (outputInterface is int index)
+            request.AddUInt32(Rtnetlink.RtaOutputInterface, (uint)index);
+        socket.Acknowledge(request, $"RTM_NEWROUTE(default, family={FamilyName(family)}, oif={outputInterface?.ToString() ?? "any"})");
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => socket.Dispose();
+
+    internal static Link ParseLink(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length < Rtnetlink.InterfaceInfoSize)
+            KernelDataException.Throw(KernelDataError.NetlinkHeaderTruncated, $"ifinfomsg of {payload.Length} bytes");
+        int index = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
+        var flags = (LinkFlags)BinaryPrimitives.ReadUInt32LittleEndian(payload[8..]);
+        string name = "";
+        PhysicalAddress? mac = null;
+        var state = LinkOperationalState.Unknown;
+        uint mtu = 0;
+        var attributes = new AttributeReader(payload[Rtnetlink.InterfaceInfoSize..]);
+        while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
+        {
+            switch (type)
+            {
+                case Rtnetlink.IflaName: name = AttributeReader.ReadString(value); break;
+                case Rtnetlink.IflaAddress: mac = new PhysicalAddress(value.ToArray()); break;
+                case Rtnetlink.IflaOperState: state = (LinkOperationalState)AttributeReader.ReadByte(value); break;
+                case Rtnetlink.IflaMtu: mtu = AttributeReader.ReadUInt32(value); break;
+            }
+        }
+        return new Link(index, name, mac, flags, state, mtu);
+    }
+
+    internal static InterfaceAddress? ParseAddress(ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length < Rtnetlink.InterfaceAddressSize)
+            KernelDataException.Throw(KernelDataError.NetlinkHeaderTruncated, $"ifaddrmsg of {payload.Length} bytes");
+        byte family = payload[0];
+        int prefixLength = payload[1];
+        int index = BinaryPrimitives.ReadInt32LittleEndian(payload[4..]);
+        int size = family switch { Rtnetlink.AfInet => 4, Rtnetlink.AfInet6 => 16, _ => 0 };
+        if (size == 0)
+            return null;
+        IPAddress? local = null, address = null;
+        var attributes = new AttributeReader(payload[Rtnetlink.InterfaceAddressSize..]);
+        while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
+        {
+            if (type is not (Rtnetlink.IfaLocal or Rtnetlink.IfaAddress))
+                continue;
+            if (value.Length != size)
+                KernelDataException.Throw(KernelDataError.NetlinkAttributeSize, $"address of {value.Length} bytes for family {family}");
+            if (type == Rtnetlink.IfaLocal) local = new IPAddress(value);
+            else address = new IPAddress(value);
+        }
+        return (local ?? address) is { } chosen ? new InterfaceAddress(index, chosen, prefixLength) : null;
+    }
+
+    static byte ToKernelFamily(AddressFamily family) => family switch
+    {
+        AddressFamily.InterNetwork => Rtnetlink.AfInet,
+        AddressFamily.InterNetworkV6 => Rtnetlink.AfInet6,
+        AddressFamily.Unspecified => Rtnetlink.AfUnspec,
+        _ => throw new ArgumentException($"address family {family} is not IPv4 or IPv6"),
+    };
+
+    static string FamilyName(byte family) => family == Rtnetlink.AfInet ? "inet" : "inet6";
+}
