@@ -30,6 +30,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+umask 077
 ip netns add "$ns"
 
 start_daemon() {

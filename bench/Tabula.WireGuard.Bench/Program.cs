@@ -14,6 +14,8 @@ using Tabula.WireGuard.Uapi;
 //   encode-kernel --peers N                                build every WG_CMD_SET_DEVICE message, send none
 //   write-conf --peers N --private-key B64                 the same peer set as a wg(8) config file on stdout
 //   sink   --interface NAME --socket-dir DIR               a minimal UAPI daemon: counts peers, answers errno=0
+//   kernel-check                                           in a guest with kernel WireGuard: functional checks (KernelGuest.cs)
+//   kernel-apply --peers N                                 in such a guest: full peer set through netlink; one result line
 // Peers are generated lazily and deterministically: public key i = 32 SplitMix64 bytes from seed i (any 32 bytes are
 // a valid X25519 u-coordinate), allowed IP 10.x.y.z/32 from i (IPv4 space covers 2^24 peers).
 var options = ParseOptions(args.Skip(1));
@@ -25,6 +27,9 @@ return mode switch
     "encode-kernel" => EncodeKernel(options),
     "write-conf" => WriteConf(options),
     "sink" => await Sink(options),
+    "kernel-check" => KernelGuest.Check(),
+    "kernel-apply" => KernelGuest.Apply(int.Parse(options["peers"], CultureInfo.InvariantCulture),
+        GeneratePeers(int.Parse(options["peers"], CultureInfo.InvariantCulture))),
     _ => Usage(),
 };
 
