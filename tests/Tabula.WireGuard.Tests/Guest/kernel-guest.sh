@@ -3,8 +3,9 @@
 #   dotnet bench/Tabula.WireGuard.Bench/.../Tabula.WireGuard.Bench.dll ARGS...
 # inside it, as root, against the real kernel module. The guest sees this host's root filesystem read-only over
 # virtio-9p (so dotnet, wg, ip and the built bench program are all there) with fresh tmpfs on /tmp and /run.
-# The initrd is Debian's own plus an appended cpio holding the 9p modules and our /init. Prints the guest console;
-# the last line is "GUEST-EXIT <code>". Needs: qemu-system-x86_64, linux-image-amd64, cpio; the bench program built.
+# The initramfs is ours: the static busybox from Debian's initrd (taken out with unmkinitramfs), the virtio/9p
+# modules and an /init script. Prints the guest console; the last lines are "GUEST-EXIT <code>".
+# Needs: qemu-system-x86_64, linux-image-amd64 (initramfs-tools-core), cpio; the bench program built.
 #
 # Usage: kernel-guest.sh [--memory MiB] ARGS...      e.g. kernel-guest.sh kernel-check
 set -euo pipefail
@@ -20,7 +21,13 @@ dotnet=$(readlink -f "$(command -v dotnet)")
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/tree/tabula"
+mkdir -p "$work/tree/tabula" "$work/tree/bin" "$work/tree/dev" "$work/tree/proc" "$work/tree/sys"
+unmkinitramfs "/boot/initrd.img-$release" "$work/debian"
+busybox=$(find "$work/debian" -path '*bin/busybox' -type f | head -1)
+[ -n "$busybox" ] || { echo "no busybox in Debian's initrd" >&2; exit 2; }
+cp "$busybox" "$work/tree/bin/busybox"
+rm -rf "$work/debian"
+for applet in sh mount insmod mkdir chroot poweroff echo cat; do ln -s busybox "$work/tree/bin/$applet"; done
 
 # Module closure for virtio-pci + 9p in dependency order, from modules.dep.
 declare -A seen=()
@@ -42,7 +49,7 @@ done
 
 cat > "$work/tree/init" <<INIT
 #!/bin/sh
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 . /tabula/modules 2>&1
 mkdir -p /host
@@ -50,13 +57,13 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /host || {
 mount -t proc proc /host/proc; mount -t sysfs sys /host/sys; mount -t devtmpfs dev /host/dev
 mount -t tmpfs tmp /host/tmp; mount -t tmpfs run /host/run; mkdir -p /host/run/netns
 echo "GUEST-UP \$(uname -r)"
-chroot /host /bin/sh -c 'modprobe wireguard && ip link set lo up && cd /tmp && HOME=/tmp DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_EnableDiagnostics=0 DOTNET_TieredPGO=0 "$dotnet" "$dll" $*'
+chroot /host /usr/bin/env PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c 'modprobe wireguard && modprobe veth && ip link set lo up && cd /tmp && HOME=/tmp DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_EnableDiagnostics=0 DOTNET_TieredPGO=0 "$dotnet" "$dll" $*'
 echo "GUEST-EXIT \$?"
 poweroff -f
 INIT
 chmod +x "$work/tree/init"
 (cd "$work/tree" && find . -print0 | cpio --null -o -H newc --quiet) > "$work/extra.cpio"
-cat "/boot/initrd.img-$release" "$work/extra.cpio" > "$work/initrd"
+mv "$work/extra.cpio" "$work/initrd"
 
 timeout "${GUEST_TIMEOUT:-1500}" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -m "$memory" -smp 2 \
   -nographic -no-reboot -nodefaults -serial stdio \
