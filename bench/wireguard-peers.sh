@@ -83,3 +83,11 @@ done
 for n in 100000 1000000; do
   echo "netlink-encode-only $($bench encode-kernel --peers "$n")"
 done
+
+# Kernel path inside a QEMU guest (software emulation: these times measure TCG as much as the kernel; they are there
+# to show the netlink path works at scale and how it batches). Slow: opt in with WITH_GUEST=1.
+if [ "${WITH_GUEST:-}" = 1 ]; then
+  for n in 10000 100000; do
+    echo "netlink->kernel(qemu-tcg) $(GUEST_TIMEOUT=3000 tests/Tabula.WireGuard.Tests/Guest/kernel-guest.sh --memory 4096 kernel-apply --peers "$n" | grep -a 'mode=kernel-apply' | tr -d '\r')"
+  done
+fi

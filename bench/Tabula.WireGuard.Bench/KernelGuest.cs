@@ -43,7 +43,7 @@ internal static class KernelGuest
         clock.Restart();
         using var state = control.Get();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"mode=kernel-apply peers={peers} seconds={seconds:F3} messages={control.LastMessageCount} get_seconds={clock.Elapsed.TotalSeconds:F3} read_back={state.Peers.Count} peak_rss_kib={Environment.WorkingSet / 1024}"));
+            $"mode=kernel-apply peers={peers} seconds={seconds:F3} messages={control.LastMessageCount} get_seconds={clock.Elapsed.TotalSeconds:F3} read_back={state.Peers.Count} peak_rss_kib={PeakRssKiB()}"));
         WireGuardLink.Delete(name);
         return state.Peers.Count == peers ? 0 : 1;
     }
@@ -154,6 +154,10 @@ internal static class KernelGuest
         Sh("ip", "netns", "del", "ka");
         Sh("ip", "netns", "del", "kb");
     }
+
+    static long PeakRssKiB() =>
+        File.ReadLines("/proc/self/status").Where(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
+            .Select(l => long.Parse(l["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture)).FirstOrDefault(-1);
 
     static T InNamespace<T>(string ns, Func<T> action)
     {
