@@ -37,6 +37,7 @@ public sealed record PeerUpdate
     internal void Validate()
     {
         ArgumentNullException.ThrowIfNull(PublicKey);
+        ArgumentNullException.ThrowIfNull(AllowedIps);
         if (Remove && (UpdateOnly || PresharedKey is not null || Endpoint is not null ||
                        PersistentKeepaliveInterval is not null || ReplaceAllowedIps || AllowedIps.Count != 0))
             throw new ArgumentException("a peer update that removes the peer sets nothing else");
