@@ -356,4 +356,5 @@ public abstract class FleetApiTests(FleetFixture fleet)
 
 public sealed class SqliteFleetApiTests(SqliteFleetFixture fleet) : FleetApiTests(fleet), IClassFixture<SqliteFleetFixture>;
 
+[Collection(PostgresCollection.Name)]
 public sealed class PostgresFleetApiTests(PostgresFleetFixture fleet) : FleetApiTests(fleet), IClassFixture<PostgresFleetFixture>;

@@ -5,6 +5,7 @@ using Tabula.Fleet.Tests.Support;
 namespace Tabula.Fleet.Tests;
 
 /// <summary>Two controller instances over one PostgreSQL database, as behind a load balancer.</summary>
+[Collection(PostgresCollection.Name)]
 public sealed class MultiInstanceTests(PostgresFleetFixture fleet) : IClassFixture<PostgresFleetFixture>
 {
     [Fact]

@@ -153,4 +153,5 @@ public abstract class PeerStreamTests(FleetFixture fleet)
 
 public sealed class SqlitePeerStreamTests(SqliteFleetFixture fleet) : PeerStreamTests(fleet), IClassFixture<SqliteFleetFixture>;
 
+[Collection(PostgresCollection.Name)]
 public sealed class PostgresPeerStreamTests(PostgresFleetFixture fleet) : PeerStreamTests(fleet), IClassFixture<PostgresFleetFixture>;

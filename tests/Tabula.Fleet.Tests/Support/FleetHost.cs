@@ -78,7 +78,7 @@ public abstract class FleetFixture : IAsyncLifetime
         EnrollmentToken = await core.CreateEnrollmentTokenAsync("test", "relays", ct);
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (host is not null) await host.DisposeAsync();
     }
@@ -88,6 +88,13 @@ public sealed class SqliteFleetFixture : FleetFixture
 {
     private readonly string dir = Directory.CreateTempSubdirectory("tabula-fleet-").FullName;
     protected override Task<string?> DatabaseAsync() => Task.FromResult<string?>("sqlite:" + Path.Combine(dir, "fleet.db"));
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+    }
 }
 
 public sealed class PostgresFleetFixture : FleetFixture

@@ -43,16 +43,28 @@ public sealed class PostgresServer
         await RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", data, "-l", Path.Combine(dir, "log"), "-w", "-t", "60", "-o",
             $"-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
             "start"], root);
-        var server = new PostgresServer(dir, bin, port);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Stop(root);
+        var server = new PostgresServer(dir, bin, port, root);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Stop();   // fallback; PostgresCollection stops it first
         return server;
     }
 
-    private void Stop(bool root)
+    private readonly bool root;
+    private int stopped;
+
+    private PostgresServer(string directory, string bin, int port, bool root) : this(directory, bin, port) => this.root = root;
+
+    /// <summary>Stops the shared cluster if it was started (called when the last PostgreSQL test class is done).</summary>
+    public static void StopShared()
     {
+        if (Shared.IsValueCreated && Shared.Value.IsCompletedSuccessfully && Shared.Value.Result is { } server) server.Stop();
+    }
+
+    private void Stop()
+    {
+        if (Interlocked.Exchange(ref stopped, 1) != 0) return;
         try
         {
-            var stop = Process.Start(Command(Path.Combine(bin, "pg_ctl"), ["-D", Path.Combine(directory, "data"), "-m", "immediate", "-w", "stop"], root));
+            using var stop = Process.Start(Command(Path.Combine(bin, "pg_ctl"), ["-D", Path.Combine(directory, "data"), "-m", "immediate", "-w", "stop"], root));
             stop?.WaitForExit(20_000);
             Directory.Delete(directory, recursive: true);
         }
@@ -95,6 +107,21 @@ public sealed class PostgresServer
         await process.WaitForExitAsync();
         if (process.ExitCode != 0)
             throw new InvalidOperationException($"{Path.GetFileName(file)} failed ({process.ExitCode}): {await stderr}{await stdout}");
+    }
+}
+
+/// <summary>
+/// Every test class that uses the shared cluster is in this collection, so xUnit disposes the fixture
+/// (and stops the cluster) when the last of them is done, instead of relying on process exit.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class PostgresCollection : ICollectionFixture<PostgresCollection.Lifetime>
+{
+    public const string Name = "postgres";
+
+    public sealed class Lifetime : IDisposable
+    {
+        public void Dispose() => PostgresServer.StopShared();
     }
 }
 
