@@ -21,6 +21,8 @@ var root = new RootCommand(
     TrustPolicyCommand.Create(),
     ImageCommand.Create(),
     DemoCommand.Create(),
+    PublishCommand.Create(),
+    ProvisioningCommands.Create(),
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

@@ -1,0 +1,45 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Tabula.Provisioning.Core;
+
+/// <summary>
+/// Staff bearer tokens: 32 random bytes, shown once as <c>tbl_&lt;base64url&gt;</c>; the store keeps only the
+/// SHA-256 of the token text. A token is high-entropy, so an unsalted hash suffices, and comparison is constant
+/// time over every stored hash.
+/// </summary>
+public static class StaffTokens
+{
+    const string Prefix = "tbl_";
+
+    /// <summary>Makes a new token. Returns the token text (give it to the staff member) and the record to store.</summary>
+    public static (string Token, TokenRecord Record) Create(string name, DateTimeOffset now)
+    {
+        if (!Names.IsValid(name))
+            throw new ProvisioningException(ProvisioningError.InvalidName, "token " + Names.Rule);
+        Span<byte> secret = stackalloc byte[32];
+        RandomNumberGenerator.Fill(secret);
+        string token = Prefix + Convert.ToBase64String(secret).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        CryptographicOperations.ZeroMemory(secret);
+        return (token, new TokenRecord(name, Hash(token), now));
+    }
+
+    /// <summary>Returns the name of the token that <paramref name="presented"/> is, or null.</summary>
+    public static string? Authenticate(string? presented, IReadOnlyList<TokenRecord> tokens)
+    {
+        if (presented is null || !presented.StartsWith(Prefix, StringComparison.Ordinal) || presented.Length > 128)
+            return null;
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(presented), hash);
+        string? match = null;
+        foreach (var t in tokens)
+        {
+            byte[] stored = t.Sha256.Length == 64 ? Convert.FromHexString(t.Sha256) : new byte[32];
+            if (CryptographicOperations.FixedTimeEquals(hash, stored))
+                match = t.Name;
+        }
+        return match;
+    }
+
+    static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+}
