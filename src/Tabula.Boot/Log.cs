@@ -25,8 +25,8 @@ internal sealed class BootLog(TextWriter console, TimeProvider time)
 
     static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms";
 
-    public void Started(string version, string uptime, string arguments) =>
-        Line("stage:start", $"version={version} kernel-uptime={uptime} args=[{arguments}]");
+    public void Started(string version, string arguments) =>
+        Line("stage:start", $"version={version} args=[{arguments}]");
 
     public void StageDone(string stage, TimeSpan took, string detail) =>
         Line($"stage:{stage}", $"took={Ms(took)} {detail}".TrimEnd());
@@ -50,8 +50,8 @@ internal sealed class BootLog(TextWriter console, TimeProvider time)
     public void SignatureRejected(int index, SignatureRejectionText rejection) =>
         Line("signature", $"index={index} rejection={rejection.Code} detail=\"{rejection.Detail}\"");
 
-    public void Timeline(IEnumerable<(string Stage, TimeSpan Took)> stages, TimeSpan total) =>
-        Line("timeline", string.Join(' ', stages.Select(s => $"{s.Stage}={Ms(s.Took)}")) + $" total={Ms(total)}");
+    public void Timeline(IEnumerable<(string Stage, TimeSpan Took)> stages, TimeSpan total, int failedRounds) =>
+        Line("timeline", string.Join(' ', stages.Select(s => $"{s.Stage}={Ms(s.Took)}")) + $" total={Ms(total)} failed-rounds={failedRounds}");
 
     public void Kexec(string cmdline, long kernelBytes, long initramfsBytes) =>
         Line("kexec", $"kernel={kernelBytes}B initramfs={initramfsBytes}B cmdline=\"{cmdline}\"");

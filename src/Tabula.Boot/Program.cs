@@ -32,7 +32,7 @@ try
     else
     {
         var options = BootOptions.Parse(args);
-        log.Started(BootMachine.Version, Marker.Uptime(), string.Join(' ', args));
+        log.Started(BootMachine.Version, string.Join(' ', args));
         var context = new BootContext(environment, options, log);
         BootMachine.Run(context, new MountFileSystems());
     }

@@ -9,7 +9,10 @@ internal sealed class HandOver(string sha256, string cmdline) : BootState
 
     public override Transition Run(BootContext context)
     {
-        context.Log.Timeline(context.Timeline, context.Timeline.Aggregate(TimeSpan.Zero, (sum, s) => sum + s.Took));
+        // One entry per stage, summed over rounds (fetch and verify repeat after failures; recover holds the waits).
+        var stages = context.Timeline.GroupBy(s => s.Stage)
+            .Select(g => (g.Key, g.Aggregate(TimeSpan.Zero, (sum, s) => sum + s.Took)));
+        context.Log.Timeline(stages, context.Timeline.Aggregate(TimeSpan.Zero, (sum, s) => sum + s.Took), context.FailedRounds);
         try
         {
             context.Environment.Kexec.Execute();

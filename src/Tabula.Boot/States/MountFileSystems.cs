@@ -8,7 +8,7 @@ internal sealed class MountFileSystems : BootState
     public override Transition Run(BootContext context)
     {
         string mounted = context.Environment.Mounts.MountEssentials();
-        context.Log.StageDone(Name, TimeSpan.Zero, $"mounted={mounted}");
+        context.Log.StageDone(Name, TimeSpan.Zero, $"mounted={mounted} kernel-uptime={Marker.Uptime()}");
         return Transition.To(new LoadModules());
     }
 }

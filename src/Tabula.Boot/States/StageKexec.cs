@@ -50,9 +50,11 @@ internal sealed class StageKexec(FetchedPackage package) : BootState
                     initramfs = MemoryFile.ReopenReadOnly(writable);
                 }
             }
+            TimeSpan extracted = clock.Elapsed;
             context.Environment.Kexec.Load(kernel, initramfs, cmdline);
             context.Log.Kexec(cmdline, kernelBytes, initramfsBytes);
-            context.Log.StageDone(Name, clock.Elapsed, $"ospkg_sha256={package.Sha256Hex}");
+            context.Log.StageDone(Name, clock.Elapsed,
+                $"extract={(long)extracted.TotalMilliseconds}ms kexec_file_load={(long)(clock.Elapsed - extracted).TotalMilliseconds}ms ospkg_sha256={package.Sha256Hex}");
             return Transition.To(new HandOver(package.Sha256Hex, cmdline));
         }
         catch (PackageFormatException e)
