@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Tabula.Cli.Tests;
 
 /// <summary>`tabula image stboot` through the real binary: same inputs, same bytes; sizes printed; bad input is exit 2.</summary>
@@ -41,7 +39,7 @@ public sealed class ImageStbootTests : IDisposable
     public void Invalid_host_configuration_is_exit_2_with_the_reason_and_no_output_file()
     {
         var args = Arguments(scratch["bad.cpio.gz"]);
-        File.WriteAllText(scratch["host.json"], """{"network_mode": "static", "ospkg_pointer": "https://10.0.0.1/os.json"}""", Encoding.UTF8);
+        File.WriteAllText(scratch["host.json"], """{"network_mode": "static", "ospkg_pointer": "https://10.0.0.1/os.json"}""");
         var output = Tabula.Run(args);
         Assert.Equal(2, output.ExitCode);
         Assert.Contains("host_ip", output.Stderr);
