@@ -1,6 +1,4 @@
 using Tabula.Boot.States;
-using Tabula.Linux;
-using Tabula.Packaging;
 
 namespace Tabula.Boot;
 
@@ -43,7 +41,4 @@ internal static class BootMachine
 
     /// <summary>Version string for the console.</summary>
     public static string Version => typeof(BootMachine).Assembly.GetName().Version?.ToString() ?? "?";
-
-    /// <summary>Keeps the types the verifier needs rooted for trimming checks (no reflection is used).</summary>
-    internal static readonly Type[] Used = [typeof(PackageVerifier), typeof(LinuxException)];
 }
