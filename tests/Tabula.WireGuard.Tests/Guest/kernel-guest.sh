@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Boots Debian's kernel (linux-image-amd64, which has WireGuard as a module) in QEMU with software emulation and runs
+#   dotnet bench/Tabula.WireGuard.Bench/.../Tabula.WireGuard.Bench.dll ARGS...
+# inside it, as root, against the real kernel module. The guest sees this host's root filesystem read-only over
+# virtio-9p (so dotnet, wg, ip and the built bench program are all there) with fresh tmpfs on /tmp and /run.
+# The initramfs is ours: the static busybox from Debian's initrd (taken out with unmkinitramfs), the virtio/9p
+# modules and an /init script. Prints the guest console; the last lines are "GUEST-EXIT <code>".
+# Needs: qemu-system-x86_64, linux-image-amd64 (initramfs-tools-core), cpio; the bench program built.
+#
+# Usage: kernel-guest.sh [--memory MiB] ARGS...      e.g. kernel-guest.sh kernel-check
+set -euo pipefail
+memory=2048
+if [ "${1:-}" = "--memory" ]; then memory=$2; shift 2; fi
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+dll="$root/bench/Tabula.WireGuard.Bench/bin/Release/net10.0/Tabula.WireGuard.Bench.dll"
+[ -f "$dll" ] || { echo "build the bench program first: dotnet build bench/Tabula.WireGuard.Bench -c Release" >&2; exit 2; }
+release=$(ls /boot/vmlinuz-* 2>/dev/null | sed 's#/boot/vmlinuz-##' | sort | tail -1)
+[ -n "$release" ] && [ -f "/boot/initrd.img-$release" ] || { echo "no guest kernel: install linux-image-amd64" >&2; exit 2; }
+modules=/lib/modules/$release
+dotnet=$(readlink -f "$(command -v dotnet)")
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/tree/tabula" "$work/tree/bin" "$work/tree/dev" "$work/tree/proc" "$work/tree/sys"
+unmkinitramfs "/boot/initrd.img-$release" "$work/debian"
+busybox=$(find "$work/debian" -path '*bin/busybox' -type f | head -1)
+[ -n "$busybox" ] || { echo "no busybox in Debian's initrd" >&2; exit 2; }
+cp "$busybox" "$work/tree/bin/busybox"
+rm -rf "$work/debian"
+for applet in sh mount insmod mkdir chroot poweroff echo cat; do ln -s busybox "$work/tree/bin/$applet"; done
+
+# Module closure for virtio-pci + 9p in dependency order, from modules.dep.
+declare -A seen=()
+order=()
+visit() {
+  local m=$1
+  [ -n "${seen[$m]:-}" ] && return
+  seen[$m]=1
+  local deps
+  deps=$(awk -v m="$m:" '$1 == m { $1 = ""; print }' "$modules/modules.dep")
+  for d in $deps; do visit "$d"; done
+  order+=("$m")
+}
+for m in kernel/drivers/virtio/virtio_pci.ko kernel/net/9p/9pnet_virtio.ko kernel/fs/9p/9p.ko; do visit "$m"; done
+for m in "${order[@]}"; do
+  cp "$modules/$m" "$work/tree/tabula/"
+  echo "insmod /tabula/$(basename "$m")" >> "$work/tree/tabula/modules"
+done
+
+cat > "$work/tree/init" <<INIT
+#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+. /tabula/modules 2>&1
+mkdir -p /host
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /host || { echo "GUEST-EXIT 90"; poweroff -f; }
+mount -t proc proc /host/proc; mount -t sysfs sys /host/sys; mount -t devtmpfs dev /host/dev
+mount -t tmpfs tmp /host/tmp; mount -t tmpfs run /host/run; mkdir -p /host/run/netns
+echo "GUEST-UP \$(uname -r)"
+chroot /host /usr/bin/env PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c 'modprobe wireguard && modprobe veth && ip link set lo up && cd /tmp && HOME=/tmp DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_EnableDiagnostics=0 DOTNET_TieredPGO=0 "$dotnet" "$dll" $*'
+echo "GUEST-EXIT \$?"
+poweroff -f
+INIT
+chmod +x "$work/tree/init"
+(cd "$work/tree" && find . -print0 | cpio --null -o -H newc --quiet) > "$work/extra.cpio"
+mv "$work/extra.cpio" "$work/initrd"
+
+timeout "${GUEST_TIMEOUT:-1500}" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -m "$memory" -smp 2 \
+  -nographic -no-reboot -nodefaults -serial stdio \
+  -kernel "/boot/vmlinuz-$release" -initrd "$work/initrd" \
+  -append "console=ttyS0 panic=-1 quiet loglevel=3" \
+  -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
