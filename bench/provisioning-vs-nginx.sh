@@ -41,7 +41,9 @@ cat > prov.json <<JSON
   "Tls": { "CertificatePath": "tls/server.pem", "KeyPath": "tls/server.key" },
   "Limits": { "MachineRequestsPerSecond": 100000 } }
 JSON
-${BENCH_ENV:-} "$repo/src/Tabula.Cli/bin/Release/net10.0/tabula" provisioning serve --config prov.json > serve.log 2>&1 &
+# The server runs as deployed: ./tabula execs the NativeAOT build (same PID), or with TABULA_JIT=1 the JIT build.
+# BENCH_ENV adds environment variables to the server only (e.g. BENCH_ENV="DOTNET_TieredPGO=0").
+env ${BENCH_ENV:-} "$repo/tabula" provisioning serve --config prov.json > serve.log 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -s --cacert tls/ca.pem "https://localhost:$ours_port/healthz" >/dev/null && break; sleep 0.1; done
 TABULA_TOKEN=$token tabula publish os.json os.zip --server "https://localhost:$ours_port" --channel stable --ca tls/ca.pem >/dev/null
@@ -117,7 +119,8 @@ for r in $(seq "$rounds"); do
 done
 mb_ours=$(awk -v n="$parallel" -v b="$bytes" -v t="$best_ours" 'BEGIN { print n * b / t / 1e6 }')
 mb_nginx=$(awk -v n="$parallel" -v b="$bytes" -v t="$best_nginx" 'BEGIN { print n * b / t / 1e6 }')
-printf 'archive: %d bytes, %d parallel downloads over TLS (HTTP/1.1), best of %d rounds\n' "$bytes" "$parallel" "$rounds"
+printf 'archive: %d bytes, %d parallel downloads over TLS (HTTP/1.1), best of %d rounds; tabula build: %s\n' \
+  "$bytes" "$parallel" "$rounds" "$(if [ -n "${TABULA_JIT:-}" ]; then echo JIT; else echo NativeAOT; fi)"
 printf 'tabula provisioning: %8.1f MB/s (%.2fs)\n' "$mb_ours" "$best_ours"
 printf 'nginx %s:       %8.1f MB/s (%.2fs)\n' "$(nginx -v 2>&1 | sed 's|.*/||')" "$mb_nginx" "$best_nginx"
 printf 'server CPU per GB:   tabula %.2fs, nginx %.2fs (CPU efficiency ratio nginx/tabula %.2f)\n' \

@@ -142,12 +142,17 @@ public static class ProvisioningServer
             {
                 lo.Protocols = HttpProtocols.Http1AndHttp2;
                 if (certificate is not null)
+                {
+                    // 16 KiB TLS records instead of Kestrel's 4 KiB (see TlsRecordBuffers).
+                    lo.Use(TlsRecordBuffers.Before);
                     lo.UseHttps(h =>
                     {
                         h.ServerCertificate = certificate;
                         h.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
                         h.HandshakeTimeout = TimeSpan.FromSeconds(10);
                     });
+                    lo.Use(TlsRecordBuffers.After);
+                }
             });
         });
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Net.Http.Headers;
 using Tabula.Provisioning.Core;
@@ -9,8 +10,9 @@ namespace Tabula.Provisioning.Http;
 
 /// <summary>
 /// What machines fetch at boot: descriptors and archives by digest, by channel, and per machine by labels; the
-/// per-machine host configuration. Objects are served as stored files (sendfile-style, never re-serialised) with
-/// their digest as strong ETag, Range and If-None-Match handled by the file result. Nothing here is logged.
+/// per-machine host configuration. Objects are served as stored files (streamed in large chunks by
+/// <see cref="FileBody"/>, never re-serialised) with their digest as strong ETag, Range and If-None-Match handled by
+/// the file result. Nothing here is logged.
 /// </summary>
 public static class MachineEndpoints
 {
@@ -118,6 +120,9 @@ public static class MachineEndpoints
     static IResult Serve(HttpContext http, StoredObject stored, string contentType, string cacheControl)
     {
         http.Response.Headers.CacheControl = cacheControl;
+        // The file result sets status and headers (ETag, Range, 304) and then sends a GET's body through FileBody.
+        if (HttpMethods.IsGet(http.Request.Method))
+            http.Features.Set<IHttpResponseBodyFeature>(new FileBody(http.Features.GetRequiredFeature<IHttpResponseBodyFeature>()));
         return TypedResults.PhysicalFile(stored.PhysicalPath, contentType, lastModified: stored.LastModified,
             entityTag: new EntityTagHeaderValue($"\"{stored.Digest.Hex}\""), enableRangeProcessing: true);
     }
