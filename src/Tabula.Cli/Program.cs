@@ -11,13 +11,15 @@ var root = new RootCommand(
     "  tabula keygen leaf --root-key keys/root.key --root-cert keys/root.pem --out keys/signer1\n" +
     "  tabula ospkg create --kernel vmlinuz --initramfs initrd.img --out os\n" +
     "  tabula ospkg sign --key keys/signer1.key --cert keys/signer1.pem os.json\n" +
-    "  tabula ospkg verify --descriptor os.json --archive os.zip --roots keys/root.pem --threshold 1\n\n" +
+    "  tabula ospkg verify --descriptor os.json --archive os.zip --roots keys/root.pem --threshold 1\n" +
+    "  tabula image stboot --trust-policy trust --host-config host.json --kernel-release 6.1.0-56-amd64 --modules virtio_net --out stboot.cpio.gz\n\n" +
     "Exit codes: 0 success/accepted, 1 rejected, 2 unusable input or error.")
 {
     KeygenCommand.Create(),
     OsPkgCommand.Create(),
     HostConfigCommand.Create(),
     TrustPolicyCommand.Create(),
+    ImageCommand.Create(),
     DemoCommand.Create(),
     PublishCommand.Create(),
     ProvisioningCommands.Create(),

@@ -19,4 +19,6 @@ public enum ImageError
     ModuleDependencyCycle,
     /// <summary>A compressed module could not be decompressed.</summary>
     ModuleDecompressionFailed,
+    /// <summary>An input of an image (the /init binary, a trust policy, a host configuration, an OS package) is missing or invalid.</summary>
+    InputInvalid,
 }

@@ -5,28 +5,29 @@ using System.Text;
 namespace Tabula.EndToEnd.Tests.Harness;
 
 /// <summary>
-/// A tiny HTTP/1.1 server for one fixed body, listening inside a test namespace: the listening socket is created on
-/// a thread that entered the namespace, then served from the thread pool. Requests are recorded.
+/// A plain HTTP/1.1 server inside a test namespace whose answers the test decides per request (a misbehaving mirror:
+/// it serves tampered, under-signed or expired packages, or 404). The listening socket is created on a thread that
+/// entered the namespace; request lines are recorded.
 /// </summary>
-public sealed class StaticHttpServer : IDisposable
+public sealed class MirrorServer : IDisposable
 {
     readonly Socket listener;
-    readonly byte[] body;
+    readonly Func<string, (int Status, byte[] Body)> answer;
     readonly CancellationTokenSource stop = new();
     readonly Task loop;
 
-    StaticHttpServer(Socket listener, byte[] body)
+    MirrorServer(Socket listener, Func<string, (int, byte[])> answer)
     {
         this.listener = listener;
-        this.body = body;
+        this.answer = answer;
         loop = Task.Run(AcceptLoop);
     }
 
     /// <summary>Request lines received ("GET /path HTTP/1.1").</summary>
     public List<string> Requests { get; } = [];
 
-    /// <summary>Starts the server on <paramref name="address"/>:<paramref name="port"/> inside the network's namespace.</summary>
-    public static StaticHttpServer Start(TapNetwork network, int port, byte[] body)
+    /// <summary>Starts on the namespace side of the tap; <paramref name="answer"/> maps a path to status and body.</summary>
+    public static MirrorServer Start(TapNetwork network, int port, Func<string, (int Status, byte[] Body)> answer)
     {
         Socket socket = network.Namespace.RunInside(() =>
         {
@@ -35,7 +36,7 @@ public sealed class StaticHttpServer : IDisposable
             s.Listen(16);
             return s;
         });
-        return new StaticHttpServer(socket, body);
+        return new MirrorServer(socket, answer);
     }
 
     async Task AcceptLoop()
@@ -56,7 +57,7 @@ public sealed class StaticHttpServer : IDisposable
             var request = new StringBuilder();
             byte[] buffer = new byte[4096];
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
             try
             {
                 while (!request.ToString().Contains("\r\n\r\n", StringComparison.Ordinal) && request.Length < 65536)
@@ -66,10 +67,14 @@ public sealed class StaticHttpServer : IDisposable
                         return;
                     request.Append(Encoding.ASCII.GetString(buffer, 0, n));
                 }
+                string line = request.ToString().Split("\r\n")[0];
                 lock (Requests)
-                    Requests.Add(request.ToString().Split("\r\n")[0]);
+                    Requests.Add(line);
+                string path = line.Split(' ') is [_, var p, ..] ? p : "/";
+                var (status, body) = answer(path);
                 byte[] head = Encoding.ASCII.GetBytes(
-                    $"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+                    $"HTTP/1.1 {status} {(status == 200 ? "OK" : "Not Found")}\r\nContent-Type: application/octet-stream\r\n" +
+                    $"Content-Length: {body.Length}\r\nConnection: close\r\n\r\n");
                 await client.SendAsync(head, timeout.Token);
                 await client.SendAsync(body, timeout.Token);
                 client.Shutdown(SocketShutdown.Send);

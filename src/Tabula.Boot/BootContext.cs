@@ -1,0 +1,52 @@
+using Microsoft.Win32.SafeHandles;
+using Tabula.Packaging;
+
+namespace Tabula.Boot;
+
+/// <summary>The configuration read at start: trust policy and host configuration (with its raw bytes for the hand-over).</summary>
+internal sealed record BootConfiguration(TrustPolicyFolder Trust, HostConfig Host, byte[] HostConfigJson, string HostConfigSource);
+
+/// <summary>
+/// A downloaded (or embedded) package not yet verified: the descriptor, the archive in a RAM-backed file (owned
+/// here, disposed with it) and the archive's SHA-256, computed once while it was copied in.
+/// </summary>
+internal sealed class FetchedPackage(Descriptor descriptor, SafeFileHandle archive, long length, byte[] sha256,
+    string source, string? descriptorUrl, int pointerIndex) : IDisposable
+{
+    public Descriptor Descriptor { get; } = descriptor;
+    public SafeFileHandle Archive { get; } = archive;
+    public long Length { get; } = length;
+    public byte[] Sha256 { get; } = sha256;
+    public string Sha256Hex { get; } = Convert.ToHexStringLower(sha256);
+
+    /// <summary>"network" or "initramfs".</summary>
+    public string Source { get; } = source;
+
+    /// <summary>Where the descriptor came from (userinfo removed), or the /ospkg path.</summary>
+    public string? DescriptorUrl { get; } = descriptorUrl;
+
+    /// <summary>Which ospkg_pointer entry this came from (a refused package makes the next entry be tried).</summary>
+    public int PointerIndex { get; } = pointerIndex;
+
+    public void Dispose() => Archive.Dispose();
+}
+
+/// <summary>What one boot carries from state to state, plus the timeline.</summary>
+internal sealed class BootContext(BootEnvironment environment, BootOptions options, BootLog log)
+{
+    public BootEnvironment Environment { get; } = environment;
+    public BootOptions Options { get; } = options;
+    public BootLog Log { get; } = log;
+
+    public BootConfiguration? Configuration { get; set; }
+
+    /// <summary>Failed rounds so far.</summary>
+    public int FailedRounds { get; set; }
+
+    /// <summary>Stage name and duration, in order (repeated stages appear once per run).</summary>
+    public List<(string Stage, TimeSpan Took)> Timeline { get; } = [];
+
+    /// <summary>HTTP, made once the trust policy is known.</summary>
+    public HttpMessageInvoker? Http { get; set; }
+    public Fetch.PinnedTls? Tls { get; set; }
+}

@@ -1,0 +1,39 @@
+namespace Tabula.Boot;
+
+/// <summary>
+/// Every bound stboot applies to what it reads from the network or the image. Time bounds follow upstream stboot
+/// (formats reference §5: dial 30 s, TLS handshake 10 s, 8 attempts 1 s apart per object, 20 min overall); the
+/// size bounds are ours (threat checklist #9): nothing the server sends can make PID 1 allocate without a cap.
+/// </summary>
+internal static class BootLimits
+{
+    /// <summary>A descriptor: Packaging's limit (64 signers of ~1 KiB PEM each fit easily).</summary>
+    public const int MaxDescriptorBytes = Packaging.Limits.MaxDescriptorBytes;
+
+    /// <summary>The archive is streamed into RAM (memfd); 2 GiB is also kexec_file_load's INT_MAX per file.</summary>
+    public const long MaxArchiveBytes = Packaging.Limits.MaxArchiveBytes;
+
+    /// <summary>ospkg_pointer URLs tried per round.</summary>
+    public const int MaxPointers = 16;
+
+    /// <summary>Upstream: dial timeout.</summary>
+    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>No byte for this long ends one attempt (slow retrieval, checklist #10).</summary>
+    public static readonly TimeSpan ReadIdleTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Upstream: overall deadline for all downloads of one round.</summary>
+    public static readonly TimeSpan RoundDeadline = TimeSpan.FromMinutes(20);
+
+    /// <summary>DHCP: wait for a lease at most this long per attempt round (upstream: 6 s timeout, 4 retries).</summary>
+    public static readonly TimeSpan DhcpTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Wait this long for a NIC to appear and then for carrier (upstream: 30 s link-up wait).</summary>
+    public static readonly TimeSpan LinkWait = TimeSpan.FromSeconds(30);
+
+    /// <summary>A DHCP message (RFC 2131 minimum 576-byte datagrams; we accept up to a full Ethernet frame).</summary>
+    public const int MaxDhcpMessageBytes = 1500;
+
+    /// <summary>host configuration read from the EFI variable (the JSON limit of Packaging).</summary>
+    public const int MaxHostConfigBytes = Packaging.Limits.MaxConfigJsonBytes;
+}

@@ -1,0 +1,65 @@
+using System.Globalization;
+
+namespace Tabula.Boot;
+
+/// <summary>
+/// Every console line stboot prints, in one place (the [LoggerMessage] idea without the logging framework, which a
+/// static PID 1 does not need): one greppable line per event, <c>tabula-boot: KEY t=MSms detail</c>, with
+/// milliseconds since the program started. Audit here that no line carries a secret: URLs are printed through
+/// <see cref="Fetch.Urls.Redact"/> (no userinfo), signatures and keys never.
+/// </summary>
+internal sealed class BootLog(TextWriter console, TimeProvider time)
+{
+    readonly long start = time.GetTimestamp();
+
+    TimeSpan Since => time.GetElapsedTime(start);
+
+    void Line(string key, string detail)
+    {
+        lock (console)
+        {
+            console.WriteLine($"tabula-boot: {key} t={(long)Since.TotalMilliseconds}ms {detail}");
+            console.Flush();
+        }
+    }
+
+    static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms";
+
+    public void Started(string version, string arguments) =>
+        Line("stage:start", $"version={version} args=[{arguments}]");
+
+    public void StageDone(string stage, TimeSpan took, string detail) =>
+        Line($"stage:{stage}", $"took={Ms(took)} {detail}".TrimEnd());
+
+    public void Note(string stage, string detail) => Line($"note:{stage}", detail);
+
+    public void AttemptFailed(string what, string url, int attempt, int attempts, BootFailure failure) =>
+        Line("retry", $"{what} url={url} attempt={attempt}/{attempts} reason={failure.Reason} detail=\"{failure.Detail}\"");
+
+    public void SourceFailed(BootFailure failure) => Line("FAILED", failure.ToString());
+
+    public void RoundFailed(BootFailure failure, int round, int maxRounds, TimeSpan wait) =>
+        Line("FAILED", $"{failure} round={round}/{maxRounds} next=retry-in-{Ms(wait)}");
+
+    public void GivingUp(BootFailure failure, int round) =>
+        Line("FAILED", $"{failure} round={round} next=reboot");
+
+    public void Verified(string url, string sha256, string summary) =>
+        Line("verified", $"url={url} ospkg_sha256={sha256} signatures=\"{summary}\"");
+
+    public void SignatureRejected(int index, SignatureRejectionText rejection) =>
+        Line("signature", $"index={index} rejection={rejection.Code} detail=\"{rejection.Detail}\"");
+
+    public void Timeline(IEnumerable<(string Stage, TimeSpan Took)> stages, TimeSpan total, int failedRounds) =>
+        Line("timeline", string.Join(' ', stages.Select(s => $"{s.Stage}={Ms(s.Took)}")) + $" total={Ms(total)} failed-rounds={failedRounds}");
+
+    public void Kexec(string cmdline, long kernelBytes, long initramfsBytes) =>
+        Line("kexec", $"kernel={kernelBytes}B initramfs={initramfsBytes}B cmdline=\"{cmdline}\"");
+
+    public void Restarting(string why) => Line("restart", why);
+
+    public void Fatal(string what) => Line("FATAL", what.ReplaceLineEndings(" | "));
+}
+
+/// <summary>A rejected signature for the console: the code and the verifier's one-line reason.</summary>
+internal readonly record struct SignatureRejectionText(string Code, string Detail);

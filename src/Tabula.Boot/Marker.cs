@@ -1,0 +1,34 @@
+using System.Text.Json;
+
+namespace Tabula.Boot;
+
+/// <summary>
+/// The tiny "OS" of the end-to-end tests and the benchmark: the same binary as /init of a signed package, started
+/// with "-- marker". It prints the hand-over digest and the command line it was booted with, then powers off:
+/// <c>TABULA-MARKER ospkg_sha256=HEX source=network cmdline="…"</c>, or <c>TABULA-MARKER no-handover</c> when booted
+/// directly (the benchmark's baseline).
+/// </summary>
+internal static class Marker
+{
+    public static void Run(BootLog log)
+    {
+        string digest = "no-handover", source = "";
+        const string path = "/etc/tabula/handover.json";
+        if (File.Exists(path))
+        {
+            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+            digest = "ospkg_sha256=" + document.RootElement.GetProperty("ospkg_sha256").GetString();
+            source = " source=" + document.RootElement.GetProperty("ospkg_source").GetString();
+        }
+        string cmdline = File.Exists("/proc/cmdline") ? File.ReadAllText("/proc/cmdline").Trim() : "?";
+        Console.Out.WriteLine($"TABULA-MARKER {digest}{source} kernel-uptime={Uptime()} cmdline=\"{cmdline}\"");
+        Console.Out.Flush();
+        log.Note("marker", "powering off");
+    }
+
+    public static string Uptime()
+    {
+        try { return File.ReadAllText("/proc/uptime").Split(' ')[0] + "s"; }
+        catch (IOException) { return "?"; }
+    }
+}

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using Tabula.Images;
+using Tabula.Images.Stboot;
+
+namespace Tabula.Cli.Commands;
+
+/// <summary>`tabula image stboot`: the deterministic stboot initramfs (Tabula.Images).</summary>
+internal static class ImageCommand
+{
+    public static Command Create()
+    {
+        var trustPolicy = new Option<string>("--trust-policy") { Description = "ST trust policy folder (trust_policy.json, ospkg_signing_root.pem, tls_roots.pem, …)", Required = true };
+        var hostConfig = new Option<string?>("--host-config") { Description = "host_configuration.json to embed (omit to use the machine's STHostConfig EFI variable)" };
+        var release = new Option<string>("--kernel-release") { Description = "Kernel release of the stboot kernel (its modules come from --modules-root/RELEASE)", Required = true };
+        var modules = new Option<string>("--modules") { Description = "Comma-separated module names; their closure from modules.dep is added (e.g. virtio_net,virtio_pci)", DefaultValueFactory = _ => "" };
+        var modulesRoot = new Option<string>("--modules-root") { Description = "Where module trees live", DefaultValueFactory = _ => "/lib/modules" };
+        var init = new Option<string?>("--init") { Description = "The static tabula-boot binary for /init (default: $TABULA_BOOT_BINARY, tabula-boot beside tabula, or out/boot/tabula-boot in the repository)" };
+        var ospkg = new Option<string[]>("--ospkg") { Description = "Embed NAME.json + NAME.zip under /ospkg/ (initramfs fetch method); repeatable", AllowMultipleArgumentsPerToken = false };
+        var output = new Option<string>("--out", "-o") { Description = "Output file (gzip-compressed cpio)", Required = true };
+        var stboot = new Command("stboot",
+            "Build the stboot initramfs: /init, trust policy, host configuration, module closure, device nodes. Same inputs give the same bytes.")
+        {
+            trustPolicy, hostConfig, release, modules, modulesRoot, init, ospkg, output,
+        };
+        stboot.SetAction(result => CliRun.Guard(() =>
+        {
+            string initPath = result.GetValue(init) ?? FindInit()
+                ?? throw new UsageException("no tabula-boot binary found: pass --init, or publish it with " +
+                                            "`dotnet publish src/Tabula.Boot -c Release -r linux-x64 -o out/boot`");
+            var inputs = new StbootImageInputs(initPath, result.GetValue(trustPolicy)!, result.GetValue(hostConfig), result.GetValue(release)!,
+                result.GetValue(modules)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                ModulesRoot = result.GetValue(modulesRoot)!,
+                EmbeddedPackages = result.GetValue(ospkg) ?? [],
+            };
+            string outPath = result.GetValue(output)!;
+            if (Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } directory)
+                Directory.CreateDirectory(directory);
+            string temporary = outPath + ".tmp";
+            StbootImageSummary summary;
+            try
+            {
+                using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+                    summary = StbootImage.Write(inputs, file);
+                File.Move(temporary, outPath, overwrite: true);
+            }
+            catch (ImageException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            finally { File.Delete(temporary); }
+            Console.WriteLine($"{outPath}: {new FileInfo(outPath).Length} bytes (gzip), /init {summary.InitBytes} bytes ({initPath}), " +
+                              $"{summary.Paths.Count} entries, {summary.ModuleLoadOrder.Count} modules");
+            foreach (string module in summary.ModuleLoadOrder)
+                Console.WriteLine($"  module {module}");
+            return ExitCode.Ok;
+        }));
+        return new Command("image", "Build boot images.") { stboot };
+    }
+
+    static string? FindInit()
+    {
+        if (Environment.GetEnvironmentVariable("TABULA_BOOT_BINARY") is { Length: > 0 } fromEnvironment)
+            return fromEnvironment;
+        string beside = Path.Combine(AppContext.BaseDirectory, "tabula-boot");
+        if (File.Exists(beside))
+            return beside;
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (!File.Exists(Path.Combine(dir.FullName, "Tabula.slnx")))
+                continue;
+            foreach (string candidate in new[] { "out/boot/tabula-boot", "out/e2e/boot/tabula-boot" })
+                if (File.Exists(Path.Combine(dir.FullName, candidate)))
+                    return Path.Combine(dir.FullName, candidate);
+        }
+        return null;
+    }
+}

@@ -1,0 +1,97 @@
+using Tabula.Images.Cpio;
+using Tabula.Images.KernelModules;
+using Tabula.Packaging;
+
+namespace Tabula.Images.Stboot;
+
+/// <summary>
+/// Builds the stboot initramfs: /init (tabula-boot), the device nodes a .NET PID 1 needs before it mounts devtmpfs
+/// (/dev/console, /dev/null, /dev/random, /dev/urandom: see docs/boot.md), empty /proc /sys /run, the trust policy in
+/// /etc/trust_policy/, the host configuration as /etc/host_configuration.json, the closure of the requested kernel
+/// modules with /lib/modules/load-order, and embedded OS packages under /ospkg/. Inputs are validated with
+/// Tabula.Packaging first, so an image that would refuse to boot is refused here. Deterministic: the cpio writer
+/// sorts entries and fixes mtimes, owners and inode numbers, and gzip gets no name and mtime 0, so the same inputs
+/// give the same bytes.
+/// </summary>
+public static class StbootImage
+{
+    /// <summary>The files of a trust policy folder that go into the image (others are ignored).</summary>
+    public static readonly IReadOnlyList<string> TrustPolicyFiles =
+    [
+        TrustPolicyFolder.PolicyFile, TrustPolicyFolder.LegacyPolicyFile, TrustPolicyFolder.SigningRootFile,
+        TrustPolicyFolder.TlsRootsFile, TrustPolicyFolder.SigsumPolicyFile,
+    ];
+
+    /// <summary>Builds the archive (uncompressed entries; write it with <see cref="CpioArchive.WriteGzipTo"/>).</summary>
+    public static (CpioArchive Archive, StbootImageSummary Summary) Build(StbootImageInputs inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        if (!File.Exists(inputs.Init))
+            ImageException.Throw(ImageError.InputInvalid, $"/init binary {inputs.Init} does not exist");
+        TrustPolicyFolder trust;
+        try { trust = TrustPolicyFolder.Load(inputs.TrustPolicyDirectory); }
+        catch (Exception e) when (e is PackageFormatException or IOException)
+        {
+            ImageException.Throw(ImageError.InputInvalid, $"trust policy {inputs.TrustPolicyDirectory}: {e.Message}", e);
+            throw;
+        }
+
+        var archive = new CpioArchive()
+            .AddFileFrom("init", inputs.Init, CpioArchive.ExecutableMode)
+            .AddCharacterDevice("dev/console", 5, 1)
+            .AddCharacterDevice("dev/null", 1, 3, (UnixFileMode)0x1B6)
+            .AddCharacterDevice("dev/random", 1, 8, (UnixFileMode)0x1B6)
+            .AddCharacterDevice("dev/urandom", 1, 9, (UnixFileMode)0x1B6)
+            .AddDirectory("proc").AddDirectory("sys").AddDirectory("run").AddDirectory("etc");
+
+        foreach (string file in TrustPolicyFiles)
+        {
+            string path = Path.Combine(inputs.TrustPolicyDirectory, file);
+            if (File.Exists(path))
+                archive.AddFileFrom($"etc/trust_policy/{file}", path);
+        }
+
+        if (inputs.HostConfigFile is { } hostConfig)
+        {
+            try
+            {
+                byte[] json = TrustPolicyFolder.ReadLimited(hostConfig, Packaging.Limits.MaxConfigJsonBytes);
+                HostConfig parsed = HostConfig.Parse(json);
+                if (trust.Policy.FetchMethod == FetchMethod.Network)
+                    foreach (string pointer in parsed.OsPackagePointers)
+                        if (!Uri.TryCreate(pointer, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                            ImageException.Throw(ImageError.InputInvalid, $"host configuration {hostConfig}: ospkg_pointer entry is not an http(s) URL (fetch method is network)");
+                archive.AddFile("etc/host_configuration.json", json, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+            catch (Exception e) when (e is PackageFormatException or IOException)
+            {
+                ImageException.Throw(ImageError.InputInvalid, $"host configuration {hostConfig}: {e.Message}", e);
+            }
+        }
+
+        foreach (string descriptor in inputs.EmbeddedPackages)
+        {
+            string zip = Path.ChangeExtension(descriptor, ".zip");
+            if (!File.Exists(descriptor) || !File.Exists(zip))
+                ImageException.Throw(ImageError.InputInvalid, $"embedded OS package {descriptor} needs {Path.GetFileName(zip)} beside it");
+            string name = Path.GetFileNameWithoutExtension(descriptor);
+            archive.AddFileFrom($"ospkg/{name}.json", descriptor).AddFileFrom($"ospkg/{name}.zip", zip);
+        }
+
+        IReadOnlyList<string> loadOrder = [];
+        if (inputs.Modules.Count > 0)
+            loadOrder = ModuleTree.Open(inputs.KernelRelease, inputs.ModulesRoot).AddClosureTo(archive, inputs.Modules);
+
+        var summary = new StbootImageSummary(new FileInfo(inputs.Init).Length, loadOrder,
+            archive.Entries.Select(e => e.Path).Order(StringComparer.Ordinal).ToList());
+        return (archive, summary);
+    }
+
+    /// <summary>Builds and writes the gzip-compressed image to <paramref name="output"/>.</summary>
+    public static StbootImageSummary Write(StbootImageInputs inputs, Stream output)
+    {
+        var (archive, summary) = Build(inputs);
+        archive.WriteGzipTo(output);
+        return summary;
+    }
+}

@@ -1,0 +1,69 @@
+using System.Security.Cryptography;
+using System.Text;
+using Tabula.Packaging;
+using Tabula.Packaging.Crypto;
+
+namespace Tabula.Testing.Packages;
+
+/// <summary>A signer: its Ed25519 seed and certificate.</summary>
+public sealed record TestSigner(byte[] PrivateKey, Certificate Certificate)
+{
+    public string CertificatePem => Pem.EncodeCertificate(Certificate.Der);
+}
+
+/// <summary>
+/// Real keys, certificates and signed OS packages made per test with the production code (no canned bytes), and ST
+/// trust policy folders. Shared by the boot unit tests and the QEMU tests.
+/// </summary>
+public static class SignedPackages
+{
+    public static TestSigner Root(DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
+    {
+        byte[] key = Ed25519.NewPrivateKey();
+        var now = DateTimeOffset.UtcNow;
+        byte[] der = CertificateBuilder.CreateRoot(key, notBefore ?? now.AddDays(-1), notAfter ?? now.AddYears(5));
+        return new TestSigner(key, Certificate.Parse(der));
+    }
+
+    public static TestSigner Leaf(TestSigner root, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
+    {
+        byte[] key = Ed25519.NewPrivateKey();
+        var now = DateTimeOffset.UtcNow;
+        byte[] der = CertificateBuilder.CreateLeaf(root.PrivateKey, root.Certificate, Ed25519.PublicKeyOf(key),
+            notBefore ?? now.AddDays(-1), notAfter ?? now.AddYears(1));
+        return new TestSigner(key, Certificate.Parse(der));
+    }
+
+    /// <summary>An archive from our deterministic writer.</summary>
+    public static byte[] Archive(byte[] kernel, byte[] initramfs, string cmdline, string kernelName = "vmlinuz", string initramfsName = "initramfs.cpio.gz")
+    {
+        using var output = new MemoryStream();
+        OsPackageArchiveWriter.Write(output, new OsPackageArchiveWriter.Inputs(
+            new MemoryStream(kernel), kernelName, new MemoryStream(initramfs), initramfsName, "tabula test OS", cmdline));
+        return output.ToArray();
+    }
+
+    /// <summary>A descriptor pointing at <paramref name="url"/>, signed over SHA-256 of <paramref name="archive"/> by each signer.</summary>
+    public static byte[] Descriptor(byte[] archive, string url, params TestSigner[] signers)
+    {
+        byte[] digest = SHA256.HashData(archive);
+        var descriptor = Packaging.Descriptor.Unsigned(url);
+        foreach (var signer in signers)
+            descriptor = descriptor.AddSignature(signer.CertificatePem, Ed25519.Sign(signer.PrivateKey, digest));
+        return descriptor.ToJson();
+    }
+
+    /// <summary>Writes an ST trust policy folder.</summary>
+    public static string TrustPolicy(string directory, int threshold, string fetchMethod, IEnumerable<TestSigner> roots, string? tlsRootsPem = null)
+    {
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, "trust_policy.json"),
+            $"{{\"ospkg_signature_threshold\": {threshold}, \"ospkg_fetch_method\": \"{fetchMethod}\"}}");
+        File.WriteAllText(Path.Combine(directory, "ospkg_signing_root.pem"), string.Concat(roots.Select(r => r.CertificatePem)));
+        if (tlsRootsPem is not null)
+            File.WriteAllText(Path.Combine(directory, "tls_roots.pem"), tlsRootsPem);
+        return directory;
+    }
+
+    public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+}

@@ -1,0 +1,88 @@
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text;
+using Tabula.Images.Stboot;
+using Tabula.Testing.Packages;
+
+namespace Tabula.Images.Tests;
+
+public sealed class StbootImageTests : IDisposable
+{
+    readonly string dir = Directory.CreateTempSubdirectory("tabula-stboot-image-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    StbootImageInputs Inputs()
+    {
+        string init = Path.Combine(dir, "tabula-boot");
+        if (!File.Exists(init))
+        {
+            File.WriteAllBytes(init, RandomNumberGenerator.GetBytes(4096));
+            SignedPackages.TrustPolicy(Path.Combine(dir, "trust"), 2, "network", [SignedPackages.Root()], tlsRootsPem: SignedPackages.Root().CertificatePem);
+            File.WriteAllText(Path.Combine(dir, "host.json"), """{"network_mode": "dhcp", "ospkg_pointer": "https://10.0.0.1/os.json"}""");
+            string release = Path.Combine(dir, "modules", "6.1.0-test");
+            Directory.CreateDirectory(Path.Combine(release, "kernel"));
+            foreach (string name in new[] { "failover", "net_failover", "virtio_net" })
+                File.WriteAllBytes(Path.Combine(release, "kernel", name + ".ko"), [0x7F, (byte)'E', (byte)'L', (byte)'F', .. Encoding.ASCII.GetBytes(name)]);
+            File.WriteAllText(Path.Combine(release, "modules.dep"),
+                "kernel/virtio_net.ko: kernel/net_failover.ko kernel/failover.ko\nkernel/net_failover.ko: kernel/failover.ko\nkernel/failover.ko:\n");
+        }
+        return new StbootImageInputs(init, Path.Combine(dir, "trust"), Path.Combine(dir, "host.json"), "6.1.0-test", ["virtio_net"])
+        {
+            ModulesRoot = Path.Combine(dir, "modules"),
+        };
+    }
+
+    static byte[] Image(StbootImageInputs inputs)
+    {
+        using var output = new MemoryStream();
+        StbootImage.Write(inputs, output);
+        return output.ToArray();
+    }
+
+    [Fact]
+    public void Same_inputs_give_the_same_bytes()
+    {
+        var inputs = Inputs();
+        byte[] first = Image(inputs);
+        Thread.Sleep(1100);                          // a different wall-clock second must not matter
+        File.SetLastWriteTimeUtc(inputs.Init, DateTime.UtcNow);
+        Assert.Equal(first, Image(inputs));
+    }
+
+    [Fact]
+    public void Image_holds_init_trust_policy_host_config_devices_and_the_module_closure_in_load_order()
+    {
+        var (_, summary) = StbootImage.Build(Inputs());
+        Assert.Equal(4096, summary.InitBytes);
+        Assert.Equal(["/lib/modules/6.1.0-test/kernel/failover.ko", "/lib/modules/6.1.0-test/kernel/net_failover.ko",
+            "/lib/modules/6.1.0-test/kernel/virtio_net.ko"], summary.ModuleLoadOrder);
+        foreach (string path in new[] { "init", "dev/console", "dev/urandom", "etc/trust_policy/trust_policy.json",
+                     "etc/trust_policy/ospkg_signing_root.pem", "etc/trust_policy/tls_roots.pem", "etc/host_configuration.json",
+                     "lib/modules/load-order", "proc", "sys", "run" })
+            Assert.Contains(path, summary.Paths);
+        byte[] gz = Image(Inputs());
+        using var gunzip = new GZipStream(new MemoryStream(gz), CompressionMode.Decompress);
+        using var cpio = new MemoryStream();
+        gunzip.CopyTo(cpio);
+        Assert.StartsWith("070701", Encoding.ASCII.GetString(cpio.ToArray(), 0, 6));
+    }
+
+    [Fact]
+    public void Invalid_host_configuration_is_refused_before_any_image_is_written()
+    {
+        var inputs = Inputs();
+        File.WriteAllText(inputs.HostConfigFile!, """{"network_mode": "static", "ospkg_pointer": "https://10.0.0.1/os.json"}""");
+        var error = Assert.Throws<ImageException>(() => StbootImage.Build(inputs));
+        Assert.Equal(ImageError.InputInvalid, error.Reason);
+        Assert.Contains("host_ip", error.Message);
+    }
+
+    [Fact]
+    public void Network_fetch_with_a_file_name_pointer_is_refused()
+    {
+        var inputs = Inputs();
+        File.WriteAllText(inputs.HostConfigFile!, """{"network_mode": "dhcp", "ospkg_pointer": "ospkg.json"}""");
+        Assert.Equal(ImageError.InputInvalid, Assert.Throws<ImageException>(() => StbootImage.Build(inputs)).Reason);
+    }
+}
