@@ -58,7 +58,11 @@ public sealed class ProvisioningClient(HttpClient http) : IDisposable
         archive.Headers.ContentType = new MediaTypeHeaderValue("application/zip");
         content.Add(archive, "archive", Path.GetFileName(archivePath));
         string path = channel is null ? "v1/packages" : $"v1/packages?channel={Uri.EscapeDataString(channel)}";
-        using var response = await http.PostAsync(path, content, ct);
+        // Expect: 100-continue lets the server refuse (wrong token, 401) before we stream the archive;
+        // without it a refusal that arrives mid-upload resets the connection and the client sees a send error.
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+        request.Headers.ExpectContinue = true;
+        using var response = await http.SendAsync(request, ct);
         return await ReadAsync(response, ProvisioningJsonContext.Default.PublishResponse, ct);
     }
 
