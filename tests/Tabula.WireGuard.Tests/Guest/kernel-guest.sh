@@ -20,7 +20,13 @@ modules=/lib/modules/$release
 dotnet=$(readlink -f "$(command -v dotnet)")
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# The guest mounts fresh tmpfs over /tmp and /run, which would hide a checkout (and its build) living there,
+# as CI clones often do: give the guest a copy of the bench program under /var/tmp instead.
+guestbin=$(mktemp -d /var/tmp/tabula-wg-guest.XXXXXX)
+trap 'rm -rf "$work" "$guestbin"' EXIT
+cp -a "$(dirname "$dll")/." "$guestbin/"
+chmod 755 "$guestbin"
+dll="$guestbin/$(basename "$dll")"
 mkdir -p "$work/tree/tabula" "$work/tree/bin" "$work/tree/dev" "$work/tree/proc" "$work/tree/sys"
 unmkinitramfs "/boot/initrd.img-$release" "$work/debian"
 busybox=$(find "$work/debian" -path '*bin/busybox' -type f | head -1)
