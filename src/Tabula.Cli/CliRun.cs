@@ -24,9 +24,7 @@ internal static class CliRun
         {
             return body();
         }
-        catch (Exception e) when (e is PackageFormatException or IOException or UnauthorizedAccessException
-                                      or ArgumentException or CryptographicException or InvalidOperationException
-                                      or UsageException or FormatException)
+        catch (Exception e) when (IsExpected(e))
         {
             Console.Error.WriteLine($"tabula: error: {OneLine(e.Message)}");
             return ExitCode.BadInput;
@@ -39,14 +37,17 @@ internal static class CliRun
         {
             return await body();
         }
-        catch (Exception e) when (e is PackageFormatException or IOException or UnauthorizedAccessException
-                                      or ArgumentException or CryptographicException or InvalidOperationException
-                                      or UsageException or FormatException or HttpRequestException or TaskCanceledException)
+        catch (Exception e) when (IsExpected(e) || e is HttpRequestException or TaskCanceledException)
         {
             Console.Error.WriteLine($"tabula: error: {OneLine(e.Message)}");
             return ExitCode.BadInput;
         }
     }
+
+    /// <summary>Failures that are the user's input or environment, reported in one line (exit 2), never a stack trace.</summary>
+    private static bool IsExpected(Exception e) =>
+        e is PackageFormatException or IOException or UnauthorizedAccessException or ArgumentException
+          or CryptographicException or InvalidOperationException or UsageException or FormatException;
 
     public static void Warn(string message) => Console.Error.WriteLine($"tabula: warning: {message}");
 
