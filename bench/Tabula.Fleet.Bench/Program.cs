@@ -8,6 +8,7 @@ using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Tabula.Fleet.Api;
 using Tabula.Fleet.Core;
+using Tabula.Fleet.Protocol;
 using Tabula.Fleet.Security;
 using Tabula.Fleet.Storage;
 

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Tabula.Fleet.Core;
+using Tabula.Fleet.Protocol;
 using Tabula.Fleet.Security;
 
 namespace Tabula.Fleet.Tests;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using Tabula.Fleet.Protocol;
 using Tabula.Fleet.Security;
 using Tabula.Fleet.Storage;
 using Tabula.Packaging.Crypto;

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Tabula.Fleet.Api;
 using Tabula.Fleet.Core;
+using Tabula.Fleet.Protocol;
 using Tabula.Packaging.Crypto;
 
 namespace Tabula.Fleet.Tests.Support;

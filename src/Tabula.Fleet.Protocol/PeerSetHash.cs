@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Tabula.Fleet.Core;
+namespace Tabula.Fleet.Protocol;
 
 /// <summary>
 /// The hash of a peer set, maintained incrementally: the XOR of SHA-256 over each peer's canonical line

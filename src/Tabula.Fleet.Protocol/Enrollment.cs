@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Tabula.Fleet.Core;
+namespace Tabula.Fleet.Protocol;
 
 /// <summary>
 /// What a relay agent signs to enroll, with its long-lived Ed25519 identity key:
