@@ -61,6 +61,7 @@ public static class FleetServer
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new AddressPool(options.Ipv4Pool, options.Ipv6Pool));
         builder.Services.AddSingleton<FleetMetrics>();
+        builder.Services.AddSingleton<RelayHealthBoard>();
         builder.Services.AddSingleton<MachineEvents>();
         builder.Services.AddSingleton<PeerHub>();
         builder.Services.AddSingleton<FleetCore>();

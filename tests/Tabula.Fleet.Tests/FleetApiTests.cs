@@ -106,6 +106,33 @@ public abstract class FleetApiTests(FleetFixture fleet)
     }
 
     [Fact]
+    public async Task Relay_reads_its_state_and_serving_config_and_reports_aggregate_health()
+    {
+        if (!fleet.Available) return;
+        var relay = await EnrolledAsync();
+        using var asRelay = Host.Client(relay.RelayToken);
+        var config = await asRelay.GetFromJsonAsync("/relay/v1/config", FleetJson.Default.RelayConfigView);
+        Assert.Equal(("awaiting", relay.MachineId, "10.64.0.1/10", "fc00:bbbb:bbbb:bb01::1/64"),
+            (config!.State, config.MachineId, config.Ipv4Gateway, config.Ipv6Gateway));
+
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", Unique(Stockholm) with { Port = 4433 },
+            FleetJson.Default.ProvisionRequest));
+        config = await asRelay.GetFromJsonAsync("/relay/v1/config", FleetJson.Default.RelayConfigView);
+        Assert.Equal(("provisioned", 4433), (config!.State, config.ListenPort));
+
+        using (var ok = await asRelay.PostAsJsonAsync("/relay/v1/health", new HealthReport(3, 2, 1000, 2000, 7), FleetJson.Default.HealthReport))
+            Assert.Equal(System.Net.HttpStatusCode.NoContent, ok.StatusCode);
+        var health = await Viewer.GetFromJsonAsync("/api/v1/health", FleetJson.Default.ListHealthView);
+        var mine = Assert.Single(health!, h => h.MachineId == relay.MachineId);
+        Assert.Equal((3L, 2L, 1000L, 2000L, 7L), (mine.Peers, mine.HandshakesLastMinute, mine.RxBytes, mine.TxBytes, mine.AppliedRevision));
+        Assert.Contains("tabula_fleet_relay_reports", await Anonymous.GetStringAsync("/metrics"));
+
+        await AssertError(await asRelay.PostAsJsonAsync("/relay/v1/health", new HealthReport(-1, 0, 0, 0, 0), FleetJson.Default.HealthReport), 400, "invalid_input");
+        await AssertError(await Anonymous.GetAsync("/relay/v1/config"), 401, "unauthenticated");
+        await AssertError(await asRelay.GetAsync("/api/v1/health"), 401, "unauthenticated");
+    }
+
+    [Fact]
     public async Task Unknown_machine_is_404_with_a_json_error()
     {
         if (!fleet.Available) return;

@@ -30,6 +30,12 @@ public sealed record MachineView(
 }
 public sealed record AllowPackageRequest(string? Digest, string? Reason);
 public sealed record AppliedRequest(long Revision);
+/// <summary>What a relay needs to serve, and whether it may: <c>state</c> says when staff have provisioned it.</summary>
+public sealed record RelayConfigView(string MachineId, string State, int ListenPort, string Ipv4Gateway, string Ipv6Gateway);
+/// <summary>A relay's health: aggregate counts only, never a customer key, endpoint or time of a handshake.</summary>
+public sealed record HealthReport(long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision);
+public sealed record HealthView(string MachineId, long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision,
+    DateTimeOffset ReportedAt);
 public sealed record AppliedView(long Revision, long Head, long Deployed, long Applied);
 public sealed record CreateAccountRequest(int? DeviceLimit);
 public sealed record AccountView(string Number, int DeviceLimit, DateTimeOffset CreatedAt);
@@ -74,6 +80,10 @@ public sealed record RelayView(
 [JsonSerializable(typeof(List<string>))]
 [JsonSerializable(typeof(AppliedRequest))]
 [JsonSerializable(typeof(AppliedView))]
+[JsonSerializable(typeof(RelayConfigView))]
+[JsonSerializable(typeof(HealthReport))]
+[JsonSerializable(typeof(HealthView))]
+[JsonSerializable(typeof(List<HealthView>))]
 [JsonSerializable(typeof(CreateAccountRequest))]
 [JsonSerializable(typeof(AccountView))]
 [JsonSerializable(typeof(AddDeviceRequest))]

@@ -21,6 +21,12 @@ public static class MachineEndpoints
             var machines = await core.ListMachinesAsync(filter, http.RequestAborted);
             return TypedResults.Ok(machines.Select(MachineView.From).ToList());
         });
+        api.MapGet("/health", async (HttpContext http, FleetCore core, RelayHealthBoard board) =>
+        {
+            await Auth.StaffAsync(http, core, StaffRole.Viewer);
+            return TypedResults.Ok(board.All().Select(kv => new HealthView(kv.Key, kv.Value.Peers, kv.Value.HandshakesLastMinute,
+                kv.Value.RxBytes, kv.Value.TxBytes, kv.Value.AppliedRevision, kv.Value.ReportedAt)).ToList());
+        });
         api.MapGet("/machines/{id}", async (string id, HttpContext http, FleetCore core) =>
         {
             await Auth.StaffAsync(http, core, StaffRole.Viewer);

@@ -69,7 +69,7 @@ public static class PublicEndpoints
         return new RelayList(locations, new WireguardRelays([.. ports.Select(p => new[] { p, p })], pool.Ipv4Gateway, pool.Ipv6Gateway, relays));
     }
 
-    private static async Task Metrics(HttpContext http, FleetCore core)
+    private static async Task Metrics(HttpContext http, FleetCore core, RelayHealthBoard health)
     {
         var (byState, devices, accounts, head) = await core.Store.ReadAsync(async tx =>
             (await tx.CountMachinesByStateAsync(), await tx.CountDevicesAsync(null), await tx.CountAccountsAsync(), await tx.HeadRevisionAsync()),
@@ -80,6 +80,10 @@ public static class PublicEndpoints
         FleetMetrics.AppendGauge(sb, "tabula_fleet_devices", "Customer devices (WireGuard peers).", [(null, devices)]);
         FleetMetrics.AppendGauge(sb, "tabula_fleet_accounts", "Customer accounts.", [(null, accounts)]);
         FleetMetrics.AppendGauge(sb, "tabula_fleet_peer_revision", "Head revision of the peer log.", [(null, head)]);
+        var reports = health.All();
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_handshakes_last_minute", "Sum over relays' latest health reports of peers with a handshake in the last minute.",
+            [(null, reports.Sum(r => r.Value.HandshakesLastMinute))]);
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_reports", "Relays with a health report since this instance started.", [(null, reports.Count)]);
         FleetMetrics.AppendGauge(sb, core.Metrics.Subscribers.Name, core.Metrics.Subscribers.Help, [(null, core.Metrics.Subscribers.Value)]);
         foreach (var counter in core.Metrics.All) FleetMetrics.AppendCounter(sb, counter);
         http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -34,6 +34,19 @@ public static class RelayEndpoints
             await core.ReportAppliedAsync(machine, body.Revision, http.RequestAborted);
             return TypedResults.NoContent();
         });
+        // The agent polls this while it waits for staff, then reads its listen port and gateway addresses.
+        relay.MapGet("/config", async (HttpContext http, FleetCore core) =>
+        {
+            var machine = await Auth.RelayAsync(http, core);
+            return TypedResults.Ok(new RelayConfigView(machine.Id, machine.State.Name(), machine.Placement?.Port ?? 51820,
+                core.Pool.Ipv4GatewayCidr, core.Pool.Ipv6GatewayCidr));
+        });
+        relay.MapPost("/health", async (HealthReport body, HttpContext http, FleetCore core, RelayHealthBoard board) =>
+        {
+            var machine = await Auth.RelayAsync(http, core);
+            board.Report(machine.Id, body.Peers, body.HandshakesLastMinute, body.RxBytes, body.TxBytes, body.AppliedRevision);
+            return TypedResults.NoContent();
+        });
     }
 
     private static byte[] Base64(string? text, string field)

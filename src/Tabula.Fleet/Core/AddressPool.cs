@@ -25,6 +25,10 @@ public sealed class AddressPool
     public string Ipv4Gateway => Offset(v4Network, 1).ToString();
     public string Ipv6Gateway => Offset(v6Network, 1).ToString();
 
+    /// <summary>The gateway with the pool's prefix, as a relay assigns it to its WireGuard interface.</summary>
+    public string Ipv4GatewayCidr => $"{Ipv4Gateway}/{v4Prefix}";
+    public string Ipv6GatewayCidr => $"{Ipv6Gateway}/{v6Prefix}";
+
     public (string Ipv4, string Ipv6) Allocate(long sequence)
     {
         BigInteger host = sequence + 2;

@@ -1,0 +1,27 @@
+using System.Collections.Concurrent;
+
+namespace Tabula.Fleet.Core;
+
+/// <summary>
+/// The latest health report of each relay, in this instance's memory only: health is a live signal, not a
+/// record, so a restart forgets it and relays report again within their interval. It holds counts only.
+/// </summary>
+public sealed class RelayHealthBoard(TimeProvider time)
+{
+    public sealed record Entry(long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision, DateTimeOffset ReportedAt);
+
+    private readonly ConcurrentDictionary<string, Entry> latest = new(StringComparer.Ordinal);
+
+    public void Report(string machineId, long peers, long handshakesLastMinute, long rxBytes, long txBytes, long appliedRevision)
+    {
+        if (peers < 0 || handshakesLastMinute < 0 || rxBytes < 0 || txBytes < 0 || appliedRevision < 0)
+            throw new FleetException(FleetError.InvalidInput, "health counts are not negative");
+        latest[machineId] = new Entry(peers, handshakesLastMinute, rxBytes, txBytes, appliedRevision, time.GetUtcNow());
+    }
+
+    public Entry? Get(string machineId) => latest.TryGetValue(machineId, out var entry) ? entry : null;
+
+    public IReadOnlyList<KeyValuePair<string, Entry>> All() => [.. latest.OrderBy(kv => kv.Key, StringComparer.Ordinal)];
+
+    public void Forget(string machineId) => latest.TryRemove(machineId, out _);
+}
