@@ -22,4 +22,15 @@ public static class Enrollment
 
     public static bool IsDigest(string? text) =>
         text is { Length: 64 } && text.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');
+
+    /// <summary>
+    /// What the relay prints on its console and staff compare on the dashboard before deploying it: 8 groups of 4 hex
+    /// digits of SHA-256 over the identity key and this boot's WireGuard key, so it changes at every boot.
+    /// </summary>
+    public static string Fingerprint(ReadOnlySpan<byte> identityKey, ReadOnlySpan<byte> wireGuardKey)
+    {
+        byte[] hash = SHA256.HashData([.. identityKey, .. wireGuardKey]);
+        string hex = Convert.ToHexStringLower(hash.AsSpan(0, 16));
+        return string.Join('-', Enumerable.Range(0, 8).Select(i => hex.Substring(i * 4, 4)));
+    }
 }

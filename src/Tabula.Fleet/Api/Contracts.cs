@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Tabula.Fleet.Core;
+using Tabula.Fleet.Protocol;
 
 namespace Tabula.Fleet.Api;
 
@@ -22,11 +23,11 @@ public sealed record ProvisionRequest(
     string? Ipv4AddrIn, string? Ipv6AddrIn, int? Port, int? Weight, bool? IncludeInCountry, string? Reason);
 public sealed record MachineView(
     string Id, string State, string? PreviousState, string WireguardPublicKey, string PackageDigest, RelayPlacement? Placement,
-    long AppliedRevision, DateTimeOffset EnrolledAt, DateTimeOffset UpdatedAt)
+    long AppliedRevision, DateTimeOffset EnrolledAt, DateTimeOffset UpdatedAt, string Fingerprint)
 {
     public static MachineView From(Machine m) => new(m.Id, m.State.Name(), m.PreviousState?.Name(), WireGuardKey.Format(m.WireGuardKey),
         m.PackageDigest, m.Placement, m.AppliedRevision, DateTimeOffset.FromUnixTimeMilliseconds(m.EnrolledAt),
-        DateTimeOffset.FromUnixTimeMilliseconds(m.UpdatedAt));
+        DateTimeOffset.FromUnixTimeMilliseconds(m.UpdatedAt), Enrollment.Fingerprint(m.IdentityKey, m.WireGuardKey));
 }
 public sealed record AllowPackageRequest(string? Digest, string? Reason);
 public sealed record AppliedRequest(long Revision);

@@ -1,0 +1,197 @@
+using Tabula.Fleet.Protocol;
+using Tabula.Packaging.Crypto;
+using Tabula.Relay.Fleet;
+using Tabula.Relay.Serving;
+using Tabula.Relay.Sync;
+using Tabula.WireGuard;
+using Tabula.WireGuard.Keys;
+
+namespace Tabula.Relay;
+
+/// <summary>What the agent needs once the machine is up; the same whether the device is kernel WireGuard or wireguard-go.</summary>
+public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToken, string PackageDigest)
+{
+    public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan AppliedInterval { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan StaffPollInterval { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Checked with every health report; a violation takes the relay out of service (see AmnesiaGuards).</summary>
+    public Func<IReadOnlyList<string>>? AmnesiaViolations { get; init; }
+}
+
+/// <summary>
+/// The relay's life after boot: a fresh WireGuard key pair in RAM → enroll (signed nonce) → wait until staff provision
+/// the machine → bring the device up with the controller's port and gateway addresses (the private key is then zeroed:
+/// only the kernel keeps it) → follow the peer stream, report the applied revision (coalesced, once a second) and
+/// aggregate health. A refused relay token (a newer enrollment, a controller that lost it) means enrolling again with
+/// the same key; a lost controller means serving on with what the device has and retrying.
+/// </summary>
+public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgentOptions options, RelayLog log, TimeProvider time)
+{
+    static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+
+    public PeerSync Sync { get; } = new(device.Control, fleet, log, time);
+    public string? MachineId { get; private set; }
+    /// <summary>This boot's WireGuard public key (published in the relay list; not a secret).</summary>
+    public byte[] PublicKey { get; private set; } = [];
+    public string State { get; private set; } = "starting";
+    public bool Serving { get; private set; }
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var privateKey = WireGuardKey.GeneratePrivateKey();
+        try
+        {
+            using (var publicKey = privateKey.DerivePublicKey())
+                PublicKey = publicKey.Bytes.ToArray();
+            while (!ct.IsCancellationRequested)
+            {
+                await EnrollAsync(ct);
+                try
+                {
+                    var config = await WaitForStaffAsync(ct);
+                    if (!Serving)
+                    {
+                        var clock = RelayLog.Clock();
+                        await device.UpAsync(privateKey, config, ct);
+                        privateKey.Dispose();   // zeroed: the kernel (or wireguard-go) holds the only copy now
+                        Serving = true;
+                        log.StageDone("serve", clock.Elapsed, $"interface={device.Name} port={config.ListenPort} gateways={config.Ipv4Gateway},{config.Ipv6Gateway}");
+                    }
+                    await ServeAsync(ct);
+                }
+                catch (FleetCallException e) when (e.NeedsEnrollment)
+                {
+                    log.Note("enroll", $"the controller refused the relay token ({e.Code}); enrolling again");
+                }
+            }
+        }
+        finally
+        {
+            privateKey.Dispose();
+        }
+    }
+
+    async Task EnrollAsync(CancellationToken ct)
+    {
+        var backoff = TimeSpan.FromSeconds(1);
+        while (true)
+        {
+            var clock = RelayLog.Clock();
+            try
+            {
+                byte[] nonce = await fleet.NonceAsync(options.EnrollmentToken, ct);
+                byte[] identityPublic = Ed25519.PublicKeyOf(options.IdentityKey);
+                byte[] signature = Ed25519.Sign(options.IdentityKey, Enrollment.Message(nonce, PublicKey, options.PackageDigest));
+                var reply = await fleet.EnrollAsync(options.EnrollmentToken, new EnrollRequest(
+                    Convert.ToBase64String(identityPublic), Convert.ToBase64String(PublicKey), options.PackageDigest,
+                    Convert.ToHexStringLower(nonce), Convert.ToBase64String(signature)), ct);
+                fleet.RelayToken = reply.RelayToken;
+                MachineId = reply.MachineId;
+                State = reply.State;
+                log.StageDone("enroll", clock.Elapsed, $"machine={reply.MachineId} state={reply.State}");
+                log.Fingerprint(reply.MachineId, Enrollment.Fingerprint(identityPublic, PublicKey), reply.State);
+                return;
+            }
+            catch (Exception e) when (e is FleetCallException or RelayException)
+            {
+                var delay = backoff * (0.75 + Random.Shared.NextDouble() / 2);
+                log.StageFailed("enroll", e is FleetCallException f ? f.Code : ((RelayException)e).Reason, $"{e.Message}; retrying in {delay.TotalSeconds:0.0}s");
+                await Task.Delay(delay, time, ct);
+                backoff = backoff * 2 > MaxBackoff ? MaxBackoff : backoff * 2;
+            }
+        }
+    }
+
+    async Task<ConfigReply> WaitForStaffAsync(CancellationToken ct)
+    {
+        var waited = RelayLog.Clock();
+        var lastNote = TimeSpan.Zero;
+        while (true)
+        {
+            try
+            {
+                var config = await fleet.ConfigAsync(ct);
+                State = config.State;
+                if (config.State is "provisioned" or "deployed" or "draining")
+                    return config;
+                if (waited.Elapsed - lastNote >= TimeSpan.FromSeconds(30) || lastNote == TimeSpan.Zero)
+                {
+                    log.Waiting(config.State, waited.Elapsed);
+                    lastNote = waited.Elapsed + TimeSpan.FromTicks(1);
+                }
+            }
+            catch (RelayException e)
+            {
+                log.StageFailed("wait", e.Reason, e.Detail);
+            }
+            await Task.Delay(options.StaffPollInterval, time, ct);
+        }
+    }
+
+    async Task ServeAsync(CancellationToken ct)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var tasks = new[] { Sync.RunAsync(stop.Token), ReportAppliedAsync(stop.Token), ReportHealthAsync(stop.Token) };
+        var first = await Task.WhenAny(tasks);
+        await stop.CancelAsync();
+        foreach (var task in tasks)
+        {
+            try { await task; }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+            catch when (task != first) { }   // the one that ended first decides (re-enroll, amnesia)
+        }
+        await first;
+    }
+
+    async Task ReportAppliedAsync(CancellationToken ct)
+    {
+        long reported = -1;
+        while (true)
+        {
+            await Task.Delay(options.AppliedInterval, time, ct);
+            long revision = Sync.AppliedRevision;
+            if (revision == reported) continue;
+            try
+            {
+                await fleet.AppliedAsync(revision, ct);
+                reported = revision;
+            }
+            catch (RelayException) { }   // the stream's own retry reports the outage; try again next second
+            catch (FleetCallException e) when (!e.NeedsEnrollment) { }
+        }
+    }
+
+    async Task ReportHealthAsync(CancellationToken ct)
+    {
+        int reports = 0;
+        while (true)
+        {
+            if (options.AmnesiaViolations?.Invoke() is { Count: > 0 } violations)
+                throw new RelayException("amnesia", "violation", string.Join("; ", violations));
+            var state = await device.Control.GetAsync(ct);
+            int peerCount, handshakes;
+            ulong rx = 0, tx = 0;
+            using (state)
+            {
+                var recent = time.GetUtcNow() - TimeSpan.FromMinutes(1);
+                peerCount = state.Peers.Count;
+                handshakes = state.Peers.Count(p => p.LastHandshake is { } at && at >= recent);
+                foreach (var peer in state.Peers)
+                {
+                    rx += peer.ReceiveBytes;
+                    tx += peer.TransmitBytes;
+                }
+            }
+            if (reports++ % 10 == 0)
+                log.Health(peerCount, handshakes, rx, tx);
+            try
+            {
+                await fleet.HealthAsync(new HealthReport(peerCount, handshakes, (long)Math.Min(rx, long.MaxValue), (long)Math.Min(tx, long.MaxValue),
+                    Sync.AppliedRevision), ct);
+            }
+            catch (RelayException) { }
+            catch (FleetCallException e) when (!e.NeedsEnrollment) { }
+            await Task.Delay(options.HealthInterval, time, ct);
+        }
+    }
+}

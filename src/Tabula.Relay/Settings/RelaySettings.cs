@@ -1,0 +1,156 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Tabula.Packaging;
+using Tabula.Packaging.Crypto;
+
+namespace Tabula.Relay.Settings;
+
+/// <summary>
+/// What the agent runs on, from two sources of different trust:
+/// <list type="bullet">
+/// <item>the signed package (verified by stboot): <c>/etc/tabula/relay.json</c> <c>{"version":1,"fleet_url":"https://…"}</c>
+/// and <c>/etc/tabula/fleet-ca.pem</c>, the only roots the agent trusts for the controller;</item>
+/// <item>stboot's hand-over (<c>/etc/tabula/handover.json</c>): the verified package digest and this machine's host
+/// configuration, whose <c>tabula_relay</c> object carries the machine's secrets:
+/// <c>{"identity_key": base64 of the 32-byte Ed25519 private key, "enrollment_token": "…"}</c>.</item>
+/// </list>
+/// </summary>
+public sealed class RelaySettings : IDisposable
+{
+    public const string RelayJson = "etc/tabula/relay.json", FleetCaPem = "etc/tabula/fleet-ca.pem", HandoverJson = "etc/tabula/handover.json";
+    const int MaxConfigBytes = 64 * 1024, MaxHandoverBytes = 1024 * 1024;
+
+    public required Uri FleetUrl { get; init; }
+    public required IReadOnlyList<Certificate> FleetCa { get; init; }
+    public required string PackageDigest { get; init; }
+    public required HostConfig Host { get; init; }
+    /// <summary>The Ed25519 identity private key; zeroed by <see cref="Dispose"/>.</summary>
+    public required byte[] IdentityKey { get; init; }
+    public required string EnrollmentToken { get; init; }
+
+    public void Dispose() => CryptographicOperations.ZeroMemory(IdentityKey);
+
+    /// <summary>Reads the three files under <paramref name="root"/> ("/" on a relay).</summary>
+    public static RelaySettings Load(string root)
+    {
+        var (fleetUrl, ca) = LoadPackageSettings(root);
+        byte[] handover = Read(root, HandoverJson, MaxHandoverBytes);
+        try
+        {
+            return FromHandover(handover, fleetUrl, ca);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(handover);   // it holds the identity key
+        }
+    }
+
+    /// <summary>The signed part: the controller's URL and pinned CA.</summary>
+    public static (Uri FleetUrl, IReadOnlyList<Certificate> FleetCa) LoadPackageSettings(string root)
+    {
+        Uri url;
+        try
+        {
+            using var relay = JsonDocument.Parse(Read(root, RelayJson, MaxConfigBytes));
+            if (relay.RootElement.ValueKind != JsonValueKind.Object)
+                throw new RelaySettingsException(SettingsError.Malformed, RelayJson, "is not a JSON object");
+            if (!relay.RootElement.TryGetProperty("version", out var version) || version.ValueKind != JsonValueKind.Number || version.GetInt32() != 1)
+                throw new RelaySettingsException(SettingsError.Unsupported, RelayJson, "version must be 1");
+            string text = String(relay.RootElement, "fleet_url", RelayJson);
+            if (!Uri.TryCreate(text, UriKind.Absolute, out url!) || url.Scheme != Uri.UriSchemeHttps || !string.IsNullOrEmpty(url.UserInfo))
+                throw new RelaySettingsException(SettingsError.Unsupported, RelayJson, "fleet_url must be an https:// URL without credentials");
+        }
+        catch (JsonException e)
+        {
+            throw new RelaySettingsException(SettingsError.Malformed, RelayJson, $"invalid JSON at line {e.LineNumber + 1}");
+        }
+        IReadOnlyList<Certificate> ca;
+        try
+        {
+            ca = Certificate.ParsePemBundle(Read(root, FleetCaPem, MaxConfigBytes));
+        }
+        catch (PackageFormatException e)
+        {
+            throw new RelaySettingsException(SettingsError.Malformed, FleetCaPem, e.Message);
+        }
+        if (ca.Count == 0)
+            throw new RelaySettingsException(SettingsError.Malformed, FleetCaPem, "holds no certificate");
+        return (url, ca);
+    }
+
+    static RelaySettings FromHandover(byte[] handover, Uri fleetUrl, IReadOnlyList<Certificate> ca)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(handover);
+            var top = document.RootElement;
+            if (top.ValueKind != JsonValueKind.Object)
+                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "is not a JSON object");
+            string digest = String(top, "ospkg_sha256", HandoverJson);
+            if (digest.Length != 64 || digest.Any(c => c is not (>= '0' and <= '9' or >= 'a' and <= 'f')))
+                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "ospkg_sha256 must be 64 lowercase hex digits");
+            if (!top.TryGetProperty("host_config", out var hostElement) || hostElement.ValueKind != JsonValueKind.Object)
+                throw new RelaySettingsException(SettingsError.Missing, HandoverJson, "has no host_config object");
+            HostConfig host;
+            try
+            {
+                host = HostConfig.Parse(System.Text.Encoding.UTF8.GetBytes(hostElement.GetRawText()));
+            }
+            catch (PackageFormatException e)
+            {
+                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, $"host_config: {e.Message}");
+            }
+            if (!hostElement.TryGetProperty("tabula_relay", out var secrets) || secrets.ValueKind != JsonValueKind.Object)
+                throw new RelaySettingsException(SettingsError.Missing, HandoverJson,
+                    "host_config has no tabula_relay object (identity_key, enrollment_token)");
+            byte[] identity;
+            try
+            {
+                identity = Convert.FromBase64String(String(secrets, "identity_key", HandoverJson));
+            }
+            catch (FormatException)
+            {
+                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "tabula_relay.identity_key is not base64");
+            }
+            if (identity.Length != Ed25519.PrivateKeySize)
+            {
+                CryptographicOperations.ZeroMemory(identity);
+                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson,
+                    $"tabula_relay.identity_key must be {Ed25519.PrivateKeySize} bytes (an Ed25519 private key)");
+            }
+            string token = String(secrets, "enrollment_token", HandoverJson);
+            if (token.Length is 0 or > 256 || token.Any(c => c is <= ' ' or > '~'))
+                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "tabula_relay.enrollment_token must be 1-256 printable ASCII characters");
+            return new RelaySettings
+            {
+                FleetUrl = fleetUrl, FleetCa = ca, PackageDigest = digest, Host = host, IdentityKey = identity, EnrollmentToken = token,
+            };
+        }
+        catch (JsonException e)
+        {
+            throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, $"invalid JSON at line {e.LineNumber + 1}");
+        }
+    }
+
+    static string String(JsonElement parent, string name, string file) =>
+        parent.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()!
+            : throw new RelaySettingsException(SettingsError.Malformed, file, $"{name} must be a string");
+
+    static byte[] Read(string root, string relative, int limit)
+    {
+        string path = Path.Combine(root, relative);
+        try
+        {
+            using var file = File.OpenRead(path);
+            if (file.Length > limit)
+                throw new RelaySettingsException(SettingsError.TooLarge, relative, $"is {file.Length} bytes; the limit is {limit}");
+            var bytes = new byte[file.Length];
+            file.ReadExactly(bytes);
+            return bytes;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new RelaySettingsException(SettingsError.Missing, relative, "is missing");
+        }
+    }
+}
