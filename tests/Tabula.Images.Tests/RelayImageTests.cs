@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using Tabula.Fleet.Protocol;
 using Tabula.Images.Relay;
 using Tabula.Packaging;
 using Tabula.Testing;
@@ -86,7 +85,6 @@ public sealed class RelayImageTests : IDisposable
         Assert.Equal(0x43FFu, entries["tmp"].Mode);                                // sticky, world-writable
         Assert.Equal("{\"version\":1,\"fleet_url\":\"https://fleet.example.net:8443\"}\n",
             Encoding.UTF8.GetString(entries["etc/tabula/relay.json"].Data));
-        Assert.Equal("https://fleet.example.net:8443", RelayConfig.Parse(entries["etc/tabula/relay.json"].Data).FleetUrl);
         Assert.Equal(Certificate.ParsePemBundle(File.ReadAllBytes(inputs.FleetCaFile)).Single().Der,
             Certificate.ParsePemBundle(entries["etc/tabula/fleet-ca.pem"].Data).Single().Der);
         Assert.Equal("/lib/modules/6.1.0-test/kernel/udp_tunnel.ko\n/lib/modules/6.1.0-test/kernel/wireguard.ko\n" +
@@ -99,6 +97,26 @@ public sealed class RelayImageTests : IDisposable
             "lib/modules/6.1.0-test/kernel/failover.ko", "lib/modules/6.1.0-test/kernel/net_failover.ko",
             "lib/modules/6.1.0-test/kernel/udp_tunnel.ko", "lib/modules/6.1.0-test/kernel/virtio_net.ko",
             "lib/modules/6.1.0-test/kernel/wireguard.ko", "lib/modules/load-order", "proc", "run", "sys", "tmp", "var"], entries.Keys);
+    }
+
+    [Fact]
+    public void The_agent_reads_the_fleet_url_and_the_pinned_ca_the_image_wrote()
+    {
+        var inputs = Inputs("https://fleet.example.net:8443/tabula");
+        byte[] zip = Package(inputs);
+        using var archive = OsPackageArchive.Open(new MemoryStream(zip));
+        using var initramfs = new MemoryStream();
+        archive.ExtractInitramfs(initramfs);
+        string root = PathOf("root");
+        foreach (var entry in NewcReader.ReadGzip(initramfs.ToArray()).Where(e => e.Name.StartsWith("etc/tabula/", StringComparison.Ordinal)))
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(root, entry.Name))!);
+            File.WriteAllBytes(Path.Combine(root, entry.Name), entry.Data);
+        }
+
+        var (fleetUrl, fleetCa) = Tabula.Relay.Settings.RelaySettings.LoadPackageSettings(root);
+        Assert.Equal(new Uri("https://fleet.example.net:8443/tabula"), fleetUrl);
+        Assert.Equal(Certificate.ParsePemBundle(File.ReadAllBytes(inputs.FleetCaFile)).Single().Der, Assert.Single(fleetCa).Der);
     }
 
     [Fact]
@@ -193,27 +211,4 @@ public sealed class RelayImageTests : IDisposable
         Assert.True(Array.IndexOf(names, "virtio.ko") < Array.IndexOf(names, "virtio_pci.ko"));
         Assert.Equal(names.Length, names.Distinct().Count());
     }
-}
-
-public sealed class RelayConfigTests
-{
-    [Fact]
-    public void Json_round_trips_and_has_the_documented_shape()
-    {
-        byte[] json = RelayConfig.Create("https://fleet.example.net/base").ToJson();
-        Assert.Equal("{\"version\":1,\"fleet_url\":\"https://fleet.example.net/base\"}\n", Encoding.UTF8.GetString(json));
-        Assert.Equal(RelayConfig.Create("https://fleet.example.net/base"), RelayConfig.Parse(json));
-    }
-
-    [Theory]
-    [InlineData("{\"version\":2,\"fleet_url\":\"https://a.example\"}", RelayConfigError.UnsupportedVersion)]
-    [InlineData("{\"fleet_url\":\"https://a.example\"}", RelayConfigError.Malformed)]
-    [InlineData("{\"version\":1}", RelayConfigError.Malformed)]
-    [InlineData("{\"version\":1,\"fleet_url\":\"https://a.example\",\"extra\":1}", RelayConfigError.Malformed)]
-    [InlineData("{\"version\":1,\"fleet_url\":\"http://a.example\"}", RelayConfigError.FleetUrlInvalid)]
-    [InlineData("[1]", RelayConfigError.Malformed)]
-    [InlineData("null", RelayConfigError.Malformed)]
-    [InlineData("{", RelayConfigError.Malformed)]
-    public void Parse_refuses_what_the_agent_could_not_use(string json, RelayConfigError reason) =>
-        Assert.Equal(reason, Assert.Throws<RelayConfigException>(() => RelayConfig.Parse(Encoding.UTF8.GetBytes(json))).Reason);
 }

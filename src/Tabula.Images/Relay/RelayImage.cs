@@ -1,4 +1,3 @@
-using Tabula.Fleet.Protocol;
 using Tabula.Images.Cpio;
 using Tabula.Images.Initramfs;
 using Tabula.Images.KernelModules;
@@ -35,13 +34,7 @@ public static class RelayImage
         RelayImageInputs inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        RelayConfig config;
-        try { config = RelayConfig.Create(inputs.FleetUrl); }
-        catch (RelayConfigException e)
-        {
-            ImageException.Throw(ImageError.InputInvalid, e.Message, e);
-            throw;
-        }
+        RelayConfig config = RelayConfig.Create(inputs.FleetUrl);
         var (fleetCa, fleetCaPem) = ReadFleetCa(inputs.FleetCaFile);
 
         CpioArchive archive = InitramfsBase.Create(inputs.Agent)
