@@ -24,6 +24,7 @@ var root = new RootCommand(
     PublishCommand.Create(),
     ProvisioningCommands.Create(),
     FleetCommands.Create(),
+    LabCommand.Create(),
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)
