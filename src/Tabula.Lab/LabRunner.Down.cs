@@ -23,7 +23,7 @@ public static partial class LabRunner
             if (HostProcess.Stop(process.Pid, process.Marker, grace))
                 done.Add($"stopped {process.Name} (pid {process.Pid})");
         // Leftovers of an `up` that died before recording them.
-        foreach (string marker in new[] { dir + "/", "--netns " + ns, wireguardPrefix })
+        foreach (string marker in new[] { dir + "/", "--netns " + ns + " ", wireguardPrefix })
             foreach (int pid in HostProcess.FindByCommandLine(marker))
                 if (HostProcess.Stop(pid, marker, grace))
                     done.Add($"stopped leftover pid {pid} ({marker.Trim()})");

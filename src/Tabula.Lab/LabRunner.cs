@@ -188,7 +188,7 @@ public static partial class LabRunner
         int port = FreeLoopbackPort();
         var forward = HostProcess.StartDetached([.. options.Tabula, "lab", "forward", "--netns", ns, "--listen", $"127.0.0.1:{port}", "--to", $"{host}:{FleetPort}"],
             Path.Combine(logs, "forward.log"), dir);
-        state.Add(new LabProcess("forwarder", forward, "--netns " + ns));
+        state.Add(new LabProcess("forwarder", forward, "--netns " + ns + " "));
         await WaitAsync(() => CanConnectLoopback(port), TimeSpan.FromSeconds(30), "the dashboard forwarder", Path.Combine(logs, "forward.log"), ct);
         string server = $"https://127.0.0.1:{port}";
         say($"      dashboard {server}/dashboard → {fleetUrl} (loopback forwarder, log {logs}/forward.log)");
