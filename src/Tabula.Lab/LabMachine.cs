@@ -8,10 +8,13 @@ namespace Tabula.Lab;
 /// One relay machine: QEMU under software emulation (<c>-accel tcg -cpu max</c>, never KVM), 1 GiB, a virtio NIC on
 /// its tap in the lab namespace (never QEMU's user networking), the serial console written to a file. QEMU
 /// daemonizes (<c>-daemonize -pidfile</c>) so it outlives `lab up`; this object follows the console file and
-/// timestamps each line when it first sees it, so the lab can wait for markers and time stages.
+/// timestamps each line when it first sees it (polled every 100 ms, in the background too, so a line that arrives while
+/// the lab runs a staff command gets its real time), so the lab can wait for markers and time stages. Disposing stops
+/// following the file; QEMU runs on.
 /// </summary>
-public sealed class LabMachine
+public sealed class LabMachine : IDisposable
 {
+    readonly Timer follower;
     readonly List<(TimeSpan At, string Line)> lines = [];
     readonly Stopwatch clock;
     long offset;
@@ -23,7 +26,11 @@ public sealed class LabMachine
         ConsoleLog = consoleLog;
         Pid = pid;
         this.clock = clock;
+        follower = new Timer(_ => Poll(), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(100));
     }
+
+    /// <inheritdoc />
+    public void Dispose() => follower.Dispose();
 
     /// <summary>relay-N.</summary>
     public string Name { get; }
@@ -63,6 +70,12 @@ public sealed class LabMachine
     /// <summary>Reads what QEMU appended to the console since the last call.</summary>
     void Poll()
     {
+        lock (lines)
+            PollLocked();
+    }
+
+    void PollLocked()
+    {
         using var file = new FileStream(ConsoleLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         if (file.Length <= offset)
             return;
@@ -83,11 +96,14 @@ public sealed class LabMachine
     /// <summary>The first console line containing <paramref name="marker"/>, if it has appeared.</summary>
     public (TimeSpan At, string Line)? Find(string marker)
     {
-        Poll();
-        foreach (var line in lines)
-            if (line.Line.Contains(marker, StringComparison.Ordinal))
-                return line;
-        return null;
+        lock (lines)
+        {
+            PollLocked();
+            foreach (var line in lines)
+                if (line.Line.Contains(marker, StringComparison.Ordinal))
+                    return line;
+            return null;
+        }
     }
 
     /// <summary>
@@ -114,22 +130,29 @@ public sealed class LabMachine
     {
         get
         {
-            Poll();
-            return lines.Count == 0 ? "" : lines[^1].Line;
+            lock (lines)
+            {
+                PollLocked();
+                return lines.Count == 0 ? "" : lines[^1].Line;
+            }
         }
     }
 
     LabException Failure(string what)
     {
-        Poll();
-        string tail = string.Join('\n', lines.TakeLast(25).Select(l => $"  [{l.At.TotalSeconds,7:0.0}s] {l.Line}"));
+        string tail;
+        lock (lines)
+        {
+            PollLocked();
+            tail = string.Join('\n', lines.TakeLast(25).Select(l => $"  [{l.At.TotalSeconds,7:0.0}s] {l.Line}"));
+        }
         return new LabException($"{what}; console {ConsoleLog}:\n{tail}");
     }
 
     /// <summary>stboot's timeline (stage → ms) from its <c>tabula-boot: timeline</c> line, or empty.</summary>
     public IReadOnlyDictionary<string, long> StbootTimeline()
     {
-        var timeline = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        var timeline = new Dictionary<string, long>(StringComparer.Ordinal);   // in stboot's order
         if (Find("tabula-boot: timeline") is not { } found)
             return timeline;
         foreach (string field in found.Line.Split(' ', StringSplitOptions.RemoveEmptyEntries))

@@ -109,7 +109,7 @@ public static partial class LabRunner
         File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var state = new LabState { Directory = dir, Namespace = ns };
         state.Save();
-        Done("prerequisites");
+        Done("prerequisites and binaries");
 
         // 2. Signing root, three signers, trust policy.
         say($"[2/7] signing root and 3 signers in {dir}/keys (trust policy: {LabSigning.Threshold} of 3)");
@@ -138,7 +138,7 @@ public static partial class LabRunner
             }, zip);
             archive = zip.ToArray();
             say($"      {archive.Length / 1e6:0.0} MB (kernel {image.KernelBytes / 1e6:0.0} MB, initramfs {image.InitramfsBytes / 1e6:0.0} MB, " +
-                $"modules {string.Join(' ', image.ModuleLoadOrder.Select(Path.GetFileNameWithoutExtension))}); pins the fleet CA for {fleetUrl}");
+                $"{image.ModuleLoadOrder.Count} modules for WireGuard and virtio-net); pins the fleet CA for {fleetUrl}");
         }
         byte[] descriptor = LabSigning.Sign(archive, [signers[0], signers[1]]);
         File.WriteAllBytes(Path.Combine(packages, "relay.zip"), archive);
@@ -198,124 +198,138 @@ public static partial class LabRunner
         using var staff = Client(server, fleetTls.CaCertificate, token, "Bearer");
         var trust = LabSigning.WriteTrustPolicy(Path.Combine(dir, "stboot", "trust"), root, File.ReadAllText(provisioningTls.CaCertificate));
         var machines = new List<LabMachine>();
-        for (int i = 0; i < options.Relays; i++)
+        try
         {
-            string name = $"relay-{i + 1}";
-            string machineDir = Path.Combine(dir, "machines", name);
-            Directory.CreateDirectory(machineDir);
-            string enrollment = (await PostAsync(staff, "/api/v1/enrollment-tokens", new NameRequest("lab " + name), FleetJson.Default.NameRequest,
-                FleetJson.Default.TokenResponse, ct)).Token;
-            byte[] identity = Ed25519.NewPrivateKey();
-            string hostConfig = Path.Combine(machineDir, "host_configuration.json");
-            File.WriteAllText(hostConfig, $$"""
-                {"network_mode": "static", "host_ip": "{{LabNetwork.RelayAddress(i)}}/24", "gateway": "{{host}}",
-                 "network_interfaces": [{"interface_name": "eth0", "mac_address": "{{LabNetwork.RelayMac(i)}}"}],
-                 "ospkg_pointer": "{{provisioningUrl}}/channels/stable.json",
-                 "tabula_relay": {"identity_key": "{{Convert.ToBase64String(identity)}}", "enrollment_token": "{{enrollment}}"} }
-                """);
-            CryptographicOperations.ZeroMemory(identity);
-            string initramfs = Path.Combine(machineDir, "stboot.cpio.gz");
-            using (var file = File.Create(initramfs))
-                StbootImage.Write(new StbootImageInputs(boot, trust, hostConfig, kernel.Release, ["virtio_net", "virtio_pci"]), file);
-            var machine = LabMachine.Start(name, ns, machineDir, kernel, initramfs, LabNetwork.Tap(i), LabNetwork.RelayMac(i));
-            state.Add(new LabProcess("qemu " + name, machine.Pid, machine.ConsoleLog));
-            machines.Add(machine);
-            say($"[5/7] {name}: stboot image {new FileInfo(initramfs).Length / 1e6:0.0} MB ({LabNetwork.RelayAddress(i)}, {LabNetwork.RelayMac(i)}, " +
-                $"identity key, enrollment token); QEMU pid {machine.Pid} (TCG, 1 GiB), console {machine.ConsoleLog}");
+            return await BootAndDeployAsync();
         }
-        say("      each machine: stboot → network → fetch → verify (2 of 3) → kexec into RAM → tabula-relay enrolls (minutes under TCG)");
-        var enrolled = new List<(LabMachine Machine, string Id, string Fingerprint, TimeSpan KexecAt, TimeSpan EnrolledAt)>();
-        foreach (var machine in machines)
+        finally
         {
-            var kexec = await WaitWithProgressAsync(machine, "tabula-boot: kexec ", "stboot", options, ct);
-            say($"      {machine.Name}: stboot verified and kexec'd at {kexec.At.TotalSeconds:0}s ({Timeline(machine.StbootTimeline())})");
-            var line = await WaitWithProgressAsync(machine, "relay: stage=enroll machine=", "the relay agent to enroll", options, ct);
-            var match = EnrollLine().Match(line.Line);
-            if (!match.Success)
-                throw new LabException($"{machine.Name}: unexpected enrollment line: {line.Line}");
-            enrolled.Add((machine, match.Groups[1].Value, match.Groups[2].Value, kexec.At, line.At));
-            say($"      {machine.Name}: enrolled at {line.At.TotalSeconds:0}s as {match.Groups[1].Value}, fingerprint {match.Groups[2].Value}, state {match.Groups[3].Value}");
+            foreach (var machine in machines)
+                machine.Dispose();
         }
-        Done("boot and enroll");
 
-        // 6. Staff provision and deploy (the CLI verbs, printed), the demo customer.
-        say("[6/7] staff deploy, as an operator would type it (the token is in " + tokenFile + "):");
-        var staffCli = new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = token };
-        var deployTimes = new Dictionary<string, TimeSpan>();
-        for (int i = 0; i < enrolled.Count; i++)
+        async Task<LabSummary> BootAndDeployAsync()
         {
-            var (machine, id, _, _, _) = enrolled[i];
-            string[] remote = ["--server", server, "--ca", fleetTls.CaCertificate];
-            string[] provision = ["fleet", "machines", "provision", id, "--hostname", $"lab-wg-{i + 1:000}", "--country-code", "se", "--country", "Sweden",
-                "--city-code", "lab", "--city", "Lab", "--provider", "tabula-lab", "--owned", "--ipv4-in", LabNetwork.RelayAddress(i).ToString(),
-                "--port", WireguardPort.ToString(CultureInfo.InvariantCulture), "--reason", "lab up", .. remote];
-            string[] deploy = ["fleet", "machines", "deploy", id, "--reason", "lab up", .. remote];
-            foreach (string[] command in new[] { provision, deploy })
+            for (int i = 0; i < options.Relays; i++)
             {
-                say("      $ TABULA_FLEET_TOKEN=$(cat " + tokenFile + ") tabula " + string.Join(' ', command.Select(Quote)));
-                var clock = Stopwatch.StartNew();
-                string output = HostProcess.Run([.. options.Tabula, .. command], environment: staffCli).Trim();
-                say($"        {output} ({clock.ElapsedMilliseconds} ms)");
+                string name = $"relay-{i + 1}";
+                string machineDir = Path.Combine(dir, "machines", name);
+                Directory.CreateDirectory(machineDir);
+                string enrollment = (await PostAsync(staff, "/api/v1/enrollment-tokens", new NameRequest("lab " + name), FleetJson.Default.NameRequest,
+                    FleetJson.Default.TokenResponse, ct)).Token;
+                byte[] identity = Ed25519.NewPrivateKey();
+                string hostConfig = Path.Combine(machineDir, "host_configuration.json");
+                File.WriteAllText(hostConfig, $$"""
+                    {"network_mode": "static", "host_ip": "{{LabNetwork.RelayAddress(i)}}/24", "gateway": "{{host}}",
+                     "network_interfaces": [{"interface_name": "eth0", "mac_address": "{{LabNetwork.RelayMac(i)}}"}],
+                     "ospkg_pointer": "{{provisioningUrl}}/channels/stable.json",
+                     "tabula_relay": {"identity_key": "{{Convert.ToBase64String(identity)}}", "enrollment_token": "{{enrollment}}"} }
+                    """);
+                CryptographicOperations.ZeroMemory(identity);
+                string initramfs = Path.Combine(machineDir, "stboot.cpio.gz");
+                using (var file = File.Create(initramfs))
+                    StbootImage.Write(new StbootImageInputs(boot, trust, hostConfig, kernel.Release, ["virtio_net", "virtio_pci"]), file);
+                var machine = LabMachine.Start(name, ns, machineDir, kernel, initramfs, LabNetwork.Tap(i), LabNetwork.RelayMac(i));
+                state.Add(new LabProcess("qemu " + name, machine.Pid, machine.ConsoleLog));
+                machines.Add(machine);
+                say($"[5/7] {name}: stboot image {new FileInfo(initramfs).Length / 1e6:0.0} MB ({LabNetwork.RelayAddress(i)}, {LabNetwork.RelayMac(i)}, " +
+                    $"identity key, enrollment token); QEMU pid {machine.Pid} (TCG, 1 GiB), console {machine.ConsoleLog}");
             }
-            var deployedAt = machine.Elapsed;
-            var serving = await WaitWithProgressAsync(machine, "relay: stage=serve ok", "the relay to serve", options, ct);
-            deployTimes[machine.Name] = serving.At - deployedAt;
-            say($"      {machine.Name}: serving {(serving.At - deployedAt).TotalSeconds:0.0}s after deploy: {serving.Line.Trim()}");
+            say("      each machine: stboot → network → fetch → verify (2 of 3) → kexec into RAM → tabula-relay enrolls (minutes under TCG)");
+            var enrolled = new List<(LabMachine Machine, string Id, string Fingerprint, TimeSpan KexecAt, TimeSpan EnrolledAt)>();
+            foreach (var machine in machines)
+            {
+                var kexec = await WaitWithProgressAsync(machine, "tabula-boot: kexec ", "stboot", options, ct);
+                say($"      {machine.Name}: stboot verified and kexec'd at {kexec.At.TotalSeconds:0}s ({Timeline(machine.StbootTimeline())})");
+                var line = await WaitWithProgressAsync(machine, "relay: stage=enroll machine=", "the relay agent to enroll", options, ct);
+                var match = EnrollLine().Match(line.Line);
+                if (!match.Success)
+                    throw new LabException($"{machine.Name}: unexpected enrollment line: {line.Line}");
+                enrolled.Add((machine, match.Groups[1].Value, match.Groups[2].Value, kexec.At, line.At));
+                say($"      {machine.Name}: enrolled at {line.At.TotalSeconds:0}s as {match.Groups[1].Value}, fingerprint {match.Groups[2].Value}, state {match.Groups[3].Value}");
+            }
+            Done("boot and enroll");
+
+            // 6. Staff provision and deploy (the CLI verbs, printed), the demo customer.
+            say("[6/7] staff deploy, as an operator would type it (the token is in " + tokenFile + "):");
+            var staffCli = new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = token };
+            var deployTimes = new Dictionary<string, TimeSpan>();
+            for (int i = 0; i < enrolled.Count; i++)
+            {
+                var (machine, id, _, _, _) = enrolled[i];
+                string[] remote = ["--server", server, "--ca", fleetTls.CaCertificate];
+                string[] provision = ["fleet", "machines", "provision", id, "--hostname", $"lab-wg-{i + 1:000}", "--country-code", "se", "--country", "Sweden",
+                    "--city-code", "lab", "--city", "Lab", "--provider", "tabula-lab", "--owned", "--ipv4-in", LabNetwork.RelayAddress(i).ToString(),
+                    "--port", WireguardPort.ToString(CultureInfo.InvariantCulture), "--reason", "lab up", .. remote];
+                string[] deploy = ["fleet", "machines", "deploy", id, "--reason", "lab up", .. remote];
+                TimeSpan deployedAt = TimeSpan.Zero;
+                foreach (string[] command in new[] { provision, deploy })
+                {
+                    deployedAt = machine.Elapsed;
+                    say("      $ TABULA_FLEET_TOKEN=$(cat " + tokenFile + ") tabula " + string.Join(' ', command.Select(Quote)));
+                    var clock = Stopwatch.StartNew();
+                    string output = HostProcess.Run([.. options.Tabula, .. command], environment: staffCli).Trim();
+                    say($"        {output} ({clock.ElapsedMilliseconds} ms)");
+                }
+                var serving = await WaitWithProgressAsync(machine, "relay: stage=serve ok", "the relay to serve", options, ct);
+                deployTimes[machine.Name] = serving.At - deployedAt;
+                say($"      {machine.Name}: serving {(serving.At - deployedAt).TotalSeconds:0.0}s after deploy: {serving.Line.Trim()}");
+            }
+
+            using var anonymous = Client(server, fleetTls.CaCertificate, null, null);
+            var account = await PostAsync<object, AccountView>(anonymous, "/app/v1/accounts", null, null, FleetJson.Default.AccountView, ct);
+            using var customer = Client(server, fleetTls.CaCertificate, account.Number, "Token");
+            string wireguardDir = Path.Combine(dir, "wireguard");
+            Directory.CreateDirectory(wireguardDir);
+            string clientPrivate = HostProcess.Run(["wg", "genkey"]).Trim();
+            string clientPublic = HostProcess.Run(["wg", "pubkey"], clientPrivate + "\n").Trim();
+            string keyFile = Path.Combine(wireguardDir, "client.key");
+            File.WriteAllText(keyFile, clientPrivate + "\n");
+            File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var addedAt = machines.ToDictionary(m => m.Name, m => m.Elapsed);
+            var device = await PostAsync(customer, "/app/v1/devices", new AddDeviceRequest(clientPublic), FleetJson.Default.AddDeviceRequest, FleetJson.Default.DeviceView, ct);
+            say($"      demo customer: account created, one device (its WireGuard key generated here) at revision {device.Revision}");
+            Done("deploy");
+
+            // 7. WireGuard clients and pings through each relay.
+            say($"[7/7] the customer's WireGuard client (wireguard-go + wg in {ns}) to each relay; ping {TunnelGateway} through the tunnel");
+            var relays = new List<RelaySummary>();
+            for (int i = 0; i < enrolled.Count; i++)
+            {
+                var (machine, id, fingerprint, kexecAt, enrolledAt) = enrolled[i];
+                await WaitWithProgressAsync(machine, $"relay: stage=sync add revision={device.Revision}", "the device to reach the relay", options, ct);
+                var view = await staff.GetFromJsonAsync($"/api/v1/machines/{id}", FleetJson.Default.MachineView, ct)
+                           ?? throw new LabException($"the controller does not know machine {id}");
+                string iface = WireguardInterface(dir, i);
+                int pid = HostProcess.StartDetached(LabNetwork.Exec(ns, ["wireguard-go", "-f", iface]), Path.Combine(logs, iface + ".log"), dir);
+                state.Add(new LabProcess("wireguard-go " + iface, pid, iface));
+                await WaitAsync(() => File.Exists($"/var/run/wireguard/{iface}.sock"), TimeSpan.FromSeconds(30), "wireguard-go " + iface, Path.Combine(logs, iface + ".log"), ct);
+                string endpoint = $"{LabNetwork.RelayAddress(i)}:{WireguardPort}";
+                HostProcess.Run(LabNetwork.Exec(ns, ["wg", "set", iface, "private-key", keyFile, "peer", view.WireguardPublicKey, "endpoint", endpoint,
+                    "allowed-ips", TunnelGateway + "/32"]));
+                LabNetwork.Ip(ns, "addr", "add", device.Ipv4Address + "/32", "dev", iface);
+                LabNetwork.Ip(ns, "link", "set", iface, "up");
+                LabNetwork.Ip(ns, "route", "add", TunnelGateway + "/32", "dev", iface, "metric", (100 + i).ToString(CultureInfo.InvariantCulture));
+                bool ping = false;
+                for (int attempt = 0; attempt < 20 && !ping; attempt++)
+                    ping = HostProcess.TryRun(LabNetwork.Exec(ns, ["ping", "-c", "1", "-W", "2", "-I", iface, TunnelGateway])).Stdout.Contains("1 received", StringComparison.Ordinal);
+                var firstHandshake = machine.Elapsed - addedAt[machine.Name];
+                string handshakes = HostProcess.Run(LabNetwork.Exec(ns, ["wg", "show", iface, "latest-handshakes"]));
+                bool handshake = Regex.IsMatch(handshakes, Regex.Escape(view.WireguardPublicKey) + @"\s+[1-9][0-9]*");
+                say($"      {machine.Name}: {iface} → {endpoint}: handshake {(handshake ? "done" : "NONE")}, ping {TunnelGateway} {(ping ? "answered" : "NOT answered")} " +
+                    $"({firstHandshake.TotalSeconds:0.0}s after the device was added)");
+                relays.Add(new RelaySummary(machine.Name, id, LabNetwork.RelayAddress(i).ToString(), fingerprint, view.State, handshake, ping, iface, machine.ConsoleLog,
+                    machine.StbootTimeline(), new RelayTimeline(Round(kexecAt), Round(enrolledAt), Round(deployTimes[machine.Name]), Round(firstHandshake))));
+            }
+            Done("tunnel");
+
+            var summary = new LabSummary(dir, ns, verdict.ArchiveSha256, archive.Length, $"{verdict.Valid} of {verdict.Found} valid, {verdict.Required} required",
+                server + "/dashboard", StaffUsername, password, tokenFile, fleetTls.CaCertificate, relays, steps, Round(total.Elapsed));
+            state.Summary = summary;
+            state.Status = "up";
+            state.Save();
+            return summary;
         }
-
-        using var anonymous = Client(server, fleetTls.CaCertificate, null, null);
-        var account = await PostAsync<object, AccountView>(anonymous, "/app/v1/accounts", null, null, FleetJson.Default.AccountView, ct);
-        using var customer = Client(server, fleetTls.CaCertificate, account.Number, "Token");
-        string wireguardDir = Path.Combine(dir, "wireguard");
-        Directory.CreateDirectory(wireguardDir);
-        string clientPrivate = HostProcess.Run(["wg", "genkey"]).Trim();
-        string clientPublic = HostProcess.Run(["wg", "pubkey"], clientPrivate + "\n").Trim();
-        string keyFile = Path.Combine(wireguardDir, "client.key");
-        File.WriteAllText(keyFile, clientPrivate + "\n");
-        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        var addedAt = machines.ToDictionary(m => m.Name, m => m.Elapsed);
-        var device = await PostAsync(customer, "/app/v1/devices", new AddDeviceRequest(clientPublic), FleetJson.Default.AddDeviceRequest, FleetJson.Default.DeviceView, ct);
-        say($"      demo customer: account created, one device (its WireGuard key generated here) at revision {device.Revision}");
-        Done("deploy");
-
-        // 7. WireGuard clients and pings through each relay.
-        say($"[7/7] the customer's WireGuard client (wireguard-go + wg in {ns}) to each relay; ping {TunnelGateway} through the tunnel");
-        var relays = new List<RelaySummary>();
-        for (int i = 0; i < enrolled.Count; i++)
-        {
-            var (machine, id, fingerprint, kexecAt, enrolledAt) = enrolled[i];
-            await WaitWithProgressAsync(machine, $"relay: stage=sync add revision={device.Revision}", "the device to reach the relay", options, ct);
-            var view = await staff.GetFromJsonAsync($"/api/v1/machines/{id}", FleetJson.Default.MachineView, ct)
-                       ?? throw new LabException($"the controller does not know machine {id}");
-            string iface = WireguardInterface(dir, i);
-            int pid = HostProcess.StartDetached(LabNetwork.Exec(ns, ["wireguard-go", "-f", iface]), Path.Combine(logs, iface + ".log"), dir);
-            state.Add(new LabProcess("wireguard-go " + iface, pid, iface));
-            await WaitAsync(() => File.Exists($"/var/run/wireguard/{iface}.sock"), TimeSpan.FromSeconds(30), "wireguard-go " + iface, Path.Combine(logs, iface + ".log"), ct);
-            string endpoint = $"{LabNetwork.RelayAddress(i)}:{WireguardPort}";
-            HostProcess.Run(LabNetwork.Exec(ns, ["wg", "set", iface, "private-key", keyFile, "peer", view.WireguardPublicKey, "endpoint", endpoint,
-                "allowed-ips", TunnelGateway + "/32"]));
-            LabNetwork.Ip(ns, "addr", "add", device.Ipv4Address + "/32", "dev", iface);
-            LabNetwork.Ip(ns, "link", "set", iface, "up");
-            LabNetwork.Ip(ns, "route", "add", TunnelGateway + "/32", "dev", iface, "metric", (100 + i).ToString(CultureInfo.InvariantCulture));
-            bool ping = false;
-            for (int attempt = 0; attempt < 20 && !ping; attempt++)
-                ping = HostProcess.TryRun(LabNetwork.Exec(ns, ["ping", "-c", "1", "-W", "2", "-I", iface, TunnelGateway])).Stdout.Contains("1 received", StringComparison.Ordinal);
-            var firstHandshake = machine.Elapsed - addedAt[machine.Name];
-            string handshakes = HostProcess.Run(LabNetwork.Exec(ns, ["wg", "show", iface, "latest-handshakes"]));
-            bool handshake = Regex.IsMatch(handshakes, Regex.Escape(view.WireguardPublicKey) + @"\s+[1-9][0-9]*");
-            say($"      {machine.Name}: {iface} → {endpoint}: handshake {(handshake ? "done" : "NONE")}, ping {TunnelGateway} {(ping ? "answered" : "NOT answered")} " +
-                $"({firstHandshake.TotalSeconds:0.0}s after the device was added)");
-            relays.Add(new RelaySummary(machine.Name, id, LabNetwork.RelayAddress(i).ToString(), fingerprint, view.State, handshake, ping, iface, machine.ConsoleLog,
-                machine.StbootTimeline(), new RelayTimeline(Round(kexecAt), Round(enrolledAt), Round(deployTimes[machine.Name]), Round(firstHandshake))));
-        }
-        Done("tunnel");
-
-        var summary = new LabSummary(dir, ns, verdict.ArchiveSha256, archive.Length, $"{verdict.Valid} of {verdict.Found} valid, {verdict.Required} required",
-            server + "/dashboard", StaffUsername, password, tokenFile, fleetTls.CaCertificate, relays, steps, Round(total.Elapsed));
-        state.Summary = summary;
-        state.Status = "up";
-        state.Save();
-        return summary;
     }
 
     static double Round(TimeSpan t) => Math.Round(t.TotalSeconds, 1);
