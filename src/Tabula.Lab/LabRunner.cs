@@ -240,6 +240,7 @@ public static partial class LabRunner
             foreach (var machine in machines)
             {
                 var kexec = await WaitWithProgressAsync(machine, "tabula-boot: kexec ", "stboot", options, ct);
+                await WaitWithProgressAsync(machine, "tabula-boot: timeline", "stboot's timeline", options, ct);   // printed as it hands over
                 say($"      {machine.Name}: stboot verified and kexec'd at {kexec.At.TotalSeconds:0}s ({Timeline(machine.StbootTimeline())})");
                 var line = await WaitWithProgressAsync(machine, "relay: stage=enroll machine=", "the relay agent to enroll", options, ct);
                 var match = EnrollLine().Match(line.Line);
