@@ -1,0 +1,98 @@
+using System.Text.Json.Nodes;
+using Tabula.Relay.Settings;
+using Tabula.Relay.Tests.Support;
+
+namespace Tabula.Relay.Tests;
+
+public sealed class RelaySettingsTests
+{
+    [Fact]
+    public void Reads_the_package_settings_and_the_handover()
+    {
+        using var files = new RelayFiles();
+        using var settings = RelaySettings.Load(files.Root);
+        Assert.Equal("https://127.0.0.1:8443/", settings.FleetUrl.ToString());
+        Assert.Single(settings.FleetCa);
+        Assert.Equal(files.Digest, settings.PackageDigest);
+        Assert.Equal("10.0.2.15", settings.Host.HostAddress!.ToString());
+        Assert.Equal(files.IdentityKey, settings.IdentityKey);
+        Assert.Equal("tet_example", settings.EnrollmentToken);
+    }
+
+    [Fact]
+    public void Dispose_zeroes_the_identity_key()
+    {
+        using var files = new RelayFiles();
+        var settings = RelaySettings.Load(files.Root);
+        byte[] key = settings.IdentityKey;
+        settings.Dispose();
+        Assert.All(key, b => Assert.Equal(0, b));
+    }
+
+    public static TheoryData<string, string, SettingsError, string> Broken => new()
+    {
+        { "relay.json", """{"version":1,"fleet_url":"http://10.0.2.2:8080"}""", SettingsError.Unsupported, "https://" },
+        { "relay.json", """{"version":1,"fleet_url":"https://user:pw@10.0.2.2"}""", SettingsError.Unsupported, "without credentials" },
+        { "relay.json", """{"version":2,"fleet_url":"https://10.0.2.2"}""", SettingsError.Unsupported, "version must be 1" },
+        { "relay.json", """{"version":1}""", SettingsError.Malformed, "fleet_url must be a string" },
+        { "relay.json", """{"version":1,""", SettingsError.Malformed, "invalid JSON" },
+        { "relay.json", "[]", SettingsError.Malformed, "not a JSON object" },
+        { "fleet-ca.pem", "no pem here", SettingsError.Malformed, "" },
+        { "fleet-ca.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", SettingsError.Malformed, "" },
+        { "handover.json", """{"version":1,"ospkg_sha256":"abc","host_config":{}}""", SettingsError.Malformed, "64 lowercase hex" },
+        { "handover.json", "{\"ospkg_sha256\":\"" + new string('a', 64) + "\"}", SettingsError.Missing, "no host_config" },
+        { "handover.json", "{\"ospkg_sha256\":\"" + new string('a', 64) + "\",\"host_config\":{\"network_mode\":\"static\",\"host_ip\":\"10.0.2.15/24\",\"gateway\":\"10.0.2.2\",\"ospkg_pointer\":\"https://x/y.json\"}}",
+            SettingsError.Missing, "no tabula_relay" },
+        { "handover.json", "not json", SettingsError.Malformed, "invalid JSON" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Broken))]
+    public void Broken_files_are_refused_with_a_typed_reason(string file, string content, SettingsError reason, string detail)
+    {
+        using var files = new RelayFiles();
+        File.WriteAllText(Path.Combine(files.Root, "etc/tabula", file), content);
+        var e = Assert.Throws<RelaySettingsException>(() => RelaySettings.Load(files.Root));
+        Assert.Equal(reason, e.Reason);
+        Assert.Contains(detail, e.Message);
+        Assert.Contains(file, e.File);
+    }
+
+    [Theory]
+    [InlineData("AAAA", "32 bytes")]
+    [InlineData("!!not base64!!", "not base64")]
+    public void A_bad_identity_key_is_refused_without_echoing_it(string key, string detail)
+    {
+        using var files = new RelayFiles();
+        var handover = files.Handover("tet_secret_value");
+        handover["host_config"]!["tabula_relay"]!["identity_key"] = key;
+        files.WriteHandover(handover);
+        var e = Assert.Throws<RelaySettingsException>(() => RelaySettings.Load(files.Root));
+        Assert.Contains(detail, e.Message);
+        Assert.DoesNotContain(key, e.Message);
+        Assert.DoesNotContain("tet_secret_value", e.Message);
+    }
+
+    [Fact]
+    public void Missing_and_oversized_files_are_reported()
+    {
+        using var files = new RelayFiles();
+        File.WriteAllBytes(Path.Combine(files.Root, "etc/tabula/handover.json"), new byte[2 * 1024 * 1024]);
+        Assert.Equal(SettingsError.TooLarge, Assert.Throws<RelaySettingsException>(() => RelaySettings.Load(files.Root)).Reason);
+        File.Delete(Path.Combine(files.Root, "etc/tabula/fleet-ca.pem"));
+        var e = Assert.Throws<RelaySettingsException>(() => RelaySettings.Load(files.Root));
+        Assert.Equal((SettingsError.Missing, "etc/tabula/fleet-ca.pem"), (e.Reason, e.File));
+    }
+
+    [Fact]
+    public void The_network_must_be_static()
+    {
+        using var files = new RelayFiles();
+        var handover = files.Handover("tet");
+        handover["host_config"]!["network_mode"] = "dhcp";
+        files.WriteHandover(handover);
+        using var settings = RelaySettings.Load(files.Root);
+        var e = Assert.Throws<RelaySettingsException>(() => Network.RelayNetwork.Configure(settings.Host));
+        Assert.Equal(SettingsError.Unsupported, e.Reason);
+    }
+}

@@ -1,0 +1,51 @@
+using System.Text.Json.Nodes;
+using Tabula.Packaging.Crypto;
+using Tabula.Provisioning.Tls;
+
+namespace Tabula.Relay.Tests.Support;
+
+/// <summary>
+/// A relay's three configuration files in a temporary root, as the relay image (relay.json, fleet-ca.pem) and stboot's
+/// hand-over (handover.json) lay them out, with a dev CA whose server certificate names 127.0.0.1.
+/// </summary>
+public sealed class RelayFiles : IDisposable
+{
+    public string Root { get; } = Directory.CreateTempSubdirectory("tabula-relay-").FullName;
+    public DevTlsFiles Tls { get; }
+    public byte[] IdentityKey { get; } = Ed25519.NewPrivateKey();
+    public string Digest { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    public RelayFiles(string fleetUrl = "https://127.0.0.1:8443", string enrollmentToken = "tet_example")
+    {
+        Tls = DevCertificateAuthority.Init(Path.Combine(Root, "tls"), ["127.0.0.1", "localhost"], DateTimeOffset.UtcNow,
+            TimeSpan.FromDays(30), TimeSpan.FromDays(30));
+        Directory.CreateDirectory(Path.Combine(Root, "etc/tabula"));
+        WriteRelayJson(new JsonObject { ["version"] = 1, ["fleet_url"] = fleetUrl });
+        File.Copy(Tls.CaCertificate, Path.Combine(Root, "etc/tabula/fleet-ca.pem"));
+        WriteHandover(Handover(enrollmentToken));
+    }
+
+    public JsonObject Handover(string enrollmentToken) => new()
+    {
+        ["version"] = 1,
+        ["ospkg_sha256"] = Digest,
+        ["ospkg_source"] = "network",
+        ["host_config"] = new JsonObject
+        {
+            ["network_mode"] = "static",
+            ["host_ip"] = "10.0.2.15/24",
+            ["gateway"] = "10.0.2.2",
+            ["ospkg_pointer"] = "https://10.0.2.2:8443/ospkg/stable.json",
+            ["tabula_relay"] = new JsonObject
+            {
+                ["identity_key"] = Convert.ToBase64String(IdentityKey),
+                ["enrollment_token"] = enrollmentToken,
+            },
+        },
+    };
+
+    public void WriteRelayJson(JsonNode json) => File.WriteAllText(Path.Combine(Root, "etc/tabula/relay.json"), json.ToJsonString());
+    public void WriteHandover(JsonNode json) => File.WriteAllText(Path.Combine(Root, "etc/tabula/handover.json"), json.ToJsonString());
+
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+}
