@@ -5,7 +5,7 @@ namespace Tabula.Cli;
 
 /// <summary>
 /// How an unsigned OS package lands on disk, shared by `ospkg create` and `image relay`: the options --out NAME,
-/// --url and --force; NAME.zip written to a temporary file and renamed (a failure never leaves half an archive);
+/// --url and --force; NAME.zip written atomically (<see cref="CliRun.WriteAtomically"/>: a failure never leaves half an archive);
 /// then an unsigned NAME.json (stmgr's layout, ready for `ospkg sign`).
 /// </summary>
 internal sealed class OsPackageOutput
@@ -40,24 +40,12 @@ internal sealed class OsPackageOutput
     public sealed record Target(string ZipPath, string JsonPath, string Url)
     {
         /// <summary>
-        /// Writes NAME.zip with <paramref name="writeArchive"/> (temporary file, flushed, renamed), then the unsigned
+        /// Writes NAME.zip with <paramref name="writeArchive"/> (atomically), then the unsigned
         /// NAME.json. Returns what <paramref name="writeArchive"/> returned and the archive's size and SHA-256.
         /// </summary>
         public (T Value, long ZipBytes, byte[] Sha256) Write<T>(Func<Stream, T> writeArchive)
         {
-            if (Path.GetDirectoryName(Path.GetFullPath(ZipPath)) is { } directory) Directory.CreateDirectory(directory);
-            string temporary = ZipPath + ".tmp";
-            T value;
-            try
-            {
-                using (var zip = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
-                {
-                    value = writeArchive(zip);
-                    zip.Flush(flushToDisk: true);
-                }
-                File.Move(temporary, ZipPath, overwrite: true);
-            }
-            finally { File.Delete(temporary); }
+            T value = CliRun.WriteAtomically(ZipPath, writeArchive);
             File.WriteAllBytes(JsonPath, Descriptor.Unsigned(Url).ToJson());
 
             byte[] digest;

@@ -26,7 +26,7 @@ public sealed class ImageRelayTests : IDisposable
             File.WriteAllBytes(Path.Combine(release, "kernel", module + ".ko"), [0x7F, (byte)'E', (byte)'L', (byte)'F', (byte)module[0]]);
         File.WriteAllText(Path.Combine(release, "modules.dep"), "kernel/wireguard.ko: kernel/udp_tunnel.ko\nkernel/udp_tunnel.ko:\nkernel/virtio_net.ko:\n");
         return ["image", "relay", "--kernel-release", "6.1.0-test", "--kernel", kernel, "--modules-root", scratch["modules"],
-            "--modules", "wireguard,virtio_net", "--fleet-url", "https://fleet.example.net:8443", "--fleet-ca", scratch["tls/ca.pem"],
+            "--modules", "wireguard,virtio_net", "--fleet-url", "https://192.0.2.10:8443", "--fleet-ca", scratch["tls/ca.pem"],
             "--agent", agent, "--out", scratch[name]];
     }
 
@@ -59,7 +59,7 @@ public sealed class ImageRelayTests : IDisposable
     [Fact]
     public void Json_output_has_the_sizes_the_goal_and_the_module_load_order()
     {
-        var output = Tabula.Ok([.. With(Arguments("relay"), "--fleet-url", "https://fleet.example.net/base"), "--cmdline", "console=ttyS1", "--json"]);
+        var output = Tabula.Ok([.. With(Arguments("relay"), "--fleet-url", "https://[2001:db8::10]/base"), "--cmdline", "console=ttyS1", "--json"]);
         var json = Assert.IsType<JsonObject>(JsonNode.Parse(output.Stdout));
         Assert.Equal(new FileInfo(scratch["relay.zip"]).Length, (long)json["archive_bytes"]!);
         Assert.Equal(50_000_000L, (long)json["goal_bytes"]!);
@@ -68,7 +68,7 @@ public sealed class ImageRelayTests : IDisposable
         Assert.Equal(16384L, (long)json["kernel_bytes"]!);
         Assert.True((long)json["initramfs_uncompressed_bytes"]! > (long)json["initramfs_bytes"]!);
         Assert.Equal("console=ttyS1", (string)json["cmdline"]!);
-        Assert.Equal("https://fleet.example.net/base", (string)json["fleet_url"]!);
+        Assert.Equal("https://[2001:db8::10]/base", (string)json["fleet_url"]!);
         Assert.Equal(["Tabula fleet CA"], json["fleet_ca"]!.AsArray().Select(n => (string)n!));
         Assert.Equal(["/lib/modules/6.1.0-test/kernel/udp_tunnel.ko", "/lib/modules/6.1.0-test/kernel/wireguard.ko",
             "/lib/modules/6.1.0-test/kernel/virtio_net.ko"], json["modules"]!.AsArray().Select(n => (string)n!));
@@ -85,7 +85,8 @@ public sealed class ImageRelayTests : IDisposable
 
     [Theory]
     [InlineData("http://fleet.example.net", "fleet URL must be https://")]
-    [InlineData("https://user:pass@fleet.example.net", "user info")]
+    [InlineData("https://user:pass@192.0.2.10", "user info")]
+    [InlineData("https://fleet.example.net", "must be an IP address (the relay agent does not resolve names)")]
     [InlineData("not a url", "fleet URL must be https://")]
     public void Bad_fleet_url_is_exit_2_with_the_reason_and_no_package(string url, string why)
     {
@@ -150,7 +151,7 @@ public sealed class ImageRelayTests : IDisposable
         GuestKernel kernel = GuestKernel.Require();
         string agent = scratch.RandomFile("tabula-relay", 8192);
         Tabula.Ok("fleet", "tls", "init", "--out", scratch["tls"]);
-        var output = Tabula.Ok("image", "relay", "--kernel-release", kernel.Release, "--fleet-url", "https://fleet.example.net",
+        var output = Tabula.Ok("image", "relay", "--kernel-release", kernel.Release, "--fleet-url", "https://192.0.2.10",
             "--fleet-ca", scratch["tls/ca.pem"], "--agent", agent, "--out", scratch["relay"], "--json");
         var json = JsonNode.Parse(output.Stdout)!;
         Assert.Equal(kernel.KernelPath, (string)json["kernel"]!);

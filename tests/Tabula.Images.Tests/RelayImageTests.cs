@@ -16,7 +16,7 @@ public sealed class RelayImageTests : IDisposable
     string PathOf(string name) => Path.Combine(dir, name);
 
     /// <summary>A fake agent and kernel, a private ECDSA CA (like `tabula fleet tls init`'s) and a module tree.</summary>
-    RelayImageInputs Inputs(string fleetUrl = "https://fleet.example.net:8443")
+    RelayImageInputs Inputs(string fleetUrl = "https://192.0.2.10:8443")
     {
         if (!File.Exists(PathOf("tabula-relay")))
         {
@@ -58,7 +58,7 @@ public sealed class RelayImageTests : IDisposable
         foreach (string file in new[] { inputs.Agent, inputs.KernelPath, inputs.FleetCaFile })
             File.SetLastWriteTimeUtc(file, DateTime.UtcNow);
         Assert.Equal(first, Package(inputs));
-        Assert.NotEqual(first, Package(inputs with { FleetUrl = "https://other.example.net" }));
+        Assert.NotEqual(first, Package(inputs with { FleetUrl = "https://192.0.2.11" }));
     }
 
     [Fact]
@@ -83,7 +83,7 @@ public sealed class RelayImageTests : IDisposable
         foreach (string directory in new[] { "proc", "sys", "run", "etc", "var" })
             Assert.Equal(0x41EDu, entries[directory].Mode);
         Assert.Equal(0x43FFu, entries["tmp"].Mode);                                // sticky, world-writable
-        Assert.Equal("{\"version\":1,\"fleet_url\":\"https://fleet.example.net:8443\"}\n",
+        Assert.Equal("{\"version\":1,\"fleet_url\":\"https://192.0.2.10:8443\"}\n",
             Encoding.UTF8.GetString(entries["etc/tabula/relay.json"].Data));
         Assert.Equal(Certificate.ParsePemBundle(File.ReadAllBytes(inputs.FleetCaFile)).Single().Der,
             Certificate.ParsePemBundle(entries["etc/tabula/fleet-ca.pem"].Data).Single().Der);
@@ -102,7 +102,7 @@ public sealed class RelayImageTests : IDisposable
     [Fact]
     public void The_agent_reads_the_fleet_url_and_the_pinned_ca_the_image_wrote()
     {
-        var inputs = Inputs("https://fleet.example.net:8443/tabula");
+        var inputs = Inputs("https://192.0.2.10:8443/tabula");
         byte[] zip = Package(inputs);
         using var archive = OsPackageArchive.Open(new MemoryStream(zip));
         using var initramfs = new MemoryStream();
@@ -115,7 +115,7 @@ public sealed class RelayImageTests : IDisposable
         }
 
         var (fleetUrl, fleetCa) = Tabula.Relay.Settings.RelaySettings.LoadPackageSettings(root);
-        Assert.Equal(new Uri("https://fleet.example.net:8443/tabula"), fleetUrl);
+        Assert.Equal(new Uri("https://192.0.2.10:8443/tabula"), fleetUrl);
         Assert.Equal(Certificate.ParsePemBundle(File.ReadAllBytes(inputs.FleetCaFile)).Single().Der, Assert.Single(fleetCa).Der);
     }
 
@@ -137,12 +137,13 @@ public sealed class RelayImageTests : IDisposable
     }
 
     [Theory]
-    [InlineData("http://fleet.example.net", "https://HOST")]
-    [InlineData("fleet.example.net", "https://HOST")]
-    [InlineData("https://", "https://HOST")]
-    [InlineData("https://admin:secret@fleet.example.net", "user info")]
-    [InlineData("https://fleet.example.net/?token=x", "query")]
-    public void Fleet_url_that_is_not_a_plain_https_base_url_is_refused(string url, string why)
+    [InlineData("http://fleet.example.net", "https://IP")]
+    [InlineData("fleet.example.net", "https://IP")]
+    [InlineData("https://", "https://IP")]
+    [InlineData("https://admin:secret@192.0.2.10", "user info")]
+    [InlineData("https://192.0.2.10/?token=x", "query")]
+    [InlineData("https://fleet.example.net", "must be an IP address")]
+    public void Fleet_url_that_is_not_a_plain_https_ip_base_url_is_refused(string url, string why)
     {
         var error = Assert.Throws<ImageException>(() => RelayImage.BuildInitramfs(Inputs(url)));
         Assert.Equal(ImageError.InputInvalid, error.Reason);

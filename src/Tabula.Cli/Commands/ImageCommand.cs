@@ -34,21 +34,9 @@ internal static class ImageCommand
                 EmbeddedPackages = result.GetValue(ospkg) ?? [],
             };
             string outPath = result.GetValue(output)!;
-            if (Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } directory)
-                Directory.CreateDirectory(directory);
-            string temporary = outPath + ".tmp";
             StbootImageSummary summary;
-            try
-            {
-                using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
-                    summary = StbootImage.Write(inputs, file);
-                File.Move(temporary, outPath, overwrite: true);
-            }
-            catch (ImageException e)
-            {
-                throw new UsageException(e.Message);
-            }
-            finally { File.Delete(temporary); }
+            try { summary = CliRun.WriteAtomically(outPath, file => StbootImage.Write(inputs, file)); }
+            catch (ImageException e) { throw new UsageException(e.Message); }
             Console.WriteLine($"{outPath}: {new FileInfo(outPath).Length} bytes (gzip), /init {summary.InitBytes} bytes ({initPath}), " +
                               $"{summary.Paths.Count} entries, {summary.ModuleLoadOrder.Count} modules");
             foreach (string module in summary.ModuleLoadOrder)

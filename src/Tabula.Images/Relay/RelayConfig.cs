@@ -27,7 +27,7 @@ public sealed record RelayConfig
     /// <summary>Always <see cref="CurrentVersion"/>.</summary>
     public int Version => CurrentVersion;
 
-    /// <summary>The controller's base URL: https, with a host, no user info, no query or fragment.</summary>
+    /// <summary>The controller's base URL: https, an IP address as host, no user info, no query or fragment.</summary>
     public string FleetUrl { get; }
 
     /// <summary>A configuration for <paramref name="fleetUrl"/>; <see cref="ImageError.InputInvalid"/> unless it is a plain https base URL.</summary>
@@ -37,7 +37,11 @@ public sealed record RelayConfig
         if (fleetUrl.Length > MaxUrlLength)
             ImageException.Throw(ImageError.InputInvalid, $"fleet URL is longer than {MaxUrlLength} characters");
         if (!Uri.TryCreate(fleetUrl, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps || uri.Host.Length == 0)
-            ImageException.Throw(ImageError.InputInvalid, $"fleet URL must be https://HOST[:PORT][/PATH], got \"{fleetUrl}\"");
+            ImageException.Throw(ImageError.InputInvalid, $"fleet URL must be https://IP[:PORT][/PATH], got \"{fleetUrl}\"");
+        // The static agent has no resolver (no NSS libraries, no DNS configuration in the RAM OS): a name never resolves.
+        if (uri.HostNameType is not (UriHostNameType.IPv4 or UriHostNameType.IPv6))
+            ImageException.Throw(ImageError.InputInvalid,
+                $"fleet URL host must be an IP address (the relay agent does not resolve names), got \"{uri.Host}\"");
         // The file goes into a signed, widely copied package: a password in it would be published.
         if (uri.UserInfo.Length > 0)
             ImageException.Throw(ImageError.InputInvalid, "fleet URL must not carry user info (credentials)");
