@@ -1,0 +1,331 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Tabula.Fleet.Api;
+using Tabula.Images.Relay;
+using Tabula.Images.Stboot;
+using Tabula.Packaging;
+using Tabula.Packaging.Crypto;
+using Tabula.Provisioning;
+using Tabula.Provisioning.Core;
+using Tabula.Provisioning.Storage;
+using Tabula.Provisioning.Tls;
+using static Tabula.Lab.LabRunner;
+
+namespace Tabula.Lab;
+
+/// <summary>
+/// One run of `lab up`: the seven steps of <see cref="LabRunner"/>, one method each, sharing what earlier steps made
+/// (keys, package, TLS files, the forwarder's URL, the staff token, the machines). Every process is recorded in
+/// <see cref="LabState"/> as soon as it starts.
+/// </summary>
+internal sealed class LabUp(LabOptions options)
+{
+    readonly Action<string> say = options.Progress;
+    readonly string dir = Path.GetFullPath(options.Directory).TrimEnd('/');
+    readonly List<LabStep> steps = [];
+    readonly Stopwatch step = Stopwatch.StartNew();
+    readonly List<LabMachine> machines = [];
+    readonly List<Enrolled> enrolled = [];
+    readonly string host = LabNetwork.HostAddress.ToString();
+
+    string Namespace => NamespaceFor(dir);
+    string Logs => Path.Combine(dir, "logs");
+    string FleetUrl => $"https://{host}:{FleetPort}";
+    string ProvisioningUrl => $"https://{host}:{ProvisioningPort}";
+
+    LabState state = null!;
+    LabKernel kernel = null!;
+    string boot = "", relay = "";
+    LabSigner root = null!;
+    IReadOnlyList<LabSigner> signers = [];
+    DevTlsFiles provisioningTls = null!, fleetTls = null!;
+    byte[] archive = [];
+    VerifyResult verdict = null!;
+    string server = "", token = "", tokenFile = "", password = "";
+
+    sealed record Enrolled(LabMachine Machine, string Id, string Fingerprint, TimeSpan KexecAt, TimeSpan EnrolledAt)
+    {
+        public TimeSpan Deploy { get; set; }
+    }
+
+    void Done(string name)
+    {
+        steps.Add(new LabStep(name, Math.Round(step.Elapsed.TotalSeconds, 1)));
+        step.Restart();
+    }
+
+    public async Task<LabSummary> RunAsync(CancellationToken ct)
+    {
+        var total = Stopwatch.StartNew();
+        try
+        {
+            Prerequisites();
+            Keys();
+            byte[] descriptor = Package();
+            await StartServersAsync(descriptor, ct);
+            using var staff = Client(server, fleetTls.CaCertificate, token, "Bearer");
+            await BootAsync(staff, ct);
+            var device = await DeployAsync(ct);
+            var relays = await TunnelsAsync(staff, device, ct);
+            var summary = new LabSummary(dir, Namespace, verdict.ArchiveSha256, archive.Length,
+                $"{verdict.Valid} of {verdict.Found} valid, {verdict.Required} required", server + "/dashboard", StaffUsername, password, tokenFile,
+                fleetTls.CaCertificate, relays, steps, Round(total.Elapsed));
+            state.Summary = summary;
+            state.Status = "up";
+            state.Save();
+            return summary;
+        }
+        finally
+        {
+            foreach (var machine in machines)
+                machine.Dispose();
+        }
+    }
+
+    /// <summary>1. What the host must have; a lab already up here is taken down; the static binaries.</summary>
+    void Prerequisites()
+    {
+        say("[1/7] checking prerequisites");
+        var missing = LabPrerequisites.Missing();
+        if (missing.Count > 0)
+            throw new LabException("missing: " + string.Join("; ", missing) + ". scripts/setup installs the packages (run it as root)");
+        kernel = LabKernel.Find()!;
+        say($"      root, qemu-system-x86_64, wireguard-go, wg, ip: ok; guest kernel {kernel.Release}");
+        if (LabState.Load(dir) is not null || LabNetwork.Exists(Namespace))
+        {
+            say($"      a lab is already up in {dir} (namespace {Namespace}): taking it down first");
+            foreach (string line in Down(dir))
+                say("      " + line);
+        }
+        boot = NativeBinaries.Find(NativeBinaries.Boot, m => say("      " + m));
+        relay = NativeBinaries.Find(NativeBinaries.Relay, m => say("      " + m));
+        say($"      stboot {boot}, relay agent {relay}");
+        Directory.CreateDirectory(dir);
+        File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        state = new LabState { Directory = dir, Namespace = Namespace };
+        state.Save();
+        Done("prerequisites and binaries");
+    }
+
+    /// <summary>2. Signing root, three signers, trust policy threshold 2.</summary>
+    void Keys()
+    {
+        say($"[2/7] signing root and 3 signers in {dir}/keys (trust policy: {LabSigning.Threshold} of 3)");
+        (root, signers) = LabSigning.CreateKeys(Path.Combine(dir, "keys"));
+        foreach (var signer in signers.Prepend(root))
+            say($"      {signer.Name,-8} {signer.Certificate.CommonName}  key sha256 {signer.Certificate.PublicKeySha256Hex[..16]}…");
+        Done("keys");
+    }
+
+    /// <summary>3. Dev TLS CAs, the relay package signed by two signers and verified; returns the descriptor.</summary>
+    byte[] Package()
+    {
+        say("[3/7] relay OS package: kernel + initramfs with tabula-relay as /init, signed by signer1 and signer2");
+        var now = DateTimeOffset.UtcNow;
+        provisioningTls = DevCertificateAuthority.Init(Path.Combine(dir, "provisioning", "tls"), [host], now, TimeSpan.FromDays(30), TimeSpan.FromDays(30), force: true);
+        fleetTls = DevCertificateAuthority.Init(Path.Combine(dir, "fleet", "tls"), [host], now, TimeSpan.FromDays(30), TimeSpan.FromDays(30), force: true,
+            caName: "Tabula fleet CA");
+        string packages = Path.Combine(dir, "packages");
+        Directory.CreateDirectory(packages);
+        using (var zip = new MemoryStream())
+        {
+            var image = RelayImage.Write(new RelayImageInputs(relay, kernel.Release, FleetUrl, fleetTls.CaCertificate, RelayImageInputs.DefaultModules)
+            {
+                Kernel = kernel.KernelPath, Label = "Tabula lab relay",
+            }, zip);
+            archive = zip.ToArray();
+            say($"      {archive.Length / 1e6:0.0} MB (kernel {image.KernelBytes / 1e6:0.0} MB, initramfs {image.InitramfsBytes / 1e6:0.0} MB, " +
+                $"{image.ModuleLoadOrder.Count} modules for WireGuard and virtio-net); pins the fleet CA for {FleetUrl}");
+        }
+        byte[] descriptor = LabSigning.Sign(archive, [signers[0], signers[1]]);
+        File.WriteAllBytes(Path.Combine(packages, "relay.zip"), archive);
+        File.WriteAllBytes(Path.Combine(packages, "relay.json"), descriptor);
+        verdict = LabSigning.Verify(descriptor, archive, root);
+        if (!verdict.Accepted)
+            throw new LabException($"the lab's own package does not verify: {verdict.Summary}");
+        say($"      verified: {verdict.Summary}; sha256 {verdict.ArchiveSha256}");
+        Done("package");
+        return descriptor;
+    }
+
+    /// <summary>4. Namespace, provisioning server (package on `stable`), fleet controller and its first admin, the forwarder.</summary>
+    async Task StartServersAsync(byte[] descriptor, CancellationToken ct)
+    {
+        say($"[4/7] network namespace {Namespace}: bridge {LabNetwork.Bridge} {host}/24, {options.Relays} tap(s); no route out, no NAT");
+        LabNetwork.Create(Namespace, options.Relays);
+        Directory.CreateDirectory(Logs);
+
+        string provisioningTrust = LabSigning.WriteTrustPolicy(Path.Combine(dir, "provisioning", "trust"), root, null);
+        string store = Path.Combine(dir, "provisioning", "store");
+        var core = new ProvisioningCore(new FileStore(store), TrustPolicyVerifier.FromDirectory(provisioningTrust), TimeProvider.System,
+            new ProvisioningLimits(), publicBaseUrl: null);
+        var published = await core.PublishAsync(descriptor, new MemoryStream(archive), "stable", "lab", ct);
+        string provisioningConfig = Path.Combine(dir, "provisioning", "prov.json");
+        File.WriteAllText(provisioningConfig, JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["Listen"] = ProvisioningUrl, ["StoreDirectory"] = store, ["TrustPolicyDirectory"] = provisioningTrust,
+            ["Tls"] = new Dictionary<string, string> { ["CertificatePath"] = provisioningTls.ServerCertificate, ["KeyPath"] = provisioningTls.ServerKey },
+        }, LabConfigJson.Default.DictionaryStringObject));
+        StartServer(state, "provisioning", options.Tabula, ["provisioning", "serve", "--config", provisioningConfig], provisioningConfig, Logs, null);
+        await WaitListeningAsync(Namespace, new IPEndPoint(LabNetwork.HostAddress, ProvisioningPort), "provisioning server", Path.Combine(Logs, "provisioning.log"), ct);
+        say($"      provisioning server {ProvisioningUrl} (log {Logs}/provisioning.log); package {published.Package.ArchiveSha256[..16]}… published to `stable`");
+
+        password = Convert.ToBase64String(RandomNumberGenerator.GetBytes(12)).Replace('/', 'x').Replace('+', 'y');
+        string database = "sqlite:" + Path.Combine(dir, "fleet", "fleet.db");
+        string created = HostProcess.Run([.. options.Tabula, "fleet", "staff", "create", "--db", database, "--username", StaffUsername, "--role", "admin",
+            "--api-token", "lab", "--json"], environment: new Dictionary<string, string> { ["TABULA_FLEET_PASSWORD"] = password });
+        token = JsonDocument.Parse(created).RootElement.GetProperty("api_token").GetString()
+                ?? throw new LabException("fleet staff create printed no API token");
+        tokenFile = Path.Combine(dir, "fleet", "admin.token");
+        File.WriteAllText(tokenFile, token + "\n");
+        File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        StartServer(state, "fleet", options.Tabula, ["fleet", "serve", "--db", database, "--urls", FleetUrl,
+            "--tls-cert", fleetTls.ServerCertificate, "--tls-key", fleetTls.ServerKey], database, Logs, null);
+        await WaitListeningAsync(Namespace, new IPEndPoint(LabNetwork.HostAddress, FleetPort), "fleet controller", Path.Combine(Logs, "fleet.log"), ct);
+        say($"      fleet controller {FleetUrl} on SQLite (log {Logs}/fleet.log); staff {StaffUsername} created offline");
+
+        int port = FreeLoopbackPort();
+        int forward = HostProcess.StartDetached([.. options.Tabula, "lab", "forward", "--netns", Namespace, "--listen", $"127.0.0.1:{port}",
+            "--to", $"{host}:{FleetPort}"], Path.Combine(Logs, "forward.log"), dir);
+        state.Add(new LabProcess("forwarder", forward, "--netns " + Namespace + " "));
+        await WaitAsync(() => CanConnectLoopback(port), TimeSpan.FromSeconds(30), "the dashboard forwarder", Path.Combine(Logs, "forward.log"), ct);
+        server = $"https://127.0.0.1:{port}";
+        say($"      dashboard {server}/dashboard → {FleetUrl} (loopback forwarder, log {Logs}/forward.log)");
+        Done("servers");
+    }
+
+    /// <summary>5. Per relay an enrollment token, identity key, stboot image and QEMU machine; waits for kexec and enrollment.</summary>
+    async Task BootAsync(HttpClient staff, CancellationToken ct)
+    {
+        string trust = LabSigning.WriteTrustPolicy(Path.Combine(dir, "stboot", "trust"), root, File.ReadAllText(provisioningTls.CaCertificate));
+        for (int i = 0; i < options.Relays; i++)
+        {
+            string name = $"relay-{i + 1}";
+            string machineDir = Path.Combine(dir, "machines", name);
+            Directory.CreateDirectory(machineDir);
+            string enrollment = (await PostAsync(staff, "/api/v1/enrollment-tokens", new NameRequest("lab " + name), FleetJson.Default.NameRequest,
+                FleetJson.Default.TokenResponse, ct)).Token;
+            byte[] identity = Ed25519.NewPrivateKey();
+            string hostConfig = Path.Combine(machineDir, "host_configuration.json");
+            File.WriteAllText(hostConfig, $$"""
+                {"network_mode": "static", "host_ip": "{{LabNetwork.RelayAddress(i)}}/24", "gateway": "{{host}}",
+                 "network_interfaces": [{"interface_name": "eth0", "mac_address": "{{LabNetwork.RelayMac(i)}}"}],
+                 "ospkg_pointer": "{{ProvisioningUrl}}/channels/stable.json",
+                 "tabula_relay": {"identity_key": "{{Convert.ToBase64String(identity)}}", "enrollment_token": "{{enrollment}}"} }
+                """);
+            CryptographicOperations.ZeroMemory(identity);
+            string initramfs = Path.Combine(machineDir, "stboot.cpio.gz");
+            using (var file = File.Create(initramfs))
+                StbootImage.Write(new StbootImageInputs(boot, trust, hostConfig, kernel.Release, ["virtio_net", "virtio_pci"]), file);
+            var machine = LabMachine.Start(name, Namespace, machineDir, kernel, initramfs, LabNetwork.Tap(i), LabNetwork.RelayMac(i));
+            state.Add(new LabProcess("qemu " + name, machine.Pid, machine.ConsoleLog));
+            machines.Add(machine);
+            say($"[5/7] {name}: stboot image {new FileInfo(initramfs).Length / 1e6:0.0} MB ({LabNetwork.RelayAddress(i)}, {LabNetwork.RelayMac(i)}, " +
+                $"identity key, enrollment token); QEMU pid {machine.Pid} (TCG, 1 GiB), console {machine.ConsoleLog}");
+        }
+        say("      each machine: stboot → network → fetch → verify (2 of 3) → kexec into RAM → tabula-relay enrolls (minutes under TCG)");
+        foreach (var machine in machines)
+        {
+            var kexec = await WaitWithProgressAsync(machine, "tabula-boot: kexec ", "stboot", options, ct);
+            await WaitWithProgressAsync(machine, "tabula-boot: timeline", "stboot's timeline", options, ct);   // printed as it hands over
+            say($"      {machine.Name}: stboot verified and kexec'd at {kexec.At.TotalSeconds:0}s ({Timeline(machine.StbootTimeline())})");
+            var line = await WaitWithProgressAsync(machine, "relay: stage=enroll machine=", "the relay agent to enroll", options, ct);
+            var match = EnrollLine().Match(line.Line);
+            if (!match.Success)
+                throw new LabException($"{machine.Name}: unexpected enrollment line: {line.Line}");
+            enrolled.Add(new Enrolled(machine, match.Groups[1].Value, match.Groups[2].Value, kexec.At, line.At));
+            say($"      {machine.Name}: enrolled at {line.At.TotalSeconds:0}s as {match.Groups[1].Value}, fingerprint {match.Groups[2].Value}, state {match.Groups[3].Value}");
+        }
+        Done("boot and enroll");
+    }
+
+    /// <summary>6. Staff provision and deploy each relay with the CLI verbs (printed); a demo customer adds one device.</summary>
+    async Task<(DeviceView Device, string KeyFile, Dictionary<string, TimeSpan> AddedAt)> DeployAsync(CancellationToken ct)
+    {
+        say("[6/7] staff deploy, as an operator would type it (the token is in " + tokenFile + "):");
+        var staffCli = new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = token };
+        string[] remote = ["--server", server, "--ca", fleetTls.CaCertificate];
+        for (int i = 0; i < enrolled.Count; i++)
+        {
+            var relayMachine = enrolled[i];
+            string[] provision = ["fleet", "machines", "provision", relayMachine.Id, "--hostname", $"lab-wg-{i + 1:000}", "--country-code", "se",
+                "--country", "Sweden", "--city-code", "lab", "--city", "Lab", "--provider", "tabula-lab", "--owned",
+                "--ipv4-in", LabNetwork.RelayAddress(i).ToString(), "--port", WireguardPort.ToString(CultureInfo.InvariantCulture), "--reason", "lab up", .. remote];
+            string[] deploy = ["fleet", "machines", "deploy", relayMachine.Id, "--reason", "lab up", .. remote];
+            TimeSpan deployedAt = TimeSpan.Zero;
+            foreach (string[] command in new[] { provision, deploy })
+            {
+                deployedAt = relayMachine.Machine.Elapsed;
+                say("      $ TABULA_FLEET_TOKEN=$(cat " + tokenFile + ") tabula " + string.Join(' ', command.Select(Quote)));
+                var clock = Stopwatch.StartNew();
+                string output = HostProcess.Run([.. options.Tabula, .. command], environment: staffCli).Trim();
+                say($"        {output} ({clock.ElapsedMilliseconds} ms)");
+            }
+            var serving = await WaitWithProgressAsync(relayMachine.Machine, "relay: stage=serve ok", "the relay to serve", options, ct);
+            relayMachine.Deploy = serving.At - deployedAt;
+            say($"      {relayMachine.Machine.Name}: serving {relayMachine.Deploy.TotalSeconds:0.0}s after deploy: {serving.Line.Trim()}");
+        }
+
+        using var anonymous = Client(server, fleetTls.CaCertificate, null, null);
+        var account = await PostAsync<object, AccountView>(anonymous, "/app/v1/accounts", null, null, FleetJson.Default.AccountView, ct);
+        using var customer = Client(server, fleetTls.CaCertificate, account.Number, "Token");
+        Directory.CreateDirectory(Path.Combine(dir, "wireguard"));
+        string clientPrivate = HostProcess.Run(["wg", "genkey"]).Trim();
+        string clientPublic = HostProcess.Run(["wg", "pubkey"], clientPrivate + "\n").Trim();
+        string keyFile = Path.Combine(dir, "wireguard", "client.key");
+        File.WriteAllText(keyFile, clientPrivate + "\n");
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var addedAt = machines.ToDictionary(m => m.Name, m => m.Elapsed);
+        var device = await PostAsync(customer, "/app/v1/devices", new AddDeviceRequest(clientPublic), FleetJson.Default.AddDeviceRequest,
+            FleetJson.Default.DeviceView, ct);
+        say($"      demo customer: account created, one device (its WireGuard key generated here) at revision {device.Revision}");
+        Done("deploy");
+        return (device, keyFile, addedAt);
+    }
+
+    /// <summary>7. Per relay a wireguard-go client with the device's key; a ping through the tunnel; the relay's summary.</summary>
+    async Task<List<RelaySummary>> TunnelsAsync(HttpClient staff, (DeviceView Device, string KeyFile, Dictionary<string, TimeSpan> AddedAt) customer,
+        CancellationToken ct)
+    {
+        var (device, keyFile, addedAt) = customer;
+        say($"[7/7] the customer's WireGuard client (wireguard-go + wg in {Namespace}) to each relay; ping {TunnelGateway} through the tunnel");
+        var relays = new List<RelaySummary>();
+        for (int i = 0; i < enrolled.Count; i++)
+        {
+            var (machine, id, fingerprint, kexecAt, enrolledAt) = enrolled[i];
+            await WaitWithProgressAsync(machine, $"relay: stage=sync add revision={device.Revision}", "the device to reach the relay", options, ct);
+            var view = await staff.GetFromJsonAsync($"/api/v1/machines/{id}", FleetJson.Default.MachineView, ct)
+                       ?? throw new LabException($"the controller does not know machine {id}");
+            string iface = WireguardInterface(dir, i);
+            string log = Path.Combine(Logs, iface + ".log");
+            int pid = HostProcess.StartDetached(LabNetwork.Exec(Namespace, ["wireguard-go", "-f", iface]), log, dir);
+            state.Add(new LabProcess("wireguard-go " + iface, pid, iface));
+            await WaitAsync(() => File.Exists($"/var/run/wireguard/{iface}.sock"), TimeSpan.FromSeconds(30), "wireguard-go " + iface, log, ct);
+            string endpoint = $"{LabNetwork.RelayAddress(i)}:{WireguardPort}";
+            HostProcess.Run(LabNetwork.Exec(Namespace, ["wg", "set", iface, "private-key", keyFile, "peer", view.WireguardPublicKey, "endpoint", endpoint,
+                "allowed-ips", TunnelGateway + "/32"]));
+            LabNetwork.Ip(Namespace, "addr", "add", device.Ipv4Address + "/32", "dev", iface);
+            LabNetwork.Ip(Namespace, "link", "set", iface, "up");
+            LabNetwork.Ip(Namespace, "route", "add", TunnelGateway + "/32", "dev", iface, "metric", (100 + i).ToString(CultureInfo.InvariantCulture));
+            bool ping = false;
+            for (int attempt = 0; attempt < 20 && !ping; attempt++)
+                ping = HostProcess.TryRun(LabNetwork.Exec(Namespace, ["ping", "-c", "1", "-W", "2", "-I", iface, TunnelGateway])).Stdout
+                    .Contains("1 received", StringComparison.Ordinal);
+            var firstHandshake = machine.Elapsed - addedAt[machine.Name];
+            string handshakes = HostProcess.Run(LabNetwork.Exec(Namespace, ["wg", "show", iface, "latest-handshakes"]));
+            bool handshake = Regex.IsMatch(handshakes, Regex.Escape(view.WireguardPublicKey) + @"\s+[1-9][0-9]*");
+            say($"      {machine.Name}: {iface} → {endpoint}: handshake {(handshake ? "done" : "NONE")}, ping {TunnelGateway} {(ping ? "answered" : "NOT answered")} " +
+                $"({firstHandshake.TotalSeconds:0.0}s after the device was added)");
+            relays.Add(new RelaySummary(machine.Name, id, LabNetwork.RelayAddress(i).ToString(), fingerprint, view.State, handshake, ping, iface,
+                machine.ConsoleLog, machine.StbootTimeline(),
+                new RelayTimeline(Round(kexecAt), Round(enrolledAt), Round(enrolled[i].Deploy), Round(firstHandshake))));
+        }
+        Done("tunnel");
+        return relays;
+    }
+}
