@@ -27,7 +27,7 @@ var total = Stopwatch.StartNew();
 
 await using (var store = SqlStore.Open("sqlite:" + db)) await store.MigrateAsync(CancellationToken.None);
 string accountNumber = "9" + RandomNumberGenerator.GetInt32(100_000_000).ToString("D15", CultureInfo.InvariantCulture);
-var tokens = Seed(db, devices, relays, accountNumber);
+var tokens = FleetSeed.Seed(db, devices, relays, accountNumber);
 Console.WriteLine($"seeded in {total.Elapsed.TotalSeconds:F1} s");
 
 int httpPort = FreePort(), h2cPort = FreePort();
@@ -188,82 +188,3 @@ int Arg(string name, int fallback)
     return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
 }
 
-// Writes rows the way the controller would have after DEVICES adds and a log compaction; returns relay tokens.
-static string[] Seed(string db, int devices, int relays, string benchAccount)
-{
-    using var connection = new SqliteConnection($"Data Source={db}");
-    connection.Open();
-    using var tx = connection.BeginTransaction();
-    SqliteCommand Command(string sql)
-    {
-        var c = connection.CreateCommand();
-        c.Transaction = tx;
-        c.CommandText = sql;
-        return c;
-    }
-    long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-    using (var account = Command("INSERT INTO accounts (id, number, created_at, device_limit) VALUES ($id, $n, $now, $l)"))
-    {
-        var id = account.Parameters.Add("$id", SqliteType.Integer);
-        var number = account.Parameters.Add("$n", SqliteType.Text);
-        account.Parameters.AddWithValue("$now", now);
-        var limit = account.Parameters.Add("$l", SqliteType.Integer);
-        int accounts = (devices + 4) / 5;
-        for (int a = 1; a <= accounts; a++)
-        {
-            id.Value = a; number.Value = (1_000_000_000_000_000L + a).ToString(CultureInfo.InvariantCulture); limit.Value = 5;
-            account.ExecuteNonQuery();
-        }
-        id.Value = accounts + 1; number.Value = benchAccount; limit.Value = 1_000_000;
-        account.ExecuteNonQuery();
-    }
-    var pool = AddressPool.Default;
-    byte[] hash = PeerSetHash.Empty;
-    using (var device = Command("INSERT INTO devices (account_id, public_key, ipv4, ipv6, created_at, revision) VALUES ($a, $k, $v4, $v6, $now, $r)"))
-    {
-        var account = device.Parameters.Add("$a", SqliteType.Integer);
-        var key = device.Parameters.Add("$k", SqliteType.Blob);
-        var v4 = device.Parameters.Add("$v4", SqliteType.Text);
-        var v6 = device.Parameters.Add("$v6", SqliteType.Text);
-        device.Parameters.AddWithValue("$now", now);
-        var revision = device.Parameters.Add("$r", SqliteType.Integer);
-        for (int d = 0; d < devices; d++)
-        {
-            byte[] k = RandomNumberGenerator.GetBytes(32);
-            var (ipv4, ipv6) = pool.Allocate(d);
-            PeerSetHash.Toggle(hash, k, ipv4, ipv6);
-            account.Value = d / 5 + 1; key.Value = k; v4.Value = ipv4; v6.Value = ipv6; revision.Value = d + 1;
-            device.ExecuteNonQuery();
-        }
-    }
-    using (var state = Command("UPDATE fleet_state SET revision = $r, set_hash = $h, next_address = $n WHERE id = 1"))
-    {
-        state.Parameters.AddWithValue("$r", (long)devices);
-        state.Parameters.AddWithValue("$h", hash);
-        state.Parameters.AddWithValue("$n", (long)devices);
-        state.ExecuteNonQuery();
-    }
-    var tokens = new string[relays];
-    using (var machine = Command(
-        "INSERT INTO machines (id, identity_key, state, wg_key, package_digest, placement, hostname, relay_token_hash, applied_revision, enrolled_at, updated_at) " +
-        "VALUES ($id, $ik, 'deployed', $wg, $d, NULL, $h, $t, 0, $now, $now)"))
-    {
-        var id = machine.Parameters.Add("$id", SqliteType.Text);
-        var ik = machine.Parameters.Add("$ik", SqliteType.Blob);
-        var wg = machine.Parameters.Add("$wg", SqliteType.Blob);
-        machine.Parameters.AddWithValue("$d", new string('a', 64));
-        var host = machine.Parameters.Add("$h", SqliteType.Text);
-        var token = machine.Parameters.Add("$t", SqliteType.Blob);
-        machine.Parameters.AddWithValue("$now", now);
-        for (int r = 0; r < relays; r++)
-        {
-            byte[] identity = RandomNumberGenerator.GetBytes(32);
-            tokens[r] = Secrets.NewToken("tfr");
-            id.Value = Enrollment.MachineId(identity); ik.Value = identity; wg.Value = RandomNumberGenerator.GetBytes(32);
-            host.Value = $"bench-{r}"; token.Value = Secrets.HashToken(tokens[r]);
-            machine.ExecuteNonQuery();
-        }
-    }
-    tx.Commit();
-    return tokens;
-}

@@ -21,11 +21,18 @@ internal sealed record EntryOutput(string Name, long Size, long CompressedSize);
 
 internal sealed record CheckOutput(bool Valid, string File, string? Error, string? Summary, IReadOnlyList<string>? LegacyFields, IReadOnlyList<string>? Warnings);
 
+/// <summary>`image relay --json`: where the package went and what is in it (sizes in bytes).</summary>
+internal sealed record RelayImageOutput(
+    string Archive, string Descriptor, string OsPkgUrl, string ArchiveSha256, long ArchiveBytes, long GoalBytes, bool WithinGoal,
+    string Kernel, long KernelBytes, long InitramfsBytes, long InitramfsUncompressedBytes, string Init, long InitBytes, string Cmdline,
+    string FleetUrl, IReadOnlyList<string> FleetCa, IReadOnlyList<string> Modules);
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(VerifyOutput))]
 [JsonSerializable(typeof(InspectOutput))]
 [JsonSerializable(typeof(CheckOutput))]
+[JsonSerializable(typeof(RelayImageOutput))]
 internal sealed partial class CliJsonContext : JsonSerializerContext
 {
     public static void Print<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) =>

@@ -71,6 +71,29 @@ internal static class CliRun
         catch (PackageFormatException e) { throw new UsageException($"{what} {path}: {e.Message}"); }
     }
 
+    /// <summary>
+    /// Writes <paramref name="path"/> through <paramref name="write"/> into PATH.tmp, flushed to disk and then renamed,
+    /// so a failure never leaves a half-written file under the real name. Creates the folder.
+    /// </summary>
+    public static T WriteAtomically<T>(string path, Func<Stream, T> write)
+    {
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } directory)
+            Directory.CreateDirectory(directory);
+        string temporary = path + ".tmp";
+        try
+        {
+            T value;
+            using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                value = write(file);
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, path, overwrite: true);
+            return value;
+        }
+        finally { File.Delete(temporary); }
+    }
+
     /// <summary>Parses with a library parser and prefixes errors with the file name.</summary>
     public static T ParseFile<T>(string path, long limit, string what, Func<byte[], T> parse)
     {

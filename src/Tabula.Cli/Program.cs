@@ -12,7 +12,8 @@ var root = new RootCommand(
     "  tabula ospkg create --kernel vmlinuz --initramfs initrd.img --out os\n" +
     "  tabula ospkg sign --key keys/signer1.key --cert keys/signer1.pem os.json\n" +
     "  tabula ospkg verify --descriptor os.json --archive os.zip --roots keys/root.pem --threshold 1\n" +
-    "  tabula image stboot --trust-policy trust --host-config host.json --kernel-release 6.1.0-56-amd64 --modules virtio_net --out stboot.cpio.gz\n\n" +
+    "  tabula image stboot --trust-policy trust --host-config host.json --kernel-release 6.1.0-56-amd64 --modules virtio_net --out stboot.cpio.gz\n" +
+    "  tabula image relay --kernel-release 6.1.0-56-amd64 --fleet-url https://10.0.0.1:9443 --fleet-ca tls/ca.pem --out relay\n\n" +
     "Exit codes: 0 success/accepted, 1 rejected, 2 unusable input or error.")
 {
     KeygenCommand.Create(),
@@ -24,6 +25,7 @@ var root = new RootCommand(
     PublishCommand.Create(),
     ProvisioningCommands.Create(),
     FleetCommands.Create(),
+    LabCommand.Create(),
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

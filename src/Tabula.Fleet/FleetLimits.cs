@@ -33,6 +33,9 @@ public static class FleetLimits
     /// <summary>A heartbeat line keeps idle streams alive through proxies and tells the relay the head revision.</summary>
     public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(15);
 
+    /// <summary>A TLS handshake on an https:// address must finish within this time (the provisioning server's value).</summary>
+    public static readonly TimeSpan TlsHandshakeTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>Even without notifications, each instance looks for new changes this often.</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(2);
 

@@ -7,10 +7,18 @@ public sealed record FleetOptions
     public string Database { get; init; } = "sqlite:fleet.db";
 
     /// <summary>
-    /// Listen addresses, ';'-separated; loopback by default. http://HOST:PORT speaks HTTP/1.1 (browsers, curl, a TLS
-    /// terminator); h2c://HOST:PORT speaks only cleartext HTTP/2 with prior knowledge, for relays and HTTP/2 terminators.
+    /// Listen addresses, ';'-separated; loopback by default. https://HOST:PORT speaks TLS with HTTP/1.1 and HTTP/2
+    /// (ALPN) and needs <see cref="TlsCertificatePath"/> and <see cref="TlsKeyPath"/>: what relays, which pin the
+    /// controller's CA, connect to. http://HOST:PORT speaks HTTP/1.1 (browsers, curl, a TLS terminator);
+    /// h2c://HOST:PORT speaks only cleartext HTTP/2 with prior knowledge, for HTTP/2 terminators.
     /// </summary>
     public string Urls { get; init; } = "http://127.0.0.1:8380";
+
+    /// <summary>Server certificate chain (PEM) for https:// addresses, e.g. server.pem of `tabula fleet tls init`.</summary>
+    public string? TlsCertificatePath { get; init; }
+
+    /// <summary>The certificate's private key (PEM, PKCS#8 or SEC1), e.g. server.key.</summary>
+    public string? TlsKeyPath { get; init; }
 
     public string Ipv4Pool { get; init; } = "10.64.0.0/10";
     public string Ipv6Pool { get; init; } = "fc00:bbbb:bbbb:bb01::/64";

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -25,23 +26,31 @@ public static class FleetServer
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("Tabula", options.LogLevel);
         var endpoints = new FleetEndpoints();
+        var listens = ParseUrls(options.Urls);
+        // Loaded before Kestrel starts, so a bad certificate or key is an error at `serve`, not at the first handshake.
+        var tls = LoadTls(options, needed: listens.Any(l => l.Scheme == "https"));
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = FleetLimits.MaxRequestBodyBytes;
             k.Limits.Http2.MaxStreamsPerConnection = 1000;
-            // http:// serves HTTP/1.1 (browsers, curl, a TLS-terminating load balancer); cleartext HTTP/2 needs
-            // "prior knowledge", which Kestrel only speaks on an HTTP/2-only endpoint: h2c://.
-            foreach (string url in options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            // https:// offers HTTP/2 and HTTP/1.1 by ALPN (relays, browsers); http:// serves HTTP/1.1 (browsers, curl,
+            // a TLS-terminating load balancer); cleartext HTTP/2 needs "prior knowledge", which Kestrel only speaks on
+            // an HTTP/2-only endpoint: h2c://.
+            foreach (var (scheme, address, port) in listens)
             {
-                bool h2c = url.StartsWith("h2c://", StringComparison.Ordinal);
-                var uri = new Uri(h2c ? "http://" + url["h2c://".Length..] : url);
-                if (uri.Scheme != "http") throw new ArgumentException($"listen addresses are http://HOST:PORT or h2c://HOST:PORT, not {url}");
-                var address = uri.Host == "localhost" ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Parse(uri.Host.Trim('[', ']'));
-                k.Listen(address, uri.Port, listen =>
+                k.Listen(address, port, listen =>
                 {
-                    listen.Protocols = h2c ? HttpProtocols.Http2 : HttpProtocols.Http1;
-                    (h2c ? endpoints.H2c : endpoints.Http).Add(listen);
+                    listen.Protocols = scheme switch { "https" => HttpProtocols.Http1AndHttp2, "h2c" => HttpProtocols.Http2, _ => HttpProtocols.Http1 };
+                    if (scheme == "https")
+                        listen.UseHttps(h =>
+                        {
+                            h.ServerCertificate = tls!.Value.Certificate;
+                            h.ServerCertificateChain = tls.Value.Chain;
+                            h.SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+                            h.HandshakeTimeout = FleetLimits.TlsHandshakeTimeout;
+                        });
+                    (scheme switch { "https" => endpoints.Https, "h2c" => endpoints.H2c, _ => endpoints.Http }).Add(listen);
                 });
             }
         });
@@ -89,12 +98,59 @@ public static class FleetServer
     /// <summary>The first h2c:// (HTTP/2 with prior knowledge) listen address after start, if any.</summary>
     public static Uri? H2cAddress(this WebApplication app) => app.Services.GetRequiredService<FleetEndpoints>().H2c.Select(Bound).FirstOrDefault();
 
+    /// <summary>The first https:// listen address after start, if any.</summary>
+    public static Uri? HttpsAddress(this WebApplication app) =>
+        app.Services.GetRequiredService<FleetEndpoints>().Https.Select(l => new Uri($"https://{l.IPEndPoint}")).FirstOrDefault();
+
     private static Uri Bound(ListenOptions listen) => new($"http://{listen.IPEndPoint}");
 
     public sealed class FleetEndpoints
     {
         public List<ListenOptions> Http { get; } = [];
         public List<ListenOptions> H2c { get; } = [];
+        public List<ListenOptions> Https { get; } = [];
+    }
+
+    /// <summary>"http", "h2c" or "https" with an IP literal (or localhost) and a port, per ';'-separated URL.</summary>
+    private static List<(string Scheme, System.Net.IPAddress Address, int Port)> ParseUrls(string urls)
+    {
+        var parsed = new List<(string, System.Net.IPAddress, int)>();
+        foreach (string url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            bool h2c = url.StartsWith("h2c://", StringComparison.Ordinal);
+            if (!Uri.TryCreate(h2c ? "http://" + url["h2c://".Length..] : url, UriKind.Absolute, out var uri)
+                || uri.Scheme is not ("http" or "https")
+                || !(uri.Host == "localhost" || System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out _)))
+                throw new ArgumentException($"listen addresses are https://IP:PORT, http://IP:PORT or h2c://IP:PORT (IP literal or localhost), not {url}");
+            var address = uri.Host == "localhost" ? System.Net.IPAddress.Loopback : System.Net.IPAddress.Parse(uri.Host.Trim('[', ']'));
+            parsed.Add((h2c ? "h2c" : uri.Scheme, address, uri.Port));
+        }
+        return parsed;
+    }
+
+    /// <summary>The server certificate (with its key) and the rest of the PEM chain, or null when no https:// address needs them.</summary>
+    private static (X509Certificate2 Certificate, X509Certificate2Collection Chain)? LoadTls(FleetOptions options, bool needed)
+    {
+        bool given = options.TlsCertificatePath is not null || options.TlsKeyPath is not null;
+        if (!needed)
+            return given ? throw new ArgumentException("a TLS certificate is set but no listen address is https://") : null;
+        if (string.IsNullOrEmpty(options.TlsCertificatePath) || string.IsNullOrEmpty(options.TlsKeyPath))
+            throw new ArgumentException("https:// listen addresses need a certificate and its key (--tls-cert, --tls-key; make them with `tabula fleet tls init`)");
+        try
+        {
+            var certificate = X509Certificate2.CreateFromPemFile(options.TlsCertificatePath, options.TlsKeyPath);
+            var chain = new X509Certificate2Collection();
+            chain.ImportFromPemFile(options.TlsCertificatePath);
+            // Intermediates only: the leaf is ServerCertificate; sending the chain lets a relay that pins the root verify it.
+            foreach (var cert in chain.Where(c => c.Thumbprint == certificate.Thumbprint).ToList())
+                chain.Remove(cert);
+            return (certificate, chain);
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or ArgumentException or IOException
+                                      or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"cannot load the TLS certificate {options.TlsCertificatePath} with key {options.TlsKeyPath}: {e.Message}", e);
+        }
     }
 
     /// <summary>The peer pump, the notification listener and log compaction.</summary>

@@ -74,7 +74,8 @@ public sealed class RelayMachine(RelayLog log)
             var clock = RelayLog.Clock();
             try
             {
-                log.StageDone(name, clock.Elapsed, run());
+                string detail = run();
+                log.StageDone(name, clock.Elapsed, detail);
                 return;
             }
             catch (Exception e)

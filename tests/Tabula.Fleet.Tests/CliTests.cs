@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Tabula.Fleet.Api;
 using Tabula.Fleet.Tests.Support;
@@ -8,20 +7,9 @@ namespace Tabula.Fleet.Tests;
 /// <summary>`tabula fleet …` verbs as a real child process against a real controller.</summary>
 public sealed class CliTests(SqliteFleetFixture fleet) : IClassFixture<SqliteFleetFixture>
 {
-    private async Task<(int Exit, string Out, string Err)> Tabula(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "tabula.dll"));
-        foreach (string a in args) info.ArgumentList.Add(a);
-        info.ArgumentList.Add("--server");
-        info.ArgumentList.Add(fleet.Host.Address.ToString());
-        info.Environment["TABULA_FLEET_TOKEN"] = fleet.OperatorToken;
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private Task<(int Exit, string Out, string Err)> Tabula(params string[] args) =>
+        TabulaCli.RunAsync([.. args, "--server", fleet.Host.Address.ToString()],
+            new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = fleet.OperatorToken });
 
     [Fact]
     public async Task Machines_and_customers_verbs_print_json_and_refusals_exit_1()

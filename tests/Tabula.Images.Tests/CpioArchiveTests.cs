@@ -120,22 +120,7 @@ public sealed class CpioArchiveTests
         return arrow > 0 ? parts[arrow - 1] : parts[^1];
     }
 
-    internal static string[] ReadNames(byte[] archive)
-    {
-        var names = new List<string>();
-        int offset = 0;
-        while (true)
-        {
-            string header = Encoding.ASCII.GetString(archive, offset, 110);
-            int size = Convert.ToInt32(header[54..62], 16), nameSize = Convert.ToInt32(header[94..102], 16);
-            string name = Encoding.UTF8.GetString(archive, offset + 110, nameSize - 1);
-            if (name == "TRAILER!!!")
-                return [.. names];
-            names.Add(name);
-            offset = Align(Align(offset + 110 + nameSize) + size);
-        }
-        static int Align(int x) => (x + 3) & ~3;
-    }
+    internal static string[] ReadNames(byte[] archive) => [.. NewcReader.Read(archive).Select(e => e.Name)];
 
     static byte[] Gzip(CpioArchive archive)
     {

@@ -20,12 +20,7 @@ public sealed class StbootImageTests : IDisposable
             File.WriteAllBytes(init, RandomNumberGenerator.GetBytes(4096));
             SignedPackages.TrustPolicy(Path.Combine(dir, "trust"), 2, "network", [SignedPackages.Root()], tlsRootsPem: SignedPackages.Root().CertificatePem);
             File.WriteAllText(Path.Combine(dir, "host.json"), """{"network_mode": "dhcp", "ospkg_pointer": "https://10.0.0.1/os.json"}""");
-            string release = Path.Combine(dir, "modules", "6.1.0-test");
-            Directory.CreateDirectory(Path.Combine(release, "kernel"));
-            foreach (string name in new[] { "failover", "net_failover", "virtio_net" })
-                File.WriteAllBytes(Path.Combine(release, "kernel", name + ".ko"), [0x7F, (byte)'E', (byte)'L', (byte)'F', .. Encoding.ASCII.GetBytes(name)]);
-            File.WriteAllText(Path.Combine(release, "modules.dep"),
-                "kernel/virtio_net.ko: kernel/net_failover.ko kernel/failover.ko\nkernel/net_failover.ko: kernel/failover.ko\nkernel/failover.ko:\n");
+            FakeModules.Write(Path.Combine(dir, "modules"), "6.1.0-test", FakeModules.VirtioNetDep);
         }
         return new StbootImageInputs(init, Path.Combine(dir, "trust"), Path.Combine(dir, "host.json"), "6.1.0-test", ["virtio_net"])
         {

@@ -8,6 +8,7 @@ using Tabula.Fleet;
 using Tabula.Fleet.Api;
 using Tabula.Fleet.Core;
 using Tabula.Fleet.Storage;
+using Tabula.Packaging;
 
 namespace Tabula.Cli.Commands;
 
@@ -21,6 +22,10 @@ internal static class FleetCommands
     public static Command Create() => new("fleet", "The fleet controller: machines, staff, customers, relay list, peer stream.")
     {
         Serve(),
+        new Command("tls", "TLS for the fleet controller.")
+        {
+            ProvisioningCommands.TlsInit("Tabula fleet CA", "pass it as --fleet-ca to `tabula image relay`"),
+        },
         new Command("staff", "Staff accounts.") { StaffCreate() },
         Machines(),
         Customers(),
@@ -40,17 +45,29 @@ internal static class FleetCommands
         var db = Database();
         var urls = new Option<string>("--urls")
         {
-            Description = "Listen addresses, ';'-separated (default: $TABULA_FLEET_URLS or http://127.0.0.1:8380)",
+            Description = "Listen addresses, ';'-separated: https://IP:PORT (TLS, HTTP/2 and HTTP/1.1), http://IP:PORT (HTTP/1.1), " +
+                          "h2c://IP:PORT (cleartext HTTP/2) (default: $TABULA_FLEET_URLS or http://127.0.0.1:8380)",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_URLS") ?? "http://127.0.0.1:8380",
+        };
+        var tlsCert = new Option<string?>("--tls-cert")
+        {
+            Description = "Server certificate (PEM) for https:// addresses, e.g. server.pem of `tabula fleet tls init` (default: $TABULA_FLEET_TLS_CERT)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_TLS_CERT"),
+        };
+        var tlsKey = new Option<string?>("--tls-key")
+        {
+            Description = "Its private key (PEM), e.g. server.key (default: $TABULA_FLEET_TLS_KEY)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_TLS_KEY"),
         };
         var v4 = new Option<string>("--ipv4-pool") { Description = "Tunnel IPv4 pool for devices", DefaultValueFactory = _ => "10.64.0.0/10" };
         var v6 = new Option<string>("--ipv6-pool") { Description = "Tunnel IPv6 pool for devices", DefaultValueFactory = _ => "fc00:bbbb:bbbb:bb01::/64" };
-        var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).") { db, urls, v4, v6 };
+        var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).") { db, urls, tlsCert, tlsKey, v4, v6 };
         command.SetAction((result, ct) => Guard(async () =>
         {
             var app = await FleetServer.CreateAsync(new FleetOptions
             {
                 Database = result.GetValue(db)!, Urls = result.GetValue(urls)!,
+                TlsCertificatePath = result.GetValue(tlsCert), TlsKeyPath = result.GetValue(tlsKey),
                 Ipv4Pool = result.GetValue(v4)!, Ipv6Pool = result.GetValue(v6)!,
             }, ct);
             await app.RunAsync();
@@ -102,7 +119,7 @@ internal static class FleetCommands
 
     // ---------------------------------------------------------------- remote verbs over the HTTP API
 
-    private sealed record Remote(Option<string> Server, Option<string?> Token);
+    private sealed record Remote(Option<string> Server, Option<string?> Token, Option<string?> Ca);
 
     private static Remote RemoteOptions(Command command)
     {
@@ -112,16 +129,29 @@ internal static class FleetCommands
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_SERVER") ?? "http://127.0.0.1:8380",
         };
         var token = new Option<string?>("--token") { Description = "Staff API token (default: $TABULA_FLEET_TOKEN)" };
+        var ca = new Option<string?>("--ca")
+        {
+            Description = "For an https:// server: trust only this CA (PEM, e.g. ca.pem of `tabula fleet tls init`) instead of the system store (default: $TABULA_FLEET_CA)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_CA"),
+        };
         command.Options.Add(server);
         command.Options.Add(token);
-        return new Remote(server, token);
+        command.Options.Add(ca);
+        return new Remote(server, token, ca);
     }
 
     private static HttpClient Client(ParseResult result, Remote remote)
     {
         string token = result.GetValue(remote.Token) ?? Environment.GetEnvironmentVariable("TABULA_FLEET_TOKEN")
                        ?? throw new UsageException("--token or TABULA_FLEET_TOKEN is required");
-        var client = new HttpClient { BaseAddress = new Uri(result.GetValue(remote.Server)!), Timeout = TimeSpan.FromSeconds(30) };
+        var handler = new SocketsHttpHandler();
+        if (result.GetValue(remote.Ca) is { } ca)
+        {
+            // The same pinning as the relay agent's: the chain must end at one of these roots, nothing else is trusted.
+            var pinned = new PinnedTlsRoots(CliRun.ParseFile(ca, Packaging.Limits.MaxPemBytes, "CA", bytes => Certificate.ParsePemBundle(bytes)), TimeProvider.System);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) => pinned.Validate(certificate, chain, errors);
+        }
+        var client = new HttpClient(handler) { BaseAddress = new Uri(result.GetValue(remote.Server)!), Timeout = TimeSpan.FromSeconds(30) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
     }

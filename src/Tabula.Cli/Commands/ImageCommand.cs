@@ -4,7 +4,7 @@ using Tabula.Images.Stboot;
 
 namespace Tabula.Cli.Commands;
 
-/// <summary>`tabula image stboot`: the deterministic stboot initramfs (Tabula.Images).</summary>
+/// <summary>`tabula image stboot`: the deterministic stboot initramfs (Tabula.Images); `image relay` is in ImageRelayCommand.</summary>
 internal static class ImageCommand
 {
     public static Command Create()
@@ -30,7 +30,7 @@ internal static class ImageCommand
         };
         stboot.SetAction(result => CliRun.Guard(() =>
         {
-            string initPath = result.GetValue(init) ?? FindInit()
+            string initPath = result.GetValue(init) ?? FindBinary("TABULA_BOOT_BINARY", "tabula-boot", "out/boot/tabula-boot", "out/e2e/boot/tabula-boot")
                 ?? throw new UsageException("no tabula-boot binary found: pass --init, or publish it with " +
                                             "`dotnet publish src/Tabula.Boot -c Release -r linux-x64 -o out/boot`");
             var inputs = new StbootImageInputs(initPath, result.GetValue(trustPolicy)!, result.GetValue(hostConfig), result.GetValue(release)!,
@@ -41,42 +41,35 @@ internal static class ImageCommand
             };
             var format = result.GetValue(compression) == "none" ? ImageCompression.None : ImageCompression.Gzip;
             string outPath = result.GetValue(output)!;
-            if (Path.GetDirectoryName(Path.GetFullPath(outPath)) is { } directory)
-                Directory.CreateDirectory(directory);
-            string temporary = outPath + ".tmp";
             StbootImageSummary summary;
-            try
-            {
-                using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
-                    summary = StbootImage.Write(inputs, file, format);
-                File.Move(temporary, outPath, overwrite: true);
-            }
-            catch (ImageException e)
-            {
-                throw new UsageException(e.Message);
-            }
-            finally { File.Delete(temporary); }
+            try { summary = CliRun.WriteAtomically(outPath, file => StbootImage.Write(inputs, file, format)); }
+            catch (ImageException e) { throw new UsageException(e.Message); }
             Console.WriteLine($"{outPath}: {new FileInfo(outPath).Length} bytes ({(format == ImageCompression.None ? "uncompressed" : "gzip")}), /init {summary.InitBytes} bytes ({initPath}), " +
                               $"{summary.Paths.Count} entries, {summary.ModuleLoadOrder.Count} modules");
             foreach (string module in summary.ModuleLoadOrder)
                 Console.WriteLine($"  module {module}");
             return ExitCode.Ok;
         }));
-        return new Command("image", "Build boot images.") { stboot };
+        return new Command("image", "Build boot images and OS packages.") { stboot, ImageRelayCommand.Create() };
     }
 
-    static string? FindInit()
+    /// <summary>
+    /// A static program to embed as /init: $<paramref name="environmentVariable"/>, else <paramref name="fileName"/>
+    /// beside the tabula binary, else the first of <paramref name="repositoryCandidates"/> in the repository that holds
+    /// the current directory (where `dotnet publish … -o out/…` puts it). Null when none exists.
+    /// </summary>
+    internal static string? FindBinary(string environmentVariable, string fileName, params string[] repositoryCandidates)
     {
-        if (Environment.GetEnvironmentVariable("TABULA_BOOT_BINARY") is { Length: > 0 } fromEnvironment)
+        if (Environment.GetEnvironmentVariable(environmentVariable) is { Length: > 0 } fromEnvironment)
             return fromEnvironment;
-        string beside = Path.Combine(AppContext.BaseDirectory, "tabula-boot");
+        string beside = Path.Combine(AppContext.BaseDirectory, fileName);
         if (File.Exists(beside))
             return beside;
         for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
         {
             if (!File.Exists(Path.Combine(dir.FullName, "Tabula.slnx")))
                 continue;
-            foreach (string candidate in new[] { "out/boot/tabula-boot", "out/e2e/boot/tabula-boot" })
+            foreach (string candidate in repositoryCandidates)
                 if (File.Exists(Path.Combine(dir.FullName, candidate)))
                     return Path.Combine(dir.FullName, candidate);
         }

@@ -63,7 +63,16 @@ public static class ProvisioningCommands
         return new Command("token", "Staff bearer tokens.") { create };
     }
 
-    static Command Tls()
+    static Command Tls() => new("tls", "TLS for the provisioning server.")
+    {
+        TlsInit(DevCertificateAuthority.DefaultCaName, "pin this as tls_roots.pem"),
+    };
+
+    /// <summary>
+    /// `… tls init`: a private CA and a server certificate. Shared by `provisioning tls init` and `fleet tls init`,
+    /// which differ only in the CA's name and in where the CA is pinned.
+    /// </summary>
+    internal static Command TlsInit(string caName, string pinHint)
     {
         var output = new Option<string>("--out", "-o") { Description = "Directory for ca.pem, ca.key, server.pem, server.key", Required = true };
         var hosts = new Option<string[]>("--host")
@@ -73,21 +82,21 @@ public static class ProvisioningCommands
         };
         var days = new Option<int>("--server-days") { Description = "Server certificate validity in days", DefaultValueFactory = _ => 825 };
         var force = new Option<bool>("--force") { Description = "Replace an existing CA" };
-        var init = new Command("init", "Make a private CA and a server certificate (ECDSA P-256). Pin ca.pem as the machines' tls_roots.pem.")
+        var init = new Command("init", $"Make a private CA and a server certificate (ECDSA P-256). ca.pem: {pinHint}.")
         {
             output, hosts, days, force,
         };
         init.SetAction((result, ct) => ProvisioningCli.RunAsync(() =>
         {
             var files = DevCertificateAuthority.Init(result.GetValue(output)!, result.GetValue(hosts) ?? [],
-                DateTimeOffset.UtcNow, TimeSpan.FromDays(3650), TimeSpan.FromDays(result.GetValue(days)), result.GetValue(force));
-            Console.WriteLine($"CA certificate:     {files.CaCertificate} (pin this as tls_roots.pem)");
+                DateTimeOffset.UtcNow, TimeSpan.FromDays(3650), TimeSpan.FromDays(result.GetValue(days)), result.GetValue(force), caName);
+            Console.WriteLine($"CA certificate:     {files.CaCertificate} ({pinHint})");
             Console.WriteLine($"CA key:             {files.CaKey} (keep offline)");
             Console.WriteLine($"server certificate: {files.ServerCertificate}");
             Console.WriteLine($"server key:         {files.ServerKey}");
             return Task.FromResult(0);
         }));
-        return new Command("tls", "TLS for the provisioning server.") { init };
+        return init;
     }
 
     static Command Export()

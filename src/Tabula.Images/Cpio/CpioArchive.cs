@@ -63,22 +63,30 @@ public sealed class CpioArchive
     public const UnixFileMode DefaultDirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
         | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
-    /// <summary>Writes the archive (entries sorted, parents implied, trailer) to <paramref name="destination"/>.</summary>
-    public void WriteTo(Stream destination)
+    /// <summary>
+    /// Writes the archive (entries sorted, parents implied, trailer) to <paramref name="destination"/>. Returns the
+    /// number of bytes written: what the kernel unpacks into RAM, give or take the headers.
+    /// </summary>
+    public long WriteTo(Stream destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
+        var counted = new CountingStream(destination);
         uint inode = 1;
         foreach (CpioEntry entry in Complete())
-            WriteEntry(destination, entry, inode++);
-        WriteHeader(destination, "TRAILER!!!", inode: 0, mode: 0, nlink: 1, mtime: 0, size: 0, rdevMajor: 0, rdevMinor: 0);
+            WriteEntry(counted, entry, inode++);
+        WriteHeader(counted, "TRAILER!!!", inode: 0, mode: 0, nlink: 1, mtime: 0, size: 0, rdevMajor: 0, rdevMinor: 0);
+        return counted.Written;
     }
 
-    /// <summary>Writes the archive gzip-compressed. The gzip header carries no name and mtime 0, so output is stable.</summary>
-    public void WriteGzipTo(Stream destination, CompressionLevel level = CompressionLevel.Optimal)
+    /// <summary>
+    /// Writes the archive gzip-compressed and returns its uncompressed size. The gzip header carries no name and
+    /// mtime 0, so output is stable.
+    /// </summary>
+    public long WriteGzipTo(Stream destination, CompressionLevel level = CompressionLevel.Optimal)
     {
         using var gzip = new GZipStream(destination, level, leaveOpen: true);
         using var buffered = new BufferedStream(gzip, 1 << 16);
-        WriteTo(buffered);
+        return WriteTo(buffered);
     }
 
     /// <summary>The archive's bytes (for small archives and tests).</summary>
@@ -180,6 +188,36 @@ public sealed class CpioArchive
         int padding = (int)((4 - (written & 3)) & 3);
         if (padding > 0)
             destination.Write(stackalloc byte[padding]);
+    }
+
+    /// <summary>Passes writes through and counts them (the destination may not know its position: gzip).</summary>
+    sealed class CountingStream(Stream inner) : Stream
+    {
+        public long Written { get; private set; }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            inner.Write(buffer);
+            Written += buffer.Length;
+        }
+
+        public override void WriteByte(byte value)
+        {
+            inner.WriteByte(value);
+            Written++;
+        }
+
+        public override void Flush() => inner.Flush();
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => Written; set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     static string Normalize(string path)

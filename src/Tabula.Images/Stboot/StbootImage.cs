@@ -1,14 +1,15 @@
 using Tabula.Images.Cpio;
+using Tabula.Images.Initramfs;
 using Tabula.Images.KernelModules;
 using Tabula.Packaging;
 
 namespace Tabula.Images.Stboot;
 
 /// <summary>
-/// Builds the stboot initramfs: /init (tabula-boot), the device nodes a .NET PID 1 needs before it mounts devtmpfs
-/// (/dev/console, /dev/null, /dev/random, /dev/urandom: see docs/boot.md), empty /proc /sys /run, the trust policy in
-/// /etc/trust_policy/, the host configuration as /etc/host_configuration.json, the closure of the requested kernel
-/// modules with /lib/modules/load-order, and embedded OS packages under /ospkg/. Inputs are validated with
+/// Builds the stboot initramfs: the common base (<see cref="InitramfsBase"/>: /init = tabula-boot, device nodes, empty
+/// /proc /sys /run /etc), the trust policy in /etc/trust_policy/, the host configuration as
+/// /etc/host_configuration.json, the closure of the requested kernel modules with /lib/modules/load-order, and
+/// embedded OS packages under /ospkg/. Inputs are validated with
 /// Tabula.Packaging first, so an image that would refuse to boot is refused here. Deterministic: the cpio writer
 /// sorts entries and fixes mtimes, owners and inode numbers, and gzip gets no name and mtime 0, so the same inputs
 /// give the same bytes.
@@ -26,8 +27,6 @@ public static class StbootImage
     public static (CpioArchive Archive, StbootImageSummary Summary) Build(StbootImageInputs inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        if (!File.Exists(inputs.Init))
-            ImageException.Throw(ImageError.InputInvalid, $"/init binary {inputs.Init} does not exist");
         TrustPolicyFolder trust;
         try { trust = TrustPolicyFolder.Load(inputs.TrustPolicyDirectory); }
         catch (Exception e) when (e is PackageFormatException or IOException)
@@ -36,13 +35,7 @@ public static class StbootImage
             throw;
         }
 
-        var archive = new CpioArchive()
-            .AddFileFrom("init", inputs.Init, CpioArchive.ExecutableMode)
-            .AddCharacterDevice("dev/console", 5, 1)
-            .AddCharacterDevice("dev/null", 1, 3, (UnixFileMode)0x1B6)
-            .AddCharacterDevice("dev/random", 1, 8, (UnixFileMode)0x1B6)
-            .AddCharacterDevice("dev/urandom", 1, 9, (UnixFileMode)0x1B6)
-            .AddDirectory("proc").AddDirectory("sys").AddDirectory("run").AddDirectory("etc");
+        CpioArchive archive = InitramfsBase.Create(inputs.Init);
 
         foreach (string file in TrustPolicyFiles)
         {

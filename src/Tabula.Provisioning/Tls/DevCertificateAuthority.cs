@@ -11,16 +11,21 @@ public sealed record DevTlsFiles(string CaCertificate, string CaKey, string Serv
 /// A private CA and a server certificate for the provisioning server (ECDSA P-256, which Go's TLS stack in
 /// stboot speaks). The CA certificate is what a machine's trust policy pins as <c>tls_roots.pem</c> (threat
 /// checklist #12): integrity never depends on it, it keeps the package list private and the path honest.
+/// The fleet controller uses the same kind of files; the relay OS package pins its CA as fleet-ca.pem.
 /// </summary>
 public static class DevCertificateAuthority
 {
     public const string CaCertificateFile = "ca.pem", CaKeyFile = "ca.key", ServerCertificateFile = "server.pem",
         ServerKeyFile = "server.key";
 
+    /// <summary>The CA's common name unless given: what the provisioning server has always used.</summary>
+    public const string DefaultCaName = "Tabula provisioning CA";
+
     /// <summary>Creates <paramref name="directory"/>/{ca,server}.{pem,key}. Keys are written mode 0600. Refuses to
-    /// overwrite an existing CA key unless <paramref name="force"/>.</summary>
+    /// overwrite an existing CA key unless <paramref name="force"/>. The fleet controller uses the same files
+    /// (`tabula fleet tls init`, with its own <paramref name="caName"/>).</summary>
     public static DevTlsFiles Init(string directory, IReadOnlyList<string> hostNames, DateTimeOffset now,
-        TimeSpan caValidity, TimeSpan serverValidity, bool force = false)
+        TimeSpan caValidity, TimeSpan serverValidity, bool force = false, string caName = DefaultCaName)
     {
         Directory.CreateDirectory(directory);
         var files = new DevTlsFiles(Path.Combine(directory, CaCertificateFile), Path.Combine(directory, CaKeyFile),
@@ -29,7 +34,9 @@ public static class DevCertificateAuthority
             throw new IOException($"{files.CaKey} exists; pass --force to replace the CA (machines pinning it will refuse the new one)");
 
         using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var caRequest = new CertificateRequest("CN=Tabula provisioning CA", caKey, HashAlgorithmName.SHA256);
+        var caSubject = new X500DistinguishedNameBuilder();
+        caSubject.AddCommonName(caName);
+        var caRequest = new CertificateRequest(caSubject.Build(), caKey, HashAlgorithmName.SHA256);
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(
             X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));

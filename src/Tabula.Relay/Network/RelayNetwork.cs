@@ -62,6 +62,21 @@ public static class RelayNetwork
         IgnoreExisting(() => rtnl.AddAddress(link.Index, address, prefixLength));
     }
 
+    /// <summary>
+    /// The pools' gateway addresses on the WireGuard interface, with the pools' prefixes ("10.64.0.1/10"): the prefix
+    /// routes every customer address to the interface, and WireGuard's allowed IPs pick the peer.
+    /// </summary>
+    public static void AddGatewayAddresses(string linkName, Fleet.ConfigReply config)
+    {
+        foreach (string cidr in new[] { config.Ipv4Gateway, config.Ipv6Gateway })
+        {
+            int slash = cidr.IndexOf('/');
+            if (slash < 0 || !IPAddress.TryParse(cidr.AsSpan(0, slash), out var address) || !int.TryParse(cidr.AsSpan(slash + 1), out int prefix))
+                throw new RelayException("serve", "bad_config", "the controller's gateway address is not ADDRESS/PREFIX");
+            AddAddress(linkName, address, prefix);
+        }
+    }
+
     /// <summary>IPv4 and IPv6 forwarding on, so tunnel traffic can be routed onwards.</summary>
     public static void EnableForwarding(string root)
     {

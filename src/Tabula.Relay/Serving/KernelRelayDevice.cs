@@ -1,4 +1,3 @@
-using System.Net;
 using Tabula.Linux;
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Network;
@@ -26,11 +25,7 @@ public sealed class KernelRelayDevice(string name, string root) : IRelayDevice
         }
         catch (WireGuardDeviceException e) when (e.ErrorName == "EEXIST") { }   // a re-enrollment after the first one
         await Control.ApplyAsync(new DeviceUpdate { PrivateKey = privateKey, ListenPort = checked((ushort)config.ListenPort) }, ct);
-        foreach (string cidr in new[] { config.Ipv4Gateway, config.Ipv6Gateway })
-        {
-            var network = IPNetwork.Parse(cidr);   // the gateway with the pool's prefix: "10.64.0.1/10" keeps its host bits
-            RelayNetwork.AddAddress(name, IPAddress.Parse(cidr[..cidr.IndexOf('/')]), network.PrefixLength);
-        }
+        RelayNetwork.AddGatewayAddresses(name, config);
         WireGuardLink.SetUp(name);
         RelayNetwork.EnableForwarding(root);
     }

@@ -14,18 +14,31 @@ public sealed class BootBinary
     /// <summary>The published binary; publishes on first use.</summary>
     public string Path => path.Value;
 
-    /// <summary>How long the publish took (0 when reused).</summary>
-    public TimeSpan PublishTime { get; private set; }
+    static string Publish() => NativeBinary.Publish("src/Tabula.Boot/Tabula.Boot.csproj", "boot", "tabula-boot");
+}
 
-    static string Publish()
+/// <summary>Publishes src/Tabula.Relay (the relay agent, /init of the relay OS package) once per test run.</summary>
+public sealed class RelayBinary
+{
+    readonly Lazy<string> path = new(() => NativeBinary.Publish("src/Tabula.Relay/Tabula.Relay.csproj", "relay", "tabula-relay"),
+        LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>The published binary; publishes on first use.</summary>
+    public string Path => path.Value;
+}
+
+/// <summary>`dotnet publish` of a static NativeAOT program into out/e2e/NAME, checked by running "BINARY version".</summary>
+static class NativeBinary
+{
+    public static string Publish(string project, string outName, string binaryName)
     {
-        string output = RepositoryPaths.Out("boot");
+        string output = RepositoryPaths.Out(outName);
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
             WorkingDirectory = RepositoryPaths.Root,
         };
-        foreach (string a in new[] { "publish", "src/Tabula.Boot/Tabula.Boot.csproj", "-c", "Release", "-r", "linux-x64", "-o", output, "--nologo", "-v", "quiet" })
+        foreach (string a in new[] { "publish", project, "-c", "Release", "-r", "linux-x64", "-o", output, "--nologo", "-v", "quiet" })
             start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
@@ -33,14 +46,14 @@ public sealed class BootBinary
         if (!process.WaitForExit(TimeSpan.FromMinutes(8)))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException("dotnet publish of Tabula.Boot took over 8 minutes");
+            throw new TimeoutException($"dotnet publish of {project} took over 8 minutes");
         }
-        string binary = System.IO.Path.Combine(output, "tabula-boot");
+        string binary = System.IO.Path.Combine(output, binaryName);
         if (process.ExitCode != 0 || !File.Exists(binary))
-            throw new InvalidOperationException($"dotnet publish of Tabula.Boot failed ({process.ExitCode}):\n{stdout}\n{stderr.Result}");
+            throw new InvalidOperationException($"dotnet publish of {project} failed ({process.ExitCode}):\n{stdout}\n{stderr.Result}");
         string version = Prerequisites.Run(binary, "version");
-        if (!version.StartsWith("tabula-boot ", StringComparison.Ordinal))
-            throw new InvalidOperationException($"tabula-boot version printed: {version}");
+        if (!version.StartsWith(binaryName + " ", StringComparison.Ordinal))
+            throw new InvalidOperationException($"{binaryName} version printed: {version}");
         return binary;
     }
 }

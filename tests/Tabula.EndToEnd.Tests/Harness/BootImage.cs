@@ -1,4 +1,5 @@
 using Tabula.Images.Cpio;
+using Tabula.Images.Initramfs;
 using Tabula.Images.KernelModules;
 
 namespace Tabula.EndToEnd.Tests.Harness;
@@ -7,19 +8,12 @@ namespace Tabula.EndToEnd.Tests.Harness;
 internal static class BootImage
 {
     /// <summary>
-    /// An archive with <paramref name="init"/> as /init (0755) and the device nodes a .NET PID 1 needs before it
-    /// mounts devtmpfs: /dev/console (the kernel opens it as fd 0-2 for init) and /dev/urandom, /dev/random and
-    /// /dev/null. The runtime opens /dev/urandom for Guid.NewGuid and, when it is missing at first use, remembers
-    /// that forever (HttpClient then fails in Activity's constructor) — measured in QEMU.
+    /// An archive with <paramref name="init"/> as /init and the base every Tabula image has (<see cref="InitramfsBase"/>):
+    /// the device nodes a .NET PID 1 needs before it mounts devtmpfs and the empty mount points. Without /dev/urandom
+    /// the runtime's first Guid.NewGuid fails and it remembers that forever (HttpClient then fails in Activity's
+    /// constructor) — measured in QEMU.
     /// </summary>
-    internal static CpioArchive WithInit(string init) =>
-        new CpioArchive()
-            .AddFileFrom("init", init, CpioArchive.ExecutableMode)
-            .AddCharacterDevice("dev/console", 5, 1)
-            .AddCharacterDevice("dev/null", 1, 3, (UnixFileMode)0x1B6)
-            .AddCharacterDevice("dev/random", 1, 8, (UnixFileMode)0x1B6)
-            .AddCharacterDevice("dev/urandom", 1, 9, (UnixFileMode)0x1B6)
-            .AddDirectory("proc").AddDirectory("sys").AddDirectory("run");
+    internal static CpioArchive WithInit(string init) => InitramfsBase.Create(init);
 
     /// <summary>Adds the closure of <paramref name="modules"/> from the guest kernel's tree.</summary>
     internal static CpioArchive WithModules(this CpioArchive archive, string release, params string[] modules)

@@ -16,6 +16,9 @@ public sealed record QemuOptions(string Kernel, string Initramfs, string Command
 
     /// <summary>The guest NIC's MAC address.</summary>
     public string Mac { get; init; } = "52:54:00:7a:b0:01";
+
+    /// <summary>A raw disk image attached as a virtio block device (the relay's amnesia test hashes it after), or null.</summary>
+    public string? Disk { get; init; }
 }
 
 /// <summary>
@@ -67,6 +70,8 @@ public sealed class QemuMachine : IDisposable
                 "-device", $"virtio-net-pci,netdev=n0,mac={options.Mac}"]);
         else
             arguments.AddRange(["-nic", "none"]);
+        if (options.Disk is { } disk)
+            arguments.AddRange(["-drive", $"file={disk},format=raw,if=virtio,cache=writethrough"]);
 
         var start = new ProcessStartInfo
         {

@@ -1,0 +1,122 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Tabula.Lab;
+
+namespace Tabula.Cli.Commands;
+
+/// <summary>
+/// `tabula lab up|down`: the whole disk-less fleet on one machine (Tabula.Lab; docs/lab.md). `lab forward` is the
+/// loopback forwarder `up` starts in the background for the dashboard; it is not meant to be typed.
+/// </summary>
+internal static class LabCommand
+{
+    public static Command Create() => new("lab",
+        "The whole fleet on this machine: signing keys, a signed relay package, the provisioning server and the fleet controller, " +
+        "relay machines in QEMU (software emulation) that boot it with stboot, a customer's WireGuard client pinging through each relay.")
+    {
+        Up(), Down(), Forward(),
+    };
+
+    static Option<string> DirectoryOption() => new("--dir")
+    {
+        Description = $"Lab directory: state, keys, packages, images, logs (default: $TABULA_LAB_DIR or {LabRunner.DefaultDirectory})",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_LAB_DIR") is { Length: > 0 } d ? d : LabRunner.DefaultDirectory,
+    };
+
+    static Command Up()
+    {
+        var relays = new Option<int>("--relays") { Description = "Relay machines to boot (1 GiB of RAM and one busy core each: 1 or 2 on a small machine)", DefaultValueFactory = _ => 2 };
+        var json = new Option<bool>("--json") { Description = "Print the summary as JSON on stdout (progress goes to stderr)" };
+        var dir = DirectoryOption();
+        var command = new Command("up",
+            "Bring the lab up (a lab already up in the directory is taken down first). Needs root, qemu-system-x86, a linux-image kernel, " +
+            "wireguard-go and wireguard-tools (scripts/setup installs them).") { relays, json, dir };
+        command.SetAction((result, ct) => Guard(async () =>
+        {
+            bool asJson = result.GetValue(json);
+            TextWriter progress = asJson ? Console.Error : Console.Out;
+            var options = new LabOptions(result.GetValue(dir)!, result.GetValue(relays), Self(), line =>
+            {
+                progress.WriteLine($"lab: {line}");
+                progress.Flush();
+            });
+            var summary = await LabRunner.UpAsync(options, ct);
+            if (asJson)
+                Console.WriteLine(JsonSerializer.Serialize(summary, LabJson.Default.LabSummary));
+            else
+                Print(summary);
+            return summary.Relays.All(r => r.Handshake && r.Ping) ? ExitCode.Ok : ExitCode.Rejected;
+        }));
+        return command;
+    }
+
+    static void Print(LabSummary summary)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"lab is up in {summary.TookSeconds:0}s ({string.Join(", ", summary.Steps.Select(s => $"{s.Name} {s.Seconds:0.#}s"))})");
+        Console.WriteLine($"  package   sha256 {summary.PackageSha256} ({summary.PackageBytes / 1e6:0.0} MB, signatures: {summary.PackageSigners})");
+        Console.WriteLine($"  dashboard {summary.DashboardUrl}  login {summary.StaffUsername} / {summary.StaffPassword}  (CA {summary.FleetCa})");
+        Console.WriteLine($"  staff CLI TABULA_FLEET_TOKEN=$(cat {summary.StaffTokenFile}) tabula fleet machines list --server {summary.DashboardUrl[..^"/dashboard".Length]} --ca {summary.FleetCa}");
+        foreach (var relay in summary.Relays)
+        {
+            Console.WriteLine($"  {relay.Name}   {relay.Address}  machine {relay.MachineId}  fingerprint {relay.Fingerprint}  {relay.State}" +
+                              $"  handshake {(relay.Handshake ? "done" : "NONE")}  ping {(relay.Ping ? "ok" : "FAILED")}");
+            Console.WriteLine($"    stboot (its own clock)  {LabRunner.Timeline(relay.Stboot)}");
+            Console.WriteLine($"    lab (wall clock)        kexec at {relay.Timeline.KexecAt:0.0}s, enrolled at {relay.Timeline.EnrolledAt:0.0}s after power-on; " +
+                              $"serving {relay.Timeline.Deploy:0.0}s after deploy; first ping through the tunnel {relay.Timeline.FirstHandshake:0.0}s after the device was added");
+            Console.WriteLine($"    console {relay.ConsoleLog}; client: ip netns exec {summary.Namespace} wg show {relay.WireguardInterface}");
+        }
+        Console.WriteLine($"  take it down with: tabula lab down{(summary.Directory == LabRunner.DefaultDirectory ? "" : " --dir " + summary.Directory)}");
+    }
+
+    static Command Down()
+    {
+        var dir = DirectoryOption();
+        var command = new Command("down", "Stop every process of the lab (QEMU, servers, wireguard-go, forwarder), delete its namespace and files. Safe to repeat.") { dir };
+        command.SetAction(result => CliRun.Guard(() =>
+        {
+            var done = LabRunner.Down(result.GetValue(dir)!);
+            if (done.Count == 0)
+                Console.WriteLine($"lab: nothing to take down in {Path.GetFullPath(result.GetValue(dir)!)}");
+            foreach (string line in done)
+                Console.WriteLine($"lab: {line}");
+            return ExitCode.Ok;
+        }));
+        return command;
+    }
+
+    static Command Forward()
+    {
+        var ns = new Option<string>("--netns") { Required = true, Description = "Namespace the target is in" };
+        var listen = new Option<string>("--listen") { Required = true, Description = "Loopback IP:PORT to listen on" };
+        var to = new Option<string>("--to") { Required = true, Description = "IP:PORT inside the namespace" };
+        var command = new Command("forward", "Forward a loopback port into the lab namespace (started by `lab up`).") { ns, listen, to };
+        command.Hidden = true;
+        command.SetAction((result, ct) => Guard(async () =>
+        {
+            await LabForwarder.RunAsync(result.GetValue(ns)!, IPEndPoint.Parse(result.GetValue(listen)!), IPEndPoint.Parse(result.GetValue(to)!), ct);
+            return ExitCode.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>How to run this CLI again: the native executable, or dotnet + tabula.dll for the JIT build.</summary>
+    static string[] Self()
+    {
+        string self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell where the tabula executable is");
+        return Path.GetFileName(self) == "dotnet" ? [self, Path.Combine(AppContext.BaseDirectory, "tabula.dll")] : [self];
+    }
+
+    static async Task<int> Guard(Func<Task<int>> body)
+    {
+        try { return await CliRun.GuardAsync(body); }
+        catch (LabException e)
+        {
+            Console.Error.WriteLine($"tabula: lab: {e.Message}");
+            Console.Error.WriteLine("tabula: lab: what started is recorded; `tabula lab down` removes it");
+            return ExitCode.BadInput;
+        }
+    }
+}

@@ -1,0 +1,50 @@
+namespace Tabula.Images.Relay;
+
+/// <summary>What a relay OS package is built from.</summary>
+/// <param name="Agent">The static tabula-relay binary, installed as /init.</param>
+/// <param name="KernelRelease">The kernel release (uname -r); its modules come from <see cref="ModulesRoot"/>/RELEASE.</param>
+/// <param name="FleetUrl">The fleet controller's https:// base URL, written to /etc/tabula/relay.json.</param>
+/// <param name="FleetCaFile">PEM with the CA certificate(s) the agent pins for the controller (/etc/tabula/fleet-ca.pem).</param>
+/// <param name="Modules">Module names; their closure from modules.dep goes in, with the load order.</param>
+public sealed record RelayImageInputs(string Agent, string KernelRelease, string FleetUrl, string FleetCaFile,
+    IReadOnlyList<string> Modules)
+{
+    /// <summary>
+    /// The default modules: the kernel's WireGuard and the virtio NIC (virtio_net over virtio_pci), which Debian 12's
+    /// linux-image-amd64 ships as modules. Add the NIC drivers of real hardware with <see cref="Modules"/> (e1000e, igb, ixgbe, …).
+    /// </summary>
+    public static readonly IReadOnlyList<string> DefaultModules = ["wireguard", "virtio_net", "virtio_pci"];
+
+    /// <summary>
+    /// The default kernel command line: the serial console (where the agent shows its enrollment fingerprint),
+    /// reboot at once on a panic (PID 1 dying is one) instead of hanging, and no kernel chatter around the agent's lines.
+    /// </summary>
+    public const string DefaultCmdline = "console=ttyS0,115200 panic=-1 quiet";
+
+    /// <summary>The kernel image; null: /boot/vmlinuz-RELEASE.</summary>
+    public string? Kernel { get; init; }
+
+    /// <summary>The kernel command line stored in the manifest (stboot boots with it exactly).</summary>
+    public string Cmdline { get; init; } = DefaultCmdline;
+
+    /// <summary>The manifest label; null: "Tabula relay RELEASE".</summary>
+    public string? Label { get; init; }
+
+    /// <summary>Where module trees live (one folder per release).</summary>
+    public string ModulesRoot { get; init; } = "/lib/modules";
+
+    /// <summary>The kernel image actually used.</summary>
+    public string KernelPath => Kernel ?? $"/boot/vmlinuz-{KernelRelease}";
+}
+
+/// <summary>What went into a relay OS package, for the CLI to print.</summary>
+/// <param name="Manifest">The manifest written into the archive.</param>
+/// <param name="KernelBytes">Size of the kernel image.</param>
+/// <param name="InitramfsBytes">Size of the gzip-compressed initramfs in the archive.</param>
+/// <param name="InitramfsUncompressedBytes">Size of the cpio archive: what the kernel unpacks into RAM.</param>
+/// <param name="InitBytes">Size of /init (the agent).</param>
+/// <param name="FleetCa">The pinned certificates, as parsed.</param>
+/// <param name="ModuleLoadOrder">Absolute module paths in load order (dependencies first).</param>
+/// <param name="Paths">Every explicitly added archive path, sorted.</param>
+public sealed record RelayImageSummary(Packaging.Manifest Manifest, long KernelBytes, long InitramfsBytes, long InitramfsUncompressedBytes,
+    long InitBytes, IReadOnlyList<Packaging.Certificate> FleetCa, IReadOnlyList<string> ModuleLoadOrder, IReadOnlyList<string> Paths);

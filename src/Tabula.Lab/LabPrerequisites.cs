@@ -1,0 +1,41 @@
+namespace Tabula.Lab;
+
+/// <summary>The guest kernel: /boot/vmlinuz-RELEASE with /lib/modules/RELEASE/modules.dep (Debian's linux-image-amd64).</summary>
+/// <param name="Release">uname -r of the kernel.</param>
+/// <param name="KernelPath">The bzImage.</param>
+public sealed record LabKernel(string Release, string KernelPath)
+{
+    /// <summary>The newest installed release that has both the image and its modules, or null.</summary>
+    public static LabKernel? Find() => !Directory.Exists("/boot") ? null
+        : Directory.GetFiles("/boot", "vmlinuz-*")
+            .Select(path => Path.GetFileName(path)["vmlinuz-".Length..])
+            .Where(release => File.Exists($"/lib/modules/{release}/modules.dep"))
+            .OrderDescending(StringComparer.Ordinal)
+            .Select(release => new LabKernel(release, $"/boot/vmlinuz-{release}"))
+            .FirstOrDefault();
+}
+
+/// <summary>What `lab up` needs on the host, each with the Debian package that provides it (scripts/setup installs them).</summary>
+public static class LabPrerequisites
+{
+    /// <summary>Tools on PATH and the package each comes from.</summary>
+    public static readonly IReadOnlyList<(string Tool, string Package)> Tools =
+    [
+        ("qemu-system-x86_64", "qemu-system-x86"), ("wireguard-go", "wireguard-go"), ("wg", "wireguard-tools"),
+        ("ip", "iproute2"), ("ping", "iputils-ping"), ("setsid", "util-linux"),
+    ];
+
+    /// <summary>One entry per missing thing: "root", or "TOOL (package PKG)", or the kernel.</summary>
+    public static IReadOnlyList<string> Missing()
+    {
+        var missing = new List<string>();
+        if (Environment.UserName != "root")
+            missing.Add("root (network namespaces, taps and QEMU's tap networking need it: run with sudo)");
+        foreach (var (tool, package) in Tools)
+            if (HostProcess.Find(tool) is null)
+                missing.Add($"{tool} (package {package})");
+        if (LabKernel.Find() is null)
+            missing.Add("a guest kernel: /boot/vmlinuz-RELEASE with /lib/modules/RELEASE (package linux-image-amd64)");
+        return missing;
+    }
+}

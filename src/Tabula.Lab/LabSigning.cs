@@ -1,0 +1,79 @@
+using System.Security.Cryptography;
+using Tabula.Packaging;
+using Tabula.Packaging.Crypto;
+
+namespace Tabula.Lab;
+
+/// <summary>A signing key and its certificate, as `tabula keygen` writes them (KEY.key PKCS#8 PEM 0600, KEY.pem).</summary>
+public sealed record LabSigner(string Name, byte[] PrivateKey, Certificate Certificate)
+{
+    /// <summary>The certificate as PEM.</summary>
+    public string CertificatePem => Pem.EncodeCertificate(Certificate.Der);
+}
+
+/// <summary>
+/// The lab's signing workstation: a root and three signers (the files `tabula keygen root|leaf` makes), the ST trust
+/// policy folders (threshold 2), and the relay package's descriptor signed by two of the three signers and verified
+/// as stboot will verify it.
+/// </summary>
+public static class LabSigning
+{
+    /// <summary>The number of valid signatures a package needs.</summary>
+    public const int Threshold = 2;
+
+    /// <summary>Creates root + signer1..3 under <paramref name="keys"/>; returns the root and the signers.</summary>
+    public static (LabSigner Root, IReadOnlyList<LabSigner> Signers) CreateKeys(string keys)
+    {
+        Directory.CreateDirectory(keys);
+        var now = DateTimeOffset.UtcNow;
+        byte[] rootKey = Ed25519.NewPrivateKey();
+        var root = Write(keys, new LabSigner("root", rootKey, Certificate.Parse(CertificateBuilder.CreateRoot(rootKey, now.AddMinutes(-5), now.AddYears(1)))));
+        var signers = new List<LabSigner>();
+        for (int i = 1; i <= 3; i++)
+        {
+            byte[] key = Ed25519.NewPrivateKey();
+            byte[] der = CertificateBuilder.CreateLeaf(rootKey, root.Certificate, Ed25519.PublicKeyOf(key), now.AddMinutes(-5), now.AddMonths(6));
+            signers.Add(Write(keys, new LabSigner($"signer{i}", key, Certificate.Parse(der))));
+        }
+        return (root, signers);
+    }
+
+    static LabSigner Write(string keys, LabSigner signer)
+    {
+        string key = Path.Combine(keys, signer.Name + ".key");
+        using (var file = new StreamWriter(new FileStream(key, new FileStreamOptions
+               {
+                   Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+               })))
+            file.Write(Ed25519Keys.ToPkcs8Pem(signer.PrivateKey));
+        File.WriteAllText(Path.Combine(keys, signer.Name + ".pem"), signer.CertificatePem);
+        return signer;
+    }
+
+    /// <summary>Writes an ST trust policy folder: threshold 2, network fetch, the root, and optionally the TLS roots stboot pins.</summary>
+    public static string WriteTrustPolicy(string directory, LabSigner root, string? tlsRootsPem)
+    {
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, "trust_policy.json"),
+            $"{{\"ospkg_signature_threshold\": {Threshold}, \"ospkg_fetch_method\": \"network\"}}\n");
+        File.WriteAllText(Path.Combine(directory, "ospkg_signing_root.pem"), root.CertificatePem);
+        if (tlsRootsPem is not null)
+            File.WriteAllText(Path.Combine(directory, "tls_roots.pem"), tlsRootsPem);
+        return directory;
+    }
+
+    /// <summary>The descriptor of <paramref name="archive"/> signed by <paramref name="signers"/> (what `tabula ospkg sign` adds).</summary>
+    public static byte[] Sign(byte[] archive, IEnumerable<LabSigner> signers)
+    {
+        byte[] digest = SHA256.HashData(archive);
+        var descriptor = Descriptor.Unsigned("");
+        foreach (var signer in signers)
+            descriptor = descriptor.AddSignature(signer.CertificatePem, Ed25519.Sign(signer.PrivateKey, digest));
+        return descriptor.ToJson();
+    }
+
+    /// <summary>Verifies as stboot does (`tabula ospkg verify --threshold 2`).</summary>
+    public static VerifyResult Verify(byte[] descriptor, byte[] archive, LabSigner root) =>
+        PackageVerifier.Verify(Descriptor.Parse(descriptor), SHA256.HashData(archive),
+            new VerificationPolicy([root.Certificate], Threshold), DateTimeOffset.UtcNow);
+}

@@ -1,0 +1,113 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Tabula.Lab;
+
+/// <summary>A background process the lab started: what it is, its pid, and a string its command line must contain
+/// for `lab down` to stop it (so a recycled pid is never killed).</summary>
+public sealed record LabProcess(string Name, int Pid, string Marker);
+
+/// <summary>
+/// Everything `lab down` needs, in DIR/state.json, written after every process start (so a failed or interrupted
+/// `up` can be torn down too): the namespace, the processes, the WireGuard interfaces.
+/// </summary>
+public sealed class LabState
+{
+    /// <summary>The state file's name inside the lab directory.</summary>
+    public const string FileName = "state.json";
+
+    /// <summary>The lab directory.</summary>
+    public required string Directory { get; init; }
+
+    /// <summary>The network namespace.</summary>
+    public required string Namespace { get; init; }
+
+    /// <summary>"starting" while `up` runs, "up" once the summary is printed.</summary>
+    public string Status { get; set; } = "starting";
+
+    /// <summary>Background processes in start order.</summary>
+    public List<LabProcess> Processes { get; init; } = [];
+
+    /// <summary>The summary of the last successful `up`.</summary>
+    public LabSummary? Summary { get; set; }
+
+    /// <summary>Reads DIR/state.json, or null when there is none (or it is unreadable).</summary>
+    public static LabState? Load(string directory)
+    {
+        string path = Path.Combine(directory, FileName);
+        if (!File.Exists(path))
+            return null;
+        try { return JsonSerializer.Deserialize(File.ReadAllBytes(path), LabJson.Default.LabState); }
+        catch (JsonException) { return null; }
+    }
+
+    /// <summary>Writes DIR/state.json atomically (mode 0600: it holds the staff password and token).</summary>
+    public void Save()
+    {
+        string path = Path.Combine(Directory, FileName);
+        string temporary = path + ".tmp";
+        using (var file = new FileStream(temporary, new FileStreamOptions
+               {
+                   Mode = FileMode.Create, Access = FileAccess.Write,
+                   UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+               }))
+            JsonSerializer.Serialize(file, this, LabJson.Default.LabState);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    /// <summary>Records a started process and saves.</summary>
+    public void Add(LabProcess process)
+    {
+        Processes.Add(process);
+        Save();
+    }
+}
+
+/// <summary>What `lab up` printed at the end (and `--json` prints as is).</summary>
+/// <param name="Directory">The lab directory (keys, packages, images, logs, state).</param>
+/// <param name="Namespace">The network namespace the servers, QEMU and the WireGuard clients run in.</param>
+/// <param name="PackageSha256">SHA-256 of the signed relay OS package archive.</param>
+/// <param name="PackageBytes">Its size.</param>
+/// <param name="PackageSigners">Signers whose signatures verified, of the threshold.</param>
+/// <param name="DashboardUrl">The fleet dashboard through the loopback forwarder.</param>
+/// <param name="StaffUsername">The lab's admin login.</param>
+/// <param name="StaffPassword">Its password (a lab: printed on purpose).</param>
+/// <param name="StaffTokenFile">A file holding the admin's API token (for `tabula fleet …` with --token).</param>
+/// <param name="FleetCa">The dev CA the controller's certificate chains to (for --ca, or to trust in a browser).</param>
+/// <param name="Relays">One entry per relay machine.</param>
+/// <param name="Steps">How long each step of `up` took.</param>
+/// <param name="TookSeconds">The whole `up`.</param>
+public sealed record LabSummary(string Directory, string Namespace, string PackageSha256, long PackageBytes, string PackageSigners,
+    string DashboardUrl, string StaffUsername, string StaffPassword, string StaffTokenFile, string FleetCa,
+    IReadOnlyList<RelaySummary> Relays, IReadOnlyList<LabStep> Steps, double TookSeconds);
+
+/// <summary>One relay at the end of `up`.</summary>
+/// <param name="Name">relay-N, also its hostname in the fleet.</param>
+/// <param name="MachineId">The id the controller gave it at enrollment.</param>
+/// <param name="Address">Its static address on the lab bridge (its public WireGuard address).</param>
+/// <param name="Fingerprint">The fingerprint it showed on its console (staff compare it on the dashboard).</param>
+/// <param name="State">Its state in the fleet (deployed).</param>
+/// <param name="Handshake">The customer's WireGuard client completed a handshake with it.</param>
+/// <param name="Ping">A ping through the tunnel to 10.64.0.1 got an answer.</param>
+/// <param name="WireguardInterface">The client interface in the namespace (`ip netns exec NS wg show IFACE`).</param>
+/// <param name="ConsoleLog">The serial console log.</param>
+/// <param name="Stboot">stboot's own timeline (stage → milliseconds) from its `tabula-boot: timeline` line.</param>
+/// <param name="Timeline">Stages the lab measured.</param>
+public sealed record RelaySummary(string Name, string MachineId, string Address, string Fingerprint, string State, bool Handshake, bool Ping,
+    string WireguardInterface, string ConsoleLog, IReadOnlyDictionary<string, long> Stboot, RelayTimeline Timeline);
+
+/// <summary>Times the lab measured for one relay, in seconds.</summary>
+/// <param name="KexecAt">QEMU start → stboot's kexec line (power-on, kernel, stboot's whole run).</param>
+/// <param name="EnrolledAt">QEMU start → the agent's enrollment line (the relay kernel booted, the agent enrolled).</param>
+/// <param name="Deploy">Staff's deploy call → the agent serving (WireGuard up).</param>
+/// <param name="FirstHandshake">The device added → the first ping answered through the tunnel (peer sync, handshake, ping).</param>
+public sealed record RelayTimeline(double KexecAt, double EnrolledAt, double Deploy, double FirstHandshake);
+
+/// <summary>One step of `up` and how long it took.</summary>
+public sealed record LabStep(string Name, double Seconds);
+
+/// <summary>Source-generated JSON for the lab's state and summary (AOT-safe).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(LabState))]
+[JsonSerializable(typeof(LabSummary))]
+public sealed partial class LabJson : JsonSerializerContext;

@@ -1,0 +1,170 @@
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Tabula.EndToEnd.Tests.Harness;
+using Tabula.Fleet.Api;
+using Tabula.Images.Relay;
+using Tabula.Packaging.Crypto;
+using Tabula.Testing;
+using Tabula.Testing.Packages;
+
+namespace Tabula.EndToEnd.Tests;
+
+/// <summary>
+/// The RAM-only relay end to end (issue 6): stboot boots the signed relay package from the provisioning server; the
+/// agent enrolls with the fleet controller over pinned HTTPS and waits; the test, as staff, provisions and deploys it;
+/// a customer device added through the API reaches kernel WireGuard in the guest; a real client (wireguard-go and
+/// `wg` in the test namespace) completes a handshake and pings the relay's tunnel address; the device is removed and
+/// the next handshake fails. A raw virtual disk is attached (and its driver loaded) the whole time and hashes the same
+/// at the end; neither the console nor the controller's log names the client's key or addresses.
+/// <code>
+///   test namespace: tap0 10.99.N.1 ── provisioning :8443, fleet :9443, wireguard-go client (device address/32)
+///   guest 10.99.N.2: stboot → kexec → tabula-relay, wg0 10.64.0.1/10 :51820, /dev/vda (never mounted)
+/// </code>
+/// </summary>
+[Collection(BootCollection.Name)]
+public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHelper output) : IClassFixture<RelayBinary>, IDisposable
+{
+    static readonly TimeSpan Stage = TimeSpan.FromSeconds(240);
+    readonly string work = Directory.CreateTempSubdirectory("tabula-e2e-relay-").FullName;
+    readonly TestSigner root = SignedPackages.Root();
+
+    public void Dispose() => Directory.Delete(work, recursive: true);
+
+    static string Sha256File(string path)
+    {
+        using var file = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(file));
+    }
+
+    static string InNamespace(TapNetwork network, params string[] command) =>
+        Prerequisites.Run("ip", ["netns", "exec", network.Namespace.Name, .. command]);
+
+    static bool Ping(TapNetwork network)
+    {
+        try { return InNamespace(network, "ping", "-c", "1", "-W", "2", "10.64.0.1").Contains("1 received"); }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping")]
+    public async Task Stboot_boots_the_relay_which_enrolls_serves_a_deployed_customer_drops_a_removed_key_and_leaves_the_disk_untouched()
+    {
+        Prerequisites.Require(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping");
+        GuestKernel kernel = GuestKernel.Require();
+        using var network = TapNetwork.Create();
+        using var fleet = FleetProcess.Start(network);
+        using var staff = fleet.Client(fleet.AdminToken);
+        string enrollmentToken = (await FleetProcess.PostAsync(staff, "/api/v1/enrollment-tokens", new NameRequest("e2e"), FleetJson.Default.TokenResponse)).Token;
+
+        // The relay package: the guest kernel, tabula-relay as /init, the controller's URL and CA, WireGuard and the
+        // virtio NIC — and virtio_blk, so the disk below is a real /dev/vda the agent could mount and must not.
+        byte[] archive;
+        using (var zip = new MemoryStream())
+        {
+            RelayImage.Write(new RelayImageInputs(relay.Path, kernel.Release, fleet.BaseUrl, fleet.Tls.CaCertificate,
+                [.. RelayImageInputs.DefaultModules, "virtio_blk"]) { Kernel = kernel.KernelPath }, zip);
+            archive = zip.ToArray();
+        }
+        var signers = new[] { SignedPackages.Leaf(root), SignedPackages.Leaf(root), SignedPackages.Leaf(root) };
+        using var provisioning = ProvisioningProcess.Prepare(network, SignedPackages.TrustPolicy(Path.Combine(work, "prov-trust"), 2, "network", [root]));
+        string digest = await provisioning.PublishAsync(SignedPackages.Descriptor(archive, "", signers[0], signers[2]), archive, "stable");
+        provisioning.Start();
+
+        byte[] identity = Ed25519.NewPrivateKey();
+        string host = network.HostAddress.ToString();
+        string image = OsPackages.For(boot).StbootImage("stboot-relay",
+            SignedPackages.TrustPolicy(Path.Combine(work, "trust"), 2, "network", [root], provisioning.CaPem), $$"""
+            {"network_mode": "static", "host_ip": "{{network.GuestAddress}}/24", "gateway": "{{host}}",
+             "network_interfaces": [{"interface_name": "eth0", "mac_address": "52:54:00:7a:b0:01"}],
+             "ospkg_pointer": "{{provisioning.BaseUrl}}/channels/stable.json",
+             "tabula_relay": {"identity_key": "{{Convert.ToBase64String(identity)}}", "enrollment_token": "{{enrollmentToken}}"} }
+            """, ["virtio_net", "virtio_pci"]);
+
+        string disk = Path.Combine(work, "disk.raw");
+        File.WriteAllBytes(disk, RandomNumberGenerator.GetBytes(32 * 1024 * 1024));
+        string diskBefore = Sha256File(disk);
+
+        string keyFile = Path.Combine(work, "client.key");
+        string clientPublic = Prerequisites.Run("sh", "-c", $"umask 077; wg genkey > '{keyFile}' && wg pubkey < '{keyFile}'").Trim();
+        DeviceView? device = null;
+        string console;
+        var machine = QemuMachine.Start(nameof(Stboot_boots_the_relay_which_enrolls_serves_a_deployed_customer_drops_a_removed_key_and_leaves_the_disk_untouched),
+            new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network) { Disk = disk });
+        try
+        {
+            var kexec = machine.WaitForLine("tabula-boot: kexec ", Stage);
+            var enrolled = machine.WaitForLine("relay: stage=enroll machine=", Stage);
+            var match = Regex.Match(enrolled.Line, "machine=([0-9a-f]{32}) fingerprint=([0-9a-f-]{39}) state=(\\w+)");
+            Assert.True(match.Success, enrolled.Line);
+            string machineId = match.Groups[1].Value;
+            Assert.Equal("awaiting", match.Groups[3].Value);
+            var view = (await staff.GetFromJsonAsync($"/api/v1/machines/{machineId}", FleetJson.Default.MachineView))!;
+            Assert.Equal((digest, match.Groups[2].Value, "awaiting"), (view.PackageDigest, view.Fingerprint, view.State));
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            Assert.DoesNotContain("stage=serve", machine.Console);   // waits for staff
+
+            string relayKey = view.WireguardPublicKey;
+            await FleetProcess.PostAsync(staff, $"/api/v1/machines/{machineId}/provision", new ProvisionRequest("se-got-wg-001", "se", "Sweden",
+                "got", "Gothenburg", "31173", true, network.GuestAddress.ToString(), null, 51820, 100, true, "e2e"), FleetJson.Default.MachineView);
+            await FleetProcess.PostAsync(staff, $"/api/v1/machines/{machineId}/deploy", new ReasonRequest("e2e"), FleetJson.Default.MachineView);
+            var serving = machine.WaitForLine("relay: stage=serve ok", Stage);
+
+            using var anonymous = fleet.Client();
+            var account = await FleetProcess.PostAsync(anonymous, "/app/v1/accounts", null, FleetJson.Default.AccountView);
+            using var customer = fleet.Client(account.Number, "Token");
+            device = await FleetProcess.PostAsync(customer, "/app/v1/devices", new AddDeviceRequest(clientPublic), FleetJson.Default.DeviceView);
+            var added = machine.WaitForLine($"relay: stage=sync add revision={device.Revision}", Stage);
+
+            // The customer's WireGuard client, in the test namespace, pointed at the relay's public address.
+            InNamespace(network, "wireguard-go", "wgc0");
+            InNamespace(network, "wg", "set", "wgc0", "private-key", keyFile, "peer", relayKey,
+                "endpoint", $"{network.GuestAddress}:51820", "allowed-ips", "10.64.0.1/32");
+            network.Namespace.Ip("addr", "add", device.Ipv4Address + "/32", "dev", "wgc0");
+            network.Namespace.Ip("link", "set", "wgc0", "up");
+            network.Namespace.Ip("route", "add", "10.64.0.1/32", "dev", "wgc0");
+            bool reached = false;
+            for (int i = 0; i < 15 && !reached; i++) reached = Ping(network);
+            Assert.True(reached, "no ping through the tunnel");
+            string handshake = InNamespace(network, "wg", "show", "wgc0", "latest-handshakes");
+            Assert.Matches($"{Regex.Escape(relayKey)}\\s+[1-9][0-9]+", handshake);
+
+            using (var removed = await customer.DeleteAsync($"/app/v1/devices/{device.Id}"))
+            {
+                Assert.True(removed.IsSuccessStatusCode);
+                long revision = (await removed.Content.ReadFromJsonAsync(FleetJson.Default.RevisionResponse))!.Revision;
+                machine.WaitForLine($"relay: stage=sync remove revision={revision}", Stage);
+            }
+            // A fresh client session (the old one is dead on the relay's side anyway): its handshake gets no answer.
+            InNamespace(network, "wg", "set", "wgc0", "peer", relayKey, "remove");
+            InNamespace(network, "wg", "set", "wgc0", "peer", relayKey, "endpoint", $"{network.GuestAddress}:51820", "allowed-ips", "10.64.0.1/32");
+            Assert.False(Ping(network));
+            Assert.False(Ping(network));
+            Assert.Matches($"{Regex.Escape(relayKey)}\\s+0", InNamespace(network, "wg", "show", "wgc0", "latest-handshakes"));
+
+            var health = await staff.GetFromJsonAsync("/api/v1/health", FleetJson.Default.ListHealthView);
+            Assert.Contains(health!, h => h.MachineId == machineId);
+            output.WriteLine($"kexec at {kexec.At.TotalSeconds:0.0}s, enrolled at {enrolled.At.TotalSeconds:0.0}s, serving at {serving.At.TotalSeconds:0.0}s, " +
+                $"device applied {(added.At - serving.At).TotalSeconds:0.0}s after serving began; package {archive.Length} bytes");
+        }
+        finally
+        {
+            console = machine.Console;
+            machine.Dispose();   // power off: whatever was in RAM is gone
+            foreach (string line in console.Split('\n').Where(l => l.Contains("relay:") || l.Contains("tabula-boot: kexec") || l.Contains("timeline")))
+                output.WriteLine(line);
+            output.WriteLine($"log: {machine.LogPath}");
+        }
+
+        // Amnesia: the disk the relay had the whole time is byte-for-byte what it was; the agent checked itself.
+        Assert.Equal(diskBefore, Sha256File(disk));
+        Assert.Contains("relay: stage=amnesia root is rootfs (RAM)", console);
+        Assert.Contains("relay: stage=amnesia no swap", console);
+        Assert.Contains("relay: stage=amnesia core dumps off", console);
+        // Privacy: the customer's key and addresses appear nowhere the relay printed or reported.
+        foreach (string secret in new[] { clientPublic, Convert.ToHexStringLower(Convert.FromBase64String(clientPublic)), device!.Ipv4Address, device.Ipv6Address })
+        {
+            Assert.DoesNotContain(secret, console);
+            Assert.DoesNotContain(secret, fleet.Log);
+        }
+    }
+}

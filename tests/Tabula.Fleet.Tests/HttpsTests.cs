@@ -1,0 +1,156 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Security.Authentication;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Tabula.Fleet.Api;
+using Tabula.Fleet.Core;
+using Tabula.Fleet.Tests.Support;
+using Tabula.Packaging;
+using Tabula.Provisioning.Tls;
+
+namespace Tabula.Fleet.Tests;
+
+/// <summary>
+/// The controller on a real https:// Kestrel endpoint with a dev CA from `tabula fleet tls init`'s code; clients pin
+/// that CA the way the relay agent does (<see cref="PinnedTlsRoots"/>, custom root trust, no system store).
+/// </summary>
+public sealed class HttpsTests : IAsyncLifetime
+{
+    readonly string dir = Directory.CreateTempSubdirectory("tabula-fleet-https-").FullName;
+    DevTlsFiles tls = null!;
+    WebApplication app = null!;
+    Uri address = null!;
+    string adminToken = "", enrollmentToken = "";
+
+    public async Task InitializeAsync()
+    {
+        tls = DevCertificateAuthority.Init(Path.Combine(dir, "tls"), [], DateTimeOffset.UtcNow, TimeSpan.FromDays(3650), TimeSpan.FromDays(30),
+            caName: "Tabula fleet CA");
+        app = await FleetServer.CreateAsync(new FleetOptions
+        {
+            Database = "sqlite:" + Path.Combine(dir, "fleet.db"), Urls = "https://127.0.0.1:0",
+            TlsCertificatePath = tls.ServerCertificate, TlsKeyPath = tls.ServerKey, LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
+        });
+        await app.StartAsync();
+        address = app.HttpsAddress()!;
+        var core = app.Services.GetRequiredService<FleetCore>();
+        adminToken = await core.CreateApiTokenAsync(await core.CreateStaffAsync("test", "alice", FleetFixture.AdminPassword, StaffRole.Admin, default), "tests", default);
+        enrollmentToken = await core.CreateEnrollmentTokenAsync("test", "relays", default);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>A client that trusts only the CA in <paramref name="caPem"/>, speaking exactly <paramref name="version"/>.</summary>
+    (HttpClient Client, PinnedTlsRoots Pinned) Pinned(string caPem, Version version)
+    {
+        var pinned = new PinnedTlsRoots(Certificate.ParsePemBundle(File.ReadAllBytes(caPem)), TimeProvider.System);
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) => pinned.Validate(certificate, chain, errors);
+        var client = new HttpClient(handler)
+        {
+            BaseAddress = address, DefaultRequestVersion = version, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+        return (client, pinned);
+    }
+
+    [Theory]
+    [InlineData(2, 0)]
+    [InlineData(1, 1)]
+    public async Task Client_pinning_the_dev_ca_enrolls_a_relay_and_reads_it_back_over_https(int major, int minor)
+    {
+        var version = new Version(major, minor);
+        var (client, pinned) = Pinned(tls.CaCertificate, version);
+        using (client)
+        {
+            var relay = new TestRelay();
+            await relay.EnrollAsync(client, enrollmentToken, Http.NewDigest());
+
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/machines?state=awaiting")
+            {
+                Version = version, VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", adminToken);
+            using var response = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(version, response.Version);                                      // ALPN chose what the client asked for
+            var machines = await response.Content.ReadFromJsonAsync(FleetJson.Default.ListMachineView);
+            Assert.Contains(machines!, m => m.Id == relay.MachineId);
+            Assert.Null(pinned.LastRefusal);
+        }
+    }
+
+    [Fact]
+    public async Task Client_that_does_not_trust_the_dev_ca_is_refused_in_the_handshake()
+    {
+        using var systemTrust = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => systemTrust.GetAsync("/metrics"));
+        Assert.IsType<AuthenticationException>(error.InnerException);
+
+        var other = DevCertificateAuthority.Init(Path.Combine(dir, "other"), [], DateTimeOffset.UtcNow, TimeSpan.FromDays(3650), TimeSpan.FromDays(30));
+        var (client, pinned) = Pinned(other.CaCertificate, new Version(2, 0));
+        using (client)
+        {
+            error = await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/metrics"));
+            Assert.IsType<AuthenticationException>(error.InnerException);
+            Assert.Contains("does not chain to the pinned roots", pinned.LastRefusal);
+        }
+    }
+
+    [Fact]
+    public async Task Staff_cli_reaches_the_https_controller_with_ca_and_is_refused_without_it()
+    {
+        var token = new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = adminToken };
+        var (exit, output, error) = await TabulaCli.RunAsync(
+            ["fleet", "machines", "list", "--json", "--server", address.ToString(), "--ca", tls.CaCertificate], token);
+        Assert.True(exit == 0, error);
+        Assert.StartsWith("[", output.TrimStart());
+
+        (exit, _, error) = await TabulaCli.RunAsync(["fleet", "machines", "list", "--server", address.ToString()], token);
+        Assert.Equal(2, exit);
+        Assert.Contains("SSL connection could not be established", error);
+    }
+
+    [Fact]
+    public async Task Fleet_tls_init_writes_a_ca_named_for_the_fleet_that_image_relay_can_pin()
+    {
+        var (exit, output, error) = await TabulaCli.RunAsync(["fleet", "tls", "init", "--out", Path.Combine(dir, "cli-tls")]);
+        Assert.True(exit == 0, error);
+        Assert.Contains("--fleet-ca", output);
+        var ca = Assert.Single(Certificate.ParsePemBundle(File.ReadAllBytes(Path.Combine(dir, "cli-tls", DevCertificateAuthority.CaCertificateFile))));
+        Assert.Equal("Tabula fleet CA", ca.CommonName);
+        Assert.True(ca.IsCertificateAuthority);
+        foreach (string file in new[] { "ca.key", "server.pem", "server.key" })
+            Assert.True(File.Exists(Path.Combine(dir, "cli-tls", file)), file);
+    }
+
+    [Fact]
+    public async Task Https_address_without_a_certificate_or_a_certificate_without_https_is_refused_at_start()
+    {
+        string database = "sqlite:" + Path.Combine(dir, "refused.db");
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => FleetServer.CreateAsync(new FleetOptions { Database = database, Urls = "https://127.0.0.1:0" }));
+        Assert.Contains("--tls-cert", error.Message);
+        error = await Assert.ThrowsAsync<ArgumentException>(() => FleetServer.CreateAsync(new FleetOptions
+        {
+            Database = database, Urls = "http://127.0.0.1:0", TlsCertificatePath = tls.ServerCertificate, TlsKeyPath = tls.ServerKey,
+        }));
+        Assert.Contains("no listen address is https://", error.Message);
+        error = await Assert.ThrowsAsync<ArgumentException>(() => FleetServer.CreateAsync(new FleetOptions
+        {
+            Database = database, Urls = "https://127.0.0.1:0", TlsCertificatePath = tls.ServerCertificate, TlsKeyPath = tls.CaKey,
+        }));
+        Assert.Contains("cannot load the TLS certificate", error.Message);
+
+        var (exit, _, stderr) = await TabulaCli.RunAsync(["fleet", "serve", "--db", database, "--urls", "https://127.0.0.1:0"]);
+        Assert.Equal(2, exit);
+        Assert.Contains("--tls-cert", stderr);
+    }
+}

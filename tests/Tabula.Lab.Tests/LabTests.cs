@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Tabula.Testing;
+
+namespace Tabula.Lab.Tests;
+
+/// <summary>
+/// `tabula lab up --relays 1 --json` through the real CLI: one relay boots with stboot in QEMU (TCG), enrolls, is
+/// deployed by the CLI's staff verbs, and a WireGuard client pings through it; `lab down` then leaves no QEMU, no
+/// server, no namespace and no files, and a second `down` finds nothing to do.
+/// </summary>
+public sealed class LabTests(ITestOutputHelper output)
+{
+    static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "tabula.dll");
+
+    (int Code, string Stdout, string Stderr) Tabula(TimeSpan timeout, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { Cli }.Concat(arguments))
+            start.ArgumentList.Add(a);
+        foreach (string key in start.Environment.Keys.Where(k => k.StartsWith("TABULA_", StringComparison.Ordinal)).ToArray())
+            start.Environment.Remove(key);
+        using var process = Process.Start(start)!;
+        var stderr = new StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stderr) stderr.AppendLine(e.Data);
+            output.WriteLine(e.Data);
+        };
+        process.BeginErrorReadLine();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"tabula {string.Join(' ', arguments)} took over {timeout.TotalMinutes:0} minutes");
+        }
+        process.WaitForExit();
+        lock (stderr) return (process.ExitCode, stdout.Result, stderr.ToString());
+    }
+
+    static IReadOnlyList<string> ProcessesNaming(string text) =>
+        Directory.EnumerateDirectories("/proc")
+            .Where(d => int.TryParse(Path.GetFileName(d), out int pid) && pid != Environment.ProcessId)
+            .Select(d => { try { return File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' '); } catch (IOException) { return ""; } })
+            .Where(line => line.Contains(text, StringComparison.Ordinal))
+            .ToList();
+
+    [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "setsid")]
+    public void Lab_up_deploys_one_relay_that_answers_through_the_tunnel_and_down_leaves_nothing()
+    {
+        Prerequisites.Require(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "setsid");
+        GuestKernel.Require();
+        string dir = $"/var/tmp/tabula-lab-test-{Environment.ProcessId}";
+        string ns = LabRunner.NamespaceFor(dir);
+        try
+        {
+            var up = Tabula(TimeSpan.FromMinutes(25), "lab", "up", "--relays", "1", "--json", "--dir", dir);
+            Assert.True(up.Code == 0, $"lab up exited {up.Code}: {up.Stderr}");
+            output.WriteLine(up.Stdout);
+            var summary = JsonSerializer.Deserialize(up.Stdout, LabJson.Default.LabSummary)!;
+            var relay = Assert.Single(summary.Relays);
+            Assert.Equal(("deployed", true, true), (relay.State, relay.Handshake, relay.Ping));
+            Assert.Matches("^[0-9a-f]{64}$", summary.PackageSha256);
+            Assert.StartsWith("2 of 2 valid", summary.PackageSigners, StringComparison.Ordinal);
+            Assert.Contains("verify", relay.Stboot.Keys);
+            Assert.True(relay.Timeline.EnrolledAt > relay.Timeline.KexecAt, $"{relay.Timeline}");
+            Assert.StartsWith("https://127.0.0.1:", summary.DashboardUrl, StringComparison.Ordinal);
+            Assert.Equal(ns, summary.Namespace);
+            Assert.True(File.Exists($"/run/netns/{ns}"));
+            Assert.NotEmpty(ProcessesNaming(dir + "/"));   // QEMU and the servers run on after `up` returns
+        }
+        finally
+        {
+            var down = Tabula(TimeSpan.FromMinutes(2), "lab", "down", "--dir", dir);
+            output.WriteLine(down.Stdout);
+            Assert.Equal(0, down.Code);
+        }
+
+        Assert.False(File.Exists($"/run/netns/{ns}"), $"namespace {ns} is still there");
+        Assert.Empty(ProcessesNaming(dir + "/"));
+        Assert.Empty(ProcessesNaming("--netns " + ns + " "));
+        Assert.Empty(ProcessesNaming(LabRunner.WireguardInterface(dir, 0)));
+        Assert.False(Directory.Exists(dir));
+        var again = Tabula(TimeSpan.FromMinutes(1), "lab", "down", "--dir", dir);
+        Assert.Equal(0, again.Code);
+        Assert.Contains("nothing to take down", again.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Down_of_a_lab_that_never_came_up_is_safe_twice()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"tabula-lab-never-{Environment.ProcessId}");
+        Assert.Empty(LabRunner.Down(dir));
+        Assert.Empty(LabRunner.Down(dir));
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
+    public void Lab_names_stay_within_interface_limits_and_differ_per_directory()
+    {
+        Assert.Equal("tabula-lab", LabRunner.NamespaceFor(LabRunner.DefaultDirectory));
+        Assert.NotEqual(LabRunner.NamespaceFor("/var/tmp/a"), LabRunner.NamespaceFor("/var/tmp/b"));
+        Assert.True(LabRunner.WireguardInterface("/var/tmp/a", 7).Length <= 15);
+        Assert.NotEqual(LabRunner.WireguardInterface("/var/tmp/a", 0), LabRunner.WireguardInterface("/var/tmp/b", 0));
+    }
+}

@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using Tabula.Fleet.Api;
+using Tabula.Relay.Fleet;
+using Tabula.Relay.Serving;
+using Tabula.Relay.Tests.Support;
+using Tabula.WireGuard.Keys;
+using Tabula.WireGuard.Tests.Support;
+using Tabula.WireGuard.Uapi;
+
+namespace Tabula.Relay.Tests;
+
+/// <summary>
+/// The agent against the real controller over HTTPS, serving through a real wireguard-go in a network namespace, and a
+/// real WireGuard client (another wireguard-go, in a second namespace joined by a veth pair) that completes a
+/// handshake through the relay while its key is deployed and fails once it is removed.
+/// <code>
+///   ns relay: wireguard-go (agent's device) 10.64.0.1/10 ── veth 10.203.0.1/24 ─┐
+///   ns client: wireguard-go (customer)  device address/32  ── veth 10.203.0.2/24 ─┘
+/// </code>
+/// </summary>
+public sealed class RelayAgentTests
+{
+    static async Task Until(Func<Task<bool>> condition, string what, int seconds = 60)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(seconds)) Assert.Fail($"timed out after {seconds}s waiting for {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    static Task Until(Func<bool> condition, string what, int seconds = 60) => Until(() => Task.FromResult(condition()), what, seconds);
+
+    sealed class Rig : IAsyncDisposable
+    {
+        public required RelayFiles Files { get; init; }
+        public required FleetOverHttps Fleet { get; init; }
+        public required NetworkNamespace RelayNs { get; init; }
+        public required NetworkNamespace ClientNs { get; init; }
+        public required WireGuardGo RelayWg { get; init; }
+        public required WireGuardGo ClientWg { get; init; }
+        public required RelayAgent Agent { get; init; }
+        public required StringWriter Console { get; init; }
+        public required RelayLog Log { get; init; }
+        public required CancellationTokenSource Stop { get; init; }
+        public required Task Running { get; init; }
+        public required int Port { get; init; }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Stop.CancelAsync();
+            try { await Running; } catch (OperationCanceledException) { }
+            await Fleet.DisposeAsync();
+            ClientWg.Dispose();
+            RelayWg.Dispose();
+            ClientNs.Dispose();
+            RelayNs.Dispose();
+            Files.Dispose();
+        }
+    }
+
+    static async Task<Rig> StartAsync()
+    {
+        var files = new RelayFiles();
+        var fleet = await FleetOverHttps.StartAsync(files);
+        var relayNs = NetworkNamespace.Create("trR");
+        var clientNs = NetworkNamespace.Create("trC");
+        string vethR = $"vr{Environment.ProcessId % 100000}", vethC = $"vc{Environment.ProcessId % 100000}";
+        Prerequisites.Run("ip", "link", "add", vethR, "netns", relayNs.Name, "type", "veth", "peer", "name", vethC, "netns", clientNs.Name);
+        relayNs.Ip("addr", "add", "10.203.0.1/24", "dev", vethR);
+        clientNs.Ip("addr", "add", "10.203.0.2/24", "dev", vethC);
+        relayNs.Ip("link", "set", vethR, "up");
+        clientNs.Ip("link", "set", vethC, "up");
+        var relayWg = WireGuardGo.Start(relayNs);
+        var clientWg = WireGuardGo.Start(clientNs);
+
+        string name = relayWg.InterfaceName;
+        var device = new UapiRelayDevice(name, config =>
+        {
+            relayNs.Ip("addr", "add", config.Ipv4Gateway, "dev", name);
+            relayNs.Ip("-6", "addr", "add", config.Ipv6Gateway, "dev", name, "nodad");
+            relayNs.Ip("link", "set", name, "up");
+        });
+        var console = new StringWriter();
+        var log = new RelayLog(TextWriter.Synchronized(console), TimeProvider.System);
+        var client = new FleetClient(fleet.Address, fleet.Ca, TimeProvider.System);
+        var agent = new RelayAgent(client, device, new RelayAgentOptions(files.IdentityKey, fleet.EnrollmentToken, files.Digest)
+        {
+            HealthInterval = TimeSpan.FromMilliseconds(500), AppliedInterval = TimeSpan.FromMilliseconds(200), StaffPollInterval = TimeSpan.FromMilliseconds(200),
+        }, log, TimeProvider.System);
+        var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        return new Rig
+        {
+            Files = files, Fleet = fleet, RelayNs = relayNs, ClientNs = clientNs, RelayWg = relayWg, ClientWg = clientWg, Agent = agent,
+            Console = console, Log = log, Stop = stop, Running = Task.Run(() => agent.RunAsync(stop.Token)), Port = 40000 + Environment.ProcessId % 20000,
+        };
+    }
+
+    static async Task<string> DeployAsync(Rig rig)
+    {
+        await Until(() => rig.Agent.MachineId is not null && rig.Agent.State == "awaiting", "enrollment");
+        await Task.Delay(500);
+        Assert.False(rig.Agent.Serving);   // nothing is served before staff say so
+        using var staff = rig.Fleet.Client(rig.Fleet.AdminToken);
+        string id = rig.Agent.MachineId!;
+        var machine = await staff.GetFromJsonAsync($"/api/v1/machines/{id}", FleetJson.Default.MachineView);
+        Assert.Contains(machine!.Fingerprint, rig.Console.ToString());   // what staff compare: the console shows the same
+        await rig.Fleet.PostAsync(staff, $"/api/v1/machines/{id}/provision", new ProvisionRequest("se-got-wg-001", "se", "Sweden", "got", "Gothenburg",
+            "31173", true, "10.203.0.1", null, rig.Port, 100, true, "test rack"), FleetJson.Default.MachineView);
+        await rig.Fleet.PostAsync(staff, $"/api/v1/machines/{id}/deploy", new ReasonRequest("burn-in passed"), FleetJson.Default.MachineView);
+        await Until(() => rig.Agent.Serving, "the device to come up");
+        return id;
+    }
+
+    static async Task<(DeviceView Device, string Account, WireGuardKey Key)> AddCustomerDeviceAsync(Rig rig)
+    {
+        using var anonymous = rig.Fleet.Client();
+        var account = await rig.Fleet.PostAsync(anonymous, "/app/v1/accounts", null, FleetJson.Default.AccountView);
+        using var customer = rig.Fleet.Client(account.Number, "Token");
+        var key = WireGuardKey.GeneratePrivateKey();
+        using var publicKey = key.DerivePublicKey();
+        var device = await rig.Fleet.PostAsync(customer, "/app/v1/devices", new AddDeviceRequest(publicKey.ToBase64()), FleetJson.Default.DeviceView);
+        return (device, account.Number, key);
+    }
+
+    async Task ConfigureClientAsync(Rig rig, WireGuardKey clientKey, DeviceView device)
+    {
+        var control = new UapiWireGuardControl(rig.ClientWg.InterfaceName);
+        using var relayKey = new WireGuardKey(rig.Agent.PublicKey);
+        await control.ApplyAsync(new Tabula.WireGuard.DeviceUpdate
+        {
+            PrivateKey = clientKey, ReplacePeers = true,
+            Peers = [new Tabula.WireGuard.PeerUpdate
+            {
+                PublicKey = relayKey, Endpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Parse("10.203.0.1"), rig.Port),
+                ReplaceAllowedIps = true, AllowedIps = [Tabula.WireGuard.AllowedIp.Parse("10.64.0.1/32")],
+            }],
+        });
+        rig.ClientNs.Ip("addr", "add", device.Ipv4Address + "/32", "dev", rig.ClientWg.InterfaceName);
+        rig.ClientNs.Ip("link", "set", rig.ClientWg.InterfaceName, "up");
+        rig.ClientNs.Ip("route", "add", "10.64.0.1/32", "dev", rig.ClientWg.InterfaceName);
+    }
+
+    static bool Ping(Rig rig)
+    {
+        try { return rig.ClientNs.Exec("ping", "-c", "1", "-W", "2", "10.64.0.1").Contains("1 received"); }
+        catch (Exception) { return false; }
+    }
+
+    [PrivilegedFact("wireguard-go", "ip", "ping")]
+    public async Task Enrolls_waits_for_staff_serves_a_customer_and_stops_serving_a_removed_key()
+    {
+        await using var rig = await StartAsync();
+        string machineId = await DeployAsync(rig);
+        var relayControl = new UapiWireGuardControl(rig.RelayWg.InterfaceName);
+        using (var state = await relayControl.GetAsync())
+        {
+            Assert.Equal(rig.Agent.PublicKey, state.PublicKey!.Bytes.ToArray());
+            Assert.Equal(rig.Port, state.ListenPort);
+            Assert.Empty(state.Peers);
+        }
+
+        var (device, account, clientKey) = await AddCustomerDeviceAsync(rig);
+        using var _ = clientKey;
+        var added = Stopwatch.StartNew();
+        await Until(() => rig.Agent.Sync.AppliedRevision >= device.Revision, "the add to be applied");
+        added.Stop();
+        using (var state = await relayControl.GetAsync())
+        {
+            var peer = Assert.Single(state.Peers);
+            Assert.Equal(device.PublicKey, peer.PublicKey.ToBase64());
+            Assert.Equal([device.Ipv4Address + "/32", device.Ipv6Address + "/128"], peer.AllowedIps.Select(a => a.ToString()).Order().ToArray());
+        }
+
+        await ConfigureClientAsync(rig, clientKey, device);
+        await Until(() => Ping(rig), "a ping through the tunnel", 30);
+
+        using var staff = rig.Fleet.Client(rig.Fleet.AdminToken);
+        await Until(async () => (await staff.GetFromJsonAsync($"/api/v1/revisions/{device.Revision}/applied", FleetJson.Default.AppliedView))!.Applied == 1,
+            "the applied revision to be reported");
+        await Until(async () => (await staff.GetFromJsonAsync("/api/v1/health", FleetJson.Default.ListHealthView))!
+            .Any(h => h.MachineId == machineId && h.Peers == 1 && h.HandshakesLastMinute == 1 && h.RxBytes > 0), "a health report with the handshake");
+
+        using (var customer = rig.Fleet.Client(account, "Token"))
+        {
+            using var removed = await customer.DeleteAsync($"/app/v1/devices/{device.Id}");
+            Assert.True(removed.IsSuccessStatusCode);
+            long revision = (await removed.Content.ReadFromJsonAsync(FleetJson.Default.RevisionResponse))!.Revision;
+            await Until(() => rig.Agent.Sync.AppliedRevision >= revision, "the removal to be applied");
+        }
+        using (var state = await relayControl.GetAsync())
+            Assert.Empty(state.Peers);
+        // The client's session is gone with the peer: a new handshake is refused, so nothing gets through.
+        Assert.False(Ping(rig));
+        Assert.False(Ping(rig));
+
+        // Privacy: nothing the agent printed or kept names the customer's key or addresses.
+        string printed = rig.Console.ToString() + string.Join('\n', rig.Log.Recent());
+        Assert.DoesNotContain(device.PublicKey, printed);
+        Assert.DoesNotContain(Convert.ToHexStringLower(Convert.FromBase64String(device.PublicKey)), printed);
+        Assert.DoesNotContain(device.Ipv4Address, printed);
+        Assert.DoesNotContain(device.Ipv6Address, printed);
+        Assert.Contains("stage=sync add", printed);
+        Console.WriteLine($"device add → applied on the relay in {added.Elapsed.TotalMilliseconds:0} ms");
+    }
+
+    [PrivilegedFact("wireguard-go", "ip")]
+    public async Task Keeps_serving_through_a_controller_restart_and_resubscribes_from_its_revision()
+    {
+        await using var rig = await StartAsync();
+        await DeployAsync(rig);
+        var (first, _, firstKey) = await AddCustomerDeviceAsync(rig);
+        firstKey.Dispose();
+        await Until(() => rig.Agent.Sync.AppliedRevision >= first.Revision, "the first add");
+        int subscriptions = rig.Agent.Sync.Subscriptions;
+
+        await rig.Fleet.StopAsync();
+        await Task.Delay(1500);   // the stream breaks; the agent retries with backoff
+        var relayControl = new UapiWireGuardControl(rig.RelayWg.InterfaceName);
+        using (var state = await relayControl.GetAsync())
+            Assert.Single(state.Peers);   // still serving what it has
+        await rig.Fleet.RestartAsync();
+
+        var (second, _, secondKey) = await AddCustomerDeviceAsync(rig);
+        secondKey.Dispose();
+        await Until(() => rig.Agent.Sync.AppliedRevision >= second.Revision, "an add made after the restart", 90);
+        Assert.True(rig.Agent.Sync.Subscriptions > subscriptions);
+        using (var state = await relayControl.GetAsync())
+            Assert.Equal(2, state.Peers.Count);
+        Assert.Contains("stage=sync resubscribe from=", rig.Console.ToString());
+        // Resumed from its revision: the only snapshot is the first one.
+        Assert.Single(rig.Console.ToString().Split('\n'), l => l.Contains("stage=sync snapshot"));
+    }
+}

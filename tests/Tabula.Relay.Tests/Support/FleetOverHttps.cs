@@ -1,0 +1,88 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Tabula.Fleet;
+using Tabula.Fleet.Api;
+using Tabula.Fleet.Core;
+using Tabula.Packaging;
+
+namespace Tabula.Relay.Tests.Support;
+
+/// <summary>
+/// The real fleet controller over HTTPS on 127.0.0.1 (SQLite in a temporary folder, a dev CA from
+/// <see cref="RelayFiles"/>), with an admin API token and an enrollment token; it can be stopped and started again
+/// on the same port and database, as a controller restart.
+/// </summary>
+public sealed class FleetOverHttps : IAsyncDisposable
+{
+    readonly RelayFiles files;
+    readonly string database;
+    WebApplication? app;
+
+    public Uri Address { get; private set; } = null!;
+    public string AdminToken { get; private set; } = "";
+    public string EnrollmentToken { get; private set; } = "";
+    public IReadOnlyList<Certificate> Ca { get; }
+
+    FleetOverHttps(RelayFiles files)
+    {
+        this.files = files;
+        database = "sqlite:" + Path.Combine(files.Root, "fleet.db");
+        Ca = Certificate.ParsePemBundle(File.ReadAllBytes(files.Tls.CaCertificate));
+    }
+
+    public static async Task<FleetOverHttps> StartAsync(RelayFiles files)
+    {
+        var fleet = new FleetOverHttps(files);
+        await fleet.StartAsync("https://127.0.0.1:0");
+        var core = fleet.app!.Services.GetRequiredService<FleetCore>();
+        var admin = await core.CreateStaffAsync("test", "alice", "a long enough password", StaffRole.Admin, CancellationToken.None);
+        fleet.AdminToken = await core.CreateApiTokenAsync(admin, "tests", CancellationToken.None);
+        fleet.EnrollmentToken = await core.CreateEnrollmentTokenAsync("alice", "rack-1", CancellationToken.None);
+        return fleet;
+    }
+
+    async Task StartAsync(string urls)
+    {
+        app = await FleetServer.CreateAsync(new FleetOptions
+        {
+            Database = database, Urls = urls, TlsCertificatePath = files.Tls.ServerCertificate, TlsKeyPath = files.Tls.ServerKey,
+            LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
+        });
+        await app.StartAsync();
+        Address = app.HttpsAddress() ?? throw new InvalidOperationException("no https address");
+    }
+
+    public async Task StopAsync()
+    {
+        if (app is null) return;
+        await app.StopAsync();
+        await app.DisposeAsync();
+        app = null;
+    }
+
+    /// <summary>Starts again on the same port and database (the relays' URL stays valid).</summary>
+    public Task RestartAsync() => StartAsync($"https://127.0.0.1:{Address.Port}");
+
+    /// <summary>A client that trusts only the dev CA, as staff tools and customers' apps would pin it.</summary>
+    public HttpClient Client(string? token = null, string scheme = "Bearer")
+    {
+        var pinned = new PinnedTlsRoots(Ca, TimeProvider.System);
+        var handler = new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, c, ch, e) => pinned.Validate(c, ch, e) } };
+        var client = new HttpClient(handler) { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
+        if (token is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(scheme, token);
+        return client;
+    }
+
+    public async Task<T> PostAsync<T>(HttpClient client, string path, object? body, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> reply)
+    {
+        using var content = body is null ? null : JsonContent.Create(body, body.GetType(), options: FleetJson.Default.Options);
+        using var response = await client.PostAsync(path, content);
+        string text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"POST {path}: {(int)response.StatusCode} {text}");
+        return System.Text.Json.JsonSerializer.Deserialize(text, reply)!;
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+}
