@@ -28,6 +28,9 @@ internal sealed class FetchedPackage(Descriptor descriptor, SafeFileHandle archi
     /// <summary>Which ospkg_pointer entry this came from (a refused package makes the next entry be tried).</summary>
     public int PointerIndex { get; } = pointerIndex;
 
+    /// <summary>How long each download took, for the fetch stage's line ("descriptor=12ms archive=2900ms"), or empty.</summary>
+    public string Timing { get; init; } = "";
+
     public void Dispose() => Archive.Dispose();
 }
 

@@ -41,7 +41,7 @@ internal sealed record BootEnvironment
         Network = new Network.LinuxNetwork("/", log),
         Http = roots =>
         {
-            var tls = roots is null ? null : new Fetch.PinnedTls(roots, TimeProvider.System);
+            var tls = roots is null ? null : new Fetch.PinnedTls(roots, TimeProvider.System) { Aead = Fetch.AeadPreference.Measure() };
             return (Fetch.PinnedTls.CreateHandler(tls), tls);
         },
         Time = TimeProvider.System,

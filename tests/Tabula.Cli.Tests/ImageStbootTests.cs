@@ -36,6 +36,22 @@ public sealed class ImageStbootTests : IDisposable
     }
 
     [Fact]
+    public void Compression_none_writes_the_plain_newc_archive_that_the_gzip_image_holds()
+    {
+        var args = Arguments(scratch["plain.cpio"]);
+        var plain = Tabula.Ok([.. args, "--compression", "none"]);
+        Tabula.Ok([.. args[..^1], scratch["packed.cpio.gz"]]);
+        byte[] bytes = File.ReadAllBytes(scratch["plain.cpio"]);
+        Assert.Equal("070701"u8.ToArray(), bytes[..6]);
+        using var gzip = new System.IO.Compression.GZipStream(File.OpenRead(scratch["packed.cpio.gz"]), System.IO.Compression.CompressionMode.Decompress);
+        using var unpacked = new MemoryStream();
+        gzip.CopyTo(unpacked);
+        Assert.Equal(bytes, unpacked.ToArray());
+        Assert.Contains($"{bytes.Length} bytes (uncompressed)", plain.Stdout);
+        Assert.Equal(2, Tabula.Run([.. args, "--compression", "xz"]).ExitCode);
+    }
+
+    [Fact]
     public void Invalid_host_configuration_is_exit_2_with_the_reason_and_no_output_file()
     {
         var args = Arguments(scratch["bad.cpio.gz"]);

@@ -8,8 +8,11 @@ using System.Text;
 
 namespace Tabula.Boot.Fetch;
 
-/// <summary>A body written to its destination: its length and SHA-256 (computed while copying: hashed once).</summary>
-internal sealed record Downloaded(long Length, byte[] Sha256);
+/// <summary>
+/// A body written to its destination: its length and SHA-256 (computed while copying: hashed once), and how long the
+/// successful attempt took from sending the request to the last byte (for the timeline).
+/// </summary>
+internal sealed record Downloaded(long Length, byte[] Sha256, TimeSpan Took);
 
 /// <summary>
 /// GETs one object with upstream's retry rule (formats reference §5 step 3: N attempts, a pause between them) and
@@ -43,6 +46,7 @@ internal sealed class Downloader(HttpMessageInvoker http, BootOptions options, B
 
     (Downloaded?, BootFailure?) TryOnce(string what, Uri url, Stream destination, long cap, TimeSpan remaining)
     {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         using var request = new HttpRequestMessage(HttpMethod.Get, StripUserInfo(url));
         if (url.UserInfo.Length > 0)
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic",
@@ -80,7 +84,7 @@ internal sealed class Downloader(HttpMessageInvoker http, BootOptions options, B
             if (total == 0)
                 return (null, Fail(what, url, FailureReason.Empty, "HTTP 200 with an empty body"));
             destination.Flush();
-            return (new Downloaded(total, hash.GetHashAndReset()), null);
+            return (new Downloaded(total, hash.GetHashAndReset(), System.Diagnostics.Stopwatch.GetElapsedTime(started)), null);
         }
         catch (OperationCanceledException)
         {

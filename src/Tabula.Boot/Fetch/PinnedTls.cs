@@ -19,6 +19,9 @@ internal sealed class PinnedTls(IReadOnlyList<Certificate> tlsRoots, TimeProvide
     public bool Validate(X509Certificate? certificate, X509Chain? presented, SslPolicyErrors errors) =>
         roots.Validate(certificate, presented, errors);
 
+    /// <summary>Which AEAD the handshake offers first (null: the runtime's default offer).</summary>
+    public AeadPreference? Aead { get; init; }
+
     /// <summary>The HTTP handler stboot uses: upstream's timeouts, no proxy, no cookies, no decompression.</summary>
     public static SocketsHttpHandler CreateHandler(PinnedTls? tls) => new()
     {
@@ -33,6 +36,7 @@ internal sealed class PinnedTls(IReadOnlyList<Certificate> tlsRoots, TimeProvide
         {
             // Without tls_roots.pem every HTTPS handshake fails: plain http:// still works (integrity is the signatures').
             RemoteCertificateValidationCallback = (_, certificate, chain, errors) => tls?.Validate(certificate, chain, errors) ?? false,
+            CipherSuitesPolicy = OperatingSystem.IsWindows() ? null : tls?.Aead?.Policy(),
         },
     };
 }

@@ -33,7 +33,8 @@ internal sealed class FetchPackage(int first) : BootState
         if (package is null)
             return Transition.To(new Recover(failure!, new FetchPackage(0)));
         context.Log.StageDone(Name, clock.Elapsed,
-            $"url={package.DescriptorUrl} bytes={package.Length} ospkg_sha256={package.Sha256Hex} signatures={package.Descriptor.Count}");
+            $"url={package.DescriptorUrl} bytes={package.Length} {(package.Timing.Length > 0 ? package.Timing + " " : "")}" +
+            $"ospkg_sha256={package.Sha256Hex} signatures={package.Descriptor.Count}");
         return Transition.To(new VerifyPackage(package));
     }
 
@@ -69,6 +70,7 @@ internal sealed class FetchPackage(int first) : BootState
         var (got, failure) = downloader.Get("descriptor", descriptorUrl, descriptorBytes, BootLimits.MaxDescriptorBytes, deadline, time);
         if (got is null)
             return (null, failure);
+        TimeSpan descriptorTook = got.Took;
         Descriptor descriptor;
         try { descriptor = Descriptor.Parse(descriptorBytes.GetBuffer().AsSpan(0, (int)descriptorBytes.Length)); }
         catch (PackageFormatException e)
@@ -89,7 +91,10 @@ internal sealed class FetchPackage(int first) : BootState
                 archive.Dispose();
                 return (null, failure);
             }
-            return (new FetchedPackage(descriptor, archive, got.Length, got.Sha256, "network", Urls.Redact(descriptorUrl), index), null);
+            return (new FetchedPackage(descriptor, archive, got.Length, got.Sha256, "network", Urls.Redact(descriptorUrl), index)
+            {
+                Timing = $"descriptor={(long)descriptorTook.TotalMilliseconds}ms archive={(long)got.Took.TotalMilliseconds}ms",
+            }, null);
         }
         catch
         {

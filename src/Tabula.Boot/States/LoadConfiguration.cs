@@ -74,7 +74,7 @@ internal sealed class LoadConfiguration : BootState
         }
         context.Log.StageDone(Name, clock.Elapsed,
             $"threshold={trust.Policy.SignatureThreshold} fetch={trust.Policy.FetchMethod.ToString().ToLowerInvariant()} " +
-            $"roots={trust.SigningRoots.Count} tls_roots={trust.TlsRoots?.Count ?? 0} sigsum={(trust.Sigsum is null ? "off" : "on")} " +
+            $"roots={trust.SigningRoots.Count} tls_roots={trust.TlsRoots?.Count ?? 0}{(context.Tls?.Aead is { } aead ? " tls_aead=" + aead.Describe() : "")} sigsum={(trust.Sigsum is null ? "off" : "on")} " +
             $"host_config={source} network={host.NetworkMode.ToString().ToLowerInvariant()} pointers={host.OsPackagePointers.Count}");
         return Transition.To(trust.Policy.FetchMethod == FetchMethod.Network ? new ConfigureNetwork() : new FetchPackage(0));
 

@@ -16,11 +16,17 @@ internal static class ImageCommand
         var modulesRoot = new Option<string>("--modules-root") { Description = "Where module trees live", DefaultValueFactory = _ => "/lib/modules" };
         var init = new Option<string?>("--init") { Description = "The static tabula-boot binary for /init (default: $TABULA_BOOT_BINARY, tabula-boot beside tabula, or out/boot/tabula-boot in the repository)" };
         var ospkg = new Option<string[]>("--ospkg") { Description = "Embed NAME.json + NAME.zip under /ospkg/ (initramfs fetch method); repeatable", AllowMultipleArgumentsPerToken = false };
-        var output = new Option<string>("--out", "-o") { Description = "Output file (gzip-compressed cpio)", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "Output file (gzip-compressed cpio unless --compression none)", Required = true };
+        var compression = new Option<string>("--compression")
+        {
+            Description = "gzip (default) or none: a plain cpio is bigger but the kernel unpacks it without inflating (faster under emulation)",
+            DefaultValueFactory = _ => "gzip",
+        };
+        compression.AcceptOnlyFromAmong("gzip", "none");
         var stboot = new Command("stboot",
             "Build the stboot initramfs: /init, trust policy, host configuration, module closure, device nodes. Same inputs give the same bytes.")
         {
-            trustPolicy, hostConfig, release, modules, modulesRoot, init, ospkg, output,
+            trustPolicy, hostConfig, release, modules, modulesRoot, init, ospkg, output, compression,
         };
         stboot.SetAction(result => CliRun.Guard(() =>
         {
@@ -33,11 +39,12 @@ internal static class ImageCommand
                 ModulesRoot = result.GetValue(modulesRoot)!,
                 EmbeddedPackages = result.GetValue(ospkg) ?? [],
             };
+            var format = result.GetValue(compression) == "none" ? ImageCompression.None : ImageCompression.Gzip;
             string outPath = result.GetValue(output)!;
             StbootImageSummary summary;
-            try { summary = CliRun.WriteAtomically(outPath, file => StbootImage.Write(inputs, file)); }
+            try { summary = CliRun.WriteAtomically(outPath, file => StbootImage.Write(inputs, file, format)); }
             catch (ImageException e) { throw new UsageException(e.Message); }
-            Console.WriteLine($"{outPath}: {new FileInfo(outPath).Length} bytes (gzip), /init {summary.InitBytes} bytes ({initPath}), " +
+            Console.WriteLine($"{outPath}: {new FileInfo(outPath).Length} bytes ({(format == ImageCompression.None ? "uncompressed" : "gzip")}), /init {summary.InitBytes} bytes ({initPath}), " +
                               $"{summary.Paths.Count} entries, {summary.ModuleLoadOrder.Count} modules");
             foreach (string module in summary.ModuleLoadOrder)
                 Console.WriteLine($"  module {module}");

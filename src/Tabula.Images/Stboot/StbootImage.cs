@@ -80,11 +80,18 @@ public static class StbootImage
         return (archive, summary);
     }
 
-    /// <summary>Builds and writes the gzip-compressed image to <paramref name="output"/>.</summary>
-    public static StbootImageSummary Write(StbootImageInputs inputs, Stream output)
+    /// <summary>
+    /// Builds and writes the image to <paramref name="output"/>, gzip-compressed unless <paramref name="compression"/>
+    /// is <see cref="ImageCompression.None"/>: the kernel unpacks a plain newc archive with copies only, which under
+    /// emulation (QEMU TCG) is about half a second faster than inflating the gzip one; the image is about twice as big.
+    /// </summary>
+    public static StbootImageSummary Write(StbootImageInputs inputs, Stream output, ImageCompression compression = ImageCompression.Gzip)
     {
         var (archive, summary) = Build(inputs);
-        archive.WriteGzipTo(output);
+        if (compression == ImageCompression.None)
+            archive.WriteTo(output);
+        else
+            archive.WriteGzipTo(output);
         return summary;
     }
 }
