@@ -33,7 +33,7 @@ internal static class LabCommand
         var command = new Command("up",
             "Bring the lab up (a lab already up in the directory is taken down first). Needs root, qemu-system-x86, a linux-image kernel, " +
             "wireguard-go and wireguard-tools (scripts/setup installs them).") { relays, json, dir };
-        command.SetAction((result, ct) => Guard(async () =>
+        command.SetAction((result, ct) => Guard(result.GetValue(dir)!, async () =>
         {
             bool asJson = result.GetValue(json);
             TextWriter progress = asJson ? Console.Error : Console.Out;
@@ -94,7 +94,7 @@ internal static class LabCommand
         var to = new Option<string>("--to") { Required = true, Description = "IP:PORT inside the namespace" };
         var command = new Command("forward", "Forward a loopback port into the lab namespace (started by `lab up`).") { ns, listen, to };
         command.Hidden = true;
-        command.SetAction((result, ct) => Guard(async () =>
+        command.SetAction((result, ct) => Guard(null, async () =>
         {
             await LabForwarder.RunAsync(result.GetValue(ns)!, IPEndPoint.Parse(result.GetValue(listen)!), IPEndPoint.Parse(result.GetValue(to)!), ct);
             return ExitCode.Ok;
@@ -109,13 +109,16 @@ internal static class LabCommand
         return Path.GetFileName(self) == "dotnet" ? [self, Path.Combine(AppContext.BaseDirectory, "tabula.dll")] : [self];
     }
 
-    static async Task<int> Guard(Func<Task<int>> body)
+    /// <summary>A lab failure is one message (with the console tail when a machine failed); when `up` had already started
+    /// something in <paramref name="directory"/>, it says how to remove it.</summary>
+    static async Task<int> Guard(string? directory, Func<Task<int>> body)
     {
         try { return await CliRun.GuardAsync(body); }
         catch (LabException e)
         {
             Console.Error.WriteLine($"tabula: lab: {e.Message}");
-            Console.Error.WriteLine("tabula: lab: what started is recorded; `tabula lab down` removes it");
+            if (directory is not null && LabState.Load(Path.GetFullPath(directory)) is not null)
+                Console.Error.WriteLine($"tabula: lab: what started is recorded in {Path.GetFullPath(directory)}; `tabula lab down` removes it");
             return ExitCode.BadInput;
         }
     }
