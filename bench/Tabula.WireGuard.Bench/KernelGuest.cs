@@ -159,26 +159,7 @@ internal static class KernelGuest
         File.ReadLines("/proc/self/status").Where(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
             .Select(l => long.Parse(l["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture)).FirstOrDefault(-1);
 
-    static T InNamespace<T>(string ns, Func<T> action)
-    {
-        T? result = default;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                using SafeFileHandle file = File.OpenHandle($"/run/netns/{ns}", FileMode.Open, FileAccess.Read);
-                Namespaces.Enter(file, NamespaceKind.Network);
-                result = action();
-            }
-            catch (Exception e) { failure = e; }
-        });
-        thread.Start();
-        thread.Join();
-        if (failure is not null)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
-        return result!;
-    }
+    static T InNamespace<T>(string ns, Func<T> action) => Namespaces.RunInside($"/run/netns/{ns}", NamespaceKind.Network, action);
 
     static void InNamespace(string ns, Action action) => InNamespace(ns, () => { action(); return 0; });
 

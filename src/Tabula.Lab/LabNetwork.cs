@@ -73,26 +73,8 @@ public static class LabNetwork
     /// Runs <paramref name="action"/> on a new thread that has entered the namespace with setns(2) and returns its result.
     /// A socket belongs to the namespace of the thread that creates it, and stays there after the thread ends.
     /// </summary>
-    public static T RunInside<T>(string name, Func<T> action)
-    {
-        T? result = default;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                using SafeFileHandle ns = File.OpenHandle($"/run/netns/{name}", FileMode.Open, FileAccess.Read);
-                Namespaces.Enter(ns, NamespaceKind.Network);
-                result = action();
-            }
-            catch (Exception e) { failure = e; }
-        });
-        thread.Start();
-        thread.Join();
-        if (failure is not null)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
-        return result!;
-    }
+    public static T RunInside<T>(string name, Func<T> action) =>
+        Namespaces.RunInside($"/run/netns/{name}", NamespaceKind.Network, action);
 
     /// <summary>True when a TCP connection to <paramref name="endpoint"/> from inside the namespace succeeds.</summary>
     public static bool CanConnect(string name, IPEndPoint endpoint) => RunInside(name, () =>

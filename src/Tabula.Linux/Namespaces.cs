@@ -24,4 +24,30 @@ public static class Namespaces
         if (Libc.Setns(namespaceFile, (int)kind) != 0)
             LinuxException.ThrowLastError($"setns(fd={namespaceFile.DangerousGetHandle()}, type=0x{(int)kind:x})");
     }
+
+    /// <summary>
+    /// Runs <paramref name="action"/> on a new thread that has entered the namespace at <paramref name="namespacePath"/>
+    /// (e.g. /run/netns/NAME) and returns its result, rethrowing its exception. The caller's thread never changes
+    /// namespace; sockets created inside stay in that namespace after the thread ends.
+    /// </summary>
+    public static T RunInside<T>(string namespacePath, NamespaceKind kind, Func<T> action)
+    {
+        T? result = default;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using SafeFileHandle ns = File.OpenHandle(namespacePath, FileMode.Open, FileAccess.Read);
+                Enter(ns, kind);
+                result = action();
+            }
+            catch (Exception e) { failure = e; }
+        });
+        thread.Start();
+        thread.Join();
+        if (failure is not null)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        return result!;
+    }
 }

@@ -31,26 +31,7 @@ public sealed class NetworkNamespace : IDisposable
     public string Ip(params string[] arguments) => Prerequisites.Run("ip", ["-n", Name, .. arguments]);
 
     /// <summary>Runs <paramref name="action"/> on a thread inside the namespace and returns its result.</summary>
-    public T RunInside<T>(Func<T> action)
-    {
-        T? result = default;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                using SafeFileHandle ns = File.OpenHandle($"/run/netns/{Name}", FileMode.Open, FileAccess.Read);
-                Namespaces.Enter(ns, NamespaceKind.Network);
-                result = action();
-            }
-            catch (Exception e) { failure = e; }
-        });
-        thread.Start();
-        thread.Join();
-        if (failure is not null)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
-        return result!;
-    }
+    public T RunInside<T>(Func<T> action) => Namespaces.RunInside($"/run/netns/{Name}", NamespaceKind.Network, action);
 
     /// <summary>Deletes the namespace (its interfaces go with it).</summary>
     public void Dispose()
