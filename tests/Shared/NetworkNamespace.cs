@@ -33,6 +33,14 @@ public sealed class NetworkNamespace : IDisposable
     /// <summary>Runs <paramref name="action"/> on a thread inside the namespace and returns its result.</summary>
     public T RunInside<T>(Func<T> action) => Namespaces.RunInside($"/run/netns/{Name}", NamespaceKind.Network, action);
 
+    /// <summary>True when a TCP connection to <paramref name="endpoint"/> from inside the namespace succeeds (a server is up).</summary>
+    public bool CanConnect(System.Net.IPEndPoint endpoint) => RunInside(() =>
+    {
+        using var probe = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        try { probe.Connect(endpoint); return true; }
+        catch (System.Net.Sockets.SocketException) { return false; }
+    });
+
     /// <summary>Deletes the namespace (its interfaces go with it).</summary>
     public void Dispose()
     {

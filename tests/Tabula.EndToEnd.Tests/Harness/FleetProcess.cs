@@ -55,7 +55,7 @@ public sealed class FleetProcess : IDisposable
         fleet.process.BeginOutputReadLine();
         fleet.process.BeginErrorReadLine();
         var clock = Stopwatch.StartNew();
-        while (!network.Namespace.RunInside(() => CanConnect(network.HostAddress, port)))
+        while (!network.Namespace.CanConnect(new IPEndPoint(network.HostAddress, port)))
         {
             if (fleet.process.HasExited || clock.Elapsed > TimeSpan.FromSeconds(60))
             {
@@ -66,13 +66,6 @@ public sealed class FleetProcess : IDisposable
             Thread.Sleep(100);
         }
         return fleet;
-    }
-
-    static bool CanConnect(IPAddress address, int port)
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try { probe.Connect(new IPEndPoint(address, port)); return true; }
-        catch (SocketException) { return false; }
     }
 
     ProcessStartInfo Start(string? ns, params string[] arguments)

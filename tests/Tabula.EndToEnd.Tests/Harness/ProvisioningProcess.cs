@@ -78,12 +78,7 @@ public sealed class ProvisioningProcess : IDisposable
         {
             if (process.HasExited)
                 throw new InvalidOperationException($"tabula provisioning serve exited with {process.ExitCode}");
-            bool up = network.Namespace.RunInside(() =>
-            {
-                using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                try { probe.Connect(new IPEndPoint(network.HostAddress, Port)); return true; }
-                catch (SocketException) { return false; }
-            });
+            bool up = network.Namespace.CanConnect(new IPEndPoint(network.HostAddress, Port));
             if (up)
                 return;
             Thread.Sleep(100);
