@@ -46,6 +46,26 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
         catch (InvalidOperationException) { return false; }
     }
 
+    /// <summary>wireguard-go in the foreground inside the namespace (so the test owns the process), once its UAPI socket exists.</summary>
+    static System.Diagnostics.Process StartClientDaemon(TapNetwork network, string name)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "netns", "exec", network.Namespace.Name, "wireguard-go", "-f", name })
+            start.ArgumentList.Add(a);
+        start.Environment["LOG_LEVEL"] = "error";
+        var daemon = System.Diagnostics.Process.Start(start)!;
+        daemon.OutputDataReceived += (_, _) => { };
+        daemon.ErrorDataReceived += (_, _) => { };
+        daemon.BeginOutputReadLine();
+        daemon.BeginErrorReadLine();
+        for (int i = 0; i < 200 && !File.Exists($"/var/run/wireguard/{name}.sock"); i++)
+        {
+            if (daemon.HasExited) throw new InvalidOperationException($"wireguard-go {name} exited with {daemon.ExitCode}");
+            Thread.Sleep(50);
+        }
+        return daemon;
+    }
+
     [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping")]
     public async Task Stboot_boots_the_relay_which_enrolls_serves_a_deployed_customer_drops_a_removed_key_and_leaves_the_disk_untouched()
     {
@@ -87,6 +107,9 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
         string keyFile = Path.Combine(work, "client.key");
         string clientPublic = Prerequisites.Run("sh", "-c", $"umask 077; wg genkey > '{keyFile}' && wg pubkey < '{keyFile}'").Trim();
         DeviceView? device = null;
+        // UAPI sockets are global (/var/run/wireguard/NAME.sock): a name of this run's own, and the daemon killed at the end.
+        string client = $"twc{Environment.ProcessId % 100000}";
+        System.Diagnostics.Process? clientDaemon = null;
         string console;
         var machine = QemuMachine.Start(nameof(Stboot_boots_the_relay_which_enrolls_serves_a_deployed_customer_drops_a_removed_key_and_leaves_the_disk_untouched),
             new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network) { Disk = disk });
@@ -116,16 +139,16 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
             var added = machine.WaitForLine($"relay: stage=sync add revision={device.Revision}", Stage);
 
             // The customer's WireGuard client, in the test namespace, pointed at the relay's public address.
-            InNamespace(network, "wireguard-go", "wgc0");
-            InNamespace(network, "wg", "set", "wgc0", "private-key", keyFile, "peer", relayKey,
+            clientDaemon = StartClientDaemon(network, client);
+            InNamespace(network, "wg", "set", client, "private-key", keyFile, "peer", relayKey,
                 "endpoint", $"{network.GuestAddress}:51820", "allowed-ips", "10.64.0.1/32");
-            network.Namespace.Ip("addr", "add", device.Ipv4Address + "/32", "dev", "wgc0");
-            network.Namespace.Ip("link", "set", "wgc0", "up");
-            network.Namespace.Ip("route", "add", "10.64.0.1/32", "dev", "wgc0");
+            network.Namespace.Ip("addr", "add", device.Ipv4Address + "/32", "dev", client);
+            network.Namespace.Ip("link", "set", client, "up");
+            network.Namespace.Ip("route", "add", "10.64.0.1/32", "dev", client);
             bool reached = false;
             for (int i = 0; i < 15 && !reached; i++) reached = Ping(network);
             Assert.True(reached, "no ping through the tunnel");
-            string handshake = InNamespace(network, "wg", "show", "wgc0", "latest-handshakes");
+            string handshake = InNamespace(network, "wg", "show", client, "latest-handshakes");
             Assert.Matches($"{Regex.Escape(relayKey)}\\s+[1-9][0-9]+", handshake);
 
             using (var removed = await customer.DeleteAsync($"/app/v1/devices/{device.Id}"))
@@ -135,11 +158,11 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
                 machine.WaitForLine($"relay: stage=sync remove revision={revision}", Stage);
             }
             // A fresh client session (the old one is dead on the relay's side anyway): its handshake gets no answer.
-            InNamespace(network, "wg", "set", "wgc0", "peer", relayKey, "remove");
-            InNamespace(network, "wg", "set", "wgc0", "peer", relayKey, "endpoint", $"{network.GuestAddress}:51820", "allowed-ips", "10.64.0.1/32");
+            InNamespace(network, "wg", "set", client, "peer", relayKey, "remove");
+            InNamespace(network, "wg", "set", client, "peer", relayKey, "endpoint", $"{network.GuestAddress}:51820", "allowed-ips", "10.64.0.1/32");
             Assert.False(Ping(network));
             Assert.False(Ping(network));
-            Assert.Matches($"{Regex.Escape(relayKey)}\\s+0", InNamespace(network, "wg", "show", "wgc0", "latest-handshakes"));
+            Assert.Matches($"{Regex.Escape(relayKey)}\\s+0", InNamespace(network, "wg", "show", client, "latest-handshakes"));
 
             var health = await staff.GetFromJsonAsync("/api/v1/health", FleetJson.Default.ListHealthView);
             Assert.Contains(health!, h => h.MachineId == machineId);
@@ -150,6 +173,13 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
         {
             console = machine.Console;
             machine.Dispose();   // power off: whatever was in RAM is gone
+            if (clientDaemon is { HasExited: false })
+            {
+                clientDaemon.Kill(entireProcessTree: true);
+                clientDaemon.WaitForExit(5000);
+            }
+            clientDaemon?.Dispose();
+            File.Delete($"/var/run/wireguard/{client}.sock");   // killed daemons leave their socket behind
             foreach (string line in console.Split('\n').Where(l => l.Contains("relay:") || l.Contains("tabula-boot: kexec") || l.Contains("timeline")))
                 output.WriteLine(line);
             output.WriteLine($"log: {machine.LogPath}");
