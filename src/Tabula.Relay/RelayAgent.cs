@@ -27,7 +27,6 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
 /// </summary>
 public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgentOptions options, RelayLog log, TimeProvider time)
 {
-    static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
 
     public PeerSync Sync { get; } = new(device.Control, fleet, log, time);
     public string? MachineId { get; private set; }
@@ -73,7 +72,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
 
     async Task EnrollAsync(CancellationToken ct)
     {
-        var backoff = TimeSpan.FromSeconds(1);
+        var backoff = new Backoff();
         while (true)
         {
             var clock = RelayLog.Clock();
@@ -94,10 +93,9 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
             }
             catch (Exception e) when (e is FleetCallException or RelayException)
             {
-                var delay = backoff * (0.75 + Random.Shared.NextDouble() / 2);
+                var delay = backoff.Next();
                 log.StageFailed("enroll", e is FleetCallException f ? f.Code : ((RelayException)e).Reason, $"{e.Message}; retrying in {delay.TotalSeconds:0.0}s");
                 await Task.Delay(delay, time, ct);
-                backoff = backoff * 2 > MaxBackoff ? MaxBackoff : backoff * 2;
             }
         }
     }

@@ -23,7 +23,6 @@ namespace Tabula.Relay.Sync;
 public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayLog log, TimeProvider time)
 {
     const int SnapshotBatch = 2048;
-    static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
     static readonly TimeSpan StreamIdle = TimeSpan.FromSeconds(45);
 
     readonly byte[] setHash = PeerSetHash.Empty;
@@ -40,7 +39,7 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
     /// <summary>Follows the stream until cancelled. Only an invalid relay token ends it (the agent then enrolls again).</summary>
     public async Task RunAsync(CancellationToken ct)
     {
-        var backoff = TimeSpan.FromSeconds(1);
+        var backoff = new Backoff();
         while (!ct.IsCancellationRequested)
         {
             string reason;
@@ -60,10 +59,9 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
             catch (IOException e) { reason = $"connection: {e.Message}"; }
             catch (HttpRequestException e) { reason = $"connection: {e.Message}"; }
             if (ct.IsCancellationRequested) break;
-            var delay = backoff * (0.75 + Random.Shared.NextDouble() / 2);
+            var delay = backoff.Next();
             log.Resubscribe(reason, needSnapshot ? 0 : AppliedRevision, delay);
             await Task.Delay(delay, time, ct);
-            backoff = backoff * 2 > MaxBackoff ? MaxBackoff : backoff * 2;
         }
     }
 
