@@ -41,12 +41,15 @@ public sealed class LabMachine : IDisposable
     /// <summary>QEMU's pid.</summary>
     public int Pid { get; }
 
-    /// <summary>Starts QEMU in <paramref name="ns"/> on tap <paramref name="tap"/>; returns once QEMU has daemonized.</summary>
+    /// <summary>Starts QEMU in <paramref name="ns"/> on tap <paramref name="tap"/>; returns once QEMU has daemonized. The
+    /// console of a previous power-on is kept as console.previous.log.</summary>
     public static LabMachine Start(string name, string ns, string directory, LabKernel kernel, string initramfs, string tap, string mac)
     {
         Directory.CreateDirectory(directory);
         string console = Path.Combine(directory, "console.log");
         string pidFile = Path.Combine(directory, "qemu.pid");
+        if (File.Exists(console))
+            File.Move(console, Path.Combine(directory, "console.previous.log"), overwrite: true);
         File.WriteAllText(console, "");
         File.Delete(pidFile);
         string qemu = HostProcess.Find("qemu-system-x86_64") ?? throw new LabException("qemu-system-x86_64 is missing (package qemu-system-x86)");
@@ -103,6 +106,16 @@ public sealed class LabMachine : IDisposable
                 if (line.Line.Contains(marker, StringComparison.Ordinal))
                     return line;
             return null;
+        }
+    }
+
+    /// <summary>Every console line so far that contains <paramref name="marker"/>.</summary>
+    public IReadOnlyList<(TimeSpan At, string Line)> FindAll(string marker)
+    {
+        lock (lines)
+        {
+            PollLocked();
+            return [.. lines.Where(l => l.Line.Contains(marker, StringComparison.Ordinal))];
         }
     }
 

@@ -72,6 +72,14 @@ public static partial class LabRunner
         return new LabUp(options).RunAsync(ct);
     }
 
+    /// <summary>`lab upgrade`: a new release, signed, allowed, published to `stable`, rolled one relay at a time.</summary>
+    public static Task<LabUpgradeSummary> UpgradeAsync(LabActionOptions options, CancellationToken ct) => new LabUpgrade(options).RunAsync(ct);
+
+    /// <summary>`lab attack`: a seized provisioning server serves three bad packages to <paramref name="relay"/>, which refuses
+    /// each; then the genuine package again, which it boots.</summary>
+    public static Task<LabAttackSummary> AttackAsync(LabActionOptions options, string relay, CancellationToken ct) =>
+        new LabAttack(options, relay).RunAsync(ct);
+
     internal static double Round(TimeSpan t) => Math.Round(t.TotalSeconds, 1);
 
     internal static string Quote(string argument) => argument.Length == 0 || argument.Any(c => char.IsWhiteSpace(c) || c is '"' or '\'' or '$')
@@ -107,16 +115,48 @@ public static partial class LabRunner
         }
     }
 
-    internal static async Task<(TimeSpan At, string Line)> WaitWithProgressAsync(LabMachine machine, string marker, string what, LabOptions options, CancellationToken ct)
+    internal static Task<(TimeSpan At, string Line)> WaitWithProgressAsync(LabMachine machine, string marker, string what, LabOptions options, CancellationToken ct) =>
+        WaitWithProgressAsync(machine, marker, what, options.Progress, options.StageTimeout, ct);
+
+    /// <summary>Waits for the first console line with <paramref name="marker"/>, saying every 30 s
+    /// what it waits for and the console's last line.</summary>
+    internal static async Task<(TimeSpan At, string Line)> WaitWithProgressAsync(LabMachine machine, string marker, string what, Action<string> progress,
+        TimeSpan timeout, CancellationToken ct)
     {
-        var wait = machine.WaitForAsync(marker, options.StageTimeout, ct);
+        var wait = machine.WaitForAsync(marker, timeout, ct);
         var clock = Stopwatch.StartNew();
         while (await Task.WhenAny(wait, Task.Delay(TimeSpan.FromSeconds(30), ct)) != wait)
         {
             string last = machine.LastLine.Trim();
-            options.Progress($"      {machine.Name}: waiting for {what} ({clock.Elapsed.TotalSeconds:0}s); console: {(last.Length > 110 ? last[..110] + "…" : last)}");
+            progress($"      {machine.Name}: waiting for {what} ({clock.Elapsed.TotalSeconds:0}s); console: {(last.Length > 110 ? last[..110] + "…" : last)}");
         }
         return await wait;
+    }
+
+    /// <summary>Pings the tunnel gateway through the client interface <paramref name="iface"/> (up to 20 tries of 2 s) and
+    /// checks that wg shows a handshake with <paramref name="relayKey"/>.</summary>
+    internal static (bool Handshake, bool Ping) PingThrough(string ns, string iface, string relayKey)
+    {
+        bool ping = false;
+        for (int attempt = 0; attempt < 20 && !ping; attempt++)
+            ping = HostProcess.TryRun(LabNetwork.Exec(ns, ["ping", "-c", "1", "-W", "2", "-I", iface, TunnelGateway])).Stdout
+                .Contains("1 received", StringComparison.Ordinal);
+        string handshakes = HostProcess.Run(LabNetwork.Exec(ns, ["wg", "show", iface, "latest-handshakes"]));
+        bool handshake = Regex.IsMatch(handshakes, Regex.Escape(relayKey) + @"\s+[1-9][0-9]*");
+        return (handshake, ping);
+    }
+
+    /// <summary>The provisioning server's staff token for `tabula publish --token-file` (made by `up`).</summary>
+    internal static string ProvisioningTokenFile(string directory) => Path.Combine(directory, "provisioning", "staff.token");
+
+    /// <summary>Writes a token file readable by its owner only.</summary>
+    internal static void WriteSecret(string path, string secret)
+    {
+        using var file = new StreamWriter(new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        }));
+        file.Write(secret + "\n");
     }
 
     internal static int FreeLoopbackPort()

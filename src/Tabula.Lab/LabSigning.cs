@@ -21,21 +21,35 @@ public static class LabSigning
     /// <summary>The number of valid signatures a package needs.</summary>
     public const int Threshold = 2;
 
-    /// <summary>Creates root + signer1..3 under <paramref name="keys"/>; returns the root and the signers.</summary>
-    public static (LabSigner Root, IReadOnlyList<LabSigner> Signers) CreateKeys(string keys)
+    /// <summary>Creates root + signer1..3 under <paramref name="keys"/> (names prefixed with <paramref name="prefix"/>: `lab attack`
+    /// makes rogue-root and rogue-signer1..3 this way); returns the root and the signers.</summary>
+    public static (LabSigner Root, IReadOnlyList<LabSigner> Signers) CreateKeys(string keys, string prefix = "")
     {
         Directory.CreateDirectory(keys);
         var now = DateTimeOffset.UtcNow;
         byte[] rootKey = Ed25519.NewPrivateKey();
-        var root = Write(keys, new LabSigner("root", rootKey, Certificate.Parse(CertificateBuilder.CreateRoot(rootKey, now.AddMinutes(-5), now.AddYears(1)))));
+        var root = Write(keys, new LabSigner(prefix + "root", rootKey, Certificate.Parse(CertificateBuilder.CreateRoot(rootKey, now.AddMinutes(-5), now.AddYears(1)))));
         var signers = new List<LabSigner>();
         for (int i = 1; i <= 3; i++)
         {
             byte[] key = Ed25519.NewPrivateKey();
             byte[] der = CertificateBuilder.CreateLeaf(rootKey, root.Certificate, Ed25519.PublicKeyOf(key), now.AddMinutes(-5), now.AddMonths(6));
-            signers.Add(Write(keys, new LabSigner($"signer{i}", key, Certificate.Parse(der))));
+            signers.Add(Write(keys, new LabSigner($"{prefix}signer{i}", key, Certificate.Parse(der))));
         }
         return (root, signers);
+    }
+
+    /// <summary>Reads root and signer1..3 back from <paramref name="keys"/> (what <see cref="CreateKeys"/> wrote).</summary>
+    public static (LabSigner Root, IReadOnlyList<LabSigner> Signers) LoadKeys(string keys)
+    {
+        static LabSigner Read(string keys, string name)
+        {
+            string key = Path.Combine(keys, name + ".key"), pem = Path.Combine(keys, name + ".pem");
+            if (!File.Exists(key) || !File.Exists(pem))
+                throw new LabException($"the lab's signing key {key} or its certificate is missing; run `tabula lab up` again");
+            return new LabSigner(name, Ed25519Keys.FromPkcs8Pem(File.ReadAllBytes(key)), Certificate.Parse(Pem.ReadSingle(File.ReadAllBytes(pem), "CERTIFICATE")));
+        }
+        return (Read(keys, "root"), [Read(keys, "signer1"), Read(keys, "signer2"), Read(keys, "signer3")]);
     }
 
     static LabSigner Write(string keys, LabSigner signer)
@@ -50,12 +64,13 @@ public static class LabSigning
         return signer;
     }
 
-    /// <summary>Writes an ST trust policy folder: threshold 2, network fetch, the root, and optionally the TLS roots stboot pins.</summary>
-    public static string WriteTrustPolicy(string directory, LabSigner root, string? tlsRootsPem)
+    /// <summary>Writes an ST trust policy folder: the threshold (2 unless told), network fetch, the root, and optionally the TLS
+    /// roots stboot pins.</summary>
+    public static string WriteTrustPolicy(string directory, LabSigner root, string? tlsRootsPem, int threshold = Threshold)
     {
         Directory.CreateDirectory(directory);
         File.WriteAllText(Path.Combine(directory, "trust_policy.json"),
-            $"{{\"ospkg_signature_threshold\": {Threshold}, \"ospkg_fetch_method\": \"network\"}}\n");
+            $"{{\"ospkg_signature_threshold\": {threshold}, \"ospkg_fetch_method\": \"network\"}}\n");
         File.WriteAllText(Path.Combine(directory, "ospkg_signing_root.pem"), root.CertificatePem);
         if (tlsRootsPem is not null)
             File.WriteAllText(Path.Combine(directory, "tls_roots.pem"), tlsRootsPem);

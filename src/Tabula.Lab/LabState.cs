@@ -25,6 +25,9 @@ public sealed class LabState
     /// <summary>"starting" while `up` runs, "up" once the summary is printed.</summary>
     public string Status { get; set; } = "starting";
 
+    /// <summary>The relay package release on `stable`: 1 after `up`, one more after each `upgrade`.</summary>
+    public int Release { get; set; } = 1;
+
     /// <summary>Background processes in start order.</summary>
     public List<LabProcess> Processes { get; init; } = [];
 
@@ -110,4 +113,6 @@ public sealed record LabStep(string Name, double Seconds);
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
 [JsonSerializable(typeof(LabState))]
 [JsonSerializable(typeof(LabSummary))]
+[JsonSerializable(typeof(LabUpgradeSummary))]
+[JsonSerializable(typeof(LabAttackSummary))]
 public sealed partial class LabJson : JsonSerializerContext;

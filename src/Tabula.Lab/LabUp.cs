@@ -165,6 +165,9 @@ internal sealed class LabUp(LabOptions options)
         var core = new ProvisioningCore(new FileStore(store), TrustPolicyVerifier.FromDirectory(provisioningTrust), TimeProvider.System,
             new ProvisioningLimits(), publicBaseUrl: null);
         var published = await core.PublishAsync(descriptor, new MemoryStream(archive), "stable", "lab", ct);
+        var (provisioningToken, tokenRecord) = StaffTokens.Create("lab", DateTimeOffset.UtcNow);   // what `tabula provisioning token create` does
+        await new FileStore(store).AddTokenAsync(tokenRecord, ct);
+        WriteSecret(ProvisioningTokenFile(dir), provisioningToken);
         string provisioningConfig = Path.Combine(dir, "provisioning", "prov.json");
         File.WriteAllText(provisioningConfig, JsonSerializer.Serialize(new Dictionary<string, object>
         {
@@ -182,8 +185,7 @@ internal sealed class LabUp(LabOptions options)
         token = JsonDocument.Parse(created).RootElement.GetProperty("api_token").GetString()
                 ?? throw new LabException("fleet staff create printed no API token");
         tokenFile = Path.Combine(dir, "fleet", "admin.token");
-        File.WriteAllText(tokenFile, token + "\n");
-        File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        WriteSecret(tokenFile, token);
         StartServer(state, "fleet", options.Tabula, ["fleet", "serve", "--db", database, "--urls", FleetUrl,
             "--tls-cert", fleetTls.ServerCertificate, "--tls-key", fleetTls.ServerKey], database, Logs, null);
         await WaitListeningAsync(Namespace, new IPEndPoint(LabNetwork.HostAddress, FleetPort), "fleet controller", Path.Combine(Logs, "fleet.log"), ct);
@@ -271,6 +273,10 @@ internal sealed class LabUp(LabOptions options)
             say($"      {relayMachine.Machine.Name}: serving {relayMachine.Deploy.TotalSeconds:0.0}s after deploy: {serving.Line.Trim()}");
         }
 
+        string[] allow = ["fleet", "packages", "allow", verdict.ArchiveSha256, "--reason", "lab up: relays booted from it keep their state when they reboot", .. remote];
+        say("      $ TABULA_FLEET_TOKEN=$(cat " + tokenFile + ") tabula " + string.Join(' ', allow.Select(Quote)));
+        HostProcess.Run([.. options.Tabula, .. allow], environment: staffCli);
+
         using var anonymous = Client(server, fleetTls.CaCertificate, null, null);
         var account = await PostAsync<object, AccountView>(anonymous, "/app/v1/accounts", null, null, FleetJson.Default.AccountView, ct);
         using var customer = Client(server, fleetTls.CaCertificate, account.Number, "Token");
@@ -312,13 +318,8 @@ internal sealed class LabUp(LabOptions options)
             LabNetwork.Ip(Namespace, "addr", "add", device.Ipv4Address + "/32", "dev", iface);
             LabNetwork.Ip(Namespace, "link", "set", iface, "up");
             LabNetwork.Ip(Namespace, "route", "add", TunnelGateway + "/32", "dev", iface, "metric", (100 + i).ToString(CultureInfo.InvariantCulture));
-            bool ping = false;
-            for (int attempt = 0; attempt < 20 && !ping; attempt++)
-                ping = HostProcess.TryRun(LabNetwork.Exec(Namespace, ["ping", "-c", "1", "-W", "2", "-I", iface, TunnelGateway])).Stdout
-                    .Contains("1 received", StringComparison.Ordinal);
+            var (handshake, ping) = PingThrough(Namespace, iface, view.WireguardPublicKey);
             var firstHandshake = machine.Elapsed - addedAt[machine.Name];
-            string handshakes = HostProcess.Run(LabNetwork.Exec(Namespace, ["wg", "show", iface, "latest-handshakes"]));
-            bool handshake = Regex.IsMatch(handshakes, Regex.Escape(view.WireguardPublicKey) + @"\s+[1-9][0-9]*");
             say($"      {machine.Name}: {iface} → {endpoint}: handshake {(handshake ? "done" : "NONE")}, ping {TunnelGateway} {(ping ? "answered" : "NOT answered")} " +
                 $"({firstHandshake.TotalSeconds:0.0}s after the device was added)");
             relays.Add(new RelaySummary(machine.Name, id, LabNetwork.RelayAddress(i).ToString(), fingerprint, view.State, handshake, ping, iface,

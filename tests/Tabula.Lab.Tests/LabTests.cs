@@ -7,8 +7,9 @@ namespace Tabula.Lab.Tests;
 
 /// <summary>
 /// `tabula lab up --relays 1 --json` through the real CLI: one relay boots with stboot in QEMU (TCG), enrolls, is
-/// deployed by the CLI's staff verbs, and a WireGuard client pings through it; `lab down` then leaves no QEMU, no
-/// server, no namespace and no files, and a second `down` finds nothing to do.
+/// deployed by the CLI's staff verbs, and a WireGuard client pings through it. `lab attack` then shows it refusing a
+/// tampered package, a one-signer package and a rogue signer's, and recovering; `lab upgrade` rolls it onto a second
+/// release. `lab down` then leaves no QEMU, no server, no namespace and no files, and a second `down` finds nothing to do.
 /// </summary>
 public sealed class LabTests(ITestOutputHelper output)
 {
@@ -48,7 +49,7 @@ public sealed class LabTests(ITestOutputHelper output)
             .ToList();
 
     [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "setsid")]
-    public void Lab_up_deploys_one_relay_that_answers_through_the_tunnel_and_down_leaves_nothing()
+    public void Lab_up_attack_upgrade_and_down_on_one_relay()
     {
         Prerequisites.Require(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "setsid");
         GuestKernel.Require();
@@ -70,6 +71,38 @@ public sealed class LabTests(ITestOutputHelper output)
             Assert.Equal(ns, summary.Namespace);
             Assert.True(File.Exists($"/run/netns/{ns}"));
             Assert.NotEmpty(ProcessesNaming(dir + "/"));   // QEMU and the servers run on after `up` returns
+
+            // A seized provisioning server: the relay refuses all three bad packages, then boots the genuine one again.
+            var attack = Tabula(TimeSpan.FromMinutes(25), "lab", "attack", "--json", "--dir", dir);
+            Assert.True(attack.Code == 0, $"lab attack exited {attack.Code}: {attack.Stderr}");
+            output.WriteLine(attack.Stdout);
+            var attacked = JsonSerializer.Deserialize(attack.Stdout, LabJson.Default.LabAttackSummary)!;
+            Assert.Equal(["tampered-package", "one-signer", "rogue-signer"], attacked.Attacks.Select(a => a.Name));
+            foreach (var refusal in attacked.Attacks)
+            {
+                Assert.True(refusal.Refused, $"{refusal.Name}: {refusal.Console}");
+                Assert.Contains("stage=verify reason=SignaturesRefused", refusal.Console, StringComparison.Ordinal);
+            }
+            // Both genuine signatures fail on the changed bytes; the lone signature is valid but one is not enough; the
+            // rogue signers' certificates do not chain to the lab's root.
+            Assert.Equal(2, attacked.Attacks[0].Signatures.Count(l => l.Contains("rejection=SignatureInvalid", StringComparison.Ordinal)));
+            Assert.Empty(attacked.Attacks[1].Signatures);
+            Assert.Contains("1 found, 1 valid, 2 required", attacked.Attacks[1].Console, StringComparison.Ordinal);
+            Assert.Equal(2, attacked.Attacks[2].Signatures.Count(l => l.Contains("rejection=NotIssuedByRoot", StringComparison.Ordinal)));
+            Assert.True(attacked.Recovered);
+
+            // The next release, rolled: the relay boots it through stboot, keeps its identity and serves again.
+            var upgrade = Tabula(TimeSpan.FromMinutes(25), "lab", "upgrade", "--json", "--drain-seconds", "1", "--dir", dir);
+            Assert.True(upgrade.Code == 0, $"lab upgrade exited {upgrade.Code}: {upgrade.Stderr}");
+            output.WriteLine(upgrade.Stdout);
+            var upgraded = JsonSerializer.Deserialize(upgrade.Stdout, LabJson.Default.LabUpgradeSummary)!;
+            Assert.Equal(2, upgraded.Release);
+            Assert.NotEqual(summary.PackageSha256, upgraded.PackageSha256);
+            var rolled = Assert.Single(upgraded.Relays);
+            Assert.Equal((relay.MachineId, upgraded.PackageSha256, "draining", true, true),
+                (rolled.MachineId, rolled.BootedSha256, rolled.EnrolledState, rolled.Handshake, rolled.Ping));
+            Assert.NotEqual(relay.Fingerprint, rolled.Fingerprint);   // a fresh WireGuard key every boot
+            Assert.InRange(rolled.OutOfServiceSeconds, rolled.KexecAt, 1500);
         }
         finally
         {

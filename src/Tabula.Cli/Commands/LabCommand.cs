@@ -7,7 +7,7 @@ using Tabula.Lab;
 namespace Tabula.Cli.Commands;
 
 /// <summary>
-/// `tabula lab up|down`: the whole disk-less fleet on one machine (Tabula.Lab; docs/lab.md). `lab forward` is the
+/// `tabula lab up|upgrade|attack|down`: the whole disk-less fleet on one machine (Tabula.Lab; docs/lab.md). `lab forward` is the
 /// loopback forwarder `up` starts in the background for the dashboard; it is not meant to be typed.
 /// </summary>
 internal static class LabCommand
@@ -16,7 +16,7 @@ internal static class LabCommand
         "The whole fleet on this machine: signing keys, a signed relay package, the provisioning server and the fleet controller, " +
         "relay machines in QEMU (software emulation) that boot it with stboot, a customer's WireGuard client pinging through each relay.")
     {
-        Up(), Down(), Forward(),
+        Up(), Upgrade(), Attack(), Down(), Forward(),
     };
 
     static Option<string> DirectoryOption() => new("--dir")
@@ -36,12 +36,7 @@ internal static class LabCommand
         command.SetAction((result, ct) => Guard(result.GetValue(dir)!, async () =>
         {
             bool asJson = result.GetValue(json);
-            TextWriter progress = asJson ? Console.Error : Console.Out;
-            var options = new LabOptions(result.GetValue(dir)!, result.GetValue(relays), Self(), line =>
-            {
-                progress.WriteLine($"lab: {line}");
-                progress.Flush();
-            });
+            var options = new LabOptions(result.GetValue(dir)!, result.GetValue(relays), Self(), Progress(asJson));
             var summary = await LabRunner.UpAsync(options, ct);
             if (asJson)
                 Console.WriteLine(JsonSerializer.Serialize(summary, LabJson.Default.LabSummary));
@@ -69,6 +64,90 @@ internal static class LabCommand
             Console.WriteLine($"    console {relay.ConsoleLog}; client: ip netns exec {summary.Namespace} wg show {relay.WireguardInterface}");
         }
         Console.WriteLine($"  take it down with: tabula lab down{(summary.Directory == LabRunner.DefaultDirectory ? "" : " --dir " + summary.Directory)}");
+    }
+
+    static Command Upgrade()
+    {
+        var json = new Option<bool>("--json") { Description = "Print the summary as JSON on stdout (progress goes to stderr)" };
+        var drain = new Option<int>("--drain-seconds")
+        {
+            Description = "How long a drained relay keeps serving before it is powered off (clients move to other relays meanwhile)",
+            DefaultValueFactory = _ => 5,
+        };
+        var dir = DirectoryOption();
+        var command = new Command("upgrade",
+            "Build the next release of the relay package, sign it (signer2 + signer3), allow it in the fleet, publish it to `stable`, and roll the " +
+            "relays one at a time: drain → power off → stboot verifies and boots the new package → the agent enrolls again and serves → deploy. " +
+            "Prints each relay's time out of service.") { json, drain, dir };
+        command.SetAction((result, ct) => Guard(result.GetValue(dir), async () =>
+        {
+            bool asJson = result.GetValue(json);
+            var summary = await LabRunner.UpgradeAsync(new LabActionOptions(result.GetValue(dir)!, Self(), Progress(asJson))
+            {
+                DrainGrace = TimeSpan.FromSeconds(Math.Clamp(result.GetValue(drain), 0, 3600)),
+            }, ct);
+            if (asJson)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(summary, LabJson.Default.LabUpgradeSummary));
+            }
+            else
+            {
+                Console.WriteLine();
+                Console.WriteLine($"upgraded to r{summary.Release} in {summary.TookSeconds:0}s: package sha256 {summary.PackageSha256} " +
+                                  $"({summary.PackageBytes / 1e6:0.0} MB, signatures: {summary.PackageSigners})");
+                foreach (var relay in summary.Relays)
+                    Console.WriteLine($"  {relay.Name}  out of service {relay.OutOfServiceSeconds:0.0}s (power off → ping; drained {relay.DrainSeconds:0.0}s before)  " +
+                                      $"kexec at {relay.KexecAt:0.0}s, enrolled at {relay.EnrolledAt:0.0}s as {relay.EnrolledState}  " +
+                                      $"handshake {(relay.Handshake ? "done" : "NONE")}  ping {(relay.Ping ? "ok" : "FAILED")}" +
+                                      (relay.OthersServing ? "" : "  (another relay did NOT answer while it was off)"));
+            }
+            return summary.Relays.All(r => r.Handshake && r.Ping && r.BootedSha256 == summary.PackageSha256) ? ExitCode.Ok : ExitCode.Rejected;
+        }));
+        return command;
+    }
+
+    static Command Attack()
+    {
+        var json = new Option<bool>("--json") { Description = "Print the summary as JSON on stdout (progress goes to stderr)" };
+        var relay = new Option<string>("--relay") { Description = "The relay to attack", DefaultValueFactory = _ => "relay-1" };
+        var dir = DirectoryOption();
+        var command = new Command("attack",
+            "Show the refusals: with the provisioning server seized, one relay is power-cycled into a tampered package, a package signed by " +
+            "one signer only and one signed under a rogue root; it refuses each on its console and never kexecs. Then the genuine package " +
+            "is served again and the relay boots it and serves.") { json, relay, dir };
+        command.SetAction((result, ct) => Guard(result.GetValue(dir), async () =>
+        {
+            bool asJson = result.GetValue(json);
+            var summary = await LabRunner.AttackAsync(new LabActionOptions(result.GetValue(dir)!, Self(), Progress(asJson)), result.GetValue(relay)!, ct);
+            if (asJson)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(summary, LabJson.Default.LabAttackSummary));
+            }
+            else
+            {
+                Console.WriteLine();
+                Console.WriteLine($"{summary.Relay} under attack ({summary.TookSeconds:0}s):");
+                foreach (var attack in summary.Attacks)
+                {
+                    Console.WriteLine($"  {attack.Name,-17} {(attack.Refused ? "REFUSED" : "NOT REFUSED")}  {attack.Console}");
+                    foreach (string line in attack.Signatures)
+                        Console.WriteLine($"  {"",-17}         {line}");
+                }
+                Console.WriteLine($"  genuine package   {(summary.Recovered ? "booted, enrolled, serving again" : "NOT recovered")}");
+            }
+            return summary.Attacks.All(a => a.Refused) && summary.Recovered ? ExitCode.Ok : ExitCode.Rejected;
+        }));
+        return command;
+    }
+
+    static Action<string> Progress(bool asJson)
+    {
+        TextWriter progress = asJson ? Console.Error : Console.Out;
+        return line =>
+        {
+            progress.WriteLine($"lab: {line}");
+            progress.Flush();
+        };
     }
 
     static Command Down()

@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using Tabula.Images.Relay;
+using Tabula.Packaging;
+using Tabula.Provisioning;
+using Tabula.Provisioning.Core;
+using Tabula.Provisioning.Storage;
+using static Tabula.Lab.LabRunner;
+
+namespace Tabula.Lab;
+
+/// <summary>What `lab attack` showed.</summary>
+/// <param name="Relay">The relay that was attacked (relay-1 unless told).</param>
+/// <param name="Attacks">Each attack and how the machine answered it, in order.</param>
+/// <param name="Recovered">Once the server served the genuine package again, the relay booted it, enrolled, served and a
+/// ping through its tunnel was answered.</param>
+/// <param name="OthersServing">Every other relay answered a ping through its tunnel during the attacks.</param>
+/// <param name="TookSeconds">The whole run.</param>
+public sealed record LabAttackSummary(string Relay, IReadOnlyList<AttackResult> Attacks, bool Recovered, bool OthersServing, double TookSeconds);
+
+/// <summary>One attack.</summary>
+/// <param name="Name">tampered-package, one-signer, rogue-signer.</param>
+/// <param name="Served">What the compromised provisioning server served on `stable`.</param>
+/// <param name="Refused">The machine refused it (a FAILED line for that round) and did not kexec.</param>
+/// <param name="Console">stboot's FAILED line for the round: stage, reason code, detail.</param>
+/// <param name="Signatures">stboot's per-signature rejection lines for the round.</param>
+public sealed record AttackResult(string Name, string Served, bool Refused, string Console, IReadOnlyList<string> Signatures);
+
+/// <summary>
+/// One run of `lab attack`: the provisioning server is treated as seized (its store on disk is the attacker's to write,
+/// and its trust policy is no obstacle), and one relay is power-cycled into three attacks in a row, one per stboot retry
+/// round (stboot waits 6 s between rounds and gives up after 8):
+/// <list type="number">
+/// <item>tampered-package: one byte of the genuine archive is changed in place on the server;</item>
+/// <item>one-signer: an attacker's build of the relay package, signed by signer1 alone (one genuine key stolen);</item>
+/// <item>rogue-signer: the same build signed by two signers under the attacker's own root.</item>
+/// </list>
+/// The machine must refuse each with a reason on its console and never kexec. Then `stable` points at the genuine
+/// package again and the same boot, on its next round, verifies it, kexecs, enrolls and serves; staff deploy it back.
+/// </summary>
+internal sealed class LabAttack(LabActionOptions options, string relayName)
+{
+    sealed record Attack(string Name, string Served, Func<CancellationToken, Task> Apply);
+
+    public async Task<LabAttackSummary> RunAsync(CancellationToken ct)
+    {
+        var total = Stopwatch.StartNew();
+        using var lab = new LabOperator(options, "attack");
+        var (relay, index) = lab.Relay(relayName);
+        string genuine = lab.Summary.PackageSha256;
+        var store = new FileStore(Path.Combine(lab.Directory, "provisioning", "store"));
+        var (root, signers) = LabSigning.LoadKeys(Path.Combine(lab.Directory, "keys"));
+
+        lab.Say("[1/4] the attacker's material: a rebuilt relay package, a rogue root with its own signers");
+        string relayBinary = NativeBinaries.Find(NativeBinaries.Relay, m => lab.Say("      " + m));
+        byte[] attackerArchive;
+        using (var zip = new MemoryStream())
+        {
+            RelayImage.Write(new RelayImageInputs(relayBinary, lab.Kernel.Release, $"https://{LabNetwork.HostAddress}:{FleetPort}", lab.Summary.FleetCa,
+                RelayImageInputs.DefaultModules) { Kernel = lab.Kernel.KernelPath, Label = "Tabula lab relay (attacker's build)" }, zip);
+            attackerArchive = zip.ToArray();
+        }
+        string attackDir = Path.Combine(lab.Directory, "attack");
+        var (rogueRoot, rogueSigners) = LabSigning.CreateKeys(Path.Combine(attackDir, "keys"), "rogue-");
+        byte[] oneSigner = LabSigning.Sign(attackerArchive, [signers[0]]);
+        byte[] rogue = LabSigning.Sign(attackerArchive, [rogueSigners[0], rogueSigners[1]]);
+        lab.Say($"      attacker's build {attackerArchive.Length / 1e6:0.0} MB; signed by signer1 alone: {LabSigning.Verify(oneSigner, attackerArchive, root).Summary}");
+        lab.Say($"      signed by rogue-signer1 and rogue-signer2 (keys in {attackDir}/keys): {LabSigning.Verify(rogue, attackerArchive, root).Summary}");
+
+        // The seized server: it serves what its disk holds, and publishes under whatever policy the attacker likes.
+        var genuineObject = store.FindObject(Sha256Digest.TryParse(genuine, out var g) ? g : throw new LabException("bad package digest in state"))
+                            ?? throw new LabException($"the genuine package {genuine} is not in the provisioning store");
+        long offset = genuineObject.Length / 2;
+        byte original = 0;
+        void FlipByte()
+        {
+            using var file = File.OpenHandle(genuineObject.PhysicalPath, FileMode.Open, FileAccess.ReadWrite);
+            byte[] one = new byte[1];
+            RandomAccess.Read(file, one, offset);
+            original = one[0];
+            one[0] ^= 0x20;
+            RandomAccess.Write(file, one, offset);
+        }
+        void RestoreByte()
+        {
+            using var file = File.OpenHandle(genuineObject.PhysicalPath, FileMode.Open, FileAccess.ReadWrite);
+            RandomAccess.Write(file, new[] { original }, offset);
+        }
+        async Task PublishAsAttacker(byte[] descriptor, VerificationPolicy policy, CancellationToken token)
+        {
+            var core = new ProvisioningCore(store, new TrustPolicyVerifier(policy), TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null);
+            await core.PublishAsync(descriptor, new MemoryStream(attackerArchive), "stable", "attacker", token);
+        }
+        var attacks = new[]
+        {
+            new Attack("tampered-package", $"the genuine descriptor; the archive with byte {offset} changed on the server's disk",
+                _ => { FlipByte(); return Task.CompletedTask; }),
+            new Attack("one-signer", "the attacker's build signed by signer1 only (a stolen key), published under a loosened policy (threshold 1)",
+                async token => { RestoreByte(); await PublishAsAttacker(oneSigner, new VerificationPolicy([root.Certificate], 1), token); }),
+            new Attack("rogue-signer", "the attacker's build signed by rogue-signer1 and rogue-signer2 under the attacker's root",
+                token => PublishAsAttacker(rogue, new VerificationPolicy([rogueRoot.Certificate], LabSigning.Threshold), token)),
+        };
+
+        lab.Say($"[2/4] take {relay.Name} out of service");
+        lab.FleetCli("fleet", "machines", "drain", relay.MachineId, "--reason", "lab attack");
+        lab.PowerOff(relay.Name);
+        lab.Say($"      {relay.Name} powered off");
+
+        lab.Say($"[3/4] the provisioning server is seized: each stboot round of {relay.Name} meets another attack");
+        var results = new List<AttackResult>();
+        bool othersServing = true;
+        LabMachine? machine = null;
+        try
+        {
+            TimeSpan previousRound = TimeSpan.Zero;
+            for (int round = 1; round <= attacks.Length; round++)
+            {
+                var attack = attacks[round - 1];
+                await attack.Apply(ct);
+                lab.Say($"      attack {round}, {attack.Name}: the server now serves {attack.Served}");
+                if (machine is null)
+                {
+                    machine = lab.PowerOn(index);
+                    lab.Say($"      {relay.Name} powered on (console {machine.ConsoleLog})");
+                }
+                // stboot's end-of-round line: "tabula-boot: FAILED t=… stage=… reason=… detail=… round=N/8 next=retry-in-6000ms"
+                var failed = await WaitWithProgressAsync(machine, $" round={round}/", $"stboot's verdict on round {round}", lab.Say, lab.StageTimeout, ct);
+                var signatures = machine.FindAll("tabula-boot: signature").Where(l => l.At > previousRound && l.At <= failed.At).Select(l => Trim(l.Line)).ToList();
+                bool kexeced = machine.Find("tabula-boot: kexec ") is not null;
+                bool refused = !kexeced && failed.Line.Contains("tabula-boot: FAILED", StringComparison.Ordinal);
+                previousRound = failed.At;
+                results.Add(new AttackResult(attack.Name, attack.Served, refused, Trim(failed.Line), signatures));
+                lab.Say($"      {relay.Name} {(refused ? "REFUSED" : "did NOT refuse")}: {Trim(failed.Line)}");
+                foreach (string line in signatures)
+                    lab.Say($"        {line}");
+                if (kexeced)
+                    throw new LabException($"{relay.Name} kexec'd during attack {attack.Name}; console {machine.ConsoleLog}");
+                othersServing &= lab.PingOthers(relay.Name).All(other => other.Ping);
+            }
+
+            lab.Say($"[4/4] the server is restored: `stable` → the genuine package {genuine[..16]}… again");
+            var verifier = TrustPolicyVerifier.FromDirectory(Path.Combine(lab.Directory, "provisioning", "trust"));
+            await new ProvisioningCore(store, verifier, TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null)
+                .MoveChannelAsync("stable", g, "lab attack (restore)", ct);
+            var boot = await lab.WaitBootAsync(machine!, ct);
+            if (boot.VerifiedSha256 != genuine)
+                throw new LabException($"{relay.Name} booted {boot.VerifiedSha256}, not the genuine package {genuine}");
+            lab.Say($"      {relay.Name}: the same boot's next round verified the genuine package and kexec'd at {boot.KexecAt.TotalSeconds:0.0}s; " +
+                    $"enrolled at {boot.EnrolledAt.TotalSeconds:0.0}s, state {boot.EnrolledState}");
+            lab.FleetCli("fleet", "machines", "deploy", relay.MachineId, "--reason", "lab attack: recovered");
+            await WaitWithProgressAsync(machine!, "relay: stage=serve ok", "the relay to serve", lab.Say, lab.StageTimeout, ct);
+            var view = await lab.MachineAsync(relay.MachineId, ct);
+            var (handshake, ping) = lab.Reconnect(index, view);
+            lab.Say($"      {relay.Name} serving again: handshake {(handshake ? "done" : "NONE")}, ping {(ping ? "answered" : "NOT answered")}");
+            lab.Save(lab.Summary with
+            {
+                Relays = [.. lab.Summary.Relays.Select(r => r.Name != relay.Name ? r : r with
+                {
+                    Fingerprint = boot.Fingerprint, State = view.State, Handshake = handshake, Ping = ping, Stboot = machine!.StbootTimeline(),
+                    Timeline = r.Timeline with { KexecAt = Round(boot.KexecAt), EnrolledAt = Round(boot.EnrolledAt) },
+                })],
+            });
+            return new LabAttackSummary(relay.Name, results, handshake && ping, othersServing, Round(total.Elapsed));
+        }
+        finally
+        {
+            machine?.Dispose();
+        }
+    }
+
+    /// <summary>A console line without its "tabula-boot: " prefix, at most 400 characters.</summary>
+    static string Trim(string line)
+    {
+        int at = line.IndexOf("tabula-boot: ", StringComparison.Ordinal);
+        string text = at < 0 ? line : line[(at + "tabula-boot: ".Length)..];
+        return text.Length > 400 ? text[..400] + "…" : text.Trim();
+    }
+}

@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.RegularExpressions;
+using Tabula.Fleet.Api;
+using static Tabula.Lab.LabRunner;
+
+namespace Tabula.Lab;
+
+/// <summary>What `lab upgrade` and `lab attack` are asked to do: which lab, how to run this CLI, where progress goes.</summary>
+/// <param name="Directory">The lab directory of a lab that `up` brought up.</param>
+/// <param name="Tabula">How to run this very CLI (the staff commands are its verbs).</param>
+/// <param name="Progress">Receives one line per step and while waiting.</param>
+public sealed record LabActionOptions(string Directory, IReadOnlyList<string> Tabula, Action<string> Progress)
+{
+    /// <summary>How long one machine may take to reach one stage (TCG on shared cores is slow).</summary>
+    public TimeSpan StageTimeout { get; init; } = TimeSpan.FromMinutes(12);
+
+    /// <summary>How long a drained relay keeps serving before it is powered off (clients move to other relays meanwhile).</summary>
+    public TimeSpan DrainGrace { get; init; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>A relay after a power-on: what stboot verified and when, and what the agent enrolled as.</summary>
+internal sealed record RelayBoot(LabMachine Machine, string VerifiedSha256, TimeSpan KexecAt, TimeSpan EnrolledAt, string MachineId,
+    string Fingerprint, string EnrolledState);
+
+/// <summary>
+/// Staff's hands on a lab that `up` brought up, shared by `upgrade` and `attack`: reads DIR/state.json, runs the staff
+/// CLI verbs (printed as an operator types them), powers relay machines off and on (QEMU stopped and started again with
+/// the same stboot image: the RAM, and with it the relay's WireGuard key, is gone), follows a boot to enrollment, and
+/// points the customer's WireGuard client at a relay's new key. Every process change is saved to the state at once.
+/// </summary>
+internal sealed class LabOperator : IDisposable
+{
+    readonly LabActionOptions options;
+    readonly Dictionary<string, string> staffEnvironment;
+
+    public LabOperator(LabActionOptions options, string verb)
+    {
+        this.options = options;
+        Directory = Path.GetFullPath(options.Directory).TrimEnd('/');
+        State = LabState.Load(Directory) ?? throw new LabException($"no lab is up in {Directory}: run `tabula lab up` first");
+        if (State.Status != "up" || State.Summary is not { } summary)
+            throw new LabException($"the lab in {Directory} did not finish coming up; run `tabula lab up` again before `lab {verb}`");
+        Summary = summary;
+        foreach (var relay in Summary.Relays)
+            if (QemuProcess(relay.Name) is not { } qemu || HostProcess.CommandLine(qemu.Pid) is null)
+                throw new LabException($"{relay.Name} is not running (its QEMU is gone); run `tabula lab up` again");
+        Kernel = LabKernel.Find() ?? throw new LabException("no guest kernel in /boot (package linux-image-amd64)");
+        Server = Summary.DashboardUrl[..^"/dashboard".Length];
+        if (!CanConnectLoopback(new Uri(Server).Port))
+            throw new LabException($"the lab's dashboard forwarder ({Server}) is gone; run `tabula lab up` again");
+        string token = File.ReadAllText(Summary.StaffTokenFile).Trim();
+        staffEnvironment = new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = token };
+        Staff = Client(Server, Summary.FleetCa, token, "Bearer");
+    }
+
+    public void Dispose() => Staff.Dispose();
+
+    public string Directory { get; }
+    public LabState State { get; }
+    public LabSummary Summary { get; private set; }
+    public LabKernel Kernel { get; }
+    public string Namespace => State.Namespace;
+    public TimeSpan StageTimeout => options.StageTimeout;
+    public TimeSpan DrainGrace => options.DrainGrace;
+
+    /// <summary>The controller through the loopback forwarder.</summary>
+    public string Server { get; }
+
+    /// <summary>The staff API, trusting only the lab's fleet CA.</summary>
+    public HttpClient Staff { get; }
+
+    public void Say(string line) => options.Progress(line);
+
+    /// <summary>Runs `tabula fleet …` as staff, printing the command as an operator types it and its answer.</summary>
+    public string FleetCli(params string[] command)
+    {
+        string[] full = [.. command, "--server", Server, "--ca", Summary.FleetCa];
+        Say($"      $ TABULA_FLEET_TOKEN=$(cat {Summary.StaffTokenFile}) tabula {string.Join(' ', full.Select(Quote))}");
+        var clock = Stopwatch.StartNew();
+        string output = HostProcess.Run([.. options.Tabula, .. full], environment: staffEnvironment).Trim();
+        Say($"        {(output.Length == 0 ? "ok" : output)} ({clock.ElapsedMilliseconds} ms)");
+        return output;
+    }
+
+    /// <summary>Runs a `tabula …` verb inside the lab namespace (where the provisioning server listens), printed as typed.</summary>
+    public string TabulaInNamespace(params string[] command)
+    {
+        Say($"      $ ip netns exec {Namespace} tabula {string.Join(' ', command.Select(Quote))}");
+        var clock = Stopwatch.StartNew();
+        string output = HostProcess.Run(LabNetwork.Exec(Namespace, [.. options.Tabula, .. command])).Trim();
+        foreach (string line in output.Split('\n'))
+            Say("        " + line);
+        Say($"        ({clock.ElapsedMilliseconds} ms)");
+        return output;
+    }
+
+    public async Task<MachineView> MachineAsync(string id, CancellationToken ct) =>
+        await Staff.GetFromJsonAsync($"/api/v1/machines/{id}", FleetJson.Default.MachineView, ct)
+        ?? throw new LabException($"the controller does not know machine {id}");
+
+    /// <summary>The relay named <paramref name="name"/> and its index (its tap, MAC and address follow from it).</summary>
+    public (RelaySummary Relay, int Index) Relay(string name)
+    {
+        for (int i = 0; i < Summary.Relays.Count; i++)
+            if (Summary.Relays[i].Name == name)
+                return (Summary.Relays[i], i);
+        throw new LabException($"no relay \"{name}\" in this lab (it has {string.Join(", ", Summary.Relays.Select(r => r.Name))})");
+    }
+
+    LabProcess? QemuProcess(string name) => State.Processes.LastOrDefault(p => p.Name == "qemu " + name);
+
+    /// <summary>Pulls the plug: QEMU is stopped, and the relay's RAM (its WireGuard key, its peers) is gone with it.</summary>
+    public void PowerOff(string name)
+    {
+        if (QemuProcess(name) is { } qemu)
+        {
+            HostProcess.Stop(qemu.Pid, qemu.Marker, TimeSpan.FromSeconds(5));
+            State.Processes.Remove(qemu);
+            State.Save();
+        }
+    }
+
+    /// <summary>Powers relay <paramref name="index"/> on again with its own stboot image (same trust policy, host configuration).</summary>
+    public LabMachine PowerOn(int index)
+    {
+        string name = Summary.Relays[index].Name;
+        string machineDir = Path.Combine(Directory, "machines", name);
+        var machine = LabMachine.Start(name, Namespace, machineDir, Kernel, Path.Combine(machineDir, "stboot.cpio.gz"), LabNetwork.Tap(index),
+            LabNetwork.RelayMac(index));
+        State.Add(new LabProcess("qemu " + name, machine.Pid, machine.ConsoleLog));
+        return machine;
+    }
+
+    /// <summary>Follows a power-on through stboot (verified digest, kexec, timeline) to the agent's enrollment.</summary>
+    public async Task<RelayBoot> WaitBootAsync(LabMachine machine, CancellationToken ct)
+    {
+        var verified = await WaitWithProgressAsync(machine, "tabula-boot: verified", "stboot to verify the package", options.Progress, StageTimeout, ct);
+        string sha = Regex.Match(verified.Line, "ospkg_sha256=([0-9a-f]{64})").Groups[1].Value;
+        var kexec = await WaitWithProgressAsync(machine, "tabula-boot: kexec ", "stboot to kexec", options.Progress, StageTimeout, ct);
+        await WaitWithProgressAsync(machine, "tabula-boot: timeline", "stboot's timeline", options.Progress, StageTimeout, ct);
+        var enroll = await WaitWithProgressAsync(machine, "relay: stage=enroll machine=", "the relay agent to enroll", options.Progress, StageTimeout, ct);
+        var match = EnrollLine().Match(enroll.Line);
+        if (!match.Success)
+            throw new LabException($"{machine.Name}: unexpected enrollment line: {enroll.Line}");
+        return new RelayBoot(machine, sha, kexec.At, enroll.At, match.Groups[1].Value, match.Groups[2].Value, match.Groups[3].Value);
+    }
+
+    /// <summary>
+    /// Points the customer's client for relay <paramref name="index"/> at the relay's current WireGuard key (what a client
+    /// app does when the relay list changes) and pings through the tunnel.
+    /// </summary>
+    public (bool Handshake, bool Ping) Reconnect(int index, MachineView view)
+    {
+        var relay = Summary.Relays[index];
+        string iface = relay.WireguardInterface;
+        foreach (string peer in HostProcess.Run(LabNetwork.Exec(Namespace, ["wg", "show", iface, "peers"])).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            if (peer.Trim() != view.WireguardPublicKey)
+                HostProcess.Run(LabNetwork.Exec(Namespace, ["wg", "set", iface, "peer", peer.Trim(), "remove"]));
+        HostProcess.Run(LabNetwork.Exec(Namespace, ["wg", "set", iface, "peer", view.WireguardPublicKey, "endpoint", $"{relay.Address}:{WireguardPort}",
+            "allowed-ips", TunnelGateway + "/32"]));
+        return PingThrough(Namespace, iface, view.WireguardPublicKey);
+    }
+
+    /// <summary>One ping through each other relay's tunnel: is the rest of the fleet still serving?</summary>
+    public IReadOnlyList<(string Name, bool Ping)> PingOthers(string except) =>
+        [.. Summary.Relays.Where(r => r.Name != except).Select(r => (r.Name, HostProcess.TryRun(LabNetwork.Exec(Namespace,
+            ["ping", "-c", "1", "-W", "2", "-I", r.WireguardInterface, TunnelGateway])).Stdout.Contains("1 received", StringComparison.Ordinal)))];
+
+    /// <summary>Saves a changed summary (new package, new relay keys and timelines) into DIR/state.json.</summary>
+    public void Save(LabSummary summary)
+    {
+        Summary = summary;
+        State.Summary = summary;
+        State.Save();
+    }
+}
