@@ -32,7 +32,7 @@ internal sealed record RelayBoot(LabMachine Machine, string VerifiedSha256, Time
 internal sealed class LabOperator : IDisposable
 {
     readonly LabActionOptions options;
-    readonly Dictionary<string, string> staffEnvironment;
+    readonly string token;
 
     public LabOperator(LabActionOptions options, string verb)
     {
@@ -49,8 +49,7 @@ internal sealed class LabOperator : IDisposable
         Server = Summary.DashboardUrl[..^"/dashboard".Length];
         if (!CanConnectLoopback(new Uri(Server).Port))
             throw new LabException($"the lab's dashboard forwarder ({Server}) is gone; run `tabula lab up` again");
-        string token = File.ReadAllText(Summary.StaffTokenFile).Trim();
-        staffEnvironment = new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = token };
+        token = File.ReadAllText(Summary.StaffTokenFile).Trim();
         Staff = Client(Server, Summary.FleetCa, token, "Bearer");
     }
 
@@ -73,15 +72,8 @@ internal sealed class LabOperator : IDisposable
     public void Say(string line) => options.Progress(line);
 
     /// <summary>Runs `tabula fleet …` as staff, printing the command as an operator types it and its answer.</summary>
-    public string FleetCli(params string[] command)
-    {
-        string[] full = [.. command, "--server", Server, "--ca", Summary.FleetCa];
-        Say($"      $ TABULA_FLEET_TOKEN=$(cat {Summary.StaffTokenFile}) tabula {string.Join(' ', full.Select(Quote))}");
-        var clock = Stopwatch.StartNew();
-        string output = HostProcess.Run([.. options.Tabula, .. full], environment: staffEnvironment).Trim();
-        Say($"        {(output.Length == 0 ? "ok" : output)} ({clock.ElapsedMilliseconds} ms)");
-        return output;
-    }
+    public string FleetCli(params string[] command) =>
+        StaffCli(Say, options.Tabula, token, Summary.StaffTokenFile, [.. command, "--server", Server, "--ca", Summary.FleetCa]);
 
     /// <summary>Runs a `tabula …` verb inside the lab namespace (where the provisioning server listens), printed as typed.</summary>
     public string TabulaInNamespace(params string[] command)

@@ -146,6 +146,16 @@ public static partial class LabRunner
         return (handshake, ping);
     }
 
+    /// <summary>Runs a `tabula fleet …` staff verb with the admin token, printing it as an operator types it and its answer.</summary>
+    internal static string StaffCli(Action<string> say, IReadOnlyList<string> tabula, string token, string tokenFile, IReadOnlyList<string> command)
+    {
+        say($"      $ TABULA_FLEET_TOKEN=$(cat {tokenFile}) tabula {string.Join(' ', command.Select(Quote))}");
+        var clock = Stopwatch.StartNew();
+        string output = HostProcess.Run([.. tabula, .. command], environment: new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = token }).Trim();
+        say($"        {(output.Length == 0 ? "ok" : output)} ({clock.ElapsedMilliseconds} ms)");
+        return output;
+    }
+
     /// <summary>The provisioning server's staff token for `tabula publish --token-file` (made by `up`).</summary>
     internal static string ProvisioningTokenFile(string directory) => Path.Combine(directory, "provisioning", "staff.token");
 

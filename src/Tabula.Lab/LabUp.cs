@@ -250,7 +250,6 @@ internal sealed class LabUp(LabOptions options)
     async Task<(DeviceView Device, string KeyFile, Dictionary<string, TimeSpan> AddedAt)> DeployAsync(CancellationToken ct)
     {
         say("[6/7] staff deploy, as an operator would type it (the token is in " + tokenFile + "):");
-        var staffCli = new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = token };
         string[] remote = ["--server", server, "--ca", fleetTls.CaCertificate];
         for (int i = 0; i < enrolled.Count; i++)
         {
@@ -263,19 +262,15 @@ internal sealed class LabUp(LabOptions options)
             foreach (string[] command in new[] { provision, deploy })
             {
                 deployedAt = relayMachine.Machine.Elapsed;
-                say("      $ TABULA_FLEET_TOKEN=$(cat " + tokenFile + ") tabula " + string.Join(' ', command.Select(Quote)));
-                var clock = Stopwatch.StartNew();
-                string output = HostProcess.Run([.. options.Tabula, .. command], environment: staffCli).Trim();
-                say($"        {output} ({clock.ElapsedMilliseconds} ms)");
+                StaffCli(say, options.Tabula, token, tokenFile, command);
             }
             var serving = await WaitWithProgressAsync(relayMachine.Machine, "relay: stage=serve ok", "the relay to serve", options, ct);
             relayMachine.Deploy = serving.At - deployedAt;
             say($"      {relayMachine.Machine.Name}: serving {relayMachine.Deploy.TotalSeconds:0.0}s after deploy: {serving.Line.Trim()}");
         }
 
-        string[] allow = ["fleet", "packages", "allow", verdict.ArchiveSha256, "--reason", "lab up: relays booted from it keep their state when they reboot", .. remote];
-        say("      $ TABULA_FLEET_TOKEN=$(cat " + tokenFile + ") tabula " + string.Join(' ', allow.Select(Quote)));
-        HostProcess.Run([.. options.Tabula, .. allow], environment: staffCli);
+        StaffCli(say, options.Tabula, token, tokenFile,
+            ["fleet", "packages", "allow", verdict.ArchiveSha256, "--reason", "lab up: relays booted from it keep their state when they reboot", .. remote]);
 
         using var anonymous = Client(server, fleetTls.CaCertificate, null, null);
         var account = await PostAsync<object, AccountView>(anonymous, "/app/v1/accounts", null, null, FleetJson.Default.AccountView, ct);
