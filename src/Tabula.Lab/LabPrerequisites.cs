@@ -25,6 +25,36 @@ public static class LabPrerequisites
         ("ip", "iproute2"), ("ping", "iputils-ping"), ("setsid", "util-linux"),
     ];
 
+    /// <summary>The Debian packages that would provide what is missing (the guest kernel included).</summary>
+    public static IReadOnlyList<string> MissingPackages()
+    {
+        var packages = Tools.Where(t => HostProcess.Find(t.Tool) is null).Select(t => t.Package).ToList();
+        if (LabKernel.Find() is null)
+            packages.Add("linux-image-amd64");
+        return packages;
+    }
+
+    /// <summary>
+    /// Installs <see cref="MissingPackages"/> with apt-get when running as root on a Debian-like host (no-op when nothing
+    /// is missing). Returns false when it could not try (not root, no apt-get); apt-get's own failure throws with its output.
+    /// </summary>
+    public static bool InstallMissing(Action<string> progress)
+    {
+        var packages = MissingPackages();
+        if (packages.Count == 0)
+            return true;
+        if (Environment.UserName != "root" || HostProcess.Find("apt-get") is null)
+            return false;
+        progress($"      installing {string.Join(' ', packages)} (apt-get install; a few minutes on a fresh machine)");
+        var environment = new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" };
+        var (code, stdout, stderr) = HostProcess.TryRun(["apt-get", "install", "-y", "-q", "--no-install-recommends", .. packages], environment: environment,
+            timeout: TimeSpan.FromMinutes(20));
+        if (code != 0)
+            throw new LabException($"apt-get install {string.Join(' ', packages)} failed ({code}): " +
+                                   string.Join('\n', (stderr + stdout).Split('\n').TakeLast(10)));
+        return true;
+    }
+
     /// <summary>One entry per missing thing: "root", or "TOOL (package PKG)", or the kernel.</summary>
     public static IReadOnlyList<string> Missing()
     {

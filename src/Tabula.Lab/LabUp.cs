@@ -91,6 +91,7 @@ internal sealed class LabUp(LabOptions options)
     void Prerequisites()
     {
         say("[1/7] checking prerequisites");
+        LabPrerequisites.InstallMissing(say);
         var missing = LabPrerequisites.Missing();
         if (missing.Count > 0)
             throw new LabException("missing: " + string.Join("; ", missing) + ". scripts/setup installs the packages (run it as root)");
