@@ -10,6 +10,9 @@ namespace Tabula.Boot;
 /// <item><c>--attempt-wait=SECONDS</c>: pause between tries; default 1 (upstream).</item>
 /// <item><c>--retry-wait=SECONDS</c>: pause after a failed round before fetching again; default 6 (upstream's Recover).</item>
 /// <item><c>--rounds=N</c>: failed rounds before reboot(RESTART); default 8.</item>
+/// <item><c>--kexec=auto|file</c>: auto (default) loads a BIOS-booted x86-64 kernel with kexec_load and stboot's own
+/// trampoline (no second and third hash of the verified package, Kexec/X86BootLoader.cs) and falls back to
+/// kexec_file_load; file always uses kexec_file_load.</item>
 /// </list>
 /// </summary>
 internal sealed record BootOptions
@@ -18,6 +21,7 @@ internal sealed record BootOptions
     public TimeSpan AttemptWait { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan RetryWait { get; init; } = TimeSpan.FromSeconds(6);
     public int MaxRounds { get; init; } = 8;
+    public bool KexecFileOnly { get; init; }
 
     public static BootOptions Parse(IEnumerable<string> arguments)
     {
@@ -33,6 +37,15 @@ internal sealed record BootOptions
                 "--attempt-wait" => options with { AttemptWait = TimeSpan.FromSeconds(Number(key, value, 0, 600)) },
                 "--retry-wait" => options with { RetryWait = TimeSpan.FromSeconds(Number(key, value, 0, 3600)) },
                 "--rounds" => options with { MaxRounds = Number(key, value, 1, 1000) },
+                "--kexec" => options with
+                {
+                    KexecFileOnly = value switch
+                    {
+                        "auto" => false,
+                        "file" => true,
+                        _ => throw new FormatException($"--kexec is auto or file, got \"{value}\""),
+                    },
+                },
                 _ => throw new FormatException($"unknown boot argument \"{argument}\""),
             };
         }

@@ -23,4 +23,6 @@ public enum KernelDataError
     EfiVariableTruncated,
     /// <summary>An efivarfs file is larger than <see cref="Limits.MaxEfiVariableBytes"/>.</summary>
     EfiVariableTooLarge,
+    /// <summary>/sys/firmware/memmap is missing, has more than <see cref="FirmwareMemoryMap.MaxEntries"/> entries, or an entry does not parse.</summary>
+    MemoryMapInvalid,
 }

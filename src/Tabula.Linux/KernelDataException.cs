@@ -5,7 +5,7 @@ namespace Tabula.Linux;
 /// <summary>Bytes from the kernel did not have the shape their interface defines.</summary>
 public sealed class KernelDataException : Exception
 {
-    KernelDataException(KernelDataError reason, string detail)
+    internal KernelDataException(KernelDataError reason, string detail)
         : base($"{Describe(reason)}: {detail}") => Reason = reason;
 
     /// <summary>What was wrong.</summary>
@@ -26,6 +26,7 @@ public sealed class KernelDataException : Exception
         KernelDataError.NetlinkUnexpectedMessage => "unexpected netlink message",
         KernelDataError.EfiVariableTruncated => "EFI variable shorter than its attributes",
         KernelDataError.EfiVariableTooLarge => "EFI variable too large",
+        KernelDataError.MemoryMapInvalid => "firmware memory map unusable",
         _ => reason.ToString(),
     };
 }

@@ -18,7 +18,11 @@ public enum KexecFileFlags : uint
     NoInitramfs = 0x4,
 }
 
-/// <summary>Stages a kernel for <see cref="Reboot.Kexec"/> (u-root pkg/boot/kexec FileLoad).</summary>
+/// <summary>One piece of memory for kexec_load(2): <paramref name="Buffer"/> is copied to physical address
+/// <paramref name="Address"/> (page-aligned) and the rest of <paramref name="MemorySize"/> (a page multiple) is zeroed.</summary>
+public readonly record struct KexecSegment(ReadOnlyMemory<byte> Buffer, ulong Address, ulong MemorySize);
+
+/// <summary>Stages a kernel for <see cref="Reboot.Kexec"/> (u-root pkg/boot/kexec FileLoad and Load).</summary>
 public static class Kexec
 {
     /// <summary>
@@ -64,6 +68,49 @@ public static class Kexec
                 initramfs!.DangerousRelease();
         }
     }
+
+    /// <summary>Most segments kexec_load accepts (KEXEC_SEGMENT_MAX).</summary>
+    public const int MaxSegments = 16;
+
+    /// <summary>
+    /// kexec_load(2): the caller lays out memory itself and names the entry point; the kernel only copies the segments
+    /// and jumps there with <see cref="Reboot.Kexec"/> (no purgatory of its own). Needs CAP_SYS_BOOT; refused with EPERM
+    /// under lockdown (Secure Boot), where only <see cref="LoadFile"/> is allowed.
+    /// </summary>
+    public static unsafe void LoadSegments(ulong entry, IReadOnlyList<KexecSegment> segments)
+    {
+        ArgumentNullException.ThrowIfNull(segments);
+        if (segments.Count is 0 or > MaxSegments)
+            throw new ArgumentException($"kexec_load takes 1 to {MaxSegments} segments, got {segments.Count}", nameof(segments));
+        const ulong page = 4096;
+        var handles = new System.Buffers.MemoryHandle[segments.Count];
+        var native = new NativeSegment[segments.Count];
+        try
+        {
+            for (int i = 0; i < segments.Count; i++)
+            {
+                var segment = segments[i];
+                if (segment.Address % page != 0 || segment.MemorySize % page != 0 || (ulong)segment.Buffer.Length > segment.MemorySize)
+                    throw new ArgumentException($"segment {i}: address 0x{segment.Address:x} and size 0x{segment.MemorySize:x} must be page-aligned and hold {segment.Buffer.Length} bytes", nameof(segments));
+                handles[i] = segment.Buffer.Pin();
+                native[i] = new NativeSegment((nint)handles[i].Pointer, (nuint)segment.Buffer.Length, (nint)segment.Address, (nuint)segment.MemorySize);
+            }
+            fixed (NativeSegment* p = native)
+            {
+                if (Libc.KexecLoad(entry, (nuint)native.Length, p, 0) != 0)
+                    LinuxException.ThrowLastError($"kexec_load(entry=0x{entry:x}, segments={native.Length})");
+            }
+        }
+        finally
+        {
+            foreach (var handle in handles)
+                handle.Dispose();
+        }
+    }
+
+    /// <summary>struct kexec_segment (include/uapi/linux/kexec.h).</summary>
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    readonly record struct NativeSegment(nint Buffer, nuint BufferSize, nint Memory, nuint MemorySize);
 
     /// <summary>Drops a staged kernel (KEXEC_FILE_UNLOAD).</summary>
     public static unsafe void Unload()

@@ -18,7 +18,16 @@ public sealed class BootOptionsTests
         Assert.Equal(new BootOptions { AttemptsPerObject = 1, RetryWait = TimeSpan.FromSeconds(2), MaxRounds = 9, AttemptWait = TimeSpan.Zero }, options);
     }
 
+    [Fact]
+    public void Kexec_method_is_auto_unless_file_is_asked_for()
+    {
+        Assert.False(BootOptions.Parse([]).KexecFileOnly);
+        Assert.False(BootOptions.Parse(["--kexec=auto"]).KexecFileOnly);
+        Assert.True(BootOptions.Parse(["--kexec=file"]).KexecFileOnly);
+    }
+
     [Theory]
+    [InlineData("--kexec=fast")]
     [InlineData("--attempts=0")]
     [InlineData("--rounds=x")]
     [InlineData("--skip-verify")]

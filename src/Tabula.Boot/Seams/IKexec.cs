@@ -1,24 +1,66 @@
+using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
+using Tabula.Boot.Kexec;
+using Tabula.Linux;
 
 namespace Tabula.Boot.Seams;
 
 /// <summary>
 /// The hand-over, split like the kernel splits it: <see cref="Load"/> stages kernel, initramfs and command line
-/// (kexec_file_load), <see cref="Execute"/> jumps (reboot(LINUX_REBOOT_CMD_KEXEC)) and returns only in a dry run.
-/// Both files are read-only descriptors of RAM-backed regular files with no writer left open.
+/// (kexec_load with stboot's own layout, or kexec_file_load) and says how, <see cref="Execute"/> jumps
+/// (reboot(LINUX_REBOOT_CMD_KEXEC)) and returns only in a dry run. Both files are read-only descriptors of RAM-backed
+/// regular files with no writer left open.
 /// </summary>
 internal interface IKexec
 {
-    void Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine);
+    string Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine, bool fileOnly);
 
     void Execute();
 }
 
-/// <summary>The real calls.</summary>
+/// <summary>
+/// The real calls. On a BIOS-booted x86-64 machine the kernel is laid out by <see cref="X86BootLoader"/> and loaded with
+/// kexec_load; anything that stops that (EFI boot, lockdown's EPERM, a kernel or memory map it cannot place) falls back
+/// to kexec_file_load, and the returned method says why.
+/// </summary>
 internal sealed class LinuxKexec : IKexec
 {
-    public void Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine) =>
+    public string Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine, bool fileOnly)
+    {
+        string? skipped = fileOnly ? "--kexec=file"
+            : RuntimeInformation.ProcessArchitecture != Architecture.X64 ? "not x86-64"
+            : Directory.Exists("/sys/firmware/efi") ? "EFI-booted"
+            : null;
+        if (skipped is null)
+        {
+            try
+            {
+                var plan = X86BootLoader.Plan(ReadAll(kernel), ReadAll(initramfs), commandLine, FirmwareMemoryMap.Read());
+                Linux.Kexec.LoadSegments(plan.Entry, plan.Segments);
+                return $"kexec_load {plan.Summary}";
+            }
+            catch (Exception e) when (e is KexecPlanException or KernelDataException or LinuxException or IOException)
+            {
+                skipped = e.Message;
+            }
+        }
         Linux.Kexec.LoadFile(kernel, initramfs, commandLine);
+        return $"kexec_file_load (kexec_load: {skipped})";
+    }
+
+    internal static byte[] ReadAll(SafeFileHandle file)
+    {
+        byte[] bytes = new byte[RandomAccess.GetLength(file)];
+        int total = 0;
+        while (total < bytes.Length)
+        {
+            int n = RandomAccess.Read(file, bytes.AsSpan(total), total);
+            if (n == 0)
+                break;
+            total += n;
+        }
+        return total == bytes.Length ? bytes : bytes[..total];
+    }
 
     public void Execute() => Linux.Reboot.Kexec();
 }
@@ -35,12 +77,13 @@ internal sealed class DryRunKexec : IKexec
     public int Loads { get; private set; }
     public bool Executed { get; private set; }
 
-    public void Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine)
+    public string Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine, bool fileOnly)
     {
-        Kernel = ReadAll(kernel);
-        Initramfs = ReadAll(initramfs);
+        Kernel = LinuxKexec.ReadAll(kernel);
+        Initramfs = LinuxKexec.ReadAll(initramfs);
         CommandLine = commandLine;
         Loads++;
+        return "dry-run";
     }
 
     public void Execute()
@@ -48,19 +91,5 @@ internal sealed class DryRunKexec : IKexec
         if (Kernel is null)
             throw new InvalidOperationException("reboot(KEXEC) without a loaded kernel");
         Executed = true;
-    }
-
-    static byte[] ReadAll(SafeFileHandle file)
-    {
-        byte[] bytes = new byte[RandomAccess.GetLength(file)];
-        int total = 0;
-        while (total < bytes.Length)
-        {
-            int n = RandomAccess.Read(file, bytes.AsSpan(total), total);
-            if (n == 0)
-                break;
-            total += n;
-        }
-        return bytes;
     }
 }

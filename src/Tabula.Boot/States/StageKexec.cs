@@ -12,7 +12,8 @@ namespace Tabula.Boot.States;
 /// 2. kernel → memfd (gunzipped if gzip-compressed, as upstream);
 /// 3. initramfs → memfd, bytes untouched, then 0-3 zero bytes and the hand-over cpio (<see cref="Handover.Handover"/>);
 /// 4. reopen both read-only, close the writers (kexec_file_load refuses an inode with a writer: ETXTBSY);
-/// 5. kexec_file_load with the manifest's command line exactly.
+/// 5. kexec_load with stboot's own layout, or kexec_file_load (<see cref="Seams.LinuxKexec"/>), with the manifest's
+/// command line exactly.
 /// </summary>
 internal sealed class StageKexec(FetchedPackage package) : BootState
 {
@@ -51,10 +52,10 @@ internal sealed class StageKexec(FetchedPackage package) : BootState
                 }
             }
             TimeSpan extracted = clock.Elapsed;
-            context.Environment.Kexec.Load(kernel, initramfs, cmdline);
+            string method = context.Environment.Kexec.Load(kernel, initramfs, cmdline, context.Options.KexecFileOnly);
             context.Log.Kexec(cmdline, kernelBytes, initramfsBytes);
             context.Log.StageDone(Name, clock.Elapsed,
-                $"extract={(long)extracted.TotalMilliseconds}ms kexec_file_load={(long)(clock.Elapsed - extracted).TotalMilliseconds}ms ospkg_sha256={package.Sha256Hex}");
+                $"extract={(long)extracted.TotalMilliseconds}ms load={(long)(clock.Elapsed - extracted).TotalMilliseconds}ms method=\"{method}\" ospkg_sha256={package.Sha256Hex}");
             return Transition.To(new HandOver(package.Sha256Hex, cmdline));
         }
         catch (PackageFormatException e)

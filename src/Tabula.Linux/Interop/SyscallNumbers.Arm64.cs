@@ -4,5 +4,6 @@ namespace Tabula.Linux.Interop;
 internal static class SyscallNumbersArm64
 {
     internal const long FinitModule = 273;
+    internal const long KexecLoad = 104;
     internal const long KexecFileLoad = 294;
 }

@@ -4,5 +4,6 @@ namespace Tabula.Linux.Interop;
 internal static class SyscallNumbersX64
 {
     internal const long FinitModule = 313;
+    internal const long KexecLoad = 246;
     internal const long KexecFileLoad = 320;
 }

@@ -18,4 +18,11 @@ internal static class SyscallNumbers
         Architecture.Arm64 => SyscallNumbersArm64.KexecFileLoad,
         var other => throw new PlatformNotSupportedException($"kexec_file_load: no system call number known for {other}"),
     };
+
+    internal static long KexecLoad => RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.X64 => SyscallNumbersX64.KexecLoad,
+        Architecture.Arm64 => SyscallNumbersArm64.KexecLoad,
+        var other => throw new PlatformNotSupportedException($"kexec_load: no system call number known for {other}"),
+    };
 }
