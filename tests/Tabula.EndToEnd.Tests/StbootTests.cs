@@ -120,6 +120,8 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
             Assert.Contains($"cmdline=\"{OsPackages.Cmdline}\"", marker.Line);
             Assert.Single(lines, l => l.Contains("tabula-boot: kexec "));
             Assert.Contains(lines, l => l.Contains("tabula-boot: timeline") && l.Contains(" fetch=") && l.Contains(" verify=") && l.Contains(" kexec-load="));
+            // The default on this BIOS-booted machine: stboot's own kexec_load layout, no purgatory.
+            Assert.Contains(lines, l => l.Contains("tabula-boot: stage:kexec-load") && l.Contains("method=\"kexec_load kernel@0x1000000+"));
             // 2: tampered archive refused (every signature invalid over the served bytes), retried in a new round.
             Assert.Contains($"stage=verify reason=SignaturesRefused url={mirrorUrl}", tamperedLine.Line);
             Assert.Contains("3 found, 0 valid, 2 required", tamperedLine.Line);
@@ -183,7 +185,7 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
 
     /// <summary>Case 6: the initramfs fetch method: the package is in the stboot image (/ospkg), no NIC at all.</summary>
     [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "clang")]
-    public void Initramfs_fetch_method_boots_the_embedded_package_without_a_network()
+    public void Initramfs_fetch_method_boots_the_embedded_package_without_a_network_through_kexec_file_load()
     {
         Prerequisites.Require(needsRoot: true, "qemu-system-x86_64", "clang");
         GuestKernel kernel = GuestKernel.Require();
@@ -194,8 +196,8 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
 
         string image = Os.StbootImage("stboot-initramfs", Trust("trust", 2, "initramfs"),
             """{"network_mode": "dhcp", "ospkg_pointer": "ospkg.json"}""", [], descriptor);
-        using var machine = QemuMachine.Start(nameof(Initramfs_fetch_method_boots_the_embedded_package_without_a_network),
-            new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet"));
+        using var machine = QemuMachine.Start(nameof(Initramfs_fetch_method_boots_the_embedded_package_without_a_network_through_kexec_file_load),
+            new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet -- --kexec=file"));
         try
         {
             var fetched = machine.WaitForLine("tabula-boot: stage:fetch", Stage);
@@ -205,6 +207,8 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
             Assert.Contains("url=/ospkg/ospkg.json", fetched.Line);
             Assert.Contains($"TABULA-MARKER ospkg_sha256={Os.Sha256Hex} source=initramfs", marker.Line);
             Assert.DoesNotContain("stage:network", machine.Console);
+            // kexec_file_load, asked for on stboot's command line, still boots (EFI and lockdown machines use it).
+            Assert.Contains("method=\"kexec_file_load (kexec_load: --kexec=file)\"", machine.Console);
             Assert.DoesNotContain("FAILED", machine.Console);
         }
         finally
