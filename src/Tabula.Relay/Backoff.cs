@@ -14,4 +14,7 @@ internal sealed class Backoff
         next = next * 2 > Max ? Max : next * 2;
         return delay;
     }
+
+    /// <summary>Starts again from the first delay (after a call that worked for a while).</summary>
+    public void Reset() => next = First;
 }

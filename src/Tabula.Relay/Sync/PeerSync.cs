@@ -33,6 +33,9 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
     /// <summary>The revision the device holds (0 before the first snapshot).</summary>
     public long AppliedRevision => Volatile.Read(ref applied);
     public int PeerCount => Volatile.Read(ref peers);
+    /// <summary>The current subscription has applied at least one line (its backoff starts over when it ends).</summary>
+    bool followed;
+
     /// <summary>How many times the stream was (re)opened: tests watch it across controller restarts.</summary>
     public int Subscriptions { get; private set; }
 
@@ -59,6 +62,9 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
             catch (IOException e) { reason = $"connection: {e.Message}"; }
             catch (HttpRequestException e) { reason = $"connection: {e.Message}"; }
             if (ct.IsCancellationRequested) break;
+            if (followed)
+                backoff.Reset();   // the last subscription worked: a controller restart after hours waits 1 s, not 30 s
+            followed = false;
             var delay = backoff.Next();
             log.Resubscribe(reason, needSnapshot ? 0 : AppliedRevision, delay);
             await Task.Delay(delay, time, ct);
@@ -89,6 +95,7 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
                 default:
                     throw new PeerStreamException("unexpected", $"a {line.Type} line outside a snapshot");
             }
+            followed = true;
         }
     }
 
