@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Tabula.Images.Relay;
 using Tabula.Packaging;
 using Tabula.Provisioning;
 using Tabula.Provisioning.Core;
@@ -52,13 +51,7 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
 
         lab.Say("[1/4] the attacker's material: a rebuilt relay package, a rogue root with its own signers");
         string relayBinary = NativeBinaries.Find(NativeBinaries.Relay, m => lab.Say("      " + m));
-        byte[] attackerArchive;
-        using (var zip = new MemoryStream())
-        {
-            RelayImage.Write(new RelayImageInputs(relayBinary, lab.Kernel.Release, $"https://{LabNetwork.HostAddress}:{FleetPort}", lab.Summary.FleetCa,
-                RelayImageInputs.DefaultModules) { Kernel = lab.Kernel.KernelPath, Label = "Tabula lab relay (attacker's build)" }, zip);
-            attackerArchive = zip.ToArray();
-        }
+        byte[] attackerArchive = BuildRelayArchive(relayBinary, lab.Kernel, lab.Summary.FleetCa, "Tabula lab relay (attacker's build)").Archive;
         string attackDir = Path.Combine(lab.Directory, "attack");
         var (rogueRoot, rogueSigners) = LabSigning.CreateKeys(Path.Combine(attackDir, "keys"), "rogue-");
         byte[] oneSigner = LabSigning.Sign(attackerArchive, [signers[0]]);
@@ -146,19 +139,8 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
                 throw new LabException($"{relay.Name} booted {boot.VerifiedSha256}, not the genuine package {genuine}");
             lab.Say($"      {relay.Name}: the same boot's next round verified the genuine package and kexec'd at {boot.KexecAt.TotalSeconds:0.0}s; " +
                     $"enrolled at {boot.EnrolledAt.TotalSeconds:0.0}s, state {boot.EnrolledState}");
-            lab.FleetCli("fleet", "machines", "deploy", relay.MachineId, "--reason", "lab attack: recovered");
-            await WaitWithProgressAsync(machine!, "relay: stage=serve ok", "the relay to serve", lab.Say, lab.StageTimeout, ct);
-            var view = await lab.MachineAsync(relay.MachineId, ct);
-            var (handshake, ping) = lab.Reconnect(index, view);
+            var (_, handshake, ping, _) = await lab.RedeployAsync(index, boot, "lab attack: recovered", ct);
             lab.Say($"      {relay.Name} serving again: handshake {(handshake ? "done" : "NONE")}, ping {(ping ? "answered" : "NOT answered")}");
-            lab.Save(lab.Summary with
-            {
-                Relays = [.. lab.Summary.Relays.Select(r => r.Name != relay.Name ? r : r with
-                {
-                    Fingerprint = boot.Fingerprint, State = view.State, Handshake = handshake, Ping = ping, Stboot = machine!.StbootTimeline(),
-                    Timeline = r.Timeline with { KexecAt = Round(boot.KexecAt), EnrolledAt = Round(boot.EnrolledAt) },
-                })],
-            });
             return new LabAttackSummary(relay.Name, results, handshake && ping, othersServing, Round(total.Elapsed));
         }
         finally

@@ -154,6 +154,30 @@ internal sealed class LabOperator : IDisposable
         return PingThrough(Namespace, iface, view.WireguardPublicKey);
     }
 
+    /// <summary>
+    /// After a relay re-enrolled: staff deploy it back into the relay list (printed), the agent serves, the customer's
+    /// client moves to its new WireGuard key and pings through it; the relay's entry in the summary is updated.
+    /// </summary>
+    public async Task<(MachineView View, bool Handshake, bool Ping, TimeSpan ServingAt)> RedeployAsync(int index, RelayBoot boot, string reason,
+        CancellationToken ct)
+    {
+        var relay = Summary.Relays[index];
+        FleetCli("fleet", "machines", "deploy", relay.MachineId, "--reason", reason);
+        var serving = await WaitWithProgressAsync(boot.Machine, "relay: stage=serve ok", "the relay to serve", Say, StageTimeout, ct);
+        var view = await MachineAsync(relay.MachineId, ct);
+        var (handshake, ping) = Reconnect(index, view);
+        Save(Summary with
+        {
+            Relays = [.. Summary.Relays.Select(r => r.Name != relay.Name ? r : r with
+            {
+                Fingerprint = boot.Fingerprint, State = view.State, Handshake = handshake, Ping = ping, ConsoleLog = boot.Machine.ConsoleLog,
+                Stboot = boot.Machine.StbootTimeline(),
+                Timeline = r.Timeline with { KexecAt = Round(boot.KexecAt), EnrolledAt = Round(boot.EnrolledAt) },
+            })],
+        });
+        return (view, handshake, ping, serving.At);
+    }
+
     /// <summary>One ping through each other relay's tunnel: is the rest of the fleet still serving?</summary>
     public IReadOnlyList<(string Name, bool Ping)> PingOthers(string except) =>
         [.. Summary.Relays.Where(r => r.Name != except).Select(r => (r.Name, HostProcess.TryRun(LabNetwork.Exec(Namespace,

@@ -8,6 +8,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Tabula.Images.Relay;
 using Tabula.Packaging;
 
 namespace Tabula.Lab;
@@ -154,6 +155,20 @@ public static partial class LabRunner
         string output = HostProcess.Run([.. tabula, .. command], environment: new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = token }).Trim();
         say($"        {(output.Length == 0 ? "ok" : output)} ({clock.ElapsedMilliseconds} ms)");
         return output;
+    }
+
+    /// <summary>The lab's relay OS package (deterministic: the label is what makes a release, or an attacker's build,
+    /// differ): tabula-relay as /init, the guest kernel, the fleet URL on the lab bridge and the pinned fleet CA.</summary>
+    internal static (byte[] Archive, RelayImageSummary Image) BuildRelayArchive(string relayBinary, LabKernel kernel,
+        string fleetCa, string label)
+    {
+        using var zip = new MemoryStream();
+        var image = RelayImage.Write(new RelayImageInputs(relayBinary, kernel.Release,
+            $"https://{LabNetwork.HostAddress}:{FleetPort}", fleetCa, RelayImageInputs.DefaultModules)
+        {
+            Kernel = kernel.KernelPath, Label = label,
+        }, zip);
+        return (zip.ToArray(), image);
     }
 
     /// <summary>The provisioning server's staff token for `tabula publish --token-file` (made by `up`).</summary>

@@ -6,7 +6,6 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Tabula.Fleet.Api;
-using Tabula.Images.Relay;
 using Tabula.Images.Stboot;
 using Tabula.Packaging;
 using Tabula.Packaging.Crypto;
@@ -133,16 +132,9 @@ internal sealed class LabUp(LabOptions options)
             caName: "Tabula fleet CA");
         string packages = Path.Combine(dir, "packages");
         Directory.CreateDirectory(packages);
-        using (var zip = new MemoryStream())
-        {
-            var image = RelayImage.Write(new RelayImageInputs(relay, kernel.Release, FleetUrl, fleetTls.CaCertificate, RelayImageInputs.DefaultModules)
-            {
-                Kernel = kernel.KernelPath, Label = "Tabula lab relay",
-            }, zip);
-            archive = zip.ToArray();
-            say($"      {archive.Length / 1e6:0.0} MB (kernel {image.KernelBytes / 1e6:0.0} MB, initramfs {image.InitramfsBytes / 1e6:0.0} MB, " +
-                $"{image.ModuleLoadOrder.Count} modules for WireGuard and virtio-net); pins the fleet CA for {FleetUrl}");
-        }
+        (archive, var image) = BuildRelayArchive(relay, kernel, fleetTls.CaCertificate, "Tabula lab relay");
+        say($"      {archive.Length / 1e6:0.0} MB (kernel {image.KernelBytes / 1e6:0.0} MB, initramfs {image.InitramfsBytes / 1e6:0.0} MB, " +
+            $"{image.ModuleLoadOrder.Count} modules for WireGuard and virtio-net); pins the fleet CA for {FleetUrl}");
         byte[] descriptor = LabSigning.Sign(archive, [signers[0], signers[1]]);
         File.WriteAllBytes(Path.Combine(packages, "relay.zip"), archive);
         File.WriteAllBytes(Path.Combine(packages, "relay.json"), descriptor);

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Tabula.Images.Relay;
 using Tabula.Packaging;
 using static Tabula.Lab.LabRunner;
 
@@ -50,16 +49,7 @@ internal sealed class LabUpgrade(LabActionOptions options)
         lab.Say($"[1/3] release r{release}: a new relay OS package, signed by signer2 and signer3");
         var (root, signers) = LabSigning.LoadKeys(Path.Combine(lab.Directory, "keys"));
         string relayBinary = NativeBinaries.Find(NativeBinaries.Relay, m => lab.Say("      " + m));
-        string fleetUrl = $"https://{LabNetwork.HostAddress}:{FleetPort}";
-        byte[] archive;
-        using (var zip = new MemoryStream())
-        {
-            RelayImage.Write(new RelayImageInputs(relayBinary, lab.Kernel.Release, fleetUrl, lab.Summary.FleetCa, RelayImageInputs.DefaultModules)
-            {
-                Kernel = lab.Kernel.KernelPath, Label = $"Tabula lab relay r{release}",
-            }, zip);
-            archive = zip.ToArray();
-        }
+        byte[] archive = BuildRelayArchive(relayBinary, lab.Kernel, lab.Summary.FleetCa, $"Tabula lab relay r{release}").Archive;
         byte[] descriptor = LabSigning.Sign(archive, [signers[1], signers[2]]);
         var verdict = LabSigning.Verify(descriptor, archive, root);
         if (!verdict.Accepted)
@@ -119,22 +109,10 @@ internal sealed class LabUpgrade(LabActionOptions options)
             lab.Say($"        enrolled again at {boot.EnrolledAt.TotalSeconds:0.0}s, state {boot.EnrolledState}" +
                     (boot.EnrolledState == "awaiting" ? " (package not allowed: staff must deploy)" : " (package allowed: it serves without waiting for staff)") +
                     $", new fingerprint {boot.Fingerprint}");
-            lab.FleetCli("fleet", "machines", "deploy", relay.MachineId, "--reason", $"lab upgrade to r{release}: back in the relay list");
-            var serving = await WaitWithProgressAsync(machine, "relay: stage=serve ok", "the relay to serve", lab.Say, lab.StageTimeout, ct);
-            var view = await lab.MachineAsync(relay.MachineId, ct);
-            var (handshake, ping) = lab.Reconnect(index, view);
+            var (_, handshake, ping, servingAt) = await lab.RedeployAsync(index, boot, $"lab upgrade to r{release}: back in the relay list", ct);
             double outOfService = Round(outage.Elapsed);
-            lab.Say($"        serving at {serving.At.TotalSeconds:0.0}s; the client switched to the new key: handshake {(handshake ? "done" : "NONE")}, " +
+            lab.Say($"        serving at {servingAt.TotalSeconds:0.0}s; the client switched to the new key: handshake {(handshake ? "done" : "NONE")}, " +
                     $"ping {(ping ? "answered" : "NOT answered")}; out of service {outOfService:0.0}s (power off → ping)");
-            lab.Save(lab.Summary with
-            {
-                Relays = [.. lab.Summary.Relays.Select(r => r.Name != relay.Name ? r : r with
-                {
-                    Fingerprint = boot.Fingerprint, State = view.State, Handshake = handshake, Ping = ping, ConsoleLog = machine.ConsoleLog,
-                    Stboot = machine.StbootTimeline(),
-                    Timeline = r.Timeline with { KexecAt = Round(boot.KexecAt), EnrolledAt = Round(boot.EnrolledAt) },
-                })],
-            });
             return new UpgradedRelay(relay.Name, relay.MachineId, boot.VerifiedSha256, boot.EnrolledState, boot.Fingerprint, drainSeconds, outOfService,
                 Round(boot.KexecAt), Round(boot.EnrolledAt), handshake, ping, others.All(o => o.Ping), machine.StbootTimeline());
         }
