@@ -64,6 +64,7 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
                             ?? throw new LabException($"the genuine package {genuine} is not in the provisioning store");
         long offset = genuineObject.Length / 2;
         byte original = 0;
+        bool flipped = false;
         void FlipByte()
         {
             using var file = File.OpenHandle(genuineObject.PhysicalPath, FileMode.Open, FileAccess.ReadWrite);
@@ -72,11 +73,22 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
             original = one[0];
             one[0] ^= 0x20;
             RandomAccess.Write(file, one, offset);
+            flipped = true;
         }
         void RestoreByte()
         {
             using var file = File.OpenHandle(genuineObject.PhysicalPath, FileMode.Open, FileAccess.ReadWrite);
             RandomAccess.Write(file, new[] { original }, offset);
+            flipped = false;
+        }
+        // Put the server back as it was: also when an attack round fails or is interrupted, so the lab stays usable.
+        async Task RestoreServerAsync(CancellationToken token)
+        {
+            if (flipped)
+                RestoreByte();
+            if ((await store.FindChannelAsync("stable", token))?.ArchiveSha256 != genuine)
+                await new ProvisioningCore(store, TrustPolicyVerifier.FromDirectory(Path.Combine(lab.Directory, "provisioning", "trust")),
+                    TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null).MoveChannelAsync("stable", g, "lab attack (restore)", token);
         }
         async Task PublishAsAttacker(byte[] descriptor, VerificationPolicy policy, CancellationToken token)
         {
@@ -131,9 +143,7 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
             }
 
             lab.Say($"[4/4] the server is restored: `stable` → the genuine package {genuine[..16]}… again");
-            var verifier = TrustPolicyVerifier.FromDirectory(Path.Combine(lab.Directory, "provisioning", "trust"));
-            await new ProvisioningCore(store, verifier, TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null)
-                .MoveChannelAsync("stable", g, "lab attack (restore)", ct);
+            await RestoreServerAsync(ct);
             var boot = await lab.WaitBootAsync(machine!, ct);
             if (boot.VerifiedSha256 != genuine)
                 throw new LabException($"{relay.Name} booted {boot.VerifiedSha256}, not the genuine package {genuine}");
@@ -146,6 +156,7 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
         finally
         {
             machine?.Dispose();
+            await RestoreServerAsync(CancellationToken.None);
         }
     }
 
