@@ -1,5 +1,4 @@
-using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
+using Tabula.Linux;
 
 namespace Tabula.WireGuard.Tests.Support;
 
@@ -8,7 +7,7 @@ namespace Tabula.WireGuard.Tests.Support;
 /// it). <see cref="RunInside{T}"/> runs code on a dedicated thread that setns(2)es in, for the kernel clients whose
 /// netlink sockets bind to the calling thread's namespace.
 /// </summary>
-public sealed partial class NetworkNamespace : IDisposable
+public sealed class NetworkNamespace : IDisposable
 {
     static int counter;
 
@@ -34,28 +33,8 @@ public sealed partial class NetworkNamespace : IDisposable
     public string Exec(string command, params string[] arguments) =>
         Prerequisites.Run("ip", ["netns", "exec", Name, command, .. arguments]);
 
-    /// <summary>Runs <paramref name="action"/> on a thread inside the namespace.</summary>
-    public T RunInside<T>(Func<T> action)
-    {
-        T? result = default;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                using SafeFileHandle ns = File.OpenHandle($"/run/netns/{Name}", FileMode.Open, FileAccess.Read);
-                if (SetNamespace(ns, CLONE_NEWNET) != 0)
-                    throw new InvalidOperationException($"setns({Name}) failed: errno {Marshal.GetLastPInvokeError()}");
-                result = action();
-            }
-            catch (Exception e) { failure = e; }
-        });
-        thread.Start();
-        thread.Join();
-        if (failure is not null)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
-        return result!;
-    }
+    /// <summary>Runs <paramref name="action"/> on a thread inside the namespace (Tabula.Linux.Namespaces.RunInside).</summary>
+    public T RunInside<T>(Func<T> action) => Namespaces.RunInside($"/run/netns/{Name}", NamespaceKind.Network, action);
 
     public void RunInside(Action action) => RunInside(() => { action(); return 0; });
 
@@ -64,9 +43,4 @@ public sealed partial class NetworkNamespace : IDisposable
         try { Prerequisites.Run("ip", "netns", "del", Name); }
         catch (InvalidOperationException) { }
     }
-
-    const int CLONE_NEWNET = 0x40000000;
-
-    [LibraryImport("libc", EntryPoint = "setns", SetLastError = true)]
-    private static partial int SetNamespace(SafeFileHandle fd, int type);
 }
