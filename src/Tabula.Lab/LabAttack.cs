@@ -147,8 +147,7 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
             var boot = await lab.WaitBootAsync(machine!, ct);
             if (boot.VerifiedSha256 != genuine)
                 throw new LabException($"{relay.Name} booted {boot.VerifiedSha256}, not the genuine package {genuine}");
-            lab.Say($"      {relay.Name}: the same boot's next round verified the genuine package and kexec'd at {boot.KexecAt.TotalSeconds:0.0}s; " +
-                    $"enrolled at {boot.EnrolledAt.TotalSeconds:0.0}s, state {boot.EnrolledState}");
+            lab.Say($"      {relay.Name}: the same boot's next round booted the genuine package and enrolled as {boot.EnrolledState}");
             var (_, handshake, ping, _) = await lab.RedeployAsync(index, boot, "lab attack: recovered", ct);
             lab.Say($"      {relay.Name} serving again: handshake {(handshake ? "done" : "NONE")}, ping {(ping ? "answered" : "NOT answered")}");
             return new LabAttackSummary(relay.Name, results, handshake && ping, othersServing, Round(total.Elapsed));

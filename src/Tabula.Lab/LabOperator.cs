@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
-using System.Text.RegularExpressions;
 using Tabula.Fleet.Api;
 using static Tabula.Lab.LabRunner;
 
@@ -124,19 +123,8 @@ internal sealed class LabOperator : IDisposable
         return machine;
     }
 
-    /// <summary>Follows a power-on through stboot (verified digest, kexec, timeline) to the agent's enrollment.</summary>
-    public async Task<RelayBoot> WaitBootAsync(LabMachine machine, CancellationToken ct)
-    {
-        var verified = await WaitWithProgressAsync(machine, "tabula-boot: verified", "stboot to verify the package", options.Progress, StageTimeout, ct);
-        string sha = Regex.Match(verified.Line, "ospkg_sha256=([0-9a-f]{64})").Groups[1].Value;
-        var kexec = await WaitWithProgressAsync(machine, "tabula-boot: kexec ", "stboot to kexec", options.Progress, StageTimeout, ct);
-        await WaitWithProgressAsync(machine, "tabula-boot: timeline", "stboot's timeline", options.Progress, StageTimeout, ct);
-        var enroll = await WaitWithProgressAsync(machine, "relay: stage=enroll machine=", "the relay agent to enroll", options.Progress, StageTimeout, ct);
-        var match = EnrollLine().Match(enroll.Line);
-        if (!match.Success)
-            throw new LabException($"{machine.Name}: unexpected enrollment line: {enroll.Line}");
-        return new RelayBoot(machine, sha, kexec.At, enroll.At, match.Groups[1].Value, match.Groups[2].Value, match.Groups[3].Value);
-    }
+    /// <summary>Follows a power-on through stboot to the agent's enrollment (<see cref="LabRunner.WaitBootAsync"/>).</summary>
+    public Task<RelayBoot> WaitBootAsync(LabMachine machine, CancellationToken ct) => LabRunner.WaitBootAsync(machine, Say, StageTimeout, ct);
 
     /// <summary>
     /// Points the customer's client for relay <paramref name="index"/> at the relay's current WireGuard key (what a client

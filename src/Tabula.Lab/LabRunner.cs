@@ -134,6 +134,25 @@ public static partial class LabRunner
         return await wait;
     }
 
+    /// <summary>
+    /// Follows a relay's boot on its console: stboot's verified digest, its kexec and timeline, then the agent's enrollment
+    /// (machine id, fingerprint, state), saying each as it arrives.
+    /// </summary>
+    internal static async Task<RelayBoot> WaitBootAsync(LabMachine machine, Action<string> say, TimeSpan timeout, CancellationToken ct)
+    {
+        var verified = await WaitWithProgressAsync(machine, "tabula-boot: verified", "stboot to verify the package", say, timeout, ct);
+        string sha = Regex.Match(verified.Line, "ospkg_sha256=([0-9a-f]{64})").Groups[1].Value;
+        var kexec = await WaitWithProgressAsync(machine, "tabula-boot: kexec ", "stboot to kexec", say, timeout, ct);
+        await WaitWithProgressAsync(machine, "tabula-boot: timeline", "stboot's timeline", say, timeout, ct);   // printed as it hands over
+        say($"      {machine.Name}: stboot verified {sha[..Math.Min(16, sha.Length)]}… and kexec'd at {kexec.At.TotalSeconds:0.0}s ({Timeline(machine.StbootTimeline())})");
+        var enroll = await WaitWithProgressAsync(machine, "relay: stage=enroll machine=", "the relay agent to enroll", say, timeout, ct);
+        var match = EnrollLine().Match(enroll.Line);
+        if (!match.Success)
+            throw new LabException($"{machine.Name}: unexpected enrollment line: {enroll.Line}");
+        say($"      {machine.Name}: enrolled at {enroll.At.TotalSeconds:0.0}s as {match.Groups[1].Value}, fingerprint {match.Groups[2].Value}, state {match.Groups[3].Value}");
+        return new RelayBoot(machine, sha, kexec.At, enroll.At, match.Groups[1].Value, match.Groups[2].Value, match.Groups[3].Value);
+    }
+
     /// <summary>Pings the tunnel gateway through the client interface <paramref name="iface"/> (up to 20 tries of 2 s) and
     /// checks that wg shows a handshake with <paramref name="relayKey"/>.</summary>
     internal static (bool Handshake, bool Ping) PingThrough(string ns, string iface, string relayKey)

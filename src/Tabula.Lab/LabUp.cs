@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Tabula.Fleet.Api;
 using Tabula.Images.Stboot;
 using Tabula.Packaging;
@@ -226,15 +225,8 @@ internal sealed class LabUp(LabOptions options)
         say("      each machine: stboot → network → fetch → verify (2 of 3) → kexec into RAM → tabula-relay enrolls (minutes under TCG)");
         foreach (var machine in machines)
         {
-            var kexec = await WaitWithProgressAsync(machine, "tabula-boot: kexec ", "stboot", options, ct);
-            await WaitWithProgressAsync(machine, "tabula-boot: timeline", "stboot's timeline", options, ct);   // printed as it hands over
-            say($"      {machine.Name}: stboot verified and kexec'd at {kexec.At.TotalSeconds:0}s ({Timeline(machine.StbootTimeline())})");
-            var line = await WaitWithProgressAsync(machine, "relay: stage=enroll machine=", "the relay agent to enroll", options, ct);
-            var match = EnrollLine().Match(line.Line);
-            if (!match.Success)
-                throw new LabException($"{machine.Name}: unexpected enrollment line: {line.Line}");
-            enrolled.Add(new Enrolled(machine, match.Groups[1].Value, match.Groups[2].Value, kexec.At, line.At));
-            say($"      {machine.Name}: enrolled at {line.At.TotalSeconds:0}s as {match.Groups[1].Value}, fingerprint {match.Groups[2].Value}, state {match.Groups[3].Value}");
+            var boot = await WaitBootAsync(machine, say, options.StageTimeout, ct);
+            enrolled.Add(new Enrolled(machine, boot.MachineId, boot.Fingerprint, boot.KexecAt, boot.EnrolledAt));
         }
         Done("boot and enroll");
     }

@@ -105,10 +105,9 @@ internal sealed class LabUpgrade(LabActionOptions options)
                 throw new LabException($"{relay.Name} booted package {boot.VerifiedSha256}, not release r{release} ({digest})");
             if (boot.MachineId != relay.MachineId)
                 throw new LabException($"{relay.Name} enrolled as {boot.MachineId}, expected {relay.MachineId}");
-            lab.Say($"        stboot verified r{release} and kexec'd at {boot.KexecAt.TotalSeconds:0.0}s ({Timeline(machine.StbootTimeline())})");
-            lab.Say($"        enrolled again at {boot.EnrolledAt.TotalSeconds:0.0}s, state {boot.EnrolledState}" +
+            lab.Say($"        booted r{release} and enrolled again as {boot.EnrolledState}" +
                     (boot.EnrolledState == "awaiting" ? " (package not allowed: staff must deploy)" : " (package allowed: it serves without waiting for staff)") +
-                    $", new fingerprint {boot.Fingerprint}");
+                    " with a new fingerprint (a new WireGuard key)");
             var (_, handshake, ping, servingAt) = await lab.RedeployAsync(index, boot, $"lab upgrade to r{release}: back in the relay list", ct);
             double outOfService = Round(outage.Elapsed);
             lab.Say($"        serving at {servingAt.TotalSeconds:0.0}s; the client switched to the new key: handshake {(handshake ? "done" : "NONE")}, " +
