@@ -1,8 +1,7 @@
 using System.Net;
-using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -16,6 +15,7 @@ using Microsoft.Extensions.Options;
 using Tabula.Provisioning.Core;
 using Tabula.Provisioning.Http;
 using Tabula.Provisioning.Storage;
+using Tabula.Provisioning.Transport;
 
 namespace Tabula.Provisioning.Hosting;
 
@@ -93,15 +93,14 @@ public static class ProvisioningServer
         var listen = Validate(options);
         var limits = options.Limits;
         var store = new FileStore(options.StoreDirectory, limits.MaxGroupFileBytes);
-        X509Certificate2? certificate = null;
+        TlsContext? tls = null;
         if (listen.Https)
         {
             try
             {
-                certificate = X509Certificate2.CreateFromPemFile(options.Tls.CertificatePath!, options.Tls.KeyPath);
+                tls = TlsContext.Create(options.Tls.CertificatePath!, options.Tls.KeyPath!, ListenProtocols);
             }
-            catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException
-                                          or UnauthorizedAccessException)
+            catch (TlsTransportException e)
             {
                 throw new ProvisioningConfigException($"cannot load the TLS certificate or key: {e.Message}", e);
             }
@@ -138,23 +137,20 @@ public static class ProvisioningServer
             k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(limits.KeepAliveTimeoutSeconds);
             k.Limits.MinRequestBodyDataRate = new MinDataRate(limits.MinUploadBytesPerSecond,
                 TimeSpan.FromSeconds(limits.MinRateGraceSeconds));
+            // With https, the listener's transport terminates TLS itself (Transport/): Kestrel sees plaintext.
             k.Listen(listen.Address, listen.Port, lo =>
             {
-                lo.Protocols = HttpProtocols.Http1AndHttp2;
-                if (certificate is not null)
-                {
-                    // 16 KiB TLS records instead of Kestrel's 4 KiB (see TlsRecordBuffers).
-                    lo.Use(TlsRecordBuffers.Before);
-                    lo.UseHttps(h =>
-                    {
-                        h.ServerCertificate = certificate;
-                        h.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
-                        h.HandshakeTimeout = TimeSpan.FromSeconds(10);
-                    });
-                    lo.Use(TlsRecordBuffers.After);
-                }
+                lo.Protocols = tls is null ? HttpProtocols.Http1 : ListenProtocols;
+                if (tls is not null)
+                    TlsSocketTransportFactory.UseTransportTls(lo);
             });
         });
+        if (tls is not null)
+        {
+            // Registered after Kestrel's socket transport, so Kestrel binds with this one (it asks the last first).
+            builder.Services.AddSingleton<IConnectionListenerFactory>(new TlsSocketTransportFactory(tls,
+                new TlsTransportOptions(TimeSpan.FromSeconds(10), ProvisioningLimits.ResponseBufferBytes)));
+        }
 
         var services = builder.Services;
         services.ConfigureHttpJsonOptions(o =>
@@ -232,6 +228,9 @@ public static class ProvisioningServer
     /// <summary>The addresses Kestrel bound (the real port when configured with port 0).</summary>
     public static IReadOnlyList<string> BoundAddresses(WebApplication app) =>
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToArray() ?? [];
+
+    /// <summary>HTTP/2 needs ALPN, so plain http listens with HTTP/1.1 only.</summary>
+    const HttpProtocols ListenProtocols = HttpProtocols.Http1AndHttp2;
 
     static string PartitionKey(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "";
 }

@@ -1,0 +1,161 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Tabula.Provisioning.Transport;
+
+/// <summary>
+/// Tells waiting connections when their socket can be read or written: one thread on one edge-triggered epoll
+/// set. OpenSSL reads and writes the socket itself (no copies through .NET's socket layer), so the transport needs
+/// readiness, which <see cref="System.Net.Sockets.Socket"/> does not offer for writing.
+/// </summary>
+internal sealed unsafe partial class ReadinessReactor : IDisposable
+{
+    const int EpollIn = 0x001, EpollOut = 0x004, EpollErr = 0x008, EpollHup = 0x010, EpollRdHup = 0x2000;
+    const uint EpollEt = 1u << 31;
+    const int EpollCtlAdd = 1, EpollCtlDel = 2;
+    const int EpollCloexec = 0x80000;
+    const int EIntr = 4;
+    const int MaxEvents = 256;
+
+    // struct epoll_event is packed on x86-64 (12 bytes), naturally aligned elsewhere (16 bytes).
+    static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+    static readonly int DataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
+    readonly int _epoll;
+    readonly ConcurrentDictionary<long, SocketReadiness> _registered = new();
+    long _nextId;
+
+    public ReadinessReactor()
+    {
+        _epoll = epoll_create1(EpollCloexec);
+        if (_epoll < 0)
+            throw new TlsTransportException($"epoll_create1 failed: errno {Marshal.GetLastPInvokeError()}");
+        new Thread(Run) { IsBackground = true, Name = "tls-readiness" }.Start();
+    }
+
+    /// <summary>Watches <paramref name="fd"/> (non-blocking) until the returned object is disposed.</summary>
+    public SocketReadiness Register(int fd)
+    {
+        long id = Interlocked.Increment(ref _nextId);
+        var readiness = new SocketReadiness(this, fd, id);
+        _registered[id] = readiness;
+        byte* ev = stackalloc byte[16];
+        *(uint*)ev = EpollIn | EpollOut | EpollRdHup | EpollEt;
+        Unsafe.WriteUnaligned(ev + DataOffset, id);
+        if (epoll_ctl(_epoll, EpollCtlAdd, fd, ev) != 0)
+        {
+            _registered.TryRemove(id, out _);
+            throw new TlsTransportException($"epoll_ctl(ADD) failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+        return readiness;
+    }
+
+    internal void Unregister(SocketReadiness readiness)
+    {
+        if (_registered.TryRemove(readiness.Id, out _))
+            epoll_ctl(_epoll, EpollCtlDel, readiness.Fd, null);
+    }
+
+    void Run()
+    {
+        byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EventSize));
+        while (true)
+        {
+            int n = epoll_wait(_epoll, events, MaxEvents, -1);
+            if (n < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == EIntr)
+                    continue;
+                return;   // the epoll fd is gone: the process is shutting down
+            }
+            for (int i = 0; i < n; i++)
+            {
+                byte* ev = events + i * EventSize;
+                uint flags = *(uint*)ev;
+                long id = Unsafe.ReadUnaligned<long>(ev + DataOffset);
+                if (!_registered.TryGetValue(id, out var readiness))
+                    continue;
+                if ((flags & (EpollIn | EpollRdHup | EpollHup | EpollErr)) != 0)
+                    readiness.Readable.Set();
+                if ((flags & (EpollOut | EpollHup | EpollErr)) != 0)
+                    readiness.Writable.Set();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        // The reactor lives as long as the server process; closing the set would race the waiting thread.
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_ctl(int epfd, int op, int fd, byte* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_wait(int epfd, byte* events, int maxEvents, int timeout);
+}
+
+/// <summary>A registered socket's two readiness signals.</summary>
+internal sealed class SocketReadiness(ReadinessReactor reactor, int fd, long id) : IDisposable
+{
+    public int Fd { get; } = fd;
+    public long Id { get; } = id;
+    public ReadinessSignal Readable { get; } = new();
+    public ReadinessSignal Writable { get; } = new();
+
+    /// <summary>Stops watching and wakes every waiter (they then see the connection closed).</summary>
+    public void Dispose()
+    {
+        reactor.Unregister(this);
+        Readable.Set();
+        Writable.Set();
+    }
+}
+
+/// <summary>
+/// An edge-triggered readiness flag as a counter: read <see cref="Epoch"/>, try the operation, and if it would
+/// block, wait for the epoch to move. An edge that arrives between the try and the wait is not lost, and the
+/// reading and writing loops can wait on the same signal independently.
+/// </summary>
+internal sealed class ReadinessSignal
+{
+    readonly Lock _gate = new();
+    long _epoch;
+    TaskCompletionSource? _waiter;
+
+    public long Epoch
+    {
+        get
+        {
+            lock (_gate)
+                return _epoch;
+        }
+    }
+
+    public void Set()
+    {
+        TaskCompletionSource? waiter;
+        lock (_gate)
+        {
+            _epoch++;
+            waiter = _waiter;
+            _waiter = null;
+        }
+        waiter?.TrySetResult();
+    }
+
+    /// <summary>Completes once the signal has been set after <paramref name="seen"/> was read.</summary>
+    public Task WaitAsync(long seen)
+    {
+        lock (_gate)
+        {
+            if (_epoch != seen)
+                return Task.CompletedTask;
+            return (_waiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
+}
