@@ -149,7 +149,7 @@ public static class ProvisioningServer
         {
             // Registered after Kestrel's socket transport, so Kestrel binds with this one (it asks the last first).
             builder.Services.AddSingleton<IConnectionListenerFactory>(new TlsSocketTransportFactory(tls,
-                new TlsTransportOptions(TimeSpan.FromSeconds(10), ProvisioningLimits.ResponseBufferBytes)));
+                new TlsTransportOptions(TimeSpan.FromSeconds(10), TlsResponseBufferBytes)));
         }
 
         var services = builder.Services;
@@ -228,6 +228,10 @@ public static class ProvisioningServer
     /// <summary>The addresses Kestrel bound (the real port when configured with port 0).</summary>
     public static IReadOnlyList<string> BoundAddresses(WebApplication app) =>
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToArray() ?? [];
+
+    /// <summary>Response bytes a TLS connection may hold before Kestrel's writes wait: four file chunks. More only
+    /// keeps more blocks in flight (bench/provisioning-vs-nginx.sh).</summary>
+    const int TlsResponseBufferBytes = 4 * BlockPool.BlockBytes;
 
     /// <summary>HTTP/2 needs ALPN, so plain http listens with HTTP/1.1 only.</summary>
     const HttpProtocols ListenProtocols = HttpProtocols.Http1AndHttp2;

@@ -52,8 +52,9 @@ internal sealed class TlsSocketConnection : ConnectionContext,
         ConnectionClosed = _closed.Token;
         var pool = MemoryPool<byte>.Shared;
         _input = new Pipe(new PipeOptions(pool, minimumSegmentSize: ReceiveBytes, useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(pool, minimumSegmentSize: 16 * 1024, useSynchronizationContext: false,
-            pauseWriterThreshold: options.MaxResponseBufferBytes, resumeWriterThreshold: options.MaxResponseBufferBytes / 2));
+        _output = new Pipe(new PipeOptions(options.ResponseBlocks, minimumSegmentSize: BlockPool.BlockBytes,
+            useSynchronizationContext: false, pauseWriterThreshold: options.MaxResponseBufferBytes,
+            resumeWriterThreshold: options.MaxResponseBufferBytes / 2));
         Transport = new DuplexPipe(_input.Reader, _output.Writer);
         Features.Set<ITlsConnectionFeature>(this);
         Features.Set<ITlsApplicationProtocolFeature>(this);

@@ -7,7 +7,11 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 namespace Tabula.Provisioning.Transport;
 
 /// <summary>Settings of the TLS transport that come from the server's limits.</summary>
-internal sealed record TlsTransportOptions(TimeSpan HandshakeTimeout, int MaxResponseBufferBytes);
+internal sealed record TlsTransportOptions(TimeSpan HandshakeTimeout, int MaxResponseBufferBytes)
+{
+    /// <summary>Response blocks shared by all connections; enough for a few hundred busy downloads.</summary>
+    public BlockPool ResponseBlocks { get; } = new(maxRetained: 1024);
+}
 
 /// <summary>
 /// Kestrel's transport for the HTTPS listener: TCP sockets whose TLS OpenSSL terminates on the socket
