@@ -30,7 +30,8 @@ public sealed class ProvisioningLimits
     /// <summary>Concurrent connections Kestrel accepts before refusing new ones.</summary>
     public int MaxConcurrentConnections { get; set; } = 4096;
 
-    /// <summary>Seconds a client may take to send its request headers (slowloris bound).</summary>
+    /// <summary>Seconds a client may take for the TLS handshake, and again to send its request headers (slowloris
+    /// bound).</summary>
     public int RequestHeadersTimeoutSeconds { get; set; } = 10;
 
     /// <summary>Seconds an idle keep-alive connection is kept.</summary>

@@ -149,7 +149,9 @@ public static class ProvisioningServer
         {
             // Registered after Kestrel's socket transport, so Kestrel binds with this one (it asks the last first).
             builder.Services.AddSingleton<IConnectionListenerFactory>(new TlsSocketTransportFactory(tls,
-                new TlsTransportOptions(TimeSpan.FromSeconds(10), TlsResponseBufferBytes)));
+                new TlsTransportOptions(
+                // The handshake is bounded like the request headers after it (slowloris).
+                TimeSpan.FromSeconds(limits.RequestHeadersTimeoutSeconds), TlsResponseBufferBytes)));
         }
 
         var services = builder.Services;

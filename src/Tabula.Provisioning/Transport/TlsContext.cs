@@ -36,7 +36,12 @@ internal sealed unsafe class TlsContext : IDisposable
             if (LibSsl.SSL_CTX_use_certificate_chain_file(ctx, certificateChainPath) != 1)
                 throw new TlsTransportException($"cannot load the certificate chain {certificateChainPath}: {LibSsl.DrainErrors()}");
             if (LibSsl.SSL_CTX_use_PrivateKey_file(ctx, keyPath, LibSsl.SslFiletypePem) != 1)
-                throw new TlsTransportException($"cannot load the private key {keyPath}: {LibSsl.DrainErrors()}");
+            {
+                string why = LibSsl.DrainErrors();
+                throw new TlsTransportException(why.Contains("key values mismatch", StringComparison.Ordinal)
+                    ? $"the private key {keyPath} does not match the certificate {certificateChainPath}"
+                    : $"cannot load the private key {keyPath}: {why}");
+            }
             if (LibSsl.SSL_CTX_check_private_key(ctx) != 1)
                 throw new TlsTransportException($"the private key {keyPath} does not match the certificate: {LibSsl.DrainErrors()}");
             if (LibSsl.SSL_CTX_ctrl(ctx, LibSsl.SslCtrlSetMinProtoVersion, LibSsl.Tls12Version, 0) != 1)
