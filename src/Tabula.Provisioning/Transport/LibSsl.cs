@@ -16,7 +16,6 @@ internal static unsafe partial class LibSsl
     public const int SslCtrlMode = 33;
     public const int SslCtrlSetMinProtoVersion = 123;
     public const int Tls12Version = 0x0303;
-    public const long SslModeEnablePartialWrite = 0x1;
     public const long SslModeAcceptMovingWriteBuffer = 0x2;
     public const ulong SslOpNoRenegotiation = 1UL << 30;
     public const int SslTlsextErrOk = 0;

@@ -46,11 +46,10 @@ internal sealed unsafe class TlsContext : IDisposable
                 throw new TlsTransportException($"the private key {keyPath} does not match the certificate: {LibSsl.DrainErrors()}");
             if (LibSsl.SSL_CTX_ctrl(ctx, LibSsl.SslCtrlSetMinProtoVersion, LibSsl.Tls12Version, 0) != 1)
                 throw new TlsTransportException("OpenSSL refused TLS 1.2 as the minimum version: " + LibSsl.DrainErrors());
-            // Partial writes: SSL_write returns after each record, so a socket that fills up costs at most one
-            // retried record. Moving buffer: a retried write may come from another address (pipe memory is pinned
-            // only for the duration of a call).
-            LibSsl.SSL_CTX_ctrl(ctx, LibSsl.SslCtrlMode,
-                (nint)(LibSsl.SslModeEnablePartialWrite | LibSsl.SslModeAcceptMovingWriteBuffer), 0);
+            // One SSL_write per 64 KiB chunk (four records) rather than one per record. When the socket fills up
+            // mid-chunk, the call is repeated with the same bytes, which may sit at another address by then (pipe
+            // memory is pinned only for the duration of a call): hence the moving write buffer.
+            LibSsl.SSL_CTX_ctrl(ctx, LibSsl.SslCtrlMode, (nint)LibSsl.SslModeAcceptMovingWriteBuffer, 0);
             LibSsl.SSL_CTX_set_options(ctx, LibSsl.SslOpNoRenegotiation);
 
             byte[] wire = AlpnWire(protocols);
