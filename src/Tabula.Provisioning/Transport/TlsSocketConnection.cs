@@ -52,9 +52,12 @@ internal sealed class TlsSocketConnection : ConnectionContext,
         ConnectionClosed = _closed.Token;
         var pool = MemoryPool<byte>.Shared;
         _input = new Pipe(new PipeOptions(pool, minimumSegmentSize: ReceiveBytes, useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(options.ResponseBlocks, minimumSegmentSize: BlockPool.BlockBytes,
-            useSynchronizationContext: false, pauseWriterThreshold: options.MaxResponseBufferBytes,
-            resumeWriterThreshold: options.MaxResponseBufferBytes / 2));
+        // The sending loop resumes inline, on the thread of Kestrel's flush: the chunk just read from the file is
+        // encrypted and sent by the same thread, with no thread-pool hop per chunk (as nginx's worker does). The loop
+        // never calls back into Kestrel; Kestrel's side resumes on the thread pool as usual.
+        _output = new Pipe(new PipeOptions(options.ResponseBlocks, readerScheduler: PipeScheduler.Inline,
+            minimumSegmentSize: BlockPool.BlockBytes, useSynchronizationContext: false,
+            pauseWriterThreshold: options.MaxResponseBufferBytes, resumeWriterThreshold: options.MaxResponseBufferBytes / 2));
         Transport = new DuplexPipe(_input.Reader, _output.Writer);
         Features.Set<ITlsConnectionFeature>(this);
         Features.Set<ITlsApplicationProtocolFeature>(this);
