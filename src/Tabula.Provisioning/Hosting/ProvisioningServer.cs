@@ -148,7 +148,8 @@ public static class ProvisioningServer
         if (tls is not null)
         {
             // Registered after Kestrel's socket transport, so Kestrel binds with this one (it asks the last first).
-            builder.Services.AddSingleton<IConnectionListenerFactory>(new TlsSocketTransportFactory(tls,
+            // Made by the container, so that the host disposes it (readiness thread, OpenSSL context).
+            builder.Services.AddSingleton<IConnectionListenerFactory>(_ => new TlsSocketTransportFactory(tls,
                 new TlsTransportOptions(
                 // The handshake is bounded like the request headers after it (slowloris).
                 TimeSpan.FromSeconds(limits.RequestHeadersTimeoutSeconds), TlsResponseBufferBytes)));

@@ -15,6 +15,7 @@ internal sealed unsafe partial class ReadinessReactor : IDisposable
     const uint EpollEt = 1u << 31;
     const int EpollCtlAdd = 1, EpollCtlDel = 2;
     const int EpollCloexec = 0x80000;
+    const int EfdCloexec = 0x80000, EfdNonblock = 0x800;
     const int EIntr = 4;
     const int MaxEvents = 256;
 
@@ -22,16 +23,37 @@ internal sealed unsafe partial class ReadinessReactor : IDisposable
     static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
     static readonly int DataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
 
+    const long WakeId = 0;   // the eventfd that stops the thread; sockets count from 1
+
     readonly int _epoll;
+    readonly int _wake;
     readonly ConcurrentDictionary<long, SocketReadiness> _registered = new();
+    readonly Thread _thread;
     long _nextId;
+    int _disposed;
 
     public ReadinessReactor()
     {
         _epoll = epoll_create1(EpollCloexec);
         if (_epoll < 0)
             throw new TlsTransportException($"epoll_create1 failed: errno {Marshal.GetLastPInvokeError()}");
-        new Thread(Run) { IsBackground = true, Name = "tls-readiness" }.Start();
+        _wake = eventfd(0, EfdCloexec | EfdNonblock);
+        if (_wake < 0 || !Add(_wake, EpollIn, WakeId))
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            close(_epoll);
+            throw new TlsTransportException($"eventfd for the readiness thread failed: errno {errno}");
+        }
+        _thread = new Thread(Run) { IsBackground = true, Name = "tls-readiness" };
+        _thread.Start();
+    }
+
+    bool Add(int fd, uint events, long id)
+    {
+        byte* ev = stackalloc byte[16];
+        *(uint*)ev = events;
+        Unsafe.WriteUnaligned(ev + DataOffset, id);
+        return epoll_ctl(_epoll, EpollCtlAdd, fd, ev) == 0;
     }
 
     /// <summary>Watches <paramref name="fd"/> (non-blocking) until the returned object is disposed.</summary>
@@ -40,10 +62,7 @@ internal sealed unsafe partial class ReadinessReactor : IDisposable
         long id = Interlocked.Increment(ref _nextId);
         var readiness = new SocketReadiness(this, fd, id);
         _registered[id] = readiness;
-        byte* ev = stackalloc byte[16];
-        *(uint*)ev = EpollIn | EpollOut | EpollRdHup | EpollEt;
-        Unsafe.WriteUnaligned(ev + DataOffset, id);
-        if (epoll_ctl(_epoll, EpollCtlAdd, fd, ev) != 0)
+        if (!Add(fd, EpollIn | EpollOut | EpollRdHup | EpollEt, id))
         {
             _registered.TryRemove(id, out _);
             throw new TlsTransportException($"epoll_ctl(ADD) failed: errno {Marshal.GetLastPInvokeError()}");
@@ -53,13 +72,28 @@ internal sealed unsafe partial class ReadinessReactor : IDisposable
 
     internal void Unregister(SocketReadiness readiness)
     {
-        if (_registered.TryRemove(readiness.Id, out _))
+        // After Dispose the epoll fd is closed and its number may belong to something else by now.
+        if (_registered.TryRemove(readiness.Id, out _) && Volatile.Read(ref _disposed) == 0)
             epoll_ctl(_epoll, EpollCtlDel, readiness.Fd, null);
     }
 
     void Run()
     {
         byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EventSize));
+        try
+        {
+            Wait(events);
+        }
+        finally
+        {
+            NativeMemory.Free(events);
+            close(_wake);
+            close(_epoll);
+        }
+    }
+
+    void Wait(byte* events)
+    {
         while (true)
         {
             int n = epoll_wait(_epoll, events, MaxEvents, -1);
@@ -67,13 +101,15 @@ internal sealed unsafe partial class ReadinessReactor : IDisposable
             {
                 if (Marshal.GetLastPInvokeError() == EIntr)
                     continue;
-                return;   // the epoll fd is gone: the process is shutting down
+                return;
             }
             for (int i = 0; i < n; i++)
             {
                 byte* ev = events + i * EventSize;
                 uint flags = *(uint*)ev;
                 long id = Unsafe.ReadUnaligned<long>(ev + DataOffset);
+                if (id == WakeId)
+                    return;   // disposed
                 if (!_registered.TryGetValue(id, out var readiness))
                     continue;
                 if ((flags & (EpollIn | EpollRdHup | EpollHup | EpollErr)) != 0)
@@ -84,9 +120,14 @@ internal sealed unsafe partial class ReadinessReactor : IDisposable
         }
     }
 
+    /// <summary>Stops the thread (it closes the epoll set itself, so no wait races the close).</summary>
     public void Dispose()
     {
-        // The reactor lives as long as the server process; closing the set would race the waiting thread.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        ulong one = 1;
+        write(_wake, &one, sizeof(ulong));
+        _thread.Join(TimeSpan.FromSeconds(5));
     }
 
     [LibraryImport("libc", SetLastError = true)]
@@ -94,6 +135,15 @@ internal sealed unsafe partial class ReadinessReactor : IDisposable
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_ctl(int epfd, int op, int fd, byte* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int eventfd(uint initial, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint write(int fd, void* buffer, nuint count);
+
+    [LibraryImport("libc")]
+    private static partial int close(int fd);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_wait(int epfd, byte* events, int maxEvents, int timeout);

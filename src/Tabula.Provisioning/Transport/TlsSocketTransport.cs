@@ -19,11 +19,20 @@ internal sealed record TlsTransportOptions(TimeSpan HandshakeTimeout, int MaxRes
 /// on https; Kestrel's HTTP/1.1 and HTTP/2 run unchanged on top and learn TLS and ALPN from connection features.
 /// </summary>
 internal sealed class TlsSocketTransportFactory(TlsContext context, TlsTransportOptions options)
-    : IConnectionListenerFactory, IConnectionListenerFactorySelector
+    : IConnectionListenerFactory, IConnectionListenerFactorySelector, IDisposable
 {
     readonly Lazy<ReadinessReactor> _reactor = new(() => new ReadinessReactor());
 
     public bool CanBind(EndPoint endpoint) => endpoint is IPEndPoint;
+
+    /// <summary>When the host is disposed (after Kestrel stopped): the readiness thread and the OpenSSL context
+    /// (connections still alive hold their own reference to it).</summary>
+    public void Dispose()
+    {
+        if (_reactor.IsValueCreated)
+            _reactor.Value.Dispose();
+        context.Dispose();
+    }
 
     /// <summary>
     /// Sets up a listener for connections from this transport. It tells Kestrel they are TLS although no
