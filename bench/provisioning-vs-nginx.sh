@@ -86,6 +86,12 @@ for port in "$ours_port" "$nginx_port"; do
   [ "$got" = "$hex" ] || { echo "bench: server on port $port served other bytes" >&2; exit 1; }
 done
 
+# Like for like: print what each server negotiated with curl (protocol and cipher suite).
+for port in "$ours_port" "$nginx_port"; do
+  printf 'bench: port %s: %s\n' "$port" "$(curl -sv --http1.1 --cacert tls/ca.pem -o /dev/null "https://localhost:$port/healthz" 2>&1 \
+    | sed -n 's/.*SSL connection using //p')" >&2
+done
+
 # CPU seconds (user + system) used so far by a process and its children (nginx workers), from /proc.
 cpu_seconds() {
   local total=0 p
