@@ -54,8 +54,9 @@ public sealed class StreamingTests
         Assert.Equal(package.Archive, await client.GetByteArrayAsync("/channels/stable.zip"));
     }
 
-    /// <summary>Kestrel's 4 KiB pool blocks used to become 4 KiB TLS records (4× the per-record work of nginx's
-    /// 16 KiB records; see docs/provisioning.md, Benchmark). This reads the raw TLS stream under the client.</summary>
+    /// <summary>Responses must travel in full 16 KiB TLS records, as nginx sends them: the SslStream path once sent
+    /// 4 KiB records (one per Kestrel pool block, 4× the per-record work; docs/provisioning.md, Benchmark). This
+    /// reads the raw TLS stream under the client.</summary>
     [Fact]
     public async Task Archive_travels_in_full_size_tls_records()
     {
