@@ -74,6 +74,9 @@ internal sealed class TlsSocketConnection : ConnectionContext,
     {
         socket.Blocking = false;
         socket.NoDelay = true;
+        // OpenSSL writes with write(2), not send(MSG_NOSIGNAL): a peer that reset would raise SIGPIPE, which the .NET
+        // runtime ignores (SigIgn bit 13 on the running server), so it is an error return instead
+        // (TlsTransportTests.Client_that_resets_mid_download_leaves_the_server_serving).
         int fd = (int)socket.SafeHandle.DangerousGetHandle();
         LibSsl.ERR_clear_error();
         nint ssl = LibSsl.SSL_new(context.Handle);
