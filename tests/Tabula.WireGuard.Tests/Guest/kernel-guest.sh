@@ -3,9 +3,8 @@
 #   dotnet bench/Tabula.WireGuard.Bench/.../Tabula.WireGuard.Bench.dll ARGS...
 # inside it, as root, against the real kernel module. The guest sees this host's root filesystem read-only over
 # virtio-9p (so dotnet, wg, ip and the built bench program are all there) with fresh tmpfs on /tmp and /run.
-# The initramfs is ours: the static busybox from Debian's initrd (taken out with unmkinitramfs), the virtio/9p
-# modules and an /init script. Prints the guest console; the last lines are "GUEST-EXIT <code>".
-# Needs: qemu-system-x86_64, linux-image-amd64 (initramfs-tools-core), cpio; the bench program built.
+# The initramfs is ours: Debian's static busybox (busybox-static), the virtio/9p modules and an /init script. Prints the guest console; the last lines are "GUEST-EXIT <code>".
+# Needs: qemu-system-x86_64, linux-image-amd64, busybox-static, cpio; the bench program built.
 #
 # Usage: kernel-guest.sh [--memory MiB] ARGS...      e.g. kernel-guest.sh kernel-check
 set -euo pipefail
@@ -15,7 +14,7 @@ root=$(cd "$(dirname "$0")/../../.." && pwd)
 dll="$root/bench/Tabula.WireGuard.Bench/bin/Release/net10.0/Tabula.WireGuard.Bench.dll"
 [ -f "$dll" ] || { echo "build the bench program first: dotnet build bench/Tabula.WireGuard.Bench -c Release" >&2; exit 2; }
 release=$(ls /boot/vmlinuz-* 2>/dev/null | sed 's#/boot/vmlinuz-##' | sort | tail -1)
-[ -n "$release" ] && [ -f "/boot/initrd.img-$release" ] || { echo "no guest kernel: install linux-image-amd64" >&2; exit 2; }
+[ -n "$release" ] || { echo "no guest kernel: install linux-image-amd64" >&2; exit 2; }
 modules=/lib/modules/$release
 dotnet=$(readlink -f "$(command -v dotnet)")
 
@@ -28,11 +27,12 @@ cp -a "$(dirname "$dll")/." "$guestbin/"
 chmod 755 "$guestbin"
 dll="$guestbin/$(basename "$dll")"
 mkdir -p "$work/tree/tabula" "$work/tree/bin" "$work/tree/dev" "$work/tree/proc" "$work/tree/sys"
-unmkinitramfs "/boot/initrd.img-$release" "$work/debian"
-busybox=$(find "$work/debian" -path '*bin/busybox' -type f | head -1)
-[ -n "$busybox" ] || { echo "no busybox in Debian's initrd" >&2; exit 2; }
+busybox=/bin/busybox
+# The guest has no libc of its own before it chroots into the host's tree: the busybox must be static.
+if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
+  echo "no static busybox at $busybox: apt-get install busybox-static" >&2; exit 2
+fi
 cp "$busybox" "$work/tree/bin/busybox"
-rm -rf "$work/debian"
 for applet in sh mount insmod mkdir chroot poweroff echo cat; do ln -s busybox "$work/tree/bin/$applet"; done
 
 # Module closure for virtio-pci + 9p in dependency order, from modules.dep.
