@@ -92,9 +92,6 @@ internal static unsafe partial class LibSsl
     [LibraryImport(Ssl)]
     public static partial void SSL_get0_alpn_selected(nint ssl, byte** data, uint* length);
 
-    [LibraryImport(Ssl)]
-    public static partial nint SSL_get_version(nint ssl);
-
     [LibraryImport(Crypto)]
     public static partial nuint ERR_get_error();
 
