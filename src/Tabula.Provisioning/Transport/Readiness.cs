@@ -177,14 +177,9 @@ internal sealed class ReadinessSignal
     long _epoch;
     TaskCompletionSource? _waiter;
 
-    public long Epoch
-    {
-        get
-        {
-            lock (_gate)
-                return _epoch;
-        }
-    }
+    /// <summary>Read before every OpenSSL call, so without the lock: changes happen under it, and a stale value
+    /// only makes the next <see cref="WaitAsync"/> return at once and the call be tried again.</summary>
+    public long Epoch => Volatile.Read(ref _epoch);
 
     public void Set()
     {
