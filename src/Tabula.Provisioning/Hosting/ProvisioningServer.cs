@@ -149,10 +149,10 @@ public static class ProvisioningServer
         {
             // Registered after Kestrel's socket transport, so Kestrel binds with this one (it asks the last first).
             // Made by the container, so that the host disposes it (readiness thread, OpenSSL context).
-            builder.Services.AddSingleton<IConnectionListenerFactory>(_ => new TlsSocketTransportFactory(tls,
-                new TlsTransportOptions(
-                // The handshake is bounded like the request headers after it (slowloris).
-                TimeSpan.FromSeconds(limits.RequestHeadersTimeoutSeconds), TlsResponseBufferBytes)));
+            // The handshake is bounded like the request headers after it (slowloris).
+            var transport = new TlsTransportOptions(TimeSpan.FromSeconds(limits.RequestHeadersTimeoutSeconds),
+                TlsResponseBufferBytes);
+            builder.Services.AddSingleton<IConnectionListenerFactory>(_ => new TlsSocketTransportFactory(tls, transport));
         }
 
         var services = builder.Services;
@@ -236,7 +236,8 @@ public static class ProvisioningServer
     /// keeps more blocks in flight (bench/provisioning-vs-nginx.sh).</summary>
     const int TlsResponseBufferBytes = 4 * BlockPool.BlockBytes;
 
-    /// <summary>HTTP/2 needs ALPN, so plain http listens with HTTP/1.1 only.</summary>
+    /// <summary>What the https listener offers through ALPN (h2, then http/1.1). Plain http has no ALPN, so it
+    /// listens with HTTP/1.1 only.</summary>
     const HttpProtocols ListenProtocols = HttpProtocols.Http1AndHttp2;
 
     static string PartitionKey(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "";
