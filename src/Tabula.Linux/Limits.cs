@@ -10,13 +10,23 @@ public static class Limits
     public const int MaxKernelCommandLineBytes = 2048;
 
     /// <summary>
-    /// Receive buffer for one netlink datagram. The kernel sizes dump messages to at most
-    /// NLMSG_GOODSIZE (one page, capped at 8 KiB); libmnl recommends 32 KiB (MNL_SOCKET_BUFFER_SIZE) to be safe.
+    /// Receive buffer for one netlink datagram. The kernel sizes dump datagrams to at most 32 KiB (netlink_dump caps
+    /// max_recvmsg_len); libmnl recommends 32 KiB (MNL_SOCKET_BUFFER_SIZE). Twice that, so an error reply that echoes
+    /// a full 32 KiB request (a kernel without NETLINK_CAP_ACK) still fits.
     /// </summary>
-    public const int NetlinkReceiveBufferBytes = 32 * 1024;
+    public const int NetlinkReceiveBufferBytes = 64 * 1024;
 
-    /// <summary>Largest request this library builds. Arbitrary limit, may be increased.</summary>
+    /// <summary>Largest request this library builds by default. Arbitrary limit, may be increased.</summary>
     public const int NetlinkMaxRequestBytes = 16 * 1024;
+
+    /// <summary>
+    /// Largest batch (several messages in one datagram). The kernel refuses a datagram over its socket send buffer
+    /// less 32 bytes (netlink_sendmsg, EMSGSIZE; net.core.wmem_default is 208 KiB); half of that leaves margin.
+    /// </summary>
+    public const int NetlinkMaxBatchBytes = 104 * 1024;
+
+    /// <summary>Longest string attribute read from the kernel. Arbitrary limit, may be increased.</summary>
+    public const int NetlinkMaxStringBytes = 4096;
 
     /// <summary>
     /// Datagrams read for one dump before giving up. A machine with a few hundred links needs a few dozen;

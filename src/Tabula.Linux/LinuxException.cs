@@ -12,10 +12,20 @@ public sealed class LinuxException : Exception
 {
     /// <summary>Creates the exception for a call that failed with <paramref name="errno"/>.</summary>
     public LinuxException(string call, int errno)
-        : base($"{call} = {Describe((Errno)errno)}")
+        : this(call, errno, kernelMessage: null)
+    {
+    }
+
+    /// <summary>
+    /// Creates the exception for a netlink request the kernel refused with <paramref name="errno"/> and, when it sent
+    /// an extended ack, <paramref name="kernelMessage"/> (a fixed string from the kernel, e.g. "Unknown device type").
+    /// </summary>
+    public LinuxException(string call, int errno, string? kernelMessage)
+        : base($"{call} = {Describe((Errno)errno)}{(kernelMessage is null ? "" : $": {kernelMessage}")}")
     {
         Call = call;
         Errno = (Errno)errno;
+        KernelMessage = kernelMessage;
     }
 
     /// <summary>The call and its arguments, without the result.</summary>
@@ -23,6 +33,9 @@ public sealed class LinuxException : Exception
 
     /// <summary>The errno the call failed with.</summary>
     public Errno Errno { get; }
+
+    /// <summary>The kernel's extended-ack text (NLMSGERR_ATTR_MSG) for a refused netlink request, when it sent one.</summary>
+    public string? KernelMessage { get; }
 
     /// <summary>
     /// True when trying the same call again later can succeed without changing anything: interrupted,

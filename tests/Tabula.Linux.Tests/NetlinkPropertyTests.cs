@@ -1,5 +1,6 @@
 using CsCheck;
 using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Route;
 
 namespace Tabula.Linux.Tests;
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Route;
 
 namespace Tabula.Linux.Tests;
 
@@ -104,4 +105,65 @@ public sealed class NetlinkTests
     public void Truncated_ifinfomsg_is_refused() =>
         Assert.Equal(KernelDataError.NetlinkHeaderTruncated,
             Assert.Throws<KernelDataException>(() => RouteSocket.ParseLink(new byte[8])).Reason);
+
+    [Fact]
+    public void Create_link_request_carries_the_name_and_a_nested_kind()
+    {
+        ReadOnlySpan<byte> message = RouteSocket.BuildCreateLink("wg0", LinkKind.WireGuard).Finish(1);
+        Assert.Equal(0x0605, BitConverter.ToUInt16(message[6..8]));   // REQUEST|ACK|EXCL|CREATE
+        var attributes = new AttributeReader(message[(NetlinkHeader.Size + 16)..]);
+        Assert.True(attributes.TryRead(out ushort type, out ReadOnlySpan<byte> name));
+        Assert.Equal((3, "wg0"), (type, AttributeReader.ReadString(name)));
+        Assert.True(attributes.TryRead(out type, out ReadOnlySpan<byte> linkInfo));
+        Assert.Equal(18, type);
+        var nested = new AttributeReader(linkInfo);
+        Assert.True(nested.TryRead(out type, out ReadOnlySpan<byte> kind));
+        Assert.Equal((1, "wireguard"), (type, AttributeReader.ReadString(kind)));
+        Assert.False(attributes.TryRead(out _, out _));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("sixteen-chars-xx")]
+    [InlineData("a/b")]
+    [InlineData("a b")]
+    public void Create_link_refuses_names_the_kernel_would_refuse(string name) =>
+        Assert.ThrowsAny<ArgumentException>(() => RouteSocket.BuildCreateLink(name, LinkKind.Dummy));
+
+    [Fact]
+    public void Builder_reset_reuses_its_buffer_and_tracks_what_remains()
+    {
+        var builder = new NetlinkMessageBuilder(64);
+        builder.Reset(20, NetlinkMessageFlags.Request);
+        Assert.Equal((16, 48), (builder.Length, builder.Remaining));
+        builder.AddUInt16(1, 7);
+        Assert.Equal(16 + NetlinkMessageBuilder.AttributeSize(2), builder.Length);
+        builder.Reset(21, NetlinkMessageFlags.Request);
+        Assert.Equal((ushort)21, builder.Type);
+        Assert.Equal(16, builder.Finish(9).Length);
+        Assert.Equal(NetlinkMessageBuilder.AttributeSize(4), NetlinkMessageBuilder.StringAttributeSize("eth"));
+    }
+
+    [Fact]
+    public void Builder_refuses_to_grow_past_its_capacity_and_zeroes_on_request()
+    {
+        var builder = new NetlinkMessageBuilder(32);
+        builder.Reset(1, NetlinkMessageFlags.Request);
+        builder.AddAttribute(1, [1, 2, 3, 4, 5, 6, 7, 8]);
+        Assert.Throws<InvalidOperationException>(() => builder.AddUInt32(2, 1));
+        builder.ZeroBuffer();
+        Assert.Equal(0, builder.Length);
+        builder.Reset(1, NetlinkMessageFlags.None);
+        Assert.Equal(16, builder.Finish(0).Length);
+    }
+
+    [Fact]
+    public void Typed_accessors_read_the_widths_and_byte_orders_they_name()
+    {
+        Assert.Equal(0x0102030405060708UL, AttributeReader.ReadUInt64([8, 7, 6, 5, 4, 3, 2, 1]));
+        Assert.Equal(0x01020304u, AttributeReader.ReadUInt32BigEndian([1, 2, 3, 4]));
+        Assert.Equal((ushort)0x0201, AttributeReader.ReadUInt16([1, 2]));
+        Assert.Equal(KernelDataError.NetlinkAttributeSize,
+            Assert.Throws<KernelDataException>(() => AttributeReader.ReadString("abcdef\0"u8, 3)).Reason);
+    }
 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
-using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Route;
 using Tabula.Testing;
 
 namespace Tabula.Linux.Tests;

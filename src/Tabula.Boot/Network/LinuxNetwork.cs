@@ -4,7 +4,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Tabula.Boot.Seams;
 using Tabula.Linux;
-using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Route;
 using Tabula.Packaging;
 
 namespace Tabula.Boot.Network;

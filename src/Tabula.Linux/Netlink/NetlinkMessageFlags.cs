@@ -12,6 +12,8 @@ public enum NetlinkMessageFlags : ushort
     Multi = 0x2,
     /// <summary>NLM_F_ACK.</summary>
     Ack = 0x4,
+    /// <summary>NLM_F_ECHO: echo this request back.</summary>
+    Echo = 0x8,
     /// <summary>NLM_F_ROOT | NLM_F_MATCH.</summary>
     Dump = 0x300,
     /// <summary>NLM_F_REPLACE.</summary>
@@ -20,4 +22,6 @@ public enum NetlinkMessageFlags : ushort
     Exclusive = 0x200,
     /// <summary>NLM_F_CREATE.</summary>
     Create = 0x400,
+    /// <summary>NLM_F_APPEND.</summary>
+    Append = 0x800,
 }

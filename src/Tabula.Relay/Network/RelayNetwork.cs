@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.NetworkInformation;
 using Tabula.Linux;
-using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Route;
 using Tabula.Packaging;
 using Tabula.Relay.Settings;
 

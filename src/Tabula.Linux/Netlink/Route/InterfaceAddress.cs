@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Tabula.Linux.Netlink;
+namespace Tabula.Linux.Netlink.Route;
 
 /// <summary>An address assigned to an interface, as RTM_GETADDR describes it.</summary>
 /// <param name="InterfaceIndex">ifa_index.</param>

@@ -1,9 +1,9 @@
-namespace Tabula.Linux.Netlink;
+namespace Tabula.Linux.Netlink.Route;
 
 /// <summary>rtnetlink constants (include/uapi/linux/rtnetlink.h, if_link.h, if_addr.h).</summary>
 internal static class Rtnetlink
 {
-    internal const ushort NewLink = 16, GetLink = 18;
+    internal const ushort NewLink = 16, DeleteLink = 17, GetLink = 18;
     internal const ushort NewAddress = 20, GetAddress = 22;
     internal const ushort NewRoute = 24;
 
@@ -11,7 +11,8 @@ internal static class Rtnetlink
     internal const int InterfaceAddressSize = 8; // struct ifaddrmsg
     internal const int RouteMessageSize = 12;    // struct rtmsg
 
-    internal const ushort IflaAddress = 1, IflaName = 3, IflaMtu = 4, IflaOperState = 16;
+    internal const ushort IflaAddress = 1, IflaName = 3, IflaMtu = 4, IflaOperState = 16, IflaLinkInfo = 18;
+    internal const ushort IflaInfoKind = 1;
     internal const ushort IfaAddress = 1, IfaLocal = 2, IfaLabel = 3;
     internal const ushort RtaGateway = 5, RtaOutputInterface = 4;
 

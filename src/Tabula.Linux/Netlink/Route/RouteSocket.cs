@@ -3,11 +3,12 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 
-namespace Tabula.Linux.Netlink;
+namespace Tabula.Linux.Netlink.Route;
 
 /// <summary>
-/// rtnetlink operations for bringing a machine onto the network: list links, set one up, add an address,
-/// add a default route. Each call is one request and one checked reply. Not thread-safe.
+/// rtnetlink operations for bringing a machine onto the network: list links, find one by name, create (e.g. of kind
+/// <see cref="LinkKind.WireGuard"/>) and delete links, set one up, add an address, add a default route. Each call is
+/// one request and one checked reply. Not thread-safe.
 /// </summary>
 /// <remarks>
 /// Failure messages name the operation, interface index, family and prefix length, never the address itself.
@@ -43,6 +44,63 @@ public sealed class RouteSocket(NetlinkSocket socket) : IDisposable
                 addresses.Add(address);
         });
         return addresses;
+    }
+
+    /// <summary>RTM_GETLINK by IFLA_IFNAME: the interface named <paramref name="name"/>, or null when there is none.</summary>
+    public Link? GetLink(string name)
+    {
+        ValidateName(name);
+        var request = new NetlinkMessageBuilder(Rtnetlink.GetLink, NetlinkMessageFlags.Request | NetlinkMessageFlags.Ack);
+        request.AppendFamilyHeader(Rtnetlink.InterfaceInfoSize);
+        request.AddString(Rtnetlink.IflaName, name);
+        Link? link = null;
+        try
+        {
+            socket.Request(request, $"RTM_GETLINK({name})", message =>
+            {
+                if (message.Type != Rtnetlink.NewLink)
+                    KernelDataException.Throw(KernelDataError.NetlinkUnexpectedMessage, $"RTM_GETLINK({name}): message type {message.Type}");
+                link = ParseLink(message.Payload);
+            });
+        }
+        catch (LinuxException e) when (e.Errno == Errno.ENODEV)
+        {
+            return null;
+        }
+        return link;
+    }
+
+    /// <summary>
+    /// RTM_NEWLINK with NLM_F_CREATE|NLM_F_EXCL, IFLA_IFNAME and IFLA_LINKINFO/IFLA_INFO_KIND, as
+    /// <c>ip link add NAME type KIND</c> does. A taken name throws with <see cref="Errno.EEXIST"/>; a kind the kernel
+    /// does not know (module absent and not loadable as "rtnl-link-KIND") with <see cref="Errno.EOPNOTSUPP"/>.
+    /// </summary>
+    public void CreateLink(string name, string kind)
+    {
+        var request = BuildCreateLink(name, kind);
+        socket.Acknowledge(request, $"RTM_NEWLINK({name}, kind={kind})");
+    }
+
+    internal static NetlinkMessageBuilder BuildCreateLink(string name, string kind)
+    {
+        ValidateName(name);
+        ArgumentException.ThrowIfNullOrEmpty(kind);
+        var request = new NetlinkMessageBuilder(Rtnetlink.NewLink,
+            NetlinkMessageFlags.Request | NetlinkMessageFlags.Ack | NetlinkMessageFlags.Exclusive | NetlinkMessageFlags.Create);
+        request.AppendFamilyHeader(Rtnetlink.InterfaceInfoSize);
+        request.AddString(Rtnetlink.IflaName, name);
+        int linkInfo = request.BeginNested(Rtnetlink.IflaLinkInfo);
+        request.AddString(Rtnetlink.IflaInfoKind, kind);
+        request.EndNested(linkInfo);
+        return request;
+    }
+
+    /// <summary>RTM_DELLINK for interface <paramref name="index"/> (any kind). An absent index throws with <see cref="Errno.ENODEV"/>.</summary>
+    public void DeleteLink(int index)
+    {
+        var request = new NetlinkMessageBuilder(Rtnetlink.DeleteLink, NetlinkMessageFlags.Request | NetlinkMessageFlags.Ack);
+        BinaryPrimitives.WriteInt32LittleEndian(request.AppendFamilyHeader(Rtnetlink.InterfaceInfoSize)[4..], index);
+        socket.Acknowledge(request, $"RTM_DELLINK(index={index})");
     }
 
     /// <summary>RTM_NEWLINK setting or clearing IFF_UP on interface <paramref name="index"/>.</summary>
@@ -169,6 +227,14 @@ public sealed class RouteSocket(NetlinkSocket socket) : IDisposable
         AddressFamily.Unspecified => Rtnetlink.AfUnspec,
         _ => throw new ArgumentException($"address family {family} is not IPv4 or IPv6"),
     };
+
+    // IFNAMSIZ is 16 with the NUL (include/uapi/linux/if.h); dev_valid_name refuses '/', ':' and whitespace.
+    static void ValidateName(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (name.Length > 15 || name is "." or ".." || name.AsSpan().IndexOfAny("/: \t\n\0") >= 0 || !System.Text.Ascii.IsValid(name))
+            throw new ArgumentException($"not a valid interface name ({name.Length} characters)", nameof(name));
+    }
 
     static string FamilyName(byte family) => family == Rtnetlink.AfInet ? "inet" : "inet6";
 }

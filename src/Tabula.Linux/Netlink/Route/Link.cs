@@ -1,6 +1,6 @@
 using System.Net.NetworkInformation;
 
-namespace Tabula.Linux.Netlink;
+namespace Tabula.Linux.Netlink.Route;
 
 /// <summary>Interface flags (IFF_* in include/uapi/linux/if.h) as RTM_GETLINK reports them.</summary>
 [Flags]
