@@ -10,17 +10,16 @@ internal sealed record BootConfiguration(TrustPolicyFolder Trust, HostConfig Hos
 /// A downloaded (or embedded) package not yet verified: the descriptor, the archive in a RAM-backed file (owned
 /// here, disposed with it) and the archive's SHA-256, computed once while it was copied in.
 /// </summary>
-internal sealed class FetchedPackage(Descriptor descriptor, SafeFileHandle archive, long length, byte[] sha256,
-    string source, string? descriptorUrl, int pointerIndex) : IDisposable
+internal sealed class FetchedPackage(Descriptor descriptor, SafeFileHandle archive, long length, Sha256Digest sha256,
+    FetchMethod source, string? descriptorUrl, int pointerIndex) : IDisposable
 {
     public Descriptor Descriptor { get; } = descriptor;
     public SafeFileHandle Archive { get; } = archive;
     public long Length { get; } = length;
-    public byte[] Sha256 { get; } = sha256;
-    public string Sha256Hex { get; } = Convert.ToHexStringLower(sha256);
+    public Sha256Digest Sha256 { get; } = sha256;
 
-    /// <summary>"network" or "initramfs".</summary>
-    public string Source { get; } = source;
+    /// <summary>Where it came from: the network (an ospkg_pointer entry) or the initramfs.</summary>
+    public FetchMethod Source { get; } = source;
 
     /// <summary>Where the descriptor came from (userinfo removed), or the /ospkg path.</summary>
     public string? DescriptorUrl { get; } = descriptorUrl;

@@ -1,4 +1,4 @@
-using System.Text.Json;
+using Tabula.Packaging;
 
 namespace Tabula.Boot;
 
@@ -13,12 +13,13 @@ internal static class Marker
     public static void Run(BootLog log)
     {
         string digest = "no-handover", source = "";
-        const string path = "/etc/tabula/handover.json";
+        string path = InitramfsLayout.OnMachine(InitramfsLayout.Handover);
         if (File.Exists(path))
         {
-            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
-            digest = "ospkg_sha256=" + document.RootElement.GetProperty("ospkg_sha256").GetString();
-            source = " source=" + document.RootElement.GetProperty("ospkg_source").GetString();
+            var handover = HandoverRecord.Parse(TrustPolicyFolder.ReadLimited(path, Limits.MaxHandoverBytes));
+            handover.Clear();
+            digest = "ospkg_sha256=" + handover.OsPackageSha256.Hex;
+            source = " source=" + handover.Source.ToString().ToLowerInvariant();
         }
         string cmdline = File.Exists("/proc/cmdline") ? File.ReadAllText("/proc/cmdline").Trim() : "?";
         Console.Out.WriteLine($"TABULA-MARKER {digest}{source} kernel-uptime={Uptime()} cmdline=\"{cmdline}\"");

@@ -3,12 +3,6 @@ namespace Tabula.Images;
 /// <summary>Every bound the image builders apply, with where it comes from.</summary>
 public static class Limits
 {
-    /// <summary>PATH_MAX: init/initramfs.c refuses longer names (the newc namesize includes the NUL).</summary>
-    public const int MaxCpioPathBytes = 4095;
-
-    /// <summary>newc stores c_filesize as 8 hex digits.</summary>
-    public const long MaxCpioFileBytes = uint.MaxValue;
-
     /// <summary>Largest modules.dep read. Debian 12's has about 4,000 lines and 300 KiB. Arbitrary limit, may be increased.</summary>
     public const int MaxModulesDepBytes = 16 * 1024 * 1024;
 

@@ -61,6 +61,15 @@ public static class Limits
     /// <summary>Cosignature lines in one proof and witnesses/groups in one policy.</summary>
     public const int MaxSigsumCosignatures = 256;
 
+    /// <summary>A cpio path: PATH_MAX, init/initramfs.c refuses longer names (the newc namesize includes the NUL).</summary>
+    public const int MaxCpioPathBytes = 4095;
+
+    /// <summary>A cpio file: newc stores c_filesize as 8 hex digits.</summary>
+    public const long MaxCpioFileBytes = uint.MaxValue;
+
+    /// <summary>handover.json: a host configuration (<see cref="MaxConfigJsonBytes"/>, re-indented) and a few fields.</summary>
+    public const int MaxHandoverBytes = 1 << 20;
+
     /// <summary>Kernel command line (x86 COMMAND_LINE_SIZE is 2048 including the NUL).</summary>
     public const int MaxCmdlineBytes = 2047;
 }

@@ -21,9 +21,10 @@ public enum FormatError
     InvalidDer,
     /// <summary>Not a zip archive, or a damaged or truncated one.</summary>
     InvalidArchive,
-    /// <summary>A zip entry whose name escapes the archive (.., absolute path, backslash, NUL).</summary>
+    /// <summary>A zip entry whose name escapes the archive (.., absolute path, backslash, NUL), or a cpio path that is
+    /// empty or has empty, "." or ".." parts.</summary>
     UnsafeEntryName,
-    /// <summary>Two zip entries with the same name.</summary>
+    /// <summary>Two zip or cpio entries with the same name, or a cpio file where a directory is implied.</summary>
     DuplicateEntry,
     /// <summary>A zip entry that expands beyond the size or ratio limits.</summary>
     ZipBomb,

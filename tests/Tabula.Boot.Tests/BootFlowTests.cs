@@ -1,7 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Tabula.Boot.States;
+using Tabula.Packaging;
+using Tabula.Testing;
 using Tabula.Testing.Packages;
 
 namespace Tabula.Boot.Tests;
@@ -49,10 +50,11 @@ public sealed class BootFlowTests : IDisposable
         int archiveStart = (initramfs.Length + 3) / 4 * 4;
         Assert.All(staged[initramfs.Length..archiveStart], b => Assert.Equal(0, b));
         Assert.Equal("070701"u8.ToArray(), staged[archiveStart..(archiveStart + 6)]);
-        using var handover = JsonDocument.Parse(ExtractHandover(staged.AsSpan(archiveStart)));
-        Assert.Equal(Hex, handover.RootElement.GetProperty("ospkg_sha256").GetString());
-        Assert.Equal("network", handover.RootElement.GetProperty("ospkg_source").GetString());
-        Assert.Equal(DescriptorUrl, handover.RootElement.GetProperty("host_config").GetProperty("ospkg_pointer").GetString());
+        var handover = ExtractHandover(staged[archiveStart..]);
+        Assert.Equal(Hex, handover.OsPackageSha256.Hex);
+        Assert.Equal(FetchMethod.Network, handover.Source);
+        Assert.Equal(DescriptorUrl, handover.DescriptorUrl);
+        Assert.Equal(DescriptorUrl, HostConfig.Parse(handover.HostConfigJson).OsPackagePointers.Single());
         Assert.Equal([DescriptorUrl, ArchiveUrl], machine.Http.Requests);
         Assert.Contains(machine.ConsoleLines, l => l.Contains("tabula-boot: timeline") && l.Contains(" mount=") && l.Contains(" verify=") && l.Contains(" kexec-load="));
         Assert.DoesNotContain(machine.ConsoleLines, l => l.Contains("FAILED"));
@@ -194,8 +196,9 @@ public sealed class BootFlowTests : IDisposable
         Assert.Equal(Hex, outcome.OsPackageSha256);
         Assert.Equal(0, machine.Network.Calls);
         Assert.Empty(machine.Http.Requests);
-        using var handover = JsonDocument.Parse(ExtractHandover(machine.Kexec.Initramfs.AsSpan((initramfs.Length + 3) / 4 * 4)));
-        Assert.Equal("initramfs", handover.RootElement.GetProperty("ospkg_source").GetString());
+        var handover = ExtractHandover(machine.Kexec.Initramfs![((initramfs.Length + 3) / 4 * 4)..]);
+        Assert.Equal(FetchMethod.Initramfs, handover.Source);
+        Assert.Null(handover.DescriptorUrl);
     }
 
     [Fact]
@@ -230,22 +233,11 @@ public sealed class BootFlowTests : IDisposable
         Assert.Equal([machine.PathOf("/lib/modules/r/b.ko"), machine.PathOf("/lib/modules/r/a.ko")], machine.LoadedModules);
     }
 
-    /// <summary>Reads the newc archive and returns etc/tabula/handover.json's bytes.</summary>
-    static byte[] ExtractHandover(ReadOnlySpan<byte> cpio)
+    /// <summary>Reads the appended newc archive (mode 0600 file) and parses the hand-over with its one reader.</summary>
+    static HandoverRecord ExtractHandover(byte[] cpio)
     {
-        int offset = 0;
-        while (true)
-        {
-            byte[] header = cpio.Slice(offset, 110).ToArray();
-            int Field(int i) => Convert.ToInt32(Encoding.ASCII.GetString(header, 6 + i * 8, 8), 16);
-            int size = Field(6), nameSize = Field(11);
-            string name = Encoding.ASCII.GetString(cpio.Slice(offset + 110, nameSize - 1));
-            int data = (offset + 110 + nameSize + 3) / 4 * 4;
-            if (name == "etc/tabula/handover.json")
-                return cpio.Slice(data, size).ToArray();
-            if (name == "TRAILER!!!")
-                throw new InvalidOperationException("no handover.json in the appended archive");
-            offset = (data + size + 3) / 4 * 4;
-        }
+        var entry = Assert.Single(NewcReader.Read(cpio), e => e.Name == InitramfsLayout.Handover);
+        Assert.Equal(0x8180u, entry.Mode);                                    // regular file 0600
+        return HandoverRecord.Parse(entry.Data);
     }
 }

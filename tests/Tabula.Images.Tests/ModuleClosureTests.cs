@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
-using Tabula.Images.Cpio;
+using Tabula.Packaging;
+using Tabula.Packaging.Cpio;
 using Tabula.Images.KernelModules;
 using Tabula.Testing;
 
@@ -77,7 +78,7 @@ public sealed class ModuleClosureTests
             var files = archive.Entries.ToDictionary(e => e.Path);
             Assert.Equal(elf, files["lib/modules/9.9.9-test/kernel/a.ko"].Data.ToArray());
             Assert.Equal("/lib/modules/9.9.9-test/kernel/a.ko\n/lib/modules/9.9.9-test/kernel/b.ko\n",
-                Encoding.UTF8.GetString(files[ModuleTree.LoadOrderPath].Data.Span));
+                Encoding.UTF8.GetString(files[InitramfsLayout.ModuleLoadOrder].Data.Span));
         }
         finally { Directory.Delete(root, recursive: true); }
     }

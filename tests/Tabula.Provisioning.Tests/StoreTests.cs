@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Tabula.Provisioning.Core;
 using Tabula.Provisioning.Storage;
+using Tabula.Packaging;
 
 namespace Tabula.Provisioning.Tests;
 

@@ -39,12 +39,20 @@ public sealed class RelaySettingsTests
         { "relay.json", "[]", SettingsError.Malformed, "not a JSON object" },
         { "fleet-ca.pem", "no pem here", SettingsError.Malformed, "" },
         { "fleet-ca.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", SettingsError.Malformed, "" },
-        { "handover.json", """{"version":1,"ospkg_sha256":"abc","host_config":{}}""", SettingsError.Malformed, "64 lowercase hex" },
-        { "handover.json", "{\"ospkg_sha256\":\"" + new string('a', 64) + "\"}", SettingsError.Missing, "no host_config" },
-        { "handover.json", "{\"ospkg_sha256\":\"" + new string('a', 64) + "\",\"host_config\":{\"network_mode\":\"static\",\"host_ip\":\"10.0.2.15/24\",\"gateway\":\"10.0.2.2\",\"ospkg_pointer\":\"https://x/y.json\"}}",
+        { "handover.json", Handover("\"abc\"", "{}"), SettingsError.Malformed, "64 lowercase hex" },
+        { "handover.json", Handover(Digest, null), SettingsError.Malformed, "\"host_config\" is required" },
+        { "handover.json", Handover(Digest, """{"network_mode":"static","host_ip":"10.0.2.15/24","gateway":"10.0.2.2","ospkg_pointer":"https://x/y.json"}"""),
             SettingsError.Missing, "no tabula_relay" },
-        { "handover.json", "not json", SettingsError.Malformed, "invalid JSON" },
+        { "handover.json", Handover(Digest, """{"network_mode":"carrier-pigeon"}"""), SettingsError.Malformed, "host_config: " },
+        { "handover.json", """{"version":2}""", SettingsError.Malformed, "version 2 is not supported" },
+        { "handover.json", "not json", SettingsError.Malformed, "not valid JSON" },
     };
+
+    static readonly string Digest = "\"" + new string('a', 64) + "\"";
+
+    /// <summary>A hand-over as stboot writes it but with <paramref name="digest"/> and <paramref name="hostConfig"/> (null: omitted).</summary>
+    static string Handover(string digest, string? hostConfig) =>
+        $$"""{"version":1,"ospkg_sha256":{{digest}},"ospkg_source":"network","host_config_source":"efivar:STHostConfig"{{(hostConfig is null ? "" : $",\"host_config\":{hostConfig}")}}}""";
 
     [Theory]
     [MemberData(nameof(Broken))]
@@ -64,9 +72,9 @@ public sealed class RelaySettingsTests
     public void A_bad_identity_key_is_refused_without_echoing_it(string key, string detail)
     {
         using var files = new RelayFiles();
-        var handover = files.Handover("tet_secret_value");
-        handover["host_config"]!["tabula_relay"]!["identity_key"] = key;
-        files.WriteHandover(handover);
+        var hostConfig = files.HostConfig("tet_secret_value");
+        hostConfig["tabula_relay"]!["identity_key"] = key;
+        files.WriteHandover(hostConfig);
         var e = Assert.Throws<RelaySettingsException>(() => RelaySettings.Load(files.Root));
         Assert.Contains(detail, e.Message);
         Assert.DoesNotContain(key, e.Message);
@@ -88,9 +96,9 @@ public sealed class RelaySettingsTests
     public void The_network_must_be_static()
     {
         using var files = new RelayFiles();
-        var handover = files.Handover("tet");
-        handover["host_config"]!["network_mode"] = "dhcp";
-        files.WriteHandover(handover);
+        var hostConfig = files.HostConfig("tet");
+        hostConfig["network_mode"] = "dhcp";
+        files.WriteHandover(hostConfig);
         using var settings = RelaySettings.Load(files.Root);
         var e = Assert.Throws<RelaySettingsException>(() => Network.RelayNetwork.Configure(settings.Host));
         Assert.Equal(SettingsError.Unsupported, e.Reason);

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Text;
+using Tabula.Packaging;
 
 namespace Tabula.Boot.Fetch;
 
@@ -12,7 +13,7 @@ namespace Tabula.Boot.Fetch;
 /// A body written to its destination: its length and SHA-256 (computed while copying: hashed once), and how long the
 /// successful attempt took from sending the request to the last byte (for the timeline).
 /// </summary>
-internal sealed record Downloaded(long Length, byte[] Sha256, TimeSpan Took);
+internal sealed record Downloaded(long Length, Sha256Digest Sha256, TimeSpan Took);
 
 /// <summary>
 /// GETs one object with upstream's retry rule (formats reference §5 step 3: N attempts, a pause between them) and
@@ -84,7 +85,7 @@ internal sealed class Downloader(HttpMessageInvoker http, BootOptions options, B
             if (total == 0)
                 return (null, Fail(what, url, FailureReason.Empty, "HTTP 200 with an empty body"));
             destination.Flush();
-            return (new Downloaded(total, hash.GetHashAndReset(), System.Diagnostics.Stopwatch.GetElapsedTime(started)), null);
+            return (new Downloaded(total, Sha256Digest.FromBytes(hash.GetHashAndReset()), System.Diagnostics.Stopwatch.GetElapsedTime(started)), null);
         }
         catch (OperationCanceledException)
         {

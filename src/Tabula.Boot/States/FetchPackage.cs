@@ -17,7 +17,7 @@ namespace Tabula.Boot.States;
 /// </summary>
 internal sealed class FetchPackage(int first) : BootState
 {
-    public const string EmbeddedDirectory = "/ospkg";
+    public const string EmbeddedDirectory = "/" + InitramfsLayout.EmbeddedPackagesDirectory;
 
     public int First { get; } = first;
 
@@ -34,7 +34,7 @@ internal sealed class FetchPackage(int first) : BootState
             return Transition.To(new Recover(failure!, new FetchPackage(0)));
         context.Log.StageDone(Name, clock.Elapsed,
             $"url={package.DescriptorUrl} bytes={package.Length} {(package.Timing.Length > 0 ? package.Timing + " " : "")}" +
-            $"ospkg_sha256={package.Sha256Hex} signatures={package.Descriptor.Count}");
+            $"ospkg_sha256={package.Sha256.Hex} signatures={package.Descriptor.Count}");
         return Transition.To(new VerifyPackage(package));
     }
 
@@ -91,7 +91,7 @@ internal sealed class FetchPackage(int first) : BootState
                 archive.Dispose();
                 return (null, failure);
             }
-            return (new FetchedPackage(descriptor, archive, got.Length, got.Sha256, "network", Urls.Redact(descriptorUrl), index)
+            return (new FetchedPackage(descriptor, archive, got.Length, got.Sha256, FetchMethod.Network, Urls.Redact(descriptorUrl), index)
             {
                 Timing = $"descriptor={(long)descriptorTook.TotalMilliseconds}ms archive={(long)got.Took.TotalMilliseconds}ms",
             }, null);
@@ -142,7 +142,7 @@ internal sealed class FetchPackage(int first) : BootState
                 }
             }
             finally { ArrayPool<byte>.Shared.Return(buffer); }
-            return (new FetchedPackage(descriptor, archive, total, hash.GetHashAndReset(), "initramfs", descriptorPath, 0), null);
+            return (new FetchedPackage(descriptor, archive, total, Sha256Digest.FromBytes(hash.GetHashAndReset()), FetchMethod.Initramfs, descriptorPath, 0), null);
         }
         catch
         {

@@ -13,8 +13,8 @@ namespace Tabula.Boot.States;
 /// </summary>
 internal sealed class LoadConfiguration : BootState
 {
-    public const string TrustPolicyDirectory = "/etc/trust_policy";
-    public const string HostConfigFile = "/etc/host_configuration.json";
+    public const string TrustPolicyDirectory = "/" + InitramfsLayout.TrustPolicyDirectory;
+    public const string HostConfigFile = "/" + InitramfsLayout.HostConfig;
     public const string HostConfigVariable = "STHostConfig";
     public static readonly Guid SystemTransparencyVendor = new("f401f2c1-b005-4be0-8cee-f2e5945bcbe7");
 

@@ -10,7 +10,7 @@ namespace Tabula.Boot.States;
 /// From the verified archive (the same memfd that was hashed: no second read from the network, threat checklist #17):
 /// 1. open it with Tabula.Packaging (manifest, names, sizes, CRCs);
 /// 2. kernel → memfd (gunzipped if gzip-compressed, as upstream);
-/// 3. initramfs → memfd, bytes untouched, then 0-3 zero bytes and the hand-over cpio (<see cref="Handover.Handover"/>);
+/// 3. initramfs → memfd, bytes untouched, then 0-3 zero bytes and the hand-over cpio (<see cref="HandoverRecord"/>);
 /// 4. reopen both read-only, close the writers (kexec_file_load refuses an inode with a writer: ETXTBSY);
 /// 5. kexec_load with stboot's own layout, or kexec_file_load (<see cref="Seams.LinuxKexec"/>), with the manifest's
 /// command line exactly.
@@ -45,9 +45,9 @@ internal sealed class StageKexec(FetchedPackage package) : BootState
                 {
                     using var stream = new HandleStream(writable);
                     archive.ExtractInitramfs(stream);
-                    byte[] json = Handover.Handover.Json(package.Sha256Hex, package.Source,
-                        package.Source == "network" ? package.DescriptorUrl : null, configuration.HostConfigSource, configuration.HostConfigJson);
-                    initramfsBytes = Handover.Handover.AppendTo(stream, Handover.Handover.Archive(json));
+                    var handover = new HandoverRecord(package.Sha256, package.Source,
+                        package.Source == FetchMethod.Network ? package.DescriptorUrl : null, configuration.HostConfigSource, configuration.HostConfigJson);
+                    initramfsBytes = handover.AppendTo(stream);
                     initramfs = MemoryFile.ReopenReadOnly(writable);
                 }
             }
@@ -55,8 +55,8 @@ internal sealed class StageKexec(FetchedPackage package) : BootState
             string method = context.Environment.Kexec.Load(kernel, initramfs, cmdline, context.Options.KexecFileOnly);
             context.Log.Kexec(cmdline, kernelBytes, initramfsBytes);
             context.Log.StageDone(Name, clock.Elapsed,
-                $"extract={(long)extracted.TotalMilliseconds}ms load={(long)(clock.Elapsed - extracted).TotalMilliseconds}ms method=\"{method}\" ospkg_sha256={package.Sha256Hex}");
-            return Transition.To(new HandOver(package.Sha256Hex, cmdline));
+                $"extract={(long)extracted.TotalMilliseconds}ms load={(long)(clock.Elapsed - extracted).TotalMilliseconds}ms method=\"{method}\" ospkg_sha256={package.Sha256.Hex}");
+            return Transition.To(new HandOver(package.Sha256.Hex, cmdline));
         }
         catch (PackageFormatException e)
         {

@@ -17,7 +17,7 @@ internal sealed class VerifyPackage(FetchedPackage package) : BootState
     {
         var clock = Stopwatch.StartNew();
         var configuration = context.Configuration!;
-        VerifyResult result = PackageVerifier.Verify(package.Descriptor, package.Sha256,
+        VerifyResult result = PackageVerifier.Verify(package.Descriptor, package.Sha256.Bytes,
             configuration.Trust.ToVerificationPolicy(), context.Environment.Time.GetUtcNow());
         foreach (var check in result.Checks.Where(c => !c.Valid))
             context.Log.SignatureRejected(check.Index, new SignatureRejectionText(check.Rejection!.Value.ToString(), check.Reason));
@@ -25,10 +25,10 @@ internal sealed class VerifyPackage(FetchedPackage package) : BootState
         {
             var rejections = result.Checks.Where(c => !c.Valid).Select(c => $"#{c.Index} {c.Rejection}");
             var failure = new BootFailure(Name, FailureReason.SignaturesRefused,
-                $"not enough valid signatures: {result.Summary}; ospkg_sha256={package.Sha256Hex}; rejected: {string.Join(", ", rejections)}",
+                $"not enough valid signatures: {result.Summary}; ospkg_sha256={package.Sha256.Hex}; rejected: {string.Join(", ", rejections)}",
                 package.DescriptorUrl);
             int next = package.PointerIndex + 1;
-            bool more = package.Source == "network" && next < configuration.Host.OsPackagePointers.Count;
+            bool more = package.Source == FetchMethod.Network && next < configuration.Host.OsPackagePointers.Count;
             package.Dispose();
             if (more)
             {
@@ -37,7 +37,7 @@ internal sealed class VerifyPackage(FetchedPackage package) : BootState
             }
             return Transition.To(new Recover(failure, new FetchPackage(0)));
         }
-        context.Log.Verified(package.DescriptorUrl ?? "", package.Sha256Hex, result.Summary);
+        context.Log.Verified(package.DescriptorUrl ?? "", package.Sha256.Hex, result.Summary);
         context.Log.StageDone(Name, clock.Elapsed, $"signatures=\"{result.Summary}\"");
         return Transition.To(new StageKexec(package));
     }

@@ -1,4 +1,5 @@
-using Tabula.Images.Cpio;
+using Tabula.Packaging;
+using Tabula.Packaging.Cpio;
 
 namespace Tabula.Images.Initramfs;
 
@@ -26,7 +27,7 @@ public static class InitramfsBase
         if (!File.Exists(init))
             ImageException.Throw(ImageError.InputInvalid, $"/init binary {init} does not exist");
         var archive = new CpioArchive()
-            .AddFileFrom("init", init, CpioArchive.ExecutableMode)
+            .AddFileFrom(InitramfsLayout.Init, init, CpioArchive.ExecutableMode)
             .AddCharacterDevice("dev/console", 5, 1)
             .AddCharacterDevice("dev/null", 1, 3, (UnixFileMode)0x1B6)
             .AddCharacterDevice("dev/random", 1, 8, (UnixFileMode)0x1B6)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.IO.Compression;
-using Tabula.Images.Cpio;
+using Tabula.Packaging;
+using Tabula.Packaging.Cpio;
 
 namespace Tabula.Images.KernelModules;
 
@@ -15,9 +16,6 @@ namespace Tabula.Images.KernelModules;
 /// </remarks>
 public sealed class ModuleTree
 {
-    /// <summary>Where the archive lists the modules to load, one absolute path per line, dependencies first.</summary>
-    public const string LoadOrderPath = "lib/modules/load-order";
-
     ModuleTree(string directory, string release, ModuleDependencies dependencies)
     {
         Directory = directory;
@@ -70,7 +68,7 @@ public sealed class ModuleTree
 
     /// <summary>
     /// Adds the closure of <paramref name="names"/> to <paramref name="archive"/> as uncompressed .ko files under
-    /// lib/modules/RELEASE/ (paths as in modules.dep), plus <see cref="LoadOrderPath"/>. Returns the load order.
+    /// lib/modules/RELEASE/ (paths as in modules.dep), plus <see cref="InitramfsLayout.ModuleLoadOrder"/>. Returns the load order.
     /// </summary>
     public IReadOnlyList<string> AddClosureTo(CpioArchive archive, IEnumerable<string> names)
     {
@@ -80,11 +78,11 @@ public sealed class ModuleTree
         foreach (string relative in closure)
         {
             string plain = StripCompression(relative);
-            string inArchive = $"lib/modules/{Release}/{plain}";
+            string inArchive = $"{InitramfsLayout.ModulesDirectory}/{Release}/{plain}";
             archive.AddFile(inArchive, ReadUncompressed(relative));
             loadOrder.Add("/" + inArchive);
         }
-        archive.AddFile(LoadOrderPath, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', loadOrder) + "\n"));
+        archive.AddFile(InitramfsLayout.ModuleLoadOrder, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', loadOrder) + "\n"));
         return loadOrder;
     }
 

@@ -1,23 +1,18 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Tabula.Packaging;
 
 namespace Tabula.Images.Relay;
 
 /// <summary>
-/// /etc/tabula/relay.json of the relay OS: where the agent finds its fleet controller, <c>{"version":1,"fleet_url":"https://…"}</c>.
+/// <see cref="InitramfsLayout.RelayConfig"/> of the relay OS: where the agent finds its fleet controller, <c>{"version":1,"fleet_url":"https://…"}</c>.
 /// The agent reads it with Tabula.Relay's <c>RelaySettings.LoadPackageSettings</c>, together with the pinned CA at
-/// <see cref="FleetCaPath"/>; both sit in the signed initramfs, so the signatures cover them. Valid by construction.
+/// <see cref="InitramfsLayout.FleetCa"/>; both sit in the signed initramfs, so the signatures cover them. Valid by construction.
 /// </summary>
 public sealed record RelayConfig
 {
     /// <summary>The only version the agent reads.</summary>
     public const int CurrentVersion = 1;
-
-    /// <summary>Where the image puts this file (archive path, no leading slash).</summary>
-    public const string Path = "etc/tabula/relay.json";
-
-    /// <summary>Where the image puts the CA certificates (PEM) the agent pins for the controller's TLS.</summary>
-    public const string FleetCaPath = "etc/tabula/fleet-ca.pem";
 
     /// <summary>Longest fleet URL accepted. Arbitrary limit, may be increased.</summary>
     public const int MaxUrlLength = 2048;

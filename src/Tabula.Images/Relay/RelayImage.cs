@@ -1,4 +1,4 @@
-using Tabula.Images.Cpio;
+using Tabula.Packaging.Cpio;
 using Tabula.Images.Initramfs;
 using Tabula.Images.KernelModules;
 using Tabula.Packaging;
@@ -11,7 +11,7 @@ namespace Tabula.Images.Relay;
 /// initramfs with:
 /// <list type="bullet">
 /// <item>the common base (<see cref="InitramfsBase"/>) with /init = the tabula-relay agent, plus /tmp (1777) and /var;</item>
-/// <item><see cref="RelayConfig.Path"/> (fleet URL) and <see cref="RelayConfig.FleetCaPath"/> (the pinned CA, re-encoded);</item>
+/// <item><see cref="InitramfsLayout.RelayConfig"/> (fleet URL) and <see cref="InitramfsLayout.FleetCa"/> (the pinned CA, re-encoded);</item>
 /// <item>the closure of the requested kernel modules with /lib/modules/load-order (<see cref="ModuleTree.AddClosureTo"/>).</item>
 /// </list>
 /// Nothing in the image names a disk or swap: the root file system is the initramfs itself. Inputs are validated first,
@@ -40,8 +40,8 @@ public static class RelayImage
         CpioArchive archive = InitramfsBase.Create(inputs.Agent)
             .AddDirectory("tmp", TmpMode)
             .AddDirectory("var")
-            .AddFile(RelayConfig.Path, config.ToJson())
-            .AddFile(RelayConfig.FleetCaPath, fleetCaPem);
+            .AddFile(InitramfsLayout.RelayConfig, config.ToJson())
+            .AddFile(InitramfsLayout.FleetCa, fleetCaPem);
         IReadOnlyList<string> loadOrder = inputs.Modules.Count > 0
             ? ModuleTree.Open(inputs.KernelRelease, inputs.ModulesRoot).AddClosureTo(archive, inputs.Modules)
             : [];

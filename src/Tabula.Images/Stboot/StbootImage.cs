@@ -1,4 +1,4 @@
-using Tabula.Images.Cpio;
+using Tabula.Packaging.Cpio;
 using Tabula.Images.Initramfs;
 using Tabula.Images.KernelModules;
 using Tabula.Packaging;
@@ -41,7 +41,7 @@ public static class StbootImage
         {
             string path = Path.Combine(inputs.TrustPolicyDirectory, file);
             if (File.Exists(path))
-                archive.AddFileFrom($"etc/trust_policy/{file}", path);
+                archive.AddFileFrom($"{InitramfsLayout.TrustPolicyDirectory}/{file}", path);
         }
 
         if (inputs.HostConfigFile is { } hostConfig)
@@ -54,7 +54,7 @@ public static class StbootImage
                     foreach (string pointer in parsed.OsPackagePointers)
                         if (!Uri.TryCreate(pointer, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
                             ImageException.Throw(ImageError.InputInvalid, $"host configuration {hostConfig}: ospkg_pointer entry is not an http(s) URL (fetch method is network)");
-                archive.AddFile("etc/host_configuration.json", json, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                archive.AddFile(InitramfsLayout.HostConfig, json, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             }
             catch (Exception e) when (e is PackageFormatException or IOException)
             {
@@ -68,7 +68,8 @@ public static class StbootImage
             if (!File.Exists(descriptor) || !File.Exists(zip))
                 ImageException.Throw(ImageError.InputInvalid, $"embedded OS package {descriptor} needs {Path.GetFileName(zip)} beside it");
             string name = Path.GetFileNameWithoutExtension(descriptor);
-            archive.AddFileFrom($"ospkg/{name}.json", descriptor).AddFileFrom($"ospkg/{name}.zip", zip);
+            archive.AddFileFrom($"{InitramfsLayout.EmbeddedPackagesDirectory}/{name}.json", descriptor)
+                .AddFileFrom($"{InitramfsLayout.EmbeddedPackagesDirectory}/{name}.zip", zip);
         }
 
         IReadOnlyList<string> loadOrder = [];

@@ -1,3 +1,5 @@
+using Tabula.Packaging;
+
 namespace Tabula.Provisioning.Core;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Tabula.Packaging;
 
 namespace Tabula.Provisioning.Core;
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Net.Http.Headers;
 using Tabula.Provisioning.Core;
+using Tabula.Packaging;
 
 namespace Tabula.Provisioning.Http;
 

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 using Tabula.Provisioning.Core;
+using Tabula.Packaging;
 
 namespace Tabula.Provisioning.Http;
 

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Tabula.Provisioning.Core;
+using Tabula.Packaging;
 
 namespace Tabula.Provisioning.Storage;
 

@@ -10,15 +10,15 @@ namespace Tabula.Relay.Settings;
 /// <list type="bullet">
 /// <item>the signed package (verified by stboot): <c>/etc/tabula/relay.json</c> <c>{"version":1,"fleet_url":"https://…"}</c>
 /// and <c>/etc/tabula/fleet-ca.pem</c>, the only roots the agent trusts for the controller;</item>
-/// <item>stboot's hand-over (<c>/etc/tabula/handover.json</c>): the verified package digest and this machine's host
+/// <item>stboot's hand-over (<c>/etc/tabula/handover.json</c>, read by <see cref="HandoverRecord"/>): the verified package digest and this machine's host
 /// configuration, whose <c>tabula_relay</c> object carries the machine's secrets:
 /// <c>{"identity_key": base64 of the 32-byte Ed25519 private key, "enrollment_token": "…"}</c>.</item>
 /// </list>
 /// </summary>
 public sealed class RelaySettings : IDisposable
 {
-    public const string RelayJson = "etc/tabula/relay.json", FleetCaPem = "etc/tabula/fleet-ca.pem", HandoverJson = "etc/tabula/handover.json";
-    const int MaxConfigBytes = 64 * 1024, MaxHandoverBytes = 1024 * 1024;
+    public const string RelayJson = InitramfsLayout.RelayConfig, FleetCaPem = InitramfsLayout.FleetCa, HandoverJson = InitramfsLayout.Handover;
+    const int MaxConfigBytes = 64 * 1024;
 
     public required Uri FleetUrl { get; init; }
     public required IReadOnlyList<Certificate> FleetCa { get; init; }
@@ -34,14 +34,27 @@ public sealed class RelaySettings : IDisposable
     public static RelaySettings Load(string root)
     {
         var (fleetUrl, ca) = LoadPackageSettings(root);
-        byte[] handover = Read(root, HandoverJson, MaxHandoverBytes);
+        byte[] bytes = Read(root, HandoverJson, Limits.MaxHandoverBytes);
+        HandoverRecord handover;
+        try
+        {
+            handover = HandoverRecord.Parse(bytes);
+        }
+        catch (PackageFormatException e)
+        {
+            throw new RelaySettingsException(e.Error == FormatError.TooLarge ? SettingsError.TooLarge : SettingsError.Malformed, HandoverJson, e.Message);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(bytes);   // it holds the identity key
+        }
         try
         {
             return FromHandover(handover, fleetUrl, ca);
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(handover);   // it holds the identity key
+            handover.Clear();
         }
     }
 
@@ -78,29 +91,22 @@ public sealed class RelaySettings : IDisposable
         return (url, ca);
     }
 
-    static RelaySettings FromHandover(byte[] handover, Uri fleetUrl, IReadOnlyList<Certificate> ca)
+    /// <summary>The relay's part of the hand-over: the host configuration and its <c>tabula_relay</c> secrets.</summary>
+    static RelaySettings FromHandover(HandoverRecord handover, Uri fleetUrl, IReadOnlyList<Certificate> ca)
     {
+        HostConfig host;
         try
         {
-            using var document = JsonDocument.Parse(handover);
-            var top = document.RootElement;
-            if (top.ValueKind != JsonValueKind.Object)
-                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "is not a JSON object");
-            string digest = String(top, "ospkg_sha256", HandoverJson);
-            if (digest.Length != 64 || digest.Any(c => c is not (>= '0' and <= '9' or >= 'a' and <= 'f')))
-                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "ospkg_sha256 must be 64 lowercase hex digits");
-            if (!top.TryGetProperty("host_config", out var hostElement) || hostElement.ValueKind != JsonValueKind.Object)
-                throw new RelaySettingsException(SettingsError.Missing, HandoverJson, "has no host_config object");
-            HostConfig host;
-            try
-            {
-                host = HostConfig.Parse(System.Text.Encoding.UTF8.GetBytes(hostElement.GetRawText()));
-            }
-            catch (PackageFormatException e)
-            {
-                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, $"host_config: {e.Message}");
-            }
-            if (!hostElement.TryGetProperty("tabula_relay", out var secrets) || secrets.ValueKind != JsonValueKind.Object)
+            host = HostConfig.Parse(handover.HostConfigJson);
+        }
+        catch (PackageFormatException e)
+        {
+            throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, $"host_config: {e.Message}");
+        }
+        try
+        {
+            using var document = JsonDocument.Parse(handover.HostConfigJson);
+            if (!document.RootElement.TryGetProperty("tabula_relay", out var secrets) || secrets.ValueKind != JsonValueKind.Object)
                 throw new RelaySettingsException(SettingsError.Missing, HandoverJson,
                     "host_config has no tabula_relay object (identity_key, enrollment_token)");
             byte[] identity;
@@ -123,10 +129,10 @@ public sealed class RelaySettings : IDisposable
                 throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "tabula_relay.enrollment_token must be 1-256 printable ASCII characters");
             return new RelaySettings
             {
-                FleetUrl = fleetUrl, FleetCa = ca, PackageDigest = digest, Host = host, IdentityKey = identity, EnrollmentToken = token,
+                FleetUrl = fleetUrl, FleetCa = ca, PackageDigest = handover.OsPackageSha256.Hex, Host = host, IdentityKey = identity, EnrollmentToken = token,
             };
         }
-        catch (JsonException e)
+        catch (JsonException e)   // not reached: the record's reader checked the JSON
         {
             throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, $"invalid JSON at line {e.LineNumber + 1}");
         }

@@ -1,4 +1,4 @@
-using Tabula.Images.Cpio;
+using Tabula.Packaging.Cpio;
 using Tabula.Images.Initramfs;
 using Tabula.Images.KernelModules;
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Tabula.Packaging;
 using Tabula.Packaging.Crypto;
 using Tabula.Provisioning.Tls;
 
@@ -19,33 +20,33 @@ public sealed class RelayFiles : IDisposable
     {
         Tls = DevCertificateAuthority.Init(Path.Combine(Root, "tls"), ["127.0.0.1", "localhost"], DateTimeOffset.UtcNow,
             TimeSpan.FromDays(30), TimeSpan.FromDays(30));
-        Directory.CreateDirectory(Path.Combine(Root, "etc/tabula"));
+        Directory.CreateDirectory(Path.Combine(Root, InitramfsLayout.TabulaDirectory));
         WriteRelayJson(new JsonObject { ["version"] = 1, ["fleet_url"] = fleetUrl });
-        File.Copy(Tls.CaCertificate, Path.Combine(Root, "etc/tabula/fleet-ca.pem"));
-        WriteHandover(Handover(enrollmentToken));
+        File.Copy(Tls.CaCertificate, Path.Combine(Root, InitramfsLayout.FleetCa));
+        WriteHandover(HostConfig(enrollmentToken));
     }
 
-    public JsonObject Handover(string enrollmentToken) => new()
+    /// <summary>The host configuration stboot would hand over: static network and the relay's secrets.</summary>
+    public JsonObject HostConfig(string enrollmentToken) => new()
     {
-        ["version"] = 1,
-        ["ospkg_sha256"] = Digest,
-        ["ospkg_source"] = "network",
-        ["host_config"] = new JsonObject
+        ["network_mode"] = "static",
+        ["host_ip"] = "10.0.2.15/24",
+        ["gateway"] = "10.0.2.2",
+        ["ospkg_pointer"] = "https://10.0.2.2:8443/ospkg/stable.json",
+        ["tabula_relay"] = new JsonObject
         {
-            ["network_mode"] = "static",
-            ["host_ip"] = "10.0.2.15/24",
-            ["gateway"] = "10.0.2.2",
-            ["ospkg_pointer"] = "https://10.0.2.2:8443/ospkg/stable.json",
-            ["tabula_relay"] = new JsonObject
-            {
-                ["identity_key"] = Convert.ToBase64String(IdentityKey),
-                ["enrollment_token"] = enrollmentToken,
-            },
+            ["identity_key"] = Convert.ToBase64String(IdentityKey),
+            ["enrollment_token"] = enrollmentToken,
         },
     };
 
-    public void WriteRelayJson(JsonNode json) => File.WriteAllText(Path.Combine(Root, "etc/tabula/relay.json"), json.ToJsonString());
-    public void WriteHandover(JsonNode json) => File.WriteAllText(Path.Combine(Root, "etc/tabula/handover.json"), json.ToJsonString());
+    public void WriteRelayJson(JsonNode json) => File.WriteAllText(Path.Combine(Root, InitramfsLayout.RelayConfig), json.ToJsonString());
+
+    /// <summary>Writes handover.json as stboot does, with the one writer (<see cref="HandoverRecord"/>).</summary>
+    public void WriteHandover(JsonObject hostConfig) =>
+        File.WriteAllBytes(Path.Combine(Root, InitramfsLayout.Handover),
+            new HandoverRecord(Sha256Digest.Parse(Digest, "digest"), FetchMethod.Network, "https://10.0.2.2:8443/ospkg/stable.json",
+                "/etc/host_configuration.json", System.Text.Encoding.UTF8.GetBytes(hostConfig.ToJsonString())).ToJson());
 
     public void Dispose() => Directory.Delete(Root, recursive: true);
 }

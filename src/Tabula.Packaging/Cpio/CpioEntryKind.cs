@@ -1,4 +1,4 @@
-namespace Tabula.Images.Cpio;
+namespace Tabula.Packaging.Cpio;
 
 /// <summary>The kinds of entries an initramfs needs.</summary>
 public enum CpioEntryKind

@@ -2,10 +2,10 @@ using System.Diagnostics;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
-using Tabula.Images.Cpio;
+using Tabula.Packaging.Cpio;
 using Tabula.Testing;
 
-namespace Tabula.Images.Tests;
+namespace Tabula.Packaging.Tests;
 
 public sealed class CpioArchiveTests
 {
@@ -62,15 +62,20 @@ public sealed class CpioArchiveTests
     {
         var archive = new CpioArchive().AddFile("a/b/c", new byte[1]);
         Assert.Equal(["a", "a/b", "a/b/c"], ReadNames(archive.ToArray()));
-        Assert.Equal(ImageError.CpioPathConflict,
-            Assert.Throws<ImageException>(() => new CpioArchive().AddFile("a", new byte[1]).AddFile("a/b", new byte[1]).ToArray()).Reason);
-        Assert.Equal(ImageError.CpioPathConflict,
-            Assert.Throws<ImageException>(() => new CpioArchive().AddFile("a", new byte[1]).AddFile("/a", new byte[1])).Reason);
+        Assert.Equal(FormatError.DuplicateEntry,
+            Assert.Throws<PackageFormatException>(() => new CpioArchive().AddFile("a", new byte[1]).AddFile("a/b", new byte[1]).ToArray()).Error);
+        Assert.Equal(FormatError.DuplicateEntry,
+            Assert.Throws<PackageFormatException>(() => new CpioArchive().AddFile("a", new byte[1]).AddFile("/a", new byte[1])).Error);
     }
 
     [Theory, InlineData(""), InlineData("/"), InlineData("a/../b"), InlineData("a//b"), InlineData("./")]
     public void Invalid_paths_are_refused(string path) =>
-        Assert.Equal(ImageError.CpioPathInvalid, Assert.Throws<ImageException>(() => new CpioArchive().AddFile(path, new byte[1])).Reason);
+        Assert.Equal(FormatError.UnsafeEntryName, Assert.Throws<PackageFormatException>(() => new CpioArchive().AddFile(path, new byte[1])).Error);
+
+    [Fact]
+    public void A_path_over_PATH_MAX_is_refused_as_too_large() =>
+        Assert.Equal(FormatError.TooLarge,
+            Assert.Throws<PackageFormatException>(() => new CpioArchive().AddFile(new string('a', Limits.MaxCpioPathBytes + 1), new byte[1])).Error);
 
     [PrivilegedFact("cpio")]
     public void Gnu_cpio_lists_and_extracts_what_was_written()

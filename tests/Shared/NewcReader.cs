@@ -1,11 +1,12 @@
 using System.Text;
 
-namespace Tabula.Images.Tests;
+namespace Tabula.Testing;
 
 /// <summary>One entry of a newc archive as the kernel would see it.</summary>
 public sealed record NewcEntry(string Name, uint Mode, uint DeviceMajor, uint DeviceMinor, byte[] Data);
 
-/// <summary>A small, independent newc reader (the format's fields by offset), for checking what the writers wrote.</summary>
+/// <summary>A small, independent newc reader (the format's fields by offset), for checking what the writers wrote (the image
+/// builders, stboot's hand-over archive).</summary>
 public static class NewcReader
 {
     /// <summary>Every entry up to TRAILER!!!, in archive order.</summary>

@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 
-namespace Tabula.Images.Cpio;
+namespace Tabula.Packaging.Cpio;
 
 /// <summary>
 /// Collects entries, then writes one deterministic cpio archive in the newc format (070701) that the kernel
@@ -100,7 +100,7 @@ public sealed class CpioArchive
     CpioArchive Add(CpioEntry entry)
     {
         if (!entries.TryAdd(entry.Path, entry))
-            ImageException.Throw(ImageError.CpioPathConflict, $"\"{entry.Path}\" added twice");
+            PackageFormatException.Throw(FormatError.DuplicateEntry, $"cpio: \"{entry.Path}\" added twice");
         return this;
     }
 
@@ -115,7 +115,7 @@ public sealed class CpioArchive
                 if (all.TryGetValue(parent, out CpioEntry? existing))
                 {
                     if (existing.Kind != CpioEntryKind.Directory)
-                        ImageException.Throw(ImageError.CpioPathConflict, $"\"{parent}\" is not a directory but holds \"{entry.Path}\"");
+                        PackageFormatException.Throw(FormatError.DuplicateEntry, $"cpio: \"{parent}\" is not a directory but holds \"{entry.Path}\"");
                     continue;
                 }
                 all.Add(parent, new CpioEntry(parent, CpioEntryKind.Directory, DefaultDirectoryMode));
@@ -165,7 +165,7 @@ public sealed class CpioArchive
     static void CheckSize(string path, long length)
     {
         if (length > Limits.MaxCpioFileBytes)
-            ImageException.Throw(ImageError.CpioFileTooLarge, $"\"{path}\" has {length} bytes");
+            PackageFormatException.Throw(FormatError.TooLarge, $"cpio: \"{path}\" has {length} bytes, over newc's limit of {Limits.MaxCpioFileBytes}");
     }
 
     static void WriteHeader(Stream destination, string name, uint inode, uint mode, uint nlink, uint mtime, uint size,
@@ -227,9 +227,9 @@ public sealed class CpioArchive
         while (trimmed.StartsWith("./", StringComparison.Ordinal))
             trimmed = trimmed[2..].TrimStart('/');
         if (trimmed.Length == 0 || trimmed.Split('/').Any(part => part is "" or "." or ".."))
-            ImageException.Throw(ImageError.CpioPathInvalid, $"\"{path}\"");
+            PackageFormatException.Throw(FormatError.UnsafeEntryName, $"cpio: \"{path}\" is not a relative path without empty, \".\" or \"..\" parts");
         if (Encoding.UTF8.GetByteCount(trimmed) > Limits.MaxCpioPathBytes)
-            ImageException.Throw(ImageError.CpioPathTooLong, $"{trimmed.Length} characters");
+            PackageFormatException.Throw(FormatError.TooLarge, $"cpio: a path of {trimmed.Length} characters is over PATH_MAX");
         return trimmed;
     }
 }

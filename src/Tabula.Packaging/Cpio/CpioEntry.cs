@@ -1,4 +1,4 @@
-namespace Tabula.Images.Cpio;
+namespace Tabula.Packaging.Cpio;
 
 /// <summary>
 /// One entry of an archive. File content is either in memory (<see cref="Data"/>) or read from

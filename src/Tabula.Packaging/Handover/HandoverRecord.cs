@@ -1,0 +1,170 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Tabula.Packaging.Cpio;
+
+namespace Tabula.Packaging;
+
+/// <summary>
+/// What stboot hands to the next OS (<see cref="InitramfsLayout.Handover"/>), the one writer and reader of
+/// handover.json. stboot writes it into a cpio archive appended after the verified initramfs, whose bytes stay
+/// untouched (<see cref="AppendTo"/>); the next OS (the relay agent, the end-to-end tests' marker) reads it back.
+/// <code>
+/// {
+///   "version": 1,
+///   "ospkg_sha256": "&lt;64 lowercase hex digits: SHA-256 of the verified archive&gt;",
+///   "ospkg_source": "network" | "initramfs",
+///   "descriptor_url": "&lt;URL without userinfo&gt;" (network only),
+///   "host_config_source": "/etc/host_configuration.json" | "efivar:STHostConfig",
+///   "host_config": { … the host configuration JSON exactly as read … }
+/// }
+/// </code>
+/// The host configuration may carry secrets (Basic-auth credentials in URLs, a relay's identity key), so the file is
+/// mode 0600 and <see cref="HostConfigJson"/> should be zeroed by whoever is done with it (<see cref="Clear"/>).
+/// </summary>
+/// <param name="OsPackageSha256">The digest of the archive stboot verified and booted.</param>
+/// <param name="Source">Where stboot got the package.</param>
+/// <param name="DescriptorUrl">The descriptor's URL with userinfo removed (network only), else null.</param>
+/// <param name="HostConfigSource">Where the host configuration came from: a path or <c>efivar:STHostConfig</c>.</param>
+/// <param name="HostConfigJson">The host configuration as UTF-8 JSON (an object).</param>
+public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod Source, string? DescriptorUrl,
+    string HostConfigSource, byte[] HostConfigJson)
+{
+    /// <summary>The only version written and read.</summary>
+    public const int CurrentVersion = 1;
+
+    const string What = "handover.json";
+    const int MaxTextLength = 4096;   // descriptor_url, host_config_source: a URL or a path. Arbitrary limit, may be increased.
+
+    /// <summary>Zeroes <see cref="HostConfigJson"/> (it may hold secrets).</summary>
+    public void Clear() => CryptographicOperations.ZeroMemory(HostConfigJson);
+
+    /// <summary>
+    /// The JSON (indented, newline-terminated), keys in the documented order. Throws <see cref="ArgumentException"/>
+    /// when the record could not be read back by <see cref="Parse"/> (host configuration not an object, too large).
+    /// </summary>
+    public byte[] ToJson()
+    {
+        if (HostConfigSource.Length is 0 or > MaxTextLength || DescriptorUrl is { Length: 0 or > MaxTextLength })
+            throw new ArgumentException("host_config_source must be 1-4096 characters, descriptor_url 1-4096 or null");
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("version", CurrentVersion);
+            writer.WriteString("ospkg_sha256", OsPackageSha256.Hex);
+            writer.WriteString("ospkg_source", Spell(Source));
+            if (DescriptorUrl is not null)
+                writer.WriteString("descriptor_url", DescriptorUrl);
+            writer.WriteString("host_config_source", HostConfigSource);
+            writer.WritePropertyName("host_config");
+            try
+            {
+                using var document = JsonDocument.Parse(HostConfigJson);
+                if (document.RootElement.ValueKind != JsonValueKind.Object)
+                    throw new ArgumentException("the host configuration is not a JSON object");
+                // Raw, not re-serialized: the next OS reads the host configuration byte for byte as stboot read it.
+                writer.WriteRawValue(HostConfigJson.AsSpan().Trim(" \t\r\n"u8), skipInputValidation: true);
+            }
+            catch (JsonException e)
+            {
+                throw new ArgumentException("the host configuration is not valid JSON", e);
+            }
+            writer.WriteEndObject();
+        }
+        buffer.Write("\n"u8);
+        byte[] json = buffer.WrittenSpan.ToArray();
+        buffer.Clear();   // zeroes the writer's copy of the host configuration
+        if (json.Length > Limits.MaxHandoverBytes)
+        {
+            CryptographicOperations.ZeroMemory(json);
+            throw new ArgumentException($"the hand-over would be {json.Length} bytes, over the reader's limit of {Limits.MaxHandoverBytes}");
+        }
+        return json;
+    }
+
+    /// <summary>Parses and validates handover.json; bad input throws <see cref="PackageFormatException"/> naming the field.</summary>
+    public static HandoverRecord Parse(ReadOnlySpan<byte> json)
+    {
+        using var document = JsonFields.ParseObject(json, Limits.MaxHandoverBytes, What);
+        var fields = new JsonFields(document.RootElement, What);
+        long version = fields.RequiredInteger("version");
+        if (version != CurrentVersion)
+            PackageFormatException.Throw(FormatError.UnsupportedVersion, $"{What}: version {version} is not supported (only {CurrentVersion})");
+        var digest = Sha256Digest.Parse(fields.RequiredString("ospkg_sha256"), $"{What}: field \"ospkg_sha256\"");
+        string source = fields.RequiredString("ospkg_source");
+        var method = source switch
+        {
+            "network" => FetchMethod.Network,
+            "initramfs" => FetchMethod.Initramfs,
+            _ => fields.Missing<FetchMethod>("ospkg_source", "\"network\" or \"initramfs\""),
+        };
+        string? descriptorUrl = fields.OptionalString("descriptor_url");
+        string hostConfigSource = fields.RequiredString("host_config_source");
+        if (descriptorUrl is { Length: 0 or > MaxTextLength })
+            fields.Invalid("descriptor_url", $"must be 1-{MaxTextLength} characters");
+        if (hostConfigSource.Length is 0 or > MaxTextLength)
+            fields.Invalid("host_config_source", $"must be 1-{MaxTextLength} characters");
+        if (fields.Get("host_config") is not { ValueKind: JsonValueKind.Object } host)
+            return fields.Missing<HandoverRecord>("host_config", "an object");
+        // The raw bytes, not GetRawText: a string could not be zeroed afterwards.
+        byte[] hostConfig = JsonMarshal.GetRawUtf8Value(host).ToArray();
+        return new HandoverRecord(digest, method, descriptorUrl, hostConfigSource, hostConfig);
+    }
+
+    /// <summary>
+    /// The uncompressed cpio archive holding the JSON at <see cref="InitramfsLayout.Handover"/> (mode 0600, with its
+    /// directories), ready to be appended after an initramfs.
+    /// </summary>
+    public byte[] ToArchive()
+    {
+        byte[] json = ToJson();
+        try
+        {
+            return new CpioArchive()
+                .AddDirectory("etc")
+                .AddDirectory(InitramfsLayout.TabulaDirectory)
+                .AddFile(InitramfsLayout.Handover, json, UnixFileMode.UserRead | UnixFileMode.UserWrite)
+                .ToArray();
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(json);
+        }
+    }
+
+    /// <summary>
+    /// Appends 0-3 zero bytes and <see cref="ToArchive"/> to <paramref name="initramfs"/> (positioned at its end first)
+    /// and returns the new length. The kernel unpacks concatenated archives in order; an uncompressed newc member must
+    /// start 4-byte aligned (init/initramfs.c checks <c>this_header &amp; 3</c>) and zero bytes between members are
+    /// skipped, so the signed bytes before it stay untouched and still unpack.
+    /// </summary>
+    public long AppendTo(Stream initramfs)
+    {
+        ArgumentNullException.ThrowIfNull(initramfs);
+        byte[] archive = ToArchive();
+        try
+        {
+            long length = initramfs.Length;
+            initramfs.Position = length;
+            int padding = (int)((4 - length % 4) % 4);
+            Span<byte> zeros = stackalloc byte[4];
+            zeros.Clear();
+            initramfs.Write(zeros[..padding]);
+            initramfs.Write(archive);
+            return length + padding + archive.Length;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(archive);
+        }
+    }
+
+    static string Spell(FetchMethod method) => method switch
+    {
+        FetchMethod.Network => "network",
+        FetchMethod.Initramfs => "initramfs",
+        _ => throw new ArgumentOutOfRangeException(nameof(method)),
+    };
+}

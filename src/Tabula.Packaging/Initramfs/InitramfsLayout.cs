@@ -1,0 +1,42 @@
+namespace Tabula.Packaging;
+
+/// <summary>
+/// Where things live in a Tabula initramfs: the one declaration the image builders (Tabula.Images), stboot, the relay
+/// agent and the tests share. Paths are archive paths (relative, no leading slash, as cpio stores them); on a running
+/// machine they sit under "/" (<see cref="OnMachine"/>).
+/// </summary>
+public static class InitramfsLayout
+{
+    /// <summary>PID 1, the static program the kernel starts (tabula-boot or tabula-relay).</summary>
+    public const string Init = "init";
+
+    /// <summary>The ST trust policy folder of the stboot image (<see cref="TrustPolicyFolder"/> names the files inside).</summary>
+    public const string TrustPolicyDirectory = "etc/trust_policy";
+
+    /// <summary>The host configuration embedded in the stboot image (else stboot reads the STHostConfig EFI variable).</summary>
+    public const string HostConfig = "etc/host_configuration.json";
+
+    /// <summary>OS packages embedded for the initramfs fetch method: NAME.json with NAME.zip beside it.</summary>
+    public const string EmbeddedPackagesDirectory = "ospkg";
+
+    /// <summary>Kernel module trees: lib/modules/RELEASE/… as in modules.dep.</summary>
+    public const string ModulesDirectory = "lib/modules";
+
+    /// <summary>The modules PID 1 loads, one absolute path per line, dependencies first (computed at build time).</summary>
+    public const string ModuleLoadOrder = "lib/modules/load-order";
+
+    /// <summary>Tabula's own files in the OS: the relay's configuration and stboot's hand-over.</summary>
+    public const string TabulaDirectory = "etc/tabula";
+
+    /// <summary>stboot's hand-over record (<see cref="HandoverRecord"/>), in the archive appended after the verified initramfs.</summary>
+    public const string Handover = "etc/tabula/handover.json";
+
+    /// <summary>The relay OS's configuration (where its fleet controller is), inside the signed initramfs.</summary>
+    public const string RelayConfig = "etc/tabula/relay.json";
+
+    /// <summary>The CA certificates (PEM) the relay agent pins for its fleet controller, inside the signed initramfs.</summary>
+    public const string FleetCa = "etc/tabula/fleet-ca.pem";
+
+    /// <summary>Where the running machine finds <paramref name="archivePath"/>: "/" in front.</summary>
+    public static string OnMachine(string archivePath) => "/" + archivePath;
+}
