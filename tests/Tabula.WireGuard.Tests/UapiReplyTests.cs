@@ -81,6 +81,10 @@ public sealed class UapiReplyTests
     [InlineData("allowed_ip=10.212.0.1/32\n", "allowed_ip=10.212.0.1\n", ProtocolError.InvalidValue)]
     [InlineData("last_handshake_time_nsec=870057439\n", "last_handshake_time_nsec=1000000000\n", ProtocolError.InvalidValue)]
     [InlineData("public_key=248d", "public_key=zz8d", ProtocolError.InvalidValue)]
+    // Found by fuzzing (tests/Tabula.Fuzz corpus WireGuardUapi/uapi_bad_handshake_after_year_9999.txt): past year 9999
+    // the time did not fit a DateTimeOffset and the parser threw ArgumentOutOfRangeException.
+    [InlineData("last_handshake_time_sec=1795786952\n", "last_handshake_time_sec=253402300800\n", ProtocolError.InvalidValue)]
+    [InlineData("last_handshake_time_sec=1795786952\n", "last_handshake_time_sec=17957895786952\n", ProtocolError.InvalidValue)]
     [InlineData("listen_port=51820\n", "listen_port=51820\nallowed_ip=10.0.0.1/32\n", ProtocolError.PeerKeyOutsidePeer)]
     [InlineData("errno=0\n", "errno=0\ntx_bytes=1\n", ProtocolError.MalformedLine)]
     public void Malformed_replies_are_refused_with_a_reason_and_no_value_in_the_message(string from, string to, ProtocolError reason)

@@ -23,6 +23,8 @@ internal sealed class UapiGetParser : IDisposable
     int? errno;
     long lineNumber;
 
+    static readonly long MaxHandshakeSeconds = DateTimeOffset.MaxValue.ToUnixTimeSeconds();
+
     /// <summary>The errno line's value, once seen.</summary>
     public int? Errno => errno;
 
@@ -83,7 +85,11 @@ internal sealed class UapiGetParser : IDisposable
                 CurrentPeer(key).Endpoint = endpoint;
                 break;
             case "last_handshake_time_sec":
-                CurrentPeer(key).HandshakeSeconds = ParseNumber<long>(key, value);
+                long seconds = ParseNumber<long>(key, value);
+                // DateTimeOffset ends in 9999 (found by fuzzing: a larger value threw ArgumentOutOfRangeException).
+                if (seconds > MaxHandshakeSeconds)
+                    WireGuardProtocolException.Throw(ProtocolError.InvalidValue, "last_handshake_time_sec");
+                CurrentPeer(key).HandshakeSeconds = seconds;
                 break;
             case "last_handshake_time_nsec":
                 long nsec = ParseNumber<long>(key, value);
