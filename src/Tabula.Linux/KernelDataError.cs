@@ -19,6 +19,8 @@ public enum KernelDataError
     NetlinkDumpTooLong,
     /// <summary>A message of an unexpected type arrived where an acknowledgement was due.</summary>
     NetlinkUnexpectedMessage,
+    /// <summary>A field holds a value its type does not allow (an IPv4 prefix length over 32).</summary>
+    NetlinkValueOutOfRange,
     /// <summary>An efivarfs file is shorter than its 4-byte attribute prefix.</summary>
     EfiVariableTruncated,
     /// <summary>An efivarfs file is larger than <see cref="Limits.MaxEfiVariableBytes"/>.</summary>

@@ -24,6 +24,7 @@ public sealed class KernelDataException : Exception
         KernelDataError.NetlinkAttributeSize => "netlink attribute has the wrong size",
         KernelDataError.NetlinkDumpTooLong => "netlink dump did not end",
         KernelDataError.NetlinkUnexpectedMessage => "unexpected netlink message",
+        KernelDataError.NetlinkValueOutOfRange => "netlink field out of range",
         KernelDataError.EfiVariableTruncated => "EFI variable shorter than its attributes",
         KernelDataError.EfiVariableTooLarge => "EFI variable too large",
         KernelDataError.MemoryMapInvalid => "firmware memory map unusable",

@@ -166,4 +166,34 @@ public sealed class NetlinkTests
         Assert.Equal(KernelDataError.NetlinkAttributeSize,
             Assert.Throws<KernelDataException>(() => AttributeReader.ReadString("abcdef\0"u8, 3)).Reason);
     }
+
+    /// <summary>Found by fuzzing (tests/Tabula.Fuzz corpus RouteNetlink/rtnl_bad_ipv4_prefix_252.bin).</summary>
+    [Theory]
+    [InlineData(2, 4, 33)]
+    [InlineData(2, 4, 252)]
+    [InlineData(10, 16, 129)]
+    public void Address_with_a_prefix_longer_than_its_family_is_refused(byte family, int size, byte prefixLength)
+    {
+        var builder = new NetlinkMessageBuilder(20, NetlinkMessageFlags.None);
+        Span<byte> header = builder.AppendFamilyHeader(8);
+        header[0] = family;
+        header[1] = prefixLength;
+        header[4] = 2;
+        builder.AddAttribute(2, new byte[size]);
+        var e = Assert.Throws<KernelDataException>(() => RouteSocket.ParseAddress(builder.Finish(1)[NetlinkHeader.Size..]));
+        Assert.Equal(KernelDataError.NetlinkValueOutOfRange, e.Reason);
+    }
+
+    [Theory]
+    [InlineData(2, 4, 32)]
+    [InlineData(10, 16, 128)]
+    public void Address_with_a_full_length_prefix_is_accepted(byte family, int size, byte prefixLength)
+    {
+        var builder = new NetlinkMessageBuilder(20, NetlinkMessageFlags.None);
+        Span<byte> header = builder.AppendFamilyHeader(8);
+        header[0] = family;
+        header[1] = prefixLength;
+        builder.AddAttribute(2, new byte[size]);
+        Assert.Equal(prefixLength, RouteSocket.ParseAddress(builder.Finish(1)[NetlinkHeader.Size..])!.PrefixLength);
+    }
 }

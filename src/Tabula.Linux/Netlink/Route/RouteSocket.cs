@@ -206,6 +206,9 @@ public sealed class RouteSocket(NetlinkSocket socket) : IDisposable
         int size = family switch { Rtnetlink.AfInet => 4, Rtnetlink.AfInet6 => 16, _ => 0 };
         if (size == 0)
             return null;
+        // Found by fuzzing: ifa_prefixlen was taken as is, so 252 came out as an IPv4 prefix length.
+        if (prefixLength > size * 8)
+            KernelDataException.Throw(KernelDataError.NetlinkValueOutOfRange, $"prefix length {prefixLength} for family {family}");
         IPAddress? local = null, address = null;
         var attributes = new AttributeReader(payload[Rtnetlink.InterfaceAddressSize..]);
         while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
