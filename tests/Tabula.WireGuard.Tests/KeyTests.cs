@@ -128,7 +128,7 @@ public sealed class KeyTests
 
     [Fact]
     public void Constant_time_base64_decoder_agrees_with_the_bcl_on_near_base64_text() =>
-        Gen.OneOfConst("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=@ \u00e9\u0141".ToCharArray())
+        Gen.OneOf("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_=@ \u00e9\u0141".ToCharArray())
             .Array[43].Select(c => new string(c) + "=")
             .Sample(text =>
             {
@@ -141,7 +141,7 @@ public sealed class KeyTests
 
     [Fact]
     public void Constant_time_hex_decoder_agrees_with_the_bcl_on_near_hex_text() =>
-        Gen.OneOfConst("0123456789abcdefABCDEFgG/:@`\u0130 ".ToCharArray()).Array[64].Select(c => new string(c))
+        Gen.OneOf("0123456789abcdefABCDEFgG/:@`\u0130 ".ToCharArray()).Array[64].Select(c => new string(c))
             .Sample(text =>
             {
                 bool bcl = text.All(Uri.IsHexDigit);
