@@ -1,0 +1,71 @@
+using Tabula.Fuzz.Targets;
+
+namespace Tabula.Fuzz;
+
+/// <summary>
+/// Every fuzz target, one per parser. To add one: a member here, a class in Targets/ with a static
+/// <c>bool Fuzz(ReadOnlySpan&lt;byte&gt;)</c>, its line in <see cref="FuzzTargets.Of"/>, seed files in corpus/&lt;member&gt;/, and
+/// a test of the same name in Tabula.Fuzz.Tests (FuzzTargetTests.Every_target_has_a_test_and_a_corpus checks the
+/// last two).
+/// </summary>
+public enum FuzzTarget
+{
+    /// <summary>OS package descriptor JSON (Tabula.Packaging Descriptor).</summary>
+    Descriptor,
+    /// <summary>manifest.json inside an OS package (Tabula.Packaging Manifest).</summary>
+    Manifest,
+    /// <summary>OS package zip archive: open, validate, extract (Tabula.Packaging OsPackageArchive).</summary>
+    OsPackageArchive,
+    /// <summary>One DER X.509 certificate (Tabula.Packaging Certificate).</summary>
+    Certificate,
+    /// <summary>PEM text: blocks, certificate bundles, PKCS#8 Ed25519 keys (Tabula.Packaging Pem, Ed25519Keys).</summary>
+    Pem,
+    /// <summary>Host configuration JSON (Tabula.Packaging HostConfig).</summary>
+    HostConfig,
+    /// <summary>trust_policy.json and legacy security_configuration.json (Tabula.Packaging TrustPolicy).</summary>
+    TrustPolicy,
+    /// <summary>Sigsum proof text, verified against the test policy when it parses (Tabula.Packaging SigsumProof).</summary>
+    SigsumProof,
+    /// <summary>Sigsum policy text (Tabula.Packaging SigsumPolicy).</summary>
+    SigsumPolicy,
+    /// <summary>A DHCPv4 reply datagram (DhcpMessage).</summary>
+    DhcpMessage,
+    /// <summary>An rtnetlink reply datagram: links and addresses (Tabula.Linux RouteSocket).</summary>
+    RouteNetlink,
+    /// <summary>A WireGuard generic-netlink WG_CMD_GET_DEVICE reply datagram (KernelGetDecoder).</summary>
+    WireGuardNetlink,
+    /// <summary>A wireguard-go UAPI get=1 reply (UapiLineReader, UapiGetParser).</summary>
+    WireGuardUapi,
+    /// <summary>One peer-stream line from the fleet controller (PeerLine).</summary>
+    PeerLine,
+}
+
+/// <summary>
+/// A fuzz entry point: true when the parser accepted the input (and the re-checks held), false when it refused it
+/// with its own typed exception; anything it throws is a finding.
+/// </summary>
+public delegate bool FuzzAction(ReadOnlySpan<byte> input);
+
+/// <summary>Maps a <see cref="FuzzTarget"/> to its entry point.</summary>
+public static class FuzzTargets
+{
+    /// <summary>The entry point of <paramref name="target"/>.</summary>
+    public static FuzzAction Of(FuzzTarget target) => target switch
+    {
+        FuzzTarget.Descriptor => DescriptorTarget.Fuzz,
+        FuzzTarget.Manifest => ManifestTarget.Fuzz,
+        FuzzTarget.OsPackageArchive => OsPackageArchiveTarget.Fuzz,
+        FuzzTarget.Certificate => CertificateTarget.Fuzz,
+        FuzzTarget.Pem => PemTarget.Fuzz,
+        FuzzTarget.HostConfig => HostConfigTarget.Fuzz,
+        FuzzTarget.TrustPolicy => TrustPolicyTarget.Fuzz,
+        FuzzTarget.SigsumProof => SigsumProofTarget.Fuzz,
+        FuzzTarget.SigsumPolicy => SigsumPolicyTarget.Fuzz,
+        FuzzTarget.DhcpMessage => DhcpMessageTarget.Fuzz,
+        FuzzTarget.RouteNetlink => RouteNetlinkTarget.Fuzz,
+        FuzzTarget.WireGuardNetlink => WireGuardNetlinkTarget.Fuzz,
+        FuzzTarget.WireGuardUapi => WireGuardUapiTarget.Fuzz,
+        FuzzTarget.PeerLine => PeerLineTarget.Fuzz,
+        _ => throw new ArgumentOutOfRangeException(nameof(target), target, "no such fuzz target"),
+    };
+}
