@@ -1,5 +1,6 @@
 using Tabula.Linux;
 using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Route;
 
 namespace Tabula.Fuzz.Targets;
 
