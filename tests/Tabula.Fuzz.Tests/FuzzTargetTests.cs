@@ -42,6 +42,7 @@ public sealed class FuzzTargetTests
     [Fact] public void TrustPolicy() => Run(FuzzTarget.TrustPolicy);
     [Fact] public void SigsumProof() => Run(FuzzTarget.SigsumProof);
     [Fact] public void SigsumPolicy() => Run(FuzzTarget.SigsumPolicy);
+    [Fact] public void Handover() => Run(FuzzTarget.Handover);
     [Fact] public void DhcpMessage() => Run(FuzzTarget.DhcpMessage);
     [Fact] public void RouteNetlink() => Run(FuzzTarget.RouteNetlink);
     [Fact] public void WireGuardNetlink() => Run(FuzzTarget.WireGuardNetlink);

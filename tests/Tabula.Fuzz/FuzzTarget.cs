@@ -28,6 +28,8 @@ public enum FuzzTarget
     SigsumProof,
     /// <summary>Sigsum policy text (Tabula.Packaging SigsumPolicy).</summary>
     SigsumPolicy,
+    /// <summary>handover.json, stboot's record for the next OS (Tabula.Packaging HandoverRecord).</summary>
+    Handover,
     /// <summary>A DHCPv4 reply datagram (DhcpMessage).</summary>
     DhcpMessage,
     /// <summary>An rtnetlink reply datagram: links and addresses (Tabula.Linux RouteSocket).</summary>
@@ -61,6 +63,7 @@ public static class FuzzTargets
         FuzzTarget.TrustPolicy => TrustPolicyTarget.Fuzz,
         FuzzTarget.SigsumProof => SigsumProofTarget.Fuzz,
         FuzzTarget.SigsumPolicy => SigsumPolicyTarget.Fuzz,
+        FuzzTarget.Handover => HandoverTarget.Fuzz,
         FuzzTarget.DhcpMessage => DhcpMessageTarget.Fuzz,
         FuzzTarget.RouteNetlink => RouteNetlinkTarget.Fuzz,
         FuzzTarget.WireGuardNetlink => WireGuardNetlinkTarget.Fuzz,

@@ -1,0 +1,26 @@
+using Tabula.Packaging;
+
+namespace Tabula.Fuzz.Targets;
+
+/// <summary>
+/// handover.json, stboot's record for the next OS. An accepted record written back (when the writer takes it) and
+/// parsed again is the same record, with the host configuration byte for byte.
+/// </summary>
+public static class HandoverTarget
+{
+    public static bool Fuzz(ReadOnlySpan<byte> input)
+    {
+        HandoverRecord record;
+        try { record = HandoverRecord.Parse(input); }
+        catch (PackageFormatException) { return false; }
+
+        byte[] json;
+        try { json = record.ToJson(); }
+        catch (ArgumentException) { return true; }   // documented: the writer refuses what would not read back (size)
+        var again = HandoverRecord.Parse(json);
+        FuzzFinding.Check(again.OsPackageSha256 == record.OsPackageSha256 && again.Source == record.Source
+            && again.DescriptorUrl == record.DescriptorUrl && again.HostConfigSource == record.HostConfigSource
+            && again.HostConfigJson.AsSpan().SequenceEqual(record.HostConfigJson), "handover: parse, write, parse changed it", input);
+        return true;
+    }
+}
