@@ -174,26 +174,26 @@ public sealed class NetlinkTests
     [InlineData(10, 16, 129)]
     public void Address_with_a_prefix_longer_than_its_family_is_refused(byte family, int size, byte prefixLength)
     {
-        var builder = new NetlinkMessageBuilder(20, NetlinkMessageFlags.None);
-        Span<byte> header = builder.AppendFamilyHeader(8);
-        header[0] = family;
-        header[1] = prefixLength;
-        header[4] = 2;
-        builder.AddAttribute(2, new byte[size]);
-        var e = Assert.Throws<KernelDataException>(() => RouteSocket.ParseAddress(builder.Finish(1)[NetlinkHeader.Size..]));
+        byte[] payload = AddressPayload(family, size, prefixLength);
+        var e = Assert.Throws<KernelDataException>(() => RouteSocket.ParseAddress(payload));
         Assert.Equal(KernelDataError.NetlinkValueOutOfRange, e.Reason);
     }
 
     [Theory]
     [InlineData(2, 4, 32)]
     [InlineData(10, 16, 128)]
-    public void Address_with_a_full_length_prefix_is_accepted(byte family, int size, byte prefixLength)
+    public void Address_with_a_full_length_prefix_is_accepted(byte family, int size, byte prefixLength) =>
+        Assert.Equal(prefixLength, RouteSocket.ParseAddress(AddressPayload(family, size, prefixLength))!.PrefixLength);
+
+    /// <summary>An RTM_NEWADDR payload (ifaddrmsg and IFA_LOCAL) for interface 2.</summary>
+    static byte[] AddressPayload(byte family, int size, byte prefixLength)
     {
         var builder = new NetlinkMessageBuilder(20, NetlinkMessageFlags.None);
         Span<byte> header = builder.AppendFamilyHeader(8);
         header[0] = family;
         header[1] = prefixLength;
+        header[4] = 2;
         builder.AddAttribute(2, new byte[size]);
-        Assert.Equal(prefixLength, RouteSocket.ParseAddress(builder.Finish(1)[NetlinkHeader.Size..])!.PrefixLength);
+        return builder.Finish(1)[NetlinkHeader.Size..].ToArray();
     }
 }
