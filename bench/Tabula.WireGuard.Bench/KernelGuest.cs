@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using Microsoft.Win32.SafeHandles;
 using Tabula.Linux;
+using Tabula.Linux.Netlink.Route;
 using Tabula.WireGuard;
 using Tabula.WireGuard.Kernel;
 using Tabula.WireGuard.Keys;
@@ -33,8 +34,8 @@ internal static class KernelGuest
     public static int Apply(int peers, IEnumerable<PeerUpdate> generated)
     {
         string name = "wgbench0";
-        if (WireGuardLink.IndexOf(name) is null)
-            WireGuardLink.Create(name);
+        if (Link(name) is null)
+            CreateLink(name);
         using var key = WireGuardKey.GeneratePrivateKey();
         var control = new KernelWireGuardControl(name);
         var clock = Stopwatch.StartNew();
@@ -54,7 +55,7 @@ internal static class KernelGuest
         using var publicKey = privateKey.DerivePublicKey();
         using var psk = WireGuardKey.GeneratePresharedKey();
         var peers = Enumerable.Range(0, 2000).Select(_ => WireGuardKey.GeneratePrivateKey().DerivePublicKey()).ToArray();
-        WireGuardLink.Create("wgk0");
+        CreateLink("wgk0");
         var control = new KernelWireGuardControl("wgk0");
         control.Apply(new DeviceUpdate
         {
@@ -103,10 +104,11 @@ internal static class KernelGuest
         Require(after.Peers.Count == 1999 && !after.Peers.Any(p => p.PublicKey.Equals(ghost)), $"after deltas peers={after.Peers.Count}");
         Require(after.Peers.Single(p => p.PublicKey.Equals(peers[0])).AllowedIps.SequenceEqual([AllowedIp.Parse("10.80.0.0/16")]), "replaced allowed IPs");
 
-        var busy = Record.Exception(() => WireGuardLink.Create("wgk0"));
-        Require(busy is WireGuardDeviceException { ErrorName: "EEXIST" }, $"create twice: {busy?.GetType().Name}");
-        WireGuardLink.Delete("wgk0");
-        Require(WireGuardLink.IndexOf("wgk0") is null, "deleted");
+        var busy = Record.Exception(() => CreateLink("wgk0"));
+        Require(busy is LinuxException { Errno: Errno.EEXIST }, $"create twice: {busy?.GetType().Name}");
+        using (var rtnl = RouteSocket.Open())
+            rtnl.DeleteLink(Link("wgk0")!.Index);
+        Require(Link("wgk0") is null, "deleted");
         foreach (var k in peers) k.Dispose();
     }
 
@@ -131,13 +133,14 @@ internal static class KernelGuest
         {
             InNamespace(ns, () =>
             {
-                WireGuardLink.Create(wg);
+                CreateLink(wg);
                 new KernelWireGuardControl(wg).Apply(new DeviceUpdate
                 {
                     PrivateKey = key, ListenPort = 51820,
                     Peers = [new PeerUpdate { PublicKey = peer, Endpoint = IPEndPoint.Parse(peerUnderlay + ":51820"), AllowedIps = [AllowedIp.Parse(peerOverlay + "/32")] }],
                 });
-                WireGuardLink.SetUp(wg);
+                using var rtnl = RouteSocket.Open();
+                rtnl.SetLinkUp(rtnl.GetLink(wg)!.Index);
             });
             Sh("ip", "-n", ns, "addr", "add", self + "/24", "dev", wg);
         }
@@ -153,6 +156,19 @@ internal static class KernelGuest
         }
         Sh("ip", "netns", "del", "ka");
         Sh("ip", "netns", "del", "kb");
+    }
+
+    // The link through Tabula.Linux's rtnetlink, as the relay creates it.
+    static void CreateLink(string name)
+    {
+        using var rtnl = RouteSocket.Open();
+        rtnl.CreateLink(name, LinkKind.WireGuard);
+    }
+
+    static Link? Link(string name)
+    {
+        using var rtnl = RouteSocket.Open();
+        return rtnl.GetLink(name);
     }
 
     static long PeakRssKiB() =>

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Tabula.Linux.Netlink;
 using Tabula.WireGuard;
 using Tabula.WireGuard.Kernel;
 using Tabula.WireGuard.Keys;
@@ -130,13 +131,13 @@ static async Task<int> Get(Dictionary<string, string> options)
 static int EncodeKernel(Dictionary<string, string> options)
 {
     int peers = int.Parse(options["peers"], CultureInfo.InvariantCulture);
-    var writer = new NetlinkMessageWriter(Limits.NetlinkSetMessageBytes);
+    var writer = new NetlinkMessageBuilder(Limits.NetlinkSetMessageBytes);
     var clock = Stopwatch.StartNew();
     using var encoder = new KernelSetEncoder("wg0", new DeviceUpdate { ReplacePeers = true, Peers = GeneratePeers(peers) });
     long bytes = 0;
     uint seq = 0;
-    while (encoder.TryWriteNext(writer, 0x20, ++seq))
-        bytes += writer.Finish().Length;
+    while (encoder.TryWriteNext(writer, 0x20))
+        bytes += writer.Finish(++seq).Length;
     Report("encode-kernel", peers, clock, "ok", $" messages={encoder.MessageCount} bytes={bytes}");
     return 0;
 }

@@ -141,7 +141,7 @@ public sealed class RelayMachine(RelayLog log)
 
     static void TakeDown(string name)
     {
-        try { Tabula.WireGuard.Kernel.WireGuardLink.Delete(name); }
+        try { RelayLink.Delete(name); }
         catch (Exception) { /* best effort: the park loop below keeps reporting */ }
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using Tabula.Linux;
 
 namespace Tabula.WireGuard;
 
@@ -82,8 +83,8 @@ public enum ProtocolError
 /// </summary>
 public sealed class WireGuardProtocolException : WireGuardException
 {
-    internal WireGuardProtocolException(ProtocolError reason, string? detail)
-        : base(detail is null ? Describe(reason) : $"{Describe(reason)}: {detail}") => (Reason, Detail) = (reason, detail);
+    internal WireGuardProtocolException(ProtocolError reason, string? detail, Exception? inner = null)
+        : base(detail is null ? Describe(reason) : $"{Describe(reason)}: {detail}", inner) => (Reason, Detail) = (reason, detail);
 
     /// <summary>What was wrong.</summary>
     public ProtocolError Reason { get; }
@@ -119,7 +120,7 @@ public sealed class WireGuardProtocolException : WireGuardException
 public sealed class WireGuardDeviceException : WireGuardException
 {
     internal WireGuardDeviceException(string operation, int errno, string? kernelMessage = null)
-        : base($"{operation} = {Errno.Name(errno)}{(kernelMessage is null ? "" : $" ({kernelMessage})")}")
+        : base($"{operation} = {ErrnoNames.Of(errno)}{(kernelMessage is null ? "" : $" ({kernelMessage})")}")
         => (Operation, ErrorCode, KernelMessage) = (operation, errno, kernelMessage);
 
     /// <summary>What was asked, e.g. "uapi set wg0" or "WG_CMD_SET_DEVICE wg0 (message 3)".</summary>
@@ -132,7 +133,7 @@ public sealed class WireGuardDeviceException : WireGuardException
     public string? KernelMessage { get; }
 
     /// <summary>The errno's symbolic name, e.g. "EINVAL".</summary>
-    public string ErrorName => Errno.Name(ErrorCode);
+    public string ErrorName => ErrnoNames.Of(ErrorCode);
 }
 
 /// <summary>What is missing when a WireGuard device cannot be reached at all.</summary>
@@ -173,7 +174,7 @@ public sealed class WireGuardUnavailableException : WireGuardException
 /// <summary>A system call failed: spelled like u-root's messages, <c>bind(AF_NETLINK, NETLINK_GENERIC) = EPERM</c>.</summary>
 public sealed class WireGuardSystemException : WireGuardException
 {
-    internal WireGuardSystemException(string call, int errno) : base($"{call} = {Errno.Name(errno)}")
+    internal WireGuardSystemException(string call, int errno) : base($"{call} = {ErrnoNames.Of(errno)}")
         => (Call, ErrorCode) = (call, errno);
 
     /// <summary>The call and its arguments (no secrets).</summary>
@@ -183,5 +184,12 @@ public sealed class WireGuardSystemException : WireGuardException
     public int ErrorCode { get; }
 
     /// <summary>True when retrying the same call may succeed (EINTR, EAGAIN, ENOBUFS, ENOMEM).</summary>
-    public bool IsTransient => ErrorCode is Errno.EINTR or Errno.EAGAIN or Errno.ENOBUFS or Errno.ENOMEM;
+    public bool IsTransient => (Errno)ErrorCode is Errno.EINTR or Errno.EAGAIN or Errno.ENOBUFS or Errno.ENOMEM;
+}
+
+/// <summary>Symbolic errno names for messages: "EINVAL" for 22, "errno 200" for a value Tabula.Linux's <see cref="Errno"/> does not name.</summary>
+internal static class ErrnoNames
+{
+    public static string Of(int errno) =>
+        Enum.IsDefined((Errno)errno) ? ((Errno)errno).ToString() : $"errno {errno.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 }

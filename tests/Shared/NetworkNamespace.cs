@@ -30,8 +30,15 @@ public sealed class NetworkNamespace : IDisposable
     /// <summary>Runs <c>ip -n NAME ARGS</c> and returns its output.</summary>
     public string Ip(params string[] arguments) => Prerequisites.Run("ip", ["-n", Name, .. arguments]);
 
+    /// <summary>Runs <c>ip netns exec NAME COMMAND ARGS</c> and returns its output.</summary>
+    public string Exec(string command, params string[] arguments) =>
+        Prerequisites.Run("ip", ["netns", "exec", Name, command, .. arguments]);
+
     /// <summary>Runs <paramref name="action"/> on a thread inside the namespace and returns its result.</summary>
     public T RunInside<T>(Func<T> action) => Namespaces.RunInside($"/run/netns/{Name}", NamespaceKind.Network, action);
+
+    /// <summary>Runs <paramref name="action"/> on a thread inside the namespace.</summary>
+    public void RunInside(Action action) => RunInside(() => { action(); return 0; });
 
     /// <summary>True when a TCP connection to <paramref name="endpoint"/> from inside the namespace succeeds (a server is up).</summary>
     public bool CanConnect(System.Net.IPEndPoint endpoint) => RunInside(() =>

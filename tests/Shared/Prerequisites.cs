@@ -48,12 +48,24 @@ public static class Prerequisites
     }
 
     /// <summary>Runs a command, returns its standard output; throws with stderr when it fails.</summary>
-    public static string Run(string file, params string[] arguments)
+    public static string Run(string file, params string[] arguments) => Run(file, arguments, input: null);
+
+    /// <summary>Runs a command with <paramref name="input"/> on its standard input (when not null), as <see cref="Run(string, string[])"/>.</summary>
+    public static string Run(string file, string[] arguments, string? input)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(FindOnPath(file) ?? file)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null,
+            UseShellExecute = false,
+        };
         foreach (string argument in arguments)
             start.ArgumentList.Add(argument);
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
+        if (input is not null)
+        {
+            process.StandardInput.Write(input);
+            process.StandardInput.Close();
+        }
         var stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
         process.WaitForExit();

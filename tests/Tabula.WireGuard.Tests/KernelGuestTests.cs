@@ -24,6 +24,8 @@ public sealed class KernelGuestTests
         var start = new ProcessStartInfo(script, "kernel-check")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            // The bench program is a build-only project reference, so it was built with this project, in its configuration.
+            Environment = { ["TABULA_WG_BENCH_DLL"] = BenchProgram },
         };
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
@@ -36,5 +38,18 @@ public sealed class KernelGuestTests
             "kernel checks failed:\n" + string.Join('\n', console.Split('\n').Where(l => l.Contains("KERNEL-CHECK") || l.Contains("GUEST") || l.Contains("xception"))));
         foreach (string check in new[] { "device-round-trip", "tunnel-ping", "family-resolves" })
             Assert.Contains($"KERNEL-CHECK {check} ok", console);
+    }
+
+    static string BenchProgram
+    {
+        get
+        {
+            // The tests run from tests/…/bin/CONFIGURATION/TFM/; the bench builds to bench/…/bin/CONFIGURATION/TFM/.
+            var tfm = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+            string dll = Path.Combine(Vectors.RepositoryRoot, "bench", "Tabula.WireGuard.Bench", "bin", tfm.Parent!.Name, tfm.Name,
+                "Tabula.WireGuard.Bench.dll");
+            Assert.True(File.Exists(dll), $"the bench program was not built with the tests: {dll}");
+            return dll;
+        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using Tabula.Linux;
 using Tabula.WireGuard.Kernel;
 using Tabula.WireGuard.Keys;
 using Tabula.WireGuard.Tests.Support;
@@ -6,33 +7,12 @@ using Tabula.WireGuard.Tests.Support;
 namespace Tabula.WireGuard.Tests;
 
 /// <summary>
-/// Our netlink code against the real kernel. Generic-netlink family resolution and rtnetlink link handling run on any
-/// Linux; the WireGuard family tests need the module (absent from this machine kind's kernel: they skip with a
+/// The wireguard generic-netlink family against the real kernel, over Tabula.Linux's netlink (whose own tests cover
+/// family resolution and link handling). The WireGuard family tests need the module (absent from this machine kind's kernel: they skip with a
 /// reason, and run in a guest that has it with TABULA_REQUIRE_KERNEL_WIREGUARD=1).
 /// </summary>
 public sealed class KernelNetlinkTests
 {
-    [Fact]
-    public void The_controller_resolves_its_own_family_name_to_GENL_ID_CTRL()
-    {
-        using var socket = NetlinkSocket.Open(Netlink.ProtocolGeneric);
-        Assert.Equal((ushort)0x10, GenericNetlinkFamily.Resolve(socket, "nlctrl"));
-    }
-
-    [Fact]
-    public void An_unknown_family_resolves_to_null()
-    {
-        using var socket = NetlinkSocket.Open(Netlink.ProtocolGeneric);
-        Assert.Null(GenericNetlinkFamily.Resolve(socket, "tabula-nope"));
-    }
-
-    [Fact]
-    public void The_wireguard_family_resolves_exactly_when_the_kernel_has_wireguard()
-    {
-        using var socket = NetlinkSocket.Open(Netlink.ProtocolGeneric);
-        Assert.Equal(Directory.Exists("/sys/module/wireguard"), GenericNetlinkFamily.Resolve(socket, "wireguard") is not null);
-    }
-
     [Fact]
     public void Without_kernel_wireguard_the_kernel_client_says_so()
     {
@@ -43,36 +23,13 @@ public sealed class KernelNetlinkTests
     }
 
     [PrivilegedFact("ip")]
-    public void Rtnetlink_creates_raises_and_deletes_a_link_in_a_namespace()
+    public void Creating_a_wireguard_link_without_the_module_is_EOPNOTSUPP()
     {
-        // "bridge" stands in for "wireguard" where the module is missing: same RTM_NEWLINK/IFLA_INFO_KIND path.
-        using var ns = NetworkNamespace.Create("rtnl");
-        ns.RunInside(() =>
-        {
-            WireGuardLink.CreateLink("tbbr0", "bridge");
-            Assert.NotNull(WireGuardLink.IndexOf("tbbr0"));
-            WireGuardLink.SetUp("tbbr0");
-            var again = Assert.Throws<WireGuardDeviceException>(() => WireGuardLink.CreateLink("tbbr0", "bridge"));
-            Assert.Equal("EEXIST", again.ErrorName);
-        });
-        Assert.Contains("UP", ns.Ip("link", "show", "tbbr0"));
-        ns.RunInside(() =>
-        {
-            WireGuardLink.Delete("tbbr0");
-            Assert.Null(WireGuardLink.IndexOf("tbbr0"));
-            Assert.Equal(UnavailableReason.NoSuchInterface,
-                Assert.Throws<WireGuardUnavailableException>(() => WireGuardLink.Delete("tbbr0")).Reason);
-        });
-    }
-
-    [PrivilegedFact("ip")]
-    public void Creating_a_wireguard_link_without_the_module_is_no_kernel_support()
-    {
-        if (Prerequisites.KernelHasWireGuard)
+        if (KernelWireGuard.IsAvailable)
             return;   // covered by the module tests below
         using var ns = NetworkNamespace.Create("nomod");
-        var e = ns.RunInside(() => Assert.Throws<WireGuardUnavailableException>(() => WireGuardLink.Create("wg0")));
-        Assert.Equal(UnavailableReason.NoKernelSupport, e.Reason);
+        var e = ns.RunInside(() => Assert.Throws<LinuxException>(() => Links.CreateWireGuard("wg0")));
+        Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
     }
 
     [KernelWireGuardFact("ip", "wg")]
@@ -86,7 +43,7 @@ public sealed class KernelNetlinkTests
         var control = new KernelWireGuardControl("wgk0");
         using var state = ns.RunInside(() =>
         {
-            WireGuardLink.Create("wgk0");
+            Links.CreateWireGuard("wgk0");
             control.Apply(new DeviceUpdate
             {
                 PrivateKey = privateKey, ListenPort = 51820, FirewallMark = 7, ReplacePeers = true,

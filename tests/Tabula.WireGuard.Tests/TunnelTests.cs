@@ -63,7 +63,7 @@ public sealed class TunnelTests
                 ],
             }, Timeout);
             self.Ns.Ip("addr", "add", self.Overlay + "/24", "dev", self.Interface);
-            self.Ns.RunInside(() => WireGuardLink.SetUp(self.Interface));   // our rtnetlink, not ip
+            self.Ns.RunInside(() => Links.SetUp(self.Interface));   // our rtnetlink, not ip
         }
 
         string output = a.Ns.Exec("ping", "-c", "3", "-i", "0.2", "-W", "5", b.Overlay);
@@ -105,7 +105,7 @@ public sealed class TunnelTests
         using var _a = nsA;
         using var _b = nsB;
         string kernelName = WireGuardGo.UniqueName('k');
-        nsA.RunInside(() => WireGuardLink.Create(kernelName));
+        nsA.RunInside(() => Links.CreateWireGuard(kernelName));
         using var goB = WireGuardGo.Start(nsB, WireGuardGo.UniqueName('b'));
         var kernel = new ThreadBoundControl(nsA, new KernelWireGuardControl(kernelName));
         using var a = new Side(nsA, kernelName, kernel, WireGuardKey.GeneratePrivateKey(), "10.201.0.1", "10.202.0.1");

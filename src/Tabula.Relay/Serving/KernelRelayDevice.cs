@@ -1,4 +1,3 @@
-using Tabula.Linux;
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Network;
 using Tabula.WireGuard;
@@ -8,9 +7,9 @@ using Tabula.WireGuard.Kernel;
 namespace Tabula.Relay.Serving;
 
 /// <summary>
-/// Kernel WireGuard on the relay: the link created with rtnetlink, key, port and peers through the kernel's
-/// generic-netlink family, the pools' gateway addresses (10.64.0.1/10, fc00:bbbb:bbbb:bb01::1/64 by default) on
-/// the interface, forwarding on.
+/// Kernel WireGuard on the relay, all through Tabula.Linux's netlink: the link created with rtnetlink
+/// (kind "wireguard"), key, port and peers through the kernel's generic-netlink family, the pools' gateway addresses
+/// (10.64.0.1/10, fc00:bbbb:bbbb:bb01::1/64 by default) on the interface, the link up, forwarding on.
 /// </summary>
 public sealed class KernelRelayDevice(string name, string root) : IRelayDevice
 {
@@ -19,14 +18,10 @@ public sealed class KernelRelayDevice(string name, string root) : IRelayDevice
 
     public async Task UpAsync(WireGuardKey privateKey, ConfigReply config, CancellationToken ct)
     {
-        try
-        {
-            WireGuardLink.Create(name);
-        }
-        catch (WireGuardDeviceException e) when (e.ErrorName == "EEXIST") { }   // a re-enrollment after the first one
+        RelayLink.CreateWireGuard(name);
         await Control.ApplyAsync(new DeviceUpdate { PrivateKey = privateKey, ListenPort = checked((ushort)config.ListenPort) }, ct);
         RelayNetwork.AddGatewayAddresses(name, config);
-        WireGuardLink.SetUp(name);
+        RelayLink.SetUp(name);
         RelayNetwork.EnableForwarding(root);
     }
 }

@@ -1,7 +1,6 @@
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Network;
 using Tabula.WireGuard;
-using Tabula.WireGuard.Kernel;
 using Tabula.WireGuard.Keys;
 using Tabula.WireGuard.Uapi;
 
@@ -28,6 +27,6 @@ public sealed class UapiRelayDevice(string name, Action<ConfigReply>? configureL
     void ConfigureHere(ConfigReply config)
     {
         RelayNetwork.AddGatewayAddresses(name, config);
-        WireGuardLink.SetUp(name);
+        RelayLink.SetUp(name);
     }
 }

@@ -1,5 +1,8 @@
 using System.Buffers.Binary;
 using System.Net;
+using Tabula.Linux;
+using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Generic;
 using Tabula.WireGuard.Keys;
 
 namespace Tabula.WireGuard.Kernel;
@@ -18,18 +21,33 @@ internal sealed class KernelGetDecoder : IDisposable
     uint firewallMark;
     int allowedIps;
 
-    /// <summary>Consumes one reply message (payload after the netlink header).</summary>
+    /// <summary>
+    /// Consumes one reply message (payload after the netlink header). Malformed bytes throw
+    /// <see cref="WireGuardProtocolException"/>, with Tabula.Linux's <see cref="KernelDataException"/> as the cause
+    /// when the attribute framing itself was wrong.
+    /// </summary>
     public void Accept(ReadOnlySpan<byte> payload)
     {
-        if (payload.Length < Netlink.GenericHeaderLength)
-            WireGuardProtocolException.Throw(ProtocolError.MalformedMessage, "genlmsghdr truncated");
-        var attributes = new NetlinkAttributeReader(payload[Netlink.GenericHeaderLength..]);
+        try
+        {
+            AcceptDevice(payload);
+        }
+        catch (KernelDataException e)
+        {
+            throw new WireGuardProtocolException(
+                e.Reason == KernelDataError.NetlinkAttributeSize ? ProtocolError.AttributeSize : ProtocolError.MalformedMessage, e.Message, e);
+        }
+    }
+
+    void AcceptDevice(ReadOnlySpan<byte> payload)
+    {
+        var attributes = new AttributeReader(GenericNetlink.Attributes(payload));
         while (attributes.TryRead(out ushort type, out var value))
         {
             switch (type)
             {
                 case WgNetlink.DeviceIfName:
-                    interfaceName = NetlinkAttributeReader.String(value, Limits.MaxInterfaceNameLength, "WGDEVICE_A_IFNAME");
+                    interfaceName = AttributeReader.ReadString(value, Limits.MaxInterfaceNameLength);
                     break;
                 case WgNetlink.DevicePrivateKey:
                     privateKey?.Dispose();
@@ -40,13 +58,13 @@ internal sealed class KernelGetDecoder : IDisposable
                     publicKey = ReadKey(value, "WGDEVICE_A_PUBLIC_KEY");
                     break;
                 case WgNetlink.DeviceListenPort:
-                    listenPort = NetlinkAttributeReader.U16(value, "WGDEVICE_A_LISTEN_PORT");
+                    listenPort = AttributeReader.ReadUInt16(value);
                     break;
                 case WgNetlink.DeviceFwmark:
-                    firewallMark = NetlinkAttributeReader.U32(value, "WGDEVICE_A_FWMARK");
+                    firewallMark = AttributeReader.ReadUInt32(value);
                     break;
                 case WgNetlink.DevicePeers:
-                    var list = new NetlinkAttributeReader(value);
+                    var list = new AttributeReader(value);
                     while (list.TryRead(out _, out var peer))
                         AcceptPeer(peer);
                     break;
@@ -58,7 +76,7 @@ internal sealed class KernelGetDecoder : IDisposable
     {
         // The public key is needed first to know whether this continues the previous peer; the kernel puts it first,
         // but find it wherever it is.
-        var scan = new NetlinkAttributeReader(data);
+        var scan = new AttributeReader(data);
         WireGuardKey? key = null;
         while (scan.TryRead(out ushort type, out var value))
             if (type == WgNetlink.PeerPublicKey)
@@ -86,7 +104,7 @@ internal sealed class KernelGetDecoder : IDisposable
             peers.Add(peer);
         }
 
-        var attributes = new NetlinkAttributeReader(data);
+        var attributes = new AttributeReader(data);
         while (attributes.TryRead(out ushort type, out var value))
         {
             switch (type)
@@ -104,10 +122,10 @@ internal sealed class KernelGetDecoder : IDisposable
                     peer.Endpoint = ReadEndpoint(value);
                     break;
                 case WgNetlink.PeerPersistentKeepalive:
-                    peer.PersistentKeepaliveInterval = NetlinkAttributeReader.U16(value, "WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL");
+                    peer.PersistentKeepaliveInterval = AttributeReader.ReadUInt16(value);
                     break;
                 case WgNetlink.PeerLastHandshake:
-                    var time = NetlinkAttributeReader.Exact(value, 16, "WGPEER_A_LAST_HANDSHAKE_TIME");
+                    var time = AttributeReader.Exact(value, 16);
                     long seconds = BinaryPrimitives.ReadInt64LittleEndian(time);
                     long nanoseconds = BinaryPrimitives.ReadInt64LittleEndian(time[8..]);
                     if (seconds < 0 || nanoseconds is < 0 or >= 1_000_000_000 || seconds > 253_402_300_799)
@@ -117,16 +135,16 @@ internal sealed class KernelGetDecoder : IDisposable
                         : DateTimeOffset.FromUnixTimeSeconds(seconds).AddTicks(nanoseconds / 100);
                     break;
                 case WgNetlink.PeerRxBytes:
-                    peer.ReceiveBytes = NetlinkAttributeReader.U64(value, "WGPEER_A_RX_BYTES");
+                    peer.ReceiveBytes = AttributeReader.ReadUInt64(value);
                     break;
                 case WgNetlink.PeerTxBytes:
-                    peer.TransmitBytes = NetlinkAttributeReader.U64(value, "WGPEER_A_TX_BYTES");
+                    peer.TransmitBytes = AttributeReader.ReadUInt64(value);
                     break;
                 case WgNetlink.PeerProtocolVersion:
-                    peer.ProtocolVersion = (int)NetlinkAttributeReader.U32(value, "WGPEER_A_PROTOCOL_VERSION");
+                    peer.ProtocolVersion = (int)AttributeReader.ReadUInt32(value);
                     break;
                 case WgNetlink.PeerAllowedIps:
-                    var list = new NetlinkAttributeReader(value);
+                    var list = new AttributeReader(value);
                     while (list.TryRead(out _, out var entry))
                     {
                         if (++allowedIps > Limits.MaxAllowedIps)
@@ -140,7 +158,7 @@ internal sealed class KernelGetDecoder : IDisposable
 
     static AllowedIp ReadAllowedIp(ReadOnlySpan<byte> data)
     {
-        var attributes = new NetlinkAttributeReader(data);
+        var attributes = new AttributeReader(data);
         ushort? family = null;
         ReadOnlySpan<byte> address = default;
         int? cidr = null;
@@ -148,9 +166,9 @@ internal sealed class KernelGetDecoder : IDisposable
         {
             switch (type)
             {
-                case WgNetlink.AllowedIpFamily: family = NetlinkAttributeReader.U16(value, "WGALLOWEDIP_A_FAMILY"); break;
+                case WgNetlink.AllowedIpFamily: family = AttributeReader.ReadUInt16(value); break;
                 case WgNetlink.AllowedIpAddress: address = value; break;
-                case WgNetlink.AllowedIpCidr: cidr = NetlinkAttributeReader.U8(value, "WGALLOWEDIP_A_CIDR_MASK"); break;
+                case WgNetlink.AllowedIpCidr: cidr = AttributeReader.ReadByte(value); break;
             }
         }
         int size = family switch
@@ -159,7 +177,7 @@ internal sealed class KernelGetDecoder : IDisposable
             WgNetlink.AfInet6 => 16,
             _ => throw new WireGuardProtocolException(ProtocolError.MalformedMessage, "allowed IP family"),
         };
-        NetlinkAttributeReader.Exact(address, size, "WGALLOWEDIP_A_IPADDR");
+        AttributeReader.Exact(address, size);
         if (cidr is not { } prefix || prefix > size * 8)
             throw new WireGuardProtocolException(ProtocolError.MalformedMessage, "allowed IP prefix length");
         return new AllowedIp(new IPAddress(address), prefix);
@@ -173,10 +191,10 @@ internal sealed class KernelGetDecoder : IDisposable
         switch (family)
         {
             case WgNetlink.AfInet:
-                NetlinkAttributeReader.Exact(value, WgNetlink.SockaddrIn, "WGPEER_A_ENDPOINT sockaddr_in");
+                AttributeReader.Exact(value, WgNetlink.SockaddrIn);
                 return new IPEndPoint(new IPAddress(value.Slice(4, 4)), BinaryPrimitives.ReadUInt16BigEndian(value[2..]));
             case WgNetlink.AfInet6:
-                NetlinkAttributeReader.Exact(value, WgNetlink.SockaddrIn6, "WGPEER_A_ENDPOINT sockaddr_in6");
+                AttributeReader.Exact(value, WgNetlink.SockaddrIn6);
                 var address = new IPAddress(value.Slice(8, 16), BinaryPrimitives.ReadUInt32LittleEndian(value[24..]));
                 return new IPEndPoint(address, BinaryPrimitives.ReadUInt16BigEndian(value[2..]));
             case 0:
@@ -186,8 +204,12 @@ internal sealed class KernelGetDecoder : IDisposable
         }
     }
 
-    static WireGuardKey ReadKey(ReadOnlySpan<byte> value, string name) =>
-        new(NetlinkAttributeReader.Exact(value, Limits.KeyLength, name));
+    static WireGuardKey ReadKey(ReadOnlySpan<byte> value, string name)
+    {
+        if (value.Length != Limits.KeyLength)
+            WireGuardProtocolException.Throw(ProtocolError.AttributeSize, $"{name}: {value.Length} bytes, expected {Limits.KeyLength}");
+        return new(value);
+    }
 
     /// <summary>The device, handing key ownership to the caller.</summary>
     public DeviceState ToDeviceState(string requestedName)

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Generic;
 
 namespace Tabula.WireGuard.Kernel;
 
@@ -34,25 +36,28 @@ internal sealed class KernelSetEncoder(string interfaceName, DeviceUpdate update
     /// <summary>Messages built so far.</summary>
     public int MessageCount { get; private set; }
 
-    /// <summary>Builds the next message into <paramref name="writer"/>; false when the update is complete.</summary>
-    public bool TryWriteNext(NetlinkMessageWriter writer, ushort family, uint sequence)
+    /// <summary>
+    /// Builds the next message into <paramref name="writer"/> (reset first; the socket numbers it when sending);
+    /// false when the update is complete.
+    /// </summary>
+    public bool TryWriteNext(NetlinkMessageBuilder writer, ushort family)
     {
         if (!first && current is null && !Advance())
             return false;
 
-        writer.Begin(family, Netlink.Request | Netlink.Ack, sequence);
-        writer.GenericHeader(WgNetlink.SetDevice, WgNetlink.Version);
-        writer.String(WgNetlink.DeviceIfName, interfaceName);
+        writer.Reset(family, NetlinkMessageFlags.Request | NetlinkMessageFlags.Ack);
+        GenericNetlink.AppendHeader(writer, WgNetlink.SetDevice, WgNetlink.Version);
+        writer.AddString(WgNetlink.DeviceIfName, interfaceName);
         if (first)
         {
             if (update.PrivateKey is { } key)
-                writer.Attribute(WgNetlink.DevicePrivateKey, key.Bytes);
+                writer.AddAttribute(WgNetlink.DevicePrivateKey, key.Bytes);
             if (update.ListenPort is { } port)
-                writer.U16(WgNetlink.DeviceListenPort, port);
+                writer.AddUInt16(WgNetlink.DeviceListenPort, port);
             if (update.FirewallMark is { } mark)
-                writer.U32(WgNetlink.DeviceFwmark, mark);
+                writer.AddUInt32(WgNetlink.DeviceFwmark, mark);
             if (update.ReplacePeers)
-                writer.U32(WgNetlink.DeviceFlags, WgNetlink.DeviceFlagReplacePeers);
+                writer.AddUInt32(WgNetlink.DeviceFlags, WgNetlink.DeviceFlagReplacePeers);
         }
 
         int peersNest = -1;
@@ -92,28 +97,28 @@ internal sealed class KernelSetEncoder(string interfaceName, DeviceUpdate update
     }
 
     // Writes the current peer's header (or continuation) and as many allowed IPs as fit; true when all are written.
-    bool WritePeer(NetlinkMessageWriter writer, PeerUpdate peer)
+    bool WritePeer(NetlinkMessageBuilder writer, PeerUpdate peer)
     {
         int peerNest = writer.BeginNested(0);
-        writer.Attribute(WgNetlink.PeerPublicKey, peer.PublicKey.Bytes);
+        writer.AddAttribute(WgNetlink.PeerPublicKey, peer.PublicKey.Bytes);
         if (nextAllowedIp < 0)
         {
             uint flags = (peer.Remove ? WgNetlink.PeerFlagRemove : 0)
                          | (peer.ReplaceAllowedIps ? WgNetlink.PeerFlagReplaceAllowedIps : 0)
                          | (peer.UpdateOnly ? WgNetlink.PeerFlagUpdateOnly : 0);
             if (flags != 0)
-                writer.U32(WgNetlink.PeerFlags, flags);
+                writer.AddUInt32(WgNetlink.PeerFlags, flags);
             if (peer.PresharedKey is { } psk)
-                writer.Attribute(WgNetlink.PeerPresharedKey, psk.Bytes);
+                writer.AddAttribute(WgNetlink.PeerPresharedKey, psk.Bytes);
             if (peer.Endpoint is { } endpoint)
                 WriteEndpoint(writer, endpoint);
             if (peer.PersistentKeepaliveInterval is { } keepalive)
-                writer.U16(WgNetlink.PeerPersistentKeepalive, keepalive);
+                writer.AddUInt16(WgNetlink.PeerPersistentKeepalive, keepalive);
             nextAllowedIp = 0;
         }
         else if (peer.UpdateOnly)
         {
-            writer.U32(WgNetlink.PeerFlags, WgNetlink.PeerFlagUpdateOnly);
+            writer.AddUInt32(WgNetlink.PeerFlags, WgNetlink.PeerFlagUpdateOnly);
         }
 
         var ips = peer.AllowedIps;
@@ -127,10 +132,10 @@ internal sealed class KernelSetEncoder(string interfaceName, DeviceUpdate update
                 if (writer.Remaining < (ip.IsIPv6 ? AllowedIpV6Bytes : AllowedIpV4Bytes))
                     break;
                 int ipNest = writer.BeginNested(0);
-                writer.U16(WgNetlink.AllowedIpFamily, ip.IsIPv6 ? WgNetlink.AfInet6 : WgNetlink.AfInet);
+                writer.AddUInt16(WgNetlink.AllowedIpFamily, ip.IsIPv6 ? WgNetlink.AfInet6 : WgNetlink.AfInet);
                 ip.Address.TryWriteBytes(address, out int written);
-                writer.Attribute(WgNetlink.AllowedIpAddress, address[..written]);
-                writer.U8(WgNetlink.AllowedIpCidr, ip.Cidr);
+                writer.AddAttribute(WgNetlink.AllowedIpAddress, address[..written]);
+                writer.AddByte(WgNetlink.AllowedIpCidr, ip.Cidr);
                 writer.EndNested(ipNest);
             }
             writer.EndNested(ipsNest);
@@ -140,7 +145,7 @@ internal sealed class KernelSetEncoder(string interfaceName, DeviceUpdate update
     }
 
     /// <summary>struct sockaddr_in / sockaddr_in6 with the port in network byte order.</summary>
-    internal static void WriteEndpoint(NetlinkMessageWriter writer, IPEndPoint endpoint)
+    internal static void WriteEndpoint(NetlinkMessageBuilder writer, IPEndPoint endpoint)
     {
         bool v6 = endpoint.AddressFamily == AddressFamily.InterNetworkV6;
         Span<byte> sockaddr = stackalloc byte[v6 ? WgNetlink.SockaddrIn6 : WgNetlink.SockaddrIn];
@@ -156,7 +161,7 @@ internal sealed class KernelSetEncoder(string interfaceName, DeviceUpdate update
         {
             endpoint.Address.TryWriteBytes(sockaddr.Slice(4, 4), out _);
         }
-        writer.Attribute(WgNetlink.PeerEndpoint, sockaddr);
+        writer.AddAttribute(WgNetlink.PeerEndpoint, sockaddr);
     }
 
     public void Dispose() => peers.Dispose();

@@ -1,4 +1,6 @@
-using System.Buffers;
+using Tabula.Linux;
+using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Generic;
 
 namespace Tabula.WireGuard.Kernel;
 
@@ -12,8 +14,9 @@ namespace Tabula.WireGuard.Kernel;
 /// that thread and never hop to the thread pool. Needs CAP_NET_ADMIN in that namespace.</para>
 /// <para>Updates are split into WG_CMD_SET_DEVICE messages of at most <see cref="Limits.NetlinkSetMessageBytes"/>
 /// (about 450 peers with one IPv4 allowed IP each); each message is acknowledged before the next is built, so an errno
-/// names the message it belongs to and memory stays at one message. The interface itself is created with
-/// <see cref="WireGuardLink"/>.</para>
+/// names the message it belongs to and memory stays at one message. The socket, framing and family resolution are
+/// Tabula.Linux's (<see cref="NetlinkSocket"/>, <see cref="GenericNetlink"/>); the interface itself is created with
+/// Tabula.Linux's <c>RouteSocket.CreateLink(name, LinkKind.WireGuard)</c>.</para>
 /// </remarks>
 public sealed class KernelWireGuardControl : IWireGuardControl
 {
@@ -42,57 +45,83 @@ public sealed class KernelWireGuardControl : IWireGuardControl
     public void Apply(DeviceUpdate update, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(update);
-        using var socket = NetlinkSocket.Open(Netlink.ProtocolGeneric);
+        using var socket = OpenSocket();
         ushort family = ResolveFamily(socket);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(Limits.NetlinkSetMessageBytes);
+        var writer = new NetlinkMessageBuilder(Limits.NetlinkSetMessageBytes);
         try
         {
-            var writer = new NetlinkMessageWriter(buffer, Limits.NetlinkSetMessageBytes);
             using var encoder = new KernelSetEncoder(InterfaceName, update);
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (!encoder.TryWriteNext(writer, family, socket.NextSequence()))
+                if (!encoder.TryWriteNext(writer, family))
                     break;
-                socket.Request(writer.Finish(), $"WG_CMD_SET_DEVICE {InterfaceName} (message {encoder.MessageCount})",
-                    MapInterfaceError);
+                string operation = $"WG_CMD_SET_DEVICE {InterfaceName} (message {encoder.MessageCount})";
+                Translate(operation, () => socket.Acknowledge(writer, operation));
             }
             LastMessageCount = encoder.MessageCount;
         }
         finally
         {
             // The buffer held private and preshared keys.
-            Array.Clear(buffer, 0, Limits.NetlinkSetMessageBytes);
-            ArrayPool<byte>.Shared.Return(buffer);
+            writer.ZeroBuffer();
         }
     }
 
     /// <summary>Synchronous <see cref="GetAsync"/>.</summary>
     public DeviceState Get(CancellationToken cancellationToken = default)
     {
-        using var socket = NetlinkSocket.Open(Netlink.ProtocolGeneric);
+        using var socket = OpenSocket();
         ushort family = ResolveFamily(socket);
-        var writer = new NetlinkMessageWriter(64);
-        writer.Begin(family, Netlink.Request | Netlink.Dump, socket.NextSequence());
-        writer.GenericHeader(WgNetlink.GetDevice, WgNetlink.Version);
-        writer.String(WgNetlink.DeviceIfName, InterfaceName);
+        var request = new NetlinkMessageBuilder(family, NetlinkMessageFlags.Request | NetlinkMessageFlags.Dump);
+        GenericNetlink.AppendHeader(request, WgNetlink.GetDevice, WgNetlink.Version);
+        request.AddString(WgNetlink.DeviceIfName, InterfaceName);
         using var decoder = new KernelGetDecoder();
-        socket.Dump(writer.Finish(), $"WG_CMD_GET_DEVICE {InterfaceName}", (type, payload) =>
+        string operation = $"WG_CMD_GET_DEVICE {InterfaceName}";
+        Translate(operation, () => socket.Dump(request, operation, message =>
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (type != family)
-                WireGuardProtocolException.Throw(ProtocolError.UnexpectedMessage, $"type {type}");
-            decoder.Accept(payload);
-        }, MapInterfaceError);
+            if (message.Type != family)
+                WireGuardProtocolException.Throw(ProtocolError.UnexpectedMessage, $"type {message.Type}");
+            decoder.Accept(message.Payload);
+        }));
         return decoder.ToDeviceState(InterfaceName);
     }
 
+    NetlinkSocket OpenSocket() =>
+        Translate("open NETLINK_GENERIC", () => NetlinkSocket.Open(NetlinkProtocol.Generic));
+
     ushort ResolveFamily(NetlinkSocket socket) =>
-        GenericNetlinkFamily.Resolve(socket, WgNetlink.FamilyName)
+        Translate($"CTRL_CMD_GETFAMILY({WgNetlink.FamilyName})", () => GenericNetlink.ResolveFamily(socket, WgNetlink.FamilyName))
         ?? throw new WireGuardUnavailableException(UnavailableReason.NoKernelSupport, InterfaceName);
 
-    // drivers/net/wireguard/netlink.c lookup_interface: ENODEV when absent, EOPNOTSUPP when not a wireguard link.
-    Exception? MapInterfaceError(int errno) => errno is Errno.ENODEV or Errno.EOPNOTSUPP
-        ? new WireGuardUnavailableException(UnavailableReason.NoSuchInterface, InterfaceName)
-        : null;
+    void Translate(string operation, Action action) => Translate(operation, () => { action(); return 0; });
+
+    // Tabula.Linux's failures in this library's terms (see IWireGuardControl): the kernel refusing the request itself
+    // is a device error, a failing socket call a system error, bytes that do not parse a protocol error.
+    T Translate<T>(string operation, Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        // drivers/net/wireguard/netlink.c lookup_interface: ENODEV when absent, EOPNOTSUPP when not a wireguard link.
+        catch (LinuxException e) when (e.Call == operation && e.Errno is Errno.ENODEV or Errno.EOPNOTSUPP)
+        {
+            throw new WireGuardUnavailableException(UnavailableReason.NoSuchInterface, InterfaceName, e);
+        }
+        catch (LinuxException e) when (e.Call == operation)
+        {
+            throw new WireGuardDeviceException(operation, (int)e.Errno, e.KernelMessage);
+        }
+        catch (LinuxException e)
+        {
+            throw new WireGuardSystemException(e.Call, (int)e.Errno);
+        }
+        catch (KernelDataException e)
+        {
+            throw new WireGuardProtocolException(
+                e.Reason == KernelDataError.NetlinkAttributeSize ? ProtocolError.AttributeSize : ProtocolError.MalformedMessage, e.Message, e);
+        }
+    }
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using Tabula.Linux;
 
 namespace Tabula.WireGuard.Uapi;
 
@@ -191,7 +192,7 @@ public sealed class UapiWireGuardControl : IWireGuardControl
         catch (SocketException e) when (e.SocketErrorCode == SocketError.AccessDenied)
         {
             socket.Dispose();
-            throw new WireGuardSystemException($"connect(AF_UNIX, {SocketPath})", Errno.EACCES);
+            throw new WireGuardSystemException($"connect(AF_UNIX, {SocketPath})", (int)Errno.EACCES);
         }
         catch (SocketException e)
         {
