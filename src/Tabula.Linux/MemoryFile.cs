@@ -22,14 +22,10 @@ public static class MemoryFile
     public static SafeFileHandle Create(string name, MemoryFileFlags flags = MemoryFileFlags.CloseOnExec)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        SafeFileHandle handle = Libc.MemfdCreate(name, (uint)flags);
-        if (handle.IsInvalid)
-        {
-            var error = LinuxException.FromLastError($"memfd_create(name=\"{name}\", flags=0x{(uint)flags:x})");
-            handle.Dispose();
-            throw error;
-        }
-        return handle;
+        int fd = Libc.MemfdCreate(name, (uint)flags);
+        if (fd < 0)
+            LinuxException.ThrowLastError($"memfd_create(name=\"{name}\", flags=0x{(uint)flags:x})");
+        return new SafeFileHandle(fd, ownsHandle: true);
     }
 
     /// <summary>

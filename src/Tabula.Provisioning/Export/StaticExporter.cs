@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Tabula.Linux;
 using Tabula.Provisioning.Core;
 using Tabula.Provisioning.Storage;
 using Tabula.Packaging;
@@ -68,7 +69,7 @@ public static class StaticExporter
         string temp = target + ".tmp-" + Guid.NewGuid().ToString("N");
         try
         {
-            if (!HardLink.TryCreate(stored.PhysicalPath, temp))
+            if (!(OperatingSystem.IsLinux() && FileSystem.TryCreateHardLink(stored.PhysicalPath, temp)))
             {
                 await using var source = File.OpenRead(stored.PhysicalPath);
                 await using var destination = new FileStream(temp, FileMode.CreateNew, FileAccess.Write);

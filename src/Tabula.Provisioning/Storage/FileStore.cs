@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Tabula.Linux;
 using Tabula.Provisioning.Core;
 using Tabula.Packaging;
 
@@ -130,11 +131,11 @@ public sealed class FileStore : IStore
             {
                 MakeReadOnly(staged.StagingPath);
                 File.Move(staged.StagingPath, target, overwrite: true);
-                DirectorySync.Flush(objects);
+                SyncDirectory(objects);
             }
             staged.Committed = true;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException)
         {
             throw StoreFailed("cannot commit object", e);
         }
@@ -330,9 +331,9 @@ public sealed class FileStore : IStore
             if (path.StartsWith(objects + Path.DirectorySeparatorChar, StringComparison.Ordinal))
                 MakeReadOnly(staging);
             File.Move(staging, path, overwrite: true);
-            DirectorySync.Flush(Path.GetDirectoryName(path)!);
+            SyncDirectory(Path.GetDirectoryName(path)!);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException)
         {
             TryDelete(staging);
             throw StoreFailed($"cannot write {Path.GetRelativePath(root, path)}", e);
@@ -374,6 +375,13 @@ public sealed class FileStore : IStore
     }
 
     // Objects never change; read-only also protects them through hard links made by an export.
+    // A rename survives power loss only once its directory is synced (the BCL flushes files, not directories).
+    static void SyncDirectory(string directory)
+    {
+        if (OperatingSystem.IsLinux())
+            FileSystem.SyncDirectory(directory);
+    }
+
     static void MakeReadOnly(string path)
     {
         if (!OperatingSystem.IsWindows())

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Tabula.Provisioning.Transport;
 
@@ -34,28 +35,29 @@ internal static unsafe partial class LibSsl
     public static partial nint TLS_server_method();
 
     [LibraryImport(Ssl)]
-    public static partial nint SSL_CTX_new(nint method);
+    public static partial SafeSslContextHandle SSL_CTX_new(nint method);
 
+    /// <summary>Only for <see cref="SafeSslContextHandle"/>'s release.</summary>
     [LibraryImport(Ssl)]
     public static partial void SSL_CTX_free(nint ctx);
 
     [LibraryImport(Ssl)]
-    public static partial nint SSL_CTX_ctrl(nint ctx, int command, nint larg, nint parg);
+    public static partial nint SSL_CTX_ctrl(SafeSslContextHandle ctx, int command, nint larg, nint parg);
 
     [LibraryImport(Ssl)]
-    public static partial ulong SSL_CTX_set_options(nint ctx, ulong options);
+    public static partial ulong SSL_CTX_set_options(SafeSslContextHandle ctx, ulong options);
 
     [LibraryImport(Ssl, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int SSL_CTX_use_certificate_chain_file(nint ctx, string file);
+    public static partial int SSL_CTX_use_certificate_chain_file(SafeSslContextHandle ctx, string file);
 
     [LibraryImport(Ssl, StringMarshalling = StringMarshalling.Utf8)]
-    public static partial int SSL_CTX_use_PrivateKey_file(nint ctx, string file, int type);
+    public static partial int SSL_CTX_use_PrivateKey_file(SafeSslContextHandle ctx, string file, int type);
 
     [LibraryImport(Ssl)]
-    public static partial int SSL_CTX_check_private_key(nint ctx);
+    public static partial int SSL_CTX_check_private_key(SafeSslContextHandle ctx);
 
     [LibraryImport(Ssl)]
-    public static partial void SSL_CTX_set_alpn_select_cb(nint ctx,
+    public static partial void SSL_CTX_set_alpn_select_cb(SafeSslContextHandle ctx,
         delegate* unmanaged<nint, byte**, byte*, byte*, uint, nint, int> callback, nint arg);
 
     [LibraryImport(Ssl)]
@@ -63,34 +65,35 @@ internal static unsafe partial class LibSsl
         byte* client, uint clientLength);
 
     [LibraryImport(Ssl)]
-    public static partial nint SSL_new(nint ctx);
+    public static partial SafeSslHandle SSL_new(SafeSslContextHandle ctx);
 
+    /// <summary>Only for <see cref="SafeSslHandle"/>'s release.</summary>
     [LibraryImport(Ssl)]
     public static partial void SSL_free(nint ssl);
 
     [LibraryImport(Ssl)]
-    public static partial int SSL_set_fd(nint ssl, int fd);
+    public static partial int SSL_set_fd(SafeSslHandle ssl, int fd);
 
     [LibraryImport(Ssl)]
-    public static partial void SSL_set_accept_state(nint ssl);
+    public static partial void SSL_set_accept_state(SafeSslHandle ssl);
 
     [LibraryImport(Ssl)]
-    public static partial int SSL_do_handshake(nint ssl);
+    public static partial int SSL_do_handshake(SafeSslHandle ssl);
 
     [LibraryImport(Ssl)]
-    public static partial int SSL_read(nint ssl, byte* buffer, int count);
+    public static partial int SSL_read(SafeSslHandle ssl, byte* buffer, int count);
 
     [LibraryImport(Ssl)]
-    public static partial int SSL_write(nint ssl, byte* buffer, int count);
+    public static partial int SSL_write(SafeSslHandle ssl, byte* buffer, int count);
 
     [LibraryImport(Ssl)]
-    public static partial int SSL_get_error(nint ssl, int result);
+    public static partial int SSL_get_error(SafeSslHandle ssl, int result);
 
     [LibraryImport(Ssl)]
-    public static partial int SSL_shutdown(nint ssl);
+    public static partial int SSL_shutdown(SafeSslHandle ssl);
 
     [LibraryImport(Ssl)]
-    public static partial void SSL_get0_alpn_selected(nint ssl, byte** data, uint* length);
+    public static partial void SSL_get0_alpn_selected(SafeSslHandle ssl, byte** data, uint* length);
 
     [LibraryImport(Crypto)]
     public static partial nuint ERR_get_error();
@@ -117,5 +120,25 @@ internal static unsafe partial class LibSsl
         }
         ERR_clear_error();
         return parts.Count == 0 ? "no OpenSSL error recorded" : string.Join("; ", parts);
+    }
+}
+
+/// <summary>An OpenSSL SSL_CTX reference, released with SSL_CTX_free (OpenSSL counts references: SSL objects made from it keep their own).</summary>
+internal sealed class SafeSslContextHandle() : SafeHandleZeroOrMinusOneIsInvalid(ownsHandle: true)
+{
+    protected override bool ReleaseHandle()
+    {
+        LibSsl.SSL_CTX_free(handle);
+        return true;
+    }
+}
+
+/// <summary>An OpenSSL SSL (one connection), released with SSL_free; a call in flight keeps it alive (SafeHandle reference counting).</summary>
+internal sealed class SafeSslHandle() : SafeHandleZeroOrMinusOneIsInvalid(ownsHandle: true)
+{
+    protected override bool ReleaseHandle()
+    {
+        LibSsl.SSL_free(handle);
+        return true;
     }
 }

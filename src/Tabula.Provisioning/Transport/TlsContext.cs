@@ -9,27 +9,31 @@ namespace Tabula.Provisioning.Transport;
 /// </summary>
 internal sealed unsafe class TlsContext : IDisposable
 {
-    nint _ctx;
+    readonly SafeSslContextHandle _ctx;
+    int _disposed;
     // ALPN wire list for the callback: [uint length][protocols…], in native memory that lives as long as the context
     // (SSL_select_next_proto hands OpenSSL a pointer into it).
     readonly byte* _alpn;
 
-    TlsContext(nint ctx, byte* alpn)
+    TlsContext(SafeSslContextHandle ctx, byte* alpn)
     {
         _ctx = ctx;
         _alpn = alpn;
     }
 
-    public nint Handle => _ctx != 0 ? _ctx : throw new ObjectDisposedException(nameof(TlsContext));
+    public SafeSslContextHandle Handle => !_ctx.IsClosed ? _ctx : throw new ObjectDisposedException(nameof(TlsContext));
 
     /// <summary>Loads the chain and key; a bad file or a key that does not match the certificate is a
     /// <see cref="TlsTransportException"/> naming OpenSSL's reason.</summary>
     public static TlsContext Create(string certificateChainPath, string keyPath, HttpProtocols protocols)
     {
         LibSsl.ERR_clear_error();
-        nint ctx = LibSsl.SSL_CTX_new(LibSsl.TLS_server_method());
-        if (ctx == 0)
+        SafeSslContextHandle ctx = LibSsl.SSL_CTX_new(LibSsl.TLS_server_method());
+        if (ctx.IsInvalid)
+        {
+            ctx.Dispose();
             throw new TlsTransportException("OpenSSL could not make a server context: " + LibSsl.DrainErrors());
+        }
         byte* alpn = null;
         try
         {
@@ -61,7 +65,7 @@ internal sealed unsafe class TlsContext : IDisposable
         }
         catch
         {
-            LibSsl.SSL_CTX_free(ctx);
+            ctx.Dispose();
             if (alpn != null)
                 NativeMemory.Free(alpn);
             throw;
@@ -97,10 +101,9 @@ internal sealed unsafe class TlsContext : IDisposable
 
     public void Dispose()
     {
-        nint ctx = Interlocked.Exchange(ref _ctx, 0);
-        if (ctx == 0)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        LibSsl.SSL_CTX_free(ctx);
+        _ctx.Dispose();
         NativeMemory.Free(_alpn);
     }
 }

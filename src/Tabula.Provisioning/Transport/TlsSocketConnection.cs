@@ -31,7 +31,7 @@ internal sealed class TlsSocketConnection : ConnectionContext,
     readonly Socket _socket;
     readonly SocketReadiness _readiness;
     readonly Lock _sslGate = new();
-    nint _ssl;
+    readonly SafeSslHandle _ssl;
     readonly Pipe _input;    // decrypted request bytes: we write, Kestrel reads
     readonly Pipe _output;   // response bytes: Kestrel writes, we encrypt
     readonly TaskCompletionSource<bool> _handshake = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -41,7 +41,7 @@ internal sealed class TlsSocketConnection : ConnectionContext,
     volatile bool _closing;
     byte[] _applicationProtocol = [];
 
-    TlsSocketConnection(Socket socket, nint ssl, SocketReadiness readiness, TlsTransportOptions options)
+    TlsSocketConnection(Socket socket, SafeSslHandle ssl, SocketReadiness readiness, TlsTransportOptions options)
     {
         _socket = socket;
         _ssl = ssl;
@@ -79,24 +79,23 @@ internal sealed class TlsSocketConnection : ConnectionContext,
         // (TlsTransportTests.Client_that_resets_mid_download_leaves_the_server_serving).
         int fd = (int)socket.SafeHandle.DangerousGetHandle();
         LibSsl.ERR_clear_error();
-        nint ssl = LibSsl.SSL_new(context.Handle);
-        if (ssl == 0)
-            throw new TlsTransportException("SSL_new failed: " + LibSsl.DrainErrors());
-        if (LibSsl.SSL_set_fd(ssl, fd) != 1)
+        SafeSslHandle ssl = LibSsl.SSL_new(context.Handle);
+        if (ssl.IsInvalid)
         {
-            string why = LibSsl.DrainErrors();
-            LibSsl.SSL_free(ssl);
-            throw new TlsTransportException("SSL_set_fd failed: " + why);
+            ssl.Dispose();
+            throw new TlsTransportException("SSL_new failed: " + LibSsl.DrainErrors());
         }
-        LibSsl.SSL_set_accept_state(ssl);
         SocketReadiness readiness;
         try
         {
-            readiness = reactor.Register(fd);
+            if (LibSsl.SSL_set_fd(ssl, fd) != 1)
+                throw new TlsTransportException("SSL_set_fd failed: " + LibSsl.DrainErrors());
+            LibSsl.SSL_set_accept_state(ssl);
+            readiness = reactor.Register(socket.SafeHandle);
         }
         catch
         {
-            LibSsl.SSL_free(ssl);
+            ssl.Dispose();
             throw;
         }
         return new TlsSocketConnection(socket, ssl, readiness, options);
@@ -282,7 +281,7 @@ internal sealed class TlsSocketConnection : ConnectionContext,
     {
         lock (_sslGate)
         {
-            if (_ssl == 0)
+            if (_ssl.IsClosed)
             {
                 error = LibSsl.SslErrorSsl;
                 return -1;
@@ -346,13 +345,7 @@ internal sealed class TlsSocketConnection : ConnectionContext,
         await _running;
         _readiness.Dispose();
         lock (_sslGate)
-        {
-            if (_ssl != 0)
-            {
-                LibSsl.SSL_free(_ssl);
-                _ssl = 0;
-            }
-        }
+            _ssl.Dispose();
         _socket.Dispose();
     }
 
