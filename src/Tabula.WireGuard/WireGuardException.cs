@@ -171,7 +171,7 @@ public sealed class WireGuardUnavailableException : WireGuardException
     };
 }
 
-/// <summary>A system call failed: spelled like u-root's messages, <c>bind(AF_NETLINK, NETLINK_GENERIC) = EPERM</c>.</summary>
+/// <summary>A system call failed: spelled like u-root's messages, <c>connect(AF_UNIX, /var/run/wireguard/wg0.sock) = EACCES</c> or Tabula.Linux's <c>socket(AF_NETLINK, …) = EPERM</c>.</summary>
 public sealed class WireGuardSystemException : WireGuardException
 {
     internal WireGuardSystemException(string call, int errno) : base($"{call} = {ErrnoNames.Of(errno)}")
