@@ -19,6 +19,8 @@ using Tabula.Fleet.Storage;
 //  3. time a full snapshot to a fresh relay;
 //  4. subscribe RELAYS relays over HTTP/2 from the head revision, then add ADDS devices one after another
 //     through the customer API and time each from the request to the moment every relay has the delta.
+// The controller heartbeats every 15 s; a relay that hears nothing for longer gives up, as the agent does.
+var streamIdle = TimeSpan.FromSeconds(60);
 int devices = Arg("--devices", 1_000_000), relays = Arg("--relays", 1000), adds = Arg("--adds", 200);
 string dir = Directory.CreateTempSubdirectory("tabula-bench-").FullName;
 string db = Path.Combine(dir, "fleet.db");
@@ -70,13 +72,14 @@ try
         request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
         using var response = await h2.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"snapshot: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var reader = new PeerLineReader(await response.Content.ReadAsStreamAsync(), streamIdle);
         while (true)
         {
-            string line = await reader.ReadLineAsync() ?? throw new EndOfStreamException();
-            bytes += line.Length + 1;
-            if (line.StartsWith("{\"type\":\"peer\"", StringComparison.Ordinal)) { peers++; continue; }
-            if (line.StartsWith("{\"type\":\"snapshot_end\"", StringComparison.Ordinal)) { head = Revision(line); break; }
+            var text = await reader.ReadLineAsync(CancellationToken.None) ?? throw new EndOfStreamException();
+            bytes += text.Length + 1;
+            var line = PeerLine.Parse(text.Span);
+            if (line.Type == PeerLineType.Peer) { peers++; continue; }
+            if (line.Type == PeerLineType.SnapshotEnd) { head = line.Revision; break; }
         }
     }
     snapshot.Stop();
@@ -100,14 +103,14 @@ try
         request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
         using var response = await h2.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
         response.EnsureSuccessStatusCode();
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+        var reader = new PeerLineReader(await response.Content.ReadAsStreamAsync(cts.Token), streamIdle);
         bool signalled = false;
         long expected = baseRevision + 1;
-        while (await reader.ReadLineAsync(cts.Token) is { } line)
+        while (await reader.ReadAsync(cts.Token) is { } line)
         {
-            if (!signalled && line.StartsWith("{\"type\":\"heartbeat\"", StringComparison.Ordinal)) { ready.Signal(); signalled = true; continue; }
-            if (!line.StartsWith("{\"type\":\"add\"", StringComparison.Ordinal)) continue;
-            long r = Revision(line);
+            if (!signalled && line.Type == PeerLineType.Heartbeat) { ready.Signal(); signalled = true; continue; }
+            if (line.Type != PeerLineType.Add) continue;
+            long r = line.Revision;
             if (r != expected) throw new InvalidDataException($"relay {i}: revision {r}, expected {expected}");
             expected++;
             int n = (int)(r - baseRevision);
@@ -156,13 +159,6 @@ finally
 Console.WriteLine($"total {total.Elapsed.TotalSeconds:F0} s");
 return 0;
 
-static long Revision(string line)
-{
-    int at = line.IndexOf("\"revision\":", StringComparison.Ordinal) + 11;
-    int end = at;
-    while (end < line.Length && char.IsAsciiDigit(line[end])) end++;
-    return long.Parse(line.AsSpan(at, end - at), CultureInfo.InvariantCulture);
-}
 
 static double CpuSeconds(int pid)
 {

@@ -1,3 +1,4 @@
+using Tabula.Fleet.Protocol;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

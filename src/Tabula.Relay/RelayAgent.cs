@@ -81,7 +81,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
                 byte[] nonce = await fleet.NonceAsync(options.EnrollmentToken, ct);
                 byte[] identityPublic = Ed25519.PublicKeyOf(options.IdentityKey);
                 byte[] signature = Ed25519.Sign(options.IdentityKey, Enrollment.Message(nonce, PublicKey, options.PackageDigest));
-                var reply = await fleet.EnrollAsync(options.EnrollmentToken, new EnrollRequest(
+                var reply = await fleet.EnrollAsync(options.EnrollmentToken, new EnrollBody(
                     Convert.ToBase64String(identityPublic), Convert.ToBase64String(PublicKey), options.PackageDigest,
                     Convert.ToHexStringLower(nonce), Convert.ToBase64String(signature)), ct);
                 fleet.RelayToken = reply.RelayToken;
@@ -100,7 +100,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
         }
     }
 
-    async Task<ConfigReply> WaitForStaffAsync(CancellationToken ct)
+    async Task<RelayConfigView> WaitForStaffAsync(CancellationToken ct)
     {
         var waited = RelayLog.Clock();
         var lastNote = TimeSpan.Zero;

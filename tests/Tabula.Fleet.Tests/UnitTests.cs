@@ -75,23 +75,6 @@ public sealed class PasswordHasherTests
     }
 }
 
-public sealed class WireGuardKeyTests
-{
-    [Fact]
-    public void Accepts_32_bytes_of_canonical_base64_only()
-    {
-        string good = Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
-        Assert.True(WireGuardKey.TryParse(good, out var key));
-        Assert.Equal(32, key.Length);
-        Assert.False(WireGuardKey.TryParse(Convert.ToBase64String(new byte[31]), out _));
-        Assert.False(WireGuardKey.TryParse(Convert.ToBase64String(new byte[33]), out _));
-        Assert.False(WireGuardKey.TryParse(Convert.ToBase64String(new byte[32]), out _));   // all zero: not a key
-        Assert.False(WireGuardKey.TryParse(good[..42] + "B=", out _));                     // non-canonical trailing bits
-        Assert.False(WireGuardKey.TryParse(good.Replace('=', ' '), out _));
-        Assert.False(WireGuardKey.TryParse(null, out _));
-    }
-}
-
 public sealed class MachineLifecycleTests
 {
     private static Machine In(MachineState state, bool placed = false, MachineState? previous = null) =>

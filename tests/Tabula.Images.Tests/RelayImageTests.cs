@@ -99,10 +99,12 @@ public sealed class RelayImageTests : IDisposable
             "lib/modules/6.1.0-test/kernel/wireguard.ko", "lib/modules/load-order", "proc", "run", "sys", "tmp", "var"], entries.Keys);
     }
 
-    [Fact]
-    public void The_agent_reads_the_fleet_url_and_the_pinned_ca_the_image_wrote()
+    [Theory]
+    [InlineData("https://192.0.2.10:8443/tabula")]
+    [InlineData("https://fleet.example.net:8443/")]   // a relay on DHCP resolves its controller by name
+    public void The_agent_reads_the_fleet_url_and_the_pinned_ca_the_image_wrote(string url)
     {
-        var inputs = Inputs("https://192.0.2.10:8443/tabula");
+        var inputs = Inputs(url);
         byte[] zip = Package(inputs);
         using var archive = OsPackageArchive.Open(new MemoryStream(zip));
         using var initramfs = new MemoryStream();
@@ -115,7 +117,7 @@ public sealed class RelayImageTests : IDisposable
         }
 
         var (fleetUrl, fleetCa) = Tabula.Relay.Settings.RelaySettings.LoadPackageSettings(root);
-        Assert.Equal(new Uri("https://192.0.2.10:8443/tabula"), fleetUrl);
+        Assert.Equal(new Uri(url), fleetUrl);
         Assert.Equal(Certificate.ParsePemBundle(File.ReadAllBytes(inputs.FleetCaFile)).Single().Der, Assert.Single(fleetCa).Der);
     }
 
@@ -137,13 +139,13 @@ public sealed class RelayImageTests : IDisposable
     }
 
     [Theory]
-    [InlineData("http://fleet.example.net", "https://IP")]
-    [InlineData("fleet.example.net", "https://IP")]
-    [InlineData("https://", "https://IP")]
+    [InlineData("http://fleet.example.net", "https://HOST")]
+    [InlineData("fleet.example.net", "https://HOST")]
+    [InlineData("https://", "https://HOST")]
     [InlineData("https://admin:secret@192.0.2.10", "user info")]
     [InlineData("https://192.0.2.10/?token=x", "query")]
-    [InlineData("https://fleet.example.net", "must be an IP address")]
-    public void Fleet_url_that_is_not_a_plain_https_ip_base_url_is_refused(string url, string why)
+    [InlineData("https://fleet_1.example.net", "IP address or a DNS name")]
+    public void Fleet_url_that_is_not_a_plain_https_base_url_is_refused(string url, string why)
     {
         var error = Assert.Throws<ImageException>(() => RelayImage.BuildInitramfs(Inputs(url)));
         Assert.Equal(ImageError.InputInvalid, error.Reason);

@@ -4,6 +4,8 @@ using Tabula.Fleet.Protocol;
 
 namespace Tabula.Fleet.Api;
 
+// The /relay/v1 records (NonceResponse, EnrollBody, …, ErrorBody) are Tabula.Fleet.Protocol's (RelayWire.cs); FleetJson
+// lists them too, so the whole HTTP surface has one context.
 // Request bodies: strings are nullable because a client may omit them; handlers validate and answer 400.
 public sealed record LoginRequest(string? Username, string? Password, string? Totp);
 public sealed record LoginResponse(string Token, string Username, string Role, DateTimeOffset ExpiresAt);
@@ -14,9 +16,6 @@ public sealed record NameRequest(string? Name);
 public sealed record TokenResponse(string Token);
 public sealed record TotpBeginResponse(string Secret, string Uri);
 public sealed record CodeRequest(string? Code);
-public sealed record NonceResponse(string Nonce, DateTimeOffset ExpiresAt);
-public sealed record EnrollBody(string? IdentityKey, string? WireguardPublicKey, string? PackageDigest, string? Nonce, string? Signature);
-public sealed record EnrollResponse(string MachineId, string State, string RelayToken);
 public sealed record ReasonRequest(string? Reason);
 public sealed record ProvisionRequest(
     string? Hostname, string? CountryCode, string? Country, string? CityCode, string? City, string? Provider, bool Owned,
@@ -25,16 +24,11 @@ public sealed record MachineView(
     string Id, string State, string? PreviousState, string WireguardPublicKey, string PackageDigest, RelayPlacement? Placement,
     long AppliedRevision, DateTimeOffset EnrolledAt, DateTimeOffset UpdatedAt, string Fingerprint)
 {
-    public static MachineView From(Machine m) => new(m.Id, m.State.Name(), m.PreviousState?.Name(), WireGuardKey.Format(m.WireGuardKey),
+    public static MachineView From(Machine m) => new(m.Id, m.State.Name(), m.PreviousState?.Name(), WireGuardPublicKey.FromBytes(m.WireGuardKey).ToBase64(),
         m.PackageDigest, m.Placement, m.AppliedRevision, DateTimeOffset.FromUnixTimeMilliseconds(m.EnrolledAt),
         DateTimeOffset.FromUnixTimeMilliseconds(m.UpdatedAt), Enrollment.Fingerprint(m.IdentityKey, m.WireGuardKey));
 }
 public sealed record AllowPackageRequest(string? Digest, string? Reason);
-public sealed record AppliedRequest(long Revision);
-/// <summary>What a relay needs to serve, and whether it may: <c>state</c> says when staff have provisioned it.</summary>
-public sealed record RelayConfigView(string MachineId, string State, int ListenPort, string Ipv4Gateway, string Ipv6Gateway);
-/// <summary>A relay's health: aggregate counts only, never a customer key, endpoint or time of a handshake.</summary>
-public sealed record HealthReport(long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision);
 public sealed record HealthView(string MachineId, long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision,
     DateTimeOffset ReportedAt);
 public sealed record AppliedView(long Revision, long Head, long Deployed, long Applied);
@@ -43,12 +37,11 @@ public sealed record AccountView(string Number, int DeviceLimit, DateTimeOffset 
 public sealed record AddDeviceRequest(string? PublicKey);
 public sealed record DeviceView(long Id, string PublicKey, string Ipv4Address, string Ipv6Address, DateTimeOffset CreatedAt, long Revision)
 {
-    public static DeviceView From(Device d) => new(d.Id, WireGuardKey.Format(d.PublicKey), d.Ipv4, d.Ipv6,
+    public static DeviceView From(Device d) => new(d.Id, WireGuardPublicKey.FromBytes(d.PublicKey).ToBase64(), d.Ipv4, d.Ipv6,
         DateTimeOffset.FromUnixTimeMilliseconds(d.CreatedAt), d.Revision);
 }
 public sealed record RevisionResponse(long Revision);
 public sealed record AuditView(long Id, DateTimeOffset At, string Actor, string Action, string Target, string? Reason, string? Detail);
-public sealed record ErrorBody(string Error, string Message);
 
 // Relay list: Mullvad's app/v1/relays shape, WireGuard part, plus the booted package digest.
 public sealed record RelayList(SortedDictionary<string, LocationView> Locations, WireguardRelays Wireguard);

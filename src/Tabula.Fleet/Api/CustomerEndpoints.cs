@@ -24,7 +24,7 @@ public static class CustomerEndpoints
             TypedResults.Ok((await core.ListDevicesAsync(Auth.Account(http), http.RequestAborted)).Select(DeviceView.From).ToList()));
         customer.MapPost("/devices", async (AddDeviceRequest body, HttpContext http, FleetCore core) =>
         {
-            var key = WireGuardKey.Parse(body.PublicKey, "public_key");
+            var key = KeyInput.Parse(body.PublicKey, "public_key");
             var device = await core.AddDeviceAsync(Auth.Account(http), key, http.RequestAborted);
             return TypedResults.Created($"/app/v1/devices/{device.Id}", DeviceView.From(device));
         });

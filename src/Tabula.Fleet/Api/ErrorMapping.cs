@@ -1,3 +1,4 @@
+using Tabula.Fleet.Protocol;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 

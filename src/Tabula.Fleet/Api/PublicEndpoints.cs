@@ -1,3 +1,4 @@
+using Tabula.Fleet.Protocol;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -64,7 +65,7 @@ public static class PublicEndpoints
             locations[location] = new LocationView(p.Country, p.City);
             ports.Add(p.Port);
             relays.Add(new RelayView(p.Hostname, location, m.State == MachineState.Deployed, p.Owned, p.Provider, p.Ipv4AddrIn, p.Ipv6AddrIn,
-                p.IncludeInCountry, p.Weight, WireGuardKey.Format(m.WireGuardKey), m.PackageDigest));
+                p.IncludeInCountry, p.Weight, WireGuardPublicKey.FromBytes(m.WireGuardKey).ToBase64(), m.PackageDigest));
         }
         return new RelayList(locations, new WireguardRelays([.. ports.Select(p => new[] { p, p })], pool.Ipv4Gateway, pool.Ipv6Gateway, relays));
     }

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using Tabula.Fleet.Protocol;
 
 namespace Tabula.Fleet.Storage;
 
@@ -38,8 +39,24 @@ public sealed class SqlStore(SqlDialect dialect, TimeProvider time) : IStore
                 await Exec(connection, tx, dialect.Migrations[(int)v]);
                 await Exec(connection, tx, "INSERT INTO schema_version (version) VALUES (@v)", ("v", v + 1));
             }
+            if (version < PeerHashV2 && dialect.Migrations.Count >= PeerHashV2)
+                await RehashPeerSetAsync(connection, tx, ct);
             await tx.CommitAsync(ct);
         }
+    }
+
+    /// <summary>The schema version whose peer-set hash is over address bytes.</summary>
+    private const int PeerHashV2 = 2;
+
+    /// <summary>Recomputes the set hash of every device with the current <see cref="PeerSetHash"/>.</summary>
+    private static async Task RehashPeerSetAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
+    {
+        byte[] hash = PeerSetHash.Empty;
+        await using (var command = Command(c, tx, "SELECT public_key, ipv4, ipv6 FROM devices"))
+        await using (var reader = await command.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct))
+                PeerSetHash.Toggle(hash, (byte[])reader.GetValue(0), reader.GetString(1), reader.GetString(2));
+        await Exec(c, tx, "UPDATE fleet_state SET set_hash = @h WHERE id = 1", ("h", hash));
     }
 
     public async Task<T> WriteAsync<T>(Func<IStoreTx, Task<T>> work, CancellationToken ct)

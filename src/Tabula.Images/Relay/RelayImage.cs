@@ -1,3 +1,4 @@
+using Tabula.Fleet.Protocol;
 using Tabula.Packaging.Cpio;
 using Tabula.Images.Initramfs;
 using Tabula.Images.KernelModules;
@@ -34,7 +35,7 @@ public static class RelayImage
         RelayImageInputs inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        RelayConfig config = RelayConfig.Create(inputs.FleetUrl);
+        RelayConfig config = CreateConfig(inputs.FleetUrl);
         var (fleetCa, fleetCaPem) = ReadFleetCa(inputs.FleetCaFile);
 
         CpioArchive archive = InitramfsBase.Create(inputs.Agent)
@@ -46,6 +47,20 @@ public static class RelayImage
             ? ModuleTree.Open(inputs.KernelRelease, inputs.ModulesRoot).AddClosureTo(archive, inputs.Modules)
             : [];
         return (archive, fleetCa, loadOrder);
+    }
+
+    /// <summary>relay.json through its owner (Tabula.Fleet.Protocol), so the agent will accept what is written.</summary>
+    static RelayConfig CreateConfig(string fleetUrl)
+    {
+        try
+        {
+            return RelayConfig.Create(fleetUrl);
+        }
+        catch (RelayConfigException e)
+        {
+            ImageException.Throw(ImageError.InputInvalid, $"{e.Message}, got \"{fleetUrl}\"", e);
+            throw;
+        }
     }
 
     /// <summary>Builds the initramfs and writes the OS package archive (zip) to <paramref name="output"/>.</summary>

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Security.Authentication;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Tabula.Fleet.Protocol;
 using Tabula.Packaging;
 
 namespace Tabula.Relay.Fleet;
@@ -61,30 +62,30 @@ public sealed class FleetClient : IDisposable
 
     public async Task<byte[]> NonceAsync(string enrollmentToken, CancellationToken ct)
     {
-        var reply = await CallAsync("enroll/nonce", HttpMethod.Post, "/relay/v1/enroll/nonce", enrollmentToken, null, RelayJson.Default.NonceReply, ct);
+        var reply = await CallAsync("enroll/nonce", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Nonce, enrollmentToken, null, RelayWireJson.Default.NonceResponse, ct);
         try { return Convert.FromHexString(reply.Nonce); }
         catch (FormatException) { throw new RelayException("enroll", "bad_reply", "the nonce is not hex"); }
     }
 
-    public Task<EnrollReply> EnrollAsync(string enrollmentToken, EnrollRequest request, CancellationToken ct) =>
-        CallAsync("enroll", HttpMethod.Post, "/relay/v1/enroll", enrollmentToken,
-            JsonContent.Create(request, RelayJson.Default.EnrollRequest), RelayJson.Default.EnrollReply, ct);
+    public Task<EnrollResponse> EnrollAsync(string enrollmentToken, EnrollBody request, CancellationToken ct) =>
+        CallAsync("enroll", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Enroll, enrollmentToken,
+            JsonContent.Create(request, RelayWireJson.Default.EnrollBody), RelayWireJson.Default.EnrollResponse, ct);
 
-    public Task<ConfigReply> ConfigAsync(CancellationToken ct) =>
-        CallAsync("config", HttpMethod.Get, "/relay/v1/config", RelayToken, null, RelayJson.Default.ConfigReply, ct);
+    public Task<RelayConfigView> ConfigAsync(CancellationToken ct) =>
+        CallAsync("config", HttpMethod.Get, RelayRoutes.Prefix + RelayRoutes.Config, RelayToken, null, RelayWireJson.Default.RelayConfigView, ct);
 
     public Task AppliedAsync(long revision, CancellationToken ct) =>
-        CallAsync<object>("applied", HttpMethod.Post, "/relay/v1/applied", RelayToken,
-            JsonContent.Create(new AppliedReport(revision), RelayJson.Default.AppliedReport), null, ct);
+        CallAsync<object>("applied", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Applied, RelayToken,
+            JsonContent.Create(new AppliedRequest(revision), RelayWireJson.Default.AppliedRequest), null, ct);
 
     public Task HealthAsync(HealthReport report, CancellationToken ct) =>
-        CallAsync<object>("health", HttpMethod.Post, "/relay/v1/health", RelayToken,
-            JsonContent.Create(report, RelayJson.Default.HealthReport), null, ct);
+        CallAsync<object>("health", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Health, RelayToken,
+            JsonContent.Create(report, RelayWireJson.Default.HealthReport), null, ct);
 
     /// <summary>Opens the peer stream from <paramref name="from"/>; the caller reads NDJSON lines until it ends.</summary>
     public async Task<Stream> OpenPeersAsync(long from, CancellationToken ct)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"/relay/v1/peers?from={from}");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{RelayRoutes.Prefix}{RelayRoutes.Peers}?from={from}");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", RelayToken);
         HttpResponseMessage response;
         using (var timeout = Timeout(ct))
@@ -136,12 +137,13 @@ public sealed class FleetClient : IDisposable
 
     static async Task<FleetCallException> ErrorAsync(string call, HttpResponseMessage response, CancellationToken ct)
     {
-        ErrorReply? error = null;
+        ErrorBody? error = null;
         try
         {
-            error = JsonSerializer.Deserialize(await ReadLimitedAsync(response, ct), RelayJson.Default.ErrorReply);
+            error = JsonSerializer.Deserialize(await ReadLimitedAsync(response, ct), RelayWireJson.Default.ErrorBody);
         }
         catch (Exception e) when (e is JsonException or RelayException or HttpRequestException) { }
+        // A body missing a field deserializes it as null despite the annotation: the defaults below cover it.
         return new FleetCallException(call, (int)response.StatusCode, error?.Error ?? "unknown", error?.Message ?? response.ReasonPhrase ?? "");
     }
 

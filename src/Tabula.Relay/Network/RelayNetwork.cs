@@ -66,7 +66,7 @@ public static class RelayNetwork
     /// The pools' gateway addresses on the WireGuard interface, with the pools' prefixes ("10.64.0.1/10"): the prefix
     /// routes every customer address to the interface, and WireGuard's allowed IPs pick the peer.
     /// </summary>
-    public static void AddGatewayAddresses(string linkName, Fleet.ConfigReply config)
+    public static void AddGatewayAddresses(string linkName, Tabula.Fleet.Protocol.RelayConfigView config)
     {
         foreach (string cidr in new[] { config.Ipv4Gateway, config.Ipv6Gateway })
         {

@@ -1,3 +1,4 @@
+using Tabula.Fleet.Protocol;
 using Tabula.Relay.Fleet;
 using Tabula.WireGuard;
 using Tabula.WireGuard.Keys;
@@ -11,5 +12,5 @@ public interface IRelayDevice
     IWireGuardControl Control { get; }
 
     /// <summary>Brings the interface up with this boot's key and the controller's listen port and gateway addresses.</summary>
-    Task UpAsync(WireGuardKey privateKey, ConfigReply config, CancellationToken ct);
+    Task UpAsync(WireGuardKey privateKey, RelayConfigView config, CancellationToken ct);
 }

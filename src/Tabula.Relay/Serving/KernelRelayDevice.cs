@@ -1,3 +1,4 @@
+using Tabula.Fleet.Protocol;
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Network;
 using Tabula.WireGuard;
@@ -16,7 +17,7 @@ public sealed class KernelRelayDevice(string name, string root) : IRelayDevice
     public string Name => name;
     public IWireGuardControl Control { get; } = new KernelWireGuardControl(name);
 
-    public async Task UpAsync(WireGuardKey privateKey, ConfigReply config, CancellationToken ct)
+    public async Task UpAsync(WireGuardKey privateKey, RelayConfigView config, CancellationToken ct)
     {
         RelayLink.CreateWireGuard(name);
         await Control.ApplyAsync(new DeviceUpdate { PrivateKey = privateKey, ListenPort = checked((ushort)config.ListenPort) }, ct);

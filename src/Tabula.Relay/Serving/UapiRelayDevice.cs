@@ -1,3 +1,4 @@
+using Tabula.Fleet.Protocol;
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Network;
 using Tabula.WireGuard;
@@ -12,19 +13,19 @@ namespace Tabula.Relay.Serving;
 /// <paramref name="configureLink"/> assigns the gateway addresses and sets the link up (by default with rtnetlink in
 /// this process's network namespace).
 /// </summary>
-public sealed class UapiRelayDevice(string name, Action<ConfigReply>? configureLink = null,
+public sealed class UapiRelayDevice(string name, Action<RelayConfigView>? configureLink = null,
     string socketDirectory = UapiWireGuardControl.DefaultSocketDirectory) : IRelayDevice
 {
     public string Name => name;
     public IWireGuardControl Control { get; } = new UapiWireGuardControl(name, socketDirectory);
 
-    public async Task UpAsync(WireGuardKey privateKey, ConfigReply config, CancellationToken ct)
+    public async Task UpAsync(WireGuardKey privateKey, RelayConfigView config, CancellationToken ct)
     {
         await Control.ApplyAsync(new DeviceUpdate { PrivateKey = privateKey, ListenPort = checked((ushort)config.ListenPort) }, ct);
         (configureLink ?? ConfigureHere)(config);
     }
 
-    void ConfigureHere(ConfigReply config)
+    void ConfigureHere(RelayConfigView config)
     {
         RelayNetwork.AddGatewayAddresses(name, config);
         RelayLink.SetUp(name);

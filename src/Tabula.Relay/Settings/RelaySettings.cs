@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Tabula.Fleet.Protocol;
 using Tabula.Packaging;
 using Tabula.Packaging.Crypto;
 
@@ -58,24 +59,22 @@ public sealed class RelaySettings : IDisposable
         }
     }
 
-    /// <summary>The signed part: the controller's URL and pinned CA.</summary>
+    /// <summary>The signed part: the controller's URL (relay.json, read by its owner <see cref="RelayConfig"/>) and pinned CA.</summary>
     public static (Uri FleetUrl, IReadOnlyList<Certificate> FleetCa) LoadPackageSettings(string root)
     {
         Uri url;
         try
         {
-            using var relay = JsonDocument.Parse(Read(root, RelayJson, MaxConfigBytes));
-            if (relay.RootElement.ValueKind != JsonValueKind.Object)
-                throw new RelaySettingsException(SettingsError.Malformed, RelayJson, "is not a JSON object");
-            if (!relay.RootElement.TryGetProperty("version", out var version) || version.ValueKind != JsonValueKind.Number || version.GetInt32() != 1)
-                throw new RelaySettingsException(SettingsError.Unsupported, RelayJson, "version must be 1");
-            string text = String(relay.RootElement, "fleet_url", RelayJson);
-            if (!Uri.TryCreate(text, UriKind.Absolute, out url!) || url.Scheme != Uri.UriSchemeHttps || !string.IsNullOrEmpty(url.UserInfo))
-                throw new RelaySettingsException(SettingsError.Unsupported, RelayJson, "fleet_url must be an https:// URL without credentials");
+            url = RelayConfig.Parse(Read(root, RelayJson, RelayConfig.MaxBytes)).FleetUrl;
         }
-        catch (JsonException e)
+        catch (RelayConfigException e)
         {
-            throw new RelaySettingsException(SettingsError.Malformed, RelayJson, $"invalid JSON at line {e.LineNumber + 1}");
+            throw new RelaySettingsException(e.Reason switch
+            {
+                RelayConfigError.TooLarge => SettingsError.TooLarge,
+                RelayConfigError.Malformed => SettingsError.Malformed,
+                _ => SettingsError.Unsupported,
+            }, RelayJson, e.Message);
         }
         IReadOnlyList<Certificate> ca;
         try

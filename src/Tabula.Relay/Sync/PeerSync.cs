@@ -76,10 +76,9 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
         long from = needSnapshot ? 0 : AppliedRevision;
         await using var stream = await fleet.OpenPeersAsync(from, ct);
         Subscriptions++;
-        var reader = new LineReader(stream, StreamIdle);
-        while (await reader.ReadLineAsync(ct) is { } text)
+        var reader = new PeerLineReader(stream, StreamIdle);
+        while (await reader.ReadAsync(ct) is { } line)
         {
-            var line = PeerLine.Parse(text.Span);
             switch (line.Type)
             {
                 case PeerLineType.Snapshot:
@@ -90,16 +89,16 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
                     break;
                 case PeerLineType.Heartbeat:
                     if (needSnapshot)
-                        throw new PeerStreamException("unexpected", "a heartbeat before the snapshot a fresh subscription needs");
+                        throw new PeerStreamException(PeerStreamError.Unexpected, "a heartbeat before the snapshot a fresh subscription needs");
                     break;
                 default:
-                    throw new PeerStreamException("unexpected", $"a {line.Type} line outside a snapshot");
+                    throw new PeerStreamException(PeerStreamError.Unexpected, $"a {line.Type} line outside a snapshot");
             }
             followed = true;
         }
     }
 
-    async Task ApplySnapshotAsync(PeerLine begin, LineReader reader, CancellationToken ct)
+    async Task ApplySnapshotAsync(PeerLine begin, PeerLineReader reader, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         needSnapshot = true;
@@ -109,16 +108,15 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
         long count = 0;
         while (true)
         {
-            var text = await reader.ReadLineAsync(ct) ?? throw new PeerStreamException("truncated", "the stream ended inside a snapshot");
-            var line = PeerLine.Parse(text.Span);
+            var line = await reader.ReadAsync(ct) ?? throw new PeerStreamException(PeerStreamError.Truncated, "the stream ended inside a snapshot");
             if (line.Type == PeerLineType.SnapshotEnd)
             {
                 if (line.Revision != begin.Revision || count != begin.Count)
-                    throw new PeerStreamException("snapshot_mismatch", $"snapshot of {begin.Count} at {begin.Revision} ended with {count} at {line.Revision}");
+                    throw new PeerStreamException(PeerStreamError.SnapshotMismatch, $"snapshot of {begin.Count} at {begin.Revision} ended with {count} at {line.Revision}");
                 if (batch.Count > 0 || first)
                     await device.ApplyAsync(new DeviceUpdate { ReplacePeers = first, Peers = batch }, ct);
                 if (!hash.AsSpan().SequenceEqual(line.Hash))
-                    throw new PeerStreamException("hash_mismatch", $"the snapshot at revision {line.Revision} does not hash to the controller's value");
+                    throw new PeerStreamException(PeerStreamError.HashMismatch, $"the snapshot at revision {line.Revision} does not hash to the controller's value");
                 hash.CopyTo(setHash, 0);
                 Volatile.Write(ref peers, (int)count);
                 Volatile.Write(ref applied, line.Revision);
@@ -126,9 +124,9 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
                 log.Snapshot(line.Revision, (int)count, clock.Elapsed);
                 return;
             }
-            if (line.Type != PeerLineType.Peer)
-                throw new PeerStreamException("unexpected", $"a {line.Type} line inside a snapshot");
-            PeerSetHash.Toggle(hash, line.PublicKey, line.Ipv4!.ToString(), line.Ipv6!.ToString());
+            if (line.Type != PeerLineType.Peer || !line.HasPeer)
+                throw new PeerStreamException(PeerStreamError.Unexpected, $"a {line.Type} line inside a snapshot");
+            PeerSetHash.Toggle(hash, line.PublicKey.Bytes, line.Ipv4, line.Ipv6);
             batch.Add(Upsert(line));
             count++;
             if (batch.Count == SnapshotBatch)
@@ -143,29 +141,32 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
     async Task ApplyDeltaAsync(PeerLine line, CancellationToken ct)
     {
         if (needSnapshot)
-            throw new PeerStreamException("unexpected", "a delta before the snapshot a fresh subscription needs");
+            throw new PeerStreamException(PeerStreamError.Unexpected, "a delta before the snapshot a fresh subscription needs");
         if (line.Revision != AppliedRevision + 1)
         {
             // Revisions are dense; anything else is a bug somewhere: resume from what the device surely has.
-            throw new PeerStreamException("revision_gap", $"expected revision {AppliedRevision + 1}, got {line.Revision}");
+            throw new PeerStreamException(PeerStreamError.RevisionGap, $"expected revision {AppliedRevision + 1}, got {line.Revision}");
         }
+        if (!line.HasPeer)
+            throw new PeerStreamException(PeerStreamError.MalformedLine, $"a {line.Type} line without a peer");
         long started = time.GetTimestamp();
-        var update = line.Type == PeerLineType.Add ? Upsert(line) : PeerUpdate.RemovePeer(new WireGuardKey(line.PublicKey));
+        var update = line.Type == PeerLineType.Add ? Upsert(line) : PeerUpdate.RemovePeer(new WireGuardKey(line.PublicKey.Bytes));
         await device.ApplyAsync(new DeviceUpdate { Peers = [update] }, ct);
-        PeerSetHash.Toggle(setHash, line.PublicKey, line.Ipv4!.ToString(), line.Ipv6!.ToString());
+        PeerSetHash.Toggle(setHash, line.PublicKey.Bytes, line.Ipv4, line.Ipv6);
         Volatile.Write(ref peers, PeerCount + (line.Type == PeerLineType.Add ? 1 : -1));
         Volatile.Write(ref applied, line.Revision);
         if (!setHash.AsSpan().SequenceEqual(line.Hash))
         {
             needSnapshot = true;
-            throw new PeerStreamException("hash_mismatch", $"after revision {line.Revision} the set differs from the controller's");
+            throw new PeerStreamException(PeerStreamError.HashMismatch, $"after revision {line.Revision} the set differs from the controller's");
         }
         log.Delta(line.Type == PeerLineType.Add ? "add" : "remove", line.Revision, PeerCount, time.GetElapsedTime(started));
     }
 
+    /// <summary>The wire's public key becomes Tabula.WireGuard's key type here, at the edge into the device.</summary>
     static PeerUpdate Upsert(PeerLine line) => new()
     {
-        PublicKey = new WireGuardKey(line.PublicKey),
+        PublicKey = new WireGuardKey(line.PublicKey!.Bytes),
         ReplaceAllowedIps = true,
         AllowedIps = [new AllowedIp(line.Ipv4!, 32), new AllowedIp(line.Ipv6!, 128)],
     };

@@ -101,30 +101,27 @@ public sealed class PeerFollower : IAsyncDisposable
         {
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stop.Token);
             response.EnsureSuccessStatusCode();
-            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(stop.Token));
+            var reader = new PeerLineReader(await response.Content.ReadAsStreamAsync(stop.Token), TimeSpan.FromMinutes(5));
             bool inSnapshot = false;
-            while (await reader.ReadLineAsync(stop.Token) is { } line)
+            while (await reader.ReadAsync(stop.Token) is { } line)
             {
-                using var doc = JsonDocument.Parse(line);
-                var o = doc.RootElement;
-                switch (o.GetProperty("type").GetString())
+                switch (line.Type)
                 {
-                    case "snapshot":
+                    case PeerLineType.Snapshot:
                         peers.Clear(); hash = new byte[32]; inSnapshot = true; break;
-                    case "peer":
+                    case PeerLineType.Peer:
                         if (!inSnapshot) throw new InvalidDataException("peer line outside a snapshot");
-                        Apply(o, add: true); break;
-                    case "snapshot_end":
-                        if (Convert.ToHexStringLower(hash) != o.GetProperty("hash").GetString()) throw new InvalidDataException("snapshot hash mismatch");
-                        inSnapshot = false; Snapshots++; Advance(o.GetProperty("revision").GetInt64()); break;
-                    case "add" or "remove":
-                        long revision = o.GetProperty("revision").GetInt64();
+                        Apply(line, add: true); break;
+                    case PeerLineType.SnapshotEnd:
+                        if (!hash.AsSpan().SequenceEqual(line.Hash)) throw new InvalidDataException("snapshot hash mismatch");
+                        inSnapshot = false; Snapshots++; Advance(line.Revision); break;
+                    case PeerLineType.Add or PeerLineType.Remove:
+                        long revision = line.Revision;
                         if (revision != Applied + 1) throw new InvalidDataException($"delta {revision} after {Applied}: gap or duplicate");
-                        Apply(o, add: o.GetProperty("type").GetString() == "add");
-                        if (Convert.ToHexStringLower(hash) != o.GetProperty("hash").GetString()) throw new InvalidDataException($"hash mismatch at {revision}");
+                        Apply(line, add: line.Type == PeerLineType.Add);
+                        if (!hash.AsSpan().SequenceEqual(line.Hash)) throw new InvalidDataException($"hash mismatch at {revision}");
                         Deltas++; DeltaRevisions.Add(revision); Advance(revision); break;
-                    case "heartbeat": break;
-                    default: throw new InvalidDataException("unknown line " + line);
+                    case PeerLineType.Heartbeat: break;
                 }
             }
         }
@@ -133,12 +130,11 @@ public sealed class PeerFollower : IAsyncDisposable
         catch (IOException) { }
     }
 
-    private void Apply(JsonElement o, bool add)
+    private void Apply(PeerLine line, bool add)
     {
-        string key = o.GetProperty("public_key").GetString()!;
-        var ips = o.GetProperty("allowed_ips").EnumerateArray().Select(e => e.GetString()!).ToArray();
-        string v4 = ips[0][..ips[0].IndexOf('/')], v6 = ips[1][..ips[1].IndexOf('/')];
-        PeerSetHash.Toggle(hash, Convert.FromBase64String(key), v4, v6);
+        if (!line.HasPeer) throw new InvalidDataException("a peer line without its peer");
+        string key = line.PublicKey.ToBase64(), v4 = line.Ipv4.ToString(), v6 = line.Ipv6.ToString();
+        PeerSetHash.Toggle(hash, line.PublicKey.Bytes, line.Ipv4, line.Ipv6);
         if (add && !peers.TryAdd(key, (v4, v6))) throw new InvalidDataException("added a key twice");
         if (!add && !peers.Remove(key)) throw new InvalidDataException("removed an unknown key");
     }

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
-using Tabula.Relay.Sync;
+using Tabula.Fleet.Protocol;
 
 namespace Tabula.Fuzz.Targets;
 
@@ -17,12 +17,12 @@ public static class PeerLineTarget
         catch (PeerStreamException) { return false; }
 
         bool hasPeer = line.Type is PeerLineType.Peer or PeerLineType.Add or PeerLineType.Remove;
-        FuzzFinding.Check(!hasPeer || (line.PublicKey is { Length: 32 } && line.Ipv4 is not null && line.Ipv6 is not null), "peer line: peer fields missing", input);
+        FuzzFinding.Check(!hasPeer || (line.PublicKey is { Bytes.Length: 32 } && line.Ipv4 is not null && line.Ipv6 is not null), "peer line: peer fields missing", input);
         FuzzFinding.Check(line.Hash is null || line.Hash.Length == 32, "peer line: hash is not 32 bytes", input);
 
         var again = PeerLine.Parse(Write(line));
         FuzzFinding.Check(again.Type == line.Type && again.Revision == line.Revision && again.Count == line.Count
-            && Same(again.PublicKey, line.PublicKey) && Same(again.Hash, line.Hash)
+            && Equals(again.PublicKey, line.PublicKey) && Same(again.Hash, line.Hash)
             && Equals(again.Ipv4, line.Ipv4) && Equals(again.Ipv6, line.Ipv6), "peer line: parse, write, parse changed it", input);
         return true;
     }
@@ -42,7 +42,7 @@ public static class PeerLineTarget
             });
             if (line.Revision >= 0) writer.WriteNumber("revision", line.Revision);
             if (line.Count >= 0) writer.WriteNumber("peers", line.Count);
-            if (line.PublicKey is not null) writer.WriteBase64String("public_key", line.PublicKey);
+            if (line.PublicKey is not null) writer.WriteBase64String("public_key", line.PublicKey.Bytes);
             if (line.Ipv4 is not null && line.Ipv6 is not null)
             {
                 writer.WriteStartArray("allowed_ips");

@@ -1,9 +1,9 @@
 using System.Text;
-using Tabula.Relay.Sync;
+using Tabula.Fleet.Protocol;
 
-namespace Tabula.Relay.Tests;
+namespace Tabula.Fleet.Protocol.Tests;
 
-public sealed class LineReaderTests
+public sealed class PeerLineReaderTests
 {
     /// <summary>Returns at most one byte per read, or blocks forever once its data is gone (a silent connection).</summary>
     sealed class TrickleStream(byte[] data, bool hangAtEnd) : Stream
@@ -31,7 +31,7 @@ public sealed class LineReaderTests
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
-    static async Task<List<string>> ReadAll(LineReader reader)
+    static async Task<List<string>> ReadAll(PeerLineReader reader)
     {
         var lines = new List<string>();
         while (await reader.ReadLineAsync(CancellationToken.None) is { } line)
@@ -42,7 +42,7 @@ public sealed class LineReaderTests
     [Fact]
     public async Task Reassembles_lines_that_arrive_a_byte_at_a_time()
     {
-        var reader = new LineReader(new TrickleStream("one\ntwo\n\nthree\n"u8.ToArray(), false), TimeSpan.FromSeconds(5));
+        var reader = new PeerLineReader(new TrickleStream("one\ntwo\n\nthree\n"u8.ToArray(), false), TimeSpan.FromSeconds(5));
         Assert.Equal(["one", "two", "", "three"], await ReadAll(reader));
     }
 
@@ -50,7 +50,7 @@ public sealed class LineReaderTests
     public async Task Many_lines_through_one_buffer()
     {
         string text = string.Concat(Enumerable.Range(0, 50_000).Select(i => $"line {i}\n"));
-        var reader = new LineReader(new MemoryStream(Encoding.ASCII.GetBytes(text)), TimeSpan.FromSeconds(5));
+        var reader = new PeerLineReader(new MemoryStream(Encoding.ASCII.GetBytes(text)), TimeSpan.FromSeconds(5));
         var lines = await ReadAll(reader);
         Assert.Equal(50_000, lines.Count);
         Assert.Equal("line 49999", lines[^1]);
@@ -59,22 +59,22 @@ public sealed class LineReaderTests
     [Fact]
     public async Task A_line_without_newline_within_the_limit_is_refused()
     {
-        var reader = new LineReader(new MemoryStream(new byte[PeerLine.MaxBytes * 3]), TimeSpan.FromSeconds(5));
-        Assert.Equal("line_too_long", (await Assert.ThrowsAsync<PeerStreamException>(() => ReadAll(reader))).Reason);
+        var reader = new PeerLineReader(new MemoryStream(new byte[PeerLine.MaxBytes * 3]), TimeSpan.FromSeconds(5));
+        Assert.Equal(PeerStreamError.LineTooLong, (await Assert.ThrowsAsync<PeerStreamException>(() => ReadAll(reader))).Reason);
     }
 
     [Fact]
     public async Task A_stream_that_ends_inside_a_line_is_truncated()
     {
-        var reader = new LineReader(new MemoryStream("ok\npart"u8.ToArray()), TimeSpan.FromSeconds(5));
-        Assert.Equal("truncated", (await Assert.ThrowsAsync<PeerStreamException>(() => ReadAll(reader))).Reason);
+        var reader = new PeerLineReader(new MemoryStream("ok\npart"u8.ToArray()), TimeSpan.FromSeconds(5));
+        Assert.Equal(PeerStreamError.Truncated, (await Assert.ThrowsAsync<PeerStreamException>(() => ReadAll(reader))).Reason);
     }
 
     [Fact]
     public async Task A_silent_connection_is_declared_stalled()
     {
-        var reader = new LineReader(new TrickleStream("hello\n"u8.ToArray(), hangAtEnd: true), TimeSpan.FromMilliseconds(200));
+        var reader = new PeerLineReader(new TrickleStream("hello\n"u8.ToArray(), hangAtEnd: true), TimeSpan.FromMilliseconds(200));
         Assert.NotNull(await reader.ReadLineAsync(CancellationToken.None));
-        Assert.Equal("stalled", (await Assert.ThrowsAsync<PeerStreamException>(async () => await reader.ReadLineAsync(CancellationToken.None))).Reason);
+        Assert.Equal(PeerStreamError.Stalled, (await Assert.ThrowsAsync<PeerStreamException>(async () => await reader.ReadLineAsync(CancellationToken.None))).Reason);
     }
 }

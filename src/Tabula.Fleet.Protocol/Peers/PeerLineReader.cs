@@ -1,14 +1,20 @@
-namespace Tabula.Relay.Sync;
+namespace Tabula.Fleet.Protocol;
 
 /// <summary>
-/// Newline-delimited lines from a stream, each at most <see cref="PeerLine.MaxBytes"/>, through one 64 KiB buffer
+/// Reads the peer stream: newline-delimited lines of at most <see cref="PeerLine.MaxBytes"/> through one 64 KiB buffer
 /// (a snapshot of a million peers streams through the same memory). A line that does not arrive within
-/// <paramref name="idle"/> (the controller heartbeats every 15 s) means the connection is dead.
+/// <paramref name="idle"/> (the controller heartbeats every 15 s) means the connection is dead. Every failure is a
+/// <see cref="PeerStreamException"/>; I/O errors of <paramref name="stream"/> pass through.
 /// </summary>
-public sealed class LineReader(Stream stream, TimeSpan idle)
+public sealed class PeerLineReader(Stream stream, TimeSpan idle)
 {
-    readonly byte[] buffer = new byte[64 * 1024];
+    const int BufferSize = 64 * 1024;
+    readonly byte[] buffer = new byte[BufferSize];
     int start, end;
+
+    /// <summary>The next line, parsed; null at the end of the stream.</summary>
+    public async ValueTask<PeerLine?> ReadAsync(CancellationToken ct) =>
+        await ReadLineAsync(ct) is { } line ? PeerLine.Parse(line.Span) : null;
 
     /// <summary>The next line without its newline, valid until the next call; null at the end of the stream.</summary>
     public async ValueTask<ReadOnlyMemory<byte>?> ReadLineAsync(CancellationToken ct)
@@ -23,7 +29,7 @@ public sealed class LineReader(Stream stream, TimeSpan idle)
                 return line;
             }
             if (end - start > PeerLine.MaxBytes)
-                throw new PeerStreamException("line_too_long", $"no newline within {PeerLine.MaxBytes} bytes");
+                throw new PeerStreamException(PeerStreamError.LineTooLong, $"no newline within {PeerLine.MaxBytes} bytes");
             if (start > 0)
             {
                 buffer.AsSpan(start, end - start).CopyTo(buffer);
@@ -39,11 +45,11 @@ public sealed class LineReader(Stream stream, TimeSpan idle)
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                throw new PeerStreamException("stalled", $"nothing from the controller for {idle.TotalSeconds:0}s");
+                throw new PeerStreamException(PeerStreamError.Stalled, $"nothing from the controller for {idle.TotalSeconds:0}s");
             }
             if (n == 0)
             {
-                if (end > start) throw new PeerStreamException("truncated", "the stream ended inside a line");
+                if (end > start) throw new PeerStreamException(PeerStreamError.Truncated, "the stream ended inside a line");
                 return null;
             }
             end += n;

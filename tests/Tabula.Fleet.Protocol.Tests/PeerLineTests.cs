@@ -1,7 +1,7 @@
 using System.Text;
-using Tabula.Relay.Sync;
+using Tabula.Fleet.Protocol;
 
-namespace Tabula.Relay.Tests;
+namespace Tabula.Fleet.Protocol.Tests;
 
 public sealed class PeerLineTests
 {
@@ -17,7 +17,7 @@ public sealed class PeerLineTests
         Assert.Equal((PeerLineType.Snapshot, 1000000L, 999000L), (snapshot.Type, snapshot.Revision, snapshot.Count));
         var peer = Parse($$"""{"type":"peer","public_key":"{{Key}}","allowed_ips":["10.64.0.2/32","fc00:bbbb:bbbb:bb01::2/128"]}""");
         Assert.Equal(PeerLineType.Peer, peer.Type);
-        Assert.Equal(Convert.FromBase64String(Key), peer.PublicKey);
+        Assert.Equal(Convert.FromBase64String(Key), peer.PublicKey!.Bytes.ToArray());
         Assert.Equal(("10.64.0.2", "fc00:bbbb:bbbb:bb01::2"), (peer.Ipv4!.ToString(), peer.Ipv6!.ToString()));
         var add = Parse($$"""{"type":"add","revision":7,"public_key":"{{Key}}","allowed_ips":["10.64.0.9/32","fc00:bbbb:bbbb:bb01::9/128"],"hash":"{{Hash}}"}""");
         Assert.Equal((PeerLineType.Add, 7L), (add.Type, add.Revision));
@@ -48,7 +48,7 @@ public sealed class PeerLineTests
     public void Refuses_malformed_lines_with_a_reason_that_never_echoes_the_key(string line, string expected)
     {
         var e = Assert.Throws<PeerStreamException>(() => Parse(line));
-        Assert.Equal("malformed_line", e.Reason);
+        Assert.Equal(PeerStreamError.MalformedLine, e.Reason);
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain(Key, e.Message);
         Assert.DoesNotContain("10.0.0.1", e.Message);
@@ -58,6 +58,6 @@ public sealed class PeerLineTests
     public void Refuses_a_line_over_the_limit()
     {
         var e = Assert.Throws<PeerStreamException>(() => PeerLine.Parse(new byte[PeerLine.MaxBytes + 1]));
-        Assert.Equal("line_too_long", e.Reason);
+        Assert.Equal(PeerStreamError.LineTooLong, e.Reason);
     }
 }

@@ -1,22 +1,40 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
 
-namespace Tabula.Relay.Sync;
+namespace Tabula.Fleet.Protocol;
 
+/// <summary>The six line types of the peer stream.</summary>
 public enum PeerLineType { Snapshot, Peer, SnapshotEnd, Add, Remove, Heartbeat }
 
 /// <summary>
-/// One line of the peer stream (docs/fleet.md "Peer stream"), parsed strictly: every peer has exactly one IPv4 /32 and
-/// one IPv6 /128, keys are 32 bytes, hashes 32 bytes of lowercase hex. Anything else is a
-/// <see cref="PeerStreamException"/>, and the agent resubscribes rather than guess.
+/// One line of the peer stream (docs/fleet.md "Peer stream"), one JSON object per line:
+/// <code>
+/// {"type":"snapshot","revision":R,"peers":N}
+/// {"type":"peer","public_key":"…","allowed_ips":["10.64.0.2/32","fc00:bbbb:bbbb:bb01::2/128"]}
+/// {"type":"snapshot_end","revision":R,"hash":"64 hex"}
+/// {"type":"add"|"remove","revision":R,"public_key":"…","allowed_ips":[…],"hash":"64 hex"}
+/// {"type":"heartbeat","revision":R}
+/// </code>
+/// <see cref="PeerLineWriter"/> writes them, <see cref="Parse"/> reads them strictly: every peer has exactly one IPv4
+/// /32 and one IPv6 /128, keys are 32 bytes, hashes 32 bytes of lowercase hex; unknown fields are skipped (a newer
+/// controller may add some). Anything else is a <see cref="PeerStreamException"/>, and the agent resubscribes rather
+/// than guess.
 /// </summary>
-public sealed record PeerLine(PeerLineType Type, long Revision, long Count, byte[]? PublicKey, IPAddress? Ipv4, IPAddress? Ipv6, byte[]? Hash)
+public sealed record PeerLine(PeerLineType Type, long Revision, long Count, WireGuardPublicKey? PublicKey, IPAddress? Ipv4, IPAddress? Ipv6, byte[]? Hash)
 {
+    /// <summary>Longest line accepted, newline excluded. The longest line written is about 200 bytes.</summary>
     public const int MaxBytes = 4096;
 
+    /// <summary>The peer fields of a peer, add or remove line (all three are set on those).</summary>
+    [MemberNotNullWhen(true, nameof(PublicKey), nameof(Ipv4), nameof(Ipv6))]
+    public bool HasPeer => PublicKey is not null && Ipv4 is not null && Ipv6 is not null;
+
+    /// <summary>Parses one line without its newline. Throws <see cref="PeerStreamException"/> on any malformed input.</summary>
     public static PeerLine Parse(ReadOnlySpan<byte> line)
     {
-        if (line.Length > MaxBytes) throw new PeerStreamException("line_too_long", $"a line of {line.Length} bytes (limit {MaxBytes})");
+        if (line.Length > MaxBytes) throw new PeerStreamException(PeerStreamError.LineTooLong, $"a line of {line.Length} bytes (limit {MaxBytes})");
         string? type = null, v4 = null, v6 = null;
         long revision = -1, count = -1;
         byte[]? key = null, hash = null;
@@ -36,11 +54,11 @@ public sealed record PeerLine(PeerLineType Type, long Revision, long Count, byte
                     case "peers": count = reader.GetInt64(); break;
                     case "public_key":
                         key = reader.GetBytesFromBase64();
-                        if (key.Length != 32) throw Bad("public_key is not 32 bytes");
+                        if (key.Length != WireGuardPublicKey.Size) throw Bad("public_key is not 32 bytes");
                         break;
                     case "hash":
                         string text = reader.GetString() ?? "";
-                        if (text.Length != 64 || text.Any(c => c is not (>= '0' and <= '9' or >= 'a' and <= 'f'))) throw Bad("hash is not 64 hex digits");
+                        if (text.Length != 2 * PeerSetHash.Size || text.Any(c => c is not (>= '0' and <= '9' or >= 'a' and <= 'f'))) throw Bad("hash is not 64 hex digits");
                         hash = Convert.FromHexString(text);
                         break;
                     case "allowed_ips":
@@ -78,18 +96,12 @@ public sealed record PeerLine(PeerLineType Type, long Revision, long Count, byte
         if (hasPeer)
         {
             if (key is null || v4 is null || v6 is null) throw Bad($"{type} without public_key and both allowed_ips");
-            if (!IPAddress.TryParse(v4, out ipv4) || ipv4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork
-                || !IPAddress.TryParse(v6, out ipv6) || ipv6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+            if (!IPAddress.TryParse(v4, out ipv4) || ipv4.AddressFamily != AddressFamily.InterNetwork
+                || !IPAddress.TryParse(v6, out ipv6) || ipv6.AddressFamily != AddressFamily.InterNetworkV6 || ipv6.ScopeId != 0)
                 throw Bad("allowed_ips are not addresses");
         }
-        return new PeerLine(kind, revision, count, key, ipv4, ipv6, hash);
+        return new PeerLine(kind, revision, count, key is null ? null : WireGuardPublicKey.Own(key), ipv4, ipv6, hash);
     }
 
-    static PeerStreamException Bad(string detail) => new("malformed_line", detail);
-}
-
-/// <summary>The peer stream broke its contract; the message never holds key or address text.</summary>
-public sealed class PeerStreamException(string reason, string detail) : Exception($"{reason}: {detail}")
-{
-    public string Reason { get; } = reason;
+    static PeerStreamException Bad(string detail) => new(PeerStreamError.MalformedLine, detail);
 }

@@ -1,0 +1,49 @@
+using System.Text.Json.Serialization;
+
+namespace Tabula.Fleet.Protocol;
+
+// The /relay/v1 API between the relay agent and the fleet controller (docs/fleet.md "Relay API"): one set of records
+// both sides serialize with RelayWireJson, snake_case field names. Request strings are nullable because the
+// controller must answer a client that omits them with 400, not crash; the agent always fills them.
+
+/// <summary>POST /relay/v1/enroll/nonce (bearer: enrollment token): a single-use nonce, hex.</summary>
+public sealed record NonceResponse(string Nonce, DateTimeOffset ExpiresAt);
+
+/// <summary>POST /relay/v1/enroll (bearer: enrollment token): the agent's identity, fresh WireGuard key, booted package, signed (<see cref="Enrollment"/>).</summary>
+public sealed record EnrollBody(string? IdentityKey, string? WireguardPublicKey, string? PackageDigest, string? Nonce, string? Signature);
+
+/// <summary>The enrolled machine, its state, and the relay token for every later call.</summary>
+public sealed record EnrollResponse(string MachineId, string State, string RelayToken);
+
+/// <summary>GET /relay/v1/config: what a relay needs to serve, and whether it may (<c>state</c> says when staff have provisioned it).</summary>
+public sealed record RelayConfigView(string MachineId, string State, int ListenPort, string Ipv4Gateway, string Ipv6Gateway);
+
+/// <summary>POST /relay/v1/applied: the revision the relay's device holds.</summary>
+public sealed record AppliedRequest(long Revision);
+
+/// <summary>POST /relay/v1/health: aggregate counts only, never a customer key, endpoint or time of a handshake.</summary>
+public sealed record HealthReport(long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision);
+
+/// <summary>Every error answer of the controller (all APIs, not only /relay/v1).</summary>
+public sealed record ErrorBody(string Error, string Message);
+
+/// <summary>The /relay/v1 paths.</summary>
+public static class RelayRoutes
+{
+    /// <summary>The route group.</summary>
+    public const string Prefix = "/relay/v1";
+    /// <summary>Paths below <see cref="Prefix"/>.</summary>
+    public const string Nonce = "/enroll/nonce", Enroll = "/enroll", Peers = "/peers", Applied = "/applied", Config = "/config", Health = "/health";
+}
+
+/// <summary>The source-generated JSON context of the relay wire (AOT-safe; the static agent uses nothing else).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(NonceResponse))]
+[JsonSerializable(typeof(EnrollBody))]
+[JsonSerializable(typeof(EnrollResponse))]
+[JsonSerializable(typeof(RelayConfigView))]
+[JsonSerializable(typeof(AppliedRequest))]
+[JsonSerializable(typeof(HealthReport))]
+[JsonSerializable(typeof(ErrorBody))]
+public sealed partial class RelayWireJson : JsonSerializerContext;
