@@ -64,16 +64,15 @@ public static class LabSigning
         return signer;
     }
 
-    /// <summary>Writes an ST trust policy folder: the threshold (2 unless told), network fetch, the root, and optionally the TLS
-    /// roots stboot pins.</summary>
+    /// <summary>Writes an ST trust policy folder with Tabula.Packaging's writer (what `tabula trustpolicy create` does):
+    /// the threshold (2 unless told), network fetch, the root, and optionally the TLS roots stboot pins. The folder is the
+    /// lab's own, so an old one is replaced.</summary>
     public static string WriteTrustPolicy(string directory, LabSigner root, string? tlsRootsPem, int threshold = Threshold)
     {
-        Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, "trust_policy.json"),
-            $"{{\"ospkg_signature_threshold\": {threshold}, \"ospkg_fetch_method\": \"network\"}}\n");
-        File.WriteAllText(Path.Combine(directory, "ospkg_signing_root.pem"), root.CertificatePem);
-        if (tlsRootsPem is not null)
-            File.WriteAllText(Path.Combine(directory, "tls_roots.pem"), tlsRootsPem);
+        if (Directory.Exists(directory))
+            Directory.Delete(directory, recursive: true);
+        var tls = tlsRootsPem is null ? null : Certificate.ParsePemBundle(System.Text.Encoding.UTF8.GetBytes(tlsRootsPem));
+        new TrustPolicyFolder(new TrustPolicy(threshold, FetchMethod.Network), [root.Certificate], tls, null).Write(directory);
         return directory;
     }
 

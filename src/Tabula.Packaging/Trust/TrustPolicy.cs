@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Text.Json;
+
 namespace Tabula.Packaging;
 
 /// <summary>Where stboot gets the OS package from.</summary>
@@ -12,7 +15,8 @@ public enum FetchMethod
 /// <summary>
 /// trust_policy.json: how many valid signatures a package needs and how it is fetched. Only valid
 /// policies can exist (validated on parse, like stboot's trust/policy.go). Also reads the legacy
-/// security_configuration.json keys (min_valid_sigs_required, boot_mode).
+/// security_configuration.json keys (min_valid_sigs_required, boot_mode). Written by <see cref="ToJson"/> (always the
+/// current keys), so nothing writes this format by hand.
 /// </summary>
 public sealed record TrustPolicy(int SignatureThreshold, FetchMethod FetchMethod)
 {
@@ -42,5 +46,31 @@ public sealed record TrustPolicy(int SignatureThreshold, FetchMethod FetchMethod
             _ => fields.Missing<FetchMethod>(methodKey, $"\"network\" or \"initramfs\", got \"{method}\""),
         };
         return new TrustPolicy((int)threshold, fetch) { IsLegacy = legacy };
+    }
+
+    /// <summary>
+    /// trust_policy.json as stmgr writes it: <c>{"ospkg_signature_threshold": N, "ospkg_fetch_method": "network"}</c>, keys in
+    /// that order, newline-terminated; <see cref="Parse"/> reads it back to the same values. Throws
+    /// <see cref="ArgumentOutOfRangeException"/> for a policy <see cref="Parse"/> would refuse (threshold outside 1-64).
+    /// </summary>
+    public byte[] ToJson()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(SignatureThreshold, 1, nameof(SignatureThreshold));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(SignatureThreshold, Limits.MaxSignatures, nameof(SignatureThreshold));
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("ospkg_signature_threshold", SignatureThreshold);
+            writer.WriteString("ospkg_fetch_method", FetchMethod switch
+            {
+                FetchMethod.Network => "network",
+                FetchMethod.Initramfs => "initramfs",
+                _ => throw new ArgumentOutOfRangeException(nameof(FetchMethod)),
+            });
+            writer.WriteEndObject();
+        }
+        buffer.Write("\n"u8);
+        return buffer.WrittenSpan.ToArray();
     }
 }

@@ -33,6 +33,31 @@ public sealed record TrustPolicyFolder(TrustPolicy Policy, IReadOnlyList<Certifi
         return new TrustPolicyFolder(policy, roots, tls, sigsum);
     }
 
+    /// <summary>
+    /// Writes the folder <see cref="Load"/> reads back to the same values: trust_policy.json (<see cref="TrustPolicy.ToJson"/>),
+    /// ospkg_signing_root.pem and, when there are TLS roots, tls_roots.pem (PEM, one block per certificate, in order).
+    /// Creates <paramref name="directory"/> if needed and refuses one that already holds any file of a trust policy
+    /// folder (a stale legacy or Sigsum file would change what the folder means). A Sigsum policy is not written:
+    /// its file is the operator's, copy it beside (<see cref="SigsumPolicyFile"/>).
+    /// </summary>
+    public void Write(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (Sigsum is not null)
+            throw new NotSupportedException($"a Sigsum policy is not written; copy its file to {SigsumPolicyFile}");
+        if (SigningRoots.Count == 0)
+            throw new ArgumentException("a trust policy folder needs at least one signing root");
+        byte[] policy = Policy.ToJson();
+        Directory.CreateDirectory(directory);
+        foreach (string file in (string[])[PolicyFile, LegacyPolicyFile, SigningRootFile, TlsRootsFile, SigsumPolicyFile])
+            if (File.Exists(Path.Combine(directory, file)))
+                throw new IOException($"{Path.Combine(directory, file)} already exists");
+        File.WriteAllText(Path.Combine(directory, SigningRootFile), string.Concat(SigningRoots.Select(r => Pem.EncodeCertificate(r.Der))));
+        if (TlsRoots is { Count: > 0 } tls)
+            File.WriteAllText(Path.Combine(directory, TlsRootsFile), string.Concat(tls.Select(r => Pem.EncodeCertificate(r.Der))));
+        File.WriteAllBytes(Path.Combine(directory, PolicyFile), policy);   // last: a folder without it is plainly incomplete
+    }
+
     /// <summary>Reads a whole file, refusing one larger than <paramref name="limit"/> before reading it.</summary>
     public static byte[] ReadLimited(string path, long limit)
     {

@@ -53,15 +53,14 @@ public static class SignedPackages
         return descriptor.ToJson();
     }
 
-    /// <summary>Writes an ST trust policy folder.</summary>
+    /// <summary>Writes an ST trust policy folder with the production writer, replacing one already there.</summary>
     public static string TrustPolicy(string directory, int threshold, string fetchMethod, IEnumerable<TestSigner> roots, string? tlsRootsPem = null)
     {
-        Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, "trust_policy.json"),
-            $"{{\"ospkg_signature_threshold\": {threshold}, \"ospkg_fetch_method\": \"{fetchMethod}\"}}");
-        File.WriteAllText(Path.Combine(directory, "ospkg_signing_root.pem"), string.Concat(roots.Select(r => r.CertificatePem)));
-        if (tlsRootsPem is not null)
-            File.WriteAllText(Path.Combine(directory, "tls_roots.pem"), tlsRootsPem);
+        if (Directory.Exists(directory))
+            Directory.Delete(directory, recursive: true);
+        var method = fetchMethod switch { "network" => FetchMethod.Network, "initramfs" => FetchMethod.Initramfs, _ => throw new ArgumentException(fetchMethod) };
+        var tls = tlsRootsPem is null ? null : Certificate.ParsePemBundle(Utf8(tlsRootsPem));
+        new TrustPolicyFolder(new Packaging.TrustPolicy(threshold, method), [.. roots.Select(r => r.Certificate)], tls, null).Write(directory);
         return directory;
     }
 

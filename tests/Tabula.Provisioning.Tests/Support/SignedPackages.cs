@@ -48,13 +48,9 @@ public sealed class SignedPackages
     public string RootPem { get; }
     public int Threshold { get; }
 
-    public void WriteTrustPolicy(string directory)
-    {
-        Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, "trust_policy.json"),
-            $"{{\"ospkg_signature_threshold\": {Threshold}, \"ospkg_fetch_method\": \"network\"}}");
-        File.WriteAllText(Path.Combine(directory, "ospkg_signing_root.pem"), RootPem);
-    }
+    public void WriteTrustPolicy(string directory) =>
+        new TrustPolicyFolder(new TrustPolicy(Threshold, FetchMethod.Network), Certificate.ParsePemBundle(Encoding.ASCII.GetBytes(RootPem)), null, null)
+            .Write(directory);
 
     /// <summary>A package signed by the first <paramref name="trustedSigners"/> signers (plus, optionally, one
     /// untrusted signer). <paramref name="size"/> bytes of kernel make the archive roughly that large.</summary>
