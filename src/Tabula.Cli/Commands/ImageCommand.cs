@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Tabula.Images;
 using Tabula.Images.Stboot;
+using Tabula.Lab;
 
 namespace Tabula.Cli.Commands;
 
@@ -14,7 +15,7 @@ internal static class ImageCommand
         var release = new Option<string>("--kernel-release") { Description = "Kernel release of the stboot kernel (its modules come from --modules-root/RELEASE)", Required = true };
         var modules = new Option<string>("--modules") { Description = "Comma-separated module names; their closure from modules.dep is added (e.g. virtio_net,virtio_pci)", DefaultValueFactory = _ => "" };
         var modulesRoot = new Option<string>("--modules-root") { Description = "Where module trees live", DefaultValueFactory = _ => "/lib/modules" };
-        var init = new Option<string?>("--init") { Description = "The static tabula-boot binary for /init (default: $TABULA_BOOT_BINARY, tabula-boot beside tabula, or out/boot/tabula-boot in the repository)" };
+        var init = new Option<string?>("--init") { Description = "The static tabula-boot binary for /init (default: $TABULA_BOOT_BINARY, tabula-boot beside tabula, or out/boot/tabula-boot in the repository checkout, published there first when missing or older than its sources, as `lab up` does)" };
         var ospkg = new Option<string[]>("--ospkg") { Description = "Embed NAME.json + NAME.zip under /ospkg/ (initramfs fetch method); repeatable", AllowMultipleArgumentsPerToken = false };
         var output = new Option<string>("--out", "-o") { Description = "Output file (gzip-compressed cpio unless --compression none)", Required = true };
         var compression = new Option<string>("--compression")
@@ -30,9 +31,7 @@ internal static class ImageCommand
         };
         stboot.SetAction(result => CliRun.Guard(() =>
         {
-            string initPath = result.GetValue(init) ?? FindBinary("TABULA_BOOT_BINARY", "tabula-boot", "out/boot/tabula-boot", "out/e2e/boot/tabula-boot")
-                ?? throw new UsageException("no tabula-boot binary found: pass --init, or publish it with " +
-                                            "`dotnet publish src/Tabula.Boot -c Release -r linux-x64 -o out/boot`");
+            string initPath = result.GetValue(init) ?? FindBinary(NativeBinaries.Boot, "--init");
             var inputs = new StbootImageInputs(initPath, result.GetValue(trustPolicy)!, result.GetValue(hostConfig), result.GetValue(release)!,
                 result.GetValue(modules)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
@@ -54,25 +53,12 @@ internal static class ImageCommand
     }
 
     /// <summary>
-    /// A static program to embed as /init: $<paramref name="environmentVariable"/>, else <paramref name="fileName"/>
-    /// beside the tabula binary, else the first of <paramref name="repositoryCandidates"/> in the repository that holds
-    /// the current directory (where `dotnet publish … -o out/…` puts it). Null when none exists.
+    /// The static program to embed as /init when <paramref name="option"/> is not given: found or published by the one
+    /// code path the lab uses (<see cref="NativeBinaries.Find"/>); progress goes to stderr, so stdout stays the result.
     /// </summary>
-    internal static string? FindBinary(string environmentVariable, string fileName, params string[] repositoryCandidates)
+    internal static string FindBinary(NativeBinaries.Program program, string option)
     {
-        if (Environment.GetEnvironmentVariable(environmentVariable) is { Length: > 0 } fromEnvironment)
-            return fromEnvironment;
-        string beside = Path.Combine(AppContext.BaseDirectory, fileName);
-        if (File.Exists(beside))
-            return beside;
-        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (!File.Exists(Path.Combine(dir.FullName, "Tabula.slnx")))
-                continue;
-            foreach (string candidate in repositoryCandidates)
-                if (File.Exists(Path.Combine(dir.FullName, candidate)))
-                    return Path.Combine(dir.FullName, candidate);
-        }
-        return null;
+        try { return NativeBinaries.Find(program, message => Console.Error.WriteLine($"tabula: {message}")); }
+        catch (LabException e) { throw new UsageException($"{e.Message} (or pass {option})"); }
     }
 }

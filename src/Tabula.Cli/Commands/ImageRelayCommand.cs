@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Tabula.Lab;
 using System.Globalization;
 using Tabula.Images;
 using Tabula.Images.Relay;
@@ -24,7 +25,7 @@ internal static class ImageRelayCommand
             DefaultValueFactory = _ => string.Join(',', RelayImageInputs.DefaultModules),
         };
         var modulesRoot = new Option<string>("--modules-root") { Description = "Where module trees live", DefaultValueFactory = _ => "/lib/modules" };
-        var agent = new Option<string?>("--agent") { Description = "The static tabula-relay binary for /init (default: $TABULA_RELAY_BINARY, tabula-relay beside tabula, or out/relay/tabula-relay in the repository)" };
+        var agent = new Option<string?>("--agent") { Description = "The static tabula-relay binary for /init (default: $TABULA_RELAY_BINARY, tabula-relay beside tabula, or out/relay/tabula-relay in the repository checkout, published there first when missing or stale)" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of text" };
         var output = new OsPackageOutput();
         var command = new Command("relay",
@@ -37,9 +38,7 @@ internal static class ImageRelayCommand
         command.SetAction(result => CliRun.Guard(() =>
         {
             var target = output.Resolve(result);
-            string agentPath = result.GetValue(agent) ?? ImageCommand.FindBinary("TABULA_RELAY_BINARY", "tabula-relay", "out/relay/tabula-relay")
-                ?? throw new UsageException("no tabula-relay binary found: pass --agent, or publish it with " +
-                                            "`dotnet publish src/Tabula.Relay -c Release -r linux-x64 -o out/relay`");
+            string agentPath = result.GetValue(agent) ?? ImageCommand.FindBinary(NativeBinaries.Relay, "--agent");
             var inputs = new RelayImageInputs(agentPath, result.GetValue(release)!, result.GetValue(fleetUrl)!, result.GetValue(fleetCa)!,
                 result.GetValue(modules)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
