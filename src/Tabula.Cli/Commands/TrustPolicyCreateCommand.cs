@@ -79,7 +79,9 @@ internal static class TrustPolicyCreateCommand
 
     static IReadOnlyList<Certificate> ReadRoots(string path, string option)
     {
-        var certificates = CliRun.ParseFile(path, Limits.MaxPemBytes, option, bytes => Certificate.ParsePemBundle(bytes));
+        IReadOnlyList<Certificate> certificates;
+        try { certificates = Certificate.ParsePemBundle(CliRun.ReadFile(path, Limits.MaxPemBytes, option)); }
+        catch (PackageFormatException e) { throw new UsageException($"{option} {path}: {e.Message}"); }
         return certificates.Count > 0 ? certificates : throw new UsageException($"{option} {path} holds no certificate");
     }
 }
