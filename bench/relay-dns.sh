@@ -4,7 +4,8 @@
 #   cached     100 names asked over and over after one warm-up pass: answered from the resolver's cache
 #   forwarded  a fresh name per query (each resolver gets its own prefix): every query goes upstream
 # Topology (namespaces made here, deleted on exit):  client 10.64.0.2 ── relay 10.64.0.1 ── upstream 198.51.100.53
-# Both resolvers listen on the gateway address only, answer the pool only, keep no log.
+# Both resolvers listen on the gateway address only, answer the pool only, keep no log (unbound: its built-in
+# NXDOMAIN zone for the RFC 6761 name "test." is turned off so that both forward the same names).
 #
 # Needs root, ip, dnsmasq, unbound, dnsperf, dig (scripts/setup).
 # Usage: bench/relay-dns.sh [SECONDS per run, default 15] [MAX QPS, default 40000]
@@ -41,12 +42,14 @@ ip netns exec $u dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-inte
 pids+=($!)
 
 for i in $(seq 1 100); do echo "c$i.bench.test A"; done >"$work/cached"
-wait_ready() { # wait_ready: until the gateway answers (bounded: 10 s)
+wait_ready() { # wait_ready LOG: until the gateway answers (bounded: 10 s); on failure prints the server's output
   for _ in $(seq 1 100); do
     ip netns exec $c dig +time=1 +tries=1 +short @10.64.0.1 ready.bench.test A 2>/dev/null | grep -q 198.51.100.7 && return 0
     sleep 0.1
   done
-  echo "resolver did not come up" >&2; return 1
+  echo "resolver did not come up:" >&2; cat "$1" >&2
+  ip netns exec $c dig +time=1 +tries=1 @10.64.0.1 ready.bench.test A >&2 || true
+  return 1
 }
 perf() { # perf FILE EXTRA…: prints "qps lost"
   ip netns exec $c dnsperf -s 10.64.0.1 -d "$1" -l "$seconds" -c 8 -q 200 -Q "$maxqps" -t 2 "${@:2}" >"$work/perf" 2>&1 || true
@@ -67,7 +70,7 @@ echo "|---|---:|---:|---:|---:|"
 
 ip netns exec $r dotnet "$ours" --upstream 198.51.100.53:53 --seconds 600 >"$work/ours.out" 2>&1 &
 ourpid=$!; pids+=($ourpid)
-wait_ready
+wait_ready "$work/ours.out"
 run "tabula-relay DnsForwarder" o
 kill -TERM $ourpid; wait $ourpid 2>/dev/null || true
 echo "# ours: $(tr '\n' ' ' <"$work/ours.out")"
@@ -94,6 +97,7 @@ server:
   directory: "$work"
   pidfile: "$work/unbound.pid"
   module-config: "iterator"
+  local-zone: "test." nodefault
   do-not-query-localhost: no
   cache-max-ttl: 86400
   cache-max-negative-ttl: 3600
@@ -105,6 +109,6 @@ forward-zone:
 CONF
 ip netns exec $r unbound -d -c "$work/unbound.conf" >"$work/unbound.out" 2>&1 &
 unpid=$!; pids+=($unpid)
-wait_ready
+wait_ready "$work/unbound.out"
 run "unbound (forwarder, 2 threads)" b
 echo "# unbound peak RSS: $(grep VmHWM /proc/$unpid/status | tr -s ' ')"
