@@ -5,6 +5,8 @@ public enum NetlinkProtocol
 {
     /// <summary>NETLINK_ROUTE: links, addresses, routes.</summary>
     Route = 0,
+    /// <summary>NETLINK_NETFILTER: nfnetlink (nf_tables, ctnetlink).</summary>
+    Netfilter = 12,
     /// <summary>NETLINK_GENERIC: families such as wireguard.</summary>
     Generic = 16,
 }

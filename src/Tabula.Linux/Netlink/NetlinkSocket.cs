@@ -204,6 +204,44 @@ public sealed class NetlinkSocket : IDisposable
         KernelDataException.Throw(KernelDataError.NetlinkDumpTooLong, $"{call}: acknowledgements not complete in {Limits.NetlinkMaxDumpMessages} datagrams");
     }
 
+    /// <summary>
+    /// Sends <paramref name="datagram"/> (finished messages numbered with <see cref="NextSequence"/>) as one datagram,
+    /// for callers that match replies to messages themselves (nf_tables batches larger than a <see cref="NetlinkBatch"/>).
+    /// </summary>
+    public void SendDatagram(ReadOnlySpan<byte> datagram, string call) => Send(datagram, call);
+
+    /// <summary>Receives one datagram; the span borrows the receive buffer until the next call.</summary>
+    public ReadOnlySpan<byte> ReceiveDatagram(string call) => receiveBuffer.AsSpan(0, Receive(call, 0));
+
+    /// <summary>Reserves the next sequence number for a message sent with <see cref="SendDatagram"/>.</summary>
+    public uint NextSequence() => ++sequence;
+
+    /// <summary>
+    /// Raises the send and receive buffers (SO_SNDBUFFORCE/SO_RCVBUFFORCE, which need CAP_NET_ADMIN): a batch goes
+    /// to the kernel as one datagram, which must fit the send buffer, and brings back one acknowledgement skb per message.
+    /// </summary>
+    public unsafe void SetBufferSizes(int sendBytes, int receiveBytes)
+    {
+        const int SolSocket = 1, SoSndbufForce = 32, SoRcvbufForce = 33;
+        int value = sendBytes;
+        if (Libc.SetSockOpt(fd, SolSocket, SoSndbufForce, &value, sizeof(int)) != 0)
+            LinuxException.ThrowLastError($"setsockopt(fd={fd.Fd}, SO_SNDBUFFORCE, {sendBytes})");
+        value = receiveBytes;
+        if (Libc.SetSockOpt(fd, SolSocket, SoRcvbufForce, &value, sizeof(int)) != 0)
+            LinuxException.ThrowLastError($"setsockopt(fd={fd.Fd}, SO_RCVBUFFORCE, {receiveBytes})");
+    }
+
+    /// <summary>SO_RCVTIMEO: a receive that waits longer fails with EAGAIN instead of blocking for ever.</summary>
+    public unsafe void SetReceiveTimeout(TimeSpan timeout)
+    {
+        const int SolSocket = 1, SoRcvtimeo = 20;
+        long* timeval = stackalloc long[2];   // struct timeval { time_t tv_sec; suseconds_t tv_usec; } on 64-bit Linux
+        timeval[0] = (long)timeout.TotalSeconds;
+        timeval[1] = timeout.Microseconds + timeout.Milliseconds * 1000L;
+        if (Libc.SetSockOpt(fd, SolSocket, SoRcvtimeo, timeval, 16) != 0)
+            LinuxException.ThrowLastError($"setsockopt(fd={fd.Fd}, SO_RCVTIMEO, {timeout.TotalMilliseconds} ms)");
+    }
+
     /// <inheritdoc />
     public void Dispose() => fd.Dispose();
 
