@@ -25,6 +25,8 @@ public enum NfSetKeyType : uint
     IPv4Address = 7,
     /// <summary>TYPE_IP6ADDR: 16-byte IPv6 addresses.</summary>
     IPv6Address = 8,
+    /// <summary>TYPE_INET_PROTOCOL: 1-byte transport protocol numbers.</summary>
+    InetProtocol = 12,
     /// <summary>TYPE_INET_SERVICE: 2-byte ports.</summary>
     InetService = 13,
 }
@@ -40,7 +42,10 @@ public sealed record NfSet(string Name, NfSetKeyType KeyType, IReadOnlyList<NfSe
     bool Anonymous = false)
 {
     /// <summary>Key length in bytes for <see cref="KeyType"/>.</summary>
-    public int KeyLength => KeyType switch { NfSetKeyType.IPv4Address => 4, NfSetKeyType.IPv6Address => 16, _ => 2 };
+    public int KeyLength => KeyType switch
+    {
+        NfSetKeyType.IPv4Address => 4, NfSetKeyType.IPv6Address => 16, NfSetKeyType.InetProtocol => 1, _ => 2,
+    };
 }
 
 /// <summary>A whole table: what one owner creates, reads back, replaces and removes.</summary>
