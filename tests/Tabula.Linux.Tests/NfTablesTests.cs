@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Route;
 using Tabula.Linux.Netlink.Netfilter;
 using Tabula.Linux.Netlink.Netfilter.Expressions;
 using Tabula.Testing;

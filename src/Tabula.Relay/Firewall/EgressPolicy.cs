@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Route;
 
 namespace Tabula.Relay.Firewall;
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Route;
 using Tabula.Linux.Netlink.Netfilter;
 using Tabula.Relay.Firewall;
 

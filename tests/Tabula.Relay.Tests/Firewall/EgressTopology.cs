@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Tabula.Linux;
 using Tabula.Linux.Netlink;
+using Tabula.Linux.Netlink.Route;
 using Tabula.Relay.Firewall;
 using Tabula.WireGuard.Tests.Support;
 
