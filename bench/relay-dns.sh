@@ -7,12 +7,13 @@
 # Both resolvers listen on the gateway address only, answer the pool only, keep no log (unbound: its built-in
 # NXDOMAIN zone for the RFC 6761 name "test." is turned off so that both forward the same names).
 #
-# Needs root, ip, dnsmasq, unbound, dnsperf, dig (scripts/setup).
+# Needs root, ip, dnsmasq, dig (scripts/setup), and unbound + dnsperf, which scripts/apt-packages leaves out because
+# only this benchmark uses them: apt-get install unbound dnsperf (then stop the unbound service it starts).
 # Usage: bench/relay-dns.sh [SECONDS per run, default 15] [MAX QPS, default 40000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces)" >&2; exit 2; }
-for tool in ip dnsmasq unbound dnsperf dig; do command -v $tool >/dev/null || [ -x /usr/sbin/$tool ] || { echo "missing $tool: run scripts/setup" >&2; exit 2; }; done
+for tool in ip dnsmasq unbound dnsperf dig; do command -v $tool >/dev/null || [ -x /usr/sbin/$tool ] || { echo "missing $tool: apt-get install unbound dnsperf (the rest: scripts/setup)" >&2; exit 2; }; done
 seconds=${1:-15}
 maxqps=${2:-40000}
 
