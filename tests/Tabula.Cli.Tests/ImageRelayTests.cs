@@ -84,10 +84,10 @@ public sealed class ImageRelayTests : IDisposable
     }
 
     [Theory]
-    [InlineData("http://fleet.example.net", "fleet URL must be https://")]
+    [InlineData("http://fleet.example.net", "https://HOST")]
     [InlineData("https://user:pass@192.0.2.10", "user info")]
-    [InlineData("https://fleet.example.net", "must be an IP address (the relay agent does not resolve names)")]
-    [InlineData("not a url", "fleet URL must be https://")]
+    [InlineData("https://fleet_1.example.net", "IP address or a DNS name")]
+    [InlineData("not a url", "https://HOST")]
     public void Bad_fleet_url_is_exit_2_with_the_reason_and_no_package(string url, string why)
     {
         var output = Tabula.Run(With(Arguments("relay"), "--fleet-url", url));
