@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using Tabula.Fleet.Storage;
+using Tabula.Machine.Reporting;
 using Tabula.Packaging;
 using Tabula.Provisioning.Tls;
 using Tabula.Relay;
@@ -67,9 +68,8 @@ try
         while (!stop.IsCancellationRequested)
         {
             if (sync.AppliedRevision == devices) { result = "ok"; break; }
-            string text = console.ToString();
-            int resubscribe = text.IndexOf("stage=sync resubscribe", StringComparison.Ordinal);
-            if (resubscribe >= 0) { result = text[(text.IndexOf(':', resubscribe + 30) + 2)..].Split('\n')[0].Trim(); break; }
+            string? resubscribe = console.ToString().Split('\n').FirstOrDefault(ConsoleMarker.Relay("sync", "resubscribe").Matches);
+            if (resubscribe is not null) { result = ConsoleLine.TryParse(resubscribe)?.Field("reason") ?? resubscribe; break; }
             await Task.Delay(5);
         }
         clock.Stop();

@@ -25,15 +25,6 @@ internal static class BootLimits
     /// <summary>Upstream: overall deadline for all downloads of one round.</summary>
     public static readonly TimeSpan RoundDeadline = TimeSpan.FromMinutes(20);
 
-    /// <summary>DHCP: wait for a lease at most this long per attempt round (upstream: 6 s timeout, 4 retries).</summary>
-    public static readonly TimeSpan DhcpTimeout = TimeSpan.FromSeconds(30);
-
-    /// <summary>Wait this long for a NIC to appear and then for carrier (upstream: 30 s link-up wait).</summary>
-    public static readonly TimeSpan LinkWait = TimeSpan.FromSeconds(30);
-
-    /// <summary>A DHCP message (RFC 2131 minimum 576-byte datagrams; we accept up to a full Ethernet frame).</summary>
-    public const int MaxDhcpMessageBytes = 1500;
-
     /// <summary>host configuration read from the EFI variable (the JSON limit of Packaging).</summary>
     public const int MaxHostConfigBytes = Packaging.Limits.MaxConfigJsonBytes;
 }

@@ -1,27 +1,19 @@
 using System.Globalization;
+using Tabula.Machine.Reporting;
 
 namespace Tabula.Boot;
 
 /// <summary>
 /// Every console line stboot prints, in one place (the [LoggerMessage] idea without the logging framework, which a
-/// static PID 1 does not need): one greppable line per event, <c>tabula-boot: KEY t=MSms detail</c>, with
-/// milliseconds since the program started. Audit here that no line carries a secret: URLs are printed through
+/// static PID 1 does not need): one line per event in the machine layer's format (<see cref="ConsoleLine"/>:
+/// <c>tabula-boot: KEY t=MSms detail</c>). Audit here that no line carries a secret: URLs are printed through
 /// <see cref="Fetch.Urls.Redact"/> (no userinfo), signatures and keys never.
 /// </summary>
 internal sealed class BootLog(TextWriter console, TimeProvider time)
 {
-    readonly long start = time.GetTimestamp();
+    readonly ConsoleWriter writer = new(ConsoleLine.Boot, console, time);
 
-    TimeSpan Since => time.GetElapsedTime(start);
-
-    void Line(string key, string detail)
-    {
-        lock (console)
-        {
-            console.WriteLine($"tabula-boot: {key} t={(long)Since.TotalMilliseconds}ms {detail}");
-            console.Flush();
-        }
-    }
+    void Line(string key, string detail) => writer.Write(key, detail);
 
     static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms";
 
@@ -58,7 +50,7 @@ internal sealed class BootLog(TextWriter console, TimeProvider time)
 
     public void Restarting(string why) => Line("restart", why);
 
-    public void Fatal(string what) => Line("FATAL", what.ReplaceLineEndings(" | "));
+    public void Fatal(string what) => Line("FATAL", what);
 }
 
 /// <summary>A rejected signature for the console: the code and the verifier's one-line reason.</summary>

@@ -128,10 +128,13 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
                     lab.Say($"      {relay.Name} powered on (console {machine.ConsoleLog})");
                 }
                 // stboot's end-of-round line: "tabula-boot: FAILED t=… stage=… reason=… detail=… round=N/8 next=retry-in-6000ms"
-                var failed = await WaitWithProgressAsync(machine, $" round={round}/", $"stboot's verdict on round {round}", lab.Say, lab.StageTimeout, ct);
-                var signatures = machine.FindAll("tabula-boot: signature").Where(l => l.At > previousRound && l.At <= failed.At).Select(l => Trim(l.Line)).ToList();
-                bool kexeced = machine.Find("tabula-boot: kexec ") is not null;
-                bool refused = !kexeced && failed.Line.Contains("tabula-boot: FAILED", StringComparison.Ordinal);
+                string roundPrefix = $"{round}/";
+                var failed = await WaitWithProgressAsync(machine,
+                    ConsoleMarker.Boot("FAILED") with { Where = l => l.Field("round")?.StartsWith(roundPrefix, StringComparison.Ordinal) == true },
+                    $"stboot's verdict on round {round}", lab.Say, lab.StageTimeout, ct);
+                var signatures = machine.FindAll(ConsoleMarker.Boot("signature")).Where(l => l.At > previousRound && l.At <= failed.At).Select(l => Trim(l.Line)).ToList();
+                bool kexeced = machine.Find(ConsoleMarker.Boot("kexec")) is not null;
+                bool refused = !kexeced;
                 previousRound = failed.At;
                 results.Add(new AttackResult(attack.Name, attack.Served, refused, Trim(failed.Line), signatures));
                 lab.Say($"      {relay.Name} {(refused ? "REFUSED" : "did NOT refuse")}: {Trim(failed.Line)}");
@@ -159,11 +162,10 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
         }
     }
 
-    /// <summary>A console line without its "tabula-boot: " prefix, at most 400 characters.</summary>
+    /// <summary>A console line without its program prefix ("FAILED t=… stage=…"), at most 400 characters.</summary>
     static string Trim(string line)
     {
-        int at = line.IndexOf("tabula-boot: ", StringComparison.Ordinal);
-        string text = at < 0 ? line : line[(at + "tabula-boot: ".Length)..];
-        return text.Length > 400 ? text[..400] + "…" : text.Trim();
+        string text = ConsoleLine.TryParse(line) is { } parsed ? parsed.ToString()[(parsed.Program.Length + 2)..] : line.Trim();
+        return text.Length > 400 ? text[..400] + "…" : text;
     }
 }

@@ -96,34 +96,34 @@ public sealed class LabMachine : IDisposable
         partial.Clear().Append(text[(end + 1)..]);
     }
 
-    /// <summary>The first console line containing <paramref name="marker"/>, if it has appeared.</summary>
-    public (TimeSpan At, string Line)? Find(string marker)
+    /// <summary>The first console line that is the event <paramref name="marker"/>, if it has appeared.</summary>
+    public (TimeSpan At, string Line)? Find(ConsoleMarker marker)
     {
         lock (lines)
         {
             PollLocked();
             foreach (var line in lines)
-                if (line.Line.Contains(marker, StringComparison.Ordinal))
+                if (marker.Matches(line.Line))
                     return line;
             return null;
         }
     }
 
-    /// <summary>Every console line so far that contains <paramref name="marker"/>.</summary>
-    public IReadOnlyList<(TimeSpan At, string Line)> FindAll(string marker)
+    /// <summary>Every console line so far that is the event <paramref name="marker"/>.</summary>
+    public IReadOnlyList<(TimeSpan At, string Line)> FindAll(ConsoleMarker marker)
     {
         lock (lines)
         {
             PollLocked();
-            return [.. lines.Where(l => l.Line.Contains(marker, StringComparison.Ordinal))];
+            return [.. lines.Where(l => marker.Matches(l.Line))];
         }
     }
 
     /// <summary>
-    /// Waits for a console line containing <paramref name="marker"/>. Fails with the console tail when the timeout
+    /// Waits for a console line that is the event <paramref name="marker"/>. Fails with the console tail when the timeout
     /// passes or QEMU exits (stboot or the agent printing FAILED is shown in the tail).
     /// </summary>
-    public async Task<(TimeSpan At, string Line)> WaitForAsync(string marker, TimeSpan timeout, CancellationToken ct)
+    public async Task<(TimeSpan At, string Line)> WaitForAsync(ConsoleMarker marker, TimeSpan timeout, CancellationToken ct)
     {
         var deadline = clock.Elapsed + timeout;
         while (true)
@@ -166,12 +166,12 @@ public sealed class LabMachine : IDisposable
     public IReadOnlyDictionary<string, long> StbootTimeline()
     {
         var timeline = new Dictionary<string, long>(StringComparer.Ordinal);   // in stboot's order
-        if (Find("tabula-boot: timeline") is not { } found)
+        if (Find(ConsoleMarker.Boot("timeline")) is not { } found || ConsoleLine.TryParse(found.Line) is not { } line)
             return timeline;
-        foreach (string field in found.Line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        foreach (string field in line.Detail.Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
             int eq = field.IndexOf('=');
-            if (eq > 0 && field.EndsWith("ms", StringComparison.Ordinal) && !field.StartsWith("t=", StringComparison.Ordinal)
+            if (eq > 0 && field.EndsWith("ms", StringComparison.Ordinal)
                 && long.TryParse(field[(eq + 1)..^2], NumberStyles.None, CultureInfo.InvariantCulture, out long ms))
                 timeline[field[..eq]] = ms;
         }

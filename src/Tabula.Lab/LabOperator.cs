@@ -151,7 +151,7 @@ internal sealed class LabOperator : IDisposable
     {
         var relay = Summary.Relays[index];
         FleetCli("fleet", "machines", "deploy", relay.MachineId, "--reason", reason);
-        var serving = await WaitWithProgressAsync(boot.Machine, "relay: stage=serve ok", "the relay to serve", Say, StageTimeout, ct);
+        var serving = await WaitWithProgressAsync(boot.Machine, ConsoleMarker.Relay("stage:serve"), "the relay to serve", Say, StageTimeout, ct);
         var view = await MachineAsync(relay.MachineId, ct);
         var (handshake, ping) = Reconnect(index, view);
         Save(Summary with

@@ -89,9 +89,6 @@ public static partial class LabRunner
     /// <summary>stboot's timeline as "network=…ms fetch=…ms …".</summary>
     public static string Timeline(IReadOnlyDictionary<string, long> stboot) => string.Join(' ', stboot.Select(s => $"{s.Key}={s.Value}ms"));
 
-    [GeneratedRegex("machine=([0-9a-f]{32}) fingerprint=([0-9a-f-]+) state=(\\w+)")]
-    internal static partial Regex EnrollLine();
-
     internal static void StartServer(LabState state, string name, IReadOnlyList<string> tabula, string[] arguments, string marker, string logs,
         IDictionary<string, string>? environment)
     {
@@ -116,12 +113,12 @@ public static partial class LabRunner
         }
     }
 
-    internal static Task<(TimeSpan At, string Line)> WaitWithProgressAsync(LabMachine machine, string marker, string what, LabOptions options, CancellationToken ct) =>
+    internal static Task<(TimeSpan At, string Line)> WaitWithProgressAsync(LabMachine machine, ConsoleMarker marker, string what, LabOptions options, CancellationToken ct) =>
         WaitWithProgressAsync(machine, marker, what, options.Progress, options.StageTimeout, ct);
 
     /// <summary>Waits for the first console line with <paramref name="marker"/>, saying every 30 s
     /// what it waits for and the console's last line.</summary>
-    internal static async Task<(TimeSpan At, string Line)> WaitWithProgressAsync(LabMachine machine, string marker, string what, Action<string> progress,
+    internal static async Task<(TimeSpan At, string Line)> WaitWithProgressAsync(LabMachine machine, ConsoleMarker marker, string what, Action<string> progress,
         TimeSpan timeout, CancellationToken ct)
     {
         var wait = machine.WaitForAsync(marker, timeout, ct);
@@ -140,17 +137,17 @@ public static partial class LabRunner
     /// </summary>
     internal static async Task<RelayBoot> WaitBootAsync(LabMachine machine, Action<string> say, TimeSpan timeout, CancellationToken ct)
     {
-        var verified = await WaitWithProgressAsync(machine, "tabula-boot: verified", "stboot to verify the package", say, timeout, ct);
-        string sha = Regex.Match(verified.Line, "ospkg_sha256=([0-9a-f]{64})").Groups[1].Value;
-        var kexec = await WaitWithProgressAsync(machine, "tabula-boot: kexec ", "stboot to kexec", say, timeout, ct);
-        await WaitWithProgressAsync(machine, "tabula-boot: timeline", "stboot's timeline", say, timeout, ct);   // printed as it hands over
+        var verified = await WaitWithProgressAsync(machine, ConsoleMarker.Boot("verified"), "stboot to verify the package", say, timeout, ct);
+        string sha = ConsoleLine.TryParse(verified.Line)?.Field("ospkg_sha256") ?? "";
+        var kexec = await WaitWithProgressAsync(machine, ConsoleMarker.Boot("kexec"), "stboot to kexec", say, timeout, ct);
+        await WaitWithProgressAsync(machine, ConsoleMarker.Boot("timeline"), "stboot's timeline", say, timeout, ct);   // printed as it hands over
         say($"      {machine.Name}: stboot verified {sha[..Math.Min(16, sha.Length)]}… and kexec'd at {kexec.At.TotalSeconds:0.0}s ({Timeline(machine.StbootTimeline())})");
-        var enroll = await WaitWithProgressAsync(machine, "relay: stage=enroll machine=", "the relay agent to enroll", say, timeout, ct);
-        var match = EnrollLine().Match(enroll.Line);
-        if (!match.Success)
+        var enroll = await WaitWithProgressAsync(machine, ConsoleMarker.Relay("enroll"), "the relay agent to enroll", say, timeout, ct);
+        var line = ConsoleLine.TryParse(enroll.Line);
+        if (line?.Field("machine") is not { Length: 32 } id || line.Field("fingerprint") is not { } fingerprint || line.Field("state") is not { } state)
             throw new LabException($"{machine.Name}: unexpected enrollment line: {enroll.Line}");
-        say($"      {machine.Name}: enrolled at {enroll.At.TotalSeconds:0.0}s as {match.Groups[1].Value}, fingerprint {match.Groups[2].Value}, state {match.Groups[3].Value}");
-        return new RelayBoot(machine, sha, kexec.At, enroll.At, match.Groups[1].Value, match.Groups[2].Value, match.Groups[3].Value);
+        say($"      {machine.Name}: enrolled at {enroll.At.TotalSeconds:0.0}s as {id}, fingerprint {fingerprint}, state {state}");
+        return new RelayBoot(machine, sha, kexec.At, enroll.At, id, fingerprint, state);
     }
 
     /// <summary>Pings the tunnel gateway through the client interface <paramref name="iface"/> (up to 20 tries of 2 s) and

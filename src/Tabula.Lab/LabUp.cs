@@ -249,7 +249,7 @@ internal sealed class LabUp(LabOptions options)
                 deployedAt = relayMachine.Machine.Elapsed;
                 StaffCli(say, options.Tabula, token, tokenFile, command);
             }
-            var serving = await WaitWithProgressAsync(relayMachine.Machine, "relay: stage=serve ok", "the relay to serve", options, ct);
+            var serving = await WaitWithProgressAsync(relayMachine.Machine, ConsoleMarker.Relay("stage:serve"), "the relay to serve", options, ct);
             relayMachine.Deploy = serving.At - deployedAt;
             say($"      {relayMachine.Machine.Name}: serving {relayMachine.Deploy.TotalSeconds:0.0}s after deploy: {serving.Line.Trim()}");
         }
@@ -284,7 +284,7 @@ internal sealed class LabUp(LabOptions options)
         for (int i = 0; i < enrolled.Count; i++)
         {
             var (machine, id, fingerprint, kexecAt, enrolledAt) = enrolled[i];
-            await WaitWithProgressAsync(machine, $"relay: stage=sync add revision={device.Revision}", "the device to reach the relay", options, ct);
+            await WaitWithProgressAsync(machine, ConsoleMarker.Relay("sync", $"add revision={device.Revision}"), "the device to reach the relay", options, ct);
             var view = await staff.GetFromJsonAsync($"/api/v1/machines/{id}", FleetJson.Default.MachineView, ct)
                        ?? throw new LabException($"the controller does not know machine {id}");
             string iface = WireguardInterface(dir, i);

@@ -1,72 +1,63 @@
 using System.Diagnostics;
+using System.Globalization;
+using Tabula.Machine.Reporting;
 
 namespace Tabula.Relay;
 
 /// <summary>
 /// Every message the agent prints, in one place so its privacy rule can be checked by reading one file: no customer
 /// key, customer address, endpoint or handshake time ever appears — methods take counts, stage names, machine ids and
-/// error reasons only. Lines go to the console (the serial console is the operator's view) and into a bounded ring in
-/// RAM (the newest <see cref="Capacity"/> lines) for the health report's "last error"; nothing is written to a file.
+/// error reasons only. Lines are the machine layer's format (<see cref="ConsoleLine"/>: <c>tabula-relay: KEY t=MSms
+/// detail</c>, the same as stboot's); they go to the console (the serial console is the operator's view) and into a
+/// bounded ring in RAM (the newest <see cref="Capacity"/> lines) for the health report's "last error"; nothing is
+/// written to a file.
 /// </summary>
 public sealed class RelayLog(TextWriter console, TimeProvider time, int capacity = 512)
 {
-    readonly Queue<string> ring = new(capacity);
-    readonly long started = time.GetTimestamp();
-    readonly Lock gate = new();
+    readonly ConsoleWriter writer = new(ConsoleLine.Relay, console, time, capacity);
 
     public int Capacity => capacity;
 
     /// <summary>The lines still held in RAM, oldest first.</summary>
-    public IReadOnlyList<string> Recent()
-    {
-        lock (gate) return [.. ring];
-    }
+    public IReadOnlyList<string> Recent() => writer.Recent();
 
-    void Write(string text)
-    {
-        string line = $"[{time.GetElapsedTime(started).TotalSeconds,9:0.000}] relay: {text}";
-        lock (gate)
-        {
-            if (ring.Count == capacity) ring.Dequeue();
-            ring.Enqueue(line);
-            console.WriteLine(line);
-            console.Flush();
-        }
-    }
+    static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms";
 
-    public void Started(string version) => Write($"tabula-relay {version} starting (pid {Environment.ProcessId})");
+    public void Started(string version) => writer.Write("stage:start", $"version={version} pid={Environment.ProcessId}");
 
     public void StageDone(string stage, TimeSpan elapsed, string detail) =>
-        Write($"stage={stage} ok {elapsed.TotalSeconds:0.000}s {detail}".TrimEnd());
+        writer.Write($"stage:{stage}", $"took={Ms(elapsed)} {detail}".TrimEnd());
 
-    public void StageFailed(string stage, string reason, string detail) => Write($"stage={stage} FAILED reason={reason}: {detail}");
+    public void StageFailed(string stage, string reason, string detail) =>
+        writer.Write("FAILED", $"stage={stage} reason={reason} detail=\"{detail.Replace('"', '\'')}\"");
 
-    public void Note(string stage, string detail) => Write($"stage={stage} {detail}");
+    public void Note(string stage, string detail) => writer.Write($"note:{stage}", detail);
 
-    public void Amnesia(string fact) => Write($"stage=amnesia {fact}");
+    public void Amnesia(string fact) => writer.Write("amnesia", fact);
 
     public void Fingerprint(string machineId, string fingerprint, string state) =>
-        Write($"stage=enroll machine={machineId} fingerprint={fingerprint} state={state} (staff compare the fingerprint on the dashboard)");
+        writer.Write("enroll", $"machine={machineId} fingerprint={fingerprint} state={state} (staff compare the fingerprint on the dashboard)");
 
-    public void Waiting(string state, TimeSpan waited) => Write($"stage=wait state={state} waiting for staff to provision ({waited.TotalSeconds:0}s)");
+    public void Waiting(string state, TimeSpan waited) =>
+        writer.Write("wait", $"state={state} waited={waited.TotalSeconds:0}s (waiting for staff to provision)");
 
     public void Serving(string iface, int port, int peers, long revision) =>
-        Write($"stage=serve interface={iface} port={port} peers={peers} revision={revision}");
+        writer.Write("serve", $"interface={iface} port={port} peers={peers} revision={revision}");
 
     public void Snapshot(long revision, int peers, TimeSpan elapsed) =>
-        Write($"stage=sync snapshot revision={revision} peers={peers} applied in {elapsed.TotalMilliseconds:0}ms");
+        writer.Write("sync", $"snapshot revision={revision} peers={peers} took={Ms(elapsed)}");
 
     /// <summary>A delta: its kind and revision, never the key or addresses it carried.</summary>
     public void Delta(string kind, long revision, int peers, TimeSpan elapsed) =>
-        Write($"stage=sync {kind} revision={revision} peers={peers} applied in {elapsed.TotalMilliseconds:0.0}ms");
+        writer.Write("sync", $"{kind} revision={revision} peers={peers} took={elapsed.TotalMilliseconds:0.0}ms");
 
     public void Resubscribe(string reason, long from, TimeSpan delay) =>
-        Write($"stage=sync resubscribe from={from} in {delay.TotalSeconds:0.0}s: {reason}");
+        writer.Write("sync", $"resubscribe from={from} in={delay.TotalSeconds:0.0}s reason=\"{reason.Replace('"', '\'')}\"");
 
     public void Health(int peers, int handshakesLastMinute, ulong rxBytes, ulong txBytes) =>
-        Write($"stage=health peers={peers} handshakes_1m={handshakesLastMinute} rx={rxBytes} tx={txBytes}");
+        writer.Write("health", $"peers={peers} handshakes_1m={handshakesLastMinute} rx={rxBytes} tx={txBytes}");
 
-    public void Fatal(string detail) => Write($"FATAL {detail} (PID 1 keeps running)");
+    public void Fatal(string detail) => writer.Write("FATAL", $"{detail} (PID 1 keeps running)");
 
     /// <summary>Times a stage for <see cref="StageDone"/>.</summary>
     public static Stopwatch Clock() => Stopwatch.StartNew();

@@ -1,7 +1,7 @@
 using Tabula.Linux;
+using Tabula.Machine.Network;
 using Tabula.Relay.Amnesia;
 using Tabula.Relay.Fleet;
-using Tabula.Relay.Network;
 using Tabula.Relay.Serving;
 using Tabula.Relay.Settings;
 
@@ -38,7 +38,14 @@ public sealed class RelayMachine(RelayLog log)
             settings = RelaySettings.Load("/");
             return $"fleet={settings.FleetUrl.Authority} ca={settings.FleetCa.Count} package={settings.PackageDigest[..12]}";
         });
-        Stage("network", () => RelayNetwork.Configure(settings!.Host));
+        var network = new MachineNetwork("/", log.Note);
+        NetworkSetup? setup = null;
+        Stage("network", () =>
+        {
+            setup = network.Configure(settings!.Host);
+            return setup.Summary;
+        });
+        new DhcpLeaseKeeper(network, settings!.Host, log.Note).Start(setup!);
 
         using var fleet = new FleetClient(settings!.FleetUrl, settings.FleetCa, TimeProvider.System);
         var device = new KernelRelayDevice("wg0", "/");
@@ -84,6 +91,7 @@ public sealed class RelayMachine(RelayLog log)
                 {
                     RelayException r => r.Reason,
                     RelaySettingsException s => s.Reason.ToString().ToLowerInvariant(),
+                    NetworkException n => n.Error.ToString(),
                     LinuxException l => l.Errno.ToString(),
                     _ => e.GetType().Name,
                 };

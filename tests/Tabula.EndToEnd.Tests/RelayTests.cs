@@ -115,28 +115,29 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
             new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network) { Disk = disk });
         try
         {
-            var kexec = machine.WaitForLine("tabula-boot: kexec ", Stage);
-            var enrolled = machine.WaitForLine("relay: stage=enroll machine=", Stage);
-            var match = Regex.Match(enrolled.Line, "machine=([0-9a-f]{32}) fingerprint=([0-9a-f-]{39}) state=(\\w+)");
-            Assert.True(match.Success, enrolled.Line);
-            string machineId = match.Groups[1].Value;
-            Assert.Equal("awaiting", match.Groups[3].Value);
+            var kexec = machine.WaitForLine(ConsoleMarker.Boot("kexec"), Stage);
+            var enrolled = machine.WaitForLine(ConsoleMarker.Relay("enroll"), Stage);
+            var enrollment = ConsoleLine.TryParse(enrolled.Line)!;
+            string machineId = enrollment.Field("machine")!;
+            Assert.Equal(32, machineId.Length);
+            Assert.Equal(39, enrollment.Field("fingerprint")!.Length);
+            Assert.Equal("awaiting", enrollment.Field("state"));
             var view = (await staff.GetFromJsonAsync($"/api/v1/machines/{machineId}", FleetJson.Default.MachineView))!;
-            Assert.Equal((digest, match.Groups[2].Value, "awaiting"), (view.PackageDigest, view.Fingerprint, view.State));
+            Assert.Equal((digest, enrollment.Field("fingerprint"), "awaiting"), (view.PackageDigest, view.Fingerprint, view.State));
             await Task.Delay(TimeSpan.FromSeconds(3));
-            Assert.DoesNotContain("stage=serve", machine.Console);   // waits for staff
+            Assert.DoesNotContain(machine.Console.Split('\n'), ConsoleMarker.Relay("stage:serve").Matches);   // waits for staff
 
             string relayKey = view.WireguardPublicKey;
             await FleetProcess.PostAsync(staff, $"/api/v1/machines/{machineId}/provision", new ProvisionRequest("se-got-wg-001", "se", "Sweden",
                 "got", "Gothenburg", "31173", true, network.GuestAddress.ToString(), null, 51820, 100, true, "e2e"), FleetJson.Default.MachineView);
             await FleetProcess.PostAsync(staff, $"/api/v1/machines/{machineId}/deploy", new ReasonRequest("e2e"), FleetJson.Default.MachineView);
-            var serving = machine.WaitForLine("relay: stage=serve ok", Stage);
+            var serving = machine.WaitForLine(ConsoleMarker.Relay("stage:serve"), Stage);
 
             using var anonymous = fleet.Client();
             var account = await FleetProcess.PostAsync(anonymous, "/app/v1/accounts", null, FleetJson.Default.AccountView);
             using var customer = fleet.Client(account.Number, "Token");
             device = await FleetProcess.PostAsync(customer, "/app/v1/devices", new AddDeviceRequest(clientPublic), FleetJson.Default.DeviceView);
-            var added = machine.WaitForLine($"relay: stage=sync add revision={device.Revision}", Stage);
+            var added = machine.WaitForLine(ConsoleMarker.Relay("sync", $"add revision={device.Revision}"), Stage);
 
             // The customer's WireGuard client, in the test namespace, pointed at the relay's public address.
             clientDaemon = StartClientDaemon(network, client);
@@ -155,7 +156,7 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
             {
                 Assert.True(removed.IsSuccessStatusCode);
                 long revision = (await removed.Content.ReadFromJsonAsync(FleetJson.Default.RevisionResponse))!.Revision;
-                machine.WaitForLine($"relay: stage=sync remove revision={revision}", Stage);
+                machine.WaitForLine(ConsoleMarker.Relay("sync", $"remove revision={revision}"), Stage);
             }
             // A fresh client session (the old one is dead on the relay's side anyway): its handshake gets no answer.
             InNamespace(network, "wg", "set", client, "peer", relayKey, "remove");
@@ -180,16 +181,18 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
             }
             clientDaemon?.Dispose();
             File.Delete($"/var/run/wireguard/{client}.sock");   // killed daemons leave their socket behind
-            foreach (string line in console.Split('\n').Where(l => l.Contains("relay:") || l.Contains("tabula-boot: kexec") || l.Contains("timeline")))
+            foreach (string line in console.Split('\n').Where(l => l.Contains("tabula-relay:") || l.Contains("tabula-boot: kexec") || l.Contains("timeline")))
                 output.WriteLine(line);
             output.WriteLine($"log: {machine.LogPath}");
         }
 
         // Amnesia: the disk the relay had the whole time is byte-for-byte what it was; the agent checked itself.
         Assert.Equal(diskBefore, Sha256File(disk));
-        Assert.Contains("relay: stage=amnesia root is rootfs (RAM)", console);
-        Assert.Contains("relay: stage=amnesia no swap", console);
-        Assert.Contains("relay: stage=amnesia core dumps off", console);
+        var amnesia = console.Split('\n').Select(l => ConsoleLine.TryParse(l)).Where(l => l is not null && l.Is(ConsoleLine.Relay, "amnesia"))
+            .Select(l => l!.Detail).ToList();
+        Assert.Contains("root is rootfs (RAM)", amnesia);
+        Assert.Contains(amnesia, fact => fact.StartsWith("no swap", StringComparison.Ordinal));
+        Assert.Contains(amnesia, fact => fact.StartsWith("core dumps off", StringComparison.Ordinal));
         // Privacy: the customer's key and addresses appear nowhere the relay printed or reported.
         foreach (string secret in new[] { clientPublic, Convert.ToHexStringLower(Convert.FromBase64String(clientPublic)), device!.Ipv4Address, device.Ipv6Address })
         {

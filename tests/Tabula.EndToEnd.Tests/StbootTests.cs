@@ -99,14 +99,14 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
             new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet -- --attempts=1 --retry-wait=1 --rounds=15", network));
         try
         {
-            machine.WaitForLine("tabula-boot: stage:network", Stage);
+            machine.WaitForLine(ConsoleMarker.Boot("stage:network"), Stage);
             var tamperedLine = machine.WaitForLine("reason=SignaturesRefused", Stage);
             var underLine = machine.WaitForLine("1 found, 1 valid, 2 required", Stage);
             var otherLine = machine.WaitForLine("rejection=NotIssuedByRoot", Stage);
             var expiredLine = machine.WaitForLine("rejection=CertificateNotValidAtTime", Stage);
             provisioning.Start();
-            var verified = machine.WaitForLine("tabula-boot: verified", Stage);
-            var kexec = machine.WaitForLine("tabula-boot: kexec ", Stage);
+            var verified = machine.WaitForLine(ConsoleMarker.Boot("verified"), Stage);
+            var kexec = machine.WaitForLine(ConsoleMarker.Boot("kexec"), Stage);
             var marker = machine.WaitForLine("TABULA-MARKER", Stage);
             machine.WaitForExit(Stage);
 
@@ -165,7 +165,7 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
             new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network));
         try
         {
-            var net = machine.WaitForLine("tabula-boot: stage:network", Stage);
+            var net = machine.WaitForLine(ConsoleMarker.Boot("stage:network"), Stage);
             var marker = machine.WaitForLine("TABULA-MARKER", Stage);
             machine.WaitForExit(Stage);
 
@@ -200,7 +200,7 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
             new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet -- --kexec=file"));
         try
         {
-            var fetched = machine.WaitForLine("tabula-boot: stage:fetch", Stage);
+            var fetched = machine.WaitForLine(ConsoleMarker.Boot("stage:fetch"), Stage);
             var marker = machine.WaitForLine("TABULA-MARKER", Stage);
             machine.WaitForExit(Stage);
 

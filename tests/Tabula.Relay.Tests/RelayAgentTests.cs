@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using Tabula.Fleet.Api;
+using Tabula.Machine.Reporting;
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Serving;
 using Tabula.Relay.Tests.Support;
@@ -202,7 +203,7 @@ public sealed class RelayAgentTests
         Assert.DoesNotContain(Convert.ToHexStringLower(Convert.FromBase64String(device.PublicKey)), printed);
         Assert.DoesNotContain(device.Ipv4Address, printed);
         Assert.DoesNotContain(device.Ipv6Address, printed);
-        Assert.Contains("stage=sync add", printed);
+        Assert.Contains(printed.Split('\n'), ConsoleMarker.Relay("sync", "add").Matches);
         Console.WriteLine($"device add → applied on the relay in {added.Elapsed.TotalMilliseconds:0} ms");
     }
 
@@ -229,8 +230,9 @@ public sealed class RelayAgentTests
         Assert.True(rig.Agent.Sync.Subscriptions > subscriptions);
         using (var state = await relayControl.GetAsync())
             Assert.Equal(2, state.Peers.Count);
-        Assert.Contains("stage=sync resubscribe from=", rig.Console.ToString());
+        var lines = rig.Console.ToString().Split('\n');
+        Assert.Contains(lines, ConsoleMarker.Relay("sync", "resubscribe").Matches);
         // Resumed from its revision: the only snapshot is the first one.
-        Assert.Single(rig.Console.ToString().Split('\n'), l => l.Contains("stage=sync snapshot"));
+        Assert.Single(lines, ConsoleMarker.Relay("sync", "snapshot").Matches);
     }
 }

@@ -91,16 +91,4 @@ public sealed class RelaySettingsTests
         var e = Assert.Throws<RelaySettingsException>(() => RelaySettings.Load(files.Root));
         Assert.Equal((SettingsError.Missing, "etc/tabula/fleet-ca.pem"), (e.Reason, e.File));
     }
-
-    [Fact]
-    public void The_network_must_be_static()
-    {
-        using var files = new RelayFiles();
-        var hostConfig = files.HostConfig("tet");
-        hostConfig["network_mode"] = "dhcp";
-        files.WriteHandover(hostConfig);
-        using var settings = RelaySettings.Load(files.Root);
-        var e = Assert.Throws<RelaySettingsException>(() => Network.RelayNetwork.Configure(settings.Host));
-        Assert.Equal(SettingsError.Unsupported, e.Reason);
-    }
 }

@@ -126,7 +126,14 @@ public sealed class QemuMachine : IDisposable
     /// Waits for a console line containing <paramref name="marker"/> and returns it with the time it arrived.
     /// Throws with the console tail when the timeout passes or QEMU exits first.
     /// </summary>
-    public (TimeSpan At, string Line) WaitForLine(string marker, TimeSpan timeout)
+    public (TimeSpan At, string Line) WaitForLine(string marker, TimeSpan timeout) =>
+        WaitForLine(line => line.Contains(marker, StringComparison.Ordinal), $"\"{marker}\"", timeout);
+
+    /// <summary>Waits for the console line that is the event <paramref name="marker"/> (read with the one console-line parser).</summary>
+    public (TimeSpan At, string Line) WaitForLine(ConsoleMarker marker, TimeSpan timeout) =>
+        WaitForLine(marker.Matches, $"\"{marker}\"", timeout);
+
+    (TimeSpan At, string Line) WaitForLine(Func<string, bool> matches, string marker, TimeSpan timeout)
     {
         var deadline = clock.Elapsed + timeout;
         int seen = 0;
@@ -135,20 +142,20 @@ public sealed class QemuMachine : IDisposable
             while (true)
             {
                 for (; seen < lines.Count; seen++)
-                    if (lines[seen].Line.Contains(marker, StringComparison.Ordinal))
+                    if (matches(lines[seen].Line))
                         return lines[seen];
                 if (exited.Task.IsCompleted)
                 {
                     // Drain lines that arrived with the exit.
                     Monitor.Wait(lines, TimeSpan.FromMilliseconds(200));
                     for (; seen < lines.Count; seen++)
-                        if (lines[seen].Line.Contains(marker, StringComparison.Ordinal))
+                        if (matches(lines[seen].Line))
                             return lines[seen];
-                    throw Failure($"QEMU exited before \"{marker}\"");
+                    throw Failure($"QEMU exited before {marker}");
                 }
                 var left = deadline - clock.Elapsed;
                 if (left <= TimeSpan.Zero)
-                    throw Failure($"no \"{marker}\" within {timeout.TotalSeconds:0}s");
+                    throw Failure($"no {marker} within {timeout.TotalSeconds:0}s");
                 Monitor.Wait(lines, left < TimeSpan.FromMilliseconds(250) ? left : TimeSpan.FromMilliseconds(250));
             }
         }

@@ -4,7 +4,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Tabula.Boot.Network;
+namespace Tabula.Machine.Network;
 
 /// <summary>Sends and receives DHCP datagrams on one interface.</summary>
 internal interface IDhcpTransport : IDisposable
@@ -24,7 +24,7 @@ internal sealed class UdpDhcpTransport : IDhcpTransport
 {
     const int SolSocket = 1, SoBindToDevice = 25;
     readonly Socket socket;
-    readonly byte[] buffer = new byte[BootLimits.MaxDhcpMessageBytes + 1];
+    readonly byte[] buffer = new byte[MachineLimits.MaxDhcpMessageBytes + 1];
 
     public UdpDhcpTransport(string interfaceName)
     {
@@ -57,14 +57,28 @@ internal sealed class UdpDhcpTransport : IDhcpTransport
 }
 
 /// <summary>The configuration a DHCP server gave us.</summary>
-internal sealed record DhcpLease(IPAddress Address, int PrefixLength, IPAddress? Gateway, IReadOnlyList<IPAddress> DnsServers,
-    IPAddress Server, uint LeaseSeconds);
+/// <param name="Address">Our address.</param>
+/// <param name="PrefixLength">From the subnet mask.</param>
+/// <param name="Gateway">The default gateway (option 121's 0/0 route, else the first router).</param>
+/// <param name="DnsServers">Option 6.</param>
+/// <param name="Server">The server identifier (option 54).</param>
+/// <param name="LeaseSeconds">Option 51; 0 when the server sent none.</param>
+public sealed record DhcpLease(IPAddress Address, int PrefixLength, IPAddress? Gateway, IReadOnlyList<IPAddress> DnsServers,
+    IPAddress Server, uint LeaseSeconds)
+{
+    /// <summary>When to renew (RFC 2131 T1: half the lease), at least <see cref="MachineLimits.MinRenewInterval"/>;
+    /// a lease of 0 or 0xffffffff (infinite) seconds is renewed every 12 hours.</summary>
+    public TimeSpan RenewAfter => LeaseSeconds is 0 or uint.MaxValue
+        ? TimeSpan.FromHours(12)
+        : TimeSpan.FromSeconds(Math.Max(LeaseSeconds / 2.0, MachineLimits.MinRenewInterval.TotalSeconds));
+}
 
 /// <summary>
 /// A small DHCPv4 client (RFC 2131 §3.1, §4.4): DISCOVER → OFFER → REQUEST → ACK, retransmitting with exponential
 /// back-off (1, 2, 4, 8 … s, capped at 8 s) until the deadline; a NAK restarts from DISCOVER. Replies are matched by
-/// transaction id and hardware address; malformed datagrams are dropped with a note. No renewal: the booted OS runs
-/// its own client long before any lease we take ends.
+/// transaction id and hardware address; malformed datagrams are dropped with a note. <see cref="Renew"/> is the
+/// RENEWING step for a long-running machine (the relay); stboot never renews: the booted OS runs its own client long
+/// before any lease it takes ends.
 /// </summary>
 internal sealed class DhcpClient(IDhcpTransport transport, PhysicalAddress mac, Func<uint> newTransactionId, Action<string>? note = null)
 {
@@ -100,6 +114,37 @@ internal sealed class DhcpClient(IDhcpTransport transport, PhysicalAddress mac, 
             return new DhcpLease(answer.YourAddress, answer.PrefixLength, answer.DefaultGateway,
                 answer.DnsServers.Count > 0 ? answer.DnsServers : offer.DnsServers,
                 answer.ServerIdentifier ?? offer.ServerIdentifier, answer.LeaseSeconds ?? 0);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// RFC 2131 §4.4.5 RENEWING (sent by broadcast, so it also serves as REBINDING): a REQUEST with ciaddr set and no
+    /// server identifier or requested address. Returns the new lease, or null on NAK or no answer within
+    /// <paramref name="timeout"/>.
+    /// </summary>
+    public DhcpLease? Renew(DhcpLease lease, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        TimeSpan backoff = TimeSpan.FromSeconds(1);
+        while (clock.Elapsed < timeout)
+        {
+            uint xid = newTransactionId();
+            transport.Send(DhcpMessage.BuildClient(DhcpMessageType.Request, xid, mac, 0, clientAddress: lease.Address));
+            DhcpMessage? answer = Await(xid, DhcpMessageType.Ack, Min(backoff, timeout - clock.Elapsed), alsoAccept: DhcpMessageType.Nak);
+            if (answer is null)
+            {
+                backoff = Next(backoff);
+                continue;
+            }
+            if (answer.Type == DhcpMessageType.Nak)
+            {
+                note?.Invoke("server sent NAK to our renewal");
+                return null;
+            }
+            return new DhcpLease(answer.YourAddress, answer.PrefixLength, answer.DefaultGateway,
+                answer.DnsServers.Count > 0 ? answer.DnsServers : lease.DnsServers,
+                answer.ServerIdentifier ?? lease.Server, answer.LeaseSeconds ?? 0);
         }
         return null;
     }

@@ -2,9 +2,9 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.NetworkInformation;
 using CsCheck;
-using Tabula.Boot.Network;
+using Tabula.Machine.Network;
 
-namespace Tabula.Boot.Tests;
+namespace Tabula.Machine.Tests;
 
 public sealed class DhcpTests
 {

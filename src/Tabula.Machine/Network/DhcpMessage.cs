@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.NetworkInformation;
 
-namespace Tabula.Boot.Network;
+namespace Tabula.Machine.Network;
 
 /// <summary>DHCP message types (RFC 2132 option 53).</summary>
 internal enum DhcpMessageType : byte
@@ -56,7 +56,7 @@ internal sealed record DhcpMessage
     /// <summary>Parses a reply from a server (op 2, Ethernet).</summary>
     public static DhcpMessage Parse(ReadOnlySpan<byte> datagram)
     {
-        if (datagram.Length > BootLimits.MaxDhcpMessageBytes)
+        if (datagram.Length > MachineLimits.MaxDhcpMessageBytes)
             DhcpException.Throw(DhcpError.TooLarge, $"{datagram.Length} bytes");
         if (datagram.Length < FixedHeaderBytes + 4)
             DhcpException.Throw(DhcpError.Truncated, $"{datagram.Length} bytes");
@@ -172,10 +172,11 @@ internal sealed record DhcpMessage
 
     /// <summary>
     /// Builds a client message: DISCOVER, or REQUEST for <paramref name="requested"/> from <paramref name="server"/>
-    /// (RFC 2131 §4.3.2, SELECTING state). Broadcast flag set: we have no address to receive unicast on.
+    /// (RFC 2131 §4.3.2, SELECTING state), or a renewal REQUEST with <paramref name="clientAddress"/> as ciaddr
+    /// (§4.4.5). Broadcast flag set: the socket listens on the broadcast address, whatever address it has.
     /// </summary>
     public static byte[] BuildClient(DhcpMessageType type, uint xid, PhysicalAddress mac, ushort secondsElapsed,
-        IPAddress? requested = null, IPAddress? server = null)
+        IPAddress? requested = null, IPAddress? server = null, IPAddress? clientAddress = null)
     {
         byte[] hardware = mac.GetAddressBytes();
         if (hardware.Length != 6)
@@ -187,6 +188,7 @@ internal sealed record DhcpMessage
         BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(4), xid);
         BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(8), secondsElapsed);
         BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(10), 0x8000);   // broadcast reply
+        clientAddress?.GetAddressBytes().CopyTo(message, 12);
         hardware.CopyTo(message, 28);
         BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(FixedHeaderBytes), MagicCookie);
         int i = FixedHeaderBytes + 4;

@@ -1,17 +1,17 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Tabula.Boot.Network;
+using Tabula.Machine.Network;
 using Tabula.Packaging;
 using Tabula.Testing;
 
-namespace Tabula.Boot.Tests;
+namespace Tabula.Machine.Tests;
 
 /// <summary>
-/// The real network stage on a real kernel, without QEMU: a namespace with a veth pair, stboot's side found by MAC.
+/// The machine layer's network on a real kernel, without QEMU: a namespace with a veth pair, the machine's side found by MAC.
 /// Static IPv6 (and IPv4), and DHCP from a real dnsmasq on the other end, which proves the UDP client (SO_BINDTODEVICE,
-/// broadcast from 0.0.0.0 before any address exists).
+/// broadcast from 0.0.0.0 before any address exists) and its renewal.
 /// </summary>
-public sealed class LinuxNetworkNamespaceTests : IDisposable
+public sealed class MachineNetworkTests : IDisposable
 {
     readonly string root = Directory.CreateTempSubdirectory("tabula-net-").FullName;
 
@@ -41,15 +41,15 @@ public sealed class LinuxNetworkNamespaceTests : IDisposable
                 {"network_mode": "static", "host_ip": "fd00:7ab::2/64", "gateway": "fd00:7ab::1", "dns": ["fd00:7ab::53"],
                  "network_interfaces": [{"interface_name": "eth0", "mac_address": "{{mac}}"}], "ospkg_pointer": "http://[fd00:7ab::1]/os.json"}
                 """));
-            var result = ns.RunInside(() => new LinuxNetwork(root, new BootLog(TextWriter.Null, TimeProvider.System)).Configure(host));
+            var result = ns.RunInside(() => new MachineNetwork(root, (_, _) => { }).Configure(host));
 
-            Assert.Null(result.Failure);
             Assert.Contains("nic=tva", result.Summary);
+            Assert.Contains("static address=fd00:7ab::2/64", result.Summary);
             Assert.Contains(("fd00:7ab::2", 64), Addresses(ns));
             Assert.Contains("default via fd00:7ab::1 dev tva", ns.Ip("-6", "route", "show"));
             Assert.Equal("nameserver fd00:7ab::53\n", File.ReadAllText(Path.Combine(root, "etc", "resolv.conf")));
             // A second round (after a failed fetch) finds everything in place and succeeds again.
-            Assert.Null(ns.RunInside(() => new LinuxNetwork(root, new BootLog(TextWriter.Null, TimeProvider.System)).Configure(host)).Failure);
+            Assert.Equal(result, ns.RunInside(() => new MachineNetwork(root, (_, _) => { }).Configure(host)));
         }
     }
 
@@ -78,18 +78,30 @@ public sealed class LinuxNetworkNamespaceTests : IDisposable
                 var host = HostConfig.Parse(SignedPackagesUtf8($$"""
                     {"network_mode": "dhcp", "network_interfaces": [{"mac_address": "{{mac}}"}], "ospkg_pointer": "http://10.77.0.1/os.json"}
                     """));
-                var result = ns.RunInside(() => new LinuxNetwork(root, new BootLog(TextWriter.Null, TimeProvider.System)).Configure(host));
-
-                if (result.Failure is not null)
+                var network = new MachineNetwork(root, (_, _) => { });
+                NetworkSetup result;
+                try
+                {
+                    result = ns.RunInside(() => network.Configure(host));
+                }
+                catch (NetworkException e)
                 {
                     dnsmasq.Kill();
-                    Assert.Fail($"{result.Failure}\ndnsmasq: {dnsmasq.StandardError.ReadToEnd()}{dnsmasq.StandardOutput.ReadToEnd()}");
+                    Assert.Fail($"{e.Error} {e.Message}\ndnsmasq: {dnsmasq.StandardError.ReadToEnd()}{dnsmasq.StandardOutput.ReadToEnd()}");
+                    throw;
                 }
-                Assert.Contains("dhcp server=10.77.0.1", result.Summary);
+                Assert.Contains("dhcp server=10.77.0.1 lease=3600s", result.Summary);
                 var address = Assert.Single(Addresses(ns), a => a.Item1.StartsWith("10.77.0.", StringComparison.Ordinal));
                 Assert.Equal(24, address.Item2);
                 Assert.Contains("default via 10.77.0.1 dev tva", ns.Ip("route", "show"));
                 Assert.Equal("nameserver 10.77.0.53\n", File.ReadAllText(Path.Combine(root, "etc", "resolv.conf")));
+
+                // The relay renews at T1 with ciaddr set, from the address it now has; dnsmasq extends the same lease.
+                var renewed = ns.RunInside(() => network.Renew(result, TimeSpan.FromSeconds(10)));
+                Assert.NotNull(renewed);
+                Assert.Equal(result.Address, renewed.Address);
+                Assert.Equal(3600u, renewed.Lease!.LeaseSeconds);
+                Assert.Equal(TimeSpan.FromMinutes(30), renewed.Lease.RenewAfter);
             }
             finally
             {

@@ -1,13 +1,13 @@
 using System.Diagnostics.CodeAnalysis;
 
-namespace Tabula.Boot.Network;
+namespace Tabula.Machine.Network;
 
 /// <summary>Why a DHCP datagram was not accepted.</summary>
 internal enum DhcpError
 {
     /// <summary>Shorter than the fixed header plus the magic cookie.</summary>
     Truncated,
-    /// <summary>Longer than <see cref="BootLimits.MaxDhcpMessageBytes"/>.</summary>
+    /// <summary>Longer than <see cref="MachineLimits.MaxDhcpMessageBytes"/>.</summary>
     TooLarge,
     /// <summary>The magic cookie 63 82 53 63 is missing.</summary>
     BadMagicCookie,
