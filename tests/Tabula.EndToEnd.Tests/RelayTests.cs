@@ -17,9 +17,12 @@ namespace Tabula.EndToEnd.Tests;
 /// `wg` in the test namespace) completes a handshake and pings the relay's tunnel address; the device is removed and
 /// the next handshake fails. A raw virtual disk is attached (and its driver loaded) the whole time and hashes the same
 /// at the end; neither the console nor the controller's log names the client's key or addresses.
+/// The machine is addressed by DHCP (dnsmasq, a reservation for its MAC), in stboot and again in the agent, and the
+/// package names the controller by a host name, which the agent resolves through the DNS server of its lease.
 /// <code>
-///   test namespace: tap0 10.99.N.1 ── provisioning :8443, fleet :9443, wireguard-go client (device address/32)
-///   guest 10.99.N.2: stboot → kexec → tabula-relay, wg0 10.64.0.1/10 :51820, /dev/vda (never mounted)
+///   test namespace: tap0 10.99.N.1 ── dnsmasq (DHCP, DNS: fleet.tabula-e2e.test), provisioning :8443, fleet :9443,
+///                                      wireguard-go client (device address/32)
+///   guest 10.99.N.2 (DHCP): stboot → kexec → tabula-relay, wg0 10.64.0.1/10 :51820, /dev/vda (never mounted)
 /// </code>
 /// </summary>
 [Collection(BootCollection.Name)]
@@ -66,13 +69,18 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
         return daemon;
     }
 
-    [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping")]
-    public async Task Stboot_boots_the_relay_which_enrolls_serves_a_deployed_customer_drops_a_removed_key_and_leaves_the_disk_untouched()
+    const string FleetName = "fleet.tabula-e2e.test";
+    const string GuestMac = "52:54:00:7a:b0:01";
+
+    [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "dnsmasq")]
+    public async Task Stboot_boots_the_relay_which_takes_dhcp_resolves_the_fleet_name_enrolls_serves_a_deployed_customer_drops_a_removed_key_and_leaves_the_disk_untouched()
     {
-        Prerequisites.Require(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping");
+        Prerequisites.Require(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "dnsmasq");
         GuestKernel kernel = GuestKernel.Require();
         using var network = TapNetwork.Create();
-        using var fleet = FleetProcess.Start(network);
+        using var dnsmasq = Dnsmasq.Start(network, new Dictionary<string, string> { [GuestMac] = network.GuestAddress.ToString() },
+            new Dictionary<string, System.Net.IPAddress> { [FleetName] = network.HostAddress });
+        using var fleet = FleetProcess.Start(network, hostName: FleetName);
         using var staff = fleet.Client(fleet.AdminToken);
         string enrollmentToken = (await FleetProcess.PostAsync(staff, "/api/v1/enrollment-tokens", new NameRequest("e2e"), FleetJson.Default.TokenResponse)).Token;
 
@@ -81,7 +89,7 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
         byte[] archive;
         using (var zip = new MemoryStream())
         {
-            RelayImage.Write(new RelayImageInputs(relay.Path, kernel.Release, fleet.BaseUrl, fleet.Tls.CaCertificate,
+            RelayImage.Write(new RelayImageInputs(relay.Path, kernel.Release, fleet.NamedUrl, fleet.Tls.CaCertificate,
                 [.. RelayImageInputs.DefaultModules, "virtio_blk"]) { Kernel = kernel.KernelPath }, zip);
             archive = zip.ToArray();
         }
@@ -91,11 +99,10 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
         provisioning.Start();
 
         byte[] identity = Ed25519.NewPrivateKey();
-        string host = network.HostAddress.ToString();
         string image = OsPackages.For(boot).StbootImage("stboot-relay",
             SignedPackages.TrustPolicy(Path.Combine(work, "trust"), 2, "network", [root], provisioning.CaPem), $$"""
-            {"network_mode": "static", "host_ip": "{{network.GuestAddress}}/24", "gateway": "{{host}}",
-             "network_interfaces": [{"interface_name": "eth0", "mac_address": "52:54:00:7a:b0:01"}],
+            {"network_mode": "dhcp",
+             "network_interfaces": [{"interface_name": "eth0", "mac_address": "{{GuestMac}}"}],
              "ospkg_pointer": "{{provisioning.BaseUrl}}/channels/stable.json",
              "tabula_relay": {"identity_key": "{{Convert.ToBase64String(identity)}}", "enrollment_token": "{{enrollmentToken}}"} }
             """, ["virtio_net", "virtio_pci"]);
@@ -111,11 +118,14 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
         string client = $"twc{Environment.ProcessId % 100000}";
         System.Diagnostics.Process? clientDaemon = null;
         string console;
-        var machine = QemuMachine.Start(nameof(Stboot_boots_the_relay_which_enrolls_serves_a_deployed_customer_drops_a_removed_key_and_leaves_the_disk_untouched),
-            new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network) { Disk = disk });
+        var machine = QemuMachine.Start(nameof(Stboot_boots_the_relay_which_takes_dhcp_resolves_the_fleet_name_enrolls_serves_a_deployed_customer_drops_a_removed_key_and_leaves_the_disk_untouched),
+            new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network) { Disk = disk, Mac = GuestMac });
         try
         {
             var kexec = machine.WaitForLine(ConsoleMarker.Boot("kexec"), Stage);
+            var relayNetwork = machine.WaitForLine(ConsoleMarker.Relay("stage:network"), Stage);
+            Assert.Contains($"dhcp server={network.HostAddress} ", relayNetwork.Line);
+            Assert.Contains($"address={network.GuestAddress}/24 gateway={network.HostAddress} dns=1", relayNetwork.Line);
             var enrolled = machine.WaitForLine(ConsoleMarker.Relay("enroll"), Stage);
             var enrollment = ConsoleLine.TryParse(enrolled.Line)!;
             string machineId = enrollment.Field("machine")!;
@@ -186,6 +196,9 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
             output.WriteLine($"log: {machine.LogPath}");
         }
 
+        // DHCP twice (stboot, then the agent after kexec reset the NIC), and the agent asked the lease's resolver for the name.
+        Assert.True(dnsmasq.Log.Split('\n').Count(l => l.Contains($"DHCPACK({network.Tap}) {network.GuestAddress}", StringComparison.Ordinal)) >= 2, dnsmasq.Log);
+        Assert.Contains($"query[A] {FleetName} from {network.GuestAddress}", dnsmasq.Log);
         // Amnesia: the disk the relay had the whole time is byte-for-byte what it was; the agent checked itself.
         Assert.Equal(diskBefore, Sha256File(disk));
         var amnesia = console.Split('\n').Select(l => ConsoleLine.TryParse(l)).Where(l => l is not null && l.Is(ConsoleLine.Relay, "amnesia"))

@@ -15,7 +15,7 @@ internal static class ImageRelayCommand
     public static Command Create()
     {
         var release = new Option<string>("--kernel-release") { Description = "Kernel release (uname -r): kernel /boot/vmlinuz-RELEASE, modules from --modules-root/RELEASE", Required = true };
-        var fleetUrl = new Option<string>("--fleet-url") { Description = "The fleet controller's base URL, https://IP[:PORT][/PATH] (the agent does not resolve names; goes into /etc/tabula/relay.json)", Required = true };
+        var fleetUrl = new Option<string>("--fleet-url") { Description = "The fleet controller's base URL, https://HOST[:PORT][/PATH], HOST an IP address or a DNS name the relay resolves through the resolvers of its host configuration or DHCP lease (goes into /etc/tabula/relay.json)", Required = true };
         var fleetCa = new Option<string>("--fleet-ca") { Description = "PEM with the CA certificate(s) the agent pins for the controller (e.g. ca.pem of `tabula fleet tls init`)", Required = true };
         var kernel = new Option<string?>("--kernel") { Description = "Kernel image (default: /boot/vmlinuz-RELEASE)" };
         var cmdline = new Option<string>("--cmdline") { Description = "Kernel command line of the relay OS", DefaultValueFactory = _ => RelayImageInputs.DefaultCmdline };

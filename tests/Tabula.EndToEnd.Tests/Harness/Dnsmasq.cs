@@ -2,7 +2,8 @@ using System.Diagnostics;
 
 namespace Tabula.EndToEnd.Tests.Harness;
 
-/// <summary>dnsmasq as the DHCP server of a tap network (DNS off), run inside the namespace; its log is kept.</summary>
+/// <summary>dnsmasq as the DHCP server of a tap network (and, when given names, its DNS server), run inside the
+/// namespace; its log is kept.</summary>
 public sealed class Dnsmasq : IDisposable
 {
     readonly Process process;
@@ -20,16 +21,28 @@ public sealed class Dnsmasq : IDisposable
         get { lock (log) return string.Join('\n', log); }
     }
 
-    /// <summary>Serves 10.99.N.50-60/24 with the host side as router and resolver.</summary>
-    public static Dnsmasq Start(TapNetwork network)
+    /// <summary>
+    /// Serves 10.99.N.50-60/24 with the host side as router and resolver. <paramref name="reservations"/> give a MAC a
+    /// fixed address; <paramref name="names"/> turns DNS on (on the tap only) and answers exactly these names with
+    /// their addresses (nothing is forwarded: the namespace has no way out).
+    /// </summary>
+    public static Dnsmasq Start(TapNetwork network, IReadOnlyDictionary<string, string>? reservations = null,
+        IReadOnlyDictionary<string, System.Net.IPAddress>? names = null)
     {
         string prefix = network.HostAddress.ToString()[..network.HostAddress.ToString().LastIndexOf('.')];
         string leases = Path.GetTempFileName();
         var start = new ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "netns", "exec", network.Namespace.Name, "dnsmasq", "--no-daemon", "--port=0", $"--interface={network.Tap}",
-                     "--bind-interfaces", $"--dhcp-range={prefix}.50,{prefix}.60,255.255.255.0,1h", $"--dhcp-option=3,{network.HostAddress}",
-                     $"--dhcp-option=6,{network.HostAddress}", $"--dhcp-leasefile={leases}", "--no-resolv", "--no-hosts", "--log-dhcp" })
+        foreach (string a in new[] { "netns", "exec", network.Namespace.Name, "dnsmasq", "--no-daemon", names is null ? "--port=0" : "--port=53",
+                     $"--interface={network.Tap}", "--bind-interfaces", $"--dhcp-range={prefix}.50,{prefix}.60,255.255.255.0,1h",
+                     $"--dhcp-option=3,{network.HostAddress}", $"--dhcp-option=6,{network.HostAddress}", $"--dhcp-leasefile={leases}",
+                     "--no-resolv", "--no-hosts", "--log-dhcp" })
             start.ArgumentList.Add(a);
+        foreach (var (mac, address) in reservations ?? new Dictionary<string, string>())
+            start.ArgumentList.Add($"--dhcp-host={mac},{address}");
+        foreach (var (name, address) in names ?? new Dictionary<string, System.Net.IPAddress>())
+            start.ArgumentList.Add($"--host-record={name},{address}");
+        if (names is not null)
+            start.ArgumentList.Add("--log-queries");
         var dnsmasq = new Dnsmasq(Process.Start(start)!, leases);
         dnsmasq.process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (dnsmasq.log) dnsmasq.log.Add(e.Data); };
         dnsmasq.process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (dnsmasq.log) dnsmasq.log.Add(e.Data); };

@@ -24,13 +24,20 @@ public sealed class FleetProcess : IDisposable
     readonly TapNetwork network;
     Process? process;
 
-    FleetProcess(string root, TapNetwork network, DevTlsFiles tls, int port)
+    FleetProcess(string root, TapNetwork network, DevTlsFiles tls, int port, string? hostName)
     {
         this.root = root;
         this.network = network;
         Tls = tls;
         Port = port;
+        HostName = hostName;
     }
+
+    /// <summary>The DNS name in the server certificate besides the address, if any.</summary>
+    public string? HostName { get; }
+
+    /// <summary>The URL with the host name (what a relay that resolves names is given).</summary>
+    public string NamedUrl => $"https://{HostName ?? throw new InvalidOperationException("started without a host name")}:{Port}";
 
     public DevTlsFiles Tls { get; }
     public int Port { get; }
@@ -39,12 +46,13 @@ public sealed class FleetProcess : IDisposable
     public string Log => log.ToString();
     readonly System.Text.StringBuilder log = new();
 
-    public static FleetProcess Start(TapNetwork network, int port = 9443)
+    public static FleetProcess Start(TapNetwork network, int port = 9443, string? hostName = null)
     {
         string root = Directory.CreateTempSubdirectory("tabula-e2e-fleet-").FullName;
-        var tls = DevCertificateAuthority.Init(Path.Combine(root, "tls"), [network.HostAddress.ToString()], DateTimeOffset.UtcNow,
+        var tls = DevCertificateAuthority.Init(Path.Combine(root, "tls"),
+            hostName is null ? [network.HostAddress.ToString()] : [network.HostAddress.ToString(), hostName], DateTimeOffset.UtcNow,
             TimeSpan.FromDays(2), TimeSpan.FromDays(2));
-        var fleet = new FleetProcess(root, network, tls, port);
+        var fleet = new FleetProcess(root, network, tls, port, hostName);
         string database = "sqlite:" + Path.Combine(root, "fleet.db");
         string created = fleet.Cli(null, "fleet", "staff", "create", "--db", database, "--username", "e2e", "--role", "admin", "--api-token", "e2e", "--json");
         fleet.AdminToken = JsonDocument.Parse(created).RootElement.GetProperty("api_token").GetString()!;
