@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Tabula.Boot.Network;
+using Tabula.Machine.Network;
 
 namespace Tabula.Fuzz.Targets;
 
