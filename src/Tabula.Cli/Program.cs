@@ -24,7 +24,7 @@ var root = new RootCommand(
     DemoCommand.Create(),
     PublishCommand.Create(),
     ProvisioningCommands.Create(),
-    FleetCommands.Create(),
+    FleetCommand.Create(),
     LabCommand.Create(),
 };
 var parsed = root.Parse(args);

@@ -74,7 +74,10 @@ public static class FleetServer
         builder.Services.AddSingleton<RelayHealthBoard>();
         builder.Services.AddSingleton<MachineEvents>();
         builder.Services.AddSingleton<PeerHub>();
-        builder.Services.AddSingleton<FleetCore>();
+        builder.Services.AddSingleton<StaffService>();
+        builder.Services.AddSingleton<EnrollmentService>();
+        builder.Services.AddSingleton<MachineService>();
+        builder.Services.AddSingleton<CustomerService>();
         builder.Services.AddSingleton<PeerStream>();
         builder.Services.AddHostedService<Background>();
 
@@ -88,7 +91,7 @@ public static class FleetServer
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-            Log.Listening(app.Services.GetRequiredService<ILogger<FleetCore>>(), string.Join(", ", addresses), store.Kind);
+            Log.Listening(app.Services.GetRequiredService<ILogger<PeerHub>>(), string.Join(", ", addresses), store.Kind);
         });
         return app;
     }
@@ -155,12 +158,20 @@ public static class FleetServer
     }
 
     /// <summary>The peer pump, the notification listener and log compaction.</summary>
-    private sealed class Background(FleetCore core, ILogger<FleetCore> logger) : BackgroundService
+    private sealed class Background(IStore store, PeerHub hub, MachineEvents machineEvents, ILogger<PeerHub> logger) : BackgroundService
     {
         protected override Task ExecuteAsync(CancellationToken ct) => Task.WhenAll(
-            core.Hub.RunAsync(ct),
-            core.Store.ListenAsync(core.OnNotificationAsync, ct),
+            hub.RunAsync(ct),
+            store.ListenAsync(OnNotificationAsync, ct),
             CompactAsync(ct));
+
+        /// <summary>Called for every notification from any instance (PostgreSQL NOTIFY).</summary>
+        private Task OnNotificationAsync(string payload)
+        {
+            if (payload is "peers" or "listening") hub.Poke();
+            if (payload is "machines" or "listening") machineEvents.Changed();
+            return Task.CompletedTask;
+        }
 
         private async Task CompactAsync(CancellationToken ct)
         {
@@ -169,9 +180,9 @@ public static class FleetServer
                 try
                 {
                     await Task.Delay(TimeSpan.FromMinutes(10), ct);
-                    long before = core.Hub.Head - FleetLimits.RetainedPeerChanges;
+                    long before = hub.Head - FleetLimits.RetainedPeerChanges;
                     if (before <= 0) continue;
-                    int removed = await core.Store.WriteAsync(tx => tx.CompactChangesAsync(before), ct);
+                    int removed = await store.WriteAsync(tx => tx.CompactChangesAsync(before), ct);
                     if (removed > 0) Log.Compacted(logger, removed, before);
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }

@@ -352,7 +352,7 @@ public abstract class FleetApiTests(FleetFixture fleet)
         var deleted = await (await Operator.DeleteAsync($"/api/v1/customers/{account.Number}")).Content.ReadFromJsonAsync(FleetJson.Default.RevisionResponse);
         Assert.True(deleted!.Revision >= listed.Max(d => d.Revision) + 2);
         await AssertError(await customer.GetAsync("/app/v1/devices"), 401, "unauthenticated");
-        var peers = await Host.Core.Store.ReadAsync(async tx =>
+        var peers = await Host.Store.ReadAsync(async tx =>
         {
             var all = new List<string>();
             await foreach (var p in tx.AllPeersAsync(CancellationToken.None)) all.Add(Convert.ToBase64String(p.PublicKey));

@@ -35,9 +35,10 @@ public sealed class HttpsTests : IAsyncLifetime
         });
         await app.StartAsync();
         address = app.HttpsAddress()!;
-        var core = app.Services.GetRequiredService<FleetCore>();
-        adminToken = await core.CreateApiTokenAsync(await core.CreateStaffAsync("test", "alice", FleetFixture.AdminPassword, StaffRole.Admin, default), "tests", default);
-        enrollmentToken = await core.CreateEnrollmentTokenAsync("test", "relays", default);
+        var staff = app.Services.GetRequiredService<StaffService>();
+        var enrollment = app.Services.GetRequiredService<EnrollmentService>();
+        adminToken = await staff.CreateApiTokenAsync(await staff.CreateStaffAsync("test", "alice", FleetFixture.AdminPassword, StaffRole.Admin, default), "tests", default);
+        enrollmentToken = await enrollment.CreateEnrollmentTokenAsync("test", "relays", default);
     }
 
     public async Task DisposeAsync()

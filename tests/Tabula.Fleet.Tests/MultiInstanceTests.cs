@@ -17,14 +17,14 @@ public sealed class MultiInstanceTests(PostgresFleetFixture fleet) : IClassFixtu
 
         var relay = new TestRelay();
         await relay.EnrollAsync(b.Client(), fleet.EnrollmentToken, Http.NewDigest());
-        long machinesSeenByA = a.Core.MachineEvents.Version;
+        long machinesSeenByA = a.MachineEvents.Version;
         var op = b.Client(fleet.OperatorToken);
         (await op.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", new ProvisionRequest("nl-ams-wg-001", "nl", "Netherlands", "ams",
             "Amsterdam", "m247", false, "198.51.100.7", null, 51820, 100, true, null), FleetJson.Default.ProvisionRequest)).EnsureSuccessStatusCode();
         (await op.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/deploy", new ReasonRequest(null), FleetJson.Default.ReasonRequest)).EnsureSuccessStatusCode();
 
         // A's dashboard events and relay list learn about B's transitions through NOTIFY.
-        await WaitUntil(() => a.Core.MachineEvents.Version > machinesSeenByA);
+        await WaitUntil(() => a.MachineEvents.Version > machinesSeenByA);
         var list = await a.Client().GetFromJsonAsync("/app/v1/relays", FleetJson.Default.RelayList);
         Assert.Contains(list!.Wireguard.Relays, r => r.Hostname == "nl-ams-wg-001");
 

@@ -38,7 +38,7 @@ public abstract class PeerStreamTests(FleetFixture fleet)
 
     private async Task AssertSameSetAsController(PeerFollower follower)
     {
-        var (peers, state) = await Host.Core.Store.ReadAsync(async tx =>
+        var (peers, state) = await Host.Store.ReadAsync(async tx =>
         {
             var list = new List<Storage.SnapshotPeer>();
             await foreach (var p in tx.AllPeersAsync(CancellationToken.None)) list.Add(p);

@@ -14,17 +14,17 @@ internal static class Auth
     }
 
     /// <summary>The staff member behind the request, with at least role <paramref name="minimum"/>.</summary>
-    public static async Task<Staff> StaffAsync(HttpContext context, FleetCore core, StaffRole minimum)
+    public static async Task<Staff> StaffAsync(HttpContext context, StaffService staffService, StaffRole minimum)
     {
-        var staff = await core.AuthenticateStaffAsync(Bearer(context), context.RequestAborted)
+        var staff = await staffService.AuthenticateStaffAsync(Bearer(context), context.RequestAborted)
                     ?? throw new FleetException(FleetError.Unauthenticated, "log in or pass an API token (Authorization: Bearer …)");
         if (staff.Role < minimum)
             throw new FleetException(FleetError.Forbidden, $"this needs the {minimum.Name()} role; you are {staff.Role.Name()}");
         return staff;
     }
 
-    public static async Task<Machine> RelayAsync(HttpContext context, FleetCore core) =>
-        await core.AuthenticateRelayAsync(Bearer(context), context.RequestAborted)
+    public static async Task<Machine> RelayAsync(HttpContext context, MachineService machines) =>
+        await machines.AuthenticateRelayAsync(Bearer(context), context.RequestAborted)
         ?? throw new FleetException(FleetError.Unauthenticated, "a relay token from enrollment is required");
 
     /// <summary>Customers authenticate with their account number, as in Mullvad's API: <c>Authorization: Token 1234…</c>.</summary>

@@ -14,61 +14,61 @@ public static class CustomerEndpoints
     public static void MapCustomers(this IEndpointRouteBuilder app)
     {
         var customer = app.MapGroup("/app/v1");
-        customer.MapPost("/accounts", async (HttpContext http, FleetCore core) =>
+        customer.MapPost("/accounts", async (HttpContext http, CustomerService customers) =>
         {
-            var account = await core.CreateAccountAsync(null, null, http.RequestAborted);
+            var account = await customers.CreateAccountAsync(null, null, http.RequestAborted);
             return TypedResults.Created("/app/v1/me", View(account));
         });
-        customer.MapGet("/me", async (HttpContext http, FleetCore core) => TypedResults.Ok(View(await core.GetAccountAsync(Auth.Account(http), http.RequestAborted))));
-        customer.MapGet("/devices", async (HttpContext http, FleetCore core) =>
-            TypedResults.Ok((await core.ListDevicesAsync(Auth.Account(http), http.RequestAborted)).Select(DeviceView.From).ToList()));
-        customer.MapPost("/devices", async (AddDeviceRequest body, HttpContext http, FleetCore core) =>
+        customer.MapGet("/me", async (HttpContext http, CustomerService customers) => TypedResults.Ok(View(await customers.GetAccountAsync(Auth.Account(http), http.RequestAborted))));
+        customer.MapGet("/devices", async (HttpContext http, CustomerService customers) =>
+            TypedResults.Ok((await customers.ListDevicesAsync(Auth.Account(http), http.RequestAborted)).Select(DeviceView.From).ToList()));
+        customer.MapPost("/devices", async (AddDeviceRequest body, HttpContext http, CustomerService customers) =>
         {
             var key = KeyInput.Parse(body.PublicKey, "public_key");
-            var device = await core.AddDeviceAsync(Auth.Account(http), key, http.RequestAborted);
+            var device = await customers.AddDeviceAsync(Auth.Account(http), key, http.RequestAborted);
             return TypedResults.Created($"/app/v1/devices/{device.Id}", DeviceView.From(device));
         });
-        customer.MapDelete("/devices/{id:long}", async (long id, HttpContext http, FleetCore core) =>
-            TypedResults.Ok(new RevisionResponse(await core.RemoveDeviceAsync(Auth.Account(http), id, http.RequestAborted))));
+        customer.MapDelete("/devices/{id:long}", async (long id, HttpContext http, CustomerService customers) =>
+            TypedResults.Ok(new RevisionResponse(await customers.RemoveDeviceAsync(Auth.Account(http), id, http.RequestAborted))));
         // How far a change has spread: aggregate counts only, so customers may ask too.
-        customer.MapGet("/revisions/{revision:long}/applied", async (long revision, HttpContext http, FleetCore core) =>
+        customer.MapGet("/revisions/{revision:long}/applied", async (long revision, HttpContext http, MachineService machines, CustomerService customers) =>
         {
-            await core.GetAccountAsync(Auth.Account(http), http.RequestAborted);
-            var (head, deployed, applied) = await core.AppliedAsync(revision, http.RequestAborted);
+            await customers.GetAccountAsync(Auth.Account(http), http.RequestAborted);
+            var (head, deployed, applied) = await machines.AppliedAsync(revision, http.RequestAborted);
             return TypedResults.Ok(new AppliedView(revision, head, deployed, applied));
         });
 
         var staff = app.MapGroup("/api/v1/customers");
-        staff.MapPost("/", async (CreateAccountRequest? body, HttpContext http, FleetCore core) =>
+        staff.MapPost("/", async (CreateAccountRequest? body, HttpContext http, StaffService staffService, CustomerService customers) =>
         {
-            var me = await Auth.StaffAsync(http, core, StaffRole.Operator);
-            var account = await core.CreateAccountAsync(me.Username, body?.DeviceLimit, http.RequestAborted);
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
+            var account = await customers.CreateAccountAsync(me.Username, body?.DeviceLimit, http.RequestAborted);
             return TypedResults.Created("/api/v1/customers/" + account.Number, View(account));
         });
-        staff.MapGet("/{number}", async (string number, HttpContext http, FleetCore core) =>
+        staff.MapGet("/{number}", async (string number, HttpContext http, StaffService staffService, CustomerService customers) =>
         {
-            await Auth.StaffAsync(http, core, StaffRole.Viewer);
-            return TypedResults.Ok(View(await FindForStaff(core, number, http.RequestAborted)));
+            await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
+            return TypedResults.Ok(View(await FindForStaff(customers, number, http.RequestAborted)));
         });
-        staff.MapGet("/{number}/devices", async (string number, HttpContext http, FleetCore core) =>
+        staff.MapGet("/{number}/devices", async (string number, HttpContext http, StaffService staffService, CustomerService customers) =>
         {
-            await Auth.StaffAsync(http, core, StaffRole.Viewer);
-            await FindForStaff(core, number, http.RequestAborted);
-            return TypedResults.Ok((await core.ListDevicesAsync(number, http.RequestAborted)).Select(DeviceView.From).ToList());
+            await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
+            await FindForStaff(customers, number, http.RequestAborted);
+            return TypedResults.Ok((await customers.ListDevicesAsync(number, http.RequestAborted)).Select(DeviceView.From).ToList());
         });
-        staff.MapDelete("/{number}", async (string number, HttpContext http, FleetCore core) =>
+        staff.MapDelete("/{number}", async (string number, HttpContext http, StaffService staffService, CustomerService customers) =>
         {
-            var me = await Auth.StaffAsync(http, core, StaffRole.Operator);
-            await FindForStaff(core, number, http.RequestAborted);
-            return TypedResults.Ok(new RevisionResponse(await core.DeleteAccountAsync(me, number, null, http.RequestAborted)));
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
+            await FindForStaff(customers, number, http.RequestAborted);
+            return TypedResults.Ok(new RevisionResponse(await customers.DeleteAccountAsync(me, number, null, http.RequestAborted)));
         });
     }
 
     private static AccountView View(Account a) => new(a.Number, a.DeviceLimit, DateTimeOffset.FromUnixTimeMilliseconds(a.CreatedAt));
 
-    private static async Task<Account> FindForStaff(FleetCore core, string number, CancellationToken ct)
+    private static async Task<Account> FindForStaff(CustomerService customers, string number, CancellationToken ct)
     {
-        try { return await core.GetAccountAsync(number, ct); }
+        try { return await customers.GetAccountAsync(number, ct); }
         catch (FleetException e) when (e.Error == FleetError.Unauthenticated) { throw new FleetException(FleetError.NotFound, "no such account"); }
     }
 }

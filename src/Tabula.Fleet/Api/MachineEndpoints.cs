@@ -11,87 +11,87 @@ public static class MachineEndpoints
     public static void MapMachines(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1");
-        api.MapGet("/machines", async (string? state, HttpContext http, FleetCore core) =>
+        api.MapGet("/machines", async (string? state, HttpContext http, StaffService staffService, MachineService machines) =>
         {
-            await Auth.StaffAsync(http, core, StaffRole.Viewer);
+            await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
             MachineState? filter = null;
             if (state is not null)
                 filter = MachineStateNames.TryParseState(state, out var s) ? s
                     : throw new FleetException(FleetError.InvalidInput, "state is awaiting, provisioned, deployed, draining or retired");
-            var machines = await core.ListMachinesAsync(filter, http.RequestAborted);
-            return TypedResults.Ok(machines.Select(MachineView.From).ToList());
+            var listed = await machines.ListMachinesAsync(filter, http.RequestAborted);
+            return TypedResults.Ok(listed.Select(MachineView.From).ToList());
         });
-        api.MapGet("/health", async (HttpContext http, FleetCore core, RelayHealthBoard board) =>
+        api.MapGet("/health", async (HttpContext http, StaffService staffService, RelayHealthBoard board) =>
         {
-            await Auth.StaffAsync(http, core, StaffRole.Viewer);
+            await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
             return TypedResults.Ok(board.All().Select(kv => new HealthView(kv.Key, kv.Value.Peers, kv.Value.HandshakesLastMinute,
                 kv.Value.RxBytes, kv.Value.TxBytes, kv.Value.AppliedRevision, kv.Value.ReportedAt)).ToList());
         });
-        api.MapGet("/machines/{id}", async (string id, HttpContext http, FleetCore core) =>
+        api.MapGet("/machines/{id}", async (string id, HttpContext http, StaffService staffService, MachineService machines) =>
         {
-            await Auth.StaffAsync(http, core, StaffRole.Viewer);
-            return TypedResults.Ok(MachineView.From(await core.GetMachineAsync(id, http.RequestAborted)));
+            await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
+            return TypedResults.Ok(MachineView.From(await machines.GetMachineAsync(id, http.RequestAborted)));
         });
-        api.MapPost("/machines/{id}/provision", async (string id, ProvisionRequest body, HttpContext http, FleetCore core) =>
+        api.MapPost("/machines/{id}/provision", async (string id, ProvisionRequest body, HttpContext http, StaffService staffService, MachineService machines) =>
         {
-            var me = await Auth.StaffAsync(http, core, StaffRole.Operator);
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
             var placement = new RelayPlacement(body.Hostname ?? "", body.CountryCode ?? "", body.Country ?? "", body.CityCode ?? "",
                 body.City ?? "", body.Provider ?? "", body.Owned, body.Ipv4AddrIn ?? "", body.Ipv6AddrIn, body.Port ?? 51820,
                 body.Weight ?? 100, body.IncludeInCountry ?? true);
-            var machine = await core.TransitionAsync(me, id, MachineLifecycle.Action.Provision, body.Reason, placement, http.RequestAborted);
+            var machine = await machines.TransitionAsync(me, id, MachineLifecycle.Action.Provision, body.Reason, placement, http.RequestAborted);
             return TypedResults.Ok(MachineView.From(machine));
         });
         foreach (var action in new[] { MachineLifecycle.Action.Deploy, MachineLifecycle.Action.Drain, MachineLifecycle.Action.Retire })
         {
-            api.MapPost($"/machines/{{id}}/{action.ToString().ToLowerInvariant()}", async (string id, ReasonRequest? body, HttpContext http, FleetCore core) =>
+            api.MapPost($"/machines/{{id}}/{action.ToString().ToLowerInvariant()}", async (string id, ReasonRequest? body, HttpContext http, StaffService staffService, MachineService machines) =>
             {
-                var me = await Auth.StaffAsync(http, core, StaffRole.Operator);
-                var machine = await core.TransitionAsync(me, id, action, body?.Reason, null, http.RequestAborted);
+                var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
+                var machine = await machines.TransitionAsync(me, id, action, body?.Reason, null, http.RequestAborted);
                 return TypedResults.Ok(MachineView.From(machine));
             });
         }
-        api.MapGet("/packages/allowed", async (HttpContext http, FleetCore core) =>
+        api.MapGet("/packages/allowed", async (HttpContext http, StaffService staffService, EnrollmentService enrollment) =>
         {
-            await Auth.StaffAsync(http, core, StaffRole.Viewer);
-            return TypedResults.Ok((await core.AllowedPackagesAsync(http.RequestAborted)).ToList());
+            await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
+            return TypedResults.Ok((await enrollment.AllowedPackagesAsync(http.RequestAborted)).ToList());
         });
-        api.MapPost("/packages/allowed", async (AllowPackageRequest body, HttpContext http, FleetCore core) =>
+        api.MapPost("/packages/allowed", async (AllowPackageRequest body, HttpContext http, StaffService staffService, EnrollmentService enrollment) =>
         {
-            var me = await Auth.StaffAsync(http, core, StaffRole.Admin);
-            await core.AllowPackageAsync(me.Username, body.Digest ?? "", body.Reason, http.RequestAborted);
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
+            await enrollment.AllowPackageAsync(me.Username, body.Digest ?? "", body.Reason, http.RequestAborted);
             return TypedResults.NoContent();
         });
-        api.MapPost("/enrollment-tokens", async (NameRequest body, HttpContext http, FleetCore core) =>
+        api.MapPost("/enrollment-tokens", async (NameRequest body, HttpContext http, StaffService staffService, EnrollmentService enrollment) =>
         {
-            var me = await Auth.StaffAsync(http, core, StaffRole.Admin);
-            return TypedResults.Ok(new TokenResponse(await core.CreateEnrollmentTokenAsync(me.Username, body.Name ?? "", http.RequestAborted)));
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
+            return TypedResults.Ok(new TokenResponse(await enrollment.CreateEnrollmentTokenAsync(me.Username, body.Name ?? "", http.RequestAborted)));
         });
-        api.MapGet("/revisions/{revision:long}/applied", async (long revision, HttpContext http, FleetCore core) =>
+        api.MapGet("/revisions/{revision:long}/applied", async (long revision, HttpContext http, StaffService staffService, MachineService machines) =>
         {
-            await Auth.StaffAsync(http, core, StaffRole.Viewer);
-            var (head, deployed, applied) = await core.AppliedAsync(revision, http.RequestAborted);
+            await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
+            var (head, deployed, applied) = await machines.AppliedAsync(revision, http.RequestAborted);
             return TypedResults.Ok(new AppliedView(revision, head, deployed, applied));
         });
         api.MapGet("/events", Events);
     }
 
     /// <summary>Server-Sent Events for the dashboard: one "machines" event per change, in any instance.</summary>
-    private static async Task Events(HttpContext http, FleetCore core)
+    private static async Task Events(HttpContext http, StaffService staffService, MachineEvents events)
     {
-        await Auth.StaffAsync(http, core, StaffRole.Viewer);
+        await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-store";
         var ct = http.RequestAborted;
-        long seen = core.MachineEvents.Version;
+        long seen = events.Version;
         await http.Response.WriteAsync($"event: machines\ndata: {seen}\n\n", ct);
         await http.Response.Body.FlushAsync(ct);
         try
         {
             while (!ct.IsCancellationRequested)
             {
-                if (await core.MachineEvents.WaitAsync(seen, FleetLimits.HeartbeatInterval, ct))
+                if (await events.WaitAsync(seen, FleetLimits.HeartbeatInterval, ct))
                 {
-                    seen = core.MachineEvents.Version;
+                    seen = events.Version;
                     await http.Response.WriteAsync($"event: machines\ndata: {seen}\n\n", ct);
                 }
                 else await http.Response.WriteAsync(": heartbeat\n\n", ct);

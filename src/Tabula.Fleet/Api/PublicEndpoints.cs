@@ -13,7 +13,7 @@ namespace Tabula.Fleet.Api;
 public static class PublicEndpoints
 {
     private sealed record CachedList(long Version, byte[] Body, string ETag);
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<FleetCore, CachedList> Cache = new();
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<MachineService, CachedList> Cache = new();
 
     public static void MapPublic(this IEndpointRouteBuilder app)
     {
@@ -30,15 +30,15 @@ public static class PublicEndpoints
         });
     }
 
-    private static async Task RelayList(HttpContext http, FleetCore core)
+    private static async Task RelayList(HttpContext http, MachineService machines, MachineEvents events, AddressPool pool)
     {
-        long version = core.MachineEvents.Version;
-        if (!Cache.TryGetValue(core, out var cached) || cached.Version != version)
+        long version = events.Version;
+        if (!Cache.TryGetValue(machines, out var cached) || cached.Version != version)
         {
-            var machines = await core.ListMachinesAsync(null, http.RequestAborted);
-            byte[] body = JsonSerializer.SerializeToUtf8Bytes(Build(machines, core.Pool), FleetJson.Default.RelayList);
+            var listed = await machines.ListMachinesAsync(null, http.RequestAborted);
+            byte[] body = JsonSerializer.SerializeToUtf8Bytes(Build(listed, pool), FleetJson.Default.RelayList);
             cached = new CachedList(version, body, "\"" + Convert.ToHexStringLower(SHA256.HashData(body)[..16]) + "\"");
-            Cache.AddOrUpdate(core, cached);
+            Cache.AddOrUpdate(machines, cached);
         }
         http.Response.Headers.ETag = cached.ETag;
         http.Response.Headers.CacheControl = "no-cache";
@@ -70,11 +70,10 @@ public static class PublicEndpoints
         return new RelayList(locations, new WireguardRelays([.. ports.Select(p => new[] { p, p })], pool.Ipv4Gateway, pool.Ipv6Gateway, relays));
     }
 
-    private static async Task Metrics(HttpContext http, FleetCore core, RelayHealthBoard health)
+    private static async Task Metrics(HttpContext http, FleetMetrics metrics, MachineService machines, CustomerService customers, RelayHealthBoard health)
     {
-        var (byState, devices, accounts, head) = await core.Store.ReadAsync(async tx =>
-            (await tx.CountMachinesByStateAsync(), await tx.CountDevicesAsync(null), await tx.CountAccountsAsync(), await tx.HeadRevisionAsync()),
-            http.RequestAborted);
+        var byState = await machines.CountByStateAsync(http.RequestAborted);
+        var (devices, accounts, head) = await customers.CountsAsync(http.RequestAborted);
         var sb = new StringBuilder();
         FleetMetrics.AppendGauge(sb, "tabula_fleet_machines", "Machines by lifecycle state.",
             byState.OrderBy(kv => kv.Key).Select(kv => ((string?)$"state=\"{kv.Key.Name()}\"", kv.Value)));
@@ -85,8 +84,8 @@ public static class PublicEndpoints
         FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_handshakes_last_minute", "Sum over relays' latest health reports of peers with a handshake in the last minute.",
             [(null, reports.Sum(r => r.Value.HandshakesLastMinute))]);
         FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_reports", "Relays with a health report since this instance started.", [(null, reports.Count)]);
-        FleetMetrics.AppendGauge(sb, core.Metrics.Subscribers.Name, core.Metrics.Subscribers.Help, [(null, core.Metrics.Subscribers.Value)]);
-        foreach (var counter in core.Metrics.All) FleetMetrics.AppendCounter(sb, counter);
+        FleetMetrics.AppendGauge(sb, metrics.Subscribers.Name, metrics.Subscribers.Help, [(null, metrics.Subscribers.Value)]);
+        foreach (var counter in metrics.All) FleetMetrics.AppendCounter(sb, counter);
         http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
         await http.Response.WriteAsync(sb.ToString(), http.RequestAborted);
     }

@@ -13,36 +13,36 @@ public static class RelayEndpoints
     public static void MapRelays(this IEndpointRouteBuilder app)
     {
         var relay = app.MapGroup(RelayRoutes.Prefix);
-        relay.MapPost(RelayRoutes.Nonce, async (HttpContext http, FleetCore core) =>
+        relay.MapPost(RelayRoutes.Nonce, async (HttpContext http, EnrollmentService enrollment) =>
         {
-            var (nonce, expires) = await core.NewEnrollmentNonceAsync(Auth.Bearer(http), http.RequestAborted);
+            var (nonce, expires) = await enrollment.NewEnrollmentNonceAsync(Auth.Bearer(http), http.RequestAborted);
             return TypedResults.Ok(new NonceResponse(Convert.ToHexStringLower(nonce), expires));
         });
-        relay.MapPost(RelayRoutes.Enroll, async (EnrollBody body, HttpContext http, FleetCore core) =>
+        relay.MapPost(RelayRoutes.Enroll, async (EnrollBody body, HttpContext http, EnrollmentService enrollment) =>
         {
-            var request = new FleetCore.EnrollRequest(
+            var request = new EnrollmentService.EnrollRequest(
                 Base64(body.IdentityKey, "identity_key"), KeyInput.Parse(body.WireguardPublicKey, "wireguard_public_key"),
                 body.PackageDigest ?? "", Hex(body.Nonce, "nonce"), Base64(body.Signature, "signature"));
-            var (machine, token) = await core.EnrollAsync(Auth.Bearer(http), request, http.RequestAborted);
+            var (machine, token) = await enrollment.EnrollAsync(Auth.Bearer(http), request, http.RequestAborted);
             return TypedResults.Ok(new EnrollResponse(machine.Id, machine.State.Name(), token));
         });
         relay.MapGet(RelayRoutes.Peers, Peers);
-        relay.MapPost(RelayRoutes.Applied, async (AppliedRequest body, HttpContext http, FleetCore core) =>
+        relay.MapPost(RelayRoutes.Applied, async (AppliedRequest body, HttpContext http, MachineService machines) =>
         {
-            var machine = await Auth.RelayAsync(http, core);
-            await core.ReportAppliedAsync(machine, body.Revision, http.RequestAborted);
+            var machine = await Auth.RelayAsync(http, machines);
+            await machines.ReportAppliedAsync(machine, body.Revision, http.RequestAborted);
             return TypedResults.NoContent();
         });
         // The agent polls this while it waits for staff, then reads its listen port and gateway addresses.
-        relay.MapGet(RelayRoutes.Config, async (HttpContext http, FleetCore core) =>
+        relay.MapGet(RelayRoutes.Config, async (HttpContext http, MachineService machines, AddressPool pool) =>
         {
-            var machine = await Auth.RelayAsync(http, core);
+            var machine = await Auth.RelayAsync(http, machines);
             return TypedResults.Ok(new RelayConfigView(machine.Id, machine.State.Name(), machine.Placement?.Port ?? 51820,
-                core.Pool.Ipv4GatewayCidr, core.Pool.Ipv6GatewayCidr));
+                pool.Ipv4GatewayCidr, pool.Ipv6GatewayCidr));
         });
-        relay.MapPost(RelayRoutes.Health, async (HealthReport body, HttpContext http, FleetCore core, RelayHealthBoard board) =>
+        relay.MapPost(RelayRoutes.Health, async (HealthReport body, HttpContext http, MachineService machines, RelayHealthBoard board) =>
         {
-            var machine = await Auth.RelayAsync(http, core);
+            var machine = await Auth.RelayAsync(http, machines);
             board.Report(machine.Id, body.Peers, body.HandshakesLastMinute, body.RxBytes, body.TxBytes, body.AppliedRevision);
             return TypedResults.NoContent();
         });
@@ -64,9 +64,9 @@ public static class RelayEndpoints
     /// GET /relay/v1/peers?from=R: newline-delimited JSON, one object per line, for as long as the relay
     /// stays connected. See docs/fleet.md for the line types.
     /// </summary>
-    private static async Task Peers(long? from, HttpContext http, FleetCore core, PeerStream stream)
+    private static async Task Peers(long? from, HttpContext http, MachineService machines, PeerStream stream)
     {
-        var machine = await Auth.RelayAsync(http, core);
+        var machine = await Auth.RelayAsync(http, machines);
         if (machine.State is MachineState.Awaiting or MachineState.Retired)
             throw new FleetException(FleetError.Forbidden, $"this machine is {machine.State.Name()}; peers go to provisioned machines");
         http.Response.ContentType = "application/x-ndjson";

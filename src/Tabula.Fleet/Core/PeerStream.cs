@@ -1,3 +1,4 @@
+using Tabula.Fleet.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Tabula.Fleet.Core;
@@ -21,19 +22,19 @@ public interface IPeerStreamWriter
 /// (every integer is one change), so the relay can check it missed nothing: each delta's revision is its
 /// previous one plus one, and after each its running set hash equals the delta's hash.
 /// </summary>
-public sealed class PeerStream(FleetCore core, ILogger<PeerStream> logger)
+public sealed class PeerStream(IStore store, PeerHub hub, FleetMetrics metrics, ILogger<PeerStream> logger)
 {
     private const int FlushBytes = 64 * 1024;
 
     public async Task RunAsync(Machine relay, long from, IPeerStreamWriter w, CancellationToken ct)
     {
-        await core.Hub.Started.WaitAsync(ct);
+        await hub.Started.WaitAsync(ct);
         Log.RelaySubscribed(logger, relay.Id, from);
-        core.Metrics.Subscribers.Add(1);
+        metrics.Subscribers.Add(1);
         try
         {
             long cursor = from;
-            var (dbHead, oldest) = await core.Store.ReadAsync(async tx => (await tx.HeadRevisionAsync(), await tx.OldestChangeAsync()), ct);
+            var (dbHead, oldest) = await ReadAsync(async tx => (await tx.HeadRevisionAsync(), await tx.OldestChangeAsync()), ct);
             if (from <= 0 || from > dbHead || dbHead - from > FleetLimits.MaxDeltaCatchUp || from + 1 < oldest)
                 cursor = await SnapshotAsync(relay, w, ct);
             else
@@ -45,10 +46,10 @@ public sealed class PeerStream(FleetCore core, ILogger<PeerStream> logger)
             while (!ct.IsCancellationRequested)
             {
                 IReadOnlyList<PeerChange> changes = batch;
-                if (!core.Hub.TryCopy(cursor, 1024, batch))
+                if (!hub.TryCopy(cursor, 1024, batch))
                 {
                     long after = cursor;
-                    changes = await core.Store.ReadAsync(tx => tx.ChangesAfterAsync(after, FleetLimits.ChangeBatch), ct);
+                    changes = await ReadAsync(tx => tx.ChangesAfterAsync(after, FleetLimits.ChangeBatch), ct);
                     if (changes.Count > 0 && changes[0].Revision != cursor + 1)
                     {
                         cursor = await SnapshotAsync(relay, w, ct);   // compacted past the relay's cursor
@@ -63,25 +64,28 @@ public sealed class PeerStream(FleetCore core, ILogger<PeerStream> logger)
                         if (w.Unflushed >= FlushBytes) await w.FlushAsync(ct);
                     }
                     cursor = changes[^1].Revision;
-                    core.Metrics.DeltasSent.Add(changes.Count);
+                    metrics.DeltasSent.Add(changes.Count);
                     await w.FlushAsync(ct);
                     continue;
                 }
-                if (!await core.Hub.WaitAsync(cursor, FleetLimits.HeartbeatInterval, ct))
+                if (!await hub.WaitAsync(cursor, FleetLimits.HeartbeatInterval, ct))
                 {
-                    w.Heartbeat(Math.Max(cursor, core.Hub.Head));
+                    w.Heartbeat(Math.Max(cursor, hub.Head));
                     await w.FlushAsync(ct);
                 }
             }
         }
-        finally { core.Metrics.Subscribers.Add(-1); }
+        finally { metrics.Subscribers.Add(-1); }
     }
+
+    /// <summary>Reads through the peer log's slice of the store only.</summary>
+    private Task<T> ReadAsync<T>(Func<IPeerLogTx, Task<T>> work, CancellationToken ct) => store.ReadAsync(tx => work(tx), ct);
 
     /// <summary>Writes the whole set as of one consistent revision; returns that revision.</summary>
     private async Task<long> SnapshotAsync(Machine relay, IPeerStreamWriter w, CancellationToken ct)
     {
-        core.Metrics.Snapshots.Add(1);
-        return await core.Store.ReadAsync(async tx =>
+        metrics.Snapshots.Add(1);
+        return await ReadAsync(async tx =>
         {
             var state = await tx.PeerStateAsync(forUpdate: false);
             long count = await tx.CountDevicesAsync(null);

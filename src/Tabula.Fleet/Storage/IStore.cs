@@ -26,33 +26,38 @@ public interface IStore : IAsyncDisposable
     Task ListenAsync(Func<string, Task> onNotification, CancellationToken ct);
 }
 
-/// <summary>Typed operations inside one transaction.</summary>
-public interface IStoreTx
+/// <summary>
+/// One transaction with every operation. Each service of Core/ sees it only through its own slice below
+/// (<see cref="IStaffTx"/>, <see cref="IEnrollmentTx"/>, <see cref="IMachineTx"/>, <see cref="ICustomerTx"/>, and
+/// <see cref="IPeerLogTx"/> for the peer stream), so a service can only touch its own tables.
+/// </summary>
+public interface IStoreTx : IStaffTx, IEnrollmentTx, IMachineTx, ICustomerTx;
+
+/// <summary>What every transaction offers: its time, the audit log, notifications to other instances.</summary>
+public interface ITx
 {
     long Now { get; }
 
-    // Machines
+    /// <summary>Records a staff or machine action in the same transaction as the action.</summary>
+    Task AuditAsync(string actor, string action, string target, string? reason, string? detail);
+
+    /// <summary>Tells every instance (delivered at commit on PostgreSQL).</summary>
+    Task NotifyAsync(string payload);
+
+    /// <summary>The peer set's current revision (relays report against it; the peer stream starts from it).</summary>
+    Task<long> HeadRevisionAsync();
+}
+
+/// <summary>A machine row by id: enrollment creates and renews it, staff move it through its lifecycle.</summary>
+public interface IMachineRowTx : ITx
+{
     Task<Machine?> GetMachineAsync(string id, bool forUpdate);
-    Task<Machine?> GetMachineByRelayTokenAsync(byte[] tokenHash);
-    Task InsertMachineAsync(Machine machine, byte[] relayTokenHash);
     Task UpdateMachineAsync(Machine machine);
-    Task SetRelayTokenAsync(string machineId, byte[] tokenHash);
-    Task<IReadOnlyList<Machine>> ListMachinesAsync(MachineState? state);
-    Task<bool> HostnameTakenAsync(string hostname, string exceptMachineId);
-    Task SetAppliedRevisionAsync(string machineId, long revision);
-    Task<(long Deployed, long Applied)> CountAppliedAsync(long revision);
-    Task<IReadOnlyDictionary<MachineState, long>> CountMachinesByStateAsync();
+}
 
-    // Enrollment
-    Task InsertNonceAsync(byte[] nonce, long expiresAt);
-    Task<bool> ConsumeNonceAsync(byte[] nonce);
-    Task InsertEnrollmentTokenAsync(byte[] tokenHash, string name, string createdBy);
-    Task<bool> EnrollmentTokenExistsAsync(byte[] tokenHash);
-    Task AllowPackageAsync(string digest, string addedBy);
-    Task<bool> IsPackageAllowedAsync(string digest);
-    Task<IReadOnlyList<string>> AllowedPackagesAsync();
-
-    // Staff
+/// <summary>Staff accounts, their tokens and TOTP, and reading the audit log.</summary>
+public interface IStaffTx : ITx
+{
     Task<long> InsertStaffAsync(string username, StaffRole role, string passwordHash);
     Task<Staff?> GetStaffAsync(string username);
     Task<IReadOnlyList<Staff>> ListStaffAsync();
@@ -61,37 +66,63 @@ public interface IStoreTx
     Task InsertStaffTokenAsync(byte[] tokenHash, long staffId, string kind, string name, long? expiresAt);
     Task<Staff?> GetStaffByTokenAsync(byte[] tokenHash);
     Task DeleteStaffTokenAsync(byte[] tokenHash);
-    Task AuditAsync(string actor, string action, string target, string? reason, string? detail);
     Task<IReadOnlyList<AuditEntry>> ListAuditAsync(int limit);
+}
 
-    // Customers
+/// <summary>Enrollment tokens, nonces, allowed packages, and the machine rows an enrollment creates or renews.</summary>
+public interface IEnrollmentTx : IMachineRowTx
+{
+    Task InsertNonceAsync(byte[] nonce, long expiresAt);
+    Task<bool> ConsumeNonceAsync(byte[] nonce);
+    Task InsertEnrollmentTokenAsync(byte[] tokenHash, string name, string createdBy);
+    Task<bool> EnrollmentTokenExistsAsync(byte[] tokenHash);
+    Task AllowPackageAsync(string digest, string addedBy);
+    Task<bool> IsPackageAllowedAsync(string digest);
+    Task<IReadOnlyList<string>> AllowedPackagesAsync();
+    Task InsertMachineAsync(Machine machine, byte[] relayTokenHash);
+    Task SetRelayTokenAsync(string machineId, byte[] tokenHash);
+}
+
+/// <summary>Machines after enrollment: lifecycle, placement, relay tokens, applied revisions.</summary>
+public interface IMachineTx : IMachineRowTx
+{
+    Task<Machine?> GetMachineByRelayTokenAsync(byte[] tokenHash);
+    Task<IReadOnlyList<Machine>> ListMachinesAsync(MachineState? state);
+    Task<bool> HostnameTakenAsync(string hostname, string exceptMachineId);
+    Task SetAppliedRevisionAsync(string machineId, long revision);
+    Task<(long Deployed, long Applied)> CountAppliedAsync(long revision);
+    Task<IReadOnlyDictionary<MachineState, long>> CountMachinesByStateAsync();
+}
+
+/// <summary>Customer accounts and devices; a device change writes the peer log in the same transaction.</summary>
+public interface ICustomerTx : IPeerLogTx
+{
     Task<Account> InsertAccountAsync(string number, int deviceLimit);
     Task<Account?> GetAccountAsync(string number);
     Task DeleteAccountAsync(long accountId);
     Task<long> CountAccountsAsync();
     Task<IReadOnlyList<Device>> ListDevicesAsync(long accountId);
-    Task<long> CountDevicesAsync(long? accountId);
     Task<bool> DeviceKeyExistsAsync(byte[] publicKey);
     Task<Device> InsertDeviceAsync(long accountId, byte[] publicKey, string ipv4, string ipv6, long revision);
     Task<Device?> GetDeviceAsync(long accountId, long deviceId);
     Task DeleteDeviceAsync(long deviceId);
+}
 
-    // Peer log
+/// <summary>The revisioned peer set: its state row, the change log, and the snapshot.</summary>
+public interface IPeerLogTx : ITx
+{
     /// <summary>
     /// The peer state row; with <paramref name="forUpdate"/> it stays locked until commit, so device changes are
     /// serialised fleet-wide and revisions commit in order (a reader never sees revision r+1 without r).
     /// </summary>
     Task<PeerState> PeerStateAsync(bool forUpdate);
     Task SavePeerStateAsync(PeerState state);
-    Task<long> HeadRevisionAsync();
+    Task<long> CountDevicesAsync(long? accountId);
     Task InsertChangeAsync(PeerChange change);
     Task<IReadOnlyList<PeerChange>> ChangesAfterAsync(long revision, int limit);
     Task<long> OldestChangeAsync();
     Task<int> CompactChangesAsync(long beforeRevision);
     IAsyncEnumerable<SnapshotPeer> AllPeersAsync(CancellationToken ct);
-
-    /// <summary>Tells every instance (delivered at commit on PostgreSQL).</summary>
-    Task NotifyAsync(string payload);
 }
 
 public sealed record PeerState(long Revision, byte[] SetHash, long NextAddress);

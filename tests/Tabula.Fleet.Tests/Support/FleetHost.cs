@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Tabula.Fleet.Api;
 using Tabula.Fleet.Core;
+using Tabula.Fleet.Storage;
 
 namespace Tabula.Fleet.Tests.Support;
 
@@ -13,7 +14,11 @@ public sealed class FleetHost : IAsyncDisposable
     public required WebApplication App { get; init; }
     public required Uri Address { get; init; }
     public required string Database { get; init; }
-    public FleetCore Core => App.Services.GetRequiredService<FleetCore>();
+    public StaffService Staff => App.Services.GetRequiredService<StaffService>();
+    public EnrollmentService Enrollment => App.Services.GetRequiredService<EnrollmentService>();
+    public IStore Store => App.Services.GetRequiredService<IStore>();
+    public PeerHub Hub => App.Services.GetRequiredService<PeerHub>();
+    public MachineEvents MachineEvents => App.Services.GetRequiredService<MachineEvents>();
 
     public static async Task<FleetHost> StartAsync(string database)
     {
@@ -23,7 +28,7 @@ public sealed class FleetHost : IAsyncDisposable
         });
         await app.StartAsync();
         var host = new FleetHost { App = app, Address = app.Address(), Database = database };
-        await host.Core.Hub.Started;
+        await host.Hub.Started;
         return host;
     }
 
@@ -69,13 +74,12 @@ public abstract class FleetFixture : IAsyncLifetime
         string? database = await DatabaseAsync();
         if (database is null) return;
         host = await FleetHost.StartAsync(database);
-        var core = host.Core;
         var ct = CancellationToken.None;
-        var admin = await core.CreateStaffAsync("test", "alice", AdminPassword, StaffRole.Admin, ct);
-        AdminToken = await core.CreateApiTokenAsync(admin, "tests", ct);
-        OperatorToken = await core.CreateApiTokenAsync(await core.CreateStaffAsync("test", "oscar", AdminPassword, StaffRole.Operator, ct), "tests", ct);
-        ViewerToken = await core.CreateApiTokenAsync(await core.CreateStaffAsync("test", "vera", AdminPassword, StaffRole.Viewer, ct), "tests", ct);
-        EnrollmentToken = await core.CreateEnrollmentTokenAsync("test", "relays", ct);
+        var admin = await host.Staff.CreateStaffAsync("test", "alice", AdminPassword, StaffRole.Admin, ct);
+        AdminToken = await host.Staff.CreateApiTokenAsync(admin, "tests", ct);
+        OperatorToken = await host.Staff.CreateApiTokenAsync(await host.Staff.CreateStaffAsync("test", "oscar", AdminPassword, StaffRole.Operator, ct), "tests", ct);
+        ViewerToken = await host.Staff.CreateApiTokenAsync(await host.Staff.CreateStaffAsync("test", "vera", AdminPassword, StaffRole.Viewer, ct), "tests", ct);
+        EnrollmentToken = await host.Enrollment.CreateEnrollmentTokenAsync("test", "relays", ct);
     }
 
     public virtual async Task DisposeAsync()

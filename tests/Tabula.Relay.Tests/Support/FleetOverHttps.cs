@@ -36,10 +36,11 @@ public sealed class FleetOverHttps : IAsyncDisposable
     {
         var fleet = new FleetOverHttps(files);
         await fleet.StartAsync("https://127.0.0.1:0");
-        var core = fleet.app!.Services.GetRequiredService<FleetCore>();
-        var admin = await core.CreateStaffAsync("test", "alice", "a long enough password", StaffRole.Admin, CancellationToken.None);
-        fleet.AdminToken = await core.CreateApiTokenAsync(admin, "tests", CancellationToken.None);
-        fleet.EnrollmentToken = await core.CreateEnrollmentTokenAsync("alice", "rack-1", CancellationToken.None);
+        var staff = fleet.app!.Services.GetRequiredService<StaffService>();
+        var enrollment = fleet.app!.Services.GetRequiredService<EnrollmentService>();
+        var admin = await staff.CreateStaffAsync("test", "alice", "a long enough password", StaffRole.Admin, CancellationToken.None);
+        fleet.AdminToken = await staff.CreateApiTokenAsync(admin, "tests", CancellationToken.None);
+        fleet.EnrollmentToken = await enrollment.CreateEnrollmentTokenAsync("alice", "rack-1", CancellationToken.None);
         return fleet;
     }
 

@@ -1,0 +1,44 @@
+using System.CommandLine;
+using Tabula.Fleet;
+
+namespace Tabula.Cli.Commands;
+
+/// <summary>
+/// `tabula fleet …`: run the fleet controller and drive it. `serve` and `staff create` work on the database
+/// directly (bootstrap: the first admin and its API token); every other verb calls the HTTP API with
+/// --server and --token (or TABULA_FLEET_SERVER and TABULA_FLEET_TOKEN), so it is audited under that staff member.
+/// </summary>
+internal static class FleetCommand
+{
+    public static Command Create() => new("fleet", "The fleet controller: machines, staff, customers, relay list, peer stream.")
+    {
+        FleetServeCommand.Create(),
+        new Command("tls", "TLS for the fleet controller.")
+        {
+            ProvisioningCommands.TlsInit("Tabula fleet CA", "pass it as --fleet-ca to `tabula image relay`"),
+        },
+        new Command("staff", "Staff accounts.") { FleetStaffCommand.Create() },
+        FleetMachinesCommand.Create(),
+        FleetCustomersCommand.Create(),
+        new Command("packages", "OS packages allowed to re-enroll without staff.") { FleetPackagesCommand.Allow(), FleetPackagesCommand.List() },
+        new Command("enrollment-token", "Tokens that relay agents present to enroll.") { FleetEnrollmentTokenCommand.Create() },
+    };
+
+    internal static Option<string> Database() => new("--db")
+    {
+        Description = "sqlite:PATH or postgres:CONNECTION-STRING (default: $TABULA_FLEET_DB or sqlite:fleet.db)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_DB") ?? "sqlite:fleet.db",
+    };
+    internal static Option<bool> Json() => new("--json") { Description = "Print JSON instead of text" };
+
+    /// <summary>The controller refused (4xx): exit 1. Bad usage or unreachable server: exit 2.</summary>
+    internal sealed class RefusedException(string message) : Exception(message);
+
+    internal static async Task<int> Guard(Func<Task<int>> body)
+    {
+        try { return await CliRun.GuardAsync(body); }
+        catch (RefusedException e) { Console.Error.WriteLine($"tabula: refused: {e.Message}"); return ExitCode.Rejected; }
+        catch (FleetException e) { Console.Error.WriteLine($"tabula: error: {e.Message}"); return ExitCode.BadInput; }
+        catch (System.Data.Common.DbException e) { Console.Error.WriteLine($"tabula: database error: {e.Message}"); return ExitCode.BadInput; }
+    }
+}

@@ -1,0 +1,127 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Tabula.Fleet.Protocol;
+using Tabula.Fleet.Security;
+using Tabula.Fleet.Storage;
+using Tabula.Packaging.Crypto;
+
+namespace Tabula.Fleet.Core;
+
+/// <summary>
+/// Customers: accounts and their devices. A device change is a peer change: it takes the next revision, updates the
+/// set hash and the change log in the same transaction, and wakes the peer stream (docs/fleet.md "Peer stream").
+/// </summary>
+public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool)
+{
+    /// <summary>Device and account totals and the head revision (metrics), from one consistent read.</summary>
+    public Task<(long Devices, long Accounts, long Head)> CountsAsync(CancellationToken ct) =>
+        Read(async tx => (await tx.CountDevicesAsync(null), await tx.CountAccountsAsync(), await tx.HeadRevisionAsync()), ct);
+
+    /// <summary>Creates an account. <paramref name="actor"/> is a staff member, or null for self-service (not audited: customer activity).</summary>
+    public async Task<Account> CreateAccountAsync(string? actor, int? deviceLimit, CancellationToken ct)
+    {
+        int limit = deviceLimit ?? FleetLimits.DefaultDeviceLimit;
+        if (limit is < 1 or > 100) throw new FleetException(FleetError.InvalidInput, "device_limit is 1-100");
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await Write(async tx =>
+                {
+                    var account = await tx.InsertAccountAsync(Secrets.NewAccountNumber(), limit);
+                    if (actor is not null) await tx.AuditAsync(actor, "account.create", "account", null, null);
+                    return account;
+                }, ct);
+            }
+            catch (FleetException e) when (e.Error == FleetError.Duplicate && attempt < 3) { }   // number collision: draw again
+        }
+    }
+
+    public async Task<Account> GetAccountAsync(string? number, CancellationToken ct) =>
+        (number is { Length: 16 } && number.All(char.IsAsciiDigit) ? await Read(tx => tx.GetAccountAsync(number), ct) : null)
+        ?? throw new FleetException(FleetError.Unauthenticated, "unknown account number");
+
+    public async Task<IReadOnlyList<Device>> ListDevicesAsync(string? accountNumber, CancellationToken ct)
+    {
+        var account = await GetAccountAsync(accountNumber, ct);
+        return await Read(tx => tx.ListDevicesAsync(account.Id), ct);
+    }
+
+    /// <summary>Adds a device; the key is live on a relay once that relay has applied the returned revision.</summary>
+    public async Task<Device> AddDeviceAsync(string? accountNumber, byte[] publicKey, CancellationToken ct)
+    {
+        var device = await Write(async tx =>
+        {
+            var state = await tx.PeerStateAsync(forUpdate: true);
+            var account = await FindAccount(tx, accountNumber);
+            if (await tx.CountDevicesAsync(account.Id) >= account.DeviceLimit)
+                throw new FleetException(FleetError.DeviceLimit, $"this account already has {account.DeviceLimit} devices; remove one first");
+            if (await tx.DeviceKeyExistsAsync(publicKey))
+                throw new FleetException(FleetError.Duplicate, "this public key is already in use");
+            var (ipv4, ipv6) = pool.Allocate(state.NextAddress);
+            long revision = state.Revision + 1;
+            byte[] hash = (byte[])state.SetHash.Clone();
+            PeerSetHash.Toggle(hash, publicKey, ipv4, ipv6);
+            var added = await tx.InsertDeviceAsync(account.Id, publicKey, ipv4, ipv6, revision);
+            await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Add, publicKey, ipv4, ipv6, hash));
+            await tx.SavePeerStateAsync(new PeerState(revision, hash, state.NextAddress + 1));
+            await tx.NotifyAsync("peers");
+            return added;
+        }, ct);
+        hub.Poke();
+        return device;
+    }
+
+    /// <summary>Removes a device; returns the revision at which relays drop the key.</summary>
+    public async Task<long> RemoveDeviceAsync(string? accountNumber, long deviceId, CancellationToken ct)
+    {
+        long revision = await Write(async tx =>
+        {
+            var state = await tx.PeerStateAsync(forUpdate: true);
+            var account = await FindAccount(tx, accountNumber);
+            var device = await tx.GetDeviceAsync(account.Id, deviceId) ?? throw new FleetException(FleetError.NotFound, "no such device");
+            return (await RemoveDeviceInTx(tx, state, device)).Revision;
+        }, ct);
+        hub.Poke();
+        return revision;
+    }
+
+    /// <summary>Removes one device inside the caller's transaction (which holds the peer state lock); returns the new state.</summary>
+    private static async Task<PeerState> RemoveDeviceInTx(ICustomerTx tx, PeerState state, Device device)
+    {
+        long revision = state.Revision + 1;
+        byte[] hash = (byte[])state.SetHash.Clone();
+        PeerSetHash.Toggle(hash, device.PublicKey, device.Ipv4, device.Ipv6);
+        await tx.DeleteDeviceAsync(device.Id);
+        await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Remove, device.PublicKey, device.Ipv4, device.Ipv6, hash));
+        var next = state with { Revision = revision, SetHash = hash };
+        await tx.SavePeerStateAsync(next);
+        await tx.NotifyAsync("peers");
+        return next;
+    }
+
+    /// <summary>Staff delete an account with all its devices (one revision per device, one transaction).</summary>
+    public async Task<long> DeleteAccountAsync(Staff staff, string accountNumber, string? reason, CancellationToken ct)
+    {
+        long revision = await Write(async tx =>
+        {
+            var state = await tx.PeerStateAsync(forUpdate: true);
+            var account = await FindAccount(tx, accountNumber);
+            foreach (var device in await tx.ListDevicesAsync(account.Id))
+                state = await RemoveDeviceInTx(tx, state, device);
+            await tx.DeleteAccountAsync(account.Id);
+            await tx.AuditAsync(staff.Username, "account.delete", "account", reason, null);
+            return state.Revision;
+        }, ct);
+        hub.Poke();
+        return revision;
+    }
+
+    private static async Task<Account> FindAccount(ICustomerTx tx, string? number) =>
+        (number is { Length: 16 } && number.All(char.IsAsciiDigit) ? await tx.GetAccountAsync(number) : null)
+        ?? throw new FleetException(FleetError.Unauthenticated, "unknown account number");
+
+    // Transactions through this service's slice of the store only.
+    private Task<T> Write<T>(Func<ICustomerTx, Task<T>> work, CancellationToken ct) => store.WriteAsync(tx => work(tx), ct);
+    private Task<T> Read<T>(Func<ICustomerTx, Task<T>> work, CancellationToken ct) => store.ReadAsync(tx => work(tx), ct);
+}

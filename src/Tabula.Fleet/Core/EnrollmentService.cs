@@ -1,0 +1,125 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Tabula.Fleet.Protocol;
+using Tabula.Fleet.Security;
+using Tabula.Fleet.Storage;
+using Tabula.Packaging.Crypto;
+
+namespace Tabula.Fleet.Core;
+
+/// <summary>
+/// Relay enrollment: enrollment tokens, the packages allowed to re-enroll without staff, single-use nonces, and the
+/// signed enrollment itself (docs/fleet.md "Enrollment").
+/// </summary>
+public sealed class EnrollmentService(IStore store, MachineEvents machineEvents, FleetMetrics metrics, TimeProvider time,
+    ILogger<EnrollmentService> logger)
+{
+    public async Task<string> CreateEnrollmentTokenAsync(string actor, string name, CancellationToken ct)
+    {
+        if (name.Length is 0 or > FleetLimits.MaxTokenNameLength)
+            throw new FleetException(FleetError.InvalidInput, $"token names are 1-{FleetLimits.MaxTokenNameLength} characters");
+        string token = Secrets.NewToken("tfe");
+        await Write(async tx =>
+        {
+            await tx.InsertEnrollmentTokenAsync(Secrets.HashToken(token), name, actor);
+            await tx.AuditAsync(actor, "enrollment-token.create", name, null, null);
+            return 0;
+        }, ct);
+        return token;
+    }
+
+    public Task AllowPackageAsync(string actor, string digest, string? reason, CancellationToken ct)
+    {
+        if (!Enrollment.IsDigest(digest))
+            throw new FleetException(FleetError.InvalidInput, "a package digest is 64 lowercase hex characters (SHA-256)");
+        return Write(async tx =>
+        {
+            await tx.AllowPackageAsync(digest, actor);
+            await tx.AuditAsync(actor, "package.allow", digest, reason, null);
+            return 0;
+        }, ct);
+    }
+
+    public Task<IReadOnlyList<string>> AllowedPackagesAsync(CancellationToken ct) => Read(tx => tx.AllowedPackagesAsync(), ct);
+
+    private async Task RequireEnrollmentTokenAsync(IEnrollmentTx tx, string? token)
+    {
+        if (string.IsNullOrEmpty(token) || !await tx.EnrollmentTokenExistsAsync(Secrets.HashToken(token)))
+            throw new FleetException(FleetError.Unauthenticated, "a valid enrollment token is required");
+    }
+
+    public async Task<(byte[] Nonce, DateTimeOffset Expires)> NewEnrollmentNonceAsync(string? enrollmentToken, CancellationToken ct)
+    {
+        byte[] nonce = RandomNumberGenerator.GetBytes(32);
+        var expires = time.GetUtcNow() + FleetLimits.EnrollmentNonceLifetime;
+        await Write(async tx =>
+        {
+            await RequireEnrollmentTokenAsync(tx, enrollmentToken);
+            await tx.InsertNonceAsync(nonce, expires.ToUnixTimeMilliseconds());
+            return 0;
+        }, ct);
+        return (nonce, expires);
+    }
+
+    public sealed record EnrollRequest(byte[] IdentityKey, byte[] WireGuardKey, string PackageDigest, byte[] Nonce, byte[] Signature);
+
+    /// <summary>
+    /// Enrolls a booted machine. Order matters: the token, then the nonce (consumed even if the signature
+    /// then fails, so a forged attempt also burns it), then the signature. Returns a fresh relay token;
+    /// the previous boot's token stops working.
+    /// </summary>
+    public async Task<(Machine Machine, string RelayToken)> EnrollAsync(string? enrollmentToken, EnrollRequest request, CancellationToken ct)
+    {
+        if (request.IdentityKey.Length != Ed25519.PublicKeySize)
+            throw new FleetException(FleetError.InvalidInput, "identity_key must be a 32-byte Ed25519 public key");
+        if (!Enrollment.IsDigest(request.PackageDigest))
+            throw new FleetException(FleetError.InvalidInput, "package_digest must be 64 lowercase hex characters (SHA-256)");
+        string relayToken = Secrets.NewToken("tfr");
+        string id = Enrollment.MachineId(request.IdentityKey);
+        bool consumed = await Write(async tx =>
+        {
+            await RequireEnrollmentTokenAsync(tx, enrollmentToken);
+            return await tx.ConsumeNonceAsync(request.Nonce);
+        }, ct);
+        if (!consumed) throw new FleetException(FleetError.ReplayedEnrollment, "the enrollment nonce is unknown, expired or already used");
+        if (!Ed25519.Verify(request.IdentityKey, Enrollment.Message(request.Nonce, request.WireGuardKey, request.PackageDigest), request.Signature))
+            throw new FleetException(FleetError.ForgedEnrollment, "the enrollment signature does not verify with identity_key");
+
+        var machine = await Write(async tx =>
+        {
+            bool allowed = await tx.IsPackageAllowedAsync(request.PackageDigest);
+            var existing = await tx.GetMachineAsync(id, forUpdate: true);
+            Machine result;
+            if (existing is null)
+            {
+                result = new Machine(id, MachineState.Awaiting, null, request.IdentityKey, request.WireGuardKey, request.PackageDigest,
+                    null, 0, tx.Now, tx.Now);
+                await tx.InsertMachineAsync(result, Secrets.HashToken(relayToken));
+                await tx.AuditAsync("machine:" + id, "machine.enroll", id, null, "new, awaiting");
+            }
+            else
+            {
+                var (state, previous) = MachineLifecycle.OnEnrollment(existing, allowed);
+                result = existing with
+                {
+                    State = state, PreviousState = previous, WireGuardKey = request.WireGuardKey, PackageDigest = request.PackageDigest,
+                    EnrolledAt = tx.Now, UpdatedAt = tx.Now,
+                };
+                await tx.UpdateMachineAsync(result);
+                await tx.SetRelayTokenAsync(id, Secrets.HashToken(relayToken));
+                await tx.AuditAsync("machine:" + id, "machine.enroll", id, null,
+                    $"{existing.State.Name()} -> {state.Name()}, package {(allowed ? "allowed" : "not allowed")}");
+            }
+            await tx.NotifyAsync("machines");
+            return result;
+        }, ct);
+        metrics.Enrollments.Add(1);
+        machineEvents.Changed();
+        Log.MachineEnrolled(logger, machine.Id, machine.State.Name());
+        return (machine, relayToken);
+    }
+
+    // Transactions through this service's slice of the store only.
+    private Task<T> Write<T>(Func<IEnrollmentTx, Task<T>> work, CancellationToken ct) => store.WriteAsync(tx => work(tx), ct);
+    private Task<T> Read<T>(Func<IEnrollmentTx, Task<T>> work, CancellationToken ct) => store.ReadAsync(tx => work(tx), ct);
+}

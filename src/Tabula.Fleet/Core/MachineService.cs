@@ -1,0 +1,98 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Tabula.Fleet.Protocol;
+using Tabula.Fleet.Security;
+using Tabula.Fleet.Storage;
+using Tabula.Packaging.Crypto;
+
+namespace Tabula.Fleet.Core;
+
+/// <summary>
+/// Relay machines after enrollment: listing, the staff lifecycle (provision, deploy, drain, retire, …) with placement
+/// validation, relay authentication, applied-revision reports, and what a relay serves with.
+/// </summary>
+public sealed class MachineService(IStore store, MachineEvents machineEvents, ILogger<MachineService> logger)
+{
+    /// <summary>How many machines are in each state (metrics).</summary>
+    public Task<IReadOnlyDictionary<MachineState, long>> CountByStateAsync(CancellationToken ct) => Read(tx => tx.CountMachinesByStateAsync(), ct);
+
+    public Task<IReadOnlyList<Machine>> ListMachinesAsync(MachineState? state, CancellationToken ct) =>
+        Read(tx => tx.ListMachinesAsync(state), ct);
+
+    public async Task<Machine> GetMachineAsync(string id, CancellationToken ct) =>
+        await Read(tx => tx.GetMachineAsync(id, forUpdate: false), ct)
+        ?? throw new FleetException(FleetError.NotFound, $"no machine \"{Truncate(id)}\"");
+
+    public async Task<Machine> TransitionAsync(Staff staff, string machineId, MachineLifecycle.Action action, string? reason,
+        RelayPlacement? placement, CancellationToken ct)
+    {
+        if (reason is { Length: > FleetLimits.MaxReasonLength })
+            throw new FleetException(FleetError.InvalidInput, $"reasons are at most {FleetLimits.MaxReasonLength} characters");
+        if (action == MachineLifecycle.Action.Provision)
+            ValidatePlacement(placement ?? throw new FleetException(FleetError.InvalidInput, "provision needs a placement (hostname, location, …)"));
+        var machine = await Write(async tx =>
+        {
+            var current = await tx.GetMachineAsync(machineId, forUpdate: true)
+                          ?? throw new FleetException(FleetError.NotFound, $"no machine \"{Truncate(machineId)}\"");
+            var to = MachineLifecycle.Apply(current, action);
+            if (placement is not null && await tx.HostnameTakenAsync(placement.Hostname, machineId))
+                throw new FleetException(FleetError.Duplicate, $"hostname \"{placement.Hostname}\" is taken");
+            var updated = current with { State = to, PreviousState = null, Placement = placement ?? current.Placement, UpdatedAt = tx.Now };
+            await tx.UpdateMachineAsync(updated);
+            await tx.AuditAsync(staff.Username, "machine." + action.ToString().ToLowerInvariant(), machineId, reason,
+                $"{current.State.Name()} -> {to.Name()}" + (placement is null ? "" : $", hostname {placement.Hostname}"));
+            await tx.NotifyAsync("machines");
+            return updated;
+        }, ct);
+        machineEvents.Changed();
+        Log.MachineTransition(logger, machineId, action.ToString(), machine.State.Name(), staff.Username);
+        return machine;
+    }
+
+    private static void ValidatePlacement(RelayPlacement p)
+    {
+        static bool Label(string s) => s.Length is > 0 and <= FleetLimits.MaxHostnameLength
+                                       && s.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-') && s[0] != '-' && s[^1] != '-';
+        if (!Label(p.Hostname)) throw new FleetException(FleetError.InvalidInput, "hostname is a DNS label: 1-63 characters of [a-z0-9-]");
+        if (p.CountryCode.Length != 2 || !p.CountryCode.All(char.IsAsciiLetterLower))
+            throw new FleetException(FleetError.InvalidInput, "country_code is two lowercase letters (ISO 3166-1)");
+        if (p.CityCode.Length != 3 || !p.CityCode.All(char.IsAsciiLetterLower))
+            throw new FleetException(FleetError.InvalidInput, "city_code is three lowercase letters");
+        foreach (var (name, value) in new[] { ("country", p.Country), ("city", p.City), ("provider", p.Provider) })
+            if (value.Length is 0 or > 100) throw new FleetException(FleetError.InvalidInput, $"{name} is 1-100 characters");
+        if (!System.Net.IPAddress.TryParse(p.Ipv4AddrIn, out var v4) || v4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            throw new FleetException(FleetError.InvalidInput, "ipv4_addr_in is an IPv4 address");
+        if (p.Ipv6AddrIn is not null && (!System.Net.IPAddress.TryParse(p.Ipv6AddrIn, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6))
+            throw new FleetException(FleetError.InvalidInput, "ipv6_addr_in is an IPv6 address");
+        if (p.Port is < 1 or > 65535) throw new FleetException(FleetError.InvalidInput, "port is 1-65535");
+        if (p.Weight is < 0 or > 10000) throw new FleetException(FleetError.InvalidInput, "weight is 0-10000");
+    }
+
+    private static string Truncate(string s) => s.Length > 64 ? s[..64] + "…" : s;
+
+    public async Task<Machine?> AuthenticateRelayAsync(string? token, CancellationToken ct) =>
+        string.IsNullOrEmpty(token) ? null : await Read(tx => tx.GetMachineByRelayTokenAsync(Secrets.HashToken(token)), ct);
+
+    public Task ReportAppliedAsync(Machine relay, long revision, CancellationToken ct)
+    {
+        if (revision < 0) throw new FleetException(FleetError.InvalidInput, "revision must not be negative");
+        return Write(async tx =>
+        {
+            long head = await tx.HeadRevisionAsync();
+            if (revision > head) throw new FleetException(FleetError.InvalidInput, "revision is ahead of the controller");
+            await tx.SetAppliedRevisionAsync(relay.Id, revision);
+            return 0;
+        }, ct);
+    }
+
+    public Task<(long Head, long Deployed, long Applied)> AppliedAsync(long revision, CancellationToken ct) =>
+        Read(async tx =>
+        {
+            var (deployed, applied) = await tx.CountAppliedAsync(revision);
+            return (await tx.HeadRevisionAsync(), deployed, applied);
+        }, ct);
+
+    // Transactions through this service's slice of the store only.
+    private Task<T> Write<T>(Func<IMachineTx, Task<T>> work, CancellationToken ct) => store.WriteAsync(tx => work(tx), ct);
+    private Task<T> Read<T>(Func<IMachineTx, Task<T>> work, CancellationToken ct) => store.ReadAsync(tx => work(tx), ct);
+}
