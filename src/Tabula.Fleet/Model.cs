@@ -6,10 +6,14 @@ public enum MachineState { Awaiting, Provisioned, Deployed, Draining, Retired }
 /// <summary>Staff roles, ordered: each includes the rights of the ones before it.</summary>
 public enum StaffRole { Viewer, Operator, Admin }
 
-/// <summary>Where and how a relay serves, set by staff at provisioning.</summary>
+/// <summary>
+/// Where and how a relay serves, set by staff at provisioning. <see cref="Latitude"/>/<see cref="Longitude"/> are the
+/// city's (given by staff or from <see cref="Core.CityTable"/>); placements stored before they existed have none.
+/// </summary>
 public sealed record RelayPlacement(
     string Hostname, string CountryCode, string Country, string CityCode, string City,
-    string Provider, bool Owned, string Ipv4AddrIn, string? Ipv6AddrIn, int Port, int Weight, bool IncludeInCountry);
+    string Provider, bool Owned, string Ipv4AddrIn, string? Ipv6AddrIn, int Port, int Weight, bool IncludeInCountry,
+    double? Latitude = null, double? Longitude = null);
 
 public sealed record Machine(
     string Id, MachineState State, MachineState? PreviousState, byte[] IdentityKey, byte[] WireGuardKey,

@@ -240,7 +240,7 @@ internal sealed class LabUp(LabOptions options)
         {
             var relayMachine = enrolled[i];
             string[] provision = ["fleet", "machines", "provision", relayMachine.Id, "--hostname", $"lab-wg-{i + 1:000}", "--country-code", "se",
-                "--country", "Sweden", "--city-code", "lab", "--city", "Lab", "--provider", "tabula-lab", "--owned",
+                "--country", "Sweden", "--city-code", "lab", "--city", "Lab", "--latitude", "57.7089", "--longitude", "11.9746", "--provider", "tabula-lab", "--owned",
                 "--ipv4-in", LabNetwork.RelayAddress(i).ToString(), "--port", WireguardPort.ToString(CultureInfo.InvariantCulture), "--reason", "lab up", .. remote];
             string[] deploy = ["fleet", "machines", "deploy", relayMachine.Id, "--reason", "lab up", .. remote];
             TimeSpan deployedAt = TimeSpan.Zero;

@@ -47,6 +47,55 @@ public abstract class FleetApiTests(FleetFixture fleet)
     }
 
     [Fact]
+    public async Task Relay_list_parses_with_the_Mullvad_apps_field_names_and_types()
+    {
+        if (!fleet.Available) return;
+        var inTable = Unique(Stockholm);
+        var outside = Unique(Stockholm) with { CityCode = "kir", City = "Kiruna", Latitude = 67.8558, Longitude = 20.2253 };
+        foreach (var placement in new[] { inTable, outside })
+        {
+            var relay = await EnrolledAsync();
+            await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", placement, FleetJson.Default.ProvisionRequest));
+            await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/deploy", new ReasonRequest("go"), FleetJson.Default.ReasonRequest));
+        }
+        byte[] body = await Anonymous.GetByteArrayAsync("/app/v1/relays");
+
+        var (code, output) = await MullvadRelayListCheck.RunAsync(body);
+        Assert.True(code == 0, output);
+        Assert.StartsWith("ok ", output);
+        var list = System.Text.Json.JsonSerializer.Deserialize(body, FleetJson.Default.RelayList)!;
+        Assert.Equal((59.3293, 18.0686), (list.Locations["se-sto"].Latitude, list.Locations["se-sto"].Longitude));
+        Assert.Equal((67.8558, 20.2253), (list.Locations["se-kir"].Latitude, list.Locations["se-kir"].Longitude));
+        Assert.All(list.Wireguard.Relays, r => Assert.True(r.Stboot));
+        Assert.Empty(list.Bridge.Relays);
+
+        // The checker can fail: the same list without one location's latitude, or without the bridge section, is refused.
+        var node = System.Text.Json.Nodes.JsonNode.Parse(body)!;
+        node["locations"]!["se-kir"]!.AsObject().Remove("latitude");
+        var (noLatitude, why) = await MullvadRelayListCheck.RunAsync(Encoding.UTF8.GetBytes(node.ToJsonString()));
+        Assert.Equal(1, noLatitude);
+        Assert.Contains("latitude", why);
+        node = System.Text.Json.Nodes.JsonNode.Parse(body)!;
+        node.AsObject().Remove("bridge");
+        Assert.Equal(1, (await MullvadRelayListCheck.RunAsync(Encoding.UTF8.GetBytes(node.ToJsonString()))).ExitCode);
+    }
+
+    [Fact]
+    public async Task Provision_refuses_a_city_without_coordinates_and_coordinates_out_of_range()
+    {
+        if (!fleet.Available) return;
+        var relay = await EnrolledAsync();
+        string path = $"/api/v1/machines/{relay.MachineId}/provision";
+        var unknownCity = Unique(Stockholm) with { CityCode = "kir", City = "Kiruna" };
+        foreach (var bad in new[] { unknownCity, unknownCity with { Latitude = 91, Longitude = 20 }, unknownCity with { Latitude = 67.8 },
+                                    Unique(Stockholm) with { Latitude = 10, Longitude = 181 } })
+            await AssertError(await Operator.PostAsJsonAsync(path, bad, FleetJson.Default.ProvisionRequest), 400, "invalid_input");
+        var (_, error) = await Http.ErrorOf(await Operator.PostAsJsonAsync(path, unknownCity, FleetJson.Default.ProvisionRequest));
+        Assert.Contains("latitude and longitude for se-kir", error!.Message);
+        Assert.Equal("awaiting", (await Viewer.GetFromJsonAsync($"/api/v1/machines/{relay.MachineId}", FleetJson.Default.MachineView))!.State);
+    }
+
+    [Fact]
     public async Task Enrolled_machine_waits_until_staff_provision_and_deploy_it_then_appears_in_the_relay_list()
     {
         if (!fleet.Available) return;

@@ -39,10 +39,12 @@ internal static class FleetMachinesCommand
         var ipv6 = new Option<string?>("--ipv6-in") { Description = "Public IPv6 clients connect to" };
         var port = new Option<int>("--port") { DefaultValueFactory = _ => 51820, Description = "WireGuard listen port" };
         var weight = new Option<int>("--weight") { DefaultValueFactory = _ => 100 };
+        var latitude = new Option<double?>("--latitude") { Description = "The city's latitude in degrees (default: from the built-in city table)" };
+        var longitude = new Option<double?>("--longitude") { Description = "The city's longitude in degrees (default: from the built-in city table)" };
         var reason = new Option<string?>("--reason") { Description = "Why (kept in the audit trail)" };
         var pjson = FleetCommand.Json();
         provision.Arguments.Add(id);
-        foreach (var o in new Option[] { hostname, countryCode, country, cityCode, city, provider, owned, ipv4, ipv6, port, weight, reason, pjson })
+        foreach (var o in new Option[] { hostname, countryCode, country, cityCode, city, provider, owned, ipv4, ipv6, port, weight, latitude, longitude, reason, pjson })
             provision.Options.Add(o);
         var premote = FleetApiClient.Options(provision);
         provision.SetAction((result, ct) => FleetCommand.Guard(async () =>
@@ -50,7 +52,8 @@ internal static class FleetMachinesCommand
             using var client = FleetApiClient.Create(result, premote);
             var body = new ProvisionRequest(result.GetValue(hostname), result.GetValue(countryCode), result.GetValue(country),
                 result.GetValue(cityCode), result.GetValue(city), result.GetValue(provider), result.GetValue(owned), result.GetValue(ipv4),
-                result.GetValue(ipv6), result.GetValue(port), result.GetValue(weight), true, result.GetValue(reason));
+                result.GetValue(ipv6), result.GetValue(port), result.GetValue(weight), true, result.GetValue(reason),
+                result.GetValue(latitude), result.GetValue(longitude));
             var machine = await FleetApiClient.Call(client, HttpMethod.Post, $"/api/v1/machines/{Uri.EscapeDataString(result.GetValue(id)!)}/provision",
                 body, FleetJson.Default.ProvisionRequest, FleetJson.Default.MachineView, ct);
             PrintMachine(machine!, result.GetValue(pjson));

@@ -19,7 +19,8 @@ public sealed record CodeRequest(string? Code);
 public sealed record ReasonRequest(string? Reason);
 public sealed record ProvisionRequest(
     string? Hostname, string? CountryCode, string? Country, string? CityCode, string? City, string? Provider, bool Owned,
-    string? Ipv4AddrIn, string? Ipv6AddrIn, int? Port, int? Weight, bool? IncludeInCountry, string? Reason);
+    string? Ipv4AddrIn, string? Ipv6AddrIn, int? Port, int? Weight, bool? IncludeInCountry, string? Reason,
+    double? Latitude = null, double? Longitude = null);
 public sealed record MachineView(
     string Id, string State, string? PreviousState, string WireguardPublicKey, string PackageDigest, RelayPlacement? Placement,
     long AppliedRevision, DateTimeOffset EnrolledAt, DateTimeOffset UpdatedAt, string Fingerprint)
@@ -43,13 +44,17 @@ public sealed record DeviceView(long Id, string PublicKey, string Ipv4Address, s
 public sealed record RevisionResponse(long Revision);
 public sealed record AuditView(long Id, DateTimeOffset At, string Actor, string Action, string Target, string? Reason, string? Detail);
 
-// Relay list: Mullvad's app/v1/relays shape, WireGuard part, plus the booted package digest.
-public sealed record RelayList(SortedDictionary<string, LocationView> Locations, WireguardRelays Wireguard);
-public sealed record LocationView(string Country, string City);
+// Relay list: Mullvad's app/v1/relays shape (what mullvad-api/src/relay_list.rs deserializes: locations with coordinates,
+// WireGuard relays, and a bridge section, empty here because Tabula runs no bridges), plus the booted package digest and
+// Mullvad's per-relay "stboot" flag (every Tabula relay is booted by stboot).
+public sealed record RelayList(SortedDictionary<string, LocationView> Locations, WireguardRelays Wireguard, BridgeRelays Bridge);
+public sealed record LocationView(string Country, string City, double Latitude, double Longitude);
 public sealed record WireguardRelays(int[][] PortRanges, string Ipv4Gateway, string Ipv6Gateway, List<RelayView> Relays);
+public sealed record BridgeRelays(List<ShadowsocksView> Shadowsocks, List<RelayView> Relays);
+public sealed record ShadowsocksView(int Port, string Cipher, string Protocol);
 public sealed record RelayView(
     string Hostname, string Location, bool Active, bool Owned, string Provider, string Ipv4AddrIn, string? Ipv6AddrIn,
-    bool IncludeInCountry, int Weight, string PublicKey, string PackageDigest);
+    bool IncludeInCountry, int Weight, string PublicKey, string PackageDigest, bool Stboot = true);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

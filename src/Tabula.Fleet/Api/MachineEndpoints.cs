@@ -37,7 +37,7 @@ public static class MachineEndpoints
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
             var placement = new RelayPlacement(body.Hostname ?? "", body.CountryCode ?? "", body.Country ?? "", body.CityCode ?? "",
                 body.City ?? "", body.Provider ?? "", body.Owned, body.Ipv4AddrIn ?? "", body.Ipv6AddrIn, body.Port ?? 51820,
-                body.Weight ?? 100, body.IncludeInCountry ?? true);
+                body.Weight ?? 100, body.IncludeInCountry ?? true, body.Latitude, body.Longitude);
             var machine = await machines.TransitionAsync(me, id, MachineLifecycle.Action.Provision, body.Reason, placement, http.RequestAborted);
             return TypedResults.Ok(MachineView.From(machine));
         });

@@ -62,12 +62,16 @@ public static class PublicEndpoints
         {
             var p = m.Placement!;
             string location = $"{p.CountryCode}-{p.CityCode}";
-            locations[location] = new LocationView(p.Country, p.City);
+            // Placements stored before coordinates existed take the city table's, or 0/0 when it does not know the city.
+            double latitude = p.Latitude ?? (CityTable.TryGet(p.CountryCode, p.CityCode, out double lat, out _) ? lat : 0);
+            double longitude = p.Longitude ?? (CityTable.TryGet(p.CountryCode, p.CityCode, out _, out double lon) ? lon : 0);
+            locations[location] = new LocationView(p.Country, p.City, latitude, longitude);
             ports.Add(p.Port);
             relays.Add(new RelayView(p.Hostname, location, m.State == MachineState.Deployed, p.Owned, p.Provider, p.Ipv4AddrIn, p.Ipv6AddrIn,
                 p.IncludeInCountry, p.Weight, WireGuardPublicKey.FromBytes(m.WireGuardKey).ToBase64(), m.PackageDigest));
         }
-        return new RelayList(locations, new WireguardRelays([.. ports.Select(p => new[] { p, p })], pool.Ipv4Gateway, pool.Ipv6Gateway, relays));
+        return new RelayList(locations, new WireguardRelays([.. ports.Select(p => new[] { p, p })], pool.Ipv4Gateway, pool.Ipv6Gateway, relays),
+            new BridgeRelays([], []));
     }
 
     private static async Task Metrics(HttpContext http, FleetMetrics metrics, MachineService machines, CustomerService customers, RelayHealthBoard health)

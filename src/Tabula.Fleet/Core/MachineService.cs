@@ -29,7 +29,10 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, IL
         if (reason is { Length: > FleetLimits.MaxReasonLength })
             throw new FleetException(FleetError.InvalidInput, $"reasons are at most {FleetLimits.MaxReasonLength} characters");
         if (action == MachineLifecycle.Action.Provision)
+        {
             ValidatePlacement(placement ?? throw new FleetException(FleetError.InvalidInput, "provision needs a placement (hostname, location, …)"));
+            placement = WithCoordinates(placement);
+        }
         var machine = await Write(async tx =>
         {
             var current = await tx.GetMachineAsync(machineId, forUpdate: true)
@@ -47,6 +50,21 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, IL
         machineEvents.Changed();
         Log.MachineTransition(logger, machineId, action.ToString(), machine.State.Name(), staff.Username);
         return machine;
+    }
+
+    /// <summary>Fills in the city's coordinates from <see cref="CityTable"/> when staff gave none.</summary>
+    private static RelayPlacement WithCoordinates(RelayPlacement p)
+    {
+        if (p.Latitude is null != p.Longitude is null)
+            throw new FleetException(FleetError.InvalidInput, "latitude and longitude come together");
+        if (p.Latitude is not null)
+            return p.Latitude is >= -90 and <= 90 && p.Longitude is >= -180 and <= 180 ? p
+                : throw new FleetException(FleetError.InvalidInput, "latitude is -90..90 and longitude -180..180 (degrees)");
+        if (CityTable.TryGet(p.CountryCode, p.CityCode, out double latitude, out double longitude))
+            return p with { Latitude = latitude, Longitude = longitude };
+        throw new FleetException(FleetError.InvalidInput,
+            $"give latitude and longitude for {p.CountryCode}-{p.CityCode}: the relay list carries them and the city table knows only " +
+            string.Join(", ", CityTable.Codes));
     }
 
     private static void ValidatePlacement(RelayPlacement p)
