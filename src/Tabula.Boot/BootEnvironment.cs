@@ -1,5 +1,7 @@
 using Tabula.Boot.Seams;
 using Tabula.Linux.Efi;
+using Tabula.Machine.Modules;
+using Tabula.Machine.Mounts;
 using Tabula.Packaging;
 
 namespace Tabula.Boot;
@@ -7,7 +9,7 @@ namespace Tabula.Boot;
 /// <summary>
 /// Everything the boot touches outside its own memory, as parameters (STYLE: seams are parameters): the root of
 /// the file system it reads (/ in the initramfs, a temporary folder in host tests), the kexec and power calls
-/// (real or dry run), module loading, mounts, the network, how HTTP is done, the clock and how it waits.
+/// (real or dry run), module loading (the machine layer's coldplug loads through it), mounts (the machine layer's, with the amnesia gate), the network, how HTTP is done, the clock and how it waits.
 /// </summary>
 internal sealed record BootEnvironment
 {
@@ -37,7 +39,7 @@ internal sealed record BootEnvironment
         Kexec = new LinuxKexec(),
         Power = new LinuxPower(),
         Modules = new LinuxModuleLoader(),
-        Mounts = new LinuxMounts(),
+        Mounts = new MachineMounts("/", fact => log.Note("amnesia", fact)) { EfiVariables = true },
         Network = new Network.LinuxNetwork("/", log),
         Http = roots =>
         {

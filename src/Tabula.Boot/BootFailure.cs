@@ -4,7 +4,7 @@ namespace Tabula.Boot;
 /// check with a distinct reason code").</summary>
 internal enum FailureReason
 {
-    /// <summary>A kernel module from the load order did not load.</summary>
+    /// <summary>A kernel module the machine asked for did not load, or the image's module index is unusable.</summary>
     ModuleLoadFailed,
     /// <summary>The trust policy folder is missing or invalid.</summary>
     TrustPolicyInvalid,

@@ -1,33 +1,37 @@
 using Tabula.Boot.States;
+using Tabula.Machine.Init;
 
 namespace Tabula.Boot;
 
 /// <summary>
-/// Runs states until one stops the boot (see <see cref="BootState"/> for the graph), timing each for the timeline.
-/// An exception a state did not turn into a failure is a bug; it is still reported as one typed line and retried
-/// like any failure, because PID 1 must not exit.
+/// Runs states until one stops the boot (see <see cref="BootState"/> for the graph) on the machine layer's
+/// <see cref="StageRunner"/>, which times each for the timeline. A state that throws Boot's typed failure
+/// (<see cref="StageException{TReason}"/> of <see cref="FailureReason"/>) recovers with that reason; any other exception
+/// is a bug, still reported as one typed line (<see cref="FailureReason.Unexpected"/>) and retried like any failure,
+/// because PID 1 must not exit.
 /// </summary>
 internal static class BootMachine
 {
     public static BootOutcome Run(BootContext context, BootState first)
     {
         BootState state = first;
-        var time = context.Environment.Time;
+        var runner = new StageRunner(context.Environment.Time, context.Environment.Sleep);
         while (true)
         {
-            long started = time.GetTimestamp();
+            var attempt = runner.Attempt(state.Name, () => state.Run(context));
             Transition transition;
-            try
+            if (attempt.Succeeded)
+                transition = attempt.Value!;
+            else
             {
-                transition = state.Run(context);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                var failure = new BootFailure(state.Name, FailureReason.Unexpected, $"{e.GetType().Name}: {e.Message}");
+                var e = attempt.Failure!;
+                var failure = e is StageException<FailureReason> typed
+                    ? new BootFailure(state.Name, typed.Reason, typed.Detail)
+                    : new BootFailure(state.Name, FailureReason.Unexpected, $"{e.GetType().Name}: {e.Message}");
                 BootState resume = context.Configuration is null ? new LoadConfiguration() : new FetchPackage(0);
                 transition = Transition.To(state is Recover or Restart ? new Restart(failure) : new Recover(failure, resume));
             }
-            context.Timeline.Add((state.Name, time.GetElapsedTime(started)));
+            context.Timeline.Add((state.Name, attempt.Took));
             switch (transition)
             {
                 case Transition.Next next:

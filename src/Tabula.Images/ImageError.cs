@@ -3,7 +3,7 @@ namespace Tabula.Images;
 /// <summary>Why an image could not be built from its inputs.</summary>
 public enum ImageError
 {
-    /// <summary>A modules.dep line has no colon or an empty module path.</summary>
+    /// <summary>modules.dep or modules.alias cannot be read (a line without "module:" or "alias PATTERN MODULE", over a limit, not text).</summary>
     ModulesDepMalformed,
     /// <summary>A requested module, or a dependency listed for one, is not in modules.dep.</summary>
     ModuleNotFound,

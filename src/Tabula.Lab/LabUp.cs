@@ -215,7 +215,7 @@ internal sealed class LabUp(LabOptions options)
             CryptographicOperations.ZeroMemory(identity);
             string initramfs = Path.Combine(machineDir, "stboot.cpio.gz");
             using (var file = File.Create(initramfs))
-                StbootImage.Write(new StbootImageInputs(boot, trust, hostConfig, kernel.Release, ["virtio_net", "virtio_pci"]), file);
+                StbootImage.Write(new StbootImageInputs(boot, trust, hostConfig, kernel.Release, ["virtio_net"]), file);
             var machine = LabMachine.Start(name, Namespace, machineDir, kernel, initramfs, LabNetwork.Tap(i), LabNetwork.RelayMac(i));
             state.Add(new LabProcess("qemu " + name, machine.Pid, machine.ConsoleLog));
             machines.Add(machine);

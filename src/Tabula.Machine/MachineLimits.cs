@@ -22,4 +22,27 @@ public static class MachineLimits
     /// <summary>A lease renewed sooner than this is renewed at this pace (a server handing out 10 s leases cannot
     /// make the relay spin).</summary>
     public static readonly TimeSpan MinRenewInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>modules.dep and modules.alias: Debian 12's full files are 0.5 and 1.3 MB; an image carries a few lines.</summary>
+    public const int MaxModuleIndexBytes = 16 * 1024 * 1024;
+
+    /// <summary>Lines of one index file (Debian 12's modules.alias has 26,000).</summary>
+    public const int MaxModuleIndexLines = 500_000;
+
+    /// <summary>One line of an index file (the longest alias line in Debian 12 has 106 bytes; modules.dep lines list
+    /// every dependency's path).</summary>
+    public const int MaxModuleIndexLineBytes = 16 * 1024;
+
+    /// <summary>Nesting of module dependencies (real chains are a handful deep).</summary>
+    public const int MaxModuleDependencyDepth = 64;
+
+    /// <summary>One device's modalias (sysfs attributes are at most a page; real ones are under 200 bytes).</summary>
+    public const int MaxModaliasBytes = 4096;
+
+    /// <summary>Devices coldplug looks at.</summary>
+    public const int MaxColdplugDevices = 20_000;
+
+    /// <summary>Scans of the devices after a round of loading (bus drivers make devices of the next bus appear:
+    /// PCI → virtio → the NIC is two).</summary>
+    public const int MaxColdplugRounds = 8;
 }

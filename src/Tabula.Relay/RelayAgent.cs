@@ -14,7 +14,7 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
     public TimeSpan HealthInterval { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan AppliedInterval { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan StaffPollInterval { get; init; } = TimeSpan.FromSeconds(2);
-    /// <summary>Checked with every health report; a violation takes the relay out of service (see AmnesiaGuards).</summary>
+    /// <summary>Checked with every health report; a violation takes the relay out of service (see Machine.Mounts.MachineMounts.Check).</summary>
     public Func<IReadOnlyList<string>>? AmnesiaViolations { get; init; }
 }
 
@@ -94,7 +94,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
             catch (Exception e) when (e is FleetCallException or RelayException)
             {
                 var delay = backoff.Next();
-                log.StageFailed("enroll", e is FleetCallException f ? f.Code : ((RelayException)e).Reason, $"{e.Message}; retrying in {delay.TotalSeconds:0.0}s");
+                log.StageFailed("enroll", e is FleetCallException f ? f.Code : ((RelayException)e).ReasonName, $"{e.Message}; retrying in {delay.TotalSeconds:0.0}s");
                 await Task.Delay(delay, time, ct);
             }
         }
@@ -120,7 +120,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
             }
             catch (RelayException e)
             {
-                log.StageFailed("wait", e.Reason, e.Detail);
+                log.StageFailed("wait", e.ReasonName, e.Detail);
             }
             await Task.Delay(options.StaffPollInterval, time, ct);
         }
@@ -165,7 +165,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
         while (true)
         {
             if (options.AmnesiaViolations?.Invoke() is { Count: > 0 } violations)
-                throw new RelayException("amnesia", "violation", string.Join("; ", violations));
+                throw new RelayException("amnesia", RelayFailure.AmnesiaViolation, string.Join("; ", violations));
             var state = await device.Control.GetAsync(ct);
             int peerCount, handshakes;
             ulong rx = 0, tx = 0;

@@ -1,10 +1,26 @@
+using Tabula.Machine.Init;
+
 namespace Tabula.Relay;
 
-/// <summary>A failure of one stage of the agent, with a short machine-readable reason for the console and tests.</summary>
-public sealed class RelayException(string stage, string reason, string detail, Exception? inner = null)
-    : Exception($"{stage}: {reason}: {detail}", inner)
+/// <summary>Why a stage of the agent failed: one member per distinct failure, printed as the console's reason.</summary>
+public enum RelayFailure
 {
-    public string Stage { get; } = stage;
-    public string Reason { get; } = reason;
-    public string Detail { get; } = detail;
+    /// <summary>The machine could keep data (a disk mounted, swap, a disk root): the relay stops serving.</summary>
+    AmnesiaViolation,
+    /// <summary>A link the agent needs is not there (wg0 could not be created, or vanished).</summary>
+    NoInterface,
+    /// <summary>The controller sent a configuration the relay cannot apply.</summary>
+    BadConfig,
+    /// <summary>The controller's reply is not what the protocol says (JSON, hex).</summary>
+    BadReply,
+    /// <summary>The controller could not be reached (connection, TLS, DNS).</summary>
+    Unreachable,
+    /// <summary>The controller did not answer in time.</summary>
+    Timeout,
+    /// <summary>The controller's reply is over its size limit.</summary>
+    ReplyTooLarge,
 }
+
+/// <summary>A failure of one stage of the agent, with its typed reason for the console, the tests and the code that reacts.</summary>
+public sealed class RelayException(string stage, RelayFailure reason, string detail, Exception? inner = null)
+    : StageException<RelayFailure>(stage, reason, detail, inner);

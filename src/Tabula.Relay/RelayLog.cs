@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Tabula.Machine.Init;
 using Tabula.Machine.Reporting;
 
 namespace Tabula.Relay;
@@ -12,7 +13,7 @@ namespace Tabula.Relay;
 /// bounded ring in RAM (the newest <see cref="Capacity"/> lines) for the health report's "last error"; nothing is
 /// written to a file.
 /// </summary>
-public sealed class RelayLog(TextWriter console, TimeProvider time, int capacity = 512)
+public sealed class RelayLog(TextWriter console, TimeProvider time, int capacity = 512) : IStageReporter
 {
     readonly ConsoleWriter writer = new(ConsoleLine.Relay, console, time, capacity);
 

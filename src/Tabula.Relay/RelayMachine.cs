@@ -1,6 +1,7 @@
-using Tabula.Linux;
+using Tabula.Machine.Init;
+using Tabula.Machine.Modules;
+using Tabula.Machine.Mounts;
 using Tabula.Machine.Network;
-using Tabula.Relay.Amnesia;
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Serving;
 using Tabula.Relay.Settings;
@@ -8,50 +9,51 @@ using Tabula.Relay.Settings;
 namespace Tabula.Relay;
 
 /// <summary>
-/// PID 1 of the relay OS: bring the RAM machine up (mounts through the amnesia gate, core dumps off, checks, modules,
-/// settings, network), then run the agent. A failing stage is reported on the console with its reason and retried
-/// after a pause; nothing here returns.
+/// PID 1 of the relay OS, on the machine layer: bring the RAM machine up (mounts through the amnesia gate, core dumps
+/// off, the amnesia checks, coldplug of the image's modules, settings, network), each stage on the machine's
+/// <see cref="StageRunner"/> (a failing stage is reported with its typed reason and retried after 5 s), then run the
+/// agent. Nothing here returns.
 /// </summary>
 public sealed class RelayMachine(RelayLog log)
 {
     public const string Version = "0.1";
-    const string LoadOrder = "lib/modules/load-order";
-    readonly AmnesiaGuards guards = new("/", log);
+    static readonly TimeSpan StagePause = TimeSpan.FromSeconds(5);
+
+    readonly MachineMounts mounts = new("/", log.Amnesia) { Extra = [MachineMounts.Tmp] };
+    readonly StageRunner runner = new(TimeProvider.System, Thread.Sleep);
 
     public void Run()
     {
         log.Started(Version);
-        Stage("mount", MountEssentials);
+        Stage("mount", () => $"{mounts.MountEssentials().Replace(',', ' ')} (no block device)");
         Stage("amnesia", () =>
         {
-            guards.DisableCoreDumps();
-            var report = guards.Check();
-            guards.Log(report);
+            mounts.DisableCoreDumps();
+            var report = mounts.Check();
+            mounts.Report(report);
             if (!report.Clean)
-                throw new RelayException("amnesia", "violation", "refusing to serve on a machine that could keep data");
+                throw new RelayException("amnesia", RelayFailure.AmnesiaViolation, "refusing to serve on a machine that could keep data");
             return report.Facts.Count + " checks passed";
         });
         Stage("modules", LoadModules);
-        RelaySettings? settings = null;
-        Stage("settings", () =>
+        var settings = runner.UntilDone("settings", () =>
         {
-            settings = RelaySettings.Load("/");
-            return $"fleet={settings.FleetUrl.Authority} ca={settings.FleetCa.Count} package={settings.PackageDigest[..12]}";
-        });
+            var loaded = RelaySettings.Load("/");
+            return (loaded, $"fleet={loaded.FleetUrl.Authority} ca={loaded.FleetCa.Count} package={loaded.PackageDigest[..12]}");
+        }, log, StagePause);
         var network = new MachineNetwork("/", log.Note);
-        NetworkSetup? setup = null;
-        Stage("network", () =>
+        var setup = runner.UntilDone("network", () =>
         {
-            setup = network.Configure(settings!.Host);
-            return setup.Summary;
-        });
-        new DhcpLeaseKeeper(network, settings!.Host, log.Note).Start(setup!);
+            var configured = network.Configure(settings.Host);
+            return (configured, configured.Summary);
+        }, log, StagePause);
+        new DhcpLeaseKeeper(network, settings.Host, log.Note).Start(setup);
 
-        using var fleet = new FleetClient(settings!.FleetUrl, settings.FleetCa, TimeProvider.System);
+        using var fleet = new FleetClient(settings.FleetUrl, settings.FleetCa, TimeProvider.System);
         var device = new KernelRelayDevice("wg0", "/");
         var agent = new RelayAgent(fleet, device, new RelayAgentOptions(settings.IdentityKey, settings.EnrollmentToken, settings.PackageDigest)
         {
-            AmnesiaViolations = () => guards.Check().Violations,
+            AmnesiaViolations = () => mounts.Check().Violations,
         }, log, TimeProvider.System);
         while (true)
         {
@@ -59,92 +61,32 @@ public sealed class RelayMachine(RelayLog log)
             {
                 agent.RunAsync(CancellationToken.None).GetAwaiter().GetResult();
             }
-            catch (RelayException e) when (e.Stage == "amnesia")
+            catch (RelayException e) when (e.Reason == RelayFailure.AmnesiaViolation)
             {
-                log.StageFailed("amnesia", e.Reason, e.Detail);
+                log.StageFailed(e.Stage, e.ReasonName, e.Detail);
                 TakeDown(device.Name);
                 Park("the machine could keep data; it no longer serves");
             }
             catch (Exception e)
             {
                 log.Fatal($"{e.GetType().Name}: {e.Message}");
-                Thread.Sleep(TimeSpan.FromSeconds(5));
+                Thread.Sleep(StagePause);
             }
         }
     }
 
-    /// <summary>Runs a bring-up stage until it succeeds, reporting each failure and waiting 5 s between tries.</summary>
-    void Stage(string name, Func<string> run)
-    {
-        for (int attempt = 1; ; attempt++)
-        {
-            var clock = RelayLog.Clock();
-            try
-            {
-                string detail = run();
-                log.StageDone(name, clock.Elapsed, detail);
-                return;
-            }
-            catch (Exception e)
-            {
-                string reason = e switch
-                {
-                    RelayException r => r.Reason,
-                    RelaySettingsException s => s.Reason.ToString().ToLowerInvariant(),
-                    NetworkException n => n.Error.ToString(),
-                    LinuxException l => l.Errno.ToString(),
-                    _ => e.GetType().Name,
-                };
-                log.StageFailed(name, reason, $"{e.Message} (attempt {attempt}; retrying in 5s)");
-                Thread.Sleep(TimeSpan.FromSeconds(5));
-            }
-        }
-    }
+    /// <summary>A bring-up stage whose result is its console detail.</summary>
+    void Stage(string name, Func<string> run) => runner.UntilDone(name, () => (0, run()), log, StagePause);
 
-    string MountEssentials()
-    {
-        foreach (var (source, target, type, flags) in new (string, string, string, MountFlags)[]
-        {
-            ("devtmpfs", "/dev", "devtmpfs", MountFlags.NoSetUid),
-            ("proc", "/proc", "proc", MountFlags.NoSetUid | MountFlags.NoDevices | MountFlags.NoExecute),
-            ("sysfs", "/sys", "sysfs", MountFlags.NoSetUid | MountFlags.NoDevices | MountFlags.NoExecute),
-            ("tmpfs", "/run", "tmpfs", MountFlags.NoSetUid | MountFlags.NoDevices),
-            ("tmpfs", "/tmp", "tmpfs", MountFlags.NoSetUid | MountFlags.NoDevices),
-        })
-        {
-            try
-            {
-                guards.Mount(source, target, type, flags);
-            }
-            catch (LinuxException e) when (e.Errno == Errno.EBUSY) { }   // a retry after a partial first attempt
-        }
-        return "/dev /proc /sys /run /tmp (no block device)";
-    }
-
+    /// <summary>
+    /// The machine layer's coldplug: the image's modules that this machine's devices ask for, and those no device can
+    /// ask for (wireguard). A module that fails shows up again where it is needed (no wireguard: wg0 cannot be created).
+    /// </summary>
     static string LoadModules()
     {
-        int loaded = 0, present = 0;
-        var failed = new List<string>();
-        if (!File.Exists("/" + LoadOrder))
-            return "no modules listed";
-        foreach (string line in File.ReadLines("/" + LoadOrder))
-        {
-            string path = line.Trim();
-            if (path.Length == 0) continue;
-            try
-            {
-                using var file = File.OpenHandle(path);
-                KernelModule.Load(file);
-                loaded++;
-            }
-            catch (LinuxException e) when (e.Errno == Errno.EEXIST) { present++; }
-            catch (Exception e) when (e is LinuxException or IOException or UnauthorizedAccessException)
-            {
-                failed.Add($"{Path.GetFileName(path)} ({e.Message})");
-            }
-        }
-        // A missing module shows up again where it is needed (no wireguard → the device cannot be created).
-        return $"loaded={loaded} already={present} failed={failed.Count}{(failed.Count > 0 ? ": " + string.Join(", ", failed) : "")}";
+        var result = new Coldplug("/", new LinuxModuleLoader()).Run();
+        string failed = result.Failed.Count > 0 ? ": " + string.Join(", ", result.Failed.Select(f => $"{f.Module} ({f.Detail})")) : "";
+        return $"{result.Counts}{failed} {result.Summary}";
     }
 
     static void TakeDown(string name)

@@ -223,14 +223,22 @@ public sealed class BootFlowTests : IDisposable
     }
 
     [Fact]
-    public void Modules_are_loaded_in_the_order_of_the_load_order_file()
+    public void Modules_the_devices_ask_for_are_loaded_dependencies_first_and_the_rest_stay_in_the_image()
     {
-        machine.WriteFile("/lib/modules/r/a.ko", [1]).WriteFile("/lib/modules/r/b.ko", [2])
-               .WriteFile(LoadModules.LoadOrder, SignedPackages.Utf8("/lib/modules/r/b.ko\n/lib/modules/r/a.ko\n"));
+        machine.WriteFile("/proc/sys/kernel/osrelease", SignedPackages.Utf8("6.1.0-test\n"))
+               .WriteFile("/lib/modules/6.1.0-test/modules.dep", SignedPackages.Utf8("k/b.ko:\nk/a.ko: k/b.ko\nk/nic.ko: k/a.ko\nk/other.ko:\n"))
+               .WriteFile("/lib/modules/6.1.0-test/modules.alias", SignedPackages.Utf8(
+                   "alias pci:v00001AF4d*sv*sd*bc*sc*i* nic\nalias pci:v00008086d000010D3sv*sd*bc*sc*i* other\n"))
+               .WriteFile("/sys/bus/pci/devices/0000:00:03.0/modalias", SignedPackages.Utf8("pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00\n"));
+        foreach (string module in new[] { "a", "b", "nic", "other" })
+            machine.WriteFile($"/lib/modules/6.1.0-test/k/{module}.ko", [1]);
         machine.Http.Serve(DescriptorUrl, SignedPackages.Descriptor(archive, "os.zip", signers)).Serve(ArchiveUrl, archive);
 
         Assert.IsType<BootOutcome.Kexecuted>(machine.Run());
-        Assert.Equal([machine.PathOf("/lib/modules/r/b.ko"), machine.PathOf("/lib/modules/r/a.ko")], machine.LoadedModules);
+        // a and b have no device alias (loaded as asked for by the image's builder), nic by its PCI device; other not.
+        Assert.Equal(["b.ko", "a.ko", "nic.ko"], machine.LoadedModules.Select(Path.GetFileName));
+        Assert.Contains(machine.ConsoleLines, l => l.StartsWith("tabula-boot: stage:modules ", StringComparison.Ordinal) && l.EndsWith(" loaded=3 already=0 failed=0", StringComparison.Ordinal));
+        Assert.Contains(machine.ConsoleLines, l => l.StartsWith("tabula-boot: note:modules ", StringComparison.Ordinal) && l.Contains("matched=nic", StringComparison.Ordinal));
     }
 
     /// <summary>Reads the appended newc archive (mode 0600 file) and parses the hand-over with its one reader.</summary>

@@ -2,6 +2,8 @@ using Tabula.Boot.States;
 using System.Net;
 using Tabula.Boot.Seams;
 using Tabula.Linux.Efi;
+using Tabula.Machine.Modules;
+using Tabula.Machine.Mounts;
 using Tabula.Testing.Packages;
 
 namespace Tabula.Boot.Tests;
@@ -102,7 +104,7 @@ internal sealed class BootHarness : IDisposable
         public string MountEssentials() => "none (test)";
     }
 
-    sealed class RecordingModules(List<string> loaded) : IModuleLoader
+    internal sealed class RecordingModules(List<string> loaded) : IModuleLoader
     {
         public bool Load(string path)
         {

@@ -48,6 +48,7 @@ public sealed class FuzzTargetTests
     [Fact] public void WireGuardNetlink() => Run(FuzzTarget.WireGuardNetlink);
     [Fact] public void WireGuardUapi() => Run(FuzzTarget.WireGuardUapi);
     [Fact] public void PeerLine() => Run(FuzzTarget.PeerLine);
+    [Fact] public void ModuleIndex() => Run(FuzzTarget.ModuleIndex);
 
     static void Run(FuzzTarget target)
     {

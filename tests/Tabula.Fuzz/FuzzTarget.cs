@@ -40,6 +40,8 @@ public enum FuzzTarget
     WireGuardUapi,
     /// <summary>One peer-stream line from the fleet controller (PeerLine).</summary>
     PeerLine,
+    /// <summary>The kernel module index in an image and a device's modalias (Tabula.Machine ModuleDependencies, ModuleAliases, Modalias).</summary>
+    ModuleIndex,
 }
 
 /// <summary>
@@ -69,6 +71,7 @@ public static class FuzzTargets
         FuzzTarget.WireGuardNetlink => WireGuardNetlinkTarget.Fuzz,
         FuzzTarget.WireGuardUapi => WireGuardUapiTarget.Fuzz,
         FuzzTarget.PeerLine => PeerLineTarget.Fuzz,
+        FuzzTarget.ModuleIndex => ModuleIndexTarget.Fuzz,
         _ => throw new ArgumentOutOfRangeException(nameof(target), target, "no such fuzz target"),
     };
 }

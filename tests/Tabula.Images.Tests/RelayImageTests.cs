@@ -87,16 +87,19 @@ public sealed class RelayImageTests : IDisposable
             Encoding.UTF8.GetString(entries["etc/tabula/relay.json"].Data));
         Assert.Equal(Certificate.ParsePemBundle(File.ReadAllBytes(inputs.FleetCaFile)).Single().Der,
             Certificate.ParsePemBundle(entries["etc/tabula/fleet-ca.pem"].Data).Single().Der);
-        Assert.Equal("/lib/modules/6.1.0-test/kernel/udp_tunnel.ko\n/lib/modules/6.1.0-test/kernel/wireguard.ko\n" +
-                     "/lib/modules/6.1.0-test/kernel/failover.ko\n/lib/modules/6.1.0-test/kernel/net_failover.ko\n" +
-                     "/lib/modules/6.1.0-test/kernel/virtio_net.ko\n", Encoding.UTF8.GetString(entries["lib/modules/load-order"].Data));
+        // The index files the agent's coldplug reads: the carried modules only, in depmod's format.
+        Assert.Equal("kernel/udp_tunnel.ko:\nkernel/wireguard.ko: kernel/udp_tunnel.ko\nkernel/failover.ko:\n" +
+                     "kernel/net_failover.ko: kernel/failover.ko\nkernel/virtio_net.ko: kernel/net_failover.ko kernel/failover.ko\n",
+                     Encoding.UTF8.GetString(entries["lib/modules/6.1.0-test/modules.dep"].Data));
+        Assert.StartsWith("#", Encoding.UTF8.GetString(entries["lib/modules/6.1.0-test/modules.alias"].Data));
         Assert.Equal(File.ReadAllBytes(PathOf("modules/6.1.0-test/kernel/wireguard.ko")), entries["lib/modules/6.1.0-test/kernel/wireguard.ko"].Data);
         // Nothing else: no swap, no fstab, no second program.
         Assert.Equal(["dev", "dev/console", "dev/null", "dev/random", "dev/urandom", "etc", "etc/tabula", "etc/tabula/fleet-ca.pem",
             "etc/tabula/relay.json", "init", "lib", "lib/modules", "lib/modules/6.1.0-test", "lib/modules/6.1.0-test/kernel",
             "lib/modules/6.1.0-test/kernel/failover.ko", "lib/modules/6.1.0-test/kernel/net_failover.ko",
             "lib/modules/6.1.0-test/kernel/udp_tunnel.ko", "lib/modules/6.1.0-test/kernel/virtio_net.ko",
-            "lib/modules/6.1.0-test/kernel/wireguard.ko", "lib/modules/load-order", "proc", "run", "sys", "tmp", "var"], entries.Keys);
+            "lib/modules/6.1.0-test/kernel/wireguard.ko", "lib/modules/6.1.0-test/modules.alias", "lib/modules/6.1.0-test/modules.dep",
+            "proc", "run", "sys", "tmp", "var"], entries.Keys);
     }
 
     [Theory]
@@ -208,6 +211,7 @@ public sealed class RelayImageTests : IDisposable
         Assert.Equal($"boot/vmlinuz-{kernel.Release}", summary.Manifest.KernelPath);
         Assert.Equal(new FileInfo(kernel.KernelPath).Length, summary.KernelBytes);
         string[] names = [.. summary.ModuleLoadOrder.Select(Path.GetFileName)!];
+        // virtio_pci is not asked for: it comes in as virtio_net's transport (ModuleTree.Transports).
         foreach (string module in new[] { "wireguard.ko", "virtio_net.ko", "virtio_pci.ko", "udp_tunnel.ko", "virtio.ko", "failover.ko" })
             Assert.Contains(module, names);
         Assert.True(Array.IndexOf(names, "udp_tunnel.ko") < Array.IndexOf(names, "wireguard.ko"));

@@ -54,7 +54,7 @@ public sealed class StbootImageTests : IDisposable
             "/lib/modules/6.1.0-test/kernel/virtio_net.ko"], summary.ModuleLoadOrder);
         foreach (string path in new[] { "init", "dev/console", "dev/urandom", "etc/trust_policy/trust_policy.json",
                      "etc/trust_policy/ospkg_signing_root.pem", "etc/trust_policy/tls_roots.pem", "etc/host_configuration.json",
-                     "lib/modules/load-order", "proc", "sys", "run" })
+                     "lib/modules/6.1.0-test/modules.dep", "lib/modules/6.1.0-test/modules.alias", "proc", "sys", "run" })
             Assert.Contains(path, summary.Paths);
         byte[] gz = Image(Inputs());
         using var gunzip = new GZipStream(new MemoryStream(gz), CompressionMode.Decompress);

@@ -1,46 +1,35 @@
 using System.Diagnostics;
-using Tabula.Linux;
+using Tabula.Machine.Modules;
 
 namespace Tabula.Boot.States;
 
 /// <summary>
-/// Loads /lib/modules/load-order, one absolute path per line, dependencies first (computed at image build time by
-/// Tabula.Images). A module that fails is reported and skipped: the stage that needs it (usually the network)
-/// then fails with its own reason.
+/// The machine layer's coldplug (<see cref="Coldplug"/>): every module of the image that a device of this machine asks
+/// for (modalias against the image's modules.alias), plus those no device can ask for, dependencies first (the
+/// image's modules.dep). A module that fails, or unusable index files, are reported and skipped: the stage that needs
+/// the module (usually the network) then fails with its own reason.
 /// </summary>
 internal sealed class LoadModules : BootState
 {
-    public const string LoadOrder = "/lib/modules/load-order";
-
     public override string Name => "modules";
 
     public override Transition Run(BootContext context)
     {
         var clock = Stopwatch.StartNew();
-        string list = context.Environment.PathOf(LoadOrder);
-        int loaded = 0, present = 0, failed = 0;
-        if (File.Exists(list))
+        ColdplugResult? result = null;
+        try
         {
-            foreach (string line in File.ReadLines(list))
-            {
-                string path = line.Trim();
-                if (path.Length == 0)
-                    continue;
-                try
-                {
-                    if (context.Environment.Modules.Load(context.Environment.PathOf(path)))
-                        loaded++;
-                    else
-                        present++;
-                }
-                catch (Exception e) when (e is LinuxException or IOException or UnauthorizedAccessException)
-                {
-                    failed++;
-                    context.Log.SourceFailed(new BootFailure(Name, FailureReason.ModuleLoadFailed, e.Message, null));
-                }
-            }
+            result = new Coldplug(context.Environment.Root, context.Environment.Modules).Run();
         }
-        context.Log.StageDone(Name, clock.Elapsed, $"loaded={loaded} already={present} failed={failed}");
+        catch (ModuleIndexException e)
+        {
+            context.Log.SourceFailed(new BootFailure(Name, FailureReason.ModuleLoadFailed, $"{e.Reason}: {e.Message}"));
+        }
+        foreach (var failure in result?.Failed ?? [])
+            context.Log.SourceFailed(new BootFailure(Name, FailureReason.ModuleLoadFailed, $"{failure.Module}: {failure.Detail}"));
+        if (result is not null)
+            context.Log.Note(Name, result.Summary);
+        context.Log.StageDone(Name, clock.Elapsed, result?.Counts ?? "loaded=0 already=0 failed=0");
         return Transition.To(new LoadConfiguration());
     }
 }

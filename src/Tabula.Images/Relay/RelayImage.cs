@@ -13,7 +13,7 @@ namespace Tabula.Images.Relay;
 /// <list type="bullet">
 /// <item>the common base (<see cref="InitramfsBase"/>) with /init = the tabula-relay agent, plus /tmp (1777) and /var;</item>
 /// <item><see cref="InitramfsLayout.RelayConfig"/> (fleet URL) and <see cref="InitramfsLayout.FleetCa"/> (the pinned CA, re-encoded);</item>
-/// <item>the closure of the requested kernel modules with /lib/modules/load-order (<see cref="ModuleTree.AddClosureTo"/>).</item>
+/// <item>the requested kernel modules with their dependencies and bus transports, modules.dep and modules.alias (<see cref="ModuleTree.AddClosureTo"/>; the agent coldplugs them).</item>
 /// </list>
 /// Nothing in the image names a disk or swap: the root file system is the initramfs itself. Inputs are validated first,
 /// so a package whose agent could never reach its controller is refused here. Deterministic: the same inputs give the

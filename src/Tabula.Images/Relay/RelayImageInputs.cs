@@ -5,15 +5,16 @@ namespace Tabula.Images.Relay;
 /// <param name="KernelRelease">The kernel release (uname -r); its modules come from <see cref="ModulesRoot"/>/RELEASE.</param>
 /// <param name="FleetUrl">The fleet controller's https:// base URL, written to /etc/tabula/relay.json.</param>
 /// <param name="FleetCaFile">PEM with the CA certificate(s) the agent pins for the controller (/etc/tabula/fleet-ca.pem).</param>
-/// <param name="Modules">Module names; their closure from modules.dep goes in, with the load order.</param>
+/// <param name="Modules">Module names; they go in with their dependencies and bus transports (<see cref="KernelModules.ModuleTree.Select"/>).</param>
 public sealed record RelayImageInputs(string Agent, string KernelRelease, string FleetUrl, string FleetCaFile,
     IReadOnlyList<string> Modules)
 {
     /// <summary>
-    /// The default modules: the kernel's WireGuard and the virtio NIC (virtio_net over virtio_pci), which Debian 12's
-    /// linux-image-amd64 ships as modules. Add the NIC drivers of real hardware with <see cref="Modules"/> (e1000e, igb, ixgbe, …).
+    /// The default modules: the kernel's WireGuard and the virtio NIC, which Debian 12's linux-image-amd64 ships as
+    /// modules; virtio_net's transports (virtio_pci, virtio_mmio) come in by themselves. Add the NIC drivers of real
+    /// hardware with <see cref="Modules"/> (e1000e, igb, ixgbe, …); the machine loads those its devices ask for.
     /// </summary>
-    public static readonly IReadOnlyList<string> DefaultModules = ["wireguard", "virtio_net", "virtio_pci"];
+    public static readonly IReadOnlyList<string> DefaultModules = ["wireguard", "virtio_net"];
 
     /// <summary>
     /// The default kernel command line: the serial console (where the agent shows its enrollment fingerprint),

@@ -8,7 +8,7 @@ namespace Tabula.Images.Stboot;
 /// <summary>
 /// Builds the stboot initramfs: the common base (<see cref="InitramfsBase"/>: /init = tabula-boot, device nodes, empty
 /// /proc /sys /run /etc), the trust policy in /etc/trust_policy/, the host configuration as
-/// /etc/host_configuration.json, the closure of the requested kernel modules with /lib/modules/load-order, and
+/// /etc/host_configuration.json, the requested kernel modules with their dependencies and bus transports, modules.dep and modules.alias (PID 1 coldplugs them), and
 /// embedded OS packages under /ospkg/. Inputs are validated with
 /// Tabula.Packaging first, so an image that would refuse to boot is refused here. Deterministic: the cpio writer
 /// sorts entries and fixes mtimes, owners and inode numbers, and gzip gets no name and mtime 0, so the same inputs

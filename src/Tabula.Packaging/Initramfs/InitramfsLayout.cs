@@ -22,8 +22,17 @@ public static class InitramfsLayout
     /// <summary>Kernel module trees: lib/modules/RELEASE/… as in modules.dep.</summary>
     public const string ModulesDirectory = "lib/modules";
 
-    /// <summary>The modules PID 1 loads, one absolute path per line, dependencies first (computed at build time).</summary>
-    public const string ModuleLoadOrder = "lib/modules/load-order";
+    /// <summary>
+    /// In <see cref="ModulesDirectory"/>/RELEASE: the dependencies of the modules the image carries (depmod's format,
+    /// uncompressed paths), which PID 1 loads in dependency order.
+    /// </summary>
+    public const string ModulesDepFile = "modules.dep";
+
+    /// <summary>
+    /// In <see cref="ModulesDirectory"/>/RELEASE: the aliases of the modules the image carries (depmod's format), which
+    /// PID 1 matches against the devices' modaliases at coldplug.
+    /// </summary>
+    public const string ModulesAliasFile = "modules.alias";
 
     /// <summary>Tabula's own files in the OS: the relay's configuration and stboot's hand-over.</summary>
     public const string TabulaDirectory = "etc/tabula";

@@ -22,8 +22,8 @@ public sealed class FleetCallException(string call, int status, string code, str
 /// <summary>
 /// HTTPS to the fleet controller's /relay/v1 API, trusting only the CA pinned in the signed package. HTTP/2 when the
 /// controller offers it (one connection carries the peer stream and the reports), else HTTP/1.1. Replies other than
-/// the stream are JSON of at most 64 KiB. Transport failures become <see cref="RelayException"/> with reason
-/// "unreachable" (and the TLS refusal when the certificate was the problem).
+/// the stream are JSON of at most 64 KiB. Transport failures become <see cref="RelayException"/> with
+/// <see cref="RelayFailure.Unreachable"/> (and the TLS refusal when the certificate was the problem).
 /// </summary>
 public sealed class FleetClient : IDisposable
 {
@@ -64,7 +64,7 @@ public sealed class FleetClient : IDisposable
     {
         var reply = await CallAsync("enroll/nonce", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Nonce, enrollmentToken, null, RelayWireJson.Default.NonceResponse, ct);
         try { return Convert.FromHexString(reply.Nonce); }
-        catch (FormatException) { throw new RelayException("enroll", "bad_reply", "the nonce is not hex"); }
+        catch (FormatException) { throw new RelayException("enroll", RelayFailure.BadReply, "the nonce is not hex"); }
     }
 
     public Task<EnrollResponse> EnrollAsync(string enrollmentToken, EnrollBody request, CancellationToken ct) =>
@@ -114,7 +114,7 @@ public sealed class FleetClient : IDisposable
         }
         catch (JsonException)
         {
-            throw new RelayException(call, "bad_reply", $"the controller's reply is not the expected JSON ({bytes.Length} bytes)");
+            throw new RelayException(call, RelayFailure.BadReply, $"the controller's reply is not the expected JSON ({bytes.Length} bytes)");
         }
     }
 
@@ -127,11 +127,11 @@ public sealed class FleetClient : IDisposable
         catch (HttpRequestException e)
         {
             string why = e.InnerException is AuthenticationException ? pinned.LastRefusal ?? e.Message : e.Message;
-            throw new RelayException(call, "unreachable", why, e);
+            throw new RelayException(call, RelayFailure.Unreachable, why, e);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested || e.CancellationToken != ct)
         {
-            throw new RelayException(call, "timeout", $"no answer within {CallTimeout.TotalSeconds:0}s", e);
+            throw new RelayException(call, RelayFailure.Timeout, $"no answer within {CallTimeout.TotalSeconds:0}s", e);
         }
     }
 
@@ -150,7 +150,7 @@ public sealed class FleetClient : IDisposable
     static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, CancellationToken ct)
     {
         if (response.Content.Headers.ContentLength > MaxReplyBytes)
-            throw new RelayException("fleet", "reply_too_large", $"{response.Content.Headers.ContentLength} bytes; the limit is {MaxReplyBytes}");
+            throw new RelayException("fleet", RelayFailure.ReplyTooLarge, $"{response.Content.Headers.ContentLength} bytes; the limit is {MaxReplyBytes}");
         await using var stream = await response.Content.ReadAsStreamAsync(ct);
         var buffer = new MemoryStream();
         var chunk = new byte[8192];
@@ -158,7 +158,7 @@ public sealed class FleetClient : IDisposable
         while ((n = await stream.ReadAsync(chunk, ct)) > 0)
         {
             if (buffer.Length + n > MaxReplyBytes)
-                throw new RelayException("fleet", "reply_too_large", $"over {MaxReplyBytes} bytes");
+                throw new RelayException("fleet", RelayFailure.ReplyTooLarge, $"over {MaxReplyBytes} bytes");
             buffer.Write(chunk, 0, n);
         }
         return buffer.ToArray();

@@ -15,7 +15,7 @@ public static class RelayNetwork
     {
         using var rtnl = RouteSocket.Open();
         Link link = rtnl.GetLinks().FirstOrDefault(l => l.Name == linkName)
-            ?? throw new RelayException("serve", "no_interface", $"no link named {linkName}");
+            ?? throw new RelayException("serve", RelayFailure.NoInterface, $"no link named {linkName}");
         IgnoreExisting(() => rtnl.AddAddress(link.Index, address, prefixLength));
     }
 
@@ -29,7 +29,7 @@ public static class RelayNetwork
         {
             int slash = cidr.IndexOf('/');
             if (slash < 0 || !IPAddress.TryParse(cidr.AsSpan(0, slash), out var address) || !int.TryParse(cidr.AsSpan(slash + 1), out int prefix))
-                throw new RelayException("serve", "bad_config", "the controller's gateway address is not ADDRESS/PREFIX");
+                throw new RelayException("serve", RelayFailure.BadConfig, "the controller's gateway address is not ADDRESS/PREFIX");
             AddAddress(linkName, address, prefix);
         }
     }

@@ -21,7 +21,7 @@ internal static class RelayLink
     internal static void SetUp(string name)
     {
         using var rtnl = RouteSocket.Open();
-        Link link = rtnl.GetLink(name) ?? throw new RelayException("serve", "no_interface", $"no link named {name}");
+        Link link = rtnl.GetLink(name) ?? throw new RelayException("serve", RelayFailure.NoInterface, $"no link named {name}");
         rtnl.SetLinkUp(link.Index);
     }
 

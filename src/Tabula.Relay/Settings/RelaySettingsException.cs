@@ -1,3 +1,5 @@
+using Tabula.Machine.Init;
+
 namespace Tabula.Relay.Settings;
 
 /// <summary>Why the relay's configuration could not be read.</summary>
@@ -15,8 +17,7 @@ public enum SettingsError
 
 /// <summary>A configuration problem, with the file and field it concerns; never contains a secret's value.</summary>
 public sealed class RelaySettingsException(SettingsError reason, string file, string detail)
-    : Exception($"{file}: {detail}")
+    : StageException<SettingsError>("settings", reason, $"{file}: {detail}")
 {
-    public SettingsError Reason { get; } = reason;
     public string File { get; } = file;
 }

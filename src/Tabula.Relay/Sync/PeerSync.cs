@@ -52,7 +52,7 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
                 reason = "the controller closed the stream";
             }
             catch (FleetCallException e) when (!e.NeedsEnrollment) { reason = $"HTTP {e.Status} {e.Code}"; }
-            catch (RelayException e) { reason = $"{e.Reason}: {e.Detail}"; }
+            catch (RelayException e) { reason = $"{e.ReasonName}: {e.Detail}"; }
             catch (PeerStreamException e) { reason = e.Message; }
             catch (WireGuardException e)
             {

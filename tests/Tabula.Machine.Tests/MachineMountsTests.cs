@@ -1,18 +1,18 @@
 using Tabula.Linux;
-using Tabula.Relay.Amnesia;
+using Tabula.Machine.Mounts;
 
-namespace Tabula.Relay.Tests;
+namespace Tabula.Machine.Tests;
 
 /// <summary>
-/// The guards read the kernel's files (/proc/mounts, /proc/swaps, /proc/cmdline, /sys/class/block); here they read
-/// the same files laid out under a temporary root, as a relay would see them with and without a disk in use.
+/// The amnesia checks and the mount gate read the kernel's files (/proc/mounts, /proc/swaps, /proc/cmdline, /sys/class/block); here they read
+/// the same files laid out under a temporary root, as a machine would see them with and without a disk in use.
 /// </summary>
-public sealed class AmnesiaGuardsTests : IDisposable
+public sealed class MachineMountsTests : IDisposable
 {
     readonly string root = Directory.CreateTempSubdirectory("tabula-amnesia-").FullName;
-    readonly StringWriter console = new();
+    readonly List<string> reported = [];
 
-    public AmnesiaGuardsTests()
+    public MachineMountsTests()
     {
         Directory.CreateDirectory(Path.Combine(root, "proc"));
         Directory.CreateDirectory(Path.Combine(root, "sys/class/block/vda"));
@@ -24,7 +24,7 @@ public sealed class AmnesiaGuardsTests : IDisposable
         File.WriteAllText(Path.Combine(root, "proc/cmdline"), "console=ttyS0 panic=-1\n");
     }
 
-    AmnesiaGuards Guards => new(root, new RelayLog(console, TimeProvider.System));
+    MachineMounts Guards => new(root, reported.Add);
 
     void Mounts(params string[] lines) => File.WriteAllLines(Path.Combine(root, "proc/mounts"), lines);
 
@@ -56,10 +56,11 @@ public sealed class AmnesiaGuardsTests : IDisposable
     [Fact]
     public void The_mount_gate_refuses_a_block_device_before_calling_mount()
     {
-        var e = Assert.Throws<InvalidOperationException>(() => Guards.Mount("/dev/vda1", "/mnt", "ext4", MountFlags.None));
+        var e = Assert.Throws<MountRefusedException>(() => Guards.Mount(new PseudoMount("/dev/vda1", "/mnt", "ext4", MountFlags.None)));
+        Assert.Equal(MountRefusal.BlockDevice, e.Reason);
         Assert.Contains("block device", e.Message);
-        Assert.Contains("REFUSED mounting /dev/vda1", console.ToString());
-        Assert.Throws<InvalidOperationException>(() => Guards.Mount("/dev/disk/by-uuid/1234", "/mnt", "ext4", MountFlags.None));
+        Assert.Contains(reported, l => l.StartsWith("REFUSED mounting /dev/vda1", StringComparison.Ordinal));
+        Assert.Throws<MountRefusedException>(() => Guards.Mount(new PseudoMount("/dev/disk/by-uuid/1234", "/mnt", "ext4", MountFlags.None)));
         Assert.False(Directory.Exists(Path.Combine(root, "mnt")));
     }
 
@@ -68,10 +69,17 @@ public sealed class AmnesiaGuardsTests : IDisposable
     {
         // On the build host the agent's checks run against the real /proc: whatever it finds, it must not throw,
         // and a host with a disk-backed root is never "clean".
-        var report = new AmnesiaGuards("/", new RelayLog(console, TimeProvider.System)).Check();
+        var report = new MachineMounts("/", reported.Add).Check();
         var root = File.ReadLines("/proc/mounts").Select(l => l.Split(' ')).FirstOrDefault(f => f.Length > 2 && f[1] == "/");
         if (root is not null && root[2] is not ("rootfs" or "tmpfs" or "ramfs"))
             Assert.False(report.Clean);
+    }
+
+    [Fact]
+    public void A_report_lists_facts_then_violations()
+    {
+        Guards.Report(new AmnesiaReport(["no swap"], ["1 swap area(s) active"]));
+        Assert.Equal(["no swap", "VIOLATION 1 swap area(s) active"], reported);
     }
 
     public void Dispose() => Directory.Delete(root, recursive: true);
