@@ -6,7 +6,7 @@ using System.Security.Cryptography;
 using Tabula.Fleet.Storage;
 using Tabula.Machine.Reporting;
 using Tabula.Packaging;
-using Tabula.Provisioning.Tls;
+using Tabula.Tls;
 using Tabula.Relay;
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Serving;

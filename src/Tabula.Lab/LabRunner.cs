@@ -10,6 +10,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Tabula.Images.Relay;
 using Tabula.Packaging;
+using Tabula.Tls;
 
 namespace Tabula.Lab;
 
@@ -219,16 +220,8 @@ public static partial class LabRunner
     /// <summary>An HTTPS client to the controller (through the forwarder) that trusts only the lab's fleet CA.</summary>
     internal static HttpClient Client(string server, string caFile, string? token, string? scheme)
     {
-        var pinned = new PinnedTlsRoots(Certificate.ParsePemBundle(File.ReadAllBytes(caFile)), TimeProvider.System);
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            SslOptions = { RemoteCertificateValidationCallback = (_, c, chain, e) => pinned.Validate(c, chain, e) },
-        };
-        var client = new HttpClient(handler) { BaseAddress = new Uri(server), Timeout = TimeSpan.FromSeconds(30) };
-        if (token is not null)
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(scheme!, token);
-        return client;
+        return PinnedHttp.Client(new Uri(server), PinnedTlsRoots.LoadPemFile(caFile, TimeProvider.System), TimeSpan.FromSeconds(30),
+            token is null ? null : new AuthenticationHeaderValue(scheme!, token));
     }
 
     internal static async Task<TResult> PostAsync<TBody, TResult>(HttpClient client, string path, TBody? body,

@@ -11,7 +11,7 @@ using Tabula.Packaging.Crypto;
 using Tabula.Provisioning;
 using Tabula.Provisioning.Core;
 using Tabula.Provisioning.Storage;
-using Tabula.Provisioning.Tls;
+using Tabula.Tls;
 using static Tabula.Lab.LabRunner;
 
 namespace Tabula.Lab;

@@ -8,7 +8,7 @@ using Tabula.Fleet.Api;
 using Tabula.Fleet.Core;
 using Tabula.Fleet.Tests.Support;
 using Tabula.Packaging;
-using Tabula.Provisioning.Tls;
+using Tabula.Tls;
 
 namespace Tabula.Fleet.Tests;
 
@@ -52,14 +52,10 @@ public sealed class HttpsTests : IAsyncLifetime
     /// <summary>A client that trusts only the CA in <paramref name="caPem"/>, speaking exactly <paramref name="version"/>.</summary>
     (HttpClient Client, PinnedTlsRoots Pinned) Pinned(string caPem, Version version)
     {
-        var pinned = new PinnedTlsRoots(Certificate.ParsePemBundle(File.ReadAllBytes(caPem)), TimeProvider.System);
-        var handler = new SocketsHttpHandler();
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) => pinned.Validate(certificate, chain, errors);
-        var client = new HttpClient(handler)
-        {
-            BaseAddress = address, DefaultRequestVersion = version, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Timeout = TimeSpan.FromSeconds(30),
-        };
+        var pinned = PinnedTlsRoots.LoadPemFile(caPem, TimeProvider.System);
+        var client = PinnedHttp.Client(address, pinned, TimeSpan.FromSeconds(30));
+        client.DefaultRequestVersion = version;
+        client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
         return (client, pinned);
     }
 

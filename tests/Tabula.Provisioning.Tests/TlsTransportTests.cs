@@ -5,7 +5,7 @@ using System.Text;
 using Tabula.Provisioning.Core;
 using Tabula.Provisioning.Hosting;
 using Tabula.Provisioning.Tests.Support;
-using Tabula.Provisioning.Tls;
+using Tabula.Tls;
 
 namespace Tabula.Provisioning.Tests;
 

@@ -1,13 +1,14 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Tabula.Packaging;
+using Tabula.Tls;
 
 namespace Tabula.Boot.Fetch;
 
 /// <summary>
-/// HTTPS that trusts only the certificates of tls_roots.pem (formats reference §2; threat checklist #12): no system
-/// store (there is none in the initramfs, and there must not be one), no revocation fetches, chain built by the
-/// runtime to exactly those roots at the given time, host name checked by the TLS layer.
+/// stboot's HTTPS: Tabula.Tls's one pinning policy over the certificates of tls_roots.pem (formats reference §2;
+/// threat checklist #12), plus what only stboot wants: the refusal worded for its console, the measured AEAD order,
+/// and upstream's timeouts and redirects on the handler.
 /// </summary>
 internal sealed class PinnedTls(IReadOnlyList<Certificate> tlsRoots, TimeProvider time)
 {
@@ -22,21 +23,17 @@ internal sealed class PinnedTls(IReadOnlyList<Certificate> tlsRoots, TimeProvide
     /// <summary>Which AEAD the handshake offers first (null: the runtime's default offer).</summary>
     public AeadPreference? Aead { get; init; }
 
-    /// <summary>The HTTP handler stboot uses: upstream's timeouts, no proxy, no cookies, no decompression.</summary>
-    public static SocketsHttpHandler CreateHandler(PinnedTls? tls) => new()
+    /// <summary>The HTTP handler stboot uses: upstream's timeouts, no proxy, no cookies, no decompression. Without
+    /// tls_roots.pem it pins no root, so every HTTPS handshake fails: plain http:// still works (integrity is the
+    /// signatures').</summary>
+    public static SocketsHttpHandler CreateHandler(PinnedTls? tls)
     {
-        ConnectTimeout = BootLimits.ConnectTimeout,
-        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
-        UseProxy = false,
-        UseCookies = false,
-        AllowAutoRedirect = true,
-        MaxAutomaticRedirections = 5,
-        AutomaticDecompression = System.Net.DecompressionMethods.None,
-        SslOptions = new SslClientAuthenticationOptions
-        {
-            // Without tls_roots.pem every HTTPS handshake fails: plain http:// still works (integrity is the signatures').
-            RemoteCertificateValidationCallback = (_, certificate, chain, errors) => tls?.Validate(certificate, chain, errors) ?? false,
-            CipherSuitesPolicy = OperatingSystem.IsWindows() ? null : tls?.Aead?.Policy(),
-        },
-    };
+        var handler = PinnedHttp.Handler(tls?.roots ?? new PinnedTlsRoots([], TimeProvider.System));
+        handler.ConnectTimeout = BootLimits.ConnectTimeout;
+        handler.PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90);
+        handler.AllowAutoRedirect = true;
+        handler.MaxAutomaticRedirections = 5;
+        handler.SslOptions.CipherSuitesPolicy = OperatingSystem.IsWindows() ? null : tls?.Aead?.Policy();
+        return handler;
+    }
 }

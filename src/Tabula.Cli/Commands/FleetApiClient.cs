@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Tabula.Fleet.Api;
 using Tabula.Packaging;
+using Tabula.Tls;
 
 namespace Tabula.Cli.Commands;
 
@@ -36,13 +37,10 @@ internal static class FleetApiClient
     {
         string token = result.GetValue(remote.Token) ?? Environment.GetEnvironmentVariable("TABULA_FLEET_TOKEN")
                        ?? throw new UsageException("--token or TABULA_FLEET_TOKEN is required");
-        var handler = new SocketsHttpHandler();
-        if (result.GetValue(remote.Ca) is { } ca)
-        {
-            // The same pinning as the relay agent's: the chain must end at one of these roots, nothing else is trusted.
-            var pinned = new PinnedTlsRoots(CliRun.ParseFile(ca, Packaging.Limits.MaxPemBytes, "CA", bytes => Certificate.ParsePemBundle(bytes)), TimeProvider.System);
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) => pinned.Validate(certificate, chain, errors);
-        }
+        // With --ca, the same pinning as the relay agent's: the chain must end at one of these roots, nothing else is trusted.
+        var handler = result.GetValue(remote.Ca) is { } ca
+            ? PinnedHttp.Handler(new PinnedTlsRoots(CliRun.ParseFile(ca, Packaging.Limits.MaxPemBytes, "CA", bytes => Certificate.ParsePemBundle(bytes)), TimeProvider.System))
+            : new SocketsHttpHandler();
         var client = new HttpClient(handler) { BaseAddress = new Uri(result.GetValue(remote.Server)!), Timeout = TimeSpan.FromSeconds(30) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;

@@ -8,7 +8,7 @@ using Tabula.Provisioning.Export;
 using Tabula.Provisioning.Hosting;
 using Tabula.Provisioning.Http;
 using Tabula.Provisioning.Storage;
-using Tabula.Provisioning.Tls;
+using Tabula.Tls;
 
 namespace Tabula.Cli.Commands;
 

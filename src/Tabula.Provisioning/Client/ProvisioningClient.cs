@@ -1,10 +1,9 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Security;
-using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Tabula.Provisioning.Core;
 using Tabula.Provisioning.Http;
+using Tabula.Tls;
 
 namespace Tabula.Provisioning.Client;
 
@@ -20,29 +19,13 @@ public sealed class ProvisioningClient(HttpClient http) : IDisposable
 {
     public static ProvisioningClient Create(Uri server, string? caFile, string? token, TimeSpan timeout)
     {
-        var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(30) };
-        if (caFile is not null)
-        {
-            var roots = new X509Certificate2Collection();
-            roots.ImportFromPemFile(caFile);
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                certificate is not null && (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None
-                                        && ChainsTo(certificate, roots);
-        }
+        // Without --ca the system store decides (a server with a public certificate); with it, only that CA.
+        var handler = caFile is null ? new SocketsHttpHandler() : PinnedHttp.Handler(PinnedTlsRoots.LoadPemFile(caFile, TimeProvider.System));
+        handler.ConnectTimeout = TimeSpan.FromSeconds(30);
         var client = new HttpClient(handler) { BaseAddress = server, Timeout = timeout };
         if (token is not null)
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return new ProvisioningClient(client);
-    }
-
-    static bool ChainsTo(X509Certificate certificate, X509Certificate2Collection roots)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        using var leaf = new X509Certificate2(certificate);
-        return chain.Build(leaf);
     }
 
     public async Task<StaffAnswer<PublishResponse>> PublishAsync(string descriptorPath, string archivePath,

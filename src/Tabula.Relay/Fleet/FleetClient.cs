@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Tabula.Fleet.Protocol;
 using Tabula.Packaging;
+using Tabula.Tls;
 
 namespace Tabula.Relay.Fleet;
 
@@ -36,18 +37,12 @@ public sealed class FleetClient : IDisposable
     public FleetClient(Uri baseUrl, IReadOnlyList<Certificate> fleetCa, TimeProvider time)
     {
         pinned = new PinnedTlsRoots(fleetCa, time);
-        var handler = new SocketsHttpHandler
-        {
-            ConnectTimeout = TimeSpan.FromSeconds(10),
-            UseProxy = false,
-            UseCookies = false,
-            AllowAutoRedirect = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
-            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
-            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, chain, errors) => pinned.Validate(certificate, chain, errors) },
-        };
+        var handler = PinnedHttp.Handler(pinned);
+        handler.ConnectTimeout = TimeSpan.FromSeconds(10);
+        handler.AllowAutoRedirect = false;
+        handler.PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2);
+        handler.KeepAlivePingDelay = TimeSpan.FromSeconds(30);
+        handler.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
         http = new HttpClient(handler)
         {
             BaseAddress = baseUrl,

@@ -7,7 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Tabula.Fleet.Api;
 using Tabula.Packaging;
-using Tabula.Provisioning.Tls;
+using Tabula.Tls;
 using Tabula.Testing;
 
 namespace Tabula.EndToEnd.Tests.Harness;
@@ -103,12 +103,9 @@ public sealed class FleetProcess : IDisposable
     /// <summary>An HTTPS client to the controller whose TCP sockets are made inside the namespace and which trusts only the dev CA.</summary>
     public HttpClient Client(string? token = null, string scheme = "Bearer")
     {
-        var pinned = new PinnedTlsRoots(Certificate.ParsePemBundle(File.ReadAllBytes(Tls.CaCertificate)), TimeProvider.System);
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            SslOptions = { RemoteCertificateValidationCallback = (_, c, chain, e) => pinned.Validate(c, chain, e) },
-            ConnectCallback = async (context, ct) =>
+        var pinned = PinnedTlsRoots.LoadPemFile(Tls.CaCertificate, TimeProvider.System);
+        return PinnedHttp.Client(new Uri(BaseUrl), pinned, TimeSpan.FromSeconds(30),
+            token is null ? null : new AuthenticationHeaderValue(scheme, token), handler => handler.ConnectCallback = async (context, ct) =>
             {
                 // A socket belongs to the namespace of the thread that creates it: create it in there, connect from anywhere.
                 var socket = network.Namespace.RunInside(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
@@ -122,11 +119,7 @@ public sealed class FleetProcess : IDisposable
                     socket.Dispose();
                     throw;
                 }
-            },
-        };
-        var client = new HttpClient(handler) { BaseAddress = new Uri(BaseUrl), Timeout = TimeSpan.FromSeconds(30) };
-        if (token is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(scheme, token);
-        return client;
+            });
     }
 
     public static async Task<T> PostAsync<T>(HttpClient client, string path, object? body, JsonTypeInfo<T> reply)

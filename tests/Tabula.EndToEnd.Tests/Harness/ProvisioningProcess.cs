@@ -5,7 +5,7 @@ using Tabula.Provisioning;
 using Tabula.Provisioning.Core;
 using Tabula.Provisioning.Hosting;
 using Tabula.Provisioning.Storage;
-using Tabula.Provisioning.Tls;
+using Tabula.Tls;
 
 namespace Tabula.EndToEnd.Tests.Harness;
 

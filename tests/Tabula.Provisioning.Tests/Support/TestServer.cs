@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 using Tabula.Provisioning.Core;
 using Tabula.Provisioning.Hosting;
 using Tabula.Provisioning.Storage;
-using Tabula.Provisioning.Tls;
+using Tabula.Tls;
 
 namespace Tabula.Provisioning.Tests.Support;
 
@@ -66,23 +66,8 @@ public sealed class TestServer : IAsyncDisposable
 
     public static HttpClient PinnedClient(Uri baseAddress, string caFile, string? token = null)
     {
-        var roots = new X509Certificate2Collection();
-        roots.ImportFromPemFile(caFile);
-        var handler = new SocketsHttpHandler();
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-        {
-            if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != 0)
-                return false;
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            return chain.Build(new X509Certificate2(certificate));
-        };
-        var client = new HttpClient(handler) { BaseAddress = baseAddress };
-        if (token is not null)
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return client;
+        return PinnedHttp.Client(baseAddress, PinnedTlsRoots.LoadPemFile(caFile, TimeProvider.System), TimeSpan.FromSeconds(100),
+            token is null ? null : new AuthenticationHeaderValue("Bearer", token));
     }
 
     public static MultipartFormDataContent Upload(byte[] descriptor, HttpContent archive)

@@ -6,6 +6,7 @@ using Tabula.Fleet;
 using Tabula.Fleet.Api;
 using Tabula.Fleet.Core;
 using Tabula.Packaging;
+using Tabula.Tls;
 
 namespace Tabula.Relay.Tests.Support;
 
@@ -69,11 +70,8 @@ public sealed class FleetOverHttps : IAsyncDisposable
     /// <summary>A client that trusts only the dev CA, as staff tools and customers' apps would pin it.</summary>
     public HttpClient Client(string? token = null, string scheme = "Bearer")
     {
-        var pinned = new PinnedTlsRoots(Ca, TimeProvider.System);
-        var handler = new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = (_, c, ch, e) => pinned.Validate(c, ch, e) } };
-        var client = new HttpClient(handler) { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(30) };
-        if (token is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(scheme, token);
-        return client;
+        return PinnedHttp.Client(Address, new PinnedTlsRoots(Ca, TimeProvider.System), TimeSpan.FromSeconds(30),
+            token is null ? null : new AuthenticationHeaderValue(scheme, token));
     }
 
     public async Task<T> PostAsync<T>(HttpClient client, string path, object? body, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> reply)

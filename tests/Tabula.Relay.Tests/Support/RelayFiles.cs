@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Tabula.Packaging;
 using Tabula.Packaging.Crypto;
-using Tabula.Provisioning.Tls;
+using Tabula.Tls;
 
 namespace Tabula.Relay.Tests.Support;
 

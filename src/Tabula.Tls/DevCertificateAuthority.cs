@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Tabula.Provisioning.Tls;
+namespace Tabula.Tls;
 
 /// <summary>The files written by <see cref="DevCertificateAuthority.Init"/>.</summary>
 public sealed record DevTlsFiles(string CaCertificate, string CaKey, string ServerCertificate, string ServerKey);
@@ -15,8 +15,14 @@ public sealed record DevTlsFiles(string CaCertificate, string CaKey, string Serv
 /// </summary>
 public static class DevCertificateAuthority
 {
-    public const string CaCertificateFile = "ca.pem", CaKeyFile = "ca.key", ServerCertificateFile = "server.pem",
-        ServerKeyFile = "server.key";
+    /// <summary>The file names inside the directory given to <see cref="Init"/>.</summary>
+    public const string CaCertificateFile = "ca.pem";
+    /// <inheritdoc cref="CaCertificateFile"/>
+    public const string CaKeyFile = "ca.key";
+    /// <inheritdoc cref="CaCertificateFile"/>
+    public const string ServerCertificateFile = "server.pem";
+    /// <inheritdoc cref="CaCertificateFile"/>
+    public const string ServerKeyFile = "server.key";
 
     /// <summary>The CA's common name unless given: what the provisioning server has always used.</summary>
     public const string DefaultCaName = "Tabula provisioning CA";
