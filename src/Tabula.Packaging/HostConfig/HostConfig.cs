@@ -65,112 +65,18 @@ public sealed record HostConfig
     public static HostConfig Parse(ReadOnlySpan<byte> json)
     {
         PackageFormatException.ThrowIfTooLarge(json.Length, Limits.MaxConfigJsonBytes, "host configuration");
-        int separator = json.IndexOf("\n---\n"u8);
-        if (separator >= 0 && json.TrimStart(" \t\r\n"u8) is { Length: > 0 } t && t[0] != (byte)'{')
-            json = json[(separator + 5)..];
-        using var document = JsonFields.ParseObject(json, Limits.MaxConfigJsonBytes, "host configuration");
+        using var document = JsonFields.ParseObject(SkipDescription(json), Limits.MaxConfigJsonBytes, "host configuration");
         var f = new JsonFields(document.RootElement, "host configuration");
         var legacy = new List<string>();
 
-        if (f.OptionalInteger("version") is { } version)
-        {
-            legacy.Add("version");
-            if (version != 1) PackageFormatException.Throw(FormatError.UnsupportedVersion, $"host configuration: field \"version\" is {version}, only 1 exists");
-        }
-        string mode = f.RequiredString("network_mode");
-        var networkMode = mode switch
-        {
-            "static" => NetworkMode.Static,
-            "dhcp" => NetworkMode.Dhcp,
-            _ => f.Missing<NetworkMode>("network_mode", $"\"static\" or \"dhcp\", got \"{mode}\""),
-        };
-
-        IPAddress? hostIp = null;
-        int? prefixLength = null;
-        string? hostIpText = f.OptionalString("host_ip");
-        if (!string.IsNullOrEmpty(hostIpText))
-        {
-            if (!TryParseCidr(hostIpText, out var address, out int prefix))
-                f.Invalid("host_ip", $"must be an address with a prefix length, like 192.0.2.10/24; got \"{hostIpText}\"");
-            hostIp = address;
-            prefixLength = prefix;
-        }
-        IPAddress? gateway = null;
-        if (f.OptionalString("gateway") is { Length: > 0 } gatewayText && !IPAddress.TryParse(gatewayText, out gateway))
-            f.Invalid("gateway", $"must be an IP address, got \"{gatewayText}\"");
-        if (networkMode == NetworkMode.Static)
-        {
-            if (hostIp is null) f.Invalid("host_ip", "is required when network_mode is \"static\"");
-            if (gateway is null) f.Invalid("gateway", "is required when network_mode is \"static\"");
-        }
-
-        var dns = new List<IPAddress>();
-        if (f.Get("dns") is { } dnsValue)
-        {
-            IEnumerable<string> servers;
-            if (dnsValue.ValueKind == JsonValueKind.String) { legacy.Add("dns (single string)"); servers = [dnsValue.GetString()!]; }
-            else servers = f.OptionalStringArray("dns", 16)!;
-            foreach (var server in servers)
-                dns.Add(IPAddress.TryParse(server, out var ip) ? ip : f.Missing<IPAddress>("dns", $"IP addresses, got \"{server}\""));
-        }
-
-        var interfaces = new List<NetworkInterface>();
-        if (f.Get("network_interfaces") is { } nics)
-        {
-            if (nics.ValueKind != JsonValueKind.Array) f.Wrong<int>("network_interfaces", "an array", nics);
-            if (nics.GetArrayLength() > 64) f.Invalid("network_interfaces", "has more than 64 entries");
-            int i = 0;
-            foreach (var nic in nics.EnumerateArray())
-            {
-                if (nic.ValueKind == JsonValueKind.String)
-                {
-                    if (i == 0) legacy.Add("network_interfaces (names)");
-                    interfaces.Add(new NetworkInterface(nic.GetString(), null));
-                }
-                else if (nic.ValueKind == JsonValueKind.Object)
-                {
-                    var nf = new JsonFields(nic, $"host configuration network_interfaces[{i}]");
-                    string? name = nf.OptionalString("interface_name");
-                    string? mac = nf.OptionalString("mac_address");
-                    if (mac is not null && !IsMac(mac)) nf.Invalid("mac_address", $"must be a MAC address like aa:bb:cc:dd:ee:ff, got \"{mac}\"");
-                    if (name is null && mac is null) nf.Invalid("mac_address", "or interface_name is required");
-                    interfaces.Add(new NetworkInterface(name, mac?.ToLowerInvariant()));
-                }
-                else f.Invalid($"network_interfaces[{i}]", $"must be an object with interface_name and mac_address, not {JsonFields.Describe(nic.ValueKind)}");
-                i++;
-            }
-        }
-        if (f.OptionalString("network_interface") is { Length: > 0 } singleMac)
-        {
-            legacy.Add("network_interface");
-            if (!IsMac(singleMac)) f.Invalid("network_interface", $"must be a MAC address, got \"{singleMac}\"");
-            interfaces.Insert(0, new NetworkInterface(null, singleMac.ToLowerInvariant()));
-        }
-
-        List<string> pointers;
-        string? pointer = f.OptionalString("ospkg_pointer");
-        var provisioningUrls = f.OptionalStringArray("provisioning_urls", 16);
-        if (provisioningUrls is not null) legacy.Add("provisioning_urls");
-        if (!string.IsNullOrEmpty(pointer))
-            pointers = [.. pointer.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
-        else if (provisioningUrls is { Count: > 0 })
-            pointers = [.. provisioningUrls];
-        else
-            return f.Missing<HostConfig>("ospkg_pointer", "a non-empty string: descriptor URLs separated by commas, or a file name for initramfs fetch");
-        if (pointers.Count == 0) f.Invalid("ospkg_pointer", "must not be empty");
-
-        string? bondingMode = f.OptionalString("bonding_mode");
-        if (bondingMode == "") bondingMode = null;
-        if (f.OptionalBool("bonding") is { } bonding)
-        {
-            legacy.Add("bonding");
-            if (!bonding) bondingMode = null;
-        }
-        if (bondingMode is not null && !BondingModes.Contains(bondingMode))
-            f.Invalid("bonding_mode", $"must be one of {string.Join(", ", BondingModes)}; got \"{bondingMode}\"");
-        string? bondName = f.OptionalString("bond_name");
-        if (bondName == "") bondName = null;
-        if (bondingMode is not null && bondName is null) f.Invalid("bond_name", "is required when bonding_mode is set");
+        // The steps read the fields in this order, so the first bad field is the one an error names.
+        ReadVersion(f, legacy);
+        var networkMode = ReadNetworkMode(f);
+        var (hostIp, prefixLength, hostIpText, gateway) = ReadAddressing(f, networkMode);
+        var dns = ReadDns(f, legacy);
+        var interfaces = ReadInterfaces(f, legacy);
+        var pointers = ReadPointers(f, legacy);
+        var (bondingMode, bondName) = ReadBonding(f, legacy);
 
         foreach (var ignored in (ReadOnlySpan<string>)["timestamp"])
             if (f.IsPresent(ignored)) legacy.Add(ignored);
@@ -195,6 +101,150 @@ public sealed record HostConfig
             Authentication = authentication,
             LegacyFields = legacy,
         };
+    }
+
+    /// <summary>Text before a line "---" is skipped when the input does not start with the JSON object.</summary>
+    private static ReadOnlySpan<byte> SkipDescription(ReadOnlySpan<byte> json)
+    {
+        int separator = json.IndexOf("\n---\n"u8);
+        if (separator >= 0 && json.TrimStart(" \t\r\n"u8) is { Length: > 0 } t && t[0] != (byte)'{')
+            return json[(separator + 5)..];
+        return json;
+    }
+
+    private static void ReadVersion(JsonFields f, List<string> legacy)
+    {
+        if (f.OptionalInteger("version") is { } version)
+        {
+            legacy.Add("version");
+            if (version != 1) PackageFormatException.Throw(FormatError.UnsupportedVersion, $"host configuration: field \"version\" is {version}, only 1 exists");
+        }
+    }
+
+    private static NetworkMode ReadNetworkMode(JsonFields f)
+    {
+        string mode = f.RequiredString("network_mode");
+        return mode switch
+        {
+            "static" => NetworkMode.Static,
+            "dhcp" => NetworkMode.Dhcp,
+            _ => f.Missing<NetworkMode>("network_mode", $"\"static\" or \"dhcp\", got \"{mode}\""),
+        };
+    }
+
+    /// <summary>host_ip (CIDR) and gateway, both required for static addressing.</summary>
+    private static (IPAddress? HostIp, int? PrefixLength, string? HostIpText, IPAddress? Gateway) ReadAddressing(
+        JsonFields f, NetworkMode networkMode)
+    {
+        IPAddress? hostIp = null;
+        int? prefixLength = null;
+        string? hostIpText = f.OptionalString("host_ip");
+        if (!string.IsNullOrEmpty(hostIpText))
+        {
+            if (!TryParseCidr(hostIpText, out var address, out int prefix))
+                f.Invalid("host_ip", $"must be an address with a prefix length, like 192.0.2.10/24; got \"{hostIpText}\"");
+            hostIp = address;
+            prefixLength = prefix;
+        }
+        IPAddress? gateway = null;
+        if (f.OptionalString("gateway") is { Length: > 0 } gatewayText && !IPAddress.TryParse(gatewayText, out gateway))
+            f.Invalid("gateway", $"must be an IP address, got \"{gatewayText}\"");
+        if (networkMode == NetworkMode.Static)
+        {
+            if (hostIp is null) f.Invalid("host_ip", "is required when network_mode is \"static\"");
+            if (gateway is null) f.Invalid("gateway", "is required when network_mode is \"static\"");
+        }
+        return (hostIp, prefixLength, hostIpText, gateway);
+    }
+
+    /// <summary>dns: an array of addresses, or (legacy) one string.</summary>
+    private static List<IPAddress> ReadDns(JsonFields f, List<string> legacy)
+    {
+        var dns = new List<IPAddress>();
+        if (f.Get("dns") is { } dnsValue)
+        {
+            IEnumerable<string> servers;
+            if (dnsValue.ValueKind == JsonValueKind.String) { legacy.Add("dns (single string)"); servers = [dnsValue.GetString()!]; }
+            else servers = f.OptionalStringArray("dns", 16)!;
+            foreach (var server in servers)
+                dns.Add(IPAddress.TryParse(server, out var ip) ? ip : f.Missing<IPAddress>("dns", $"IP addresses, got \"{server}\""));
+        }
+        return dns;
+    }
+
+    /// <summary>network_interfaces (objects, or legacy names) and the legacy single network_interface MAC, which goes first.</summary>
+    private static List<NetworkInterface> ReadInterfaces(JsonFields f, List<string> legacy)
+    {
+        var interfaces = new List<NetworkInterface>();
+        if (f.Get("network_interfaces") is { } nics)
+        {
+            if (nics.ValueKind != JsonValueKind.Array) f.Wrong<int>("network_interfaces", "an array", nics);
+            if (nics.GetArrayLength() > 64) f.Invalid("network_interfaces", "has more than 64 entries");
+            int i = 0;
+            foreach (var nic in nics.EnumerateArray())
+            {
+                if (nic.ValueKind == JsonValueKind.String)
+                {
+                    if (i == 0) legacy.Add("network_interfaces (names)");
+                    interfaces.Add(new NetworkInterface(nic.GetString(), null));
+                }
+                else if (nic.ValueKind == JsonValueKind.Object)
+                    interfaces.Add(ReadInterface(new JsonFields(nic, $"host configuration network_interfaces[{i}]")));
+                else f.Invalid($"network_interfaces[{i}]", $"must be an object with interface_name and mac_address, not {JsonFields.Describe(nic.ValueKind)}");
+                i++;
+            }
+        }
+        if (f.OptionalString("network_interface") is { Length: > 0 } singleMac)
+        {
+            legacy.Add("network_interface");
+            if (!IsMac(singleMac)) f.Invalid("network_interface", $"must be a MAC address, got \"{singleMac}\"");
+            interfaces.Insert(0, new NetworkInterface(null, singleMac.ToLowerInvariant()));
+        }
+        return interfaces;
+    }
+
+    private static NetworkInterface ReadInterface(JsonFields nf)
+    {
+        string? name = nf.OptionalString("interface_name");
+        string? mac = nf.OptionalString("mac_address");
+        if (mac is not null && !IsMac(mac)) nf.Invalid("mac_address", $"must be a MAC address like aa:bb:cc:dd:ee:ff, got \"{mac}\"");
+        if (name is null && mac is null) nf.Invalid("mac_address", "or interface_name is required");
+        return new NetworkInterface(name, mac?.ToLowerInvariant());
+    }
+
+    /// <summary>ospkg_pointer (comma-separated), or the legacy provisioning_urls array.</summary>
+    private static List<string> ReadPointers(JsonFields f, List<string> legacy)
+    {
+        List<string> pointers;
+        string? pointer = f.OptionalString("ospkg_pointer");
+        var provisioningUrls = f.OptionalStringArray("provisioning_urls", 16);
+        if (provisioningUrls is not null) legacy.Add("provisioning_urls");
+        if (!string.IsNullOrEmpty(pointer))
+            pointers = [.. pointer.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
+        else if (provisioningUrls is { Count: > 0 })
+            pointers = [.. provisioningUrls];
+        else
+            return f.Missing<List<string>>("ospkg_pointer", "a non-empty string: descriptor URLs separated by commas, or a file name for initramfs fetch");
+        if (pointers.Count == 0) f.Invalid("ospkg_pointer", "must not be empty");
+        return pointers;
+    }
+
+    /// <summary>bonding_mode (one of <see cref="BondingModes"/>) with its bond_name; the legacy bonding flag can switch it off.</summary>
+    private static (string? Mode, string? Name) ReadBonding(JsonFields f, List<string> legacy)
+    {
+        string? bondingMode = f.OptionalString("bonding_mode");
+        if (bondingMode == "") bondingMode = null;
+        if (f.OptionalBool("bonding") is { } bonding)
+        {
+            legacy.Add("bonding");
+            if (!bonding) bondingMode = null;
+        }
+        if (bondingMode is not null && !BondingModes.Contains(bondingMode))
+            f.Invalid("bonding_mode", $"must be one of {string.Join(", ", BondingModes)}; got \"{bondingMode}\"");
+        string? bondName = f.OptionalString("bond_name");
+        if (bondName == "") bondName = null;
+        if (bondingMode is not null && bondName is null) f.Invalid("bond_name", "is required when bonding_mode is set");
+        return (bondingMode, bondName);
     }
 
     private static bool TryParseCidr(string text, out IPAddress address, out int prefix)

@@ -99,26 +99,8 @@ public sealed class Certificate
 
     private static Certificate ParseDer(byte[] der)
     {
-        var outer = new AsnReader(der, AsnEncodingRules.DER);
-        var certificate = outer.ReadSequence();
-        if (outer.HasData)
-            PackageFormatException.Throw(FormatError.InvalidDer, "certificate has trailing bytes after its DER");
-
-        ReadOnlyMemory<byte> tbsBytes = certificate.PeekEncodedValue();
-        var tbs = certificate.ReadSequence();
-        string signatureAlgorithm = ReadAlgorithm(certificate, out _);
-        byte[] signature = certificate.ReadBitString(out int unused);
-        if (unused != 0)
-            PackageFormatException.Throw(FormatError.InvalidDer, "certificate signature bit string is not byte aligned");
-        certificate.ThrowIfNotEmpty();
-
-        int version = 0;
-        if (tbs.PeekTag().HasSameClassAndValue(new Asn1Tag(TagClass.ContextSpecific, 0)))
-        {
-            var explicitVersion = tbs.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true));
-            if (!explicitVersion.TryReadInt32(out version) || version is < 0 or > 2)
-                PackageFormatException.Throw(FormatError.InvalidDer, "certificate version is not v1, v2 or v3");
-        }
+        var (tbsBytes, tbs, signatureAlgorithm, signature) = ReadSignedEnvelope(der);
+        int version = ReadVersion(tbs);
         byte[] serial = tbs.ReadIntegerBytes().ToArray();
         string innerSignatureAlgorithm = ReadAlgorithm(tbs, out _);
         if (innerSignatureAlgorithm != signatureAlgorithm)
@@ -141,52 +123,7 @@ public sealed class Certificate
         foreach (int tag in (ReadOnlySpan<int>)[1, 2])
             if (tbs.HasData && tbs.PeekTag().HasSameClassAndValue(new Asn1Tag(TagClass.ContextSpecific, tag)))
                 tbs.ReadEncodedValue();
-
-        bool isCa = false;
-        X509KeyUsage? keyUsage = null;
-        List<string>? eku = null;
-        if (tbs.HasData)
-        {
-            if (version != 2)
-                PackageFormatException.Throw(FormatError.InvalidDer, "certificate has extensions but is not v3");
-            var extensions = tbs.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 3, isConstructed: true)).ReadSequence();
-            var seen = new HashSet<string>();
-            while (extensions.HasData)
-            {
-                var extension = extensions.ReadSequence();
-                string oid = extension.ReadObjectIdentifier();
-                bool critical = false;
-                if (extension.PeekTag().HasSameClassAndValue(Asn1Tag.Boolean))
-                    critical = extension.ReadBoolean();
-                byte[] value = extension.ReadOctetString();
-                extension.ThrowIfNotEmpty();
-                if (!seen.Add(oid))
-                    PackageFormatException.Throw(FormatError.InvalidDer, $"certificate repeats extension {oid}");
-                var valueReader = new AsnReader(value, AsnEncodingRules.DER);
-                switch (oid)
-                {
-                    case "2.5.29.19": // basicConstraints
-                        var bc = valueReader.ReadSequence();
-                        if (bc.HasData && bc.PeekTag().HasSameClassAndValue(Asn1Tag.Boolean)) isCa = bc.ReadBoolean();
-                        break;
-                    case "2.5.29.15": // keyUsage
-                        keyUsage = (X509KeyUsage)ReadKeyUsage(valueReader);
-                        break;
-                    case "2.5.29.37": // extKeyUsage
-                        eku = [];
-                        var list = valueReader.ReadSequence();
-                        while (list.HasData) eku.Add(list.ReadObjectIdentifier());
-                        break;
-                    case "2.5.29.14": case "2.5.29.35": case "2.5.29.17": case "2.5.29.30": case "2.5.29.32": case "2.5.29.31": case "1.3.6.1.5.5.7.1.1":
-                        break; // SKI, AKI, SAN, name constraints, policies, CRL DP, AIA: known, not needed here
-                    default:
-                        // Go's verifier refuses unhandled critical extensions; so do we.
-                        if (critical)
-                            PackageFormatException.Throw(FormatError.InvalidDer, $"certificate has an unknown critical extension {oid}");
-                        break;
-                }
-            }
-        }
+        var extensions = tbs.HasData ? ReadExtensions(tbs, version) : default;
 
         return new Certificate
         {
@@ -203,10 +140,92 @@ public sealed class Certificate
             PublicKey = publicKey,
             SignatureAlgorithm = signatureAlgorithm,
             Signature = signature,
-            IsCertificateAuthority = isCa,
-            KeyUsage = keyUsage,
-            ExtendedKeyUsages = eku,
+            IsCertificateAuthority = extensions.IsCa,
+            KeyUsage = extensions.KeyUsage,
+            ExtendedKeyUsages = extensions.ExtendedKeyUsages,
         };
+    }
+
+    /// <summary>Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature }, nothing after it.</summary>
+    private static (ReadOnlyMemory<byte> TbsBytes, AsnReader Tbs, string SignatureAlgorithm, byte[] Signature) ReadSignedEnvelope(byte[] der)
+    {
+        var outer = new AsnReader(der, AsnEncodingRules.DER);
+        var certificate = outer.ReadSequence();
+        if (outer.HasData)
+            PackageFormatException.Throw(FormatError.InvalidDer, "certificate has trailing bytes after its DER");
+
+        ReadOnlyMemory<byte> tbsBytes = certificate.PeekEncodedValue();
+        var tbs = certificate.ReadSequence();
+        string signatureAlgorithm = ReadAlgorithm(certificate, out _);
+        byte[] signature = certificate.ReadBitString(out int unused);
+        if (unused != 0)
+            PackageFormatException.Throw(FormatError.InvalidDer, "certificate signature bit string is not byte aligned");
+        certificate.ThrowIfNotEmpty();
+        return (tbsBytes, tbs, signatureAlgorithm, signature);
+    }
+
+    /// <summary>The explicit [0] version: 0, 1 or 2 (v1 to v3); absent means v1.</summary>
+    private static int ReadVersion(AsnReader tbs)
+    {
+        int version = 0;
+        if (tbs.PeekTag().HasSameClassAndValue(new Asn1Tag(TagClass.ContextSpecific, 0)))
+        {
+            var explicitVersion = tbs.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true));
+            if (!explicitVersion.TryReadInt32(out version) || version is < 0 or > 2)
+                PackageFormatException.Throw(FormatError.InvalidDer, "certificate version is not v1, v2 or v3");
+        }
+        return version;
+    }
+
+    /// <summary>What the extensions say that we use.</summary>
+    private readonly record struct ExtensionValues(bool IsCa, X509KeyUsage? KeyUsage, List<string>? ExtendedKeyUsages);
+
+    /// <summary>The [3] extensions (v3 only): each at most once, unknown critical ones refused as Go does.</summary>
+    private static ExtensionValues ReadExtensions(AsnReader tbs, int version)
+    {
+        if (version != 2)
+            PackageFormatException.Throw(FormatError.InvalidDer, "certificate has extensions but is not v3");
+        bool isCa = false;
+        X509KeyUsage? keyUsage = null;
+        List<string>? eku = null;
+        var extensions = tbs.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 3, isConstructed: true)).ReadSequence();
+        var seen = new HashSet<string>();
+        while (extensions.HasData)
+        {
+            var extension = extensions.ReadSequence();
+            string oid = extension.ReadObjectIdentifier();
+            bool critical = false;
+            if (extension.PeekTag().HasSameClassAndValue(Asn1Tag.Boolean))
+                critical = extension.ReadBoolean();
+            byte[] value = extension.ReadOctetString();
+            extension.ThrowIfNotEmpty();
+            if (!seen.Add(oid))
+                PackageFormatException.Throw(FormatError.InvalidDer, $"certificate repeats extension {oid}");
+            var valueReader = new AsnReader(value, AsnEncodingRules.DER);
+            switch (oid)
+            {
+                case "2.5.29.19": // basicConstraints
+                    var bc = valueReader.ReadSequence();
+                    if (bc.HasData && bc.PeekTag().HasSameClassAndValue(Asn1Tag.Boolean)) isCa = bc.ReadBoolean();
+                    break;
+                case "2.5.29.15": // keyUsage
+                    keyUsage = (X509KeyUsage)ReadKeyUsage(valueReader);
+                    break;
+                case "2.5.29.37": // extKeyUsage
+                    eku = [];
+                    var list = valueReader.ReadSequence();
+                    while (list.HasData) eku.Add(list.ReadObjectIdentifier());
+                    break;
+                case "2.5.29.14": case "2.5.29.35": case "2.5.29.17": case "2.5.29.30": case "2.5.29.32": case "2.5.29.31": case "1.3.6.1.5.5.7.1.1":
+                    break; // SKI, AKI, SAN, name constraints, policies, CRL DP, AIA: known, not needed here
+                default:
+                    // Go's verifier refuses unhandled critical extensions; so do we.
+                    if (critical)
+                        PackageFormatException.Throw(FormatError.InvalidDer, $"certificate has an unknown critical extension {oid}");
+                    break;
+            }
+        }
+        return new ExtensionValues(isCa, keyUsage, eku);
     }
 
     private static int ReadKeyUsage(AsnReader reader)

@@ -91,39 +91,57 @@ public static class ProvisioningServer
         TimeProvider? time = null, LogLevel minimumLevel = LogLevel.Information)
     {
         var listen = Validate(options);
-        var limits = options.Limits;
-        var store = new FileStore(options.StoreDirectory, limits.MaxGroupFileBytes);
-        TlsContext? tls = null;
-        if (listen.Https)
-        {
-            try
-            {
-                tls = TlsContext.Create(options.Tls.CertificatePath!, options.Tls.KeyPath!, ListenProtocols);
-            }
-            catch (TlsTransportException e)
-            {
-                throw new ProvisioningConfigException($"cannot load the TLS certificate or key: {e.Message}", e);
-            }
-        }
+        var store = new FileStore(options.StoreDirectory, options.Limits.MaxGroupFileBytes);
+        TlsContext? tls = listen.Https ? LoadTls(options.Tls) : null;
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             ApplicationName = "Tabula.Provisioning",
             ContentRootPath = store.Root,
         });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
+        ConfigureLogging(builder.Logging, minimumLevel);
+        ConfigureKestrel(builder, listen, options.Limits, tls);
+        AddServices(builder.Services, options, store, verifier, time ?? TimeProvider.System);
+        AddRateLimits(builder.Services, options.Limits);
+
+        var app = builder.Build();
+        UsePipeline(app);
+        MapEndpoints(app);
+        app.Lifetime.ApplicationStarted.Register(() =>
+            app.Logger.Listening(string.Join(", ", BoundAddresses(app)), store.Root));
+        return app;
+    }
+
+    static TlsContext LoadTls(TlsOptions files)
+    {
+        try
+        {
+            return TlsContext.Create(files.CertificatePath!, files.KeyPath!, ListenProtocols);
+        }
+        catch (TlsTransportException e)
+        {
+            throw new ProvisioningConfigException($"cannot load the TLS certificate or key: {e.Message}", e);
+        }
+    }
+
+    static void ConfigureLogging(ILoggingBuilder logging, LogLevel minimumLevel)
+    {
+        logging.ClearProviders();
+        logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ssZ ";
             o.UseUtcTimestamp = true;
         });
-        builder.Logging.SetMinimumLevel(minimumLevel);
+        logging.SetMinimumLevel(minimumLevel);
         // ASP.NET's own request and connection logs carry paths with machine labels and, at Debug, client
         // addresses: keep them to warnings.
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.Logging.AddFilter("System", LogLevel.Warning);
+        logging.AddFilter("Microsoft", LogLevel.Warning);
+        logging.AddFilter("System", LogLevel.Warning);
+    }
 
+    static void ConfigureKestrel(WebApplicationBuilder builder, ListenEndpoint listen, ProvisioningLimits limits, TlsContext? tls)
+    {
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -154,8 +172,12 @@ public static class ProvisioningServer
                 TlsResponseBufferBytes);
             builder.Services.AddSingleton<IConnectionListenerFactory>(_ => new TlsSocketTransportFactory(tls, transport));
         }
+    }
 
-        var services = builder.Services;
+    static void AddServices(IServiceCollection services, ProvisioningOptions options, FileStore store,
+        IPackageVerifier verifier, TimeProvider time)
+    {
+        var limits = options.Limits;
         services.ConfigureHttpJsonOptions(o =>
         {
             // Same wire shape as the source-generated context (snake_case, as ST's own JSON files).
@@ -166,13 +188,17 @@ public static class ProvisioningServer
         services.AddSingleton(limits);
         services.AddSingleton<IStore>(store);
         services.AddSingleton(verifier);
-        services.AddSingleton(time ?? TimeProvider.System);
+        services.AddSingleton(time);
         services.AddSingleton<ProvisioningMetrics>();
         services.AddSingleton<StaffAuth>();
         services.AddSingleton(sp => new ProvisioningCore(store, verifier, sp.GetRequiredService<TimeProvider>(),
             limits, options.PublicBaseUrl));
         services.AddRequestTimeouts(o => o.AddPolicy(ServerPolicies.Staff,
             TimeSpan.FromSeconds(limits.StaffRequestTimeoutSeconds)));
+    }
+
+    static void AddRateLimits(IServiceCollection services, ProvisioningLimits limits)
+    {
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
@@ -196,8 +222,11 @@ public static class ProvisioningServer
                     QueueLimit = 0,
                 }));
         });
+    }
 
-        var app = builder.Build();
+    /// <summary>metrics → JSON errors → routing → rate limits → timeouts.</summary>
+    static void UsePipeline(WebApplication app)
+    {
         var metrics = app.Services.GetRequiredService<ProvisioningMetrics>();
         app.Use(async (http, next) =>
         {
@@ -212,7 +241,10 @@ public static class ProvisioningServer
         app.UseRouting();
         app.UseRateLimiter();
         app.UseRequestTimeouts();
+    }
 
+    static void MapEndpoints(WebApplication app)
+    {
         app.MapGet("/healthz", (IStore s) => Directory.Exists(((FileStore)s).Root)
                 ? Results.Json(new HealthResponse("ok"), ProvisioningJsonContext.Default.HealthResponse)
                 : Results.Json(new HealthResponse("store missing"), ProvisioningJsonContext.Default.HealthResponse, statusCode: 503))
@@ -221,11 +253,6 @@ public static class ProvisioningServer
             .WithName("metrics");
         app.MapMachineEndpoints();
         app.MapStaffEndpoints();
-
-        var lifetime = app.Lifetime;
-        lifetime.ApplicationStarted.Register(() =>
-            app.Logger.Listening(string.Join(", ", BoundAddresses(app)), store.Root));
-        return app;
     }
 
     /// <summary>The addresses Kestrel bound (the real port when configured with port 0).</summary>
