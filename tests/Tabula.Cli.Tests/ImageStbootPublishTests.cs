@@ -29,7 +29,7 @@ public sealed class ImageStbootPublishTests : IDisposable
         string[] args = ["image", "stboot", "--trust-policy", scratch["trust"], "--kernel-release", "6.1.0-test", "--out", scratch["stboot.cpio.gz"]];
         Assert.Null(Environment.GetEnvironmentVariable("TABULA_BOOT_BINARY"));   // it would win over the checkout
 
-        var first = ProcessRunner.Run(Tabula.Executable, args, checkout, timeout: TimeSpan.FromMinutes(10));
+        var first = TabulaCli.Run(args, checkout, timeout: TimeSpan.FromMinutes(10));
 
         Assert.True(first.ExitCode == 0, first.ToString());
         Assert.Contains("publishing tabula-boot", first.Stderr);
@@ -37,12 +37,12 @@ public sealed class ImageStbootPublishTests : IDisposable
         Assert.True(File.Exists(published));
         Assert.Contains($"({published})", first.Stdout);
 
-        var second = ProcessRunner.Run(Tabula.Executable, args, checkout, timeout: TimeSpan.FromMinutes(10));
+        var second = TabulaCli.Run(args, checkout, timeout: TimeSpan.FromMinutes(10));
         Assert.True(second.ExitCode == 0, second.ToString());
         Assert.DoesNotContain("publishing", second.Stderr);       // up to date: reused
 
         File.SetLastWriteTimeUtc(Path.Combine(boot, "Program.cs"), DateTime.UtcNow.AddMinutes(1));
-        var third = ProcessRunner.Run(Tabula.Executable, args, checkout, timeout: TimeSpan.FromMinutes(10));
+        var third = TabulaCli.Run(args, checkout, timeout: TimeSpan.FromMinutes(10));
         Assert.True(third.ExitCode == 0, third.ToString());
         Assert.Contains("publishing tabula-boot", third.Stderr);  // a source newer than the binary: published again
     }

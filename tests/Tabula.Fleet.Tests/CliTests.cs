@@ -7,9 +7,9 @@ namespace Tabula.Fleet.Tests;
 /// <summary>`tabula fleet …` verbs as a real child process against a real controller.</summary>
 public sealed class CliTests(SqliteFleetFixture fleet) : IClassFixture<SqliteFleetFixture>
 {
-    private Task<(int Exit, string Out, string Err)> Tabula(params string[] args) =>
+    private Task<ProcessOutput> Tabula(params string[] args) =>
         TabulaCli.RunAsync([.. args, "--server", fleet.Host.Address.ToString()],
-            new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = fleet.OperatorToken });
+            environment: new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = fleet.OperatorToken });
 
     [Fact]
     public async Task Machines_and_customers_verbs_print_json_and_refusals_exit_1()

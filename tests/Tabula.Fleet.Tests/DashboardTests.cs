@@ -18,7 +18,7 @@ public sealed class DashboardTests(SqliteFleetFixture fleet) : IClassFixture<Sql
     {
         if (!File.Exists(Chromium))
         {
-            Assert.False(Prerequisites.InCi, "Chromium is required under CI (scripts/apt-packages: chromium)");
+            Assert.False(Prerequisites.IsCi, "Chromium is required under CI (scripts/apt-packages: chromium)");
             return;
         }
         using var playwright = await Playwright.CreateAsync();

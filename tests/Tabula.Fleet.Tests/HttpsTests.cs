@@ -107,11 +107,11 @@ public sealed class HttpsTests : IAsyncLifetime
     {
         var token = new Dictionary<string, string> { ["TABULA_FLEET_TOKEN"] = adminToken };
         var (exit, output, error) = await TabulaCli.RunAsync(
-            ["fleet", "machines", "list", "--json", "--server", address.ToString(), "--ca", tls.CaCertificate], token);
+            ["fleet", "machines", "list", "--json", "--server", address.ToString(), "--ca", tls.CaCertificate], environment: token);
         Assert.True(exit == 0, error);
         Assert.StartsWith("[", output.TrimStart());
 
-        (exit, _, error) = await TabulaCli.RunAsync(["fleet", "machines", "list", "--server", address.ToString()], token);
+        (exit, _, error) = await TabulaCli.RunAsync(["fleet", "machines", "list", "--server", address.ToString()], environment: token);
         Assert.Equal(2, exit);
         Assert.Contains("SSL connection could not be established", error);
     }

@@ -51,17 +51,17 @@ public sealed class CliWorkspace : IAsyncLifetime
         return name;
     }
 
-    public Task<CliResult> Publish(Uri server, string name, string? channel = "stable", string? token = null)
+    public Task<ProcessOutput> Publish(Uri server, string name, string? channel = "stable", string? token = null)
     {
         var args = new List<string> { "publish", name + ".json", name + ".zip", "--server", server.ToString(), "--ca", Ca };
         if (channel is not null)
             args.AddRange(["--channel", channel]);
-        return TabulaCli.RunAsync(Dir, new Dictionary<string, string> { ["TABULA_TOKEN"] = token ?? Token }, [.. args]);
+        return TabulaCli.RunAsync(args, Dir, new Dictionary<string, string> { ["TABULA_TOKEN"] = token ?? Token });
     }
 
-    public async Task<CliResult> Must(params string[] args)
+    public async Task<ProcessOutput> Must(params string[] args)
     {
-        var result = await TabulaCli.RunAsync(Dir, args);
+        var result = await TabulaCli.RunAsync(args, Dir);
         Assert.True(result.ExitCode == 0, $"tabula {string.Join(' ', args)} exited {result.ExitCode}: {result.Stderr}");
         return result;
     }
@@ -98,8 +98,8 @@ public sealed class CliTests(CliWorkspace ws) : IClassFixture<CliWorkspace>
         await File.WriteAllBytesAsync(Path.Combine(ws.Dir, "served.json"), served);
         await ws.Must("ospkg", "verify", "--descriptor", "served.json", "--archive", "good.zip", "--roots", "root.pem", "--threshold", "2");
 
-        var listed = await TabulaCli.RunAsync(ws.Dir, new Dictionary<string, string> { ["TABULA_TOKEN"] = ws.Token },
-            "provisioning", "channel", "list", "--server", server.Url.ToString(), "--ca", ws.Ca);
+        var listed = await TabulaCli.RunAsync(["provisioning", "channel", "list", "--server", server.Url.ToString(), "--ca", ws.Ca],
+            ws.Dir, new Dictionary<string, string> { ["TABULA_TOKEN"] = ws.Token });
         Assert.Contains($"stable\tsha256:{archiveHex}", listed.Stdout);
         Assert.DoesNotContain("127.0.0.1", server.Log.Replace("listening on https://127.0.0.1", ""));
     }
@@ -154,7 +154,7 @@ public sealed class CliTests(CliWorkspace ws) : IClassFixture<CliWorkspace>
 
         await using (var restarted = await ServerProcess.StartAsync(ws.Dir, config))
         {
-            var check = await TabulaCli.RunAsync(ws.Dir, "provisioning", "check", "--store", store);
+            var check = await TabulaCli.RunAsync(["provisioning", "check", "--store", store], ws.Dir);
             Assert.True(check.ExitCode == 0, check.Stdout + check.Stderr);
             Assert.Empty(Directory.EnumerateFiles(Path.Combine(store, "tmp")));
             Assert.Single(await new FileStore(store).ListPackagesAsync(default));
@@ -174,7 +174,7 @@ public sealed class CliTests(CliWorkspace ws) : IClassFixture<CliWorkspace>
         await ws.PackageAsync("mirror", signers: 2, label: "mirror");
         Assert.Equal(0, (await ws.Publish(server.Url, "mirror")).ExitCode);
 
-        var exported = await TabulaCli.RunAsync(ws.Dir, "provisioning", "export", "mirror-tree", "--store", "export-store");
+        var exported = await TabulaCli.RunAsync(["provisioning", "export", "mirror-tree", "--store", "export-store"], ws.Dir);
         Assert.True(exported.ExitCode == 0, exported.Stderr);
         using var client = TestServer.PinnedClient(server.Url, ws.Ca);
         string tree = Path.Combine(ws.Dir, "mirror-tree");
@@ -189,7 +189,7 @@ public sealed class CliTests(CliWorkspace ws) : IClassFixture<CliWorkspace>
     {
         string config = Path.Combine(ws.Dir, "bad.json");
         await File.WriteAllTextAsync(config, """{ "Listen": "https://example.org:443", "StoreDirectory": "x", "TrustPolicyDirectory": "trust" }""");
-        var result = await TabulaCli.RunAsync(ws.Dir, "provisioning", "serve", "--config", config);
+        var result = await TabulaCli.RunAsync(["provisioning", "serve", "--config", config], ws.Dir);
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("Listen", result.Stderr);
     }

@@ -6,7 +6,6 @@ using Tabula.Relay.Fleet;
 using Tabula.Relay.Serving;
 using Tabula.Relay.Tests.Support;
 using Tabula.WireGuard.Keys;
-using Tabula.WireGuard.Tests.Support;
 using Tabula.WireGuard.Uapi;
 
 namespace Tabula.Relay.Tests;

@@ -31,7 +31,7 @@ public sealed class PostgresServer
         string? bin = FindBin();
         if (bin is null)
         {
-            if (Prerequisites.InCi) throw new InvalidOperationException("PostgreSQL is required under CI (scripts/apt-packages: postgresql)");
+            if (Prerequisites.IsCi) throw new InvalidOperationException("PostgreSQL is required under CI (scripts/apt-packages: postgresql)");
             return null;
         }
         string dir = Directory.CreateTempSubdirectory("tabula-pg-").FullName;
@@ -123,9 +123,4 @@ public sealed class PostgresCollection : ICollectionFixture<PostgresCollection.L
     {
         public void Dispose() => PostgresServer.StopShared();
     }
-}
-
-public static class Prerequisites
-{
-    public static bool InCi => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("TABULA_CI"));
 }

@@ -1,13 +1,8 @@
 using System.Security.Cryptography;
 using Tabula.Packaging.Crypto;
+using Tabula.Testing.Packages;
 
 namespace Tabula.Packaging.Tests;
-
-/// <summary>A signer: its Ed25519 seed and certificate.</summary>
-internal sealed record Signer(byte[] PrivateKey, Certificate Certificate)
-{
-    public string CertificatePem => Pem.EncodeCertificate(Certificate.Der);
-}
 
 /// <summary>A real archive (from our writer) and its digest.</summary>
 internal sealed record TestArchive(byte[] Bytes)
@@ -15,25 +10,16 @@ internal sealed record TestArchive(byte[] Bytes)
     public byte[] Sha256 { get; } = SHA256.HashData(Bytes);
 }
 
-/// <summary>Real keys and certificates, made per test with the production builder (no canned bytes).</summary>
+/// <summary>The shared test PKI (<see cref="SignedPackages"/>) with one fixed "now" for a whole run, and the verifier's inputs.</summary>
 internal static class TestPki
 {
     public static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
 
-    public static Signer Root(DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
-    {
-        byte[] key = Ed25519.NewPrivateKey();
-        byte[] der = CertificateBuilder.CreateRoot(key, notBefore ?? Now.AddDays(-1), notAfter ?? Now.AddYears(5));
-        return new Signer(key, Certificate.Parse(der));
-    }
+    public static Signer Root(DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null) =>
+        SignedPackages.Root(notBefore ?? Now.AddDays(-1), notAfter ?? Now.AddYears(5));
 
-    public static Signer Leaf(Signer root, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, byte[]? privateKey = null)
-    {
-        byte[] key = privateKey ?? Ed25519.NewPrivateKey();
-        byte[] der = CertificateBuilder.CreateLeaf(root.PrivateKey, root.Certificate, Ed25519.PublicKeyOf(key),
-            notBefore ?? Now.AddDays(-1), notAfter ?? Now.AddYears(1));
-        return new Signer(key, Certificate.Parse(der));
-    }
+    public static Signer Leaf(Signer root, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, byte[]? privateKey = null) =>
+        SignedPackages.Leaf(root, notBefore ?? Now.AddDays(-1), notAfter ?? Now.AddYears(1), privateKey);
 
     public static TestArchive Archive(int kernelBytes = 4096, string cmdline = "console=ttyS0")
     {

@@ -3,47 +3,6 @@ using System.Text;
 
 namespace Tabula.Provisioning.Tests.Support;
 
-public sealed record CliResult(int ExitCode, string Stdout, string Stderr);
-
-/// <summary>Runs the real `tabula` program (the CLI project's build output, copied next to the tests).</summary>
-public static class TabulaCli
-{
-    static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "tabula.dll");
-
-    public static ProcessStartInfo StartInfo(string workingDirectory, IReadOnlyDictionary<string, string>? env, params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(Dll);
-        foreach (string a in args)
-            info.ArgumentList.Add(a);
-        // Keep the developer's or CI's TABULA_* settings out of the server under test.
-        foreach (string key in info.Environment.Keys.Where(k => k.StartsWith("TABULA_", StringComparison.Ordinal)).ToArray())
-            info.Environment.Remove(key);
-        foreach (var (key, value) in env ?? new Dictionary<string, string>())
-            info.Environment[key] = value;
-        return info;
-    }
-
-    public static async Task<CliResult> RunAsync(string workingDirectory, params string[] args) =>
-        await RunAsync(workingDirectory, null, args);
-
-    public static async Task<CliResult> RunAsync(string workingDirectory, IReadOnlyDictionary<string, string>? env, params string[] args)
-    {
-        using var process = Process.Start(StartInfo(workingDirectory, env, args))!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return new CliResult(process.ExitCode, await stdout, await stderr);
-    }
-}
-
 /// <summary>`tabula provisioning serve` as a child process; the URL is read from its "listening on" log line.</summary>
 public sealed class ServerProcess : IAsyncDisposable
 {
@@ -62,7 +21,7 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public static async Task<ServerProcess> StartAsync(string workingDirectory, string configFile)
     {
-        var process = Process.Start(TabulaCli.StartInfo(workingDirectory, null, "provisioning", "serve", "--config", configFile))!;
+        var process = Process.Start(TabulaCli.StartInfo(["provisioning", "serve", "--config", configFile], workingDirectory))!;
         var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         var logText = new StringBuilder();
         void OnLine(string? line)

@@ -1,7 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
 using Tabula.Packaging;
-using Tabula.Packaging.Crypto;
+using Tabula.Testing.Packages;
+using Shared = Tabula.Testing.Packages.SignedPackages;
 
 namespace Tabula.Provisioning.Tests.Support;
 
@@ -20,28 +21,23 @@ public sealed record SignedPackage(byte[] Archive, byte[] Descriptor)
 }
 
 /// <summary>
-/// A root, three signers under it, and a trust policy folder with a threshold of two, as an operator would set
+/// From the shared test PKI (<see cref="Shared"/>): a root, three signers under it, and a trust policy folder with a threshold of two, as an operator would set
 /// them up. Packages are real deterministic ST archives (kernel and initramfs are test bytes).
 /// </summary>
 public sealed class SignedPackages
 {
-    readonly byte[] rootKey = Ed25519.NewPrivateKey();
-    readonly Certificate root;
-    readonly List<(byte[] Key, string Pem)> signers = [];
-    readonly (byte[] Key, string Pem) stranger;
+    readonly List<TestSigner> signers = [];
+    readonly TestSigner stranger;
 
     public SignedPackages(int threshold = 2)
     {
         var now = DateTimeOffset.UtcNow;
-        byte[] rootDer = CertificateBuilder.CreateRoot(rootKey, now.AddDays(-1), now.AddYears(1));
-        root = Certificate.Parse(rootDer);
-        RootPem = Pem(rootDer);
+        var root = Shared.Root(now.AddDays(-1), now.AddYears(1));
+        RootPem = root.CertificatePem;
         for (int i = 0; i < 3; i++)
-            signers.Add(Leaf(rootKey, root, now));
+            signers.Add(Shared.Leaf(root, now.AddDays(-1), now.AddYears(1)));
         // A signer under another root: well-formed, but not trusted by the policy.
-        byte[] otherRootKey = Ed25519.NewPrivateKey();
-        var otherRoot = Certificate.Parse(CertificateBuilder.CreateRoot(otherRootKey, now.AddDays(-1), now.AddYears(1)));
-        stranger = Leaf(otherRootKey, otherRoot, now);
+        stranger = Shared.Leaf(Shared.Root(now.AddDays(-1), now.AddYears(1)), now.AddDays(-1), now.AddYears(1));
         Threshold = threshold;
     }
 
@@ -62,21 +58,7 @@ public sealed class SignedPackages
         OsPackageArchiveWriter.Write(archive, new OsPackageArchiveWriter.Inputs(
             new MemoryStream(kernel), "vmlinuz", new MemoryStream(initramfs), "initramfs.cpio", label, "console=ttyS0"));
         byte[] archiveBytes = archive.ToArray();
-        byte[] digest = SHA256.HashData(archiveBytes);
-        var descriptor = Descriptor.Unsigned("");
-        foreach (var (key, pem) in signers.Take(trustedSigners))
-            descriptor = descriptor.AddSignature(pem, Ed25519.Sign(key, digest));
-        if (addStranger)
-            descriptor = descriptor.AddSignature(stranger.Pem, Ed25519.Sign(stranger.Key, digest));
-        return new SignedPackage(archiveBytes, descriptor.ToJson());
+        TestSigner[] signing = [.. signers.Take(trustedSigners), .. addStranger ? [stranger] : Array.Empty<TestSigner>()];
+        return new SignedPackage(archiveBytes, Shared.Descriptor(archiveBytes, "", signing));
     }
-
-    static (byte[] Key, string Pem) Leaf(byte[] rootKey, Certificate root, DateTimeOffset now)
-    {
-        byte[] key = Ed25519.NewPrivateKey();
-        byte[] der = CertificateBuilder.CreateLeaf(rootKey, root, Ed25519.PublicKeyOf(key), now.AddDays(-1), now.AddYears(1));
-        return (key, Pem(der));
-    }
-
-    static string Pem(byte[] der) => new string(PemEncoding.Write("CERTIFICATE", der)) + "\n";
 }

@@ -5,7 +5,6 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Tabula.Relay.Dns;
 using Tabula.Relay.Tests.Dns.Support;
-using Tabula.WireGuard.Tests.Support;
 using static Tabula.Relay.Tests.Dns.Support.DnsNetwork;
 
 namespace Tabula.Relay.Tests.Dns;

@@ -6,7 +6,6 @@ using Tabula.Linux;
 using Tabula.Linux.Netlink.Netfilter;
 using Tabula.Linux.Netlink.Netfilter.Expressions;
 using Tabula.Relay.Firewall;
-using Tabula.WireGuard.Tests.Support;
 
 namespace Tabula.Relay.Tests.Firewall;
 

@@ -4,7 +4,6 @@ using Tabula.Linux;
 using Tabula.Linux.Netlink;
 using Tabula.Linux.Netlink.Route;
 using Tabula.Relay.Firewall;
-using Tabula.WireGuard.Tests.Support;
 
 namespace Tabula.Relay.Tests.Firewall;
 

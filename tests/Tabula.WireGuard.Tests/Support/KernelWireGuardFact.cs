@@ -2,7 +2,7 @@ using Tabula.Testing;
 
 namespace Tabula.WireGuard.Tests.Support;
 
-/// <summary>The WireGuard-specific prerequisite; the general ones are tests/Shared's <see cref="Prerequisites"/>.</summary>
+/// <summary>The WireGuard-specific prerequisite; the general ones are tests/Tabula.Testing's <see cref="Prerequisites"/>.</summary>
 public static class KernelWireGuard
 {
     /// <summary>True when the kernel knows the "wireguard" link kind (module loaded, loadable or built in).</summary>

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Tabula.Relay.Dns;
-using Tabula.WireGuard.Tests.Support;
 
 namespace Tabula.Relay.Tests.Dns.Support;
 

@@ -12,8 +12,8 @@ public sealed record TestSigner(byte[] PrivateKey, Certificate Certificate)
 }
 
 /// <summary>
-/// Real keys, certificates and signed OS packages made per test with the production code (no canned bytes), and ST
-/// trust policy folders. Shared by the boot unit tests and the QEMU tests.
+/// The one test PKI: real keys, certificates and signed OS packages made per test with the production code (no canned
+/// bytes), and ST trust policy folders. Used by the Packaging, Provisioning, Boot, Images and QEMU tests.
 /// </summary>
 public static class SignedPackages
 {
@@ -25,9 +25,9 @@ public static class SignedPackages
         return new TestSigner(key, Certificate.Parse(der));
     }
 
-    public static TestSigner Leaf(TestSigner root, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
+    public static TestSigner Leaf(TestSigner root, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, byte[]? privateKey = null)
     {
-        byte[] key = Ed25519.NewPrivateKey();
+        byte[] key = privateKey ?? Ed25519.NewPrivateKey();
         var now = DateTimeOffset.UtcNow;
         byte[] der = CertificateBuilder.CreateLeaf(root.PrivateKey, root.Certificate, Ed25519.PublicKeyOf(key),
             notBefore ?? now.AddDays(-1), notAfter ?? now.AddYears(1));

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Tabula.WireGuard.Tests.Support;
+namespace Tabula.Testing;
 
 /// <summary>
 /// A wireguard-go daemon (Debian's package) in the foreground inside a network namespace, with its UAPI socket in
