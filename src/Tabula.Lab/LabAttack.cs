@@ -46,6 +46,43 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
         using var lab = new LabOperator(options, "attack");
         var (relay, index) = lab.Relay(relayName);
         string genuine = lab.Summary.PackageSha256;
+        var (server, attacks) = PrepareAttacks(lab, genuine);
+
+        lab.Say($"[2/4] take {relay.Name} out of service");
+        lab.FleetCli("fleet", "machines", "drain", relay.MachineId, "--reason", "lab attack");
+        lab.PowerOff(relay.Name);
+        lab.Say($"      {relay.Name} powered off");
+
+        lab.Say($"[3/4] the provisioning server is seized: each stboot round of {relay.Name} meets another attack");
+        var rounds = new Rounds();
+        try
+        {
+            await RunRoundsAsync(lab, relay.Name, index, attacks, rounds, ct);
+
+            lab.Say($"[4/4] the server is restored: `stable` → the genuine package {genuine[..16]}… again");
+            await server.RestoreAsync(ct);
+            bool recovered = await RecoverAsync(lab, relay.Name, index, rounds.Machine!, genuine, ct);
+            return new LabAttackSummary(relay.Name, rounds.Results, recovered, rounds.OthersServing, Round(total.Elapsed));
+        }
+        finally
+        {
+            rounds.Machine?.Dispose();
+            await server.RestoreAsync(CancellationToken.None);
+        }
+    }
+
+    /// <summary>What the rounds left: each attack's result, the machine once powered on, whether the others served.</summary>
+    sealed class Rounds
+    {
+        public List<AttackResult> Results { get; } = [];
+        public LabMachine? Machine { get; set; }
+        public bool OthersServing { get; set; } = true;
+    }
+
+    /// <summary>Step 1: the attacker's material (a rebuilt relay package, a stolen signer, a rogue root) and the three
+    /// attacks on the seized server.</summary>
+    (SeizedServer Server, Attack[] Attacks) PrepareAttacks(LabOperator lab, string genuine)
+    {
         var store = new FileStore(Path.Combine(lab.Directory, "provisioning", "store"));
         var (root, signers) = LabSigning.LoadKeys(Path.Combine(lab.Directory, "keys"));
 
@@ -59,106 +96,127 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
         lab.Say($"      attacker's build {attackerArchive.Length / 1e6:0.0} MB; signed by signer1 alone: {LabSigning.Verify(oneSigner, attackerArchive, root).Summary}");
         lab.Say($"      signed by rogue-signer1 and rogue-signer2 (keys in {attackDir}/keys): {LabSigning.Verify(rogue, attackerArchive, root).Summary}");
 
-        // The seized server: it serves what its disk holds, and publishes under whatever policy the attacker likes.
-        var genuineObject = store.FindObject(Sha256Digest.TryParse(genuine, out var g) ? g : throw new LabException("bad package digest in state"))
+        var server = new SeizedServer(store, genuine, Path.Combine(lab.Directory, "provisioning", "trust"), attackerArchive);
+        Attack[] attacks =
+        [
+            new Attack("tampered-package", $"the genuine descriptor; the archive with byte {server.FlipOffset} changed on the server's disk",
+                _ => { server.FlipByte(); return Task.CompletedTask; }),
+            new Attack("one-signer", "the attacker's build signed by signer1 only (a stolen key), published under a loosened policy (threshold 1)",
+                async token => { server.RestoreByte(); await server.PublishAsAttackerAsync(oneSigner, new VerificationPolicy([root.Certificate], 1), token); }),
+            new Attack("rogue-signer", "the attacker's build signed by rogue-signer1 and rogue-signer2 under the attacker's root",
+                token => server.PublishAsAttackerAsync(rogue, new VerificationPolicy([rogueRoot.Certificate], LabSigning.Threshold), token)),
+        ];
+        return (server, attacks);
+    }
+
+    /// <summary>Step 3: one stboot round per attack; each must end in a FAILED line and no kexec.</summary>
+    static async Task RunRoundsAsync(LabOperator lab, string relayName, int index, Attack[] attacks, Rounds rounds, CancellationToken ct)
+    {
+        TimeSpan previousRound = TimeSpan.Zero;
+        for (int round = 1; round <= attacks.Length; round++)
+        {
+            var attack = attacks[round - 1];
+            await attack.Apply(ct);
+            lab.Say($"      attack {round}, {attack.Name}: the server now serves {attack.Served}");
+            if (rounds.Machine is null)
+            {
+                rounds.Machine = lab.PowerOn(index);
+                lab.Say($"      {relayName} powered on (console {rounds.Machine.ConsoleLog})");
+            }
+            var machine = rounds.Machine;
+            // stboot's end-of-round line: "tabula-boot: FAILED t=… stage=… reason=… detail=… round=N/8 next=retry-in-6000ms"
+            string roundPrefix = $"{round}/";
+            var failed = await WaitWithProgressAsync(machine,
+                ConsoleMarker.Boot("FAILED") with { Where = l => l.Field("round")?.StartsWith(roundPrefix, StringComparison.Ordinal) == true },
+                $"stboot's verdict on round {round}", lab.Say, lab.StageTimeout, ct);
+            var signatures = machine.FindAll(ConsoleMarker.Boot("signature")).Where(l => l.At > previousRound && l.At <= failed.At).Select(l => Trim(l.Line)).ToList();
+            bool kexeced = machine.Find(ConsoleMarker.Boot("kexec")) is not null;
+            bool refused = !kexeced;
+            previousRound = failed.At;
+            rounds.Results.Add(new AttackResult(attack.Name, attack.Served, refused, Trim(failed.Line), signatures));
+            lab.Say($"      {relayName} {(refused ? "REFUSED" : "did NOT refuse")}: {Trim(failed.Line)}");
+            foreach (string line in signatures)
+                lab.Say($"        {line}");
+            if (kexeced)
+                throw new LabException($"{relayName} kexec'd during attack {attack.Name}; console {machine.ConsoleLog}");
+            rounds.OthersServing &= lab.PingOthers(relayName).All(other => other.Ping);
+        }
+    }
+
+    /// <summary>Step 4: the same boot's next round must boot the genuine package; staff deploy it back.</summary>
+    static async Task<bool> RecoverAsync(LabOperator lab, string relayName, int index, LabMachine machine, string genuine, CancellationToken ct)
+    {
+        var boot = await lab.WaitBootAsync(machine, ct);
+        if (boot.VerifiedSha256 != genuine)
+            throw new LabException($"{relayName} booted {boot.VerifiedSha256}, not the genuine package {genuine}");
+        lab.Say($"      {relayName}: the same boot's next round booted the genuine package and enrolled as {boot.EnrolledState}");
+        var (_, handshake, ping, _) = await lab.RedeployAsync(index, boot, "lab attack: recovered", ct);
+        lab.Say($"      {relayName} serving again: handshake {(handshake ? "done" : "NONE")}, ping {(ping ? "answered" : "NOT answered")}");
+        return handshake && ping;
+    }
+
+    /// <summary>
+    /// The seized provisioning server: it serves what its disk holds and publishes under whatever policy the attacker
+    /// likes. <see cref="RestoreAsync"/> puts it back as it was, also when a round fails or is interrupted, so the lab
+    /// stays usable.
+    /// </summary>
+    sealed class SeizedServer
+    {
+        readonly FileStore store;
+        readonly string genuine;
+        readonly Sha256Digest genuineDigest;
+        readonly StoredObject genuineObject;
+        readonly string trustDirectory;
+        readonly byte[] attackerArchive;
+        byte original;
+        bool flipped;
+
+        public SeizedServer(FileStore store, string genuine, string trustDirectory, byte[] attackerArchive)
+        {
+            this.store = store;
+            this.genuine = genuine;
+            this.trustDirectory = trustDirectory;
+            this.attackerArchive = attackerArchive;
+            genuineDigest = Sha256Digest.TryParse(genuine, out var g) ? g : throw new LabException("bad package digest in state");
+            genuineObject = store.FindObject(genuineDigest)
                             ?? throw new LabException($"the genuine package {genuine} is not in the provisioning store");
-        long offset = genuineObject.Length / 2;
-        byte original = 0;
-        bool flipped = false;
-        void FlipByte()
+            FlipOffset = genuineObject.Length / 2;
+        }
+
+        /// <summary>The byte of the genuine archive the tampering attack changes.</summary>
+        public long FlipOffset { get; }
+
+        public void FlipByte()
         {
             using var file = File.OpenHandle(genuineObject.PhysicalPath, FileMode.Open, FileAccess.ReadWrite);
             byte[] one = new byte[1];
-            RandomAccess.Read(file, one, offset);
+            RandomAccess.Read(file, one, FlipOffset);
             original = one[0];
             one[0] ^= 0x20;
-            RandomAccess.Write(file, one, offset);
+            RandomAccess.Write(file, one, FlipOffset);
             flipped = true;
         }
-        void RestoreByte()
+
+        public void RestoreByte()
         {
             using var file = File.OpenHandle(genuineObject.PhysicalPath, FileMode.Open, FileAccess.ReadWrite);
-            RandomAccess.Write(file, new[] { original }, offset);
+            RandomAccess.Write(file, new[] { original }, FlipOffset);
             flipped = false;
         }
-        // Put the server back as it was: also when an attack round fails or is interrupted, so the lab stays usable.
-        async Task RestoreServerAsync(CancellationToken token)
+
+        public async Task RestoreAsync(CancellationToken token)
         {
             if (flipped)
                 RestoreByte();
             if ((await store.FindChannelAsync("stable", token))?.ArchiveSha256 != genuine)
-                await new ProvisioningCore(store, TrustPolicyVerifier.FromDirectory(Path.Combine(lab.Directory, "provisioning", "trust")),
-                    TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null).MoveChannelAsync("stable", g, "lab attack (restore)", token);
+                await new ProvisioningCore(store, TrustPolicyVerifier.FromDirectory(trustDirectory),
+                    TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null).MoveChannelAsync("stable", genuineDigest, "lab attack (restore)", token);
         }
-        async Task PublishAsAttacker(byte[] descriptor, VerificationPolicy policy, CancellationToken token)
+
+        public async Task PublishAsAttackerAsync(byte[] descriptor, VerificationPolicy policy, CancellationToken token)
         {
             var core = new ProvisioningCore(store, new TrustPolicyVerifier(policy), TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null);
             await core.PublishAsync(descriptor, new MemoryStream(attackerArchive), "stable", "attacker", token);
-        }
-        var attacks = new[]
-        {
-            new Attack("tampered-package", $"the genuine descriptor; the archive with byte {offset} changed on the server's disk",
-                _ => { FlipByte(); return Task.CompletedTask; }),
-            new Attack("one-signer", "the attacker's build signed by signer1 only (a stolen key), published under a loosened policy (threshold 1)",
-                async token => { RestoreByte(); await PublishAsAttacker(oneSigner, new VerificationPolicy([root.Certificate], 1), token); }),
-            new Attack("rogue-signer", "the attacker's build signed by rogue-signer1 and rogue-signer2 under the attacker's root",
-                token => PublishAsAttacker(rogue, new VerificationPolicy([rogueRoot.Certificate], LabSigning.Threshold), token)),
-        };
-
-        lab.Say($"[2/4] take {relay.Name} out of service");
-        lab.FleetCli("fleet", "machines", "drain", relay.MachineId, "--reason", "lab attack");
-        lab.PowerOff(relay.Name);
-        lab.Say($"      {relay.Name} powered off");
-
-        lab.Say($"[3/4] the provisioning server is seized: each stboot round of {relay.Name} meets another attack");
-        var results = new List<AttackResult>();
-        bool othersServing = true;
-        LabMachine? machine = null;
-        try
-        {
-            TimeSpan previousRound = TimeSpan.Zero;
-            for (int round = 1; round <= attacks.Length; round++)
-            {
-                var attack = attacks[round - 1];
-                await attack.Apply(ct);
-                lab.Say($"      attack {round}, {attack.Name}: the server now serves {attack.Served}");
-                if (machine is null)
-                {
-                    machine = lab.PowerOn(index);
-                    lab.Say($"      {relay.Name} powered on (console {machine.ConsoleLog})");
-                }
-                // stboot's end-of-round line: "tabula-boot: FAILED t=… stage=… reason=… detail=… round=N/8 next=retry-in-6000ms"
-                string roundPrefix = $"{round}/";
-                var failed = await WaitWithProgressAsync(machine,
-                    ConsoleMarker.Boot("FAILED") with { Where = l => l.Field("round")?.StartsWith(roundPrefix, StringComparison.Ordinal) == true },
-                    $"stboot's verdict on round {round}", lab.Say, lab.StageTimeout, ct);
-                var signatures = machine.FindAll(ConsoleMarker.Boot("signature")).Where(l => l.At > previousRound && l.At <= failed.At).Select(l => Trim(l.Line)).ToList();
-                bool kexeced = machine.Find(ConsoleMarker.Boot("kexec")) is not null;
-                bool refused = !kexeced;
-                previousRound = failed.At;
-                results.Add(new AttackResult(attack.Name, attack.Served, refused, Trim(failed.Line), signatures));
-                lab.Say($"      {relay.Name} {(refused ? "REFUSED" : "did NOT refuse")}: {Trim(failed.Line)}");
-                foreach (string line in signatures)
-                    lab.Say($"        {line}");
-                if (kexeced)
-                    throw new LabException($"{relay.Name} kexec'd during attack {attack.Name}; console {machine.ConsoleLog}");
-                othersServing &= lab.PingOthers(relay.Name).All(other => other.Ping);
-            }
-
-            lab.Say($"[4/4] the server is restored: `stable` → the genuine package {genuine[..16]}… again");
-            await RestoreServerAsync(ct);
-            var boot = await lab.WaitBootAsync(machine!, ct);
-            if (boot.VerifiedSha256 != genuine)
-                throw new LabException($"{relay.Name} booted {boot.VerifiedSha256}, not the genuine package {genuine}");
-            lab.Say($"      {relay.Name}: the same boot's next round booted the genuine package and enrolled as {boot.EnrolledState}");
-            var (_, handshake, ping, _) = await lab.RedeployAsync(index, boot, "lab attack: recovered", ct);
-            lab.Say($"      {relay.Name} serving again: handshake {(handshake ? "done" : "NONE")}, ping {(ping ? "answered" : "NOT answered")}");
-            return new LabAttackSummary(relay.Name, results, handshake && ping, othersServing, Round(total.Elapsed));
-        }
-        finally
-        {
-            machine?.Dispose();
-            await RestoreServerAsync(CancellationToken.None);
         }
     }
 
