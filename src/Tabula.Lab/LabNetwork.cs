@@ -6,16 +6,16 @@ using Tabula.Linux;
 namespace Tabula.Lab;
 
 /// <summary>
-/// The lab's one network namespace: a bridge <c>br0</c> with the servers' address, and one tap per relay on it.
+/// The lab's network namespace: a bridge <c>br0</c> with the servers' (management) address, and one tap per relay on it.
+/// <see cref="LabInternet"/> adds the relays' public segment to br0 and the internet around it.
 /// <code>
-///   namespace NAME (no default route, no NAT, nothing bridged to a host NIC)
+///   namespace NAME (no default route, nothing bridged to a host NIC)
 ///     br0 10.98.0.1/24 ── provisioning https://10.98.0.1:8443, fleet https://10.98.0.1:9443
-///      ├─ tap0 ── QEMU relay-1 (static 10.98.0.11, 52:54:00:7a:b1:01)
-///      ├─ tap1 ── QEMU relay-2 (static 10.98.0.12)
-///     wgN (wireguard-go, the customer's client to relay N), device address /32, ping -I wgN 10.64.0.1
+///      ├─ tap0 ── QEMU relay-1 (static 198.51.100.11 via 198.51.100.1, 52:54:00:7a:b1:01)
+///      ├─ tap1 ── QEMU relay-2 (static 198.51.100.12)
 ///   host: 127.0.0.1:PORT ── `tabula lab forward` ── socket opened inside NAME ── 10.98.0.1:9443 (dashboard, staff API)
 /// </code>
-/// Packets reach only what the lab started in the namespace: it has no route out, and the host reaches it only
+/// Packets reach only what the lab started in its namespaces: there is no route out, and the host reaches them only
 /// through the forwarder's loopback port.
 /// </summary>
 public static class LabNetwork
@@ -25,9 +25,6 @@ public static class LabNetwork
 
     /// <summary>The bridge's name inside the namespace.</summary>
     public const string Bridge = "br0";
-
-    /// <summary>The static address of relay <paramref name="index"/> (0-based).</summary>
-    public static IPAddress RelayAddress(int index) => IPAddress.Parse($"10.98.0.{11 + index}");
 
     /// <summary>The MAC address of relay <paramref name="index"/>'s NIC.</summary>
     public static string RelayMac(int index) => $"52:54:00:7a:b1:{index + 1:x2}";

@@ -59,6 +59,9 @@ internal sealed class LabOperator : IDisposable
     public LabSummary Summary { get; private set; }
     public LabKernel Kernel { get; }
     public string Namespace => State.Namespace;
+
+    /// <summary>The customer namespace the lab's WireGuard client runs in.</summary>
+    public string ClientNamespace => Summary.ClientNamespace ?? LabClient.Namespace(Namespace);
     public TimeSpan StageTimeout => options.StageTimeout;
     public TimeSpan DrainGrace => options.DrainGrace;
 
@@ -132,14 +135,9 @@ internal sealed class LabOperator : IDisposable
     /// </summary>
     public (bool Handshake, bool Ping) Reconnect(int index, MachineView view)
     {
-        var relay = Summary.Relays[index];
-        string iface = relay.WireguardInterface;
-        foreach (string peer in HostProcess.Run(LabNetwork.Exec(Namespace, ["wg", "show", iface, "peers"])).Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            if (peer.Trim() != view.WireguardPublicKey)
-                HostProcess.Run(LabNetwork.Exec(Namespace, ["wg", "set", iface, "peer", peer.Trim(), "remove"]));
-        HostProcess.Run(LabNetwork.Exec(Namespace, ["wg", "set", iface, "peer", view.WireguardPublicKey, "endpoint", $"{relay.Address}:{WireguardPort}",
-            "allowed-ips", TunnelGateway + "/32"]));
-        return PingThrough(Namespace, iface, view.WireguardPublicKey);
+        string iface = Summary.Relays[index].WireguardInterface;
+        LabClient.Repoint(ClientNamespace, iface, index, view.WireguardPublicKey);
+        return LabClient.PingThrough(ClientNamespace, iface, view.WireguardPublicKey);
     }
 
     /// <summary>
@@ -168,8 +166,7 @@ internal sealed class LabOperator : IDisposable
 
     /// <summary>One ping through each other relay's tunnel: is the rest of the fleet still serving?</summary>
     public IReadOnlyList<(string Name, bool Ping)> PingOthers(string except) =>
-        [.. Summary.Relays.Where(r => r.Name != except).Select(r => (r.Name, HostProcess.TryRun(LabNetwork.Exec(Namespace,
-            ["ping", "-c", "1", "-W", "2", "-I", r.WireguardInterface, TunnelGateway])).Stdout.Contains("1 received", StringComparison.Ordinal)))];
+        [.. Summary.Relays.Where(r => r.Name != except).Select(r => (r.Name, LabClient.PingOnce(ClientNamespace, r.WireguardInterface)))];
 
     /// <summary>Saves a changed summary (new package, new relay keys and timelines) into DIR/state.json.</summary>
     public void Save(LabSummary summary)

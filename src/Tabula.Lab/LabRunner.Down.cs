@@ -7,8 +7,8 @@ public static partial class LabRunner
 
     /// <summary>
     /// Stops every process the lab in <paramref name="directory"/> started (those in state.json, then any process whose
-    /// command line still names the directory, the namespace or the lab's WireGuard interfaces), deletes the namespace
-    /// (bridge, taps and WireGuard interfaces go with it) and the lab's files. Safe to run twice, and after a failed `up`.
+    /// command line still names the directory, the namespaces or the lab's WireGuard interfaces), deletes the lab internet's
+    /// namespaces (echo, customers: WireGuard interfaces go with them) and the lab namespace (bridges, taps) and the lab's files. Safe to run twice, and after a failed `up`.
     /// Returns one line per thing removed.
     /// </summary>
     public static IReadOnlyList<string> Down(string directory)
@@ -23,12 +23,14 @@ public static partial class LabRunner
             if (HostProcess.Stop(process.Pid, process.Marker, grace))
                 done.Add($"stopped {process.Name} (pid {process.Pid})");
         // Leftovers of an `up` that died before recording them.
-        foreach (string marker in new[] { dir + "/", "--netns " + ns + " ", wireguardPrefix })
+        foreach (string marker in new[] { dir + "/", "--netns " + ns + " ", "--netns " + LabInternet.EchoNamespace(ns) + " ", wireguardPrefix })
             foreach (int pid in HostProcess.FindByCommandLine(marker))
                 if (HostProcess.Stop(pid, marker, grace))
                     done.Add($"stopped leftover pid {pid} ({marker.Trim()})");
+        foreach (string deleted in LabInternet.Delete(ns))
+            done.Add($"deleted namespace {deleted}");
         if (LabNetwork.Delete(ns))
-            done.Add($"deleted namespace {ns} (bridge, taps, WireGuard interfaces)");
+            done.Add($"deleted namespace {ns} (bridges, taps, veths)");
         if (Directory.Exists("/var/run/wireguard"))
             foreach (string socket in Directory.GetFiles("/var/run/wireguard", wireguardPrefix + "*.sock"))
                 File.Delete(socket);

@@ -34,12 +34,13 @@ public sealed record LabOptions(string Directory, int Relays, IReadOnlyList<stri
 /// <item>prerequisites (root, QEMU, guest kernel, wireguard-go, wg, ip), the static tabula-boot and tabula-relay;</item>
 /// <item>signing root and three signers, trust policy threshold 2;</item>
 /// <item>dev TLS CAs, the relay OS package, signed by two signers, verified;</item>
-/// <item>namespace, bridge and taps; provisioning server (package published to `stable`) and fleet controller
-/// inside it; the loopback forwarder for the dashboard;</item>
+/// <item>namespace, bridge and taps, the lab internet (<see cref="LabInternet"/>: public segment, echo host, customer
+/// namespaces); provisioning server (package published to `stable`) and fleet controller inside it; the loopback forwarder;</item>
 /// <item>per relay an stboot image (static address, MAC, identity key, enrollment token) and a QEMU machine: stboot
 /// fetches, verifies and kexecs the package; the agent enrolls;</item>
 /// <item>staff provision and deploy (through the CLI verbs, printed); a demo customer device;</item>
-/// <item>per relay a WireGuard client (wireguard-go + wg) that pings 10.64.0.1 through the tunnel; the summary.</item>
+/// <item>per relay a WireGuard client (wireguard-go + wg) in a customer namespace that pings 10.64.0.1 and fetches the echo
+/// host's /ip through the tunnel; the summary.</item>
 /// </list>
 /// </summary>
 public static partial class LabRunner
@@ -149,19 +150,6 @@ public static partial class LabRunner
             throw new LabException($"{machine.Name}: unexpected enrollment line: {enroll.Line}");
         say($"      {machine.Name}: enrolled at {enroll.At.TotalSeconds:0.0}s as {id}, fingerprint {fingerprint}, state {state}");
         return new RelayBoot(machine, sha, kexec.At, enroll.At, id, fingerprint, state);
-    }
-
-    /// <summary>Pings the tunnel gateway through the client interface <paramref name="iface"/> (up to 20 tries of 2 s) and
-    /// checks that wg shows a handshake with <paramref name="relayKey"/>.</summary>
-    internal static (bool Handshake, bool Ping) PingThrough(string ns, string iface, string relayKey)
-    {
-        bool ping = false;
-        for (int attempt = 0; attempt < 20 && !ping; attempt++)
-            ping = HostProcess.TryRun(LabNetwork.Exec(ns, ["ping", "-c", "1", "-W", "2", "-I", iface, TunnelGateway])).Stdout
-                .Contains("1 received", StringComparison.Ordinal);
-        string handshakes = HostProcess.Run(LabNetwork.Exec(ns, ["wg", "show", iface, "latest-handshakes"]));
-        bool handshake = Regex.IsMatch(handshakes, Regex.Escape(relayKey) + @"\s+[1-9][0-9]*");
-        return (handshake, ping);
     }
 
     /// <summary>Runs a `tabula fleet …` staff verb with the admin token, printing it as an operator types it and its answer.</summary>

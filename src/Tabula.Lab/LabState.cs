@@ -68,7 +68,8 @@ public sealed class LabState
 
 /// <summary>What `lab up` printed at the end (and `--json` prints as is).</summary>
 /// <param name="Directory">The lab directory (keys, packages, images, logs, state).</param>
-/// <param name="Namespace">The network namespace the servers, QEMU and the WireGuard clients run in.</param>
+/// <param name="Namespace">The network namespace the servers and QEMU run in (the lab internet's router; the WireGuard
+/// client runs in <see cref="LabSummary.ClientNamespace"/>).</param>
 /// <param name="PackageSha256">SHA-256 of the signed relay OS package archive.</param>
 /// <param name="PackageBytes">Its size.</param>
 /// <param name="PackageSigners">Signers whose signatures verified, of the threshold.</param>
@@ -82,22 +83,55 @@ public sealed class LabState
 /// <param name="TookSeconds">The whole `up`.</param>
 public sealed record LabSummary(string Directory, string Namespace, string PackageSha256, long PackageBytes, string PackageSigners,
     string DashboardUrl, string StaffUsername, string StaffPassword, string StaffTokenFile, string FleetCa,
-    IReadOnlyList<RelaySummary> Relays, IReadOnlyList<LabStep> Steps, double TookSeconds);
+    IReadOnlyList<RelaySummary> Relays, IReadOnlyList<LabStep> Steps, double TookSeconds)
+{
+    /// <summary>The customer and staff API through the loopback forwarder (its certificate chains to <see cref="FleetCa"/>).</summary>
+    public string? FleetUrl { get; init; }
+
+    /// <summary>The customer namespace the lab's own WireGuard client runs in.</summary>
+    public string? ClientNamespace { get; init; }
+
+    /// <summary>The lab internet: customer namespaces, the echo host, the management services relays can reach.</summary>
+    public LabInternetSummary? Internet { get; init; }
+}
+
+/// <summary>The lab internet in the summary (docs/lab.md).</summary>
+/// <param name="CustomerNamespaces">Two customers' machines on the internet (tests add their own WireGuard clients there).</param>
+/// <param name="Echo">The echo host.</param>
+/// <param name="PrivateEndpoints">Every management service a relay can reach, HOST:PORT (IPv6 as [addr]:port); none may be
+/// reachable through a tunnel.</param>
+public sealed record LabInternetSummary(IReadOnlyList<string> CustomerNamespaces, EchoSummary Echo, IReadOnlyList<string> PrivateEndpoints);
+
+/// <summary>The echo host: GET /ip, GET /bytes/N over HTTP, and an authoritative DNS name.</summary>
+public sealed record EchoSummary(string Ipv4, string Ipv6, string Name, int HttpPort);
 
 /// <summary>One relay at the end of `up`.</summary>
 /// <param name="Name">relay-N, also its hostname in the fleet.</param>
 /// <param name="MachineId">The id the controller gave it at enrollment.</param>
-/// <param name="Address">Its static address on the lab bridge (its public WireGuard address).</param>
+/// <param name="Address">Its static address on the lab bridge: its public IPv4, the WireGuard endpoint.</param>
 /// <param name="Fingerprint">The fingerprint it showed on its console (staff compare it on the dashboard).</param>
 /// <param name="State">Its state in the fleet (deployed).</param>
 /// <param name="Handshake">The customer's WireGuard client completed a handshake with it.</param>
 /// <param name="Ping">A ping through the tunnel to 10.64.0.1 got an answer.</param>
-/// <param name="WireguardInterface">The client interface in the namespace (`ip netns exec NS wg show IFACE`).</param>
+/// <param name="WireguardInterface">The client interface in the client namespace (`ip netns exec CLIENT_NS wg show IFACE`).</param>
 /// <param name="ConsoleLog">The serial console log.</param>
 /// <param name="Stboot">stboot's own timeline (stage → milliseconds) from its `tabula-boot: timeline` line.</param>
 /// <param name="Timeline">Stages the lab measured.</param>
 public sealed record RelaySummary(string Name, string MachineId, string Address, string Fingerprint, string State, bool Handshake, bool Ping,
-    string WireguardInterface, string ConsoleLog, IReadOnlyDictionary<string, long> Stboot, RelayTimeline Timeline);
+    string WireguardInterface, string ConsoleLog, IReadOnlyDictionary<string, long> Stboot, RelayTimeline Timeline)
+{
+    /// <summary>Its public IPv4 on the lab internet (static; also `ipv4_addr_in`).</summary>
+    public string? PublicIpv4 { get; init; }
+
+    /// <summary>Its public IPv6 (SLAAC from its MAC; also `ipv6_addr_in`).</summary>
+    public string? PublicIpv6 { get; init; }
+
+    /// <summary>What the echo host saw over IPv4 when the lab's client fetched /ip through this relay (null: no egress).</summary>
+    public string? EgressIpv4 { get; init; }
+
+    /// <summary>The same over IPv6.</summary>
+    public string? EgressIpv6 { get; init; }
+}
 
 /// <summary>Times the lab measured for one relay, in seconds.</summary>
 /// <param name="KexecAt">QEMU start → stboot's kexec line (power-on, kernel, stboot's whole run).</param>

@@ -32,6 +32,9 @@ internal sealed class LabUp(LabOptions options)
     readonly string host = LabNetwork.HostAddress.ToString();
 
     string Namespace => NamespaceFor(dir);
+
+    /// <summary>How long one GET /ip through a tunnel may take before the lab says "no egress".</summary>
+    static readonly TimeSpan EchoTimeout = TimeSpan.FromSeconds(8);
     string Logs => Path.Combine(dir, "logs");
     string FleetUrl => $"https://{host}:{FleetPort}";
     string ProvisioningUrl => $"https://{host}:{ProvisioningPort}";
@@ -72,7 +75,14 @@ internal sealed class LabUp(LabOptions options)
             var relays = await TunnelsAsync(staff, device, ct);
             var summary = new LabSummary(dir, Namespace, verdict.ArchiveSha256, archive.Length,
                 $"{verdict.Valid} of {verdict.Found} valid, {verdict.Required} required", server + "/dashboard", StaffUsername, password, tokenFile,
-                fleetTls.CaCertificate, relays, steps, Round(total.Elapsed));
+                fleetTls.CaCertificate, relays, steps, Round(total.Elapsed))
+            {
+                FleetUrl = server,
+                ClientNamespace = LabClient.Namespace(Namespace),
+                Internet = new LabInternetSummary(LabInternet.CustomerNamespaces(Namespace),
+                    new EchoSummary(LabInternet.Echo4.ToString(), LabInternet.Echo6.ToString(), LabInternet.EchoName, LabInternet.EchoHttpPort),
+                    LabInternet.PrivateEndpoints),
+            };
             state.Summary = summary;
             state.Status = "up";
             state.Save();
@@ -151,6 +161,7 @@ internal sealed class LabUp(LabOptions options)
         say($"[4/7] network namespace {Namespace}: bridge {LabNetwork.Bridge} {host}/24, {options.Relays} tap(s); no route out, no NAT");
         LabNetwork.Create(Namespace, options.Relays);
         Directory.CreateDirectory(Logs);
+        await StartInternetAsync(ct);
 
         string provisioningTrust = LabSigning.WriteTrustPolicy(Path.Combine(dir, "provisioning", "trust"), root, null);
         string store = Path.Combine(dir, "provisioning", "store");
@@ -179,7 +190,7 @@ internal sealed class LabUp(LabOptions options)
         tokenFile = Path.Combine(dir, "fleet", "admin.token");
         WriteSecret(tokenFile, token);
         StartServer(state, "fleet", options.Tabula, ["fleet", "serve", "--db", database, "--urls", FleetUrl,
-            "--tls-cert", fleetTls.ServerCertificate, "--tls-key", fleetTls.ServerKey], database, Logs, null);
+            "--tls-cert", fleetTls.ServerCertificate, "--tls-key", fleetTls.ServerKey, .. LabInternet.FleetResolverArguments], database, Logs, null);
         await WaitListeningAsync(Namespace, new IPEndPoint(LabNetwork.HostAddress, FleetPort), "fleet controller", Path.Combine(Logs, "fleet.log"), ct);
         say($"      fleet controller {FleetUrl} on SQLite (log {Logs}/fleet.log); staff {StaffUsername} created offline");
 
@@ -191,6 +202,28 @@ internal sealed class LabUp(LabOptions options)
         server = $"https://127.0.0.1:{port}";
         say($"      dashboard {server}/dashboard → {FleetUrl} (loopback forwarder, log {Logs}/forward.log)");
         Done("servers");
+    }
+
+    /// <summary>4a. The lab internet (<see cref="LabInternet"/>): public segment and router, RAs on br0, inet0, the echo host
+    /// (HTTP and DNS) and the customer namespaces.</summary>
+    async Task StartInternetAsync(CancellationToken ct)
+    {
+        LabInternet.Create(Namespace);
+        string echoNs = LabInternet.EchoNamespace(Namespace);
+        string raPid = Path.Combine(Logs, "dnsmasq-ra.pid"), dnsPid = Path.Combine(Logs, "dnsmasq-echo.pid");
+        state.Add(new LabProcess("dnsmasq ra", HostProcess.StartDetached(LabInternet.RouterAdvertiser(Namespace, raPid), Path.Combine(Logs, "dnsmasq-ra.log"), dir), raPid));
+        state.Add(new LabProcess("dnsmasq echo", HostProcess.StartDetached(LabInternet.EchoDns(Namespace, dnsPid), Path.Combine(Logs, "dnsmasq-echo.log"), dir), dnsPid));
+        string echoLog = Path.Combine(Logs, "echo.log");
+        int echo = HostProcess.StartDetached([.. options.Tabula, "lab", "echo", "--netns", echoNs, "--port", LabInternet.EchoHttpPort.ToString(CultureInfo.InvariantCulture)],
+            echoLog, dir);
+        state.Add(new LabProcess("echo", echo, "--netns " + echoNs + " "));
+        await WaitListeningAsync(echoNs, new IPEndPoint(LabInternet.Echo4, LabInternet.EchoHttpPort), "echo host", echoLog, ct);
+        foreach (string log in new[] { "dnsmasq-ra.log", "dnsmasq-echo.log" }.Select(l => Path.Combine(Logs, l)))
+            await WaitAsync(() => File.Exists(log) && File.ReadAllText(log).Contains("started", StringComparison.Ordinal), TimeSpan.FromSeconds(30),
+                "dnsmasq (" + Path.GetFileName(log) + ")", log, ct);
+        say($"      lab internet: relays' public segment {LabInternet.PublicGateway4}/24 and {LabInternet.PublicGateway6}/64 on {LabNetwork.Bridge} (RAs by dnsmasq), " +
+            $"{LabInternet.Bridge} {LabInternet.InternetGateway4}/24; echo host {LabInternet.EchoName} {LabInternet.Echo4} {LabInternet.Echo6} (HTTP :{LabInternet.EchoHttpPort}, DNS :53); " +
+            $"customers {string.Join(", ", LabInternet.CustomerNamespaces(Namespace))}");
     }
 
     /// <summary>5. Per relay an enrollment token, identity key, stboot image and QEMU machine; waits for kexec and enrollment.</summary>
@@ -207,7 +240,7 @@ internal sealed class LabUp(LabOptions options)
             byte[] identity = Ed25519.NewPrivateKey();
             string hostConfig = Path.Combine(machineDir, "host_configuration.json");
             File.WriteAllText(hostConfig, $$"""
-                {"network_mode": "static", "host_ip": "{{LabNetwork.RelayAddress(i)}}/24", "gateway": "{{host}}",
+                {"network_mode": "static", "host_ip": "{{LabInternet.RelayPublic4(i)}}/24", "gateway": "{{LabInternet.PublicGateway4}}",
                  "network_interfaces": [{"interface_name": "eth0", "mac_address": "{{LabNetwork.RelayMac(i)}}"}],
                  "ospkg_pointer": "{{ProvisioningUrl}}/channels/stable.json",
                  "tabula_relay": {"identity_key": "{{Convert.ToBase64String(identity)}}", "enrollment_token": "{{enrollment}}"} }
@@ -219,7 +252,7 @@ internal sealed class LabUp(LabOptions options)
             var machine = LabMachine.Start(name, Namespace, machineDir, kernel, initramfs, LabNetwork.Tap(i), LabNetwork.RelayMac(i));
             state.Add(new LabProcess("qemu " + name, machine.Pid, machine.ConsoleLog));
             machines.Add(machine);
-            say($"[5/7] {name}: stboot image {new FileInfo(initramfs).Length / 1e6:0.0} MB ({LabNetwork.RelayAddress(i)}, {LabNetwork.RelayMac(i)}, " +
+            say($"[5/7] {name}: stboot image {new FileInfo(initramfs).Length / 1e6:0.0} MB ({LabInternet.RelayPublic4(i)}, {LabNetwork.RelayMac(i)}, " +
                 $"identity key, enrollment token); QEMU pid {machine.Pid} (TCG, 1 GiB), console {machine.ConsoleLog}");
         }
         say("      each machine: stboot → network → fetch → verify (2 of 3) → kexec into RAM → tabula-relay enrolls (minutes under TCG)");
@@ -241,7 +274,7 @@ internal sealed class LabUp(LabOptions options)
             var relayMachine = enrolled[i];
             string[] provision = ["fleet", "machines", "provision", relayMachine.Id, "--hostname", $"lab-wg-{i + 1:000}", "--country-code", "se",
                 "--country", "Sweden", "--city-code", "lab", "--city", "Lab", "--latitude", "57.7089", "--longitude", "11.9746", "--provider", "tabula-lab", "--owned",
-                "--ipv4-in", LabNetwork.RelayAddress(i).ToString(), "--port", WireguardPort.ToString(CultureInfo.InvariantCulture), "--reason", "lab up", .. remote];
+                "--ipv4-in", LabInternet.RelayPublic4(i).ToString(), "--ipv6-in", LabInternet.RelayPublic6(i).ToString(), "--port", WireguardPort.ToString(CultureInfo.InvariantCulture), "--reason", "lab up", .. remote];
             string[] deploy = ["fleet", "machines", "deploy", relayMachine.Id, "--reason", "lab up", .. remote];
             TimeSpan deployedAt = TimeSpan.Zero;
             foreach (string[] command in new[] { provision, deploy })
@@ -279,7 +312,9 @@ internal sealed class LabUp(LabOptions options)
         CancellationToken ct)
     {
         var (device, keyFile, addedAt) = customer;
-        say($"[7/7] the customer's WireGuard client (wireguard-go + wg in {Namespace}) to each relay; ping {TunnelGateway} through the tunnel");
+        string client = LabClient.Namespace(Namespace);
+        say($"[7/7] the customer's WireGuard client (wireguard-go + wg in {client}, a customer's machine on the lab internet) to each relay; " +
+            $"ping {TunnelGateway} and GET http://{LabInternet.EchoName}/ip through the tunnel");
         var relays = new List<RelaySummary>();
         for (int i = 0; i < enrolled.Count; i++)
         {
@@ -289,22 +324,23 @@ internal sealed class LabUp(LabOptions options)
                        ?? throw new LabException($"the controller does not know machine {id}");
             string iface = WireguardInterface(dir, i);
             string log = Path.Combine(Logs, iface + ".log");
-            int pid = HostProcess.StartDetached(LabNetwork.Exec(Namespace, ["wireguard-go", "-f", iface]), log, dir);
+            int pid = HostProcess.StartDetached(LabNetwork.Exec(client, ["wireguard-go", "-f", iface]), log, dir);
             state.Add(new LabProcess("wireguard-go " + iface, pid, iface));
             await WaitAsync(() => File.Exists($"/var/run/wireguard/{iface}.sock"), TimeSpan.FromSeconds(30), "wireguard-go " + iface, log, ct);
-            string endpoint = $"{LabNetwork.RelayAddress(i)}:{WireguardPort}";
-            HostProcess.Run(LabNetwork.Exec(Namespace, ["wg", "set", iface, "private-key", keyFile, "peer", view.WireguardPublicKey, "endpoint", endpoint,
-                "allowed-ips", TunnelGateway + "/32"]));
-            LabNetwork.Ip(Namespace, "addr", "add", device.Ipv4Address + "/32", "dev", iface);
-            LabNetwork.Ip(Namespace, "link", "set", iface, "up");
-            LabNetwork.Ip(Namespace, "route", "add", TunnelGateway + "/32", "dev", iface, "metric", (100 + i).ToString(CultureInfo.InvariantCulture));
-            var (handshake, ping) = PingThrough(Namespace, iface, view.WireguardPublicKey);
+            LabClient.Configure(client, iface, i, keyFile, view.WireguardPublicKey, device.Ipv4Address, device.Ipv6Address);
+            var (handshake, ping) = LabClient.PingThrough(client, iface, view.WireguardPublicKey);
             var firstHandshake = machine.Elapsed - addedAt[machine.Name];
-            say($"      {machine.Name}: {iface} → {endpoint}: handshake {(handshake ? "done" : "NONE")}, ping {TunnelGateway} {(ping ? "answered" : "NOT answered")} " +
+            say($"      {machine.Name}: {iface} → {LabClient.Endpoint(i)}: handshake {(handshake ? "done" : "NONE")}, ping {TunnelGateway} {(ping ? "answered" : "NOT answered")} " +
                 $"({firstHandshake.TotalSeconds:0.0}s after the device was added)");
-            relays.Add(new RelaySummary(machine.Name, id, LabNetwork.RelayAddress(i).ToString(), fingerprint, view.State, handshake, ping, iface,
+            var seen = await LabClient.EchoSeenAsync(client, iface, EchoTimeout, ct);
+            say($"      {machine.Name}: GET /ip through the tunnel: {seen.Detail}");
+            relays.Add(new RelaySummary(machine.Name, id, LabInternet.RelayPublic4(i).ToString(), fingerprint, view.State, handshake, ping, iface,
                 machine.ConsoleLog, machine.StbootTimeline(),
-                new RelayTimeline(Round(kexecAt), Round(enrolledAt), Round(enrolled[i].Deploy), Round(firstHandshake))));
+                new RelayTimeline(Round(kexecAt), Round(enrolledAt), Round(enrolled[i].Deploy), Round(firstHandshake)))
+            {
+                PublicIpv4 = LabInternet.RelayPublic4(i).ToString(), PublicIpv6 = LabInternet.RelayPublic6(i).ToString(),
+                EgressIpv4 = seen.Ipv4, EgressIpv6 = seen.Ipv6,
+            });
         }
         Done("tunnel");
         return relays;

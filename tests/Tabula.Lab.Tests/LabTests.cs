@@ -72,6 +72,25 @@ public sealed class LabTests(ITestOutputHelper output)
             Assert.True(File.Exists($"/run/netns/{ns}"));
             Assert.NotEmpty(ProcessesNaming(dir + "/"));   // QEMU and the servers run on after `up` returns
 
+            // The lab internet: the relay on its public addresses (IPv6 by SLAAC from the lab's RAs), reached by both
+            // customers; the echo host; what the client's GET /ip through the tunnel saw (the relay's public address, or
+            // nothing while the relay has no egress).
+            Assert.Equal(("198.51.100.11", "2001:db8:64::5054:ff:fe7a:b101", "198.51.100.11"), (relay.PublicIpv4, relay.PublicIpv6, relay.Address));
+            Assert.True(File.Exists(relay.ConsoleLog));
+            Assert.StartsWith("https://127.0.0.1:", summary.FleetUrl, StringComparison.Ordinal);
+            var internet = summary.Internet!;
+            Assert.Equal([ns + "-c1", ns + "-c2"], internet.CustomerNamespaces);
+            Assert.Equal(("203.0.113.10", "2001:db8:203::10", "echo.tabula-lab.test", 80), (internet.Echo.Ipv4, internet.Echo.Ipv6, internet.Echo.Name, internet.Echo.HttpPort));
+            Assert.Equal(["10.98.0.1:8443", "10.98.0.1:9443"], internet.PrivateEndpoints);
+            Assert.Equal(ns + "-c1", summary.ClientNamespace);
+            Assert.True(relay.EgressIpv4 is null || relay.EgressIpv4 == relay.PublicIpv4, $"the echo host saw {relay.EgressIpv4}");
+            Assert.True(relay.EgressIpv6 is null || relay.EgressIpv6 == relay.PublicIpv6, $"the echo host saw {relay.EgressIpv6}");
+            foreach (string customer in internet.CustomerNamespaces)
+            {
+                Assert.True(Reaches(customer, relay.PublicIpv4!), $"{customer} does not reach {relay.PublicIpv4}");
+                Assert.True(Reaches(customer, relay.PublicIpv6!), $"{customer} does not reach {relay.PublicIpv6} (SLAAC from the lab's RAs)");
+            }
+
             // A seized provisioning server: the relay refuses all three bad packages, then boots the genuine one again.
             var attack = Tabula(TimeSpan.FromMinutes(25), "lab", "attack", "--json", "--dir", dir);
             Assert.True(attack.Code == 0, $"lab attack exited {attack.Code}: {attack.Stderr}");
@@ -112,6 +131,9 @@ public sealed class LabTests(ITestOutputHelper output)
         }
 
         Assert.False(File.Exists($"/run/netns/{ns}"), $"namespace {ns} is still there");
+        foreach (string other in new[] { "-echo", "-c1", "-c2" })
+            Assert.False(File.Exists($"/run/netns/{ns}{other}"), $"namespace {ns}{other} is still there");
+        Assert.Empty(ProcessesNaming("--netns " + ns + "-echo "));
         Assert.Empty(ProcessesNaming(dir + "/"));
         Assert.Empty(ProcessesNaming("--netns " + ns + " "));
         Assert.Empty(ProcessesNaming(LabRunner.WireguardInterface(dir, 0)));
@@ -119,6 +141,22 @@ public sealed class LabTests(ITestOutputHelper output)
         var again = Tabula(TimeSpan.FromMinutes(1), "lab", "down", "--dir", dir);
         Assert.Equal(0, again.Code);
         Assert.Contains("nothing to take down", again.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>A ping (bounded: 10 tries of 2 s) from <paramref name="ns"/> to <paramref name="address"/>.</summary>
+    static bool Reaches(string ns, string address)
+    {
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            using var ping = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns, "ping", "-c", "1", "-W", "2", address])
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true,
+            })!;
+            ping.WaitForExit(TimeSpan.FromSeconds(10));
+            if (ping.HasExited && ping.ExitCode == 0)
+                return true;
+        }
+        return false;
     }
 
     [Fact]

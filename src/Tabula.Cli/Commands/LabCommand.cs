@@ -16,7 +16,7 @@ internal static class LabCommand
         "The whole fleet on this machine: signing keys, a signed relay package, the provisioning server and the fleet controller, " +
         "relay machines in QEMU (software emulation) that boot it with stboot, a customer's WireGuard client pinging through each relay.")
     {
-        Up(), Upgrade(), Attack(), Down(), Forward(),
+        Up(), Upgrade(), Attack(), Down(), Forward(), Echo(),
     };
 
     static Option<string> DirectoryOption() => new("--dir")
@@ -61,8 +61,13 @@ internal static class LabCommand
             Console.WriteLine($"    stboot (its own clock)  {LabRunner.Timeline(relay.Stboot)}");
             Console.WriteLine($"    lab (wall clock)        kexec at {relay.Timeline.KexecAt:0.0}s, enrolled at {relay.Timeline.EnrolledAt:0.0}s after power-on; " +
                               $"serving {relay.Timeline.Deploy:0.0}s after deploy; first ping through the tunnel {relay.Timeline.FirstHandshake:0.0}s after the device was added");
-            Console.WriteLine($"    console {relay.ConsoleLog}; client: ip netns exec {summary.Namespace} wg show {relay.WireguardInterface}");
+            Console.WriteLine($"    public {relay.PublicIpv4} {relay.PublicIpv6}; GET /ip through it: " +
+                              (relay.EgressIpv4 is null && relay.EgressIpv6 is null ? "no egress" : $"the echo host saw {relay.EgressIpv4 ?? "-"} and {relay.EgressIpv6 ?? "-"}"));
+            Console.WriteLine($"    console {relay.ConsoleLog}; client: ip netns exec {summary.ClientNamespace} wg show {relay.WireguardInterface}");
         }
+        if (summary.Internet is { } internet)
+            Console.WriteLine($"  internet  echo http://{internet.Echo.Name}/ip ({internet.Echo.Ipv4}, {internet.Echo.Ipv6}); customers: " +
+                              $"{string.Join(", ", internet.CustomerNamespaces)} (ip netns exec NS …)");
         Console.WriteLine($"  take it down with: tabula lab down{(summary.Directory == LabRunner.DefaultDirectory ? "" : " --dir " + summary.Directory)}");
     }
 
@@ -176,6 +181,20 @@ internal static class LabCommand
         command.SetAction((result, ct) => Guard(null, async () =>
         {
             await LabForwarder.RunAsync(result.GetValue(ns)!, IPEndPoint.Parse(result.GetValue(listen)!), IPEndPoint.Parse(result.GetValue(to)!), ct);
+            return ExitCode.Ok;
+        }));
+        return command;
+    }
+
+    static Command Echo()
+    {
+        var ns = new Option<string?>("--netns") { Description = "Namespace to listen in (default: this process's)" };
+        var port = new Option<int>("--port") { Description = "TCP port (all addresses, IPv4 and IPv6)", DefaultValueFactory = _ => LabInternet.EchoHttpPort };
+        var command = new Command("echo", "The lab internet's echo host: GET /ip, GET /bytes/N (started by `lab up`).") { ns, port };
+        command.Hidden = true;
+        command.SetAction((result, ct) => Guard(null, async () =>
+        {
+            await LabEcho.RunAsync(result.GetValue(ns), result.GetValue(port), line => { Console.WriteLine(line); Console.Out.Flush(); }, ct);
             return ExitCode.Ok;
         }));
         return command;
