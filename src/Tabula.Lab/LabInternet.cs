@@ -9,7 +9,7 @@ namespace Tabula.Lab;
 /// machine: the lab namespace NAME is the only router, it has no default route and no host NIC.
 /// <code>
 ///   NAME (forwards IPv4 and IPv6)
-///     br0   10.98.0.1/24 (management: provisioning, fleet)
+///     br0   10.198.0.1/24 (management: provisioning, fleet)
 ///           198.51.100.1/24, 2001:db8:64::1/64 (the relays' public segment; dnsmasq sends RAs, relays take SLAAC)
 ///     inet0 203.0.113.1/24, 2001:db8:203::1/64
 ///      ├─ veth ── NAME-echo  203.0.113.10, 2001:db8:203::10: HTTP :80 (`tabula lab echo`), dnsmasq :53 for echo.tabula-lab.test

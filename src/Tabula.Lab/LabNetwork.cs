@@ -10,18 +10,19 @@ namespace Tabula.Lab;
 /// <see cref="LabInternet"/> adds the relays' public segment to br0 and the internet around it.
 /// <code>
 ///   namespace NAME (no default route, nothing bridged to a host NIC)
-///     br0 10.98.0.1/24 ── provisioning https://10.98.0.1:8443, fleet https://10.98.0.1:9443
+///     br0 10.198.0.1/24 ── provisioning https://10.198.0.1:8443, fleet https://10.198.0.1:9443
 ///      ├─ tap0 ── QEMU relay-1 (static 198.51.100.11 via 198.51.100.1, 52:54:00:7a:b1:01)
 ///      ├─ tap1 ── QEMU relay-2 (static 198.51.100.12)
-///   host: 127.0.0.1:PORT ── `tabula lab forward` ── socket opened inside NAME ── 10.98.0.1:9443 (dashboard, staff API)
+///   host: 127.0.0.1:PORT ── `tabula lab forward` ── socket opened inside NAME ── 10.198.0.1:9443 (dashboard, staff API)
 /// </code>
 /// Packets reach only what the lab started in its namespaces: there is no route out, and the host reaches them only
 /// through the forwarder's loopback port.
 /// </summary>
 public static class LabNetwork
 {
-    /// <summary>The bridge's (and the servers') address.</summary>
-    public static readonly IPAddress HostAddress = IPAddress.Parse("10.98.0.1");
+    /// <summary>The bridge's (and the servers') address: the management network. It must lie outside the tunnel pool
+    /// 10.64.0.0/10 (10.98.0.1 did, and a relay reaching it through its gateway routed it into wg0).</summary>
+    public static readonly IPAddress HostAddress = IPAddress.Parse("10.198.0.1");
 
     /// <summary>The bridge's name inside the namespace.</summary>
     public const string Bridge = "br0";

@@ -81,7 +81,7 @@ public sealed class LabTests(ITestOutputHelper output)
             var internet = summary.Internet!;
             Assert.Equal([ns + "-c1", ns + "-c2"], internet.CustomerNamespaces);
             Assert.Equal(("203.0.113.10", "2001:db8:203::10", "echo.tabula-lab.test", 80), (internet.Echo.Ipv4, internet.Echo.Ipv6, internet.Echo.Name, internet.Echo.HttpPort));
-            Assert.Equal(["10.98.0.1:8443", "10.98.0.1:9443"], internet.PrivateEndpoints);
+            Assert.Equal(["10.198.0.1:8443", "10.198.0.1:9443"], internet.PrivateEndpoints);
             Assert.Equal(ns + "-c1", summary.ClientNamespace);
             Assert.True(relay.EgressIpv4 is null || relay.EgressIpv4 == relay.PublicIpv4, $"the echo host saw {relay.EgressIpv4}");
             Assert.True(relay.EgressIpv6 is null || relay.EgressIpv6 == relay.PublicIpv6, $"the echo host saw {relay.EgressIpv6}");
