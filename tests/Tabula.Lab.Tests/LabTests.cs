@@ -75,7 +75,8 @@ public sealed class LabTests(ITestOutputHelper output)
             // The lab internet: the relay on its public addresses (IPv6 by SLAAC from the lab's RAs), reached by both
             // customers; the echo host; what the client's GET /ip through the tunnel saw (the relay's public address, or
             // nothing while the relay has no egress).
-            Assert.Equal(("198.51.100.11", "2001:db8:64::5054:ff:fe7a:b101", "198.51.100.11"), (relay.PublicIpv4, relay.PublicIpv6, relay.Address));
+            Assert.Equal(("198.51.100.11", "198.51.100.11"), (relay.PublicIpv4, relay.Address));
+            Assert.Equal(System.Net.IPAddress.Parse("2001:db8:64::5054:ff:fe7a:b101"), System.Net.IPAddress.Parse(relay.PublicIpv6!));
             Assert.True(File.Exists(relay.ConsoleLog));
             Assert.StartsWith("https://127.0.0.1:", summary.FleetUrl, StringComparison.Ordinal);
             var internet = summary.Internet!;
