@@ -9,7 +9,9 @@ namespace Tabula.Fleet.Tests.Support;
 public static class MullvadRelayListCheck
 {
     private const string Cargo = "/usr/bin/cargo";
-    private static readonly string Root = Path.Combine(Path.GetTempPath(), "tabula-mullvad-relay-list");
+    // Next to the test assembly, not in /tmp: cargo runs build scripts and we run the checker from here, and a
+    // machine may mount /tmp noexec.
+    private static readonly string Root = Path.Combine(AppContext.BaseDirectory, "mullvad-relay-list-build");
     private static readonly Lazy<Task<string>> Built = new(BuildAsync);
 
     /// <summary>The checker's verdict: exit code and its output (stdout on success, serde's error on failure).</summary>
