@@ -24,6 +24,9 @@ public sealed record LabOptions(string Directory, int Relays, IReadOnlyList<stri
 {
     /// <summary>How long one machine may take to reach one stage (TCG on shared cores is slow).</summary>
     public TimeSpan StageTimeout { get; init; } = TimeSpan.FromMinutes(12);
+
+    /// <summary>The relay package's kernel command line (bench/relay-init-on-alloc.sh compares two).</summary>
+    public string RelayCmdline { get; init; } = Images.Relay.RelayImageInputs.DefaultCmdline;
 }
 
 /// <summary>
@@ -165,13 +168,13 @@ public static partial class LabRunner
     /// <summary>The lab's relay OS package (deterministic: the label is what makes a release, or an attacker's build,
     /// differ): tabula-relay as /init, the guest kernel, the fleet URL on the lab bridge and the pinned fleet CA.</summary>
     internal static (byte[] Archive, RelayImageSummary Image) BuildRelayArchive(string relayBinary, LabKernel kernel,
-        string fleetCa, string label)
+        string fleetCa, string label, string cmdline = RelayImageInputs.DefaultCmdline)
     {
         using var zip = new MemoryStream();
         var image = RelayImage.Write(new RelayImageInputs(relayBinary, kernel.Release,
             $"https://{LabNetwork.HostAddress}:{FleetPort}", fleetCa, RelayImageInputs.DefaultModules)
         {
-            Kernel = kernel.KernelPath, Label = label,
+            Kernel = kernel.KernelPath, Label = label, Cmdline = cmdline,
         }, zip);
         return (zip.ToArray(), image);
     }

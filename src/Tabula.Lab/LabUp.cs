@@ -141,7 +141,7 @@ internal sealed class LabUp(LabOptions options)
             caName: "Tabula fleet CA");
         string packages = Path.Combine(dir, "packages");
         Directory.CreateDirectory(packages);
-        (archive, var image) = BuildRelayArchive(relay, kernel, fleetTls.CaCertificate, "Tabula lab relay");
+        (archive, var image) = BuildRelayArchive(relay, kernel, fleetTls.CaCertificate, "Tabula lab relay", options.RelayCmdline);
         say($"      {archive.Length / 1e6:0.0} MB (kernel {image.KernelBytes / 1e6:0.0} MB, initramfs {image.InitramfsBytes / 1e6:0.0} MB, " +
             $"{image.ModuleLoadOrder.Count} modules for WireGuard and virtio-net); pins the fleet CA for {FleetUrl}");
         byte[] descriptor = LabSigning.Sign(archive, [signers[0], signers[1]]);

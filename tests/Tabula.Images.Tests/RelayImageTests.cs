@@ -68,7 +68,7 @@ public sealed class RelayImageTests : IDisposable
         byte[] zip = Package(inputs);
         using var archive = OsPackageArchive.Open(new MemoryStream(zip));
         Assert.Equal(new Manifest("Tabula relay 6.1.0-test", "boot/vmlinuz-6.1.0-test", "boot/initramfs.cpio.gz",
-            "console=ttyS0,115200 panic=-1 quiet"), archive.Manifest);
+            "console=ttyS0,115200 panic=-1 quiet init_on_free=1"), archive.Manifest);
         using var kernel = new MemoryStream();
         archive.ExtractKernel(kernel);
         Assert.Equal(File.ReadAllBytes(inputs.KernelPath), kernel.ToArray());

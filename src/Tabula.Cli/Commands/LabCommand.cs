@@ -30,13 +30,18 @@ internal static class LabCommand
         var relays = new Option<int>("--relays") { Description = "Relay machines to boot (1 GiB of RAM and one busy core each: 1 or 2 on a small machine)", DefaultValueFactory = _ => 2 };
         var json = new Option<bool>("--json") { Description = "Print the summary as JSON on stdout (progress goes to stderr)" };
         var dir = DirectoryOption();
+        var cmdline = new Option<string>("--relay-cmdline")
+        {
+            Description = "Kernel command line of the relay package (default: the image builder's)",
+            DefaultValueFactory = _ => Images.Relay.RelayImageInputs.DefaultCmdline,
+        };
         var command = new Command("up",
             "Bring the lab up (a lab already up in the directory is taken down first). Needs root, qemu-system-x86, a linux-image kernel, " +
-            "wireguard-go and wireguard-tools (scripts/setup installs them).") { relays, json, dir };
+            "wireguard-go and wireguard-tools (scripts/setup installs them).") { relays, json, dir, cmdline };
         command.SetAction((result, ct) => Guard(result.GetValue(dir)!, async () =>
         {
             bool asJson = result.GetValue(json);
-            var options = new LabOptions(result.GetValue(dir)!, result.GetValue(relays), Self(), Progress(asJson));
+            var options = new LabOptions(result.GetValue(dir)!, result.GetValue(relays), Self(), Progress(asJson)) { RelayCmdline = result.GetValue(cmdline)! };
             var summary = await LabRunner.UpAsync(options, ct);
             if (asJson)
                 Console.WriteLine(JsonSerializer.Serialize(summary, LabJson.Default.LabSummary));

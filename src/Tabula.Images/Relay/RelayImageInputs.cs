@@ -18,9 +18,11 @@ public sealed record RelayImageInputs(string Agent, string KernelRelease, string
 
     /// <summary>
     /// The default kernel command line: the serial console (where the agent shows its enrollment fingerprint),
-    /// reboot at once on a panic (PID 1 dying is one) instead of hanging, and no kernel chatter around the agent's lines.
+    /// reboot at once on a panic (PID 1 dying is one) instead of hanging, no kernel chatter around the agent's lines,
+    /// and freed memory zeroed at once (<c>init_on_free=1</c>: a customer's packets and keys do not linger in free pages
+    /// until they are reused; issue 15, docs/relay.md "Memory zeroing").
     /// </summary>
-    public const string DefaultCmdline = "console=ttyS0,115200 panic=-1 quiet";
+    public const string DefaultCmdline = "console=ttyS0,115200 panic=-1 quiet init_on_free=1";
 
     /// <summary>The kernel image; null: /boot/vmlinuz-RELEASE.</summary>
     public string? Kernel { get; init; }
