@@ -50,7 +50,7 @@ public sealed class ImageRelayTests : IDisposable
         Assert.Contains($"size: package {zip} bytes = 0.0 MB (goal ≤ 50.0 MB: met)", first.Stdout);
         Assert.Contains("kernel 16384 bytes, initramfs ", first.Stdout);
         Assert.Contains($"/init 8192 bytes ({scratch["tabula-relay"]})", first.Stdout);
-        Assert.Contains("cmdline \"console=ttyS0,115200 panic=-1 quiet\"", first.Stdout);
+        Assert.Contains("cmdline \"console=ttyS0,115200 panic=-1 quiet init_on_free=1\"", first.Stdout);
         Assert.Contains("\"Tabula fleet CA\" until ", first.Stdout);
         Assert.Contains("3 modules", first.Stdout);
         Assert.Equal("", first.Stderr);
@@ -59,7 +59,7 @@ public sealed class ImageRelayTests : IDisposable
     [Fact]
     public void Json_output_has_the_sizes_the_goal_and_the_module_load_order()
     {
-        var output = Tabula.Ok([.. With(Arguments("relay"), "--fleet-url", "https://[2001:db8::10]/base"), "--cmdline", "console=ttyS1", "--json"]);
+        var output = Tabula.Ok([.. With(Arguments("relay"), "--fleet-url", "https://[2001:db8::10]/base"), "--cmdline", "console=ttyS1 init_on_free=1", "--json"]);
         var json = Assert.IsType<JsonObject>(JsonNode.Parse(output.Stdout));
         Assert.Equal(new FileInfo(scratch["relay.zip"]).Length, (long)json["archive_bytes"]!);
         Assert.Equal(50_000_000L, (long)json["goal_bytes"]!);
@@ -67,7 +67,7 @@ public sealed class ImageRelayTests : IDisposable
         Assert.Equal(8192L, (long)json["init_bytes"]!);
         Assert.Equal(16384L, (long)json["kernel_bytes"]!);
         Assert.True((long)json["initramfs_uncompressed_bytes"]! > (long)json["initramfs_bytes"]!);
-        Assert.Equal("console=ttyS1", (string)json["cmdline"]!);
+        Assert.Equal("console=ttyS1 init_on_free=1", (string)json["cmdline"]!);
         Assert.Equal("https://[2001:db8::10]/base", (string)json["fleet_url"]!);
         Assert.Equal(["Tabula fleet CA"], json["fleet_ca"]!.AsArray().Select(n => (string)n!));
         Assert.Equal(["/lib/modules/6.1.0-test/kernel/udp_tunnel.ko", "/lib/modules/6.1.0-test/kernel/wireguard.ko",
@@ -93,6 +93,17 @@ public sealed class ImageRelayTests : IDisposable
         var output = Tabula.Run(With(Arguments("relay"), "--fleet-url", url));
         Assert.Equal(2, output.ExitCode);
         Assert.Contains(why, output.Stderr);
+        Assert.False(File.Exists(scratch["relay.zip"]) || File.Exists(scratch["relay.json"]) || File.Exists(scratch["relay.zip.tmp"]));
+    }
+
+    [Theory]
+    [InlineData("console=ttyS1")]
+    [InlineData("console=ttyS1 init_on_free=1 init_on_free=0")]
+    public void A_cmdline_that_does_not_zero_freed_memory_is_exit_2_and_no_package(string cmdline)
+    {
+        var output = Tabula.Run([.. Arguments("relay"), "--cmdline", cmdline]);
+        Assert.Equal(2, output.ExitCode);
+        Assert.Contains("init_on_free=1", output.Stderr);
         Assert.False(File.Exists(scratch["relay.zip"]) || File.Exists(scratch["relay.json"]) || File.Exists(scratch["relay.zip.tmp"]));
     }
 

@@ -102,6 +102,40 @@ public sealed class RelayImageTests : IDisposable
             "proc", "run", "sys", "tmp", "var"], entries.Keys);
     }
 
+    [Fact]
+    public void The_default_command_line_zeroes_freed_memory()
+    {
+        using var archive = OsPackageArchive.Open(new MemoryStream(Package(Inputs())));
+        Assert.Contains(RelayImage.InitOnFree, archive.Manifest.Cmdline.Split(' '));
+        Assert.Equal("init_on_free=1", RelayImage.InitOnFree);
+    }
+
+    [Theory]
+    [InlineData("console=ttyS0 init_on_free=1")]
+    [InlineData("init_on_free=0 console=ttyS0 init_on_free=1 init_on_alloc=1")]
+    [InlineData("console=ttyS0  init_on_free=1 -- init_on_free=0")]          // after "--": /init's, not the kernel's
+    public void A_command_line_that_zeroes_freed_memory_is_kept_exactly(string cmdline)
+    {
+        using var archive = OsPackageArchive.Open(new MemoryStream(Package(Inputs() with { Cmdline = cmdline })));
+        Assert.Equal(cmdline, archive.Manifest.Cmdline);
+    }
+
+    [Theory]
+    [InlineData("console=ttyS0,115200 panic=-1 quiet")]
+    [InlineData("console=ttyS0 init_on_free=1 init_on_free=0")]              // the kernel takes the last one
+    [InlineData("console=ttyS0 init_on_free=on")]
+    [InlineData("console=ttyS0 init_on_free=10")]
+    [InlineData("console=ttyS0 -- init_on_free=1")]
+    [InlineData("")]
+    public void A_command_line_that_does_not_zero_freed_memory_is_refused(string cmdline)
+    {
+        using var output = new MemoryStream();
+        var e = Assert.Throws<ImageException>(() => RelayImage.Write(Inputs() with { Cmdline = cmdline }, output));
+        Assert.Equal(ImageError.InputInvalid, e.Reason);
+        Assert.Contains("init_on_free=1", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, output.Length);
+    }
+
     [Theory]
     [InlineData("https://192.0.2.10:8443/tabula")]
     [InlineData("https://fleet.example.net:8443/")]   // a relay on DHCP resolves its controller by name
@@ -127,7 +161,7 @@ public sealed class RelayImageTests : IDisposable
     [Fact]
     public void Summary_reports_the_sizes_that_went_in()
     {
-        var inputs = Inputs() with { Cmdline = "console=ttyS1 panic=10" };
+        var inputs = Inputs() with { Cmdline = "console=ttyS1 panic=10 init_on_free=1" };
         using var output = new MemoryStream();
         RelayImageSummary summary = RelayImage.Write(inputs, output);
         using var archive = OsPackageArchive.Open(new MemoryStream(output.ToArray()));
@@ -136,7 +170,7 @@ public sealed class RelayImageTests : IDisposable
         Assert.Equal(8192, summary.InitBytes);
         Assert.Equal(16384, summary.KernelBytes);
         Assert.True(summary.InitramfsUncompressedBytes > 8192);
-        Assert.Equal("console=ttyS1 panic=10", summary.Manifest.Cmdline);
+        Assert.Equal("console=ttyS1 panic=10 init_on_free=1", summary.Manifest.Cmdline);
         Assert.Equal("Tabula fleet CA", Assert.Single(summary.FleetCa).CommonName);
         Assert.Equal(5, summary.ModuleLoadOrder.Count);
     }
@@ -198,7 +232,7 @@ public sealed class RelayImageTests : IDisposable
         Assert.Equal(ImageError.ModuleNotFound,
             Assert.Throws<ImageException>(() => Package(inputs with { Modules = ["e1000e"] })).Reason);
         Assert.Equal(ImageError.InputInvalid,
-            Assert.Throws<ImageException>(() => Package(inputs with { Cmdline = new string('x', Packaging.Limits.MaxCmdlineBytes + 1) })).Reason);
+            Assert.Throws<ImageException>(() => Package(inputs with { Cmdline = "init_on_free=1 " + new string('x', Packaging.Limits.MaxCmdlineBytes) })).Reason);
     }
 
     [GuestKernelFact]

@@ -18,7 +18,7 @@ internal static class ImageRelayCommand
         var fleetUrl = new Option<string>("--fleet-url") { Description = "The fleet controller's base URL, https://HOST[:PORT][/PATH], HOST an IP address or a DNS name the relay resolves through the resolvers of its host configuration or DHCP lease (goes into /etc/tabula/relay.json)", Required = true };
         var fleetCa = new Option<string>("--fleet-ca") { Description = "PEM with the CA certificate(s) the agent pins for the controller (e.g. ca.pem of `tabula fleet tls init`)", Required = true };
         var kernel = new Option<string?>("--kernel") { Description = "Kernel image (default: /boot/vmlinuz-RELEASE)" };
-        var cmdline = new Option<string>("--cmdline") { Description = "Kernel command line of the relay OS", DefaultValueFactory = _ => RelayImageInputs.DefaultCmdline };
+        var cmdline = new Option<string>("--cmdline") { Description = "Kernel command line of the relay OS (must keep init_on_free=1: freed memory zeroed)", DefaultValueFactory = _ => RelayImageInputs.DefaultCmdline };
         var modules = new Option<string>("--modules")
         {
             Description = "Comma-separated module names; their closure from modules.dep is added (add real NICs' drivers, e.g. e1000e,igb)",

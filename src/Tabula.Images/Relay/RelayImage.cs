@@ -15,7 +15,8 @@ namespace Tabula.Images.Relay;
 /// <item><see cref="InitramfsLayout.RelayConfig"/> (fleet URL) and <see cref="InitramfsLayout.FleetCa"/> (the pinned CA, re-encoded);</item>
 /// <item>the requested kernel modules with their dependencies and bus transports, modules.dep and modules.alias (<see cref="ModuleTree.AddClosureTo"/>; the agent coldplugs them).</item>
 /// </list>
-/// Nothing in the image names a disk or swap: the root file system is the initramfs itself. Inputs are validated first,
+/// Nothing in the image names a disk or swap: the root file system is the initramfs itself, and the kernel command line
+/// must zero freed memory (<see cref="InitOnFree"/>). Inputs are validated first,
 /// so a package whose agent could never reach its controller is refused here. Deterministic: the same inputs give the
 /// same bytes (the cpio writer fixes order, mtimes, owners and inodes; gzip and zip carry no timestamps).
 /// </summary>
@@ -23,6 +24,11 @@ public static class RelayImage
 {
     /// <summary>The initramfs file name inside the archive (boot/initramfs.cpio.gz).</summary>
     public const string InitramfsName = "initramfs.cpio.gz";
+
+    /// <summary>The kernel parameter every relay command line carries (freed memory zeroed).</summary>
+    public const string InitOnFree = InitOnFreeKey + "1";
+
+    const string InitOnFreeKey = "init_on_free=";
 
     /// <summary>/tmp is world-writable with the sticky bit, as everywhere.</summary>
     const UnixFileMode TmpMode = (UnixFileMode)0x3FF;
@@ -49,6 +55,21 @@ public static class RelayImage
         return (archive, fleetCa, loadOrder);
     }
 
+    /// <summary>
+    /// A relay zeroes freed memory (issue 15): a customer's packets and keys must not linger in free pages until reused.
+    /// The kernel takes the last <c>init_on_free=</c> it is given, so that one must be <c>init_on_free=1</c>.
+    /// </summary>
+    static void CheckCmdline(string cmdline)
+    {
+        ArgumentNullException.ThrowIfNull(cmdline);
+        // Parameters after "--" go to /init, not to the kernel.
+        var kernelPart = cmdline.Split(' ', StringSplitOptions.RemoveEmptyEntries).TakeWhile(t => t != "--");
+        string? last = kernelPart.LastOrDefault(t => t.StartsWith(InitOnFreeKey, StringComparison.Ordinal));
+        if (last != InitOnFree)
+            ImageException.Throw(ImageError.InputInvalid,
+                $"the relay's kernel command line must end its init_on_free settings with {InitOnFree} (freed memory zeroed), got \"{cmdline}\"");
+    }
+
     /// <summary>relay.json through its owner (Tabula.Fleet.Protocol), so the agent will accept what is written.</summary>
     static RelayConfig CreateConfig(string fleetUrl)
     {
@@ -67,6 +88,7 @@ public static class RelayImage
     public static RelayImageSummary Write(RelayImageInputs inputs, Stream output)
     {
         ArgumentNullException.ThrowIfNull(output);
+        CheckCmdline(inputs.Cmdline);
         var (archive, fleetCa, loadOrder) = BuildInitramfs(inputs);
         string kernelPath = inputs.KernelPath;
         if (!File.Exists(kernelPath) || new FileInfo(kernelPath).Length == 0)
