@@ -1,0 +1,49 @@
+using System.Globalization;
+
+namespace Tabula.Qemu;
+
+/// <summary>The QEMU command line for <see cref="QemuOptions"/> (pure, so it is tested without starting QEMU).</summary>
+public static class QemuArguments
+{
+    /// <summary>The program and arguments: <c>ip netns exec NS qemu …</c> inside a namespace, else <c>qemu …</c>.
+    /// <paramref name="pidFile"/> makes QEMU daemonize and write its pid there.</summary>
+    public static IReadOnlyList<string> Command(QemuOptions options, string qemu, string? ip, string? pidFile = null)
+    {
+        var command = new List<string>();
+        if (options.Namespace is { } ns)
+            command.AddRange([ip ?? throw new ArgumentNullException(nameof(ip), "a namespace needs ip"), "netns", "exec", ns]);
+        command.Add(qemu);
+        command.AddRange(For(options, pidFile));
+        return command;
+    }
+
+    /// <summary>QEMU's arguments.</summary>
+    public static IReadOnlyList<string> For(QemuOptions options, string? pidFile = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MemoryMiB, 64);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Cpus, 1);
+        var args = new List<string> { "-name", options.Name };
+        if (options.MachineType is { } type)
+            args.AddRange(["-machine", type]);
+        args.AddRange(["-accel", "tcg", "-cpu", "max", "-m", options.MemoryMiB.ToString(CultureInfo.InvariantCulture)]);
+        if (options.Cpus > 1)
+            args.AddRange(["-smp", options.Cpus.ToString(CultureInfo.InvariantCulture)]);
+        args.AddRange(["-display", "none", "-no-reboot", "-nodefaults", "-serial", "file:" + options.ConsoleLog, "-monitor", "none",
+            "-kernel", options.Kernel, "-initrd", options.Initramfs, "-append", options.CommandLine]);
+        if (options.Nic is { } nic)
+            args.AddRange(["-netdev", $"tap,id=n0,ifname={nic.Tap},script=no,downscript=no", "-device", $"virtio-net-pci,netdev=n0,mac={nic.Mac}"]);
+        else
+            args.AddRange(["-nic", "none"]);
+        if (options.Disk is { } disk)
+            args.AddRange(["-drive", $"file={disk},format=raw,if=virtio,cache=writethrough"]);
+        if (options.HostShare is { } share)
+            args.AddRange(["-virtfs", $"local,path={share.Path},mount_tag={share.Tag},security_model=none,{(share.ReadOnly ? "readonly=on," : "")}multidevs=remap"]);
+        if (pidFile is not null)
+            args.AddRange(["-daemonize", "-pidfile", pidFile]);
+        return args;
+    }
+
+    /// <summary>A command as a shell would show it, for logs and messages.</summary>
+    public static string Show(IEnumerable<string> command) =>
+        string.Join(' ', command.Select(a => a.Length > 0 && a.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,+@".Contains(c)) ? a : $"'{a.Replace("'", "'\\''")}'"));
+}

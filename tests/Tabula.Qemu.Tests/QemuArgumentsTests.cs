@@ -1,0 +1,57 @@
+namespace Tabula.Qemu.Tests;
+
+public sealed class QemuArgumentsTests
+{
+    static readonly QemuOptions Relay = new("relay-1", "/boot/vmlinuz-6.1", "/lab/relay-1/stboot.cpio.gz", "console=ttyS0 panic=-1 quiet",
+        "/lab/relay-1/console.log") { Namespace = "tabula-lab-1", Nic = new QemuNic("tap1", "52:54:00:7a:b1:01") };
+
+    [Fact]
+    public void A_lab_relay_runs_under_tcg_in_its_namespace_on_its_tap_with_the_console_in_a_file()
+    {
+        var command = QemuArguments.Command(Relay, "/usr/bin/qemu-system-x86_64", "/usr/sbin/ip", "/lab/relay-1/qemu.pid");
+        Assert.Equal([
+            "/usr/sbin/ip", "netns", "exec", "tabula-lab-1", "/usr/bin/qemu-system-x86_64",
+            "-name", "relay-1", "-accel", "tcg", "-cpu", "max", "-m", "1024", "-display", "none", "-no-reboot", "-nodefaults",
+            "-serial", "file:/lab/relay-1/console.log", "-monitor", "none",
+            "-kernel", "/boot/vmlinuz-6.1", "-initrd", "/lab/relay-1/stboot.cpio.gz", "-append", "console=ttyS0 panic=-1 quiet",
+            "-netdev", "tap,id=n0,ifname=tap1,script=no,downscript=no", "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:7a:b1:01",
+            "-daemonize", "-pidfile", "/lab/relay-1/qemu.pid"], command);
+    }
+
+    [Fact]
+    public void Without_a_nic_there_is_none_and_without_a_namespace_qemu_is_the_program()
+    {
+        var command = QemuArguments.Command(Relay with { Namespace = null, Nic = null, Disk = "/tmp/disk.raw" }, "qemu", ip: null);
+        Assert.Equal("qemu", command[0]);
+        Assert.DoesNotContain("-netdev", command);
+        Assert.DoesNotContain("-daemonize", command);
+        Assert.Equal(["-nic", "none", "-drive", "file=/tmp/disk.raw,format=raw,if=virtio,cache=writethrough"], command.TakeLast(4));
+    }
+
+    [Fact]
+    public void The_wireguard_guest_gets_q35_two_cpus_and_the_host_root_read_only_over_9p()
+    {
+        var args = QemuArguments.For(Relay with
+        {
+            Namespace = null, Nic = null, MachineType = "q35", Cpus = 2, MemoryMiB = 2048, HostShare = new QemuHostShare("/", "hostroot"),
+        });
+        Assert.Equal(["-name", "relay-1", "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2"], args.Take(12));
+        Assert.Equal(["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"], args.TakeLast(2));
+        Assert.DoesNotContain("-accel", QemuArguments.For(Relay).Skip(3));   // one accelerator, and never kvm
+        Assert.DoesNotContain(args, a => a.Contains("kvm", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Nonsense_sizes_are_refused_and_a_namespace_needs_ip()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => QemuArguments.For(Relay with { MemoryMiB = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => QemuArguments.For(Relay with { Cpus = 0 }));
+        Assert.Throws<ArgumentNullException>(() => QemuArguments.Command(Relay, "qemu", ip: null));
+    }
+
+    [Fact]
+    public void Show_quotes_what_a_shell_would_split()
+    {
+        Assert.Equal("qemu -append 'console=ttyS0 quiet' -name 'it'\\''s'", QemuArguments.Show(["qemu", "-append", "console=ttyS0 quiet", "-name", "it's"]));
+    }
+}
