@@ -63,8 +63,9 @@ public static class PublicEndpoints
             var p = m.Placement!;
             string location = $"{p.CountryCode}-{p.CityCode}";
             // Placements stored before coordinates existed take the city table's, or 0/0 when it does not know the city.
-            double latitude = p.Latitude ?? (CityTable.TryGet(p.CountryCode, p.CityCode, out double lat, out _) ? lat : 0);
-            double longitude = p.Longitude ?? (CityTable.TryGet(p.CountryCode, p.CityCode, out _, out double lon) ? lon : 0);
+            bool known = CityTable.TryGet(p.CountryCode, p.CityCode, out double cityLatitude, out double cityLongitude);
+            double latitude = p.Latitude ?? (known ? cityLatitude : 0);
+            double longitude = p.Longitude ?? (known ? cityLongitude : 0);
             locations[location] = new LocationView(p.Country, p.City, latitude, longitude);
             ports.Add(p.Port);
             relays.Add(new RelayView(p.Hostname, location, m.State == MachineState.Deployed, p.Owned, p.Provider, p.Ipv4AddrIn, p.Ipv6AddrIn,
