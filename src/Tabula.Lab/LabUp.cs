@@ -307,6 +307,31 @@ internal sealed class LabUp(LabOptions options)
         return (device, keyFile, addedAt);
     }
 
+    /// <summary>
+    /// Waits until the relay reports <paramref name="revision"/> applied (it prints no line per device change: when a
+    /// customer's device came or went is not the console's business), saying every 30 s what it waits for.
+    /// </summary>
+    async Task<MachineView> WaitAppliedAsync(HttpClient staff, string name, string id, long revision, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var said = TimeSpan.Zero;
+        while (true)
+        {
+            var view = await staff.GetFromJsonAsync($"/api/v1/machines/{id}", FleetJson.Default.MachineView, ct)
+                       ?? throw new LabException($"the controller does not know machine {id}");
+            if (view.AppliedRevision >= revision)
+                return view;
+            if (clock.Elapsed > options.StageTimeout)
+                throw new LabException($"{name} did not apply revision {revision} within {options.StageTimeout.TotalSeconds:0}s (applied {view.AppliedRevision})");
+            if (clock.Elapsed - said >= TimeSpan.FromSeconds(30))
+            {
+                said = clock.Elapsed;
+                options.Progress($"      {name}: waiting for the device to reach the relay ({clock.Elapsed.TotalSeconds:0}s, applied {view.AppliedRevision} of {revision})");
+            }
+            await Task.Delay(500, ct);
+        }
+    }
+
     /// <summary>7. Per relay a wireguard-go client with the device's key; a ping through the tunnel; the relay's summary.</summary>
     async Task<List<RelaySummary>> TunnelsAsync(HttpClient staff, (DeviceView Device, string KeyFile, Dictionary<string, TimeSpan> AddedAt) customer,
         CancellationToken ct)
@@ -319,9 +344,7 @@ internal sealed class LabUp(LabOptions options)
         for (int i = 0; i < enrolled.Count; i++)
         {
             var (machine, id, fingerprint, kexecAt, enrolledAt) = enrolled[i];
-            await WaitWithProgressAsync(machine, ConsoleMarker.Relay("sync", $"add revision={device.Revision}"), "the device to reach the relay", options, ct);
-            var view = await staff.GetFromJsonAsync($"/api/v1/machines/{id}", FleetJson.Default.MachineView, ct)
-                       ?? throw new LabException($"the controller does not know machine {id}");
+            var view = await WaitAppliedAsync(staff, machine.Name, id, device.Revision, ct);
             string iface = WireguardInterface(dir, i);
             string log = Path.Combine(Logs, iface + ".log");
             int pid = HostProcess.StartDetached(LabNetwork.Exec(client, ["wireguard-go", "-f", iface]), log, dir);

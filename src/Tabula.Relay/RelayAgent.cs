@@ -16,6 +16,11 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
     public TimeSpan StaffPollInterval { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Checked with every health report; a violation takes the relay out of service (see Machine.Mounts.MachineMounts.Check).</summary>
     public Func<IReadOnlyList<string>>? AmnesiaViolations { get; init; }
+    /// <summary>A peer with an endpoint and no handshake for this long is forgotten (<see cref="EndpointAmnesia"/>).</summary>
+    public TimeSpan EndpointIdle { get; init; } = TimeSpan.FromMinutes(3);
+    public TimeSpan EndpointSweepInterval { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Flushes a removed device's connections (on a relay: <see cref="Firewall.ConntrackFlush"/>); none when null.</summary>
+    public IConnectionFlush? ConnectionFlush { get; init; }
 }
 
 /// <summary>
@@ -28,7 +33,9 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
 public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgentOptions options, RelayLog log, TimeProvider time)
 {
 
-    public PeerSync Sync { get; } = new(device.Control, fleet, log, time);
+    public PeerSync Sync { get; } = new(device.Control, fleet, log, time, options.ConnectionFlush);
+    EndpointAmnesia? amnesia;
+    public EndpointAmnesia Amnesia => amnesia ??= new(device.Control, Sync, options.EndpointIdle, time);
     public string? MachineId { get; private set; }
     /// <summary>This boot's WireGuard public key (published in the relay list; not a secret).</summary>
     public byte[] PublicKey { get; private set; } = [];
@@ -129,7 +136,8 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
     async Task ServeAsync(CancellationToken ct)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var tasks = new[] { Sync.RunAsync(stop.Token), ReportAppliedAsync(stop.Token), ReportHealthAsync(stop.Token) };
+        var tasks = new[] { Sync.RunAsync(stop.Token), ReportAppliedAsync(stop.Token), ReportHealthAsync(stop.Token),
+            Amnesia.RunAsync(options.EndpointSweepInterval, log, stop.Token) };
         var first = await Task.WhenAny(tasks);
         await stop.CancelAsync();
         foreach (var task in tasks)
@@ -181,7 +189,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
                 }
             }
             if (reports++ % 10 == 0)
-                log.Health(peerCount, handshakes, rx, tx);
+                log.Health(peerCount, handshakes, rx, tx, Sync.Counters, Amnesia.Forgotten);
             try
             {
                 await fleet.HealthAsync(new HealthReport(peerCount, handshakes, (long)Math.Min(rx, long.MaxValue), (long)Math.Min(tx, long.MaxValue),

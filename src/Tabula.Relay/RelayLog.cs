@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Tabula.Machine.Init;
 using Tabula.Machine.Reporting;
+using Tabula.Relay.Sync;
 
 namespace Tabula.Relay;
 
@@ -48,15 +49,17 @@ public sealed class RelayLog(TextWriter console, TimeProvider time, int capacity
     public void Snapshot(long revision, int peers, TimeSpan elapsed) =>
         writer.Write("sync", $"snapshot revision={revision} peers={peers} took={Ms(elapsed)}");
 
-    /// <summary>A delta: its kind and revision, never the key or addresses it carried.</summary>
-    public void Delta(string kind, long revision, int peers, TimeSpan elapsed) =>
-        writer.Write("sync", $"{kind} revision={revision} peers={peers} took={elapsed.TotalMilliseconds:0.0}ms");
-
     public void Resubscribe(string reason, long from, TimeSpan delay) =>
         writer.Write("sync", $"resubscribe from={from} in={delay.TotalSeconds:0.0}s reason=\"{reason.Replace('"', '\'')}\"");
 
-    public void Health(int peers, int handshakesLastMinute, ulong rxBytes, ulong txBytes) =>
-        writer.Write("health", $"peers={peers} handshakes_1m={handshakesLastMinute} rx={rxBytes} tx={txBytes}");
+    /// <summary>
+    /// Totals only. There is no line per device change (not even its revision): when each device came or went is a
+    /// customer's business; the peer stream's adds and removes, the connections flushed and the endpoints forgotten
+    /// appear here as counts since start.
+    /// </summary>
+    public void Health(int peers, int handshakesLastMinute, ulong rxBytes, ulong txBytes, PeerSyncCounters sync, long forgotten) =>
+        writer.Write("health", $"peers={peers} handshakes_1m={handshakesLastMinute} rx={rxBytes} tx={txBytes} " +
+            $"added={sync.Added} removed={sync.Removed} flushed={sync.ConnectionsFlushed} flush_failed={sync.FlushFailures} forgotten={forgotten}");
 
     public void Fatal(string detail) => writer.Write("FATAL", $"{detail} (PID 1 keeps running)");
 

@@ -2,6 +2,7 @@ using Tabula.Machine.Init;
 using Tabula.Machine.Modules;
 using Tabula.Machine.Mounts;
 using Tabula.Machine.Network;
+using Tabula.Relay.Firewall;
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Serving;
 using Tabula.Relay.Settings;
@@ -54,6 +55,7 @@ public sealed class RelayMachine(RelayLog log)
         var agent = new RelayAgent(fleet, device, new RelayAgentOptions(settings.IdentityKey, settings.EnrollmentToken, settings.PackageDigest)
         {
             AmnesiaViolations = () => mounts.Check().Violations,
+            ConnectionFlush = new ConntrackFlush(),
         }, log, TimeProvider.System);
         while (true)
         {

@@ -61,7 +61,14 @@ public sealed class RelayAgentTests
         }
     }
 
-    static async Task<Rig> StartAsync()
+    /// <summary>The agent's real conntrack flush, run where the relay's packets are: inside the relay namespace.</summary>
+    sealed class FlushInNamespace(NetworkNamespace ns) : Tabula.Relay.Sync.IConnectionFlush
+    {
+        readonly Tabula.Relay.Firewall.ConntrackFlush flush = new();
+        public int Flush(System.Net.IPAddress ipv4, System.Net.IPAddress ipv6) => ns.RunInside(() => flush.Flush(ipv4, ipv6));
+    }
+
+    static async Task<Rig> StartAsync(TimeSpan? endpointIdle = null)
     {
         var files = new RelayFiles();
         var fleet = await FleetOverHttps.StartAsync(files);
@@ -89,6 +96,8 @@ public sealed class RelayAgentTests
         var agent = new RelayAgent(client, device, new RelayAgentOptions(files.IdentityKey, fleet.EnrollmentToken, files.Digest)
         {
             HealthInterval = TimeSpan.FromMilliseconds(500), AppliedInterval = TimeSpan.FromMilliseconds(200), StaffPollInterval = TimeSpan.FromMilliseconds(200),
+            EndpointIdle = endpointIdle ?? TimeSpan.FromMinutes(3), EndpointSweepInterval = TimeSpan.FromMilliseconds(500),
+            ConnectionFlush = new FlushInNamespace(relayNs),
         }, log, TimeProvider.System);
         var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         return new Rig
@@ -125,7 +134,16 @@ public sealed class RelayAgentTests
         return (device, account.Number, key);
     }
 
-    async Task ConfigureClientAsync(Rig rig, WireGuardKey clientKey, DeviceView device)
+    static async Task ConfigureClientAsync(Rig rig, WireGuardKey clientKey, DeviceView device)
+    {
+        await ClientSessionAsync(rig, clientKey);
+        rig.ClientNs.Ip("addr", "add", device.Ipv4Address + "/32", "dev", rig.ClientWg.InterfaceName);
+        rig.ClientNs.Ip("link", "set", rig.ClientWg.InterfaceName, "up");
+        rig.ClientNs.Ip("route", "add", "10.64.0.1/32", "dev", rig.ClientWg.InterfaceName);
+    }
+
+    /// <summary>(Re)sets the customer's peer for the relay: a fresh client session, whose next packet starts a handshake.</summary>
+    static async Task ClientSessionAsync(Rig rig, WireGuardKey clientKey)
     {
         var control = new UapiWireGuardControl(rig.ClientWg.InterfaceName);
         using var relayKey = new WireGuardKey(rig.Agent.PublicKey);
@@ -138,10 +156,23 @@ public sealed class RelayAgentTests
                 ReplaceAllowedIps = true, AllowedIps = [Tabula.WireGuard.AllowedIp.Parse("10.64.0.1/32")],
             }],
         });
-        rig.ClientNs.Ip("addr", "add", device.Ipv4Address + "/32", "dev", rig.ClientWg.InterfaceName);
-        rig.ClientNs.Ip("link", "set", rig.ClientWg.InterfaceName, "up");
-        rig.ClientNs.Ip("route", "add", "10.64.0.1/32", "dev", rig.ClientWg.InterfaceName);
     }
+
+    /// <summary>What <c>wg show IFACE WHAT</c> prints for the relay's device: an independent reader of its peers.</summary>
+    static string Wg(Rig rig, string what) => rig.RelayNs.Exec("wg", "show", rig.RelayWg.InterfaceName, what).Trim();
+
+    /// <summary>
+    /// Makes the relay namespace track connections (the relay's egress ruleset does, through its ct rules; here one
+    /// rule is enough), as `nft` would; the conntrack entries are then read back with `conntrack -L`.
+    /// </summary>
+    static void TrackConnections(Rig rig)
+    {
+        rig.RelayNs.Exec("nft", "add", "table", "inet", "tabula_test");
+        rig.RelayNs.Exec("nft", "add", "chain", "inet", "tabula_test", "input", "{ type filter hook input priority 0 ; }");
+        rig.RelayNs.Exec("nft", "add", "rule", "inet", "tabula_test", "input", "ct", "state", "established,related", "accept");
+    }
+
+    static string Conntrack(Rig rig, string address) => rig.RelayNs.Exec("conntrack", "-L", "-s", address);
 
     static bool Ping(Rig rig)
     {
@@ -149,10 +180,11 @@ public sealed class RelayAgentTests
         catch (Exception) { return false; }
     }
 
-    [PrivilegedFact("wireguard-go", "ip", "ping")]
+    [PrivilegedFact("wireguard-go", "ip", "ping", "nft", "conntrack")]
     public async Task Enrolls_waits_for_staff_serves_a_customer_and_stops_serving_a_removed_key()
     {
         await using var rig = await StartAsync();
+        TrackConnections(rig);
         string machineId = await DeployAsync(rig);
         var relayControl = new UapiWireGuardControl(rig.RelayWg.InterfaceName);
         using (var state = await relayControl.GetAsync())
@@ -183,6 +215,9 @@ public sealed class RelayAgentTests
         await Until(async () => (await staff.GetFromJsonAsync("/api/v1/health", FleetJson.Default.ListHealthView))!
             .Any(h => h.MachineId == machineId && h.Peers == 1 && h.HandshakesLastMinute == 1 && h.RxBytes > 0), "a health report with the handshake");
 
+        // The customer's pings are tracked connections of its tunnel address; removing the device flushes them.
+        Assert.True(Ping(rig));
+        Assert.Contains(device.Ipv4Address, Conntrack(rig, device.Ipv4Address));
         using (var customer = rig.Fleet.Client(account, "Token"))
         {
             using var removed = await customer.DeleteAsync($"/app/v1/devices/{device.Id}");
@@ -190,6 +225,9 @@ public sealed class RelayAgentTests
             long revision = (await removed.Content.ReadFromJsonAsync(FleetJson.Default.RevisionResponse))!.Revision;
             await Until(() => rig.Agent.Sync.AppliedRevision >= revision, "the removal to be applied");
         }
+        Assert.DoesNotContain(device.Ipv4Address, Conntrack(rig, device.Ipv4Address));   // ICMP entries live 30 s: gone because flushed
+        Assert.True(rig.Agent.Sync.Counters.ConnectionsFlushed >= 1);
+        Assert.Equal(0, rig.Agent.Sync.Counters.FlushFailures);
         using (var state = await relayControl.GetAsync())
             Assert.Empty(state.Peers);
         // The client's session is gone with the peer: a new handshake is refused, so nothing gets through.
@@ -202,8 +240,53 @@ public sealed class RelayAgentTests
         Assert.DoesNotContain(Convert.ToHexStringLower(Convert.FromBase64String(device.PublicKey)), printed);
         Assert.DoesNotContain(device.Ipv4Address, printed);
         Assert.DoesNotContain(device.Ipv6Address, printed);
-        Assert.Contains(printed.Split('\n'), ConsoleMarker.Relay("sync", "add").Matches);
+        // No line per device change; the health line counts them instead.
+        Assert.DoesNotContain(printed.Split('\n'), l => ConsoleMarker.Relay("sync", "add").Matches(l) || ConsoleMarker.Relay("sync", "remove").Matches(l));
+        await Until(() => rig.Log.Recent().Any(l => l.Contains(" added=1 removed=1 ") && l.Contains(" flush_failed=0 ")), "a health line counting the add and the remove", 30);
         Console.WriteLine($"device add → applied on the relay in {added.Elapsed.TotalMilliseconds:0} ms");
+    }
+
+    [PrivilegedFact("wireguard-go", "ip", "ping", "wg")]
+    public async Task Forgets_an_idle_customers_endpoint_keeps_its_peer_and_lets_it_handshake_again()
+    {
+        await using var rig = await StartAsync(endpointIdle: TimeSpan.FromSeconds(5));
+        await DeployAsync(rig);
+        var (device, _, clientKey) = await AddCustomerDeviceAsync(rig);
+        using var _ = clientKey;
+        await Until(() => rig.Agent.Sync.AppliedRevision >= device.Revision, "the add to be applied");
+        string expectedIps = string.Join(' ', new[] { device.Ipv4Address + "/32", device.Ipv6Address + "/128" }.Order());
+        string AllowedIps() => string.Join(' ', Wg(rig, "allowed-ips").Split('\t', 2)[1].Split(' ', StringSplitOptions.RemoveEmptyEntries).Order());
+
+        await ConfigureClientAsync(rig, clientKey, device);
+        await Until(() => Ping(rig), "a ping through the tunnel", 30);
+        Assert.StartsWith($"{device.PublicKey}\t10.203.0.2:", Wg(rig, "endpoints"));   // the customer's address, as the kernel keeps it
+
+        // Idle (no packet, so no handshake) for longer than EndpointIdle: the relay forgets where the customer was.
+        var idleSince = Stopwatch.StartNew();
+        await Until(() => Wg(rig, "endpoints") == $"{device.PublicKey}\t(none)", "the endpoint to be forgotten", 60);
+        Assert.True(idleSince.Elapsed >= TimeSpan.FromSeconds(3), $"forgotten after {idleSince.Elapsed}, before the idle time");
+        Assert.Equal($"{device.PublicKey}\t0", Wg(rig, "latest-handshakes"));
+        Assert.Equal($"{device.PublicKey}\t0\t0", Wg(rig, "transfer"));   // the counters went with it
+        Assert.Equal(expectedIps, AllowedIps());                           // the peer is still served, with its addresses
+        Assert.True(rig.Agent.Amnesia.Forgotten >= 1);
+        int subscriptions = rig.Agent.Sync.Subscriptions;
+
+        // The set is still the controller's: the next delta's hash check passes (a mismatch would resubscribe from 0).
+        var (second, _, secondKey) = await AddCustomerDeviceAsync(rig);
+        secondKey.Dispose();
+        await Until(() => rig.Agent.Sync.AppliedRevision >= second.Revision, "a later add");
+        Assert.Equal(subscriptions, rig.Agent.Sync.Subscriptions);
+
+        // A customer coming back (a new session, as its client starts one after 180 s) handshakes again.
+        await ClientSessionAsync(rig, clientKey);
+        await Until(() => Ping(rig), "a ping after the relay forgot the endpoint", 30);
+        Assert.Contains($"{device.PublicKey}\t10.203.0.2:", Wg(rig, "endpoints"));
+
+        string printed = rig.Console.ToString() + string.Join('\n', rig.Log.Recent());
+        Assert.DoesNotContain(device.PublicKey, printed);
+        Assert.DoesNotContain("10.203.0.2", printed);
+        Assert.DoesNotContain(device.Ipv4Address, printed);
+        await Until(() => rig.Log.Recent().Any(l => ConsoleMarker.Relay("health").Matches(l) && !l.EndsWith(" forgotten=0")), "a health line counting the forgotten peer", 30);
     }
 
     [PrivilegedFact("wireguard-go", "ip")]

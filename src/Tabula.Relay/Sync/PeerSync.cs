@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using Tabula.Relay.Serving;
 using Tabula.Fleet.Protocol;
 using Tabula.Relay.Fleet;
 using Tabula.WireGuard;
@@ -19,16 +20,24 @@ namespace Tabula.Relay.Sync;
 /// backoff (1 s doubling to 30 s, with jitter) while the device keeps serving the peers it has.</item>
 /// </list>
 /// The agent holds no copy of the set: the device is the set, and 32 bytes of hash say whether it is right.
+/// Every change this class makes to the device runs under one gate that <see cref="EndpointAmnesia"/> shares
+/// (<see cref="ExclusiveAsync"/>), so nothing else changes the peers between a read and a write. A removal flushes the
+/// removed device's tracked connections through <paramref name="flush"/> when one is given. Nothing here prints a line
+/// per device change: adds and removes are counted (<see cref="Counters"/>) and the health line shows the totals.
 /// </summary>
-public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayLog log, TimeProvider time)
+public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayLog log, TimeProvider time, IConnectionFlush? flush = null)
 {
     const int SnapshotBatch = 2048;
     static readonly TimeSpan StreamIdle = TimeSpan.FromSeconds(45);
 
     readonly byte[] setHash = PeerSetHash.Empty;
+    readonly SemaphoreSlim gate = new(1, 1);
     bool needSnapshot = true;
     long applied;
     int peers;
+    long added, removed, flushed, flushFailures, deviceChanges;
+    /// <summary>Set by a change outside the stream that may have left the device short of the set (see <see cref="DeviceInDoubt"/>).</summary>
+    int inDoubt;
 
     /// <summary>The revision the device holds (0 before the first snapshot).</summary>
     public long AppliedRevision => Volatile.Read(ref applied);
@@ -38,6 +47,40 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
 
     /// <summary>How many times the stream was (re)opened: tests watch it across controller restarts.</summary>
     public int Subscriptions { get; private set; }
+
+    /// <summary>Totals since start: what the console and health report may show instead of a line per change.</summary>
+    public PeerSyncCounters Counters => new(Interlocked.Read(ref added), Interlocked.Read(ref removed),
+        Interlocked.Read(ref flushed), Interlocked.Read(ref flushFailures));
+
+    /// <summary>Grows by one with every change this class applies to the device; read it before a read of the device to
+    /// know, under <see cref="ExclusiveAsync"/>, whether the stream changed the device since.</summary>
+    public long DeviceChanges => Interlocked.Read(ref deviceChanges);
+
+    /// <summary>Runs <paramref name="change"/> while the stream applies nothing to the device.</summary>
+    public async Task<T> ExclusiveAsync<T>(Func<Task<T>> change, CancellationToken ct)
+    {
+        await gate.WaitAsync(ct);
+        try { return await change(); }
+        finally { gate.Release(); }
+    }
+
+    /// <summary>
+    /// A change outside the stream failed part way and the device may lack peers of the set, which the running hash
+    /// cannot see (it is computed from the lines): the stream resubscribes from 0 at its next line (a heartbeat comes
+    /// every 15 s) and the snapshot restores the set.
+    /// </summary>
+    public void DeviceInDoubt() => Volatile.Write(ref inDoubt, 1);
+
+    async Task ApplyAsync(DeviceUpdate update, CancellationToken ct)
+    {
+        await gate.WaitAsync(ct);
+        try
+        {
+            Interlocked.Increment(ref deviceChanges);
+            await device.ApplyAsync(update, ct);
+        }
+        finally { gate.Release(); }
+    }
 
     /// <summary>Follows the stream until cancelled. Only an invalid relay token ends it (the agent then enrolls again).</summary>
     public async Task RunAsync(CancellationToken ct)
@@ -79,6 +122,11 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
         var reader = new PeerLineReader(stream, StreamIdle);
         while (await reader.ReadAsync(ct) is { } line)
         {
+            if (Interlocked.Exchange(ref inDoubt, 0) == 1)
+            {
+                needSnapshot = true;
+                throw new PeerStreamException(PeerStreamError.HashMismatch, "a change outside the stream failed part way; the device may lack peers");
+            }
             switch (line.Type)
             {
                 case PeerLineType.Snapshot:
@@ -114,7 +162,7 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
                 if (line.Revision != begin.Revision || count != begin.Count)
                     throw new PeerStreamException(PeerStreamError.SnapshotMismatch, $"snapshot of {begin.Count} at {begin.Revision} ended with {count} at {line.Revision}");
                 if (batch.Count > 0 || first)
-                    await device.ApplyAsync(new DeviceUpdate { ReplacePeers = first, Peers = batch }, ct);
+                    await ApplyAsync(new DeviceUpdate { ReplacePeers = first, Peers = batch }, ct);
                 if (!hash.AsSpan().SequenceEqual(line.Hash))
                     throw new PeerStreamException(PeerStreamError.HashMismatch, $"the snapshot at revision {line.Revision} does not hash to the controller's value");
                 hash.CopyTo(setHash, 0);
@@ -131,7 +179,7 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
             count++;
             if (batch.Count == SnapshotBatch)
             {
-                await device.ApplyAsync(new DeviceUpdate { ReplacePeers = first, Peers = batch }, ct);
+                await ApplyAsync(new DeviceUpdate { ReplacePeers = first, Peers = batch }, ct);
                 batch.Clear();
                 first = false;
             }
@@ -149,18 +197,39 @@ public sealed class PeerSync(IWireGuardControl device, FleetClient fleet, RelayL
         }
         if (!line.HasPeer)
             throw new PeerStreamException(PeerStreamError.MalformedLine, $"a {line.Type} line without a peer");
-        long started = time.GetTimestamp();
-        var update = line.Type == PeerLineType.Add ? Upsert(line) : PeerUpdate.RemovePeer(new WireGuardKey(line.PublicKey.Bytes));
-        await device.ApplyAsync(new DeviceUpdate { Peers = [update] }, ct);
+        bool add = line.Type == PeerLineType.Add;
+        var update = add ? Upsert(line) : PeerUpdate.RemovePeer(new WireGuardKey(line.PublicKey.Bytes));
+        await ApplyAsync(new DeviceUpdate { Peers = [update] }, ct);
+        if (!add)
+            FlushConnections(line.Ipv4!, line.Ipv6!);   // before the revision counts as applied: applied means cut off
         PeerSetHash.Toggle(setHash, line.PublicKey.Bytes, line.Ipv4, line.Ipv6);
-        Volatile.Write(ref peers, PeerCount + (line.Type == PeerLineType.Add ? 1 : -1));
+        Volatile.Write(ref peers, PeerCount + (add ? 1 : -1));
         Volatile.Write(ref applied, line.Revision);
+        if (add) Interlocked.Increment(ref added);
+        else Interlocked.Increment(ref removed);
         if (!setHash.AsSpan().SequenceEqual(line.Hash))
         {
             needSnapshot = true;
             throw new PeerStreamException(PeerStreamError.HashMismatch, $"after revision {line.Revision} the set differs from the controller's");
         }
-        log.Delta(line.Type == PeerLineType.Add ? "add" : "remove", line.Revision, PeerCount, time.GetElapsedTime(started));
+    }
+
+    /// <summary>
+    /// The removed peer can no longer send, but connections NATed for it would live on in conntrack until they time out
+    /// (minutes for TCP): delete them, so a removed device's traffic stops within seconds. A failure is counted and
+    /// never stops the stream (the entries then expire on their own).
+    /// </summary>
+    void FlushConnections(IPAddress ipv4, IPAddress ipv6)
+    {
+        if (flush is null) return;
+        try
+        {
+            Interlocked.Add(ref flushed, flush.Flush(ipv4, ipv6));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Interlocked.Increment(ref flushFailures);
+        }
     }
 
     /// <summary>The wire's public key becomes Tabula.WireGuard's key type here, at the edge into the device.</summary>

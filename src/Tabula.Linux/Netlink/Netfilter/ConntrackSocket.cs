@@ -66,11 +66,17 @@ public sealed class ConntrackSocket : IDisposable
     public int CountSourceNat() => List().Count(e => e.SourceNat);
 
     /// <summary>Deletes every entry whose original source or destination is <paramref name="address"/>; returns how many.</summary>
-    public int DeleteByAddress(IPAddress address)
+    public int DeleteByAddress(IPAddress address) => DeleteByAddresses([address]);
+
+    /// <summary>Deletes every entry whose original source or destination is one of <paramref name="addresses"/> (a
+    /// device's IPv4 and IPv6 tunnel addresses: one dump of the table for both); returns how many.</summary>
+    public int DeleteByAddresses(IReadOnlyCollection<IPAddress> addresses)
     {
-        ArgumentNullException.ThrowIfNull(address);
+        ArgumentNullException.ThrowIfNull(addresses);
+        foreach (var address in addresses)
+            ArgumentNullException.ThrowIfNull(address, nameof(addresses));
         int deleted = 0;
-        foreach (ConntrackEntry entry in List().Where(e => e.Source.Equals(address) || e.Destination.Equals(address)))
+        foreach (ConntrackEntry entry in List().Where(e => addresses.Contains(e.Source) || addresses.Contains(e.Destination)))
         {
             var request = Nfnetlink.Start(Nfnetlink.Type(Nfnetlink.SubsystemConntrack, MessageDelete), NetlinkMessageFlags.Ack, (byte)entry.Family);
             request.AddAttribute((ushort)(TupleOriginal | NetlinkHeader.NestedFlag), entry.OriginalTuple);
