@@ -289,6 +289,45 @@ public sealed class RelayAgentTests
         await Until(() => rig.Log.Recent().Any(l => ConsoleMarker.Relay("health").Matches(l) && !l.EndsWith(" forgotten=0")), "a health line counting the forgotten peer", 30);
     }
 
+    [PrivilegedFact("wireguard-go", "ip", "ping")]
+    public async Task Endpoint_amnesia_never_adds_back_a_peer_the_fleet_removed_while_it_waited()
+    {
+        await using var rig = await StartAsync();   // the agent's own amnesia waits 3 min: only the one below sweeps
+        await DeployAsync(rig);
+        var (device, account, clientKey) = await AddCustomerDeviceAsync(rig);
+        using var _ = clientKey;
+        await Until(() => rig.Agent.Sync.AppliedRevision >= device.Revision, "the add to be applied");
+        await ConfigureClientAsync(rig, clientKey, device);
+        await Until(() => Ping(rig), "a ping through the tunnel", 30);
+        var control = new UapiWireGuardControl(rig.RelayWg.InterfaceName);
+        var amnesia = new Tabula.Relay.Serving.EndpointAmnesia(control, rig.Agent.Sync, TimeSpan.FromSeconds(1), TimeProvider.System);
+        await Task.Delay(1500);   // idle for longer than its idle time
+
+        // The gate is held, so the order is: the fleet's removal queues on the gate, then the sweep reads the device
+        // (the peer is still there, idle) and queues behind it. Released, the removal lands first.
+        var held = new TaskCompletionSource();
+        var holding = rig.Agent.Sync.ExclusiveAsync(async () => { await held.Task; return 0; }, CancellationToken.None);
+        long removedAt;
+        using (var customer = rig.Fleet.Client(account, "Token"))
+        {
+            using var removed = await customer.DeleteAsync($"/app/v1/devices/{device.Id}");
+            removedAt = (await removed.Content.ReadFromJsonAsync(FleetJson.Default.RevisionResponse))!.Revision;
+        }
+        await Task.Delay(1500);   // the stream delivers the removal in milliseconds; it now waits on the gate
+        Assert.True(rig.Agent.Sync.AppliedRevision < removedAt);
+        var sweep = amnesia.SweepAsync(CancellationToken.None);
+        await Task.Delay(1000);   // the sweep's read, outside the gate
+        Assert.False(sweep.IsCompleted);
+        held.SetResult();
+        await holding;
+
+        Assert.Equal(0, await sweep);   // it saw the stream change the device, read again, and found nobody to forget
+        await Until(() => rig.Agent.Sync.AppliedRevision >= removedAt, "the removal to be applied");
+        using (var state = await control.GetAsync())
+            Assert.Empty(state.Peers);   // not added back
+        Assert.Equal(0, amnesia.Forgotten);
+    }
+
     [PrivilegedFact("wireguard-go", "ip")]
     public async Task Keeps_serving_through_a_controller_restart_and_resubscribes_from_its_revision()
     {
