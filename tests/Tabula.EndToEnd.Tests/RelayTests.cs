@@ -129,15 +129,15 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
         string client = $"twc{Environment.ProcessId % 100000}";
         System.Diagnostics.Process? clientDaemon = null;
         string console;
-        var machine = QemuMachine.Start(nameof(Stboot_boots_the_relay_which_takes_dhcp_resolves_the_fleet_name_enrolls_serves_a_deployed_customer_drops_a_removed_key_and_leaves_the_disk_untouched),
-            new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network) { Disk = disk, Mac = GuestMac });
+        var machine = Guest.Start(nameof(Stboot_boots_the_relay_which_takes_dhcp_resolves_the_fleet_name_enrolls_serves_a_deployed_customer_drops_a_removed_key_and_leaves_the_disk_untouched),
+            kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network, disk, GuestMac);
         try
         {
-            var kexec = machine.WaitForLine(ConsoleMarker.Boot("kexec"), Stage);
-            var relayNetwork = machine.WaitForLine(ConsoleMarker.Relay("stage:network"), Stage);
+            var kexec = machine.WaitFor(ConsoleMarker.Boot("kexec"), Stage);
+            var relayNetwork = machine.WaitFor(ConsoleMarker.Relay("stage:network"), Stage);
             Assert.Contains($"dhcp server={network.HostAddress} ", relayNetwork.Line);
             Assert.Contains($"address={network.GuestAddress}/24 gateway={network.HostAddress} dns=1", relayNetwork.Line);
-            var enrolled = machine.WaitForLine(ConsoleMarker.Relay("enroll"), Stage);
+            var enrolled = machine.WaitFor(ConsoleMarker.Relay("enroll"), Stage);
             var enrollment = ConsoleLine.TryParse(enrolled.Line)!;
             string machineId = enrollment.Field("machine")!;
             Assert.Equal(32, machineId.Length);
@@ -152,7 +152,7 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
             await FleetProcess.PostAsync(staff, $"/api/v1/machines/{machineId}/provision", new ProvisionRequest("se-got-wg-001", "se", "Sweden",
                 "got", "Gothenburg", "31173", true, network.GuestAddress.ToString(), null, 51820, 100, true, "e2e"), FleetJson.Default.MachineView);
             await FleetProcess.PostAsync(staff, $"/api/v1/machines/{machineId}/deploy", new ReasonRequest("e2e"), FleetJson.Default.MachineView);
-            var serving = machine.WaitForLine(ConsoleMarker.Relay("stage:serve"), Stage);
+            var serving = machine.WaitFor(ConsoleMarker.Relay("stage:serve"), Stage);
 
             using var anonymous = fleet.Client();
             var account = await FleetProcess.PostAsync(anonymous, "/app/v1/accounts", null, FleetJson.Default.AccountView);
@@ -206,7 +206,7 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
             File.Delete($"/var/run/wireguard/{client}.sock");   // killed daemons leave their socket behind
             foreach (string line in console.Split('\n').Where(l => l.Contains("tabula-relay:") || l.Contains("tabula-boot: kexec") || l.Contains("timeline")))
                 output.WriteLine(line);
-            output.WriteLine($"log: {machine.LogPath}");
+            output.WriteLine($"log: {machine.ConsoleLog}");
         }
 
         // DHCP twice (stboot, then the agent after kexec reset the NIC), and the agent asked the lease's resolver for the name.

@@ -31,7 +31,7 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
         output.WriteLine($"stboot image {new FileInfo(image).Length} bytes, /init {new FileInfo(boot.Path).Length} bytes, OS archive {Os.Archive.Length} bytes");
         foreach (string line in machine.Console.Split('\n').Where(l => l.Contains("tabula-boot:") || l.Contains("TABULA-MARKER")))
             output.WriteLine(line);
-        output.WriteLine($"log: {machine.LogPath}");
+        output.WriteLine($"log: {machine.ConsoleLog}");
     }
 
     /// <summary>
@@ -95,19 +95,19 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
              "ospkg_pointer": "{{dead}},{{mirrorUrl}},{{server}}"}
             """, ["virtio_net", "virtio_pci"]);
 
-        using var machine = QemuMachine.Start(nameof(Network_boot_refuses_bad_packages_round_by_round_skips_a_dead_url_waits_for_the_server_then_kexecs_the_valid_one),
-            new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet -- --attempts=1 --retry-wait=1 --rounds=15", network));
+        using var machine = Guest.Start(nameof(Network_boot_refuses_bad_packages_round_by_round_skips_a_dead_url_waits_for_the_server_then_kexecs_the_valid_one),
+            kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet -- --attempts=1 --retry-wait=1 --rounds=15", network);
         try
         {
-            machine.WaitForLine(ConsoleMarker.Boot("stage:network"), Stage);
-            var tamperedLine = machine.WaitForLine("reason=SignaturesRefused", Stage);
-            var underLine = machine.WaitForLine("1 found, 1 valid, 2 required", Stage);
-            var otherLine = machine.WaitForLine("rejection=NotIssuedByRoot", Stage);
-            var expiredLine = machine.WaitForLine("rejection=CertificateNotValidAtTime", Stage);
+            machine.WaitFor(ConsoleMarker.Boot("stage:network"), Stage);
+            var tamperedLine = machine.WaitFor("reason=SignaturesRefused", Stage);
+            var underLine = machine.WaitFor("1 found, 1 valid, 2 required", Stage);
+            var otherLine = machine.WaitFor("rejection=NotIssuedByRoot", Stage);
+            var expiredLine = machine.WaitFor("rejection=CertificateNotValidAtTime", Stage);
             provisioning.Start();
-            var verified = machine.WaitForLine(ConsoleMarker.Boot("verified"), Stage);
-            var kexec = machine.WaitForLine(ConsoleMarker.Boot("kexec"), Stage);
-            var marker = machine.WaitForLine("TABULA-MARKER", Stage);
+            var verified = machine.WaitFor(ConsoleMarker.Boot("verified"), Stage);
+            var kexec = machine.WaitFor(ConsoleMarker.Boot("kexec"), Stage);
+            var marker = machine.WaitFor("TABULA-MARKER", Stage);
             machine.WaitForExit(Stage);
 
             string[] lines = machine.Console.Split('\n');
@@ -162,13 +162,13 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
 
         string image = Os.StbootImage("stboot-dhcp", Trust("trust", 2, "network", provisioning.CaPem),
             $$"""{"network_mode": "dhcp", "ospkg_pointer": "{{provisioning.BaseUrl}}/channels/stable.json"}""", ["virtio_net"]);
-        using var machine = QemuMachine.Start(nameof(Dhcp_boot_gets_a_lease_from_dnsmasq_fetches_from_the_provisioning_server_and_kexecs),
-            new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network));
+        using var machine = Guest.Start(nameof(Dhcp_boot_gets_a_lease_from_dnsmasq_fetches_from_the_provisioning_server_and_kexecs),
+            kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network);
         try
         {
-            var modules = machine.WaitForLine(ConsoleMarker.Boot("note:modules"), Stage);
-            var net = machine.WaitForLine(ConsoleMarker.Boot("stage:network"), Stage);
-            var marker = machine.WaitForLine("TABULA-MARKER", Stage);
+            var modules = machine.WaitFor(ConsoleMarker.Boot("note:modules"), Stage);
+            var net = machine.WaitFor(ConsoleMarker.Boot("stage:network"), Stage);
+            var marker = machine.WaitFor("TABULA-MARKER", Stage);
             machine.WaitForExit(Stage);
 
             // The image was made with --modules virtio_net alone, on a kernel whose virtio PCI transport is a module:
@@ -202,12 +202,12 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
 
         string image = Os.StbootImage("stboot-initramfs", Trust("trust", 2, "initramfs"),
             """{"network_mode": "dhcp", "ospkg_pointer": "ospkg.json"}""", [], descriptor);
-        using var machine = QemuMachine.Start(nameof(Initramfs_fetch_method_boots_the_embedded_package_without_a_network_through_kexec_file_load),
-            new QemuOptions(kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet -- --kexec=file"));
+        using var machine = Guest.Start(nameof(Initramfs_fetch_method_boots_the_embedded_package_without_a_network_through_kexec_file_load),
+            kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet -- --kexec=file");
         try
         {
-            var fetched = machine.WaitForLine(ConsoleMarker.Boot("stage:fetch"), Stage);
-            var marker = machine.WaitForLine("TABULA-MARKER", Stage);
+            var fetched = machine.WaitFor(ConsoleMarker.Boot("stage:fetch"), Stage);
+            var marker = machine.WaitFor("TABULA-MARKER", Stage);
             machine.WaitForExit(Stage);
 
             Assert.Contains("url=/ospkg/ospkg.json", fetched.Line);

@@ -7,9 +7,15 @@
 # Needs: qemu-system-x86_64, linux-image-amd64, busybox-static, cpio; the bench program built.
 #
 # Usage: kernel-guest.sh [--memory MiB] ARGS...      e.g. kernel-guest.sh kernel-check
+#        kernel-guest.sh --prepare DIR ARGS...          builds the guest in DIR (not under /tmp or /run, which the guest
+#          covers with tmpfs) and boots nothing: prints kernel=, initrd= and append= lines for a launcher (KernelGuestTests
+#          boots it with Tabula.Qemu: -machine q35, 2 CPUs, 2048 MiB, / shared read-only as "hostroot"). DIR is the caller's.
 set -euo pipefail
 memory=2048
+prepare=
 if [ "${1:-}" = "--memory" ]; then memory=$2; shift 2; fi
+if [ "${1:-}" = "--prepare" ]; then prepare=$(readlink -f "$2"); shift 2; fi
+case "$prepare" in /tmp|/tmp/*|/run|/run/*) echo "--prepare $prepare: the guest mounts tmpfs over /tmp and /run" >&2; exit 2;; esac
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 # TABULA_WG_BENCH_DLL: the test passes the build of its own configuration (it builds the bench as a project reference).
 dll=${TABULA_WG_BENCH_DLL:-"$root/bench/Tabula.WireGuard.Bench/bin/Release/net10.0/Tabula.WireGuard.Bench.dll"}
@@ -19,11 +25,15 @@ release=$(ls /boot/vmlinuz-* 2>/dev/null | sed 's#/boot/vmlinuz-##' | sort | tai
 modules=/lib/modules/$release
 dotnet=$(readlink -f "$(command -v dotnet)")
 
-work=$(mktemp -d)
 # The guest mounts fresh tmpfs over /tmp and /run, which would hide a checkout (and its build) living there,
-# as CI clones often do: give the guest a copy of the bench program under /var/tmp instead.
-guestbin=$(mktemp -d /var/tmp/tabula-wg-guest.XXXXXX)
-trap 'rm -rf "$work" "$guestbin"' EXIT
+# as CI clones often do: give the guest a copy of the bench program under /var/tmp (or the caller's DIR) instead.
+if [ -n "$prepare" ]; then
+  mkdir -p "$prepare"; work=$prepare/build; guestbin=$prepare/bin; rm -rf "$work" "$guestbin"; mkdir -p "$work" "$guestbin"
+else
+  work=$(mktemp -d)
+  guestbin=$(mktemp -d /var/tmp/tabula-wg-guest.XXXXXX)
+  trap 'rm -rf "$work" "$guestbin"' EXIT
+fi
 cp -a "$(dirname "$dll")/." "$guestbin/"
 chmod 755 "$guestbin"
 dll="$guestbin/$(basename "$dll")"
@@ -73,8 +83,14 @@ chmod +x "$work/tree/init"
 mv "$work/extra.cpio" "$work/initrd"
 
 # no_timer_check: under TCG on a loaded host the IO-APIC timer check can fail and panic the guest at boot.
+append="console=ttyS0 panic=-1 quiet loglevel=3 no_timer_check"
+if [ -n "$prepare" ]; then
+  mv "$work/initrd" "$prepare/initrd"; rm -rf "$work"
+  printf 'kernel=%s\ninitrd=%s\nappend=%s\n' "/boot/vmlinuz-$release" "$prepare/initrd" "$append"
+  exit 0
+fi
 timeout "${GUEST_TIMEOUT:-1500}" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -m "$memory" -smp 2 \
   -nographic -no-reboot -nodefaults -serial stdio \
   -kernel "/boot/vmlinuz-$release" -initrd "$work/initrd" \
-  -append "console=ttyS0 panic=-1 quiet loglevel=3 no_timer_check" \
+  -append "$append" \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
