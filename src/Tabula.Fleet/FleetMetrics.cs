@@ -5,7 +5,7 @@ namespace Tabula.Fleet;
 
 /// <summary>
 /// Prometheus counters and gauges of this instance. Aggregates only: no label ever holds a key, an
-/// address, an account or a machine id.
+/// address, an account or a machine id (a relay's totals are labelled with its public hostname).
 /// </summary>
 public sealed class FleetMetrics
 {

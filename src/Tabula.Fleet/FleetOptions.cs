@@ -23,6 +23,15 @@ public sealed record FleetOptions
     public string Ipv4Pool { get; init; } = "10.64.0.0/10";
     public string Ipv6Pool { get; init; } = "fc00:bbbb:bbbb:bb01::/64";
 
+    /// <summary>
+    /// Upstream resolvers (IP addresses, port 53) of the relays' in-tunnel DNS. None: relays serve without DNS (and
+    /// say so on their console). There is deliberately no built-in default.
+    /// </summary>
+    public IReadOnlyList<string> RelayResolvers { get; init; } = [];
+
+    /// <summary>Prefixes customers may never reach, added to the relays' default private ranges (RFC 1918, …).</summary>
+    public IReadOnlyList<string> RelayBlockedPrefixes { get; init; } = [];
+
     /// <summary>Minimum log level for Tabula's own messages.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
 }

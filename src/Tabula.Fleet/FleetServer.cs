@@ -69,7 +69,9 @@ public static class FleetServer
         await store.MigrateAsync(ct);
         builder.Services.AddSingleton<IStore>(store);
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton(new AddressPool(options.Ipv4Pool, options.Ipv6Pool));
+        var pool = new AddressPool(options.Ipv4Pool, options.Ipv6Pool);
+        builder.Services.AddSingleton(pool);
+        builder.Services.AddSingleton(RelayEgressSettings.Create(options, pool, listens.Where(l => l.Scheme == "https").Select(l => l.Address)));
         builder.Services.AddSingleton<FleetMetrics>();
         builder.Services.AddSingleton<RelayHealthBoard>();
         builder.Services.AddSingleton<MachineEvents>();

@@ -1,5 +1,6 @@
 using Tabula.Fleet.Protocol;
 using Tabula.Packaging.Crypto;
+using Tabula.Relay.Firewall;
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Serving;
 using Tabula.Relay.Sync;
@@ -21,6 +22,12 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
     public TimeSpan EndpointSweepInterval { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Flushes a removed device's connections (on a relay: <see cref="Firewall.ConntrackFlush"/>); none when null.</summary>
     public IConnectionFlush? ConnectionFlush { get; init; }
+    /// <summary>Where egress (NAT, isolation, in-tunnel DNS) is applied; null: the agent only serves WireGuard.</summary>
+    public RelayEgressOptions? Egress { get; init; }
+    /// <summary>How often the egress stage re-reads the fleet's config (and re-applies what changed) once applied.</summary>
+    public TimeSpan EgressInterval { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>The pause before an egress stage that failed is tried again.</summary>
+    public TimeSpan EgressRetry { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
@@ -32,6 +39,7 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
 /// </summary>
 public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgentOptions options, RelayLog log, TimeProvider time)
 {
+    readonly RelayEgress? egress = options.Egress is null ? null : new RelayEgress(options.Egress, device.Name);
 
     public PeerSync Sync { get; } = new(device.Control, fleet, log, time, options.ConnectionFlush);
     EndpointAmnesia? amnesia;
@@ -63,7 +71,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
                         Serving = true;
                         log.StageDone("serve", clock.Elapsed, $"interface={device.Name} port={config.ListenPort} gateways={config.Ipv4Gateway},{config.Ipv6Gateway}");
                     }
-                    await ServeAsync(ct);
+                    await ServeAsync(config, ct);
                 }
                 catch (FleetCallException e) when (e.NeedsEnrollment)
                 {
@@ -74,6 +82,8 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
         finally
         {
             privateKey.Dispose();
+            if (egress is not null)
+                await egress.DisposeAsync();   // the resolver stops, the table goes (a stopped agent forwards nothing)
         }
     }
 
@@ -133,11 +143,11 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
         }
     }
 
-    async Task ServeAsync(CancellationToken ct)
+    async Task ServeAsync(RelayConfigView config, CancellationToken ct)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var tasks = new[] { Sync.RunAsync(stop.Token), ReportAppliedAsync(stop.Token), ReportHealthAsync(stop.Token),
-            Amnesia.RunAsync(options.EndpointSweepInterval, log, stop.Token) };
+        Task[] tasks = [Sync.RunAsync(stop.Token), ReportAppliedAsync(stop.Token), ReportHealthAsync(stop.Token),
+            Amnesia.RunAsync(options.EndpointSweepInterval, log, stop.Token), .. egress is null ? [] : new[] { EgressAsync(config, stop.Token) }];
         var first = await Task.WhenAny(tasks);
         await stop.CancelAsync();
         foreach (var task in tasks)
@@ -147,6 +157,40 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
             catch when (task != first) { }   // the one that ended first decides (re-enroll, amnesia)
         }
         await first;
+    }
+
+    /// <summary>
+    /// The egress stage, after wg0 has its gateway addresses: applied from the config the device came up with, then
+    /// again from a fresh config every <see cref="RelayAgentOptions.EgressInterval"/> (an unchanged table is left
+    /// alone). A refusal is reported with its typed reason and retried; wg0 keeps serving meanwhile (a public IPv6
+    /// address from SLAAC may take a while to appear on the uplink).
+    /// </summary>
+    async Task EgressAsync(RelayConfigView config, CancellationToken ct)
+    {
+        bool first = true;
+        while (true)
+        {
+            var clock = RelayLog.Clock();
+            TimeSpan pause = options.EgressInterval;
+            try
+            {
+                if (!first) config = await fleet.ConfigAsync(ct);
+                var outcome = egress!.Apply(config);
+                if (outcome.Changed)
+                    log.StageDone("egress", clock.Elapsed, outcome.Detail);
+                first = false;
+            }
+            catch (RelayException e)
+            {
+                log.StageFailed(e.Stage, e.ReasonName, e.Detail);
+                pause = options.EgressRetry;
+            }
+            catch (FleetCallException e) when (!e.NeedsEnrollment)
+            {
+                pause = options.EgressRetry;
+            }
+            await Task.Delay(pause, time, ct);
+        }
     }
 
     async Task ReportAppliedAsync(CancellationToken ct)
@@ -188,16 +232,24 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
                     tx += peer.TransmitBytes;
                 }
             }
+            var (firewall, dnsAnswered) = egress?.Counters() ?? (new EgressCounters(0, 0, 0, 0, 0), 0);
             if (reports++ % 10 == 0)
+            {
                 log.Health(peerCount, handshakes, rx, tx, Sync.Counters, Amnesia.Forgotten);
+                if (egress is not null)
+                    log.EgressCounters(firewall.ForwardedPackets, firewall.ForwardedBytes, firewall.IsolationDroppedPackets, firewall.NatEntries, dnsAnswered);
+            }
             try
             {
                 await fleet.HealthAsync(new HealthReport(peerCount, handshakes, (long)Math.Min(rx, long.MaxValue), (long)Math.Min(tx, long.MaxValue),
-                    Sync.AppliedRevision), ct);
+                    Sync.AppliedRevision, Clamp(firewall.ForwardedPackets), Clamp(firewall.ForwardedBytes), Clamp(firewall.IsolationDroppedPackets),
+                    firewall.NatEntries, dnsAnswered), ct);
             }
             catch (RelayException) { }
             catch (FleetCallException e) when (!e.NeedsEnrollment) { }
             await Task.Delay(options.HealthInterval, time, ct);
         }
     }
+
+    static long Clamp(ulong value) => (long)Math.Min(value, long.MaxValue);
 }

@@ -19,6 +19,11 @@ public enum RelayFailure
     Timeout,
     /// <summary>The controller's reply is over its size limit.</summary>
     ReplyTooLarge,
+    /// <summary>The egress configuration does not fit this relay (malformed prefix, pool overlapping the uplink, public
+    /// address not on the uplink, …): refused before the kernel is touched.</summary>
+    EgressRefused,
+    /// <summary>Applying the egress firewall, its sysctls or the in-tunnel resolver failed; the previous table stays.</summary>
+    FirewallFailed,
 }
 
 /// <summary>A failure of one stage of the agent, with its typed reason for the console, the tests and the code that reacts.</summary>

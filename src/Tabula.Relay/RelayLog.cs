@@ -61,6 +61,10 @@ public sealed class RelayLog(TextWriter console, TimeProvider time, int capacity
         writer.Write("health", $"peers={peers} handshakes_1m={handshakesLastMinute} rx={rxBytes} tx={txBytes} " +
             $"added={sync.Added} removed={sync.Removed} flushed={sync.ConnectionsFlushed} flush_failed={sync.FlushFailures} forgotten={forgotten}");
 
+    /// <summary>The egress totals: forwarded, dropped by isolation, NAT entries, DNS answers; never a name or address.</summary>
+    public void EgressCounters(ulong forwardedPackets, ulong forwardedBytes, ulong isolationDropped, int natEntries, long dnsAnswered) =>
+        writer.Write("egress", $"forwarded_packets={forwardedPackets} forwarded_bytes={forwardedBytes} isolation_dropped={isolationDropped} nat={natEntries} dns_answered={dnsAnswered}");
+
     public void Fatal(string detail) => writer.Write("FATAL", $"{detail} (PID 1 keeps running)");
 
     /// <summary>Times a stage for <see cref="StageDone"/>.</summary>

@@ -49,6 +49,10 @@ public sealed class RelayMachine(RelayLog log)
             return (configured, configured.Summary);
         }, log, StagePause);
         new DhcpLeaseKeeper(network, settings.Host, log.Note).Start(setup);
+        // Router advertisements keep coming in once wg0 turns IPv6 forwarding on (a router ignores them unless 2):
+        // the uplink's SLAAC address, which may be the relay's public IPv6, and its IPv6 default route stay.
+        try { new Tabula.Linux.Sysctl().Write(RelayEgress.AcceptRa(setup.Nic), 2); }
+        catch (Exception e) when (e is Tabula.Linux.LinuxException or IOException or UnauthorizedAccessException) { log.Note("network", "accept_ra=2 not set: " + e.Message); }
 
         using var fleet = new FleetClient(settings.FleetUrl, settings.FleetCa, TimeProvider.System);
         var device = new KernelRelayDevice("wg0", "/");
@@ -56,6 +60,13 @@ public sealed class RelayMachine(RelayLog log)
         {
             AmnesiaViolations = () => mounts.Check().Violations,
             ConnectionFlush = new ConntrackFlush(),
+            // The controller's and the provisioning server's addresses, as this machine reaches them: never for customers.
+            Egress = new RelayEgressOptions(setup.Nic)
+            {
+                ManagementEndpoints = RelayEgressOptions.EndpointsOf(
+                    [settings.FleetUrl, .. settings.Host.OsPackagePointers.Select(p => Uri.TryCreate(p, UriKind.Absolute, out var u) ? u : null).OfType<Uri>()],
+                    TimeSpan.FromSeconds(3)),
+            },
         }, log, TimeProvider.System);
         while (true)
         {

@@ -164,19 +164,40 @@ public abstract class FleetApiTests(FleetFixture fleet)
         Assert.Equal(("awaiting", relay.MachineId, "10.64.0.1/10", "fc00:bbbb:bbbb:bb01::1/64"),
             (config!.State, config.MachineId, config.Ipv4Gateway, config.Ipv6Gateway));
 
-        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", Unique(Stockholm) with { Port = 4433 },
-            FleetJson.Default.ProvisionRequest));
+        Assert.Equal(FleetHost.Resolvers, config.DnsUpstreams);   // fleet-wide: known before provisioning
+        Assert.Null(config.PublicIpv4);
+
+        // A public address inside a tunnel pool is refused at provision time: the relay would NAT customers to a customer's address.
+        await AssertError(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", Unique(Stockholm) with { Ipv4AddrIn = "10.64.0.9" },
+            FleetJson.Default.ProvisionRequest), 400, "invalid_input");
+        await AssertError(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", Unique(Stockholm) with { Ipv6AddrIn = "fc00:bbbb:bbbb:bb01::9" },
+            FleetJson.Default.ProvisionRequest), 400, "invalid_input");
+        var placement = Unique(Stockholm) with { Port = 4433 };
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", placement, FleetJson.Default.ProvisionRequest));
         config = await asRelay.GetFromJsonAsync("/relay/v1/config", FleetJson.Default.RelayConfigView);
         Assert.Equal(("provisioned", 4433), (config!.State, config.ListenPort));
+        // Egress: NATed to the placement's addresses, the fleet's resolvers and extra blocked prefixes.
+        Assert.Equal((Stockholm.Ipv4AddrIn, Stockholm.Ipv6AddrIn), (config.PublicIpv4, config.PublicIpv6));
+        Assert.Equal(FleetHost.Resolvers, config.DnsUpstreams);
+        Assert.Equal(FleetHost.BlockedPrefixes, config.BlockedPrefixes);
+        Assert.Empty(config.PrivateEndpoints!);   // this controller listens on loopback only
 
-        using (var ok = await asRelay.PostAsJsonAsync("/relay/v1/health", new HealthReport(3, 2, 1000, 2000, 7), FleetJson.Default.HealthReport))
+        using (var ok = await asRelay.PostAsJsonAsync("/relay/v1/health", new HealthReport(3, 2, 1000, 2000, 7, 11, 12_000, 13, 14, 15), FleetJson.Default.HealthReport))
             Assert.Equal(System.Net.HttpStatusCode.NoContent, ok.StatusCode);
+        string metrics = await Anonymous.GetStringAsync("/metrics");
+        string label = $"{{relay=\"{placement.Hostname}\"}}";
+        foreach (string line in new[] { "tabula_fleet_relay_forwarded_packets" + label + " 11", "tabula_fleet_relay_forwarded_bytes" + label + " 12000",
+                     "tabula_fleet_relay_isolation_dropped_packets" + label + " 13", "tabula_fleet_relay_nat_entries" + label + " 14",
+                     "tabula_fleet_relay_dns_queries_answered" + label + " 15" })
+            Assert.Contains(line, metrics.Split('\n'));
+        Assert.DoesNotContain(relay.MachineId, metrics);
         var health = await Viewer.GetFromJsonAsync("/api/v1/health", FleetJson.Default.ListHealthView);
         var mine = Assert.Single(health!, h => h.MachineId == relay.MachineId);
         Assert.Equal((3L, 2L, 1000L, 2000L, 7L), (mine.Peers, mine.HandshakesLastMinute, mine.RxBytes, mine.TxBytes, mine.AppliedRevision));
         Assert.Contains("tabula_fleet_relay_reports", await Anonymous.GetStringAsync("/metrics"));
 
         await AssertError(await asRelay.PostAsJsonAsync("/relay/v1/health", new HealthReport(-1, 0, 0, 0, 0), FleetJson.Default.HealthReport), 400, "invalid_input");
+        await AssertError(await asRelay.PostAsJsonAsync("/relay/v1/health", new HealthReport(0, 0, 0, 0, 0, NatEntries: -1), FleetJson.Default.HealthReport), 400, "invalid_input");
         await AssertError(await Anonymous.GetAsync("/relay/v1/config"), 401, "unauthenticated");
         await AssertError(await asRelay.GetAsync("/api/v1/health"), 401, "unauthenticated");
     }

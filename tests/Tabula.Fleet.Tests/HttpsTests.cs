@@ -150,4 +150,33 @@ public sealed class HttpsTests : IAsyncLifetime
         Assert.Equal(2, exit);
         Assert.Contains("--tls-cert", stderr);
     }
+
+    [Theory]
+    [InlineData("--relay-blocked-prefix", "10.0.0.1/8", "no host bits")]
+    [InlineData("--relay-blocked-prefix", "192.0.2.0", "not a prefix")]
+    [InlineData("--relay-blocked-prefix", "192.0.2.0/33", "not a prefix")]
+    [InlineData("--relay-resolver", "resolver.example", "not an IP address")]
+    [InlineData("--relay-resolver", "10.64.0.53", "inside a tunnel pool")]
+    public async Task Malformed_relay_egress_options_are_refused_at_start(string option, string value, string message)
+    {
+        string database = "sqlite:" + Path.Combine(dir, "egress-refused.db");
+        var options = new FleetOptions { Database = database, Urls = "http://127.0.0.1:0" };
+        options = option == "--relay-resolver" ? options with { RelayResolvers = [value] } : options with { RelayBlockedPrefixes = [value] };
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => FleetServer.CreateAsync(options));
+        Assert.Contains(option, error.Message);
+        Assert.Contains(message, error.Message);
+
+        var (exit, _, stderr) = await TabulaCli.RunAsync(["fleet", "serve", "--db", database, "--urls", "http://127.0.0.1:0", option, value]);
+        Assert.Equal(2, exit);
+        Assert.Contains(message, stderr);
+    }
+
+    [Fact]
+    public void Relay_private_endpoints_are_the_controllers_own_listen_addresses_but_loopback_and_wildcards()
+    {
+        var settings = RelayEgressSettings.Create(new FleetOptions(), AddressPool.Default,
+            [System.Net.IPAddress.Parse("10.198.0.1"), System.Net.IPAddress.Loopback, System.Net.IPAddress.IPv6Any, System.Net.IPAddress.Parse("2001:db8::9")]);
+        Assert.Equal(["10.198.0.1", "2001:db8::9"], settings.PrivateEndpoints);
+        Assert.Empty(settings.Resolvers);
+    }
 }

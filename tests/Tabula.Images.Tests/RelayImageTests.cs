@@ -248,6 +248,11 @@ public sealed class RelayImageTests : IDisposable
         // virtio_pci is not asked for: it comes in as virtio_net's transport (ModuleTree.Transports).
         foreach (string module in new[] { "wireguard.ko", "virtio_net.ko", "virtio_pci.ko", "udp_tunnel.ko", "virtio.ko", "failover.ko" })
             Assert.Contains(module, names);
+        // The egress firewall's modules and what they need (the kernel cannot load them on demand: no modprobe).
+        foreach (string module in new[] { "crc32c_generic.ko", "libcrc32c.ko", "nf_tables.ko", "nft_ct.ko", "nft_nat.ko", "nft_masq.ko",
+                     "nft_chain_nat.ko", "nft_reject_inet.ko", "nf_conntrack.ko", "nf_nat.ko", "nf_conntrack_netlink.ko" })
+            Assert.Contains(module, names);
+        Assert.True(Array.IndexOf(names, "nf_tables.ko") < Array.IndexOf(names, "nft_ct.ko"));
         Assert.True(Array.IndexOf(names, "udp_tunnel.ko") < Array.IndexOf(names, "wireguard.ko"));
         Assert.True(Array.IndexOf(names, "virtio.ko") < Array.IndexOf(names, "virtio_pci.ko"));
         Assert.Equal(names.Length, names.Distinct().Count());

@@ -17,6 +17,9 @@ namespace Tabula.Relay.Tests;
 /// <code>
 ///   ns relay: wireguard-go (agent's device) 10.64.0.1/10 ── veth 10.203.0.1/24 ─┐
 ///   ns client: wireguard-go (customer)  device address/32  ── veth 10.203.0.2/24 ─┘
+///   with egress, the client namespace also routes to a far "internet" namespace, which runs dnsmasq (the fleet's
+///   relay resolver) and a TCP server that answers the caller's address:
+///   ns far: 203.0.113.10/24 via 203.0.113.1 ── veth ── ns client 203.0.113.1/24 (forwarding);  relay: 203.0.113.0/24 via 10.203.0.2
 /// </code>
 /// </summary>
 public sealed class RelayAgentTests
@@ -47,12 +50,16 @@ public sealed class RelayAgentTests
         public required CancellationTokenSource Stop { get; init; }
         public required Task Running { get; init; }
         public required int Port { get; init; }
+        public NetworkNamespace? FarNs { get; init; }
+        public IDisposable? FarDns { get; init; }
 
         public async ValueTask DisposeAsync()
         {
             await Stop.CancelAsync();
             try { await Running; } catch (OperationCanceledException) { }
             await Fleet.DisposeAsync();
+            FarDns?.Dispose();
+            FarNs?.Dispose();
             ClientWg.Dispose();
             RelayWg.Dispose();
             ClientNs.Dispose();
@@ -68,10 +75,13 @@ public sealed class RelayAgentTests
         public int Flush(System.Net.IPAddress ipv4, System.Net.IPAddress ipv6) => ns.RunInside(() => flush.Flush(ipv4, ipv6));
     }
 
-    static async Task<Rig> StartAsync(TimeSpan? endpointIdle = null)
+    const string Far = "203.0.113.10", FarName = "far.egress.test", Private = "192.168.77.1";
+    const int FarPort = 8080;
+
+    static async Task<Rig> StartAsync(TimeSpan? endpointIdle = null, bool egress = false)
     {
         var files = new RelayFiles();
-        var fleet = await FleetOverHttps.StartAsync(files);
+        var fleet = await FleetOverHttps.StartAsync(files, egress ? [Far] : null);
         var relayNs = NetworkNamespace.Create("trR");
         var clientNs = NetworkNamespace.Create("trC");
         string vethR = $"vr{Environment.ProcessId % 100000}", vethC = $"vc{Environment.ProcessId % 100000}";
@@ -80,6 +90,27 @@ public sealed class RelayAgentTests
         clientNs.Ip("addr", "add", "10.203.0.2/24", "dev", vethC);
         relayNs.Ip("link", "set", vethR, "up");
         clientNs.Ip("link", "set", vethC, "up");
+        NetworkNamespace? farNs = null;
+        IDisposable? farDns = null;
+        if (egress)
+        {
+            farNs = NetworkNamespace.Create("trF");
+            string vethF = $"vf{Environment.ProcessId % 100000}", vethI = $"vi{Environment.ProcessId % 100000}";
+            Prerequisites.Run("ip", "link", "add", vethF, "netns", farNs.Name, "type", "veth", "peer", "name", vethI, "netns", clientNs.Name);
+            farNs.Ip("addr", "add", Far + "/24", "dev", vethF);
+            clientNs.Ip("addr", "add", "203.0.113.1/24", "dev", vethI);
+            farNs.Ip("link", "set", vethF, "up");
+            farNs.Ip("link", "set", "lo", "up");
+            clientNs.Ip("link", "set", vethI, "up");
+            farNs.Ip("route", "add", "default", "via", "203.0.113.1");
+            clientNs.Exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+            relayNs.Ip("route", "add", "203.0.113.0/24", "via", "10.203.0.2");
+            // A private address behind the far side, routable from the relay: isolation, not routing, must keep customers off it.
+            farNs.Ip("addr", "add", Private + "/32", "dev", "lo");
+            clientNs.Ip("route", "add", Private + "/32", "via", Far);
+            relayNs.Ip("route", "add", Private + "/32", "via", "10.203.0.2");
+            farDns = new Tabula.Relay.Tests.Dns.Support.Dnsmasq(farNs, [Far], [$"--host-record={FarName},{Far}"]);
+        }
         var relayWg = WireGuardGo.Start(relayNs);
         var clientWg = WireGuardGo.Start(clientNs);
 
@@ -98,12 +129,15 @@ public sealed class RelayAgentTests
             HealthInterval = TimeSpan.FromMilliseconds(500), AppliedInterval = TimeSpan.FromMilliseconds(200), StaffPollInterval = TimeSpan.FromMilliseconds(200),
             EndpointIdle = endpointIdle ?? TimeSpan.FromMinutes(3), EndpointSweepInterval = TimeSpan.FromMilliseconds(500),
             ConnectionFlush = new FlushInNamespace(relayNs),
+            Egress = egress ? new Tabula.Relay.Firewall.RelayEgressOptions(vethR) { InNamespace = work => relayNs.RunInside(work) } : null,
+            EgressRetry = TimeSpan.FromMilliseconds(500),
         }, log, TimeProvider.System);
         var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         return new Rig
         {
             Files = files, Fleet = fleet, RelayNs = relayNs, ClientNs = clientNs, RelayWg = relayWg, ClientWg = clientWg, Agent = agent,
             Console = console, Log = log, Stop = stop, Running = Task.Run(() => agent.RunAsync(stop.Token)), Port = 40000 + Environment.ProcessId % 20000,
+            FarNs = farNs, FarDns = farDns,
         };
     }
 
@@ -134,16 +168,22 @@ public sealed class RelayAgentTests
         return (device, account.Number, key);
     }
 
-    static async Task ConfigureClientAsync(Rig rig, WireGuardKey clientKey, DeviceView device)
+    static async Task ConfigureClientAsync(Rig rig, WireGuardKey clientKey, DeviceView device, bool egress = false)
     {
-        await ClientSessionAsync(rig, clientKey);
+        await ClientSessionAsync(rig, clientKey, egress);
         rig.ClientNs.Ip("addr", "add", device.Ipv4Address + "/32", "dev", rig.ClientWg.InterfaceName);
         rig.ClientNs.Ip("link", "set", rig.ClientWg.InterfaceName, "up");
         rig.ClientNs.Ip("route", "add", "10.64.0.1/32", "dev", rig.ClientWg.InterfaceName);
+        if (egress)
+        {
+            // Only sockets bound to the tunnel use it (the client namespace also routes the far side's traffic in the clear).
+            rig.ClientNs.Ip("route", "add", "default", "dev", rig.ClientWg.InterfaceName, "table", "200");
+            rig.ClientNs.Ip("rule", "add", "oif", rig.ClientWg.InterfaceName, "lookup", "200");
+        }
     }
 
     /// <summary>(Re)sets the customer's peer for the relay: a fresh client session, whose next packet starts a handshake.</summary>
-    static async Task ClientSessionAsync(Rig rig, WireGuardKey clientKey)
+    static async Task ClientSessionAsync(Rig rig, WireGuardKey clientKey, bool egress = false)
     {
         var control = new UapiWireGuardControl(rig.ClientWg.InterfaceName);
         using var relayKey = new WireGuardKey(rig.Agent.PublicKey);
@@ -153,9 +193,40 @@ public sealed class RelayAgentTests
             Peers = [new Tabula.WireGuard.PeerUpdate
             {
                 PublicKey = relayKey, Endpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Parse("10.203.0.1"), rig.Port),
-                ReplaceAllowedIps = true, AllowedIps = [Tabula.WireGuard.AllowedIp.Parse("10.64.0.1/32")],
+                ReplaceAllowedIps = true, AllowedIps = egress ? [Tabula.WireGuard.AllowedIp.Parse("0.0.0.0/0")] : [Tabula.WireGuard.AllowedIp.Parse("10.64.0.1/32")],
             }],
         });
+    }
+
+    /// <summary>Opens a TCP connection from the client namespace through the tunnel (SO_BINDTODEVICE) and reads what the far side saw.</summary>
+    static async Task<string?> FarSeesAsync(Rig rig, string host, int port)
+    {
+        using var socket = rig.ClientNs.RunInside(() =>
+        {
+            var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            s.SetRawSocketOption(1 /* SOL_SOCKET */, 25 /* SO_BINDTODEVICE */, System.Text.Encoding.ASCII.GetBytes(rig.ClientWg.InterfaceName + "\0"));
+            return s;
+        });
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await socket.ConnectAsync(System.Net.IPAddress.Parse(host), port, timeout.Token);
+            var buffer = new byte[64];
+            int n = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token);
+            return System.Text.Encoding.ASCII.GetString(buffer, 0, n);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException) { return null; }
+    }
+
+    /// <summary>A TCP server in the far namespace that writes each caller's address and closes.</summary>
+    static async Task ServeCallerAddressAsync(System.Net.Sockets.Socket listener, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            using var accepted = await listener.AcceptAsync(ct);
+            string seen = ((System.Net.IPEndPoint)accepted.RemoteEndPoint!).Address.ToString();
+            await accepted.SendAsync(System.Text.Encoding.ASCII.GetBytes(seen), System.Net.Sockets.SocketFlags.None, ct);
+        }
     }
 
     /// <summary>What <c>wg show IFACE WHAT</c> prints for the relay's device: an independent reader of its peers.</summary>
@@ -355,5 +426,67 @@ public sealed class RelayAgentTests
         Assert.Contains(lines, ConsoleMarker.Relay("sync", "resubscribe").Matches);
         // Resumed from its revision: the only snapshot is the first one.
         Assert.Single(lines, ConsoleMarker.Relay("sync", "snapshot").Matches);
+    }
+
+    [PrivilegedFact("wireguard-go", "ip", "ping", "dnsmasq", "dig", "sysctl")]
+    public async Task Applies_egress_a_customer_reaches_the_far_side_as_the_relay_and_resolves_through_the_gateway()
+    {
+        await using var rig = await StartAsync(egress: true);
+        await DeployAsync(rig);
+        var (device, _, clientKey) = await AddCustomerDeviceAsync(rig);
+        using var _ = clientKey;
+        await Until(() => rig.Agent.Sync.AppliedRevision >= device.Revision, "the add to be applied");
+        await ConfigureClientAsync(rig, clientKey, device, egress: true);
+        await Until(() => Ping(rig), "a ping through the tunnel", 30);
+        await Until(() => rig.Console.ToString().Contains("stage:egress", StringComparison.Ordinal), "the egress stage", 30);
+
+        using var listener = rig.FarNs!.RunInside(() =>
+        {
+            var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            s.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(Far), FarPort));
+            s.Listen(16);
+            return s;
+        });
+        using var stopServer = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var server = ServeCallerAddressAsync(listener, stopServer.Token);
+
+        // NAT: the far side sees the relay's public address (the placement's ipv4_addr_in), never the tunnel address.
+        string? seen = null;
+        for (int attempt = 0; attempt < 10 && seen is null; attempt++)
+            seen = await FarSeesAsync(rig, Far, FarPort);
+        Assert.Equal("10.203.0.1", seen);
+
+        // In-tunnel DNS on the gateway, forwarding to the fleet's resolver on the far side.
+        string answer = rig.ClientNs.Exec("dig", "+time=2", "+tries=3", "+short", "@10.64.0.1", FarName, "A").Trim();
+        Assert.True(answer == Far, $"dig answered \"{answer}\"; relay console:\n{rig.Console}");
+
+        // Isolation: a listener at a private address (192.168.77.1, RFC 1918) that the relay could route to, and that
+        // would answer the relay's address, is never reached through the tunnel.
+        using var onPrivate = rig.FarNs.RunInside(() =>
+        {
+            var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            s.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(Private), FarPort));
+            s.Listen(16);
+            return s;
+        });
+        var privateServer = ServeCallerAddressAsync(onPrivate, stopServer.Token);
+        Assert.Null(await FarSeesAsync(rig, Private, FarPort));
+
+        // Totals in the health report, per relay on /metrics.
+        using var anonymous = rig.Fleet.Client();
+        await Until(async () =>
+        {
+            string metrics = await anonymous.GetStringAsync("/metrics");
+            return metrics.Split('\n').Any(l => l.StartsWith("tabula_fleet_relay_forwarded_packets{relay=\"se-got-wg-001\"} ", StringComparison.Ordinal) && !l.EndsWith(" 0", StringComparison.Ordinal))
+                && metrics.Split('\n').Any(l => l.StartsWith("tabula_fleet_relay_dns_queries_answered{relay=\"se-got-wg-001\"} ", StringComparison.Ordinal) && !l.EndsWith(" 0", StringComparison.Ordinal));
+        }, "forwarded packets and DNS answers on /metrics", 30);
+
+        await stopServer.CancelAsync();
+        try { await server; } catch (OperationCanceledException) { }
+        try { await privateServer; } catch (OperationCanceledException) { }
+        string printed = rig.Console.ToString();
+        Assert.DoesNotContain(device.Ipv4Address, printed);
+        Assert.DoesNotContain(FarName, printed);
+        Assert.DoesNotContain(device.PublicKey, printed);
     }
 }

@@ -27,7 +27,16 @@ internal static class FleetServeCommand
         };
         var v4 = new Option<string>("--ipv4-pool") { Description = "Tunnel IPv4 pool for devices", DefaultValueFactory = _ => "10.64.0.0/10" };
         var v6 = new Option<string>("--ipv6-pool") { Description = "Tunnel IPv6 pool for devices", DefaultValueFactory = _ => "fc00:bbbb:bbbb:bb01::/64" };
-        var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).") { db, urls, tlsCert, tlsKey, v4, v6 };
+        var resolvers = new Option<string[]>("--relay-resolver")
+        {
+            Description = "Upstream resolver (IP address) of the relays' in-tunnel DNS; repeat for more. None: relays serve without DNS",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var blocked = new Option<string[]>("--relay-blocked-prefix")
+        {
+            Description = "A prefix (CIDR) customers may never reach, added to the relays' defaults (RFC 1918, 100.64/10, 169.254/16, fc00::/7, fe80::/10); repeatable",
+        };
+        var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).") { db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked };
         command.SetAction((result, ct) => FleetCommand.Guard(async () =>
         {
             var app = await FleetServer.CreateAsync(new FleetOptions
@@ -35,6 +44,7 @@ internal static class FleetServeCommand
                 Database = result.GetValue(db)!, Urls = result.GetValue(urls)!,
                 TlsCertificatePath = result.GetValue(tlsCert), TlsKeyPath = result.GetValue(tlsKey),
                 Ipv4Pool = result.GetValue(v4)!, Ipv6Pool = result.GetValue(v6)!,
+                RelayResolvers = result.GetValue(resolvers) ?? [], RelayBlockedPrefixes = result.GetValue(blocked) ?? [],
             }, ct);
             await app.RunAsync();
             return ExitCode.Ok;

@@ -16,13 +16,26 @@ public sealed record EnrollBody(string? IdentityKey, string? WireguardPublicKey,
 public sealed record EnrollResponse(string MachineId, string State, string RelayToken);
 
 /// <summary>GET /relay/v1/config: what a relay needs to serve, and whether it may (<c>state</c> says when staff have provisioned it).</summary>
-public sealed record RelayConfigView(string MachineId, string State, int ListenPort, string Ipv4Gateway, string Ipv6Gateway);
+/// <remarks>
+/// Fields after <c>ipv6_gateway</c> are the egress settings (docs/relay.md "Egress"), appended with defaults so a reply
+/// without them (an older controller) still parses: <c>dns_upstreams</c> the in-tunnel resolver's upstream addresses
+/// (empty: the relay serves without DNS); <c>blocked_prefixes</c> the operator's prefixes added to the relay's default
+/// private ranges; <c>public_ipv4</c>/<c>public_ipv6</c> the placement's <c>ipv4_addr_in</c>/<c>ipv6_addr_in</c>, the
+/// addresses customers are NATed to (null: masquerade); <c>private_endpoints</c> management addresses customers must
+/// never reach (the controller's own listen addresses).
+/// </remarks>
+public sealed record RelayConfigView(string MachineId, string State, int ListenPort, string Ipv4Gateway, string Ipv6Gateway,
+    IReadOnlyList<string>? DnsUpstreams = null, IReadOnlyList<string>? BlockedPrefixes = null, string? PublicIpv4 = null,
+    string? PublicIpv6 = null, IReadOnlyList<string>? PrivateEndpoints = null);
 
 /// <summary>POST /relay/v1/applied: the revision the relay's device holds.</summary>
 public sealed record AppliedRequest(long Revision);
 
 /// <summary>POST /relay/v1/health: aggregate counts only, never a customer key, endpoint or time of a handshake.</summary>
-public sealed record HealthReport(long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision);
+/// <remarks>The egress totals (forwarded, dropped by isolation, NAT table size, DNS answers) are appended with
+/// defaults: an older agent's report parses with zeros.</remarks>
+public sealed record HealthReport(long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision,
+    long ForwardedPackets = 0, long ForwardedBytes = 0, long IsolationDroppedPackets = 0, long NatEntries = 0, long DnsQueriesAnswered = 0);
 
 /// <summary>Every error answer of the controller (all APIs, not only /relay/v1).</summary>
 public sealed record ErrorBody(string Error, string Message);

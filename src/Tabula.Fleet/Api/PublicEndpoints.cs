@@ -88,6 +88,20 @@ public static class PublicEndpoints
         var reports = health.All();
         FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_handshakes_last_minute", "Sum over relays' latest health reports of peers with a handshake in the last minute.",
             [(null, reports.Sum(r => r.Value.HandshakesLastMinute))]);
+        // Per relay by its public hostname (already in the relay list, so no new fact), totals of its latest report.
+        var hostnames = (await machines.ListMachinesAsync(null, http.RequestAborted))
+            .Where(m => m.Placement is not null).ToDictionary(m => m.Id, m => m.Placement!.Hostname, StringComparer.Ordinal);
+        var named = reports.Where(r => hostnames.ContainsKey(r.Key)).Select(r => (Label: $"relay=\"{hostnames[r.Key]}\"", r.Value.Egress)).ToList();
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_forwarded_packets", "Packets the relay forwarded between tunnel and uplink (its latest health report).",
+            named.Select(n => ((string?)n.Label, n.Egress.ForwardedPackets)));
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_forwarded_bytes", "Bytes the relay forwarded between tunnel and uplink.",
+            named.Select(n => ((string?)n.Label, n.Egress.ForwardedBytes)));
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_isolation_dropped_packets", "Packets the relay dropped for going customer to customer, to a private range or to the relay.",
+            named.Select(n => ((string?)n.Label, n.Egress.IsolationDroppedPackets)));
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_nat_entries", "Source-NAT entries in the relay's connection tracking table.",
+            named.Select(n => ((string?)n.Label, n.Egress.NatEntries)));
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_dns_queries_answered", "Queries the relay's in-tunnel resolver answered.",
+            named.Select(n => ((string?)n.Label, n.Egress.DnsQueriesAnswered)));
         FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_reports", "Relays with a health report since this instance started.", [(null, reports.Count)]);
         FleetMetrics.AppendGauge(sb, metrics.Subscribers.Name, metrics.Subscribers.Help, [(null, metrics.Subscribers.Value)]);
         foreach (var counter in metrics.All) FleetMetrics.AppendCounter(sb, counter);

@@ -34,19 +34,23 @@ public static class RelayEndpoints
             return TypedResults.NoContent();
         });
         // The agent polls this while it waits for staff, then reads its listen port and gateway addresses.
-        relay.MapGet(RelayRoutes.Config, async (HttpContext http, MachineService machines, AddressPool pool) =>
+        // Egress: the placement's public addresses (customers are NATed to them) and the fleet's egress settings.
+        relay.MapGet(RelayRoutes.Config, async (HttpContext http, MachineService machines, AddressPool pool, RelayEgressSettings egress) =>
         {
             var machine = await Auth.RelayAsync(http, machines);
             return TypedResults.Ok(new RelayConfigView(machine.Id, machine.State.Name(), machine.Placement?.Port ?? 51820,
-                pool.Ipv4GatewayCidr, pool.Ipv6GatewayCidr));
+                pool.Ipv4GatewayCidr, pool.Ipv6GatewayCidr, egress.Resolvers, egress.BlockedPrefixes,
+                NullIfEmpty(machine.Placement?.Ipv4AddrIn), machine.Placement?.Ipv6AddrIn, egress.PrivateEndpoints));
         });
         relay.MapPost(RelayRoutes.Health, async (HealthReport body, HttpContext http, MachineService machines, RelayHealthBoard board) =>
         {
             var machine = await Auth.RelayAsync(http, machines);
-            board.Report(machine.Id, body.Peers, body.HandshakesLastMinute, body.RxBytes, body.TxBytes, body.AppliedRevision);
+            board.Report(machine.Id, body);
             return TypedResults.NoContent();
         });
     }
+
+    private static string? NullIfEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
 
     private static byte[] Base64(string? text, string field)
     {

@@ -29,6 +29,10 @@ public sealed class AddressPool
     public string Ipv4GatewayCidr => $"{Ipv4Gateway}/{v4Prefix}";
     public string Ipv6GatewayCidr => $"{Ipv6Gateway}/{v6Prefix}";
 
+    /// <summary>Whether <paramref name="address"/> lies in either pool.</summary>
+    public bool Contains(IPAddress address) =>
+        new IPNetwork(v4Network, v4Prefix).Contains(address) || new IPNetwork(v6Network, v6Prefix).Contains(address);
+
     public (string Ipv4, string Ipv6) Allocate(long sequence)
     {
         BigInteger host = sequence + 2;

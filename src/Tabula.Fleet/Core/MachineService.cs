@@ -11,7 +11,7 @@ namespace Tabula.Fleet.Core;
 /// Relay machines after enrollment: listing, the staff lifecycle (provision, deploy, drain, retire, …) with placement
 /// validation, relay authentication, applied-revision reports, and what a relay serves with.
 /// </summary>
-public sealed class MachineService(IStore store, MachineEvents machineEvents, ILogger<MachineService> logger)
+public sealed class MachineService(IStore store, MachineEvents machineEvents, AddressPool pool, ILogger<MachineService> logger)
 {
     /// <summary>How many machines are in each state (metrics).</summary>
     public Task<IReadOnlyDictionary<MachineState, long>> CountByStateAsync(CancellationToken ct) => Read(tx => tx.CountMachinesByStateAsync(), ct);
@@ -31,6 +31,9 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, IL
         if (action == MachineLifecycle.Action.Provision)
         {
             ValidatePlacement(placement ?? throw new FleetException(FleetError.InvalidInput, "provision needs a placement (hostname, location, …)"));
+            // The relay NATs customers to these addresses; inside a pool they would be a customer's (its agent refuses it too).
+            RelayEgressSettings.CheckPublicAddress(pool, "ipv4_addr_in", placement.Ipv4AddrIn);
+            RelayEgressSettings.CheckPublicAddress(pool, "ipv6_addr_in", placement.Ipv6AddrIn);
             placement = WithCoordinates(placement);
         }
         var machine = await Write(async tx =>

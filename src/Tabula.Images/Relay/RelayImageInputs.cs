@@ -13,8 +13,17 @@ public sealed record RelayImageInputs(string Agent, string KernelRelease, string
     /// The default modules: the kernel's WireGuard and the virtio NIC, which Debian 12's linux-image-amd64 ships as
     /// modules; virtio_net's transports (virtio_pci, virtio_mmio) come in by themselves. Add the NIC drivers of real
     /// hardware with <see cref="Modules"/> (e1000e, igb, ixgbe, …); the machine loads those its devices ask for.
+    /// Then the egress firewall's (docs/relay.md "Egress"): nf_tables and the expressions it does not build in (ct, nat,
+    /// masq, reject for inet, the nat chain type), and ctnetlink for the NAT count and per-device flushes; the relay
+    /// has no modprobe, so the kernel cannot load them on demand. crc32c_generic: libcrc32c (needed by nf_tables,
+    /// nf_conntrack, nf_nat) asks for "crc32c" only through a softdep, which the module closure does not follow;
+    /// without it nf_tables fails in the guest (GETTABLE dump EINVAL).
     /// </summary>
-    public static readonly IReadOnlyList<string> DefaultModules = ["wireguard", "virtio_net"];
+    public static readonly IReadOnlyList<string> DefaultModules =
+    [
+        "wireguard", "virtio_net",
+        "crc32c_generic", "nf_tables", "nft_ct", "nft_nat", "nft_masq", "nft_chain_nat", "nft_reject_inet", "nf_conntrack_netlink",
+    ];
 
     /// <summary>
     /// The default kernel command line: the serial console (where the agent shows its enrollment fingerprint),

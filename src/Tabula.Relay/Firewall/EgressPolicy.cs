@@ -9,10 +9,10 @@ namespace Tabula.Relay.Firewall;
 /// The relay's egress configuration as it arrives, in text: what staff set for the relay in the fleet.
 /// </summary>
 /// <remarks>
-/// Future home: the fleet's relay config (Tabula.Fleet.Protocol) carries this record to the agent, with the public
-/// addresses taken from the placement (<c>ipv4_addr_in</c>/<c>ipv6_addr_in</c>, or separate egress addresses when
-/// given); the agent then calls <see cref="EgressPolicy.FromConfig"/> with its uplink's addresses and applies the
-/// result with <see cref="EgressFirewall"/>. Null lists take the defaults of <see cref="EgressPolicy"/>.
+/// <see cref="RelayEgress"/> builds it from the fleet's relay config (Tabula.Fleet.Protocol's <c>RelayConfigView</c>:
+/// public addresses from the placement's <c>ipv4_addr_in</c>/<c>ipv6_addr_in</c>, the fleet's resolvers and blocked
+/// prefixes), calls <see cref="EgressPolicy.FromConfig"/> with its uplink's addresses and applies the result with
+/// <see cref="EgressFirewall"/>. Null lists take the defaults of <see cref="EgressPolicy"/>.
 /// </remarks>
 public sealed record EgressConfig(
     string UplinkInterface,

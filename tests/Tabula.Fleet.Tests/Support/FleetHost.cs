@@ -20,11 +20,15 @@ public sealed class FleetHost : IAsyncDisposable
     public PeerHub Hub => App.Services.GetRequiredService<PeerHub>();
     public MachineEvents MachineEvents => App.Services.GetRequiredService<MachineEvents>();
 
+    /// <summary>The relays' egress settings every test controller is started with (as `--relay-resolver`, `--relay-blocked-prefix`).</summary>
+    public static readonly IReadOnlyList<string> Resolvers = ["192.0.2.53", "2001:db8::53"], BlockedPrefixes = ["192.0.2.0/24"];
+
     public static async Task<FleetHost> StartAsync(string database)
     {
         var app = await FleetServer.CreateAsync(new FleetOptions
         {
             Database = database, Urls = "http://127.0.0.1:0;h2c://127.0.0.1:0", LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
+            RelayResolvers = Resolvers, RelayBlockedPrefixes = BlockedPrefixes,
         });
         await app.StartAsync();
         var host = new FleetHost { App = app, Address = app.Address(), Database = database };

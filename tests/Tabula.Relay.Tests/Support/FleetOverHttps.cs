@@ -33,9 +33,12 @@ public sealed class FleetOverHttps : IAsyncDisposable
         Ca = Certificate.ParsePemBundle(File.ReadAllBytes(files.Tls.CaCertificate));
     }
 
-    public static async Task<FleetOverHttps> StartAsync(RelayFiles files)
+    /// <summary>The relays' upstream resolvers (`--relay-resolver`), kept across restarts.</summary>
+    IReadOnlyList<string> resolvers = [];
+
+    public static async Task<FleetOverHttps> StartAsync(RelayFiles files, IReadOnlyList<string>? resolvers = null)
     {
-        var fleet = new FleetOverHttps(files);
+        var fleet = new FleetOverHttps(files) { resolvers = resolvers ?? [] };
         await fleet.StartAsync("https://127.0.0.1:0");
         var staff = fleet.app!.Services.GetRequiredService<StaffService>();
         var enrollment = fleet.app!.Services.GetRequiredService<EnrollmentService>();
@@ -50,7 +53,7 @@ public sealed class FleetOverHttps : IAsyncDisposable
         app = await FleetServer.CreateAsync(new FleetOptions
         {
             Database = database, Urls = urls, TlsCertificatePath = files.Tls.ServerCertificate, TlsKeyPath = files.Tls.ServerKey,
-            LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
+            LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning, RelayResolvers = resolvers,
         });
         await app.StartAsync();
         Address = app.HttpsAddress() ?? throw new InvalidOperationException("no https address");
