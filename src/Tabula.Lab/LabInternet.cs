@@ -144,9 +144,8 @@ public static class LabInternet
         [$"{LabNetwork.HostAddress}:{LabRunner.ProvisioningPort}", $"{LabNetwork.HostAddress}:{LabRunner.FleetPort}"];
 
     /// <summary>
-    /// The fleet controller's options for the relays' upstream resolvers. RELAY-EGRESS HOOK: the single place the lab
-    /// passes them; empty until `tabula fleet serve` has the option (branch relay-egress), then e.g.
-    /// <c>--relay-resolver 203.0.113.10 --relay-resolver 2001:db8:203::10</c>.
+    /// The fleet controller's options for the relays' upstream resolvers: the echo host's dnsmasq on both families
+    /// (the only place the lab passes them; the relay image never holds a resolver).
     /// </summary>
-    public static IReadOnlyList<string> FleetResolverArguments => [];
+    public static IReadOnlyList<string> FleetResolverArguments => ["--relay-resolver", Echo4.ToString(), "--relay-resolver", Echo6.ToString()];
 }

@@ -35,6 +35,10 @@ internal sealed class LabUp(LabOptions options)
 
     /// <summary>How long one GET /ip through a tunnel may take before the lab says "no egress".</summary>
     static readonly TimeSpan EchoTimeout = TimeSpan.FromSeconds(8);
+
+    /// <summary>How long the lab waits for a relay's egress stage (its SLAAC address may take ~30 s to appear) before
+    /// fetching /ip anyway (a relay without egress does not fail the lab: /ip says "no egress").</summary>
+    static readonly TimeSpan EgressWait = TimeSpan.FromSeconds(90);
     string Logs => Path.Combine(dir, "logs");
     string FleetUrl => $"https://{host}:{FleetPort}";
     string ProvisioningUrl => $"https://{host}:{ProvisioningPort}";
@@ -355,6 +359,7 @@ internal sealed class LabUp(LabOptions options)
             var firstHandshake = machine.Elapsed - addedAt[machine.Name];
             say($"      {machine.Name}: {iface} → {LabClient.Endpoint(i)}: handshake {(handshake ? "done" : "NONE")}, ping {TunnelGateway} {(ping ? "answered" : "NOT answered")} " +
                 $"({firstHandshake.TotalSeconds:0.0}s after the device was added)");
+            await WaitForEgressAsync(machine, ct);
             var seen = await LabClient.EchoSeenAsync(client, iface, EchoTimeout, ct);
             say($"      {machine.Name}: GET /ip through the tunnel: {seen.Detail}");
             relays.Add(new RelaySummary(machine.Name, id, LabInternet.RelayPublic4(i).ToString(), fingerprint, view.State, handshake, ping, iface,
@@ -367,5 +372,17 @@ internal sealed class LabUp(LabOptions options)
         }
         Done("tunnel");
         return relays;
+    }
+
+    /// <summary>Waits (bounded) for the relay's <c>stage:egress</c> console line: NAT and the resolver are in place.</summary>
+    async Task WaitForEgressAsync(LabMachine machine, CancellationToken ct)
+    {
+        var marker = ConsoleMarker.Relay("stage:egress");
+        var clock = Stopwatch.StartNew();
+        while (machine.Find(marker) is null && clock.Elapsed < EgressWait && machine.Running)
+            await Task.Delay(250, ct);
+        say(machine.Find(marker) is { } found
+            ? $"      {machine.Name}: egress applied ({found.At.TotalSeconds:0.0}s on its console)"
+            : $"      {machine.Name}: no egress stage line within {EgressWait.TotalSeconds:0}s");
     }
 }

@@ -73,8 +73,7 @@ public sealed class LabTests(ITestOutputHelper output)
             Assert.NotEmpty(ProcessesNaming(dir + "/"));   // QEMU and the servers run on after `up` returns
 
             // The lab internet: the relay on its public addresses (IPv6 by SLAAC from the lab's RAs), reached by both
-            // customers; the echo host; what the client's GET /ip through the tunnel saw (the relay's public address, or
-            // nothing while the relay has no egress).
+            // customers; the echo host; what the client's GET /ip through the tunnel saw (the relay's public addresses).
             Assert.Equal(("198.51.100.11", "198.51.100.11"), (relay.PublicIpv4, relay.Address));
             Assert.Equal(System.Net.IPAddress.Parse("2001:db8:64::5054:ff:fe7a:b101"), System.Net.IPAddress.Parse(relay.PublicIpv6!));
             Assert.True(File.Exists(relay.ConsoleLog));
@@ -84,8 +83,10 @@ public sealed class LabTests(ITestOutputHelper output)
             Assert.Equal(("203.0.113.10", "2001:db8:203::10", "echo.tabula-lab.test", 80), (internet.Echo.Ipv4, internet.Echo.Ipv6, internet.Echo.Name, internet.Echo.HttpPort));
             Assert.Equal(["10.198.0.1:8443", "10.198.0.1:9443"], internet.PrivateEndpoints);
             Assert.Equal(ns + "-c1", summary.ClientNamespace);
-            Assert.True(relay.EgressIpv4 is null || relay.EgressIpv4 == relay.PublicIpv4, $"the echo host saw {relay.EgressIpv4}");
-            Assert.True(relay.EgressIpv6 is null || relay.EgressIpv6 == relay.PublicIpv6, $"the echo host saw {relay.EgressIpv6}");
+            // Egress: the echo host saw the customer as the relay's public addresses (SNAT and NAT66).
+            Assert.True(relay.EgressIpv4 == relay.PublicIpv4, $"the echo host saw {relay.EgressIpv4 ?? "nothing"} over IPv4");
+            Assert.True(relay.EgressIpv6 is not null && System.Net.IPAddress.Parse(relay.EgressIpv6).Equals(System.Net.IPAddress.Parse(relay.PublicIpv6!)),
+                $"the echo host saw {relay.EgressIpv6 ?? "nothing"} over IPv6");
             foreach (string customer in internet.CustomerNamespaces)
                 Assert.True(Reaches(customer, relay.PublicIpv4!), $"{customer} does not reach {relay.PublicIpv4}");
             // On the segment: the relay took its address by SLAAC from the lab's RAs. (Its IPv6 default route, and so the
