@@ -48,10 +48,10 @@ public sealed class LabTests(ITestOutputHelper output)
             .Where(line => line.Contains(text, StringComparison.Ordinal))
             .ToList();
 
-    [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "setsid")]
+    [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "setsid", "curl", "dig")]
     public void Lab_up_attack_upgrade_and_down_on_one_relay()
     {
-        Prerequisites.Require(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "setsid");
+        Prerequisites.Require(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "setsid", "curl", "dig");
         GuestKernel.Require();
         string dir = $"/var/tmp/tabula-lab-test-{Environment.ProcessId}";
         string ns = LabRunner.NamespaceFor(dir);
@@ -92,6 +92,7 @@ public sealed class LabTests(ITestOutputHelper output)
             // On the segment: the relay took its address by SLAAC from the lab's RAs. (Its IPv6 default route, and so the
             // customers' reach over IPv6, needs the agent's accept_ra=2 before forwarding: the leak tests check that.)
             Assert.True(Reaches(ns, relay.PublicIpv6!), $"{relay.PublicIpv6} does not answer on the public segment (SLAAC from the lab's RAs)");
+            LeakChecks.Run(summary, relay, dir, output.WriteLine);
 
             // A seized provisioning server: the relay refuses all three bad packages, then boots the genuine one again.
             var attack = Tabula(TimeSpan.FromMinutes(25), "lab", "attack", "--json", "--dir", dir);

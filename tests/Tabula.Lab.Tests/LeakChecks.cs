@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using Tabula.Lab;
+
+namespace Tabula.Lab.Tests;
+
+/// <summary>
+/// Leak checks run inside the one lab of <see cref="LabTests"/> (no second lab): what a customer can and cannot reach
+/// through a relay, what the relay answers from outside, and what the lab's consoles and logs hold. Every command is
+/// bounded in time; nothing loops without a count.
+/// </summary>
+internal static class LeakChecks
+{
+    static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(20);
+
+    public static void Run(LabSummary summary, RelaySummary relay, string dir, Action<string> say)
+    {
+        var internet = summary.Internet!;
+        string client = summary.ClientNamespace!;
+        string iface = relay.WireguardInterface;
+
+        // Positive control through the tunnel: the echo host answers and sees the relay (curl binds to the interface).
+        var seen = Run("ip", "netns", "exec", client, "curl", "-s", "--max-time", "8", "--interface", iface, $"http://{internet.Echo.Ipv4}/ip");
+        Assert.True(seen.Code == 0 && seen.Stdout == relay.PublicIpv4, $"through {iface}: curl exit {seen.Code}, saw \"{seen.Stdout}\"");
+
+        // Every management service a relay can reach stays out of the customer's reach through the tunnel.
+        foreach (string endpoint in internet.PrivateEndpoints)
+        {
+            var probe = Run("ip", "netns", "exec", client, "curl", "-sk", "--max-time", "4", "--interface", iface, $"https://{endpoint}/");
+            Assert.True(probe.Code != 0, $"{endpoint} answered through the tunnel (curl exit 0)");
+            say($"leak: {endpoint} through {iface}: unreachable (curl exit {probe.Code})");
+        }
+
+        // The in-tunnel resolver is silent on the relay's public addresses (asked from the other customer's machine).
+        foreach (string address in new[] { relay.PublicIpv4!, relay.PublicIpv6! })
+        {
+            string other = internet.CustomerNamespaces[1];
+            foreach (string transport in new[] { "+notcp", "+tcp" })
+            {
+                var dig = Run("ip", "netns", "exec", other, "dig", "+time=2", "+tries=1", transport, "+short", $"@{address}", internet.Echo.Name, "A");
+                Assert.True(dig.Code != 0 && !dig.Stdout.Contains(internet.Echo.Ipv4, StringComparison.Ordinal),
+                    $"the relay answered DNS on its public address {address} ({transport}): exit {dig.Code}, \"{dig.Stdout}\"");
+            }
+            say($"leak: DNS on the relay's public {address}: no answer (UDP and TCP)");
+        }
+
+        // No customer key (private or public) in any console or log of the lab.
+        string privateKey = File.ReadAllText(Path.Combine(dir, "wireguard", "client.key")).Trim();
+        string publicKey = Run(["wg", "pubkey"], privateKey + "\n").Stdout;
+        Assert.False(string.IsNullOrEmpty(publicKey));
+        var files = new List<string> { relay.ConsoleLog };
+        if (Directory.Exists(Path.Combine(dir, "logs")))
+            files.AddRange(Directory.EnumerateFiles(Path.Combine(dir, "logs")));
+        foreach (string file in files.Where(File.Exists))
+        {
+            string text = File.ReadAllText(file);
+            Assert.DoesNotContain(privateKey, text);
+            Assert.DoesNotContain(publicKey, text);
+        }
+        say($"leak: the customer's key in none of {files.Count} consoles and logs");
+    }
+
+    static (int Code, string Stdout) Run(params string[] command) => Run(command, null);
+
+    static (int Code, string Stdout) Run(string[] command, string? stdin)
+    {
+        var start = new ProcessStartInfo(command[0])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null, UseShellExecute = false,
+        };
+        foreach (string argument in command.Skip(1))
+            start.ArgumentList.Add(argument);
+        using var process = Process.Start(start)!;
+        if (stdin is not null)
+        {
+            process.StandardInput.Write(stdin);
+            process.StandardInput.Close();
+        }
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(CommandTimeout))
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            return (-1, "");
+        }
+        return (process.ExitCode, stdout.Result.Trim());
+    }
+}
