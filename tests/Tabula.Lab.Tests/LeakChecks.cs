@@ -68,7 +68,27 @@ internal static class LeakChecks
             say($"leak: DNS on the relay's public {address}: no answer (UDP and TCP)");
         }
 
-        // No customer key (private or public) in any console or log of the lab.
+        // The in-tunnel resolver answers A and AAAA on both gateway addresses, asked from the customer's tunnel
+        // address. dig cannot bind to an interface, so a host route sends each gateway into the tunnel. Then a unique
+        // name, asked once on each gateway, must be in no console or log: the resolver keeps no query log.
+        string tunnel4 = TunnelAddress(client, iface, "-4"), tunnel6 = TunnelAddress(client, iface, "-6");
+        string uniqueName = $"leak-{Guid.NewGuid():N}.{internet.Echo.Name}";
+        foreach (var (gateway, source, prefix) in new[] { ("10.64.0.1", tunnel4, "/32"), ("fc00:bbbb:bbbb:bb01::1", tunnel6, "/128") })
+        {
+            Run("ip", "-n", client, "route", "replace", gateway + prefix, "dev", iface);
+            foreach (var (type, expected) in new[] { ("A", internet.Echo.Ipv4), ("AAAA", internet.Echo.Ipv6) })
+            {
+                var dig = Run("ip", "netns", "exec", client, "dig", "+time=3", "+tries=2", "+short", "-b", source, $"@{gateway}", internet.Echo.Name, type);
+                Assert.True(dig.Code == 0 && System.Net.IPAddress.TryParse(dig.Stdout, out var answer) && answer.Equals(System.Net.IPAddress.Parse(expected)),
+                    $"DNS {type} {internet.Echo.Name} via {gateway} from the tunnel: exit {dig.Code}, \"{dig.Stdout}\"");
+            }
+            var unique = Run("ip", "netns", "exec", client, "dig", "+time=3", "+tries=2", "-b", source, $"@{gateway}", uniqueName, "A");
+            Assert.True(unique.Code == 0 && unique.Stdout.Contains("NXDOMAIN", StringComparison.Ordinal),
+                $"a unique name via {gateway}: exit {unique.Code}, expected NXDOMAIN from the echo host's authoritative server");
+            say($"leak: DNS A and AAAA via {gateway} from the tunnel answered; a unique name NXDOMAIN");
+        }
+
+        // No customer key (private or public), tunnel address or queried name in any console or log of the lab.
         string privateKey = File.ReadAllText(Path.Combine(dir, "wireguard", "client.key")).Trim();
         string publicKey = Run(["wg", "pubkey"], privateKey + "\n").Stdout;
         Assert.False(string.IsNullOrEmpty(publicKey));
@@ -80,8 +100,21 @@ internal static class LeakChecks
             string text = File.ReadAllText(file);
             Assert.DoesNotContain(privateKey, text);
             Assert.DoesNotContain(publicKey, text);
+            Assert.DoesNotContain(uniqueName, text, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(tunnel4, text);
+            Assert.DoesNotContain(tunnel6, text, StringComparison.OrdinalIgnoreCase);
         }
-        say($"leak: the customer's key in none of {files.Count} consoles and logs");
+        say($"leak: the customer's key, tunnel addresses and queried name in none of {files.Count} consoles and logs");
+    }
+
+    /// <summary>The customer's tunnel address of one family on its WireGuard interface (the lab's client sets one each).</summary>
+    static string TunnelAddress(string ns, string iface, string family)
+    {
+        var shown = Run("ip", "-n", ns, "-o", family, "addr", "show", "dev", iface, "scope", "global");
+        string[] fields = shown.Stdout.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        int at = Array.IndexOf(fields, family == "-4" ? "inet" : "inet6");
+        Assert.True(shown.Code == 0 && at >= 0 && at + 1 < fields.Length, $"no {family} tunnel address on {iface}: \"{shown.Stdout}\"");
+        return fields[at + 1].Split('/')[0];
     }
 
     static (int Code, string Stdout) Run(params string[] command) => Run(command, null);
