@@ -93,6 +93,7 @@ public sealed class LabTests(ITestOutputHelper output)
             // customers' reach over IPv6, needs the agent's accept_ra=2 before forwarding: the leak tests check that.)
             Assert.True(Reaches(ns, relay.PublicIpv6!), $"{relay.PublicIpv6} does not answer on the public segment (SLAAC from the lab's RAs)");
             LeakChecks.Run(summary, relay, dir, output.WriteLine);
+            LeakChecks.RunTwoCustomers(summary, relay, output.WriteLine);
 
             // A seized provisioning server: the relay refuses all three bad packages, then boots the genuine one again.
             var attack = Tabula(TimeSpan.FromMinutes(25), "lab", "attack", "--json", "--dir", dir);

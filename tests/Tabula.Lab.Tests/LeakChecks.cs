@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Tabula.Lab;
+using Tabula.Tls;
 
 namespace Tabula.Lab.Tests;
 
@@ -105,6 +106,134 @@ internal static class LeakChecks
             Assert.DoesNotContain(tunnel6, text, StringComparison.OrdinalIgnoreCase);
         }
         say($"leak: the customer's key, tunnel addresses and queried name in none of {files.Count} consoles and logs");
+    }
+
+    /// <summary>
+    /// A second customer (own account, own device, own wireguard-go in the other customer namespace) on the same relay:
+    /// nothing either customer sends to the other's tunnel addresses (ICMP, UDP, TCP, both families) arrives — the
+    /// receiving tunnel interface's RX packet counter stays where it was, while a ping to the gateway moves it (the
+    /// counter works). Then the second device is deleted through the customer API: its tunnel stops answering within
+    /// seconds while the first customer's keeps working.
+    /// </summary>
+    public static void RunTwoCustomers(LabSummary summary, RelaySummary relay, Action<string> say)
+    {
+        var internet = summary.Internet!;
+        string client1 = summary.ClientNamespace!, iface1 = relay.WireguardInterface;
+        string client2 = internet.CustomerNamespaces[1], iface2 = "tlsecond0";
+        string relayKey = Run("ip", "netns", "exec", client1, "wg", "show", iface1, "peers").Stdout.Split('\n')[0].Trim();
+        Assert.False(string.IsNullOrEmpty(relayKey), $"no relay peer on {iface1}");
+
+        using var anonymous = PinnedHttp.Client(new Uri(summary.FleetUrl!), PinnedTlsRoots.LoadPemFile(summary.FleetCa, TimeProvider.System), CommandTimeout);
+        string account = Json(anonymous.PostAsync("/app/v1/accounts", null).GetAwaiter().GetResult()).GetProperty("number").GetString()!;
+        using var customer = PinnedHttp.Client(new Uri(summary.FleetUrl!), PinnedTlsRoots.LoadPemFile(summary.FleetCa, TimeProvider.System), CommandTimeout,
+            new System.Net.Http.Headers.AuthenticationHeaderValue("Token", account));
+        string privateKey = Run("wg", "genkey").Stdout;
+        string publicKey = Run(["wg", "pubkey"], privateKey + "\n").Stdout;
+        var device = Json(customer.PostAsync("/app/v1/devices", new StringContent($"{{\"public_key\":\"{publicKey}\"}}",
+            System.Text.Encoding.UTF8, "application/json")).GetAwaiter().GetResult());
+        long deviceId = device.GetProperty("id").GetInt64();
+        string device4 = device.GetProperty("ipv4_address").GetString()!, device6 = device.GetProperty("ipv6_address").GetString()!;
+        string keyFile = Path.Combine(Path.GetTempPath(), $"tabula-lab-second-{Environment.ProcessId}.key");
+        File.WriteAllText(keyFile, privateKey + "\n");
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var wireguardGo = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", client2, "wireguard-go", "-f", iface2])
+            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
+        try
+        {
+            Until(() => File.Exists($"/var/run/wireguard/{iface2}.sock"), TimeSpan.FromSeconds(20), $"wireguard-go {iface2}");
+            string endpoint = Run("ip", "netns", "exec", client1, "wg", "show", iface1, "endpoints").Stdout.Split('\t').Last().Trim();
+            Must("ip", "netns", "exec", client2, "wg", "set", iface2, "private-key", keyFile, "peer", relayKey, "endpoint", endpoint, "allowed-ips", "0.0.0.0/0,::/0");
+            Must("ip", "-n", client2, "addr", "add", device4 + "/32", "dev", iface2);
+            Must("ip", "-n", client2, "-6", "addr", "add", device6 + "/128", "dev", iface2, "nodad");
+            Must("ip", "-n", client2, "link", "set", iface2, "up");
+            Must("ip", "-n", client2, "route", "replace", "10.64.0.1/32", "dev", iface2);
+            Must("ip", "-n", client2, "route", "replace", "fc00:bbbb:bbbb:bb01::1/128", "dev", iface2);
+            // The relay learns the device from the peer stream within a second or two; the first pings may find it absent.
+            Until(() => Run("ip", "netns", "exec", client2, "ping", "-c", "1", "-W", "2", "10.64.0.1").Code == 0, TimeSpan.FromSeconds(60),
+                "the second customer's first ping through the relay");
+            say("leak: a second customer (own account and device) pings 10.64.0.1 through the same relay");
+
+            string first4 = TunnelAddress(client1, iface1, "-4"), first6 = TunnelAddress(client1, iface1, "-6");
+            NeverDelivered(client1, iface1, client2, iface2, device4, device6, say);
+            NeverDelivered(client2, iface2, client1, iface1, first4, first6, say);
+
+            using (var deleted = customer.DeleteAsync($"/app/v1/devices/{deviceId}").GetAwaiter().GetResult())
+                Assert.True(deleted.IsSuccessStatusCode, $"DELETE the second device: HTTP {(int)deleted.StatusCode}");
+            var cut = Stopwatch.StartNew();
+            Until(() => Run("ip", "netns", "exec", client2, "ping", "-c", "1", "-W", "1", "10.64.0.1").Code != 0, TimeSpan.FromSeconds(30),
+                "the removed device's traffic to stop");
+            // Three more pings in a row must fail (no stale session), and the first customer keeps working.
+            for (int i = 0; i < 3; i++)
+                Assert.True(Run("ip", "netns", "exec", client2, "ping", "-c", "1", "-W", "1", "10.64.0.1").Code != 0, "the removed device still reaches the relay");
+            Assert.True(Run("ip", "netns", "exec", client1, "ping", "-c", "1", "-W", "3", "-I", iface1, "10.64.0.1").Code == 0,
+                "the first customer lost the relay when the second device was removed");
+            say($"leak: the second device deleted: its tunnel cut within {cut.Elapsed.TotalSeconds:0.0}s, the first customer still served");
+        }
+        finally
+        {
+            try { wireguardGo.Kill(entireProcessTree: true); wireguardGo.WaitForExit(5000); } catch (InvalidOperationException) { }
+            wireguardGo.Dispose();
+            File.Delete(keyFile);
+        }
+    }
+
+    /// <summary>ICMP, UDP and TCP from one customer to another's tunnel addresses, both families: the receiver's
+    /// tunnel interface counts no packet; a ping to the gateway from the receiver then moves the counter.</summary>
+    static void NeverDelivered(string fromNs, string fromIface, string toNs, string toIface, string to4, string to6, Action<string> say)
+    {
+        Must("ip", "-n", fromNs, "route", "replace", to4 + "/32", "dev", fromIface);
+        Must("ip", "-n", fromNs, "route", "replace", to6 + "/128", "dev", fromIface);
+        long before = RxPackets(toNs, toIface);
+        foreach (string target in new[] { to4, to6 })
+        {
+            Run("ip", "netns", "exec", fromNs, "ping", "-c", "2", "-W", "1", target);
+            Run("ip", "netns", "exec", fromNs, "bash", "-c", $"echo leak > /dev/udp/{target}/9999; echo leak > /dev/udp/{target}/53");
+            Run("ip", "netns", "exec", fromNs, "timeout", "3", "bash", "-c", $"exec 3<>/dev/tcp/{target}/9999");
+        }
+        Thread.Sleep(1000);
+        long after = RxPackets(toNs, toIface);
+        Assert.True(after == before, $"{after - before} packets from {fromIface} arrived on the other customer's {toIface}");
+        Assert.True(Run("ip", "netns", "exec", toNs, "ping", "-c", "1", "-W", "3", "-I", toIface, "10.64.0.1").Code == 0, $"{toIface} no longer reaches the gateway");
+        Assert.True(RxPackets(toNs, toIface) > after, $"{toIface}'s RX counter did not move for the gateway's reply: the check above proves nothing");
+        Run("ip", "-n", fromNs, "route", "del", to4 + "/32", "dev", fromIface);
+        Run("ip", "-n", fromNs, "route", "del", to6 + "/128", "dev", fromIface);
+        say($"leak: ICMP, UDP and TCP from {fromIface} to the other customer (IPv4 and IPv6): none arrived on {toIface}");
+    }
+
+    static long RxPackets(string ns, string iface)
+    {
+        string text = File.Exists($"/var/run/netns/{ns}")
+            ? Run("ip", "netns", "exec", ns, "cat", $"/sys/class/net/{iface}/statistics/rx_packets").Stdout : "";
+        Assert.True(long.TryParse(text, out long packets), $"no rx_packets for {iface} in {ns}: \"{text}\"");
+        return packets;
+    }
+
+    static System.Text.Json.JsonElement Json(HttpResponseMessage response)
+    {
+        using (response)
+        {
+            string text = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+            Assert.True(response.IsSuccessStatusCode, $"HTTP {(int)response.StatusCode} from {response.RequestMessage?.RequestUri?.AbsolutePath}");
+            return System.Text.Json.JsonDocument.Parse(text).RootElement.Clone();
+        }
+    }
+
+    static void Must(params string[] command)
+    {
+        var result = Run(command);
+        Assert.True(result.Code == 0, $"{string.Join(' ', command)}: exit {result.Code}");
+    }
+
+    static void Until(Func<bool> condition, TimeSpan limit, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        for (int attempt = 0; attempt < 120; attempt++)
+        {
+            if (condition()) return;
+            if (clock.Elapsed > limit) break;
+            Thread.Sleep(500);
+        }
+        Assert.Fail($"waited {clock.Elapsed.TotalSeconds:0}s for {what}");
     }
 
     /// <summary>The customer's tunnel address of one family on its WireGuard interface (the lab's client sets one each).</summary>
