@@ -20,9 +20,9 @@ namespace Tabula.EndToEnd.Tests;
 /// The machine is addressed by DHCP (dnsmasq, a reservation for its MAC), in stboot and again in the agent, and the
 /// package names the controller by a host name, which the agent resolves through the DNS server of its lease.
 /// <code>
-///   test namespace: tap0 10.99.N.1 ── dnsmasq (DHCP, DNS: fleet.tabula-e2e.test), provisioning :8443, fleet :9443,
+///   test namespace: tap0 10.199.N.1 ── dnsmasq (DHCP, DNS: fleet.tabula-e2e.test), provisioning :8443, fleet :9443,
 ///                                      wireguard-go client (device address/32)
-///   guest 10.99.N.2 (DHCP): stboot → kexec → tabula-relay, wg0 10.64.0.1/10 :51820, /dev/vda (never mounted)
+///   guest 10.199.N.2 (DHCP): stboot → kexec → tabula-relay, wg0 10.64.0.1/10 :51820, /dev/vda (never mounted)
 /// </code>
 /// </summary>
 [Collection(BootCollection.Name)]

@@ -22,7 +22,7 @@ public sealed class Dnsmasq : IDisposable
     }
 
     /// <summary>
-    /// Serves 10.99.N.50-60/24 with the host side as router and resolver. <paramref name="reservations"/> give a MAC a
+    /// Serves 10.199.N.50-60/24 with the host side as router and resolver. <paramref name="reservations"/> give a MAC a
     /// fixed address; <paramref name="names"/> turns DNS on (on the tap only) and answers exactly these names with
     /// their addresses (nothing is forwarded: the namespace has no way out).
     /// </summary>

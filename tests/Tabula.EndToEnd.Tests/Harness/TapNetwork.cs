@@ -15,8 +15,8 @@ public sealed class TapNetwork : IDisposable
     TapNetwork(NetworkNamespace ns, int third)
     {
         Namespace = ns;
-        HostAddress = IPAddress.Parse($"10.99.{third}.1");
-        GuestAddress = IPAddress.Parse($"10.99.{third}.2");
+        HostAddress = IPAddress.Parse($"10.199.{third}.1");
+        GuestAddress = IPAddress.Parse($"10.199.{third}.2");
     }
 
     /// <summary>The namespace QEMU and the servers run in.</summary>
@@ -39,7 +39,7 @@ public sealed class TapNetwork : IDisposable
         try
         {
             ns.Ip("tuntap", "add", "dev", "tap0", "mode", "tap");
-            ns.Ip("addr", "add", $"10.99.{third}.1/24", "dev", "tap0");
+            ns.Ip("addr", "add", $"10.199.{third}.1/24", "dev", "tap0");
             ns.Ip("link", "set", "tap0", "up");
             return new TapNetwork(ns, third);
         }
