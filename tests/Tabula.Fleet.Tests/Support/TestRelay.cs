@@ -72,6 +72,8 @@ public sealed class PeerFollower : IAsyncDisposable
     private TaskCompletionSource progressed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public long Applied => Interlocked.Read(ref applied);
     public int Snapshots { get; private set; }
+    /// <summary>The revision the last snapshot ended at (deltas follow from the next one).</summary>
+    public long SnapshotRevision { get; private set; }
     public int Deltas { get; private set; }
     public List<long> DeltaRevisions { get; } = [];
     public Task Run { get; private set; } = Task.CompletedTask;
@@ -114,7 +116,7 @@ public sealed class PeerFollower : IAsyncDisposable
                         Apply(line, add: true); break;
                     case PeerLineType.SnapshotEnd:
                         if (!hash.AsSpan().SequenceEqual(line.Hash)) throw new InvalidDataException("snapshot hash mismatch");
-                        inSnapshot = false; Snapshots++; Advance(line.Revision); break;
+                        inSnapshot = false; Snapshots++; SnapshotRevision = line.Revision; Advance(line.Revision); break;
                     case PeerLineType.Add or PeerLineType.Remove:
                         long revision = line.Revision;
                         if (revision != Applied + 1) throw new InvalidDataException($"delta {revision} after {Applied}: gap or duplicate");
