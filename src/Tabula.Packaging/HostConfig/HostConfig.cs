@@ -222,7 +222,7 @@ public sealed record HostConfig
         if (!string.IsNullOrEmpty(pointer))
             pointers = [.. pointer.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
         else if (provisioningUrls is { Count: > 0 })
-            pointers = [.. provisioningUrls];
+            pointers = [.. provisioningUrls.Select(u => u.Trim()).Where(u => u.Length > 0)];   // [""] is no pointer (found by afl)
         else
             return f.Missing<List<string>>("ospkg_pointer", "a non-empty string: descriptor URLs separated by commas, or a file name for initramfs fetch");
         if (pointers.Count == 0) f.Invalid("ospkg_pointer", "must not be empty");
