@@ -45,6 +45,9 @@ public sealed class ModuleIndexTests
         Assert.Equal(ModuleIndexError.DependencyCycle, Assert.Throws<ModuleIndexException>(() => cyclic.Closure(["a"])).Reason);
         Assert.Equal(ModuleIndexError.DependencyMalformed, Assert.Throws<ModuleIndexException>(() => ModuleDependencies.Parse("no colon here\n")).Reason);
         Assert.Equal(ModuleIndexError.DependencyMalformed, Assert.Throws<ModuleIndexException>(() => ModuleDependencies.Parse("a.ko:\na.ko:\n")).Reason);
+        // Two paths, one module name (CsCheck found "--<`//m.ko:" beside "m.ko:"): "load m" would be ambiguous.
+        Assert.Equal(ModuleIndexError.DependencyMalformed, Assert.Throws<ModuleIndexException>(() => ModuleDependencies.Parse("--<`//m.ko:\nm.ko:\n")).Reason);
+        Assert.Equal(ModuleIndexError.DependencyMalformed, Assert.Throws<ModuleIndexException>(() => ModuleDependencies.Parse("kernel/a/x-y.ko.xz:\nkernel/b/x_y.ko:\n")).Reason);
         Assert.Equal(ModuleIndexError.AliasMalformed, Assert.Throws<ModuleIndexException>(() => ModuleAliases.Parse("alias pci:v* \n")).Reason);
         Assert.Equal(ModuleIndexError.AliasMalformed, Assert.Throws<ModuleIndexException>(() => ModuleAliases.Parse("options x y\n")).Reason);
         Assert.Equal(ModuleIndexError.AliasMalformed, Assert.Throws<ModuleIndexException>(() => ModuleAliases.Parse("alias pci:v[12 m\n")).Reason);

@@ -42,6 +42,7 @@ public sealed class ModuleDependencies
     public static ModuleDependencies Parse(ReadOnlyMemory<byte> bytes)
     {
         var map = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var names = new HashSet<string>(StringComparer.Ordinal);
         int number = 0;
         foreach (string line in ModuleIndexText.Lines(bytes, "modules.dep"))
         {
@@ -55,6 +56,10 @@ public sealed class ModuleDependencies
             string[] deps = line[(colon + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (module.Length == 0 || module.Contains(' ') || !map.TryAdd(module, deps))
                 ModuleIndexException.Throw(ModuleIndexError.DependencyMalformed, $"modules.dep line {number}: empty or repeated module \"{module}\"");
+            // depmod lists one module per name (its search order picks which); two paths with one name would make
+            // "load m" ambiguous, so such an index is refused rather than resolved to whichever came first.
+            if (!names.Add(NameOf(module)))
+                ModuleIndexException.Throw(ModuleIndexError.DependencyMalformed, $"modules.dep line {number}: a second module named \"{NameOf(module)}\"");
         }
         return new ModuleDependencies(map);
     }
