@@ -136,13 +136,36 @@ internal static class LeakChecks
         string keyFile = Path.Combine(Path.GetTempPath(), $"tabula-lab-second-{Environment.ProcessId}.key");
         File.WriteAllText(keyFile, privateKey + "\n");
         File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        var wireguardGo = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", client2, "wireguard-go", "-f", iface2])
-            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
+        // A socket left by an earlier, killed run would pass the wait below before this wireguard-go serves.
+        File.Delete($"/var/run/wireguard/{iface2}.sock");
+        var wireguardGoOutput = new System.Text.StringBuilder();
+        var wireguardGo = new Process
+        {
+            StartInfo = new ProcessStartInfo("ip", ["netns", "exec", client2, "wireguard-go", "-f", iface2])
+                { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false },
+        };
+        // Both pipes are drained, so a chatty wireguard-go never blocks on a full pipe.
+        wireguardGo.OutputDataReceived += (_, e) => { lock (wireguardGoOutput) wireguardGoOutput.AppendLine(e.Data); };
+        wireguardGo.ErrorDataReceived += (_, e) => { lock (wireguardGoOutput) wireguardGoOutput.AppendLine(e.Data); };
+        wireguardGo.Start();
+        wireguardGo.BeginOutputReadLine();
+        wireguardGo.BeginErrorReadLine();
         try
         {
             Until(() => File.Exists($"/var/run/wireguard/{iface2}.sock"), TimeSpan.FromSeconds(20), $"wireguard-go {iface2}");
             string endpoint = Run("ip", "netns", "exec", client1, "wg", "show", iface1, "endpoints").Stdout.Split('\t').Last().Trim();
-            Must("ip", "netns", "exec", client2, "wg", "set", iface2, "private-key", keyFile, "peer", relayKey, "endpoint", endpoint, "allowed-ips", "0.0.0.0/0,::/0");
+            // The socket file appears when wireguard-go binds it; a set sent in the moment before it serves can fail (seen once
+            // in CI), so the set is retried, bounded, and the last failure shows wg's own error and wireguard-go's state.
+            string[] set = ["ip", "netns", "exec", client2, "wg", "set", iface2, "private-key", keyFile, "peer", relayKey, "endpoint", endpoint,
+                "allowed-ips", "0.0.0.0/0,::/0"];
+            var lastSet = Run(set);
+            for (int attempt = 0; attempt < 10 && lastSet.Code != 0 && !wireguardGo.HasExited; attempt++)
+            {
+                Thread.Sleep(500);
+                lastSet = Run(set);
+            }
+            Assert.True(lastSet.Code == 0, $"{string.Join(' ', set)}: exit {lastSet.Code}: {lastSet.Stderr}" +
+                (wireguardGo.HasExited ? $" (wireguard-go exited {wireguardGo.ExitCode}: {wireguardGoOutput})" : ""));
             Must("ip", "-n", client2, "addr", "add", device4 + "/32", "dev", iface2);
             Must("ip", "-n", client2, "-6", "addr", "add", device6 + "/128", "dev", iface2, "nodad");
             Must("ip", "-n", client2, "link", "set", iface2, "up");
@@ -221,7 +244,7 @@ internal static class LeakChecks
     static void Must(params string[] command)
     {
         var result = Run(command);
-        Assert.True(result.Code == 0, $"{string.Join(' ', command)}: exit {result.Code}");
+        Assert.True(result.Code == 0, $"{string.Join(' ', command)}: exit {result.Code}: {result.Stderr}");
     }
 
     static void Until(Func<bool> condition, TimeSpan limit, string what)
@@ -246,9 +269,9 @@ internal static class LeakChecks
         return fields[at + 1].Split('/')[0];
     }
 
-    static (int Code, string Stdout) Run(params string[] command) => Run(command, null);
+    static (int Code, string Stdout, string Stderr) Run(params string[] command) => Run(command, null);
 
-    static (int Code, string Stdout) Run(string[] command, string? stdin)
+    static (int Code, string Stdout, string Stderr) Run(string[] command, string? stdin)
     {
         var start = new ProcessStartInfo(command[0])
         {
@@ -263,13 +286,13 @@ internal static class LeakChecks
             process.StandardInput.Close();
         }
         var stdout = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(CommandTimeout))
         {
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
-            return (-1, "");
+            return (-1, "", "timed out");
         }
-        return (process.ExitCode, stdout.Result.Trim());
+        return (process.ExitCode, stdout.Result.Trim(), stderr.Result.Trim());
     }
 }
