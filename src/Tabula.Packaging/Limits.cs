@@ -72,4 +72,10 @@ public static class Limits
 
     /// <summary>Kernel command line (x86 COMMAND_LINE_SIZE is 2048 including the NUL).</summary>
     public const int MaxCmdlineBytes = 2047;
+
+    /// <summary>A boot ticket (freshness design §4): a payload of ~300 bytes, base64, and a signature.</summary>
+    public const int MaxBootTicketBytes = 4 << 10;
+
+    /// <summary>A ticket request (freshness design §3): two keys, a nonce, a class and a signature, ~250 bytes.</summary>
+    public const int MaxTicketRequestBytes = 4 << 10;
 }

@@ -49,6 +49,8 @@ public sealed class FuzzTargetTests
     [Fact] public void WireGuardUapi() => Run(FuzzTarget.WireGuardUapi);
     [Fact] public void PeerLine() => Run(FuzzTarget.PeerLine);
     [Fact] public void ModuleIndex() => Run(FuzzTarget.ModuleIndex);
+    [Fact] public void BootTicket() => Run(FuzzTarget.BootTicket);
+    [Fact] public void TicketRequest() => Run(FuzzTarget.TicketRequest);
 
     static void Run(FuzzTarget target)
     {

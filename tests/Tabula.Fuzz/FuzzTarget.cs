@@ -42,6 +42,10 @@ public enum FuzzTarget
     PeerLine,
     /// <summary>The kernel module index in an image and a device's modalias (Tabula.Machine ModuleDependencies, ModuleAliases, Modalias).</summary>
     ModuleIndex,
+    /// <summary>A boot ticket from the fleet controller (Tabula.Packaging BootTicket, BootTicketPayload).</summary>
+    BootTicket,
+    /// <summary>stboot's boot ticket request, as the controller reads it (Tabula.Packaging TicketRequest).</summary>
+    TicketRequest,
 }
 
 /// <summary>
@@ -72,6 +76,8 @@ public static class FuzzTargets
         FuzzTarget.WireGuardUapi => WireGuardUapiTarget.Fuzz,
         FuzzTarget.PeerLine => PeerLineTarget.Fuzz,
         FuzzTarget.ModuleIndex => ModuleIndexTarget.Fuzz,
+        FuzzTarget.BootTicket => BootTicketTarget.Fuzz,
+        FuzzTarget.TicketRequest => TicketRequestTarget.Fuzz,
         _ => throw new ArgumentOutOfRangeException(nameof(target), target, "no such fuzz target"),
     };
 }

@@ -17,8 +17,9 @@ public static class Enrollment
         Encoding.ASCII.GetBytes(
             $"tabula-enroll-v1\n{Convert.ToHexStringLower(nonce)}\n{Convert.ToBase64String(wireGuardKey)}\n{packageDigest}\n");
 
-    /// <summary>Machine id: the first 16 bytes of SHA-256 of the identity key, in hex.</summary>
-    public static string MachineId(ReadOnlySpan<byte> identityKey) => Convert.ToHexStringLower(SHA256.HashData(identityKey)[..16]);
+    /// <summary>Machine id: the first 16 bytes of SHA-256 of the identity key, in hex. Defined once, in
+    /// <see cref="Tabula.Packaging.MachineIdentity.MachineId"/>: stboot names the machine in its ticket request with it.</summary>
+    public static string MachineId(ReadOnlySpan<byte> identityKey) => Tabula.Packaging.MachineIdentity.MachineId(identityKey);
 
     public static bool IsDigest(string? text) =>
         text is { Length: 64 } && text.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f');

@@ -78,4 +78,34 @@ public static class Ed25519Keys
     public static string ToPublicKeyPem(ReadOnlySpan<byte> publicKey) =>
         new string(PemEncoding.Write("PUBLIC KEY", ToSubjectPublicKeyInfo(publicKey))) + "\n";
 
+    /// <summary>
+    /// The raw 32-byte public key from PEM "PUBLIC KEY" text (SubjectPublicKeyInfo, RFC 8410), or throws
+    /// <see cref="PackageFormatException"/> (<see cref="FormatError.InvalidPem"/>, <see cref="FormatError.InvalidKey"/>).
+    /// </summary>
+    public static byte[] FromPublicKeyPem(ReadOnlySpan<byte> pemUtf8) => FromSubjectPublicKeyInfo(Pem.ReadSingle(pemUtf8, "PUBLIC KEY"));
+
+    /// <summary>The raw 32-byte public key from DER SubjectPublicKeyInfo; only Ed25519 is accepted.</summary>
+    public static byte[] FromSubjectPublicKeyInfo(ReadOnlySpan<byte> der)
+    {
+        try
+        {
+            var reader = new AsnReader(der.ToArray(), AsnEncodingRules.DER);
+            var spki = reader.ReadSequence();
+            reader.ThrowIfNotEmpty();
+            var alg = spki.ReadSequence();
+            string oid = alg.ReadObjectIdentifier();
+            if (oid != Oid)
+                PackageFormatException.Throw(FormatError.InvalidKey, $"the public key is not Ed25519 (algorithm {oid})");
+            alg.ThrowIfNotEmpty();   // RFC 8410: the parameters are absent
+            byte[] key = spki.ReadBitString(out int unused);
+            spki.ThrowIfNotEmpty();
+            if (unused != 0 || key.Length != Ed25519.PublicKeySize)
+                PackageFormatException.Throw(FormatError.InvalidKey, $"an Ed25519 public key is 32 bytes, this one is {key.Length}");
+            return key;
+        }
+        catch (AsnContentException e)
+        {
+            return PackageFormatException.Throw<byte[]>(FormatError.InvalidKey, "the public key is not valid SubjectPublicKeyInfo DER", e);
+        }
+    }
 }

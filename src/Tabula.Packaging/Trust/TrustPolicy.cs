@@ -23,6 +23,12 @@ public sealed record TrustPolicy(int SignatureThreshold, FetchMethod FetchMethod
     /// <summary>True when parsed from the pre-2022 security_configuration.json keys.</summary>
     public bool IsLegacy { get; init; }
 
+    /// <summary>The optional <c>tabula_freshness</c> object (issue 16), or null: no boot ticket, no floor (upstream behaviour).</summary>
+    public FreshnessPolicy? Freshness { get; init; }
+
+    /// <summary>The trust_policy.json key of <see cref="Freshness"/>.</summary>
+    public const string FreshnessKey = "tabula_freshness";
+
     /// <summary>Parses and validates trust_policy.json (or legacy security_configuration.json) bytes.</summary>
     public static TrustPolicy Parse(ReadOnlySpan<byte> json, string what = "trust_policy.json")
     {
@@ -45,18 +51,21 @@ public sealed record TrustPolicy(int SignatureThreshold, FetchMethod FetchMethod
             "initramfs" => FetchMethod.Initramfs,
             _ => fields.Missing<FetchMethod>(methodKey, $"\"network\" or \"initramfs\", got \"{method}\""),
         };
-        return new TrustPolicy((int)threshold, fetch) { IsLegacy = legacy };
+        var freshness = fields.IsPresent(FreshnessKey) ? FreshnessPolicy.Read(fields, FreshnessKey, what) : null;
+        return new TrustPolicy((int)threshold, fetch) { IsLegacy = legacy, Freshness = freshness };
     }
 
     /// <summary>
     /// trust_policy.json as stmgr writes it: <c>{"ospkg_signature_threshold": N, "ospkg_fetch_method": "network"}</c>, keys in
-    /// that order, newline-terminated; <see cref="Parse"/> reads it back to the same values. Throws
-    /// <see cref="ArgumentOutOfRangeException"/> for a policy <see cref="Parse"/> would refuse (threshold outside 1-64).
+    /// that order, newline-terminated, then <c>tabula_freshness</c> when <see cref="Freshness"/> is set (a policy without it
+    /// is byte-identical to stmgr's); <see cref="Parse"/> reads it back to the same values. Throws
+    /// <see cref="ArgumentException"/> for a policy <see cref="Parse"/> would refuse (threshold outside 1-64, bad freshness).
     /// </summary>
     public byte[] ToJson()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(SignatureThreshold, 1, nameof(SignatureThreshold));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(SignatureThreshold, Limits.MaxSignatures, nameof(SignatureThreshold));
+        Freshness?.Validate();
         var buffer = new ArrayBufferWriter<byte>();
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
@@ -68,6 +77,11 @@ public sealed record TrustPolicy(int SignatureThreshold, FetchMethod FetchMethod
                 FetchMethod.Initramfs => "initramfs",
                 _ => throw new ArgumentOutOfRangeException(nameof(FetchMethod)),
             });
+            if (Freshness is not null)
+            {
+                writer.WritePropertyName(FreshnessKey);
+                Freshness.Write(writer);
+            }
             writer.WriteEndObject();
         }
         buffer.Write("\n"u8);
