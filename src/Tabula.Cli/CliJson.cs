@@ -15,17 +15,22 @@ internal sealed record InspectOutput(
 
 internal sealed record SignerOutput(int Index, string? CommonName, string? KeySha256, string? NotBefore, string? NotAfter, string Kind, string? Error);
 
-internal sealed record ManifestOutput(string Label, string Kernel, string Initramfs, string Cmdline);
+/// <summary>The manifest; <c>release</c> and <c>machine_class</c> (the manifest's tabula object) only when it has them.</summary>
+internal sealed record ManifestOutput(string Label, string Kernel, string Initramfs, string Cmdline, long? Release = null, string? MachineClass = null);
 
 internal sealed record EntryOutput(string Name, long Size, long CompressedSize);
 
-internal sealed record CheckOutput(bool Valid, string File, string? Error, string? Summary, IReadOnlyList<string>? LegacyFields, IReadOnlyList<string>? Warnings);
+internal sealed record CheckOutput(bool Valid, string File, string? Error, string? Summary, IReadOnlyList<string>? LegacyFields, IReadOnlyList<string>? Warnings,
+    FreshnessOutput? Freshness = null);
+
+/// <summary>A trust policy's tabula_freshness (`trustpolicy check/create --json`), with the SHA-256 of ticket_root.pem's raw key.</summary>
+internal sealed record FreshnessOutput(string Mode, long MinRelease, string? MachineClass, string TicketUrl, string? TicketRootSha256);
 
 /// <summary>`image relay --json`: where the package went and what is in it (sizes in bytes).</summary>
 internal sealed record RelayImageOutput(
     string Archive, string Descriptor, string OsPkgUrl, string ArchiveSha256, long ArchiveBytes, long GoalBytes, bool WithinGoal,
     string Kernel, long KernelBytes, long InitramfsBytes, long InitramfsUncompressedBytes, string Init, long InitBytes, string Cmdline,
-    string FleetUrl, IReadOnlyList<string> FleetCa, IReadOnlyList<string> Modules);
+    string FleetUrl, IReadOnlyList<string> FleetCa, IReadOnlyList<string> Modules, long? Release = null, string? MachineClass = null);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

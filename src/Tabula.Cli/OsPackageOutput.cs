@@ -59,6 +59,8 @@ internal sealed class OsPackageOutput
             Console.WriteLine($"created {ZipPath} ({zipBytes} bytes, sha256 {Hex.Encode(sha256)})");
             Console.WriteLine($"created {JsonPath} (unsigned; os_pkg_url {Url})");
             Console.WriteLine($"  kernel {manifest.KernelPath}, initramfs {manifest.InitramfsPath}, cmdline \"{manifest.Cmdline}\"");
+            if (manifest.Release != 0 || manifest.MachineClass is not null)
+                Console.WriteLine($"  release {(manifest.Release == 0 ? "(none)" : manifest.Release)}, machine class {manifest.MachineClass ?? "(none)"}");
         }
     }
 }

@@ -28,15 +28,17 @@ internal static class ImageRelayCommand
         var agent = new Option<string?>("--agent") { Description = "The static tabula-relay binary for /init (default: $TABULA_RELAY_BINARY, tabula-relay beside tabula, or out/relay/tabula-relay in the repository checkout, published there first when missing or stale)" };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of text" };
         var output = new OsPackageOutput();
+        var releaseOptions = new ReleaseOptions();
         var command = new Command("relay",
             "Build the relay OS package: NAME.zip (kernel, command line, initramfs with the tabula-relay agent as /init, the fleet URL, " +
             "the pinned fleet CA and the module closure) and an unsigned NAME.json for `tabula ospkg sign`. Same inputs give the same bytes.")
         {
             release, fleetUrl, fleetCa, kernel, cmdline, modules, modulesRoot, agent, json,
         };
-        foreach (var option in output.Options) command.Options.Add(option);
+        foreach (var option in releaseOptions.Options.Concat(output.Options)) command.Options.Add(option);
         command.SetAction(result => CliRun.Guard(() =>
         {
+            var (packageRelease, machineClass) = releaseOptions.Resolve(result);
             var target = output.Resolve(result);
             string agentPath = result.GetValue(agent) ?? ImageCommand.FindBinary(NativeBinaries.Relay, "--agent");
             var inputs = new RelayImageInputs(agentPath, result.GetValue(release)!, result.GetValue(fleetUrl)!, result.GetValue(fleetCa)!,
@@ -45,6 +47,8 @@ internal static class ImageRelayCommand
                 Kernel = result.GetValue(kernel),
                 Cmdline = result.GetValue(cmdline)!,
                 ModulesRoot = result.GetValue(modulesRoot)!,
+                Release = packageRelease,
+                MachineClass = machineClass,
             };
             RelayImageSummary summary;
             long zipBytes;
@@ -59,7 +63,8 @@ internal static class ImageRelayCommand
                 CliJsonContext.Print(new RelayImageOutput(target.ZipPath, target.JsonPath, target.Url, Packaging.Hex.Encode(digest), zipBytes,
                     GoalBytes, zipBytes <= GoalBytes, inputs.KernelPath, summary.KernelBytes, summary.InitramfsBytes, summary.InitramfsUncompressedBytes,
                     agentPath, summary.InitBytes, summary.Manifest.Cmdline, inputs.FleetUrl,
-                    summary.FleetCa.Select(c => c.CommonName ?? "").ToList(), summary.ModuleLoadOrder), CliJsonContext.Default.RelayImageOutput);
+                    summary.FleetCa.Select(c => c.CommonName ?? "").ToList(), summary.ModuleLoadOrder,
+                    packageRelease == 0 ? null : packageRelease, machineClass), CliJsonContext.Default.RelayImageOutput);
                 return ExitCode.Ok;
             }
             target.Print(zipBytes, digest, summary.Manifest);

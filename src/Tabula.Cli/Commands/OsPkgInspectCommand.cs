@@ -36,7 +36,7 @@ internal static class OsPkgInspectCommand
                 {
                     using var opened = OsPackageArchive.Open(File.OpenRead(archivePath));
                     var m = opened.Manifest;
-                    manifest = new ManifestOutput(m.Label, m.KernelPath, m.InitramfsPath, m.Cmdline);
+                    manifest = new ManifestOutput(m.Label, m.KernelPath, m.InitramfsPath, m.Cmdline, m.Release == 0 ? null : m.Release, m.MachineClass);
                     entries = [.. opened.Entries.Select(e => new EntryOutput(e.Name, e.Size, e.CompressedSize))];
                 }
                 catch (PackageFormatException e) { throw e.WithContext(archivePath); }
@@ -58,6 +58,8 @@ internal static class OsPkgInspectCommand
                 Console.WriteLine($"  kernel     {manifest.Kernel}");
                 Console.WriteLine($"  initramfs  {manifest.Initramfs}");
                 Console.WriteLine($"  cmdline    {manifest.Cmdline}");
+                if (manifest.Release is { } release) Console.WriteLine($"  release    {release}");
+                if (manifest.MachineClass is { } machineClass) Console.WriteLine($"  class      {machineClass}");
                 foreach (var e in entries!) Console.WriteLine($"    {e.Size,12} {e.CompressedSize,12}  {e.Name}");
             }
             return ExitCode.Ok;

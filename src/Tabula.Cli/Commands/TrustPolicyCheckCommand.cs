@@ -34,8 +34,30 @@ internal static class TrustPolicyCheckCommand
                              $"{folder.SigningRoots.Count} signing root(s), " +
                              $"{(folder.TlsRoots is null ? "no" : folder.TlsRoots.Count.ToString())} TLS root(s), " +
                              $"Sigsum {(folder.Sigsum is null ? "off" : $"on ({folder.Sigsum.Logs.Count} logs, {folder.Sigsum.Witnesses.Count} witnesses)")}";
-            return HostConfigCommand.Report(result.GetValue(json), new CheckOutput(true, path, null, summary, null, warnings));
+            var freshness = Describe(folder);
+            if (freshness is not null)
+            {
+                summary += ", " + Summary(freshness);
+                if (folder.TlsRoots is null)
+                    warnings.Add("freshness is on but tls_roots.pem is missing: stboot cannot check the controller's TLS certificate");
+                if (folder.Policy.FetchMethod == FetchMethod.Initramfs)
+                    warnings.Add("freshness with fetch method initramfs: stboot still needs the network to ask for a ticket");
+            }
+            else
+                summary += ", freshness off";
+            return HostConfigCommand.Report(result.GetValue(json), new CheckOutput(true, path, null, summary, null, warnings, freshness));
         }));
         return check;
     }
+
+    /// <summary>The folder's freshness policy for --json, or null when it has none.</summary>
+    internal static FreshnessOutput? Describe(TrustPolicyFolder folder) =>
+        folder.Policy.Freshness is { } f
+            ? new FreshnessOutput(FreshnessPolicy.Spell(f.Mode), f.MinRelease, f.MachineClass, f.TicketUrl.OriginalString,
+                folder.TicketRoot is { } key ? Packaging.Hex.Encode(System.Security.Cryptography.SHA256.HashData(key)) : null)
+            : null;
+
+    /// <summary>One summary phrase: <c>freshness required (min_release 1, class relay, ticket URL, ticket root sha256 HEX)</c>.</summary>
+    internal static string Summary(FreshnessOutput f) =>
+        $"freshness {f.Mode} (min_release {f.MinRelease}, class {f.MachineClass ?? "any"}, ticket {f.TicketUrl}, ticket root sha256 {f.TicketRootSha256})";
 }

@@ -104,7 +104,8 @@ public static class RelayImage
             try
             {
                 manifest = OsPackageArchiveWriter.Write(output, new OsPackageArchiveWriter.Inputs(kernel, Path.GetFileName(kernelPath),
-                    initramfs, InitramfsName, inputs.Label ?? $"Tabula relay {inputs.KernelRelease}", inputs.Cmdline));
+                    initramfs, InitramfsName, inputs.Label ?? $"Tabula relay {inputs.KernelRelease}", inputs.Cmdline,
+                    inputs.Release, inputs.MachineClass));
             }
             catch (Exception e) when (e is PackageFormatException or ArgumentException)
             {

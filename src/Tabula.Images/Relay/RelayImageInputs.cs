@@ -42,6 +42,12 @@ public sealed record RelayImageInputs(string Agent, string KernelRelease, string
     /// <summary>The manifest label; null: "Tabula relay RELEASE".</summary>
     public string? Label { get; init; }
 
+    /// <summary>The manifest's release (issue 16 freshness; 0: none).</summary>
+    public long Release { get; init; }
+
+    /// <summary>The manifest's machine class (issue 16 freshness; null: none).</summary>
+    public string? MachineClass { get; init; }
+
     /// <summary>Where module trees live (one folder per release).</summary>
     public string ModulesRoot { get; init; } = "/lib/modules";
 

@@ -28,7 +28,10 @@ public static class OsPackageArchiveWriter
     /// <param name="InitramfsName">File name stored under boot/.</param>
     /// <param name="Label">Manifest label.</param>
     /// <param name="Cmdline">Kernel command line.</param>
-    public sealed record Inputs(Stream Kernel, string KernelName, Stream Initramfs, string InitramfsName, string Label, string Cmdline);
+    /// <param name="Release">The manifest's release (<see cref="Manifest.Release"/>), 0 for none.</param>
+    /// <param name="MachineClass">The manifest's machine class (<see cref="Manifest.MachineClass"/>), null for none.</param>
+    public sealed record Inputs(Stream Kernel, string KernelName, Stream Initramfs, string InitramfsName, string Label, string Cmdline,
+        long Release = 0, string? MachineClass = null);
 
     /// <summary>Writes the archive to <paramref name="output"/> and returns the manifest it contains.</summary>
     public static Manifest Write(Stream output, Inputs inputs)
@@ -37,7 +40,11 @@ public static class OsPackageArchiveWriter
         ValidateFileName(inputs.InitramfsName, "initramfs");
         if (inputs.KernelName == inputs.InitramfsName)
             throw new ArgumentException("the kernel and the initramfs need different file names");
-        var manifest = new Manifest(inputs.Label, "boot/" + inputs.KernelName, "boot/" + inputs.InitramfsName, inputs.Cmdline);
+        var manifest = new Manifest(inputs.Label, "boot/" + inputs.KernelName, "boot/" + inputs.InitramfsName, inputs.Cmdline)
+        {
+            Release = inputs.Release,
+            MachineClass = inputs.MachineClass,
+        };
         // Round-trip through the parser so we never write a manifest we would refuse to read.
         Manifest.Parse(manifest.ToJson());
 
