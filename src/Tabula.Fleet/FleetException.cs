@@ -22,6 +22,12 @@ public enum FleetError
     ForgedEnrollment,
     /// <summary>An address pool is exhausted.</summary>
     PoolExhausted,
+    /// <summary>The machine's boot is not known fresh (freshness, issue 16): deploying it needs an audited override.</summary>
+    Unfresh,
+    /// <summary>A boot ticket was asked for a machine class with no current release.</summary>
+    NoCurrentRelease,
+    /// <summary>A boot ticket request's signature does not verify with its identity key.</summary>
+    ForgedTicketRequest,
 }
 
 /// <summary>An expected refusal with a reason; never carries a customer key or address in its message.</summary>

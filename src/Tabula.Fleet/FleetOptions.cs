@@ -32,6 +32,12 @@ public sealed record FleetOptions
     /// <summary>Prefixes customers may never reach, added to the relays' default private ranges (RFC 1918, …).</summary>
     public IReadOnlyList<string> RelayBlockedPrefixes { get; init; } = [];
 
+    /// <summary>
+    /// The boot-ticket key (Ed25519, PKCS#8 PEM, mode 0600), made at first start if missing. Null: <c>ticket-key.pem</c>
+    /// next to a SQLite database; a PostgreSQL fleet must name it (the same file on every instance).
+    /// </summary>
+    public string? TicketKeyPath { get; init; }
+
     /// <summary>Minimum log level for Tabula's own messages.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
 }

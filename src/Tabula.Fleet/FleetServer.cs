@@ -65,8 +65,12 @@ public static class FleetServer
         });
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 
+        // Made at first start (0600, outside the database); an error here (unreadable, wrong mode) stops `serve` (exit 2).
+        var ticketKey = Security.TicketKey.LoadOrCreate(options.TicketKeyPath ?? Security.TicketKey.DefaultPath(options.Database));
         var store = SqlStore.Open(options.Database);
         await store.MigrateAsync(ct);
+        await CheckTicketKeyAsync(store, ticketKey, ct);
+        builder.Services.AddSingleton(ticketKey);
         builder.Services.AddSingleton<IStore>(store);
         builder.Services.AddSingleton(TimeProvider.System);
         var pool = new AddressPool(options.Ipv4Pool, options.Ipv6Pool);
@@ -80,6 +84,7 @@ public static class FleetServer
         builder.Services.AddSingleton<EnrollmentService>();
         builder.Services.AddSingleton<MachineService>();
         builder.Services.AddSingleton<CustomerService>();
+        builder.Services.AddSingleton<ReleaseService>();
         builder.Services.AddSingleton<PeerStream>();
         builder.Services.AddHostedService<Background>();
 
@@ -90,12 +95,29 @@ public static class FleetServer
         app.MapRelays();
         app.MapCustomers();
         app.MapPublic();
+        app.MapReleases();
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             Log.Listening(app.Services.GetRequiredService<ILogger<PeerHub>>(), string.Join(", ", addresses), store.Kind);
         });
         return app;
+    }
+
+    /// <summary>
+    /// The fleet has one ticket key: the first instance records its public half in the database, and an instance with
+    /// another key (a forgotten copy on a second host) refuses to start, since stboot would refuse every ticket it signs.
+    /// </summary>
+    private static async Task CheckTicketKeyAsync(IStore store, Security.TicketKey key, CancellationToken ct)
+    {
+        string mine = Convert.ToHexStringLower(key.PublicKey);
+        string fleet = await store.WriteAsync(tx => tx.SetSettingIfAbsentAsync("ticket_key_ed25519", mine), ct);
+        if (fleet != mine)
+        {
+            await store.DisposeAsync();
+            throw new ArgumentException($"the ticket key {key.Path} is not this fleet's (the database names public key {fleet[..16]}…, this file " +
+                                        $"{mine[..16]}…): give every instance the same --ticket-key file");
+        }
     }
 
     /// <summary>The first http:// listen address after start (tests bind port 0).</summary>

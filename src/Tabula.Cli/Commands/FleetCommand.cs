@@ -22,6 +22,8 @@ internal static class FleetCommand
         FleetCustomersCommand.Create(),
         new Command("packages", "OS packages allowed to re-enroll without staff.") { FleetPackagesCommand.Allow(), FleetPackagesCommand.List() },
         new Command("enrollment-token", "Tokens that relay agents present to enroll.") { FleetEnrollmentTokenCommand.Create() },
+        FleetReleasesCommand.Create(),
+        FleetTicketKeyCommand.Create(),
     };
 
     internal static Option<string> Database() => new("--db")

@@ -22,7 +22,9 @@ internal static class FleetMachinesCommand
             var machines = await FleetApiClient.Call(client, HttpMethod.Get, "/api/v1/machines" + query, null, null, FleetJson.Default.ListMachineView, ct) ?? [];
             if (result.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(machines, FleetJson.Default.ListMachineView));
             else foreach (var m in machines)
-                Console.WriteLine($"{m.Id}  {m.State,-11}  {m.Placement?.Hostname ?? "-",-20}  {m.PackageDigest[..12]}  applied {m.AppliedRevision}");
+                Console.WriteLine($"{m.Id}  {m.State,-11}  {m.Placement?.Hostname ?? "-",-20}  {m.PackageDigest[..12]}  applied {m.AppliedRevision}" +
+                                  $"  release {m.Release?.ToString() ?? "?"}" + (m.MachineClass is { } c ? $" {c} floor {m.Floor ?? 0}" : "") +
+                                  (m.BelowFloor ? " BELOW FLOOR" : "") + (m.Freshness is { } f ? $"  {f}" + (m.FreshnessReason is { } r ? $" ({r})" : "") : ""));
             return ExitCode.Ok;
         }));
 
@@ -72,15 +74,21 @@ internal static class FleetMachinesCommand
             var machineId = new Argument<string>("machine") { Description = "Machine id" };
             var why = new Option<string?>("--reason") { Description = "Why (kept in the audit trail)" };
             var ajson = FleetCommand.Json();
+            var overrideFreshness = new Option<bool>("--override-freshness")
+            {
+                Description = "Deploy although the machine's boot is not known fresh (no valid boot ticket, below the floor); needs --reason, audited",
+            };
             command.Arguments.Add(machineId);
             command.Options.Add(why);
             command.Options.Add(ajson);
+            if (action == "deploy") command.Options.Add(overrideFreshness);
             var aremote = FleetApiClient.Options(command);
             command.SetAction((result, ct) => FleetCommand.Guard(async () =>
             {
                 using var client = FleetApiClient.Create(result, aremote);
                 var machine = await FleetApiClient.Call(client, HttpMethod.Post, $"/api/v1/machines/{Uri.EscapeDataString(result.GetValue(machineId)!)}/{action}",
-                    new ReasonRequest(result.GetValue(why)), FleetJson.Default.ReasonRequest, FleetJson.Default.MachineView, ct);
+                    new ReasonRequest(result.GetValue(why), result.GetValue(overrideFreshness) ? true : null), FleetJson.Default.ReasonRequest,
+                    FleetJson.Default.MachineView, ct);
                 PrintMachine(machine!, result.GetValue(ajson));
                 return ExitCode.Ok;
             }));

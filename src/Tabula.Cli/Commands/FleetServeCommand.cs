@@ -36,7 +36,14 @@ internal static class FleetServeCommand
         {
             Description = "A prefix (CIDR) customers may never reach, added to the relays' defaults (RFC 1918, 100.64/10, 169.254/16, fc00::/7, fe80::/10); repeatable",
         };
-        var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).") { db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked };
+        var ticketKey = new Option<string?>("--ticket-key")
+        {
+            Description = "Boot-ticket key (Ed25519 PKCS#8 PEM, mode 0600), made at first start if missing; export its public half with " +
+                          "`tabula fleet ticket-key` (default: $TABULA_FLEET_TICKET_KEY, else ticket-key.pem next to the SQLite database; " +
+                          "required with PostgreSQL: the same file on every instance)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_TICKET_KEY"),
+        };
+        var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).") { db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, ticketKey };
         command.SetAction((result, ct) => FleetCommand.Guard(async () =>
         {
             var app = await FleetServer.CreateAsync(new FleetOptions
@@ -45,6 +52,7 @@ internal static class FleetServeCommand
                 TlsCertificatePath = result.GetValue(tlsCert), TlsKeyPath = result.GetValue(tlsKey),
                 Ipv4Pool = result.GetValue(v4)!, Ipv6Pool = result.GetValue(v6)!,
                 RelayResolvers = result.GetValue(resolvers) ?? [], RelayBlockedPrefixes = result.GetValue(blocked) ?? [],
+                TicketKeyPath = result.GetValue(ticketKey),
             }, ct);
             await app.RunAsync();
             return ExitCode.Ok;

@@ -16,18 +16,27 @@ public sealed record NameRequest(string? Name);
 public sealed record TokenResponse(string Token);
 public sealed record TotpBeginResponse(string Secret, string Uri);
 public sealed record CodeRequest(string? Code);
-public sealed record ReasonRequest(string? Reason);
+/// <summary>A lifecycle action's reason; <c>override_freshness</c> (deploy only) deploys a machine whose boot is not known fresh.</summary>
+public sealed record ReasonRequest(string? Reason, bool? OverrideFreshness = null);
 public sealed record ProvisionRequest(
     string? Hostname, string? CountryCode, string? Country, string? CityCode, string? City, string? Provider, bool Owned,
     string? Ipv4AddrIn, string? Ipv6AddrIn, int? Port, int? Weight, bool? IncludeInCountry, string? Reason,
     double? Latitude = null, double? Longitude = null);
 public sealed record MachineView(
     string Id, string State, string? PreviousState, string WireguardPublicKey, string PackageDigest, RelayPlacement? Placement,
-    long AppliedRevision, DateTimeOffset EnrolledAt, DateTimeOffset UpdatedAt, string Fingerprint)
+    long AppliedRevision, DateTimeOffset EnrolledAt, DateTimeOffset UpdatedAt, string Fingerprint,
+    long? Release = null, string? MachineClass = null, long? Floor = null, bool BelowFloor = false, string? Freshness = null,
+    string? FreshnessReason = null)
 {
-    public static MachineView From(Machine m) => new(m.Id, m.State.Name(), m.PreviousState?.Name(), WireGuardPublicKey.FromBytes(m.WireGuardKey).ToBase64(),
-        m.PackageDigest, m.Placement, m.AppliedRevision, DateTimeOffset.FromUnixTimeMilliseconds(m.EnrolledAt),
-        DateTimeOffset.FromUnixTimeMilliseconds(m.UpdatedAt), Enrollment.Fingerprint(m.IdentityKey, m.WireGuardKey));
+    // Freshness fields (issue 16) are appended: release (staff-named for its package, else reported), class, the class floor,
+    // below_floor, freshness (fresh|unfresh|unreported) and its reason.
+    public static MachineView From(Machine m) => From(m, null);
+
+    public static MachineView From(Machine m, ReleaseService.MachineRelease? r) => new(m.Id, m.State.Name(), m.PreviousState?.Name(),
+        WireGuardPublicKey.FromBytes(m.WireGuardKey).ToBase64(), m.PackageDigest, m.Placement, m.AppliedRevision,
+        DateTimeOffset.FromUnixTimeMilliseconds(m.EnrolledAt), DateTimeOffset.FromUnixTimeMilliseconds(m.UpdatedAt),
+        Enrollment.Fingerprint(m.IdentityKey, m.WireGuardKey), r?.Release, r?.MachineClass, r?.Floor, r?.BelowFloor ?? false,
+        r is null ? null : (r.Freshness?.Status ?? FreshnessStatus.Unreported).Name(), r?.Freshness?.Reason);
 }
 public sealed record AllowPackageRequest(string? Digest, string? Reason);
 public sealed record HealthView(string MachineId, long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision,
@@ -92,4 +101,8 @@ public sealed record RelayView(
 [JsonSerializable(typeof(List<AuditView>))]
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(RelayList))]
+[JsonSerializable(typeof(SetCurrentReleaseRequest))]
+[JsonSerializable(typeof(ReleaseFloorRequest))]
+[JsonSerializable(typeof(ReleaseClassView))]
+[JsonSerializable(typeof(List<ReleaseClassView>))]
 public sealed partial class FleetJson : JsonSerializerContext;

@@ -22,6 +22,9 @@ public static class ErrorMapping
         FleetError.ReplayedEnrollment => (401, "replayed_enrollment"),
         FleetError.ForgedEnrollment => (401, "forged_enrollment"),
         FleetError.PoolExhausted => (409, "pool_exhausted"),
+        FleetError.Unfresh => (409, "unfresh"),
+        FleetError.NoCurrentRelease => (409, "no_current_release"),
+        FleetError.ForgedTicketRequest => (401, "forged_ticket_request"),
         _ => (400, "invalid_input"),
     };
 

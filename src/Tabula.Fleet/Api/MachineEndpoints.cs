@@ -11,7 +11,7 @@ public static class MachineEndpoints
     public static void MapMachines(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1");
-        api.MapGet("/machines", async (string? state, HttpContext http, StaffService staffService, MachineService machines) =>
+        api.MapGet("/machines", async (string? state, HttpContext http, StaffService staffService, MachineService machines, ReleaseService releases) =>
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
             MachineState? filter = null;
@@ -19,7 +19,8 @@ public static class MachineEndpoints
                 filter = MachineStateNames.TryParseState(state, out var s) ? s
                     : throw new FleetException(FleetError.InvalidInput, "state is awaiting, provisioned, deployed, draining or retired");
             var listed = await machines.ListMachinesAsync(filter, http.RequestAborted);
-            return TypedResults.Ok(listed.Select(MachineView.From).ToList());
+            var described = await releases.DescribeAsync(listed, http.RequestAborted);
+            return TypedResults.Ok(listed.Select(m => MachineView.From(m, described[m.Id])).ToList());
         });
         api.MapGet("/health", async (HttpContext http, StaffService staffService, RelayHealthBoard board) =>
         {
@@ -27,10 +28,11 @@ public static class MachineEndpoints
             return TypedResults.Ok(board.All().Select(kv => new HealthView(kv.Key, kv.Value.Peers, kv.Value.HandshakesLastMinute,
                 kv.Value.RxBytes, kv.Value.TxBytes, kv.Value.AppliedRevision, kv.Value.ReportedAt)).ToList());
         });
-        api.MapGet("/machines/{id}", async (string id, HttpContext http, StaffService staffService, MachineService machines) =>
+        api.MapGet("/machines/{id}", async (string id, HttpContext http, StaffService staffService, MachineService machines, ReleaseService releases) =>
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
-            return TypedResults.Ok(MachineView.From(await machines.GetMachineAsync(id, http.RequestAborted)));
+            var machine = await machines.GetMachineAsync(id, http.RequestAborted);
+            return TypedResults.Ok(MachineView.From(machine, (await releases.DescribeAsync([machine], http.RequestAborted))[machine.Id]));
         });
         api.MapPost("/machines/{id}/provision", async (string id, ProvisionRequest body, HttpContext http, StaffService staffService, MachineService machines) =>
         {
@@ -46,7 +48,8 @@ public static class MachineEndpoints
             api.MapPost($"/machines/{{id}}/{action.ToString().ToLowerInvariant()}", async (string id, ReasonRequest? body, HttpContext http, StaffService staffService, MachineService machines) =>
             {
                 var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
-                var machine = await machines.TransitionAsync(me, id, action, body?.Reason, null, http.RequestAborted);
+                var machine = await machines.TransitionAsync(me, id, action, body?.Reason, null, http.RequestAborted,
+                    overrideFreshness: body?.OverrideFreshness ?? false);
                 return TypedResults.Ok(MachineView.From(machine));
             });
         }

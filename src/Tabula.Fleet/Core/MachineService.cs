@@ -24,8 +24,11 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, Ad
         ?? throw new FleetException(FleetError.NotFound, $"no machine \"{Truncate(id)}\"");
 
     public async Task<Machine> TransitionAsync(Staff staff, string machineId, MachineLifecycle.Action action, string? reason,
-        RelayPlacement? placement, CancellationToken ct)
+        RelayPlacement? placement, CancellationToken ct, bool overrideFreshness = false)
     {
+        if (overrideFreshness && action != MachineLifecycle.Action.Deploy)
+            throw new FleetException(FleetError.InvalidInput, "override_freshness applies to deploy only");
+        if (overrideFreshness) ReleaseService.ValidateReason(reason, required: true);
         if (reason is { Length: > FleetLimits.MaxReasonLength })
             throw new FleetException(FleetError.InvalidInput, $"reasons are at most {FleetLimits.MaxReasonLength} characters");
         if (action == MachineLifecycle.Action.Provision)
@@ -36,11 +39,20 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, Ad
             RelayEgressSettings.CheckPublicAddress(pool, "ipv6_addr_in", placement.Ipv6AddrIn);
             placement = WithCoordinates(placement);
         }
-        var machine = await Write(async tx =>
+        // The whole store (not only this service's slice): deploy reads the machine's freshness in the same transaction.
+        var machine = await store.WriteAsync(async tx =>
         {
             var current = await tx.GetMachineAsync(machineId, forUpdate: true)
                           ?? throw new FleetException(FleetError.NotFound, $"no machine \"{Truncate(machineId)}\"");
             var to = MachineLifecycle.Apply(current, action);
+            if (action == MachineLifecycle.Action.Deploy
+                && await ReleaseService.WhyNotDeployableAsync(tx, current.Id, current.PackageDigest) is { } unfresh)
+            {
+                if (!overrideFreshness)
+                    throw new FleetException(FleetError.Unfresh,
+                        $"this machine's boot is not known fresh ({unfresh}); deploy it anyway only with --override-freshness --reason R");
+                await tx.AuditAsync(staff.Username, "machine.override-freshness", machineId, reason, $"{unfresh}, package {current.PackageDigest}");
+            }
             if (placement is not null && await tx.HostnameTakenAsync(placement.Hostname, machineId))
                 throw new FleetException(FleetError.Duplicate, $"hostname \"{placement.Hostname}\" is taken");
             var updated = current with { State = to, PreviousState = null, Placement = placement ?? current.Placement, UpdatedAt = tx.Now };

@@ -9,7 +9,7 @@ namespace Tabula.Fleet.Storage;
 /// The one ADO.NET implementation of <see cref="IStore"/>: portable SQL (parameters as @name, RETURNING,
 /// ON CONFLICT) over a <see cref="SqlDialect"/>. Times are Unix milliseconds, booleans 0/1, keys raw bytes.
 /// </summary>
-public sealed class SqlStore(SqlDialect dialect, TimeProvider time) : IStore
+public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IStore
 {
     private readonly SqlDialect dialect = dialect;
     private readonly TimeProvider time = time;
@@ -118,7 +118,7 @@ public sealed class SqlStore(SqlDialect dialect, TimeProvider time) : IStore
         return value is null or DBNull ? 0 : Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private sealed class Tx(SqlStore store, DbConnection c, DbTransaction tx, CancellationToken ct) : IStoreTx
+    private sealed partial class Tx(SqlStore store, DbConnection c, DbTransaction tx, CancellationToken ct) : IStoreTx
     {
         private readonly string forUpdate = store.dialect.ForUpdate;
         public long Now { get; } = store.time.GetUtcNow().ToUnixTimeMilliseconds();

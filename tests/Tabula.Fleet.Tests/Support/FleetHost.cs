@@ -28,13 +28,24 @@ public sealed class FleetHost : IAsyncDisposable
         var app = await FleetServer.CreateAsync(new FleetOptions
         {
             Database = database, Urls = "http://127.0.0.1:0;h2c://127.0.0.1:0", LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
-            RelayResolvers = Resolvers, RelayBlockedPrefixes = BlockedPrefixes,
+            RelayResolvers = Resolvers, RelayBlockedPrefixes = BlockedPrefixes, TicketKeyPath = TicketKeyPathFor(database),
         });
         await app.StartAsync();
         var host = new FleetHost { App = app, Address = app.Address(), Database = database };
         await host.Hub.Started;
         return host;
     }
+
+    /// <summary>
+    /// SQLite: null, so the controller's default (ticket-key.pem next to the database) is what the tests exercise.
+    /// PostgreSQL has no data folder: one key file per database in the temp folder, shared by every instance on it.
+    /// </summary>
+    public static string? TicketKeyPathFor(string database) => database.StartsWith("postgres:", StringComparison.Ordinal)
+        ? Path.Combine(Path.GetTempPath(), "tabula-fleet-ticket-" + Convert.ToHexStringLower(
+            System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(database)))[..16] + ".pem")
+        : null;
+
+    public Security.TicketKey TicketKey => App.Services.GetRequiredService<Security.TicketKey>();
 
     public HttpClient Client(string? token = null, string scheme = "Bearer", bool http2 = false)
     {

@@ -102,5 +102,19 @@ internal static class SqliteSchema
         // 2: the peer-set hash moved from address text to address bytes (PeerSetHash v2). The log's hashes are v1, so the
         // log goes (a relay behind the head resubscribes with a snapshot); SqlStore recomputes the state's hash after this.
         "DELETE FROM peer_changes",
+        // 3: freshness (issue 16): release classes with their current package and floor, the releases staff named, every
+        // boot ticket issued (nonce as SHA-256), each machine's freshness as reported at its latest enrollment, settings.
+        """
+        CREATE TABLE release_classes (machine_class TEXT PRIMARY KEY, current_digest TEXT, current_release INTEGER,
+            min_release INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL);
+        CREATE TABLE releases (digest TEXT PRIMARY KEY, machine_class TEXT NOT NULL, release_number INTEGER NOT NULL,
+            added_at INTEGER NOT NULL, added_by TEXT NOT NULL);
+        CREATE TABLE boot_tickets (id INTEGER PRIMARY KEY AUTOINCREMENT, machine_id TEXT NOT NULL, nonce_sha256 BLOB NOT NULL,
+            package_digest TEXT NOT NULL, machine_class TEXT NOT NULL, min_release INTEGER NOT NULL, issued_at INTEGER NOT NULL);
+        CREATE INDEX boot_tickets_machine ON boot_tickets (machine_id, nonce_sha256);
+        CREATE TABLE machine_freshness (machine_id TEXT PRIMARY KEY REFERENCES machines(id), status TEXT NOT NULL, reason TEXT,
+            release_number INTEGER NOT NULL, machine_class TEXT, ticket_issued_at INTEGER, reported_at INTEGER NOT NULL);
+        CREATE TABLE fleet_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
     ];
 }
