@@ -22,9 +22,11 @@ public sealed class FleetMetrics
     public Counter LoginFailures { get; } = new("tabula_fleet_login_failures_total", "Refused staff logins.");
     public Counter Snapshots { get; } = new("tabula_fleet_peer_snapshots_total", "Full peer snapshots sent to relays.");
     public Counter DeltasSent { get; } = new("tabula_fleet_peer_deltas_sent_total", "Peer deltas written to relay streams.");
+    public Counter StreamsRevoked { get; } = new("tabula_fleet_peer_streams_revoked_total",
+        "Peer streams ended because their relay's token was rotated or the machine left a state that receives peers.");
     public Counter Subscribers { get; } = new("tabula_fleet_peer_subscribers", "Relay peer streams open on this instance.");
 
-    public IEnumerable<Counter> All => [Enrollments, LoginFailures, Snapshots, DeltasSent];
+    public IEnumerable<Counter> All => [Enrollments, LoginFailures, Snapshots, DeltasSent, StreamsRevoked];
 
     public static void AppendGauge(StringBuilder sb, string name, string help, IEnumerable<(string? Label, long Value)> values)
     {

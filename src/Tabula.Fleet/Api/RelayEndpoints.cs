@@ -71,14 +71,14 @@ public static class RelayEndpoints
     private static async Task Peers(long? from, HttpContext http, MachineService machines, PeerStream stream)
     {
         var machine = await Auth.RelayAsync(http, machines);
-        if (machine.State is MachineState.Awaiting or MachineState.Retired)
+        if (!PeerStream.MayStream(machine.State))
             throw new FleetException(FleetError.Forbidden, $"this machine is {machine.State.Name()}; peers go to provisioned machines");
         http.Response.ContentType = "application/x-ndjson";
         http.Response.Headers.CacheControl = "no-store";
         http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
         try
         {
-            await stream.RunAsync(machine, from ?? 0, new NdjsonPeerWriter(http.Response.BodyWriter), http.RequestAborted);
+            await stream.RunAsync(machine, Security.Secrets.HashToken(Auth.Bearer(http)!), from ?? 0, new NdjsonPeerWriter(http.Response.BodyWriter), http.RequestAborted);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested) { }
     }

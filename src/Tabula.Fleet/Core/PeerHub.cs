@@ -30,6 +30,9 @@ public sealed class PeerHub(IStore store, ILogger<PeerHub> logger)
 
     public Task Started => started.Task;
 
+    /// <summary>Completes when <see cref="Head"/> next moves (read it before checking <see cref="Head"/>).</summary>
+    public Task Pulse => Volatile.Read(ref pulse).Task;
+
     public void Poke() => pokes.Writer.TryWrite(true);
 
     public async Task RunAsync(CancellationToken ct)
@@ -119,6 +122,9 @@ public sealed class MachineEvents
     private TaskCompletionSource pulse = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public long Version => Volatile.Read(ref version);
+
+    /// <summary>Completes at the next change (read it before checking <see cref="Version"/>).</summary>
+    public Task Pulse => Volatile.Read(ref pulse).Task;
 
     public void Changed()
     {

@@ -83,10 +83,15 @@ public interface IEnrollmentTx : IMachineRowTx
     Task SetRelayTokenAsync(string machineId, byte[] tokenHash);
 }
 
-/// <summary>Machines after enrollment: lifecycle, placement, relay tokens, applied revisions.</summary>
-public interface IMachineTx : IMachineRowTx
+/// <summary>The machine a relay token names: authentication, and the peer stream's re-check of its authority.</summary>
+public interface IRelayTokenTx : ITx
 {
     Task<Machine?> GetMachineByRelayTokenAsync(byte[] tokenHash);
+}
+
+/// <summary>Machines after enrollment: lifecycle, placement, relay tokens, applied revisions.</summary>
+public interface IMachineTx : IMachineRowTx, IRelayTokenTx
+{
     Task<IReadOnlyList<Machine>> ListMachinesAsync(MachineState? state);
     Task<bool> HostnameTakenAsync(string hostname, string exceptMachineId);
     Task SetAppliedRevisionAsync(string machineId, long revision);
@@ -109,7 +114,7 @@ public interface ICustomerTx : IPeerLogTx
 }
 
 /// <summary>The revisioned peer set: its state row, the change log, and the snapshot.</summary>
-public interface IPeerLogTx : ITx
+public interface IPeerLogTx : IRelayTokenTx
 {
     /// <summary>
     /// The peer state row; with <paramref name="forUpdate"/> it stays locked until commit, so device changes are
