@@ -25,6 +25,34 @@ internal static class FleetPackagesCommand
         return command;
     }
 
+    public static Command Withdraw()
+    {
+        var command = new Command("withdraw",
+            "Withdraw an allowed package: machines booting it again wait for staff, and deployed machines running it drain now (audited).");
+        var digest = new Argument<string>("digest") { Description = "SHA-256 of the OS package archive, hex" };
+        var reason = new Option<string>("--reason") { Description = "Why (recorded in the audit log)", Required = true };
+        var json = FleetCommand.Json();
+        command.Arguments.Add(digest);
+        command.Options.Add(reason);
+        command.Options.Add(json);
+        var remote = FleetApiClient.Options(command);
+        command.SetAction((result, ct) => FleetCommand.Guard(async () =>
+        {
+            using var client = FleetApiClient.Create(result, remote);
+            string d = result.GetValue(digest)!;
+            var withdrawn = await FleetApiClient.Call(client, HttpMethod.Post, $"/api/v1/packages/allowed/{Uri.EscapeDataString(d)}/withdraw",
+                new ReasonRequest(result.GetValue(reason)), FleetJson.Default.ReasonRequest, FleetJson.Default.WithdrawnView, ct);
+            if (result.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(withdrawn!, FleetJson.Default.WithdrawnView));
+            else
+            {
+                Console.WriteLine($"withdrawn {withdrawn!.Digest}; draining {withdrawn.Drained.Count} machine(s)");
+                foreach (string id in withdrawn.Drained) Console.WriteLine(id);
+            }
+            return ExitCode.Ok;
+        }));
+        return command;
+    }
+
     public static Command List()
     {
         var command = new Command("list", "List allowed package digests.");

@@ -39,6 +39,8 @@ public sealed record MachineView(
         r is null ? null : (r.Freshness?.Status ?? FreshnessStatus.Unreported).Name(), r?.Freshness?.Reason);
 }
 public sealed record AllowPackageRequest(string? Digest, string? Reason);
+/// <summary>A withdrawn package and the deployed machines that were running it, now draining.</summary>
+public sealed record WithdrawnView(string Digest, List<string> Drained);
 public sealed record HealthView(string MachineId, long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision,
     DateTimeOffset ReportedAt);
 public sealed record AppliedView(long Revision, long Head, long Deployed, long Applied);
@@ -85,6 +87,7 @@ public sealed record RelayView(
 [JsonSerializable(typeof(MachineView))]
 [JsonSerializable(typeof(List<MachineView>))]
 [JsonSerializable(typeof(AllowPackageRequest))]
+[JsonSerializable(typeof(WithdrawnView))]
 [JsonSerializable(typeof(List<string>))]
 [JsonSerializable(typeof(AppliedRequest))]
 [JsonSerializable(typeof(AppliedView))]

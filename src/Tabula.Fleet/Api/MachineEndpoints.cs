@@ -64,6 +64,13 @@ public static class MachineEndpoints
             await enrollment.AllowPackageAsync(me.Username, body.Digest ?? "", body.Reason, http.RequestAborted);
             return TypedResults.NoContent();
         });
+        api.MapPost("/packages/allowed/{digest}/withdraw", async (string digest, ReasonRequest? body, HttpContext http, StaffService staffService,
+            EnrollmentService enrollment) =>
+        {
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
+            var drained = await enrollment.WithdrawPackageAsync(me.Username, digest, body?.Reason, http.RequestAborted);
+            return TypedResults.Ok(new WithdrawnView(digest, [.. drained]));
+        });
         api.MapPost("/enrollment-tokens", async (NameRequest body, HttpContext http, StaffService staffService, EnrollmentService enrollment) =>
         {
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);

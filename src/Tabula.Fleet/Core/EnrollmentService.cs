@@ -42,6 +42,38 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
 
     public Task<IReadOnlyList<string>> AllowedPackagesAsync(CancellationToken ct) => Read(tx => tx.AllowedPackagesAsync(), ct);
 
+    /// <summary>
+    /// Withdraws an allowed package (audited, with the reason): machines that boot it again wait for staff, and deployed
+    /// machines running it drain now (each drain audited as the same staff member's), in one transaction. Returns the
+    /// drained machines' ids.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> WithdrawPackageAsync(string actor, string digest, string? reason, CancellationToken ct)
+    {
+        if (!Enrollment.IsDigest(digest))
+            throw new FleetException(FleetError.InvalidInput, "a package digest is 64 lowercase hex characters (SHA-256)");
+        if (string.IsNullOrWhiteSpace(reason) || reason.Length > FleetLimits.MaxReasonLength)
+            throw new FleetException(FleetError.InvalidInput, $"withdrawing a package needs a reason of 1-{FleetLimits.MaxReasonLength} characters");
+        var drained = await Write(async tx =>
+        {
+            if (!await tx.WithdrawPackageAsync(digest))
+                throw new FleetException(FleetError.NotFound, "this package digest is not allowed");
+            await tx.AuditAsync(actor, "package.withdraw", digest, reason, null);
+            var ids = new List<string>();
+            foreach (var machine in await tx.MachinesRunningAsync(digest, MachineState.Deployed))
+            {
+                var to = MachineLifecycle.Apply(machine, MachineLifecycle.Action.Drain);
+                await tx.UpdateMachineAsync(machine with { State = to, PreviousState = null, UpdatedAt = tx.Now });
+                await tx.AuditAsync(actor, "machine.drain", machine.Id, reason, $"{machine.State.Name()} -> {to.Name()}, package withdrawn");
+                ids.Add(machine.Id);
+            }
+            await tx.NotifyAsync("machines");
+            return ids;
+        }, ct);
+        machineEvents.Changed();
+        foreach (string id in drained) Log.MachineTransition(logger, id, "drain (package withdrawn)", MachineState.Draining.Name(), actor);
+        return drained;
+    }
+
     private async Task RequireEnrollmentTokenAsync(IEnrollmentTx tx, string? token)
     {
         if (string.IsNullOrEmpty(token) || !await tx.EnrollmentTokenExistsAsync(Secrets.HashToken(token)))

@@ -77,8 +77,13 @@ public interface IEnrollmentTx : IMachineRowTx
     Task InsertEnrollmentTokenAsync(byte[] tokenHash, string name, string createdBy);
     Task<bool> EnrollmentTokenExistsAsync(byte[] tokenHash);
     Task AllowPackageAsync(string digest, string addedBy);
+    /// <summary>Whether <paramref name="digest"/> is allowed; the row stays locked until commit, so a withdrawal waits.</summary>
     Task<bool> IsPackageAllowedAsync(string digest);
     Task<IReadOnlyList<string>> AllowedPackagesAsync();
+    /// <summary>Removes <paramref name="digest"/> from the allowed packages; false when it was not allowed.</summary>
+    Task<bool> WithdrawPackageAsync(string digest);
+    /// <summary>Machines that booted <paramref name="digest"/> and are in <paramref name="state"/>, locked until commit.</summary>
+    Task<IReadOnlyList<Machine>> MachinesRunningAsync(string digest, MachineState state);
     Task InsertMachineAsync(Machine machine, byte[] relayTokenHash);
     Task SetRelayTokenAsync(string machineId, byte[] tokenHash);
 }

@@ -222,8 +222,16 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
             Exec("INSERT INTO allowed_packages (digest, added_at, added_by) VALUES (@d, @now, @by) ON CONFLICT (digest) DO NOTHING",
                 ("d", digest), ("now", Now), ("by", addedBy));
 
+        // Locks the row (PostgreSQL): a withdrawal's DELETE waits for an enrollment that found it allowed, then drains it.
         public async Task<bool> IsPackageAllowedAsync(string digest) =>
-            await Scalar("SELECT COUNT(*) FROM allowed_packages WHERE digest = @d", ("d", digest)) > 0;
+            (await Query($"SELECT digest FROM allowed_packages WHERE digest = @d{forUpdate}", r => r.GetString(0), ("d", digest))).Count > 0;
+
+        public async Task<bool> WithdrawPackageAsync(string digest) =>
+            await Exec("DELETE FROM allowed_packages WHERE digest = @d", ("d", digest)) == 1;
+
+        public async Task<IReadOnlyList<Machine>> MachinesRunningAsync(string digest, MachineState state) =>
+            await Query($"SELECT {MachineColumns} FROM machines WHERE package_digest = @d AND state = @s ORDER BY id{forUpdate}", MapMachine,
+                ("d", digest), ("s", state.Name()));
 
         public async Task<IReadOnlyList<string>> AllowedPackagesAsync() =>
             await Query("SELECT digest FROM allowed_packages ORDER BY added_at, digest", r => r.GetString(0));
