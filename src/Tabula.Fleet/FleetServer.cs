@@ -204,6 +204,8 @@ public static class FleetServer
                 try
                 {
                     await Task.Delay(TimeSpan.FromMinutes(10), ct);
+                    // Applied reports and transitions scrub too; this covers a fleet with no streaming relay at all.
+                    await store.WriteAsync(tx => tx.ScrubDeletedKeysAsync(), ct);
                     long before = hub.Head - FleetLimits.RetainedPeerChanges;
                     if (before <= 0) continue;
                     int removed = await store.WriteAsync(tx => tx.CompactChangesAsync(before), ct);

@@ -28,8 +28,12 @@ public sealed record Device(long Id, long AccountId, byte[] PublicKey, string Ip
 
 public enum PeerChangeKind { Add = 1, Remove = 2 }
 
-/// <summary>One entry of the peer log: the set after it has hash <see cref="SetHash"/>.</summary>
-public sealed record PeerChange(long Revision, PeerChangeKind Kind, byte[] PublicKey, string Ipv4, string Ipv6, byte[] SetHash);
+/// <summary>
+/// One entry of the peer log: the set after it has hash <see cref="SetHash"/>. <see cref="DeviceId"/> names the device
+/// (null in entries written before schema 3); once every relay has applied an entry of a deleted device, the log keeps
+/// only its revision, kind, device id and addresses (<see cref="Storage.IKeyScrubTx"/>), never served again.
+/// </summary>
+public sealed record PeerChange(long Revision, PeerChangeKind Kind, byte[] PublicKey, string Ipv4, string Ipv6, byte[] SetHash, long? DeviceId = null);
 
 public sealed record AuditEntry(long Id, long At, string Actor, string Action, string Target, string? Reason, string? Detail);
 

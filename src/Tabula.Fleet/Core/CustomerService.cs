@@ -63,7 +63,7 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool)
             byte[] hash = (byte[])state.SetHash.Clone();
             PeerSetHash.Toggle(hash, publicKey, ipv4, ipv6);
             var added = await tx.InsertDeviceAsync(account.Id, publicKey, ipv4, ipv6, revision);
-            await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Add, publicKey, ipv4, ipv6, hash));
+            await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Add, publicKey, ipv4, ipv6, hash, added.Id));
             await tx.SavePeerStateAsync(new PeerState(revision, hash, state.NextAddress + 1));
             await tx.NotifyAsync("peers");
             return added;
@@ -93,7 +93,7 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool)
         byte[] hash = (byte[])state.SetHash.Clone();
         PeerSetHash.Toggle(hash, device.PublicKey, device.Ipv4, device.Ipv6);
         await tx.DeleteDeviceAsync(device.Id);
-        await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Remove, device.PublicKey, device.Ipv4, device.Ipv6, hash));
+        await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Remove, device.PublicKey, device.Ipv4, device.Ipv6, hash, device.Id));
         var next = state with { Revision = revision, SetHash = hash };
         await tx.SavePeerStateAsync(next);
         await tx.NotifyAsync("peers");

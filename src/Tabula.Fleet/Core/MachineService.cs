@@ -57,6 +57,7 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, Ad
                 throw new FleetException(FleetError.Duplicate, $"hostname \"{placement.Hostname}\" is taken");
             var updated = current with { State = to, PreviousState = null, Placement = placement ?? current.Placement, UpdatedAt = tx.Now };
             await tx.UpdateMachineAsync(updated);
+            await tx.ScrubDeletedKeysAsync();   // a retired laggard no longer holds deleted keys in the log
             await tx.AuditAsync(staff.Username, "machine." + action.ToString().ToLowerInvariant(), machineId, reason,
                 $"{current.State.Name()} -> {to.Name()}" + (placement is null ? "" : $", hostname {placement.Hostname}"));
             await tx.NotifyAsync("machines");
@@ -114,6 +115,7 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, Ad
             long head = await tx.HeadRevisionAsync();
             if (revision > head) throw new FleetException(FleetError.InvalidInput, "revision is ahead of the controller");
             await tx.SetAppliedRevisionAsync(relay.Id, revision);
+            await tx.ScrubDeletedKeysAsync();   // the last relay to apply a removal makes its key go
             return 0;
         }, ct);
     }

@@ -94,8 +94,19 @@ public interface IRelayTokenTx : ITx
     Task<Machine?> GetMachineByRelayTokenAsync(byte[] tokenHash);
 }
 
+/// <summary>
+/// Deleted devices leave no key behind (issue 17): once every relay that receives peers (provisioned, deployed, draining)
+/// has applied a revision, the log entries up to it of devices that no longer exist lose their key and set hash and keep
+/// their device id. The stream serves nothing at or below that point again (a relay resuming there gets a snapshot).
+/// </summary>
+public interface IKeyScrubTx : ITx
+{
+    /// <summary>Scrubs through the lowest revision every streaming relay applied; returns the entries scrubbed.</summary>
+    Task<int> ScrubDeletedKeysAsync();
+}
+
 /// <summary>Machines after enrollment: lifecycle, placement, relay tokens, applied revisions.</summary>
-public interface IMachineTx : IMachineRowTx, IRelayTokenTx
+public interface IMachineTx : IMachineRowTx, IRelayTokenTx, IKeyScrubTx
 {
     Task<IReadOnlyList<Machine>> ListMachinesAsync(MachineState? state);
     Task<bool> HostnameTakenAsync(string hostname, string exceptMachineId);

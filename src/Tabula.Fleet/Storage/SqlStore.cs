@@ -336,18 +336,36 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
         public Task<long> HeadRevisionAsync() => Scalar("SELECT revision FROM fleet_state WHERE id = 1");
 
         public Task InsertChangeAsync(PeerChange ch) =>
-            Exec("INSERT INTO peer_changes (revision, kind, public_key, ipv4, ipv6, set_hash) VALUES (@r, @k, @p, @v4, @v6, @h)",
-                ("r", ch.Revision), ("k", (long)ch.Kind), ("p", ch.PublicKey), ("v4", ch.Ipv4), ("v6", ch.Ipv6), ("h", ch.SetHash));
+            Exec("INSERT INTO peer_changes (revision, kind, public_key, ipv4, ipv6, set_hash, device_id) VALUES (@r, @k, @p, @v4, @v6, @h, @d)",
+                ("r", ch.Revision), ("k", (long)ch.Kind), ("p", ch.PublicKey), ("v4", ch.Ipv4), ("v6", ch.Ipv6), ("h", ch.SetHash), ("d", ch.DeviceId));
 
+        // Never an entry at or below scrubbed_through: a reader behind it sees a gap and takes a snapshot.
         public async Task<IReadOnlyList<PeerChange>> ChangesAfterAsync(long revision, int limit) =>
-            await Query("SELECT revision, kind, public_key, ipv4, ipv6, set_hash FROM peer_changes WHERE revision > @r ORDER BY revision LIMIT @l",
-                r => new PeerChange(L(r, 0), (PeerChangeKind)L(r, 1), B(r, 2), r.GetString(3), r.GetString(4), B(r, 5)),
+            await Query("SELECT revision, kind, public_key, ipv4, ipv6, set_hash, device_id FROM peer_changes " +
+                        "WHERE revision > @r AND revision > (SELECT scrubbed_through FROM fleet_state WHERE id = 1) ORDER BY revision LIMIT @l",
+                r => new PeerChange(L(r, 0), (PeerChangeKind)L(r, 1), B(r, 2), r.GetString(3), r.GetString(4), B(r, 5), r.IsDBNull(6) ? null : L(r, 6)),
                 ("r", revision), ("l", (long)limit));
 
         public async Task<long> OldestChangeAsync()
         {
             long oldest = await Scalar("SELECT COALESCE(MIN(revision), 0) FROM peer_changes");
-            return oldest == 0 ? await HeadRevisionAsync() + 1 : oldest;
+            if (oldest == 0) oldest = await HeadRevisionAsync() + 1;
+            return Math.Max(oldest, await Scalar("SELECT scrubbed_through FROM fleet_state WHERE id = 1") + 1);
+        }
+
+        public async Task<int> ScrubDeletedKeysAsync()
+        {
+            long scrubbed = await Scalar("SELECT scrubbed_through FROM fleet_state WHERE id = 1");
+            // No streaming relay: nobody needs a delta; every relay that starts later begins with a snapshot.
+            long through = await Scalar("SELECT COALESCE(MIN(applied_revision), (SELECT revision FROM fleet_state WHERE id = 1)) FROM machines " +
+                                        "WHERE state IN ('provisioned', 'deployed', 'draining')");
+            if (through <= scrubbed) return 0;
+            int count = await Exec(
+                "UPDATE peer_changes SET public_key = @empty, set_hash = @empty WHERE revision > @s AND revision <= @t " +
+                "AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.public_key = peer_changes.public_key)",
+                ("empty", Array.Empty<byte>()), ("s", scrubbed), ("t", through));
+            await Exec("UPDATE fleet_state SET scrubbed_through = @t WHERE id = 1 AND scrubbed_through < @t", ("t", through));
+            return count;
         }
 
         public Task<int> CompactChangesAsync(long beforeRevision) =>

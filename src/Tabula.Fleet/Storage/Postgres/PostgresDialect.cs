@@ -132,5 +132,11 @@ internal static class PostgresSchema
             release_number BIGINT NOT NULL, machine_class TEXT, ticket_issued_at BIGINT, reported_at BIGINT NOT NULL);
         CREATE TABLE fleet_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
         """,
+        // 4: deleted devices leave no key behind (issue 17): log entries name their device, and fleet_state remembers how
+        // far the log was scrubbed (IKeyScrubTx).
+        """
+        ALTER TABLE peer_changes ADD COLUMN device_id BIGINT;
+        ALTER TABLE fleet_state ADD COLUMN scrubbed_through BIGINT NOT NULL DEFAULT 0;
+        """,
     ];
 }

@@ -6,7 +6,8 @@ namespace Tabula.Fleet.Storage.Sqlite;
 /// <summary>
 /// SQLite in WAL mode: readers see a snapshot while one writer commits. Writers are serialised in process
 /// with a semaphore before BEGIN IMMEDIATE, so they queue instead of spinning on SQLITE_BUSY. One file,
-/// one controller instance (several instances need PostgreSQL).
+/// one controller instance (several instances need PostgreSQL). secure_delete overwrites what a DELETE or UPDATE frees
+/// (a deleted device's key must not stay readable in the file; tests/Tabula.Fleet.Tests/DeletedKeyTests.cs).
 /// </summary>
 public sealed class SqliteDialect(string path) : SqlDialect
 {
@@ -25,7 +26,7 @@ public sealed class SqliteDialect(string path) : SqlDialect
         var connection = new SqliteConnection(connectionString);
         await connection.OpenAsync(ct);
         using var pragma = connection.CreateCommand();
-        pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;";
+        pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; PRAGMA secure_delete=ON;";
         await pragma.ExecuteNonQueryAsync(ct);
         return connection;
     }
@@ -115,6 +116,12 @@ internal static class SqliteSchema
         CREATE TABLE machine_freshness (machine_id TEXT PRIMARY KEY REFERENCES machines(id), status TEXT NOT NULL, reason TEXT,
             release_number INTEGER NOT NULL, machine_class TEXT, ticket_issued_at INTEGER, reported_at INTEGER NOT NULL);
         CREATE TABLE fleet_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+        // 4: deleted devices leave no key behind (issue 17): log entries name their device, and fleet_state remembers how
+        // far the log was scrubbed (IKeyScrubTx).
+        """
+        ALTER TABLE peer_changes ADD COLUMN device_id INTEGER;
+        ALTER TABLE fleet_state ADD COLUMN scrubbed_through INTEGER NOT NULL DEFAULT 0;
         """,
     ];
 }
