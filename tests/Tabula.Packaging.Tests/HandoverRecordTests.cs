@@ -23,6 +23,24 @@ public sealed class HandoverRecordTests
         Assert.Equal(HostConfigJson, read.HostConfigJson);                 // the host configuration exactly as read
     }
 
+    // stmgr's sample format (a description, "---", then JSON) passes every check; it used to fail only here, at kexec,
+    // so stboot looped forever on it. Accepted everywhere now: the handover carries its JSON part, which the relay reads.
+    [Theory]
+    [InlineData("stmgr-v0.6.6/hostconfigs/compat-1.txt")]
+    [InlineData("stmgr-v0.6.6/hostconfigs/compat-2.txt")]
+    [InlineData("stmgr-v0.6.6/hostconfigs/compat-3.txt")]
+    public void A_host_configuration_in_stmgr_sample_format_is_handed_over_as_its_json(string file)
+    {
+        byte[] sample = Vectors.Read("st-upstream/" + file);
+        var expected = HostConfig.Parse(sample);
+        Assert.NotEqual((byte)'{', sample[0]);
+        var written = new HandoverRecord(Sha256Digest.Of("archive"u8), FetchMethod.Network, "https://10.0.2.2/os.json", "/etc/host_configuration.json", sample);
+        var read = HandoverRecord.Parse(written.ToJson());
+        Assert.Equal((byte)'{', read.HostConfigJson[0]);
+        Assert.Equal(HostConfig.JsonPart(sample).Trim(" \t\r\n"u8).ToArray(), read.HostConfigJson);
+        Assert.Equal(expected.OsPackagePointers, HostConfig.Parse(read.HostConfigJson).OsPackagePointers);
+    }
+
     [Fact]
     public void The_json_has_the_documented_keys_in_order()
     {

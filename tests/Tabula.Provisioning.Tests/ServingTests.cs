@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Tabula.Packaging;
+using Tabula.Provisioning.Core;
 using Tabula.Provisioning.Tests.Support;
 
 namespace Tabula.Provisioning.Tests;
@@ -112,6 +113,42 @@ public sealed class ServingTests
         using var noConfig = await client.GetAsync("/machines/host-config.json?mac=52:54:00:00:00:01");
         Assert.Equal(HttpStatusCode.NotFound, noConfig.StatusCode);
         Assert.Equal(testing.Descriptor.Length > 0, (await client.GetAsync("/groups/relay-07/ospkg.json")).IsSuccessStatusCode);
+    }
+
+    // Issue 17: group host configurations are served without authentication and copied to static mirrors, so one
+    // holding a relay's identity key or enrollment token handed both to anyone who asked with the group's MAC.
+    [Theory]
+    [InlineData("\"tabula_relay\":{\"identity_key\":\"SECRET-IDENTITY\",\"enrollment_token\":\"tet_SECRET\"},")]
+    [InlineData("\"identity\":\"SECRET-IDENTITY\",")]
+    [InlineData("\"authentication\":\"SECRET-AUTH\",")]
+    public async Task A_group_host_config_holding_a_secret_is_refused_and_never_served(string secretField)
+    {
+        await using var server = await TestServer.StartAsync();
+        (await server.PublishAsync(server.Packages.Create(trustedSigners: 2, label: "stable"), "stable")).Dispose();
+        string group = "{\"id\":\"leaky\",\"selector\":{},\"channel\":\"stable\",\"host_config\":{" + secretField +
+            "\"network_mode\":\"dhcp\",\"ospkg_pointer\":\"https://prov.example/machines/ospkg.json\"}}";
+        var refused = await Assert.ThrowsAsync<ProvisioningException>(() => server.Store.PutGroupAsync("leaky", Bytes(group), default));
+        Assert.Contains("secret", refused.Message);
+        Assert.DoesNotContain("SECRET", refused.Message);
+
+        // The attack: the file is dropped into groups/ by hand (as operators may), and a machine asks for its config.
+        File.WriteAllText(Path.Combine(server.StoreDirectory, "groups", "leaky.json"), group);
+        using var client = server.Client();
+        foreach (string path in new[] { "/machines/host-config.json?mac=52:54:00:12:34:56", "/groups/leaky/host-config.json", "/machines/ospkg.json?mac=52:54:00:12:34:56" })
+        {
+            using var response = await client.GetAsync(path);
+            Assert.False(response.IsSuccessStatusCode, $"{path} answered {(int)response.StatusCode}");
+            Assert.DoesNotContain("SECRET", await response.Content.ReadAsStringAsync());
+        }
+    }
+
+    [Fact]
+    public void Credentials_in_a_group_host_configs_package_url_are_refused()
+    {
+        var e = Assert.Throws<ProvisioningException>(() => MachineGroups.Parse(
+            """{"id":"g","selector":{},"channel":"stable","host_config":{"network_mode":"dhcp","ospkg_pointer":"https://user:pw@p/x.json"}}"""u8, "g"));
+        Assert.Contains("credentials in a package URL", e.Message);
+        Assert.DoesNotContain("pw@", e.Message);
     }
 
     [Fact]

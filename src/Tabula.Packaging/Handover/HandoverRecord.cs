@@ -61,11 +61,14 @@ public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod So
             writer.WritePropertyName("host_config");
             try
             {
-                using var document = JsonDocument.Parse(HostConfigJson);
+                // stmgr's sample format (a description, "---", then JSON) passes HostConfig.Parse, so it must pass here
+                // too: stboot refusing it only at kexec would loop forever on a configuration every check accepted.
+                var hostJson = Tabula.Packaging.HostConfig.JsonPart(HostConfigJson).Trim(" \t\r\n"u8);
+                using var document = JsonDocument.Parse(hostJson.ToArray());
                 if (document.RootElement.ValueKind != JsonValueKind.Object)
                     throw new ArgumentException("the host configuration is not a JSON object");
                 // Raw, not re-serialized: the next OS reads the host configuration byte for byte as stboot read it.
-                writer.WriteRawValue(HostConfigJson.AsSpan().Trim(" \t\r\n"u8), skipInputValidation: true);
+                writer.WriteRawValue(hostJson, skipInputValidation: true);
             }
             catch (JsonException e)
             {

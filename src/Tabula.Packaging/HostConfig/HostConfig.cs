@@ -103,6 +103,13 @@ public sealed record HostConfig
         };
     }
 
+    /// <summary>
+    /// The JSON part of a host configuration: text before a line "---" (stmgr's sample format: a description, then
+    /// JSON) is skipped when the input does not start with the JSON object. Everything that reads or passes on host
+    /// configuration bytes goes through this, so a sample-format file is accepted everywhere, not only by the checks.
+    /// </summary>
+    public static ReadOnlySpan<byte> JsonPart(ReadOnlySpan<byte> json) => SkipDescription(json);
+
     /// <summary>Text before a line "---" is skipped when the input does not start with the JSON object.</summary>
     private static ReadOnlySpan<byte> SkipDescription(ReadOnlySpan<byte> json)
     {

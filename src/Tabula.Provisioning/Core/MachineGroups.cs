@@ -75,16 +75,39 @@ public static class MachineGroups
             if (hc.ValueKind != JsonValueKind.Object)
                 throw Invalid(id, "host_config must be a JSON object", null);
             // Served to stboot as is: it must be a host configuration stboot accepts (current or legacy fields).
+            Tabula.Packaging.HostConfig parsed;
             try
             {
-                Tabula.Packaging.HostConfig.Parse(Encoding.UTF8.GetBytes(hc.GetRawText()));
+                parsed = Tabula.Packaging.HostConfig.Parse(Encoding.UTF8.GetBytes(hc.GetRawText()));
             }
             catch (Tabula.Packaging.PackageFormatException e)
             {
                 throw Invalid(id, $"host_config is not a valid host configuration: {e.Message}", e);
             }
+            if (SecretIn(hc, parsed) is { } secret)
+                throw Invalid(id, $"host_config holds a secret ({secret}); a group's host configuration is served without " +
+                    "authentication and copied to static mirrors, so a machine's secrets live in its stboot image or its " +
+                    "STHostConfig EFI variable instead (docs/provisioning.md)", null);
         }
         return new MachineGroup(id, selector, file.Channel, file.HostConfig);
+    }
+
+    /// <summary>
+    /// The first secret a served host configuration must not hold, or null: a relay's identity key or enrollment
+    /// token (tabula_relay), the legacy identity and authentication fields, or credentials inside a package URL.
+    /// </summary>
+    static string? SecretIn(JsonElement raw, Tabula.Packaging.HostConfig config)
+    {
+        if (raw.TryGetProperty("tabula_relay", out _))
+            return "tabula_relay: an identity key or enrollment token";
+        if (config.Identity is not null)
+            return "identity";
+        if (config.Authentication is not null)
+            return "authentication";
+        foreach (string pointer in config.OsPackagePointers)
+            if (Uri.TryCreate(pointer, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0)
+                return "credentials in a package URL";
+        return null;
     }
 
     /// <summary>Picks the most specific group matching <paramref name="labels"/> (already normalised).</summary>
