@@ -50,14 +50,21 @@ public static class ProvisioningCommands
     {
         var store = StoreOption();
         var name = new Option<string>("--name") { Description = "Who the token belongs to (appears in the audit log)", Required = true };
-        var create = new Command("create", "Create a staff token; prints it once. The store keeps only its SHA-256.") { store, name };
+        var roles = new Option<string[]>("--role")
+        {
+            Description = "What the token may do, repeatable: publish (upload signed packages), channels (move channels). " +
+                          "Default: both. Give a build pipeline publish only, so it cannot repoint the fleet.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var create = new Command("create", "Create a staff token; prints it once. The store keeps only its SHA-256.") { store, name, roles };
         create.SetAction((result, ct) => ProvisioningCli.RunAsync(async () =>
         {
             var fileStore = new FileStore(result.GetValue(store)!);
-            var (token, record) = StaffTokens.Create(result.GetValue(name)!, DateTimeOffset.UtcNow);
+            string[] given = result.GetValue(roles) is { Length: > 0 } r ? r : StaffRoles.All;
+            var (token, record) = StaffTokens.Create(result.GetValue(name)!, DateTimeOffset.UtcNow, given);
             await fileStore.AddTokenAsync(record, ct);
             Console.WriteLine(token);
-            Console.Error.WriteLine($"tabula: token for {record.Name} stored (hashed) in {fileStore.Root}; it is shown only now");
+            Console.Error.WriteLine($"tabula: token for {record.Name} ({string.Join(", ", record.Roles ?? StaffRoles.All)}) stored (hashed) in {fileStore.Root}; it is shown only now");
             return 0;
         }));
         return new Command("token", "Staff bearer tokens.") { create };
@@ -125,14 +132,17 @@ public static class ProvisioningCommands
         var tokenFile = ProvisioningCli.TokenFileOption();
         var name = new Argument<string>("channel") { Description = "Channel name (e.g. stable)" };
         var archive = new Option<string>("--archive") { Description = "Archive SHA-256 of an accepted package", Required = true };
-        var set = new Command("set", "Point a channel at an accepted package (audited).") { name, archive, server, ca, tokenFile };
+        var force = new Option<bool>("--force") { Description = "Move to a package with a lower release than the channel's current one (refused without it; needs --reason; audited as channel.force-move)" };
+        var reason = new Option<string?>("--reason") { Description = "Why (required with --force; kept in the audit log)" };
+        var set = new Command("set", "Point a channel at an accepted package (audited). Needs a token with the channels role.")
+            { name, archive, force, reason, server, ca, tokenFile };
         set.SetAction((result, ct) => ProvisioningCli.RunAsync(async () =>
         {
             using var client = ProvisioningCli.Client(result, server, ca, tokenFile, TimeSpan.FromMinutes(1));
             string digest = result.GetValue(archive)!;
             if (digest.StartsWith("sha256:", StringComparison.Ordinal))
                 digest = digest["sha256:".Length..];
-            var answer = await client.MoveChannelAsync(result.GetValue(name)!, digest, ct);
+            var answer = await client.MoveChannelAsync(result.GetValue(name)!, digest, result.GetValue(force), result.GetValue(reason), ct);
             if (answer.Value is not { } entry)
             {
                 ProvisioningCli.PrintError(answer.Status, answer.Error);

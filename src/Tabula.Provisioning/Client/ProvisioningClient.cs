@@ -49,9 +49,13 @@ public sealed class ProvisioningClient(HttpClient http) : IDisposable
         return await ReadAsync(response, ProvisioningJsonContext.Default.PublishResponse, ct);
     }
 
-    public async Task<StaffAnswer<AuditEntry>> MoveChannelAsync(string channel, string archiveSha256, CancellationToken ct)
+    public Task<StaffAnswer<AuditEntry>> MoveChannelAsync(string channel, string archiveSha256, CancellationToken ct) =>
+        MoveChannelAsync(channel, archiveSha256, force: false, reason: null, ct);
+
+    /// <summary>Moves a channel; <paramref name="force"/> with a reason moves it to an older release (audited).</summary>
+    public async Task<StaffAnswer<AuditEntry>> MoveChannelAsync(string channel, string archiveSha256, bool force, string? reason, CancellationToken ct)
     {
-        byte[] body = JsonSerializer.SerializeToUtf8Bytes(new ChannelMoveRequest(archiveSha256),
+        byte[] body = JsonSerializer.SerializeToUtf8Bytes(new ChannelMoveRequest(archiveSha256, force, reason),
             ProvisioningJsonContext.Default.ChannelMoveRequest);
         using var content = new ByteArrayContent(body);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");

@@ -34,9 +34,11 @@ public interface IStore
     Task<IReadOnlyList<ChannelRecord>> ListChannelsAsync(CancellationToken ct);
 
     /// <summary>Points <paramref name="channel"/> at <paramref name="archive"/> and appends the audit entry,
-    /// serialised with every other move. Returns the audit entry written.</summary>
+    /// serialised with every other move. <paramref name="guard"/>, when given, sees where the channel points now inside
+    /// that serialisation and may refuse the move by throwing (so a check and its move cannot interleave with another
+    /// move). Returns the audit entry written.</summary>
     Task<AuditEntry> MoveChannelAsync(string channel, Sha256Digest archive, string actor, DateTimeOffset at,
-        CancellationToken ct);
+        CancellationToken ct, Func<ChannelRecord?, CancellationToken, Task>? guard = null, string action = "channel.move", string? reason = null);
 
     Task<IReadOnlyList<AuditEntry>> ReadAuditAsync(int max, CancellationToken ct);
 

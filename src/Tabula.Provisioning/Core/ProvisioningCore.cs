@@ -37,6 +37,7 @@ public sealed class ProvisioningCore(
             throw new PackageRefusedException(verdict);
 
         var stored = await store.CommitAsync(staged, ct);
+        long release = ReleaseOf(stored.Digest);
         var uploaded = await store.PutAsync(descriptorJson, ct);
         var served = await store.PutAsync(
             descriptor.WithUrl(UrlLayout.OsPkgUrl(stored.Digest, publicBaseUrl)).ToJson(), ct);
@@ -44,20 +45,63 @@ public sealed class ProvisioningCore(
         if (package is null || package.DescriptorSha256 != served.Digest.Hex)
         {
             package = new PackageRecord(stored.Digest.Hex, stored.Length, served.Digest.Hex, uploaded.Digest.Hex,
-                time.GetUtcNow(), actor, verdict.Valid, verdict.Required);
+                time.GetUtcNow(), actor, verdict.Valid, verdict.Required) { Release = release };
             await store.PutPackageAsync(package, ct);
         }
-        AuditEntry? move = channel is null ? null : await store.MoveChannelAsync(channel, stored.Digest, actor, time.GetUtcNow(), ct);
+        AuditEntry? move = channel is null ? null
+            : await store.MoveChannelAsync(channel, stored.Digest, actor, time.GetUtcNow(), ct, NoDowngrade(channel, package, force: false));
         return new PublishResult(package, verdict, move);
     }
 
-    public async Task<AuditEntry> MoveChannelAsync(string channel, Sha256Digest archive, string actor, CancellationToken ct)
+    public Task<AuditEntry> MoveChannelAsync(string channel, Sha256Digest archive, string actor, CancellationToken ct) =>
+        MoveChannelAsync(channel, archive, actor, force: false, reason: null, ct);
+
+    /// <summary>
+    /// Points a channel at an accepted package. A package whose signed release is lower than the channel's current
+    /// one is refused (<see cref="ProvisioningError.ChannelDowngrade"/>) unless <paramref name="force"/> is set with a
+    /// reason; a forced move is audited as <c>channel.force-move</c> with that reason. Packages without a release
+    /// (0) cannot be ordered and are not refused. The fleet's boot-ticket floors are what really stop a rollback; this
+    /// stops an operator's slip, and an attacker holding only a publish token.
+    /// </summary>
+    public async Task<AuditEntry> MoveChannelAsync(string channel, Sha256Digest archive, string actor, bool force, string? reason,
+        CancellationToken ct)
     {
         if (!Names.IsValid(channel))
             throw new ProvisioningException(ProvisioningError.InvalidName, "channel " + Names.Rule);
-        if (await store.FindPackageAsync(archive, ct) is null)
-            throw new ProvisioningException(ProvisioningError.NotFound, $"no accepted package has archive {archive}");
-        return await store.MoveChannelAsync(channel, archive, actor, time.GetUtcNow(), ct);
+        if (force && string.IsNullOrWhiteSpace(reason))
+            throw new ProvisioningException(ProvisioningError.MalformedRequest, "a forced channel move needs a reason (it is audited)");
+        if (reason is { Length: > 500 })
+            throw new ProvisioningException(ProvisioningError.MalformedRequest, "the reason is longer than 500 characters");
+        var target = await store.FindPackageAsync(archive, ct)
+                     ?? throw new ProvisioningException(ProvisioningError.NotFound, $"no accepted package has archive {archive}");
+        return await store.MoveChannelAsync(channel, archive, actor, time.GetUtcNow(), ct, NoDowngrade(channel, target, force),
+            force ? "channel.force-move" : "channel.move", force ? reason : null);
+    }
+
+    Func<ChannelRecord?, CancellationToken, Task> NoDowngrade(string channel, PackageRecord target, bool force) => async (current, ct) =>
+    {
+        if (force || current is null || target.Release == 0 || !Sha256Digest.TryParse(current.ArchiveSha256, out var digest))
+            return;
+        if (await store.FindPackageAsync(digest, ct) is { Release: > 0 } now && target.Release < now.Release)
+            throw new ProvisioningException(ProvisioningError.ChannelDowngrade,
+                $"channel {channel} is at release {now.Release}; release {target.Release} is older, refused unless forced with a reason (audited)");
+    };
+
+    /// <summary>The release in a stored archive's signed manifest, 0 when it has none or cannot be read as a package.</summary>
+    long ReleaseOf(Sha256Digest archive)
+    {
+        if (store.FindObject(archive) is not { } stored)
+            return 0;
+        try
+        {
+            using var file = File.OpenRead(stored.PhysicalPath);
+            using var package = OsPackageArchive.Open(file);
+            return package.Manifest.Release;
+        }
+        catch (Exception e) when (e is PackageFormatException or IOException or InvalidDataException)
+        {
+            return 0;
+        }
     }
 
     public async Task<PackageRecord> ResolveChannelAsync(string channel, CancellationToken ct)

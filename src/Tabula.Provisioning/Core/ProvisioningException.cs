@@ -21,6 +21,10 @@ public enum ProvisioningError
     NoMatchingGroup,
     /// <summary>The store could not read or write (disk full, permissions). Never reported as "not found".</summary>
     StoreFailed,
+    /// <summary>The token is valid but lacks the role the action needs (publish or channels).</summary>
+    Forbidden,
+    /// <summary>A channel move to a package with a lower release than the channel's current one, without force.</summary>
+    ChannelDowngrade,
 }
 
 /// <summary>A provisioning failure with a reason code and a message safe to show the client (it holds no token,

@@ -13,16 +13,43 @@ public sealed record PackageRecord(
     DateTimeOffset PublishedAt,
     string PublishedBy,
     int ValidSignatures,
-    int RequiredSignatures);
+    int RequiredSignatures)
+{
+    /// <summary>The release number in the package's signed manifest (its <c>tabula</c> object); 0 when it has none
+    /// (packages from before freshness, or from stmgr). Records written before it existed read as 0.</summary>
+    public long Release { get; init; }
+}
 
 /// <summary>Where a channel points now.</summary>
 public sealed record ChannelRecord(string Name, string ArchiveSha256, DateTimeOffset UpdatedAt, string UpdatedBy);
 
 /// <summary>One audited staff action: who (token name), when, what, from, to. Never a client address.</summary>
-public sealed record AuditEntry(DateTimeOffset At, string Actor, string Action, string Target, string? From, string To);
+public sealed record AuditEntry(DateTimeOffset At, string Actor, string Action, string Target, string? From, string To)
+{
+    /// <summary>Why, where the action needs one (a forced channel move); null otherwise.</summary>
+    public string? Reason { get; init; }
+}
 
 /// <summary>A staff token as stored: its name and the SHA-256 of the token; the token itself is shown once.</summary>
-public sealed record TokenRecord(string Name, string Sha256, DateTimeOffset CreatedAt);
+public sealed record TokenRecord(string Name, string Sha256, DateTimeOffset CreatedAt)
+{
+    /// <summary>What the token may do (<see cref="StaffRoles"/>): publish packages, move channels, or both. Null (tokens
+    /// written before roles existed) means both.</summary>
+    public string[]? Roles { get; init; }
+}
+
+/// <summary>
+/// Staff roles on the provisioning server. Publishing (uploading signed packages) and moving channels (deciding what
+/// machines fetch) are separate, so the build pipeline's token cannot repoint a fleet (issue 17).
+/// </summary>
+public static class StaffRoles
+{
+    public const string Publish = "publish";
+    public const string Channels = "channels";
+    public static readonly string[] All = [Publish, Channels];
+
+    public static bool Has(TokenRecord token, string role) => token.Roles is null || token.Roles.Contains(role, StringComparer.Ordinal);
+}
 
 /// <summary>
 /// A matchbox-style machine group: machines whose labels match every selector entry get the group's channel and

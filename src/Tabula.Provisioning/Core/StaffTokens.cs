@@ -13,30 +13,38 @@ public static class StaffTokens
     const string Prefix = "tbl_";
 
     /// <summary>Makes a new token. Returns the token text (give it to the staff member) and the record to store.</summary>
-    public static (string Token, TokenRecord Record) Create(string name, DateTimeOffset now)
+    public static (string Token, TokenRecord Record) Create(string name, DateTimeOffset now) => Create(name, now, StaffRoles.All);
+
+    /// <summary>Makes a new token holding only <paramref name="roles"/> (<see cref="StaffRoles"/>).</summary>
+    public static (string Token, TokenRecord Record) Create(string name, DateTimeOffset now, IReadOnlyCollection<string> roles)
     {
+        if (roles.Count == 0 || roles.Any(r => !StaffRoles.All.Contains(r, StringComparer.Ordinal)))
+            throw new ProvisioningException(ProvisioningError.InvalidName, $"roles must be some of: {string.Join(", ", StaffRoles.All)}");
         if (!Names.IsValid(name))
             throw new ProvisioningException(ProvisioningError.InvalidName, "token " + Names.Rule);
         Span<byte> secret = stackalloc byte[32];
         RandomNumberGenerator.Fill(secret);
         string token = Prefix + Convert.ToBase64String(secret).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         CryptographicOperations.ZeroMemory(secret);
-        return (token, new TokenRecord(name, Hash(token), now));
+        return (token, new TokenRecord(name, Hash(token), now) { Roles = [.. StaffRoles.All.Where(roles.Contains)] });
     }
 
     /// <summary>Returns the name of the token that <paramref name="presented"/> is, or null.</summary>
-    public static string? Authenticate(string? presented, IReadOnlyList<TokenRecord> tokens)
+    public static string? Authenticate(string? presented, IReadOnlyList<TokenRecord> tokens) => Find(presented, tokens)?.Name;
+
+    /// <summary>Returns the token record that <paramref name="presented"/> is, or null.</summary>
+    public static TokenRecord? Find(string? presented, IReadOnlyList<TokenRecord> tokens)
     {
         if (presented is null || !presented.StartsWith(Prefix, StringComparison.Ordinal) || presented.Length > 128)
             return null;
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes(presented), hash);
-        string? match = null;
+        TokenRecord? match = null;
         foreach (var t in tokens)
         {
             byte[] stored = t.Sha256.Length == 64 ? Convert.FromHexString(t.Sha256) : new byte[32];
             if (CryptographicOperations.FixedTimeEquals(hash, stored))
-                match = t.Name;
+                match = t;
         }
         return match;
     }

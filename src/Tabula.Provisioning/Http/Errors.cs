@@ -19,6 +19,8 @@ public static class Errors
         ProvisioningError.NotFound => StatusCodes.Status404NotFound,
         ProvisioningError.NoMatchingGroup => StatusCodes.Status404NotFound,
         ProvisioningError.StoreFailed => StatusCodes.Status500InternalServerError,
+        ProvisioningError.Forbidden => StatusCodes.Status403Forbidden,
+        ProvisioningError.ChannelDowngrade => StatusCodes.Status409Conflict,
         _ => StatusCodes.Status500InternalServerError,
     };
 
@@ -33,6 +35,8 @@ public static class Errors
         ProvisioningError.NotFound => "not_found",
         ProvisioningError.NoMatchingGroup => "no_matching_group",
         ProvisioningError.StoreFailed => "store_failed",
+        ProvisioningError.Forbidden => "forbidden",
+        ProvisioningError.ChannelDowngrade => "channel_downgrade",
         _ => "internal",
     };
 

@@ -7,7 +7,8 @@ namespace Tabula.Provisioning.Http;
 /// name, which is the actor in the audit log.</summary>
 public sealed class StaffAuth(IStore store)
 {
-    public async Task<string> AuthenticateAsync(HttpContext http)
+    /// <summary>Authenticates and requires every role in <paramref name="roles"/>; returns the token's name.</summary>
+    public async Task<string> AuthenticateAsync(HttpContext http, params string[] roles)
     {
         string? header = http.Request.Headers.Authorization;
         string? presented = header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
@@ -15,7 +16,11 @@ public sealed class StaffAuth(IStore store)
             : null;
         if (presented is null)
             throw new ProvisioningException(ProvisioningError.Unauthenticated, "a staff bearer token is required");
-        return StaffTokens.Authenticate(presented, await store.ListTokensAsync(http.RequestAborted))
-               ?? throw new ProvisioningException(ProvisioningError.Unauthenticated, "the bearer token is not valid");
+        var token = StaffTokens.Find(presented, await store.ListTokensAsync(http.RequestAborted))
+                    ?? throw new ProvisioningException(ProvisioningError.Unauthenticated, "the bearer token is not valid");
+        foreach (string role in roles)
+            if (!StaffRoles.Has(token, role))
+                throw new ProvisioningException(ProvisioningError.Forbidden, $"token {token.Name} lacks the {role} role");
+        return token.Name;
     }
 }

@@ -33,7 +33,9 @@ public static class StaffEndpoints
     static async Task<Created<PublishResponse>> Publish(HttpContext http, ProvisioningCore core, StaffAuth auth,
         ProvisioningLimits limits, ProvisioningMetrics metrics, ILogger<ProvisioningCore> log, string? channel = null)
     {
-        string actor = await auth.AuthenticateAsync(http);
+        // Publishing and moving channels are separate roles: publishing with ?channel= does both.
+        string actor = channel is null ? await auth.AuthenticateAsync(http, StaffRoles.Publish)
+            : await auth.AuthenticateAsync(http, StaffRoles.Publish, StaffRoles.Channels);
         long maxBody = limits.MaxArchiveBytes + limits.MaxDescriptorBytes + 64 * 1024;
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             size.MaxRequestBodySize = maxBody;
@@ -116,7 +118,7 @@ public static class StaffEndpoints
     static async Task<Ok<AuditEntry>> MoveChannel(string channel, HttpContext http, StaffAuth auth,
         ProvisioningCore core, ProvisioningLimits limits, ProvisioningMetrics metrics, ILogger<ProvisioningCore> log)
     {
-        string actor = await auth.AuthenticateAsync(http);
+        string actor = await auth.AuthenticateAsync(http, StaffRoles.Channels);
         byte[] body = await ReadBoundedAsync(http.Request.Body, limits.MaxJsonBodyBytes, http.RequestAborted);
         ChannelMoveRequest? request;
         try
@@ -131,7 +133,7 @@ public static class StaffEndpoints
         if (request is null || !Sha256Digest.TryParse(request.ArchiveSha256, out var archive))
             throw new ProvisioningException(ProvisioningError.MalformedRequest,
                 "expected {\"archive_sha256\": \"<64 hex digits>\"}");
-        var entry = await core.MoveChannelAsync(channel, archive, actor, http.RequestAborted);
+        var entry = await core.MoveChannelAsync(channel, archive, actor, request.Force, request.Reason, http.RequestAborted);
         metrics.ChannelMoved();
         log.ChannelMoved(entry.Target, entry.From, entry.To, actor);
         return TypedResults.Ok(entry);

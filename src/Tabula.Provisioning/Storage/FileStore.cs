@@ -180,7 +180,8 @@ public sealed class FileStore : IStore
         ReadAllAsync(channels, ProvisioningJsonContext.Default.ChannelRecord, ct);
 
     public async Task<AuditEntry> MoveChannelAsync(string channel, Sha256Digest archive, string actor,
-        DateTimeOffset at, CancellationToken ct)
+        DateTimeOffset at, CancellationToken ct, Func<ChannelRecord?, CancellationToken, Task>? guard = null,
+        string action = "channel.move", string? reason = null)
     {
         if (!Names.IsValid(channel))
             throw new ProvisioningException(ProvisioningError.InvalidName, "channel " + Names.Rule);
@@ -188,7 +189,9 @@ public sealed class FileStore : IStore
         try
         {
             var previous = await FindChannelAsync(channel, ct);
-            var entry = new AuditEntry(at, actor, "channel.move", channel, previous?.ArchiveSha256, archive.Hex);
+            if (guard is not null)
+                await guard(previous, ct);
+            var entry = new AuditEntry(at, actor, action, channel, previous?.ArchiveSha256, archive.Hex) { Reason = reason };
             // Audit first: a crash between the two lines leaves an entry for a move that did not happen,
             // never a move without an entry.
             await AppendAuditAsync(entry, ct);

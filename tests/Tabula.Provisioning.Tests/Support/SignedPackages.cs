@@ -50,13 +50,14 @@ public sealed class SignedPackages
 
     /// <summary>A package signed by the first <paramref name="trustedSigners"/> signers (plus, optionally, one
     /// untrusted signer). <paramref name="size"/> bytes of kernel make the archive roughly that large.</summary>
-    public SignedPackage Create(int trustedSigners, int size = 4096, bool addStranger = false, string label = "test")
+    public SignedPackage Create(int trustedSigners, int size = 4096, bool addStranger = false, string label = "test", long release = 0)
     {
         byte[] kernel = RandomNumberGenerator.GetBytes(size);
         byte[] initramfs = Encoding.ASCII.GetBytes("initramfs " + label);
         var archive = new MemoryStream();
         OsPackageArchiveWriter.Write(archive, new OsPackageArchiveWriter.Inputs(
-            new MemoryStream(kernel), "vmlinuz", new MemoryStream(initramfs), "initramfs.cpio", label, "console=ttyS0"));
+            new MemoryStream(kernel), "vmlinuz", new MemoryStream(initramfs), "initramfs.cpio", label, "console=ttyS0",
+            release, release > 0 ? "relay" : null));
         byte[] archiveBytes = archive.ToArray();
         TestSigner[] signing = [.. signers.Take(trustedSigners), .. addStranger ? [stranger] : Array.Empty<TestSigner>()];
         return new SignedPackage(archiveBytes, Shared.Descriptor(archiveBytes, "", signing));
