@@ -28,10 +28,17 @@ public enum FleetError
     NoCurrentRelease,
     /// <summary>A boot ticket request's signature does not verify with its identity key.</summary>
     ForgedTicketRequest,
+    /// <summary>Too many requests or changes in a time window; <see cref="FleetException.RetryAfter"/> says when to try again.</summary>
+    RateLimited,
+    /// <summary>Account creation needs a valid voucher (or a proof of work), and none was given.</summary>
+    AccountCreationRefused,
 }
 
 /// <summary>An expected refusal with a reason; never carries a customer key or address in its message.</summary>
 public sealed class FleetException(FleetError error, string message) : Exception(message)
 {
     public FleetError Error { get; } = error;
+
+    /// <summary>For <see cref="FleetError.RateLimited"/>: when the client may try again (the Retry-After header).</summary>
+    public TimeSpan? RetryAfter { get; init; }
 }

@@ -39,6 +39,34 @@ public static class FleetLimits
     /// <summary>Even without notifications, each instance looks for new changes this often.</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(2);
 
+    /// <summary>Default <see cref="FleetOptions.AddressQuarantine"/>: a day, so an address names one device per day at most.</summary>
+    public static readonly TimeSpan DefaultAddressQuarantine = TimeSpan.FromHours(24);
+
+    /// <summary>Default device additions per account per <see cref="DefaultDeviceChurnWindow"/>: key rotation and new devices fit
+    /// easily; with the quarantine, one account can hold back at most ~this many addresses a day (arbitrary).</summary>
+    public const int DefaultDeviceAddsPerWindow = 20;
+    public static readonly TimeSpan DefaultDeviceChurnWindow = TimeSpan.FromHours(24);
+
+    /// <summary>Default proof-of-work difficulty: ~10^6 SHA-256 hashes, about a second on a phone (arbitrary).</summary>
+    public const int DefaultProofOfWorkBits = 20;
+    public const int MaxProofOfWorkBits = 32;
+
+    /// <summary>A proof-of-work challenge must be solved and used within this time, once.</summary>
+    public static readonly TimeSpan AccountChallengeLifetime = TimeSpan.FromMinutes(10);
+
+    /// <summary>Vouchers: name length, uses per voucher, default lifetime.</summary>
+    public const int MaxVoucherUses = 10_000;
+    public const int MaxVoucherLength = 128;
+    public const int MaxVoucherNameLength = 100;
+    public static readonly TimeSpan DefaultVoucherLifetime = TimeSpan.FromDays(30);
+
+    /// <summary>Connections held at once, all clients (Kestrel's limit) and per client address (arbitrary; a relay holds one or two).</summary>
+    public const int DefaultMaxConnections = 10_000;
+    public const int DefaultMaxConnectionsPerClient = 256;
+
+    /// <summary>Request headers must arrive within this time (slowloris).</summary>
+    public static readonly TimeSpan RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+
     public const int MaxHostnameLength = 63;
     public const int MaxReasonLength = 500;
     public const int MaxUsernameLength = 64;

@@ -38,6 +38,43 @@ public sealed record FleetOptions
     /// </summary>
     public string? TicketKeyPath { get; init; }
 
+    /// <summary>How customer accounts are created on <c>POST /app/v1/accounts</c> (staff always can, on /api/v1/customers).</summary>
+    public AccountCreation AccountCreation { get; init; } = AccountCreation.Voucher;
+
+    /// <summary>Leading zero bits a proof of work needs when <see cref="AccountCreation"/> is ProofOfWork (~2^bits hashes).</summary>
+    public int ProofOfWorkBits { get; init; } = FleetLimits.DefaultProofOfWorkBits;
+
+    /// <summary>
+    /// A removed device's tunnel addresses go to a new device only after every relay applied the removal and this much time
+    /// passed (so logs, abuse reports and connection tables that name the address keep meaning the old device for a while).
+    /// </summary>
+    public TimeSpan AddressQuarantine { get; init; } = FleetLimits.DefaultAddressQuarantine;
+
+    /// <summary>Devices an account may add per <see cref="DeviceChurnWindow"/> (device churn; a refusal is 429 with Retry-After).</summary>
+    public int DeviceAddsPerWindow { get; init; } = FleetLimits.DefaultDeviceAddsPerWindow;
+
+    public TimeSpan DeviceChurnWindow { get; init; } = FleetLimits.DefaultDeviceChurnWindow;
+
+    /// <summary>Request rate limits per endpoint group, per source address and per credential.</summary>
+    public FleetRateLimits RateLimits { get; init; } = new();
+
+    /// <summary>Connections Kestrel holds at once (all clients); more are refused.</summary>
+    public int MaxConnections { get; init; } = FleetLimits.DefaultMaxConnections;
+
+    /// <summary>Connections one client address (an IPv6 /64) may hold at once; more are closed at once.</summary>
+    public int MaxConnectionsPerClient { get; init; } = FleetLimits.DefaultMaxConnectionsPerClient;
+
     /// <summary>Minimum log level for Tabula's own messages.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
+}
+
+/// <summary>How <c>POST /app/v1/accounts</c> admits a new customer.</summary>
+public enum AccountCreation
+{
+    /// <summary>Only with a voucher code staff issued (`tabula fleet vouchers create`). The default.</summary>
+    Voucher,
+    /// <summary>With a voucher, or with a solved proof-of-work challenge (POST /app/v1/accounts/challenge).</summary>
+    ProofOfWork,
+    /// <summary>Anyone, with nothing: only when the operator says so.</summary>
+    Open,
 }

@@ -18,8 +18,14 @@ namespace Tabula.Fleet;
 /// <summary>Composes the fleet controller: store, core, background pumps and the HTTP API on Kestrel.</summary>
 public static class FleetServer
 {
-    public static async Task<WebApplication> CreateAsync(FleetOptions options, CancellationToken ct = default)
+    /// <summary>The controller for <paramref name="options"/>, on <paramref name="time"/> (the store's and services' clock; tests move it), not started.</summary>
+    public static async Task<WebApplication> CreateAsync(FleetOptions options, CancellationToken ct = default, TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
+        var customerPolicy = CustomerPolicy.From(options);
+        if (options.MaxConnections < 1 || options.MaxConnectionsPerClient < 1)
+            throw new ArgumentException("connection limits must be positive");
+        var perClient = new ClientConnectionLimit(options.MaxConnectionsPerClient);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
@@ -35,6 +41,9 @@ public static class FleetServer
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = FleetLimits.MaxRequestBodyBytes;
             k.Limits.Http2.MaxStreamsPerConnection = 1000;
+            k.Limits.MaxConcurrentConnections = options.MaxConnections;
+            k.Limits.MaxConcurrentUpgradedConnections = 0;
+            k.Limits.RequestHeadersTimeout = FleetLimits.RequestHeadersTimeout;
             // https:// offers HTTP/2 and HTTP/1.1 by ALPN (relays, browsers); http:// serves HTTP/1.1 (browsers, curl,
             // a TLS-terminating load balancer); cleartext HTTP/2 needs "prior knowledge", which Kestrel only speaks on
             // an HTTP/2-only endpoint: h2c://.
@@ -42,6 +51,7 @@ public static class FleetServer
             {
                 k.Listen(address, port, listen =>
                 {
+                    perClient.Apply(listen);   // first, so a client over its cap costs no TLS handshake
                     listen.Protocols = scheme switch { "https" => HttpProtocols.Http1AndHttp2, "h2c" => HttpProtocols.Http2, _ => HttpProtocols.Http1 };
                     if (scheme == "https")
                         listen.UseHttps(h =>
@@ -67,12 +77,16 @@ public static class FleetServer
 
         // Made at first start (0600, outside the database); an error here (unreadable, wrong mode) stops `serve` (exit 2).
         var ticketKey = Security.TicketKey.LoadOrCreate(options.TicketKeyPath ?? Security.TicketKey.DefaultPath(options.Database));
-        var store = SqlStore.Open(options.Database);
+        var store = SqlStore.Open(options.Database, time);
         await store.MigrateAsync(ct);
         await CheckTicketKeyAsync(store, ticketKey, ct);
         builder.Services.AddSingleton(ticketKey);
         builder.Services.AddSingleton<IStore>(store);
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(time);
+        builder.Services.AddSingleton(customerPolicy);
+        builder.Services.AddSingleton(perClient);
+        builder.Services.AddSingleton<VoucherService>();
+        builder.Services.AddFleetRateLimits(options.RateLimits);
         var pool = new AddressPool(options.Ipv4Pool, options.Ipv6Pool);
         builder.Services.AddSingleton(pool);
         builder.Services.AddSingleton(RelayEgressSettings.Create(options, pool, listens.Where(l => l.Scheme == "https").Select(l => l.Address)));
@@ -90,7 +104,10 @@ public static class FleetServer
 
         var app = builder.Build();
         app.Use(ErrorMapping.Middleware);
+        app.UseRouting();
+        if (options.RateLimits.Enabled) app.UseRateLimiter();
         app.MapStaff();
+        app.MapVouchers();
         app.MapMachines();
         app.MapRelays();
         app.MapCustomers();

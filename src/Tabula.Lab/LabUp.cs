@@ -294,8 +294,10 @@ internal sealed class LabUp(LabOptions options)
         StaffCli(say, options.Tabula, token, tokenFile,
             ["fleet", "packages", "allow", verdict.ArchiveSha256, "--reason", "lab up: relays booted from it keep their state when they reboot", .. remote]);
 
-        using var anonymous = Client(server, fleetTls.CaCertificate, null, null);
-        var account = await PostAsync<object, AccountView>(anonymous, "/app/v1/accounts", null, null, FleetJson.Default.AccountView, ct);
+        // The demo customer's account is made by staff, as operators do (anonymous creation needs a voucher by default).
+        using var staffClient = Client(server, fleetTls.CaCertificate, token, "Bearer");
+        var account = await PostAsync(staffClient, "/api/v1/customers", new CreateAccountRequest(null), FleetJson.Default.CreateAccountRequest,
+            FleetJson.Default.AccountView, ct);
         using var customer = Client(server, fleetTls.CaCertificate, account.Number, "Token");
         Directory.CreateDirectory(Path.Combine(dir, "wireguard"));
         string clientPrivate = HostProcess.Run(["wg", "genkey"]).Trim();

@@ -154,8 +154,8 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
             await FleetProcess.PostAsync(staff, $"/api/v1/machines/{machineId}/deploy", new ReasonRequest("e2e"), FleetJson.Default.MachineView);
             var serving = machine.WaitFor(ConsoleMarker.Relay("stage:serve"), Stage);
 
-            using var anonymous = fleet.Client();
-            var account = await FleetProcess.PostAsync(anonymous, "/app/v1/accounts", null, FleetJson.Default.AccountView);
+            // Accounts are made by staff (anonymous creation needs a voucher by default).
+            var account = await FleetProcess.PostAsync(staff, "/api/v1/customers", new CreateAccountRequest(null), FleetJson.Default.AccountView);
             using var customer = fleet.Client(account.Number, "Token");
             device = await FleetProcess.PostAsync(customer, "/app/v1/devices", new AddDeviceRequest(clientPublic), FleetJson.Default.DeviceView);
             // The relay prints no line per device change: its applied-revision report says the device arrived.

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Text.Json;
 using Tabula.Fleet.Api;
 using Tabula.Fleet.Tests.Support;
@@ -34,5 +35,33 @@ public sealed class CliTests(SqliteFleetFixture fleet) : IClassFixture<SqliteFle
         (exit, output, error) = await Tabula("fleet", "customers", "create", "--json");
         Assert.True(exit == 0, error);
         Assert.Matches("^[1-9][0-9]{15}$", JsonSerializer.Deserialize(output, FleetJson.Default.AccountView)!.Number);
+    }
+
+    [Fact]
+    public async Task Vouchers_verbs_issue_list_and_revoke_and_a_voucher_creates_one_account()
+    {
+        var (exit, output, error) = await Tabula("fleet", "vouchers", "create", "--name", "cli test", "--uses", "2", "--json");
+        Assert.True(exit == 0, error);
+        var created = JsonSerializer.Deserialize(output, FleetJson.Default.VoucherCreated)!;
+        Assert.StartsWith("tv_", created.Code);
+
+        var redeemed = await fleet.Host.Client().PostAsJsonAsync("/app/v1/accounts", new SelfServiceAccountRequest(created.Code, null, null),
+            FleetJson.Default.SelfServiceAccountRequest);
+        Assert.Equal(System.Net.HttpStatusCode.Created, redeemed.StatusCode);
+
+        (exit, output, error) = await Tabula("fleet", "vouchers", "list", "--json");
+        Assert.True(exit == 0, error);
+        Assert.DoesNotContain(created.Code, output);
+        var listed = JsonSerializer.Deserialize(output, FleetJson.Default.ListVoucherView)!.Single(v => v.Id == created.Id);
+        Assert.Equal((1, 2, (DateTimeOffset?)null), (listed.Uses, listed.MaxUses, listed.RevokedAt));
+
+        (exit, _, error) = await Tabula("fleet", "vouchers", "revoke", created.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--reason", "test");
+        Assert.True(exit == 0, error);
+        (exit, _, error) = await Tabula("fleet", "vouchers", "revoke", created.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(1, exit);
+        Assert.Contains("not_found", error);
+        var refused = await fleet.Host.Client().PostAsJsonAsync("/app/v1/accounts", new SelfServiceAccountRequest(created.Code, null, null),
+            FleetJson.Default.SelfServiceAccountRequest);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
     }
 }

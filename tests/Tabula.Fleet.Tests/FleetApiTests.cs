@@ -312,9 +312,7 @@ public abstract class FleetApiTests(FleetFixture fleet)
 
     private async Task<AccountView> CreateAccountAsync()
     {
-        var response = await Anonymous.PostAsync("/app/v1/accounts", null);
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        var account = (await response.Content.ReadFromJsonAsync(FleetJson.Default.AccountView))!;
+        var account = await Host.CreateAccountAsync(fleet.OperatorToken);
         Assert.Matches("^[1-9][0-9]{15}$", account.Number);
         Assert.Equal(5, account.DeviceLimit);
         return account;

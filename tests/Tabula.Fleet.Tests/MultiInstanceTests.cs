@@ -30,8 +30,8 @@ public sealed class MultiInstanceTests(PostgresFleetFixture fleet) : IClassFixtu
 
         await using var follower = PeerFollower.Start(a.Client(), relay.RelayToken);
         await follower.WaitForAsync(0);
-        var account = await (await b.Client().PostAsync("/app/v1/accounts", null)).Content.ReadFromJsonAsync(FleetJson.Default.AccountView);
-        var customer = b.Client(account!.Number, "Token");
+        var account = await b.CreateAccountAsync(fleet.OperatorToken);
+        var customer = b.Client(account.Number, "Token");
         // (Machine events have no polling fallback, so the wait above already proved NOTIFY crosses instances.)
         var device = await (await customer.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(Http.NewWireGuardKey()), FleetJson.Default.AddDeviceRequest))
             .Content.ReadFromJsonAsync(FleetJson.Default.DeviceView);

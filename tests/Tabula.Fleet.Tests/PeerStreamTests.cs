@@ -25,8 +25,8 @@ public abstract class PeerStreamTests(FleetFixture fleet)
 
     private async Task<HttpClient> AccountAsync()
     {
-        var account = await (await Host.Client().PostAsync("/app/v1/accounts", null)).Content.ReadFromJsonAsync(FleetJson.Default.AccountView);
-        return Host.Client(account!.Number, "Token");
+        var account = await Host.CreateAccountAsync(fleet.OperatorToken);
+        return Host.Client(account.Number, "Token");
     }
 
     private static async Task<DeviceView> AddAsync(HttpClient account)

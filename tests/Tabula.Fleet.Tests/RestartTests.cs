@@ -90,7 +90,8 @@ public sealed class RestartTests : IDisposable
             var follower = PeerFollower.Start(Client(), relay.RelayToken);
             var accounts = new List<HttpClient>();
             for (int i = 0; i < 8; i++)
-                accounts.Add(Client((await (await Client().PostAsync("/app/v1/accounts", null)).Content.ReadFromJsonAsync(FleetJson.Default.AccountView))!.Number, "Token"));
+                accounts.Add(Client((await (await admin.PostAsJsonAsync("/api/v1/customers", new CreateAccountRequest(null), FleetJson.Default.CreateAccountRequest))
+                    .Content.ReadFromJsonAsync(FleetJson.Default.AccountView))!.Number, "Token"));
 
             async Task<int> AddMany(int from, int count)
             {

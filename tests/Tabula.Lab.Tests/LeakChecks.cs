@@ -123,8 +123,11 @@ internal static class LeakChecks
         string relayKey = Run("ip", "netns", "exec", client1, "wg", "show", iface1, "peers").Stdout.Split('\n')[0].Trim();
         Assert.False(string.IsNullOrEmpty(relayKey), $"no relay peer on {iface1}");
 
-        using var anonymous = PinnedHttp.Client(new Uri(summary.FleetUrl!), PinnedTlsRoots.LoadPemFile(summary.FleetCa, TimeProvider.System), CommandTimeout);
-        string account = Json(anonymous.PostAsync("/app/v1/accounts", null).GetAwaiter().GetResult()).GetProperty("number").GetString()!;
+        // The second account is made by staff (anonymous creation needs a voucher by default).
+        using var staff = PinnedHttp.Client(new Uri(summary.FleetUrl!), PinnedTlsRoots.LoadPemFile(summary.FleetCa, TimeProvider.System), CommandTimeout,
+            new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", File.ReadAllText(summary.StaffTokenFile).Trim()));
+        string account = Json(staff.PostAsync("/api/v1/customers", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"))
+            .GetAwaiter().GetResult()).GetProperty("number").GetString()!;
         using var customer = PinnedHttp.Client(new Uri(summary.FleetUrl!), PinnedTlsRoots.LoadPemFile(summary.FleetCa, TimeProvider.System), CommandTimeout,
             new System.Net.Http.Headers.AuthenticationHeaderValue("Token", account));
         string privateKey = Run("wg", "genkey").Stdout;

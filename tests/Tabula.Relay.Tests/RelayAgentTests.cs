@@ -159,8 +159,9 @@ public sealed class RelayAgentTests
 
     static async Task<(DeviceView Device, string Account, WireGuardKey Key)> AddCustomerDeviceAsync(Rig rig)
     {
-        using var anonymous = rig.Fleet.Client();
-        var account = await rig.Fleet.PostAsync(anonymous, "/app/v1/accounts", null, FleetJson.Default.AccountView);
+        // Accounts are made by staff (anonymous creation needs a voucher by default).
+        using var staff = rig.Fleet.Client(rig.Fleet.AdminToken);
+        var account = await rig.Fleet.PostAsync(staff, "/api/v1/customers", new CreateAccountRequest(null), FleetJson.Default.AccountView);
         using var customer = rig.Fleet.Client(account.Number, "Token");
         var key = WireGuardKey.GeneratePrivateKey();
         using var publicKey = key.DerivePublicKey();

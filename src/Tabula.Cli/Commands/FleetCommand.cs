@@ -20,6 +20,7 @@ internal static class FleetCommand
         new Command("staff", "Staff accounts.") { FleetStaffCommand.Create() },
         FleetMachinesCommand.Create(),
         FleetCustomersCommand.Create(),
+        FleetVouchersCommand.Create(),
         new Command("packages", "OS packages allowed to re-enroll without staff.") { FleetPackagesCommand.Allow(), FleetPackagesCommand.List(), FleetPackagesCommand.Withdraw() },
         new Command("enrollment-token", "Tokens that relay agents present to enroll.") { FleetEnrollmentTokenCommand.Create() },
         FleetReleasesCommand.Create(),

@@ -43,7 +43,30 @@ internal static class FleetServeCommand
                           "required with PostgreSQL: the same file on every instance)",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_TICKET_KEY"),
         };
-        var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).") { db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, ticketKey };
+        var creation = new Option<string>("--account-creation")
+        {
+            Description = "How POST /app/v1/accounts admits customers: voucher (a code from `tabula fleet vouchers create`), " +
+                          "proof-of-work (a voucher or a solved challenge), open (anyone; explicit only) (default: $TABULA_FLEET_ACCOUNT_CREATION or voucher)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_ACCOUNT_CREATION") ?? "voucher",
+        };
+        creation.AcceptOnlyFromAmong("voucher", "proof-of-work", "open");
+        var powBits = new Option<int>("--pow-bits") { Description = "Proof-of-work difficulty in leading zero bits, 1-32", DefaultValueFactory = _ => Fleet.FleetLimits.DefaultProofOfWorkBits };
+        var quarantine = new Option<TimeSpan>("--address-quarantine")
+        {
+            Description = "A removed device's tunnel addresses are reused only after every relay applied the removal and this time passed (d.hh:mm:ss)",
+            DefaultValueFactory = _ => Fleet.FleetLimits.DefaultAddressQuarantine,
+        };
+        var churn = new Option<int>("--device-adds-per-window") { Description = "Devices an account may add per --device-churn-window (more: 429)", DefaultValueFactory = _ => Fleet.FleetLimits.DefaultDeviceAddsPerWindow };
+        var churnWindow = new Option<TimeSpan>("--device-churn-window") { Description = "The window of --device-adds-per-window (d.hh:mm:ss)", DefaultValueFactory = _ => Fleet.FleetLimits.DefaultDeviceChurnWindow };
+        var rateLimits = new Option<string>("--rate-limits") { Description = "on: per-source and per-credential request budgets on every endpoint group (docs/fleet.md); off: none (a front end limits)", DefaultValueFactory = _ => "on" };
+        rateLimits.AcceptOnlyFromAmong("on", "off");
+        var rateScale = new Option<int>("--rate-limit-scale") { Description = "Multiply every request budget by this (a big fleet behind few addresses; benchmarks)", DefaultValueFactory = _ => 1 };
+        var maxConnections = new Option<int>("--max-connections") { Description = "Connections held at once, all clients", DefaultValueFactory = _ => Fleet.FleetLimits.DefaultMaxConnections };
+        var perClient = new Option<int>("--max-connections-per-client") { Description = "Connections one client address (IPv6: its /64) may hold at once", DefaultValueFactory = _ => Fleet.FleetLimits.DefaultMaxConnectionsPerClient };
+        var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).")
+        {
+            db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, ticketKey, creation, powBits, quarantine, churn, churnWindow, rateLimits, rateScale, maxConnections, perClient,
+        };
         command.SetAction((result, ct) => FleetCommand.Guard(async () =>
         {
             var app = await FleetServer.CreateAsync(new FleetOptions
@@ -53,6 +76,12 @@ internal static class FleetServeCommand
                 Ipv4Pool = result.GetValue(v4)!, Ipv6Pool = result.GetValue(v6)!,
                 RelayResolvers = result.GetValue(resolvers) ?? [], RelayBlockedPrefixes = result.GetValue(blocked) ?? [],
                 TicketKeyPath = result.GetValue(ticketKey),
+                AccountCreation = result.GetValue(creation) switch { "open" => AccountCreation.Open, "proof-of-work" => AccountCreation.ProofOfWork, _ => AccountCreation.Voucher },
+                ProofOfWorkBits = result.GetValue(powBits), AddressQuarantine = result.GetValue(quarantine),
+                DeviceAddsPerWindow = result.GetValue(churn), DeviceChurnWindow = result.GetValue(churnWindow),
+                RateLimits = new FleetRateLimits { Enabled = result.GetValue(rateLimits) == "on" }.Scaled(result.GetValue(rateScale) is > 0 and var scale
+                    ? scale : throw new UsageException("--rate-limit-scale is a positive integer")),
+                MaxConnections = result.GetValue(maxConnections), MaxConnectionsPerClient = result.GetValue(perClient),
             }, ct);
             await app.RunAsync();
             return ExitCode.Ok;

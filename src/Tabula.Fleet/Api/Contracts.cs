@@ -108,4 +108,9 @@ public sealed record RelayView(
 [JsonSerializable(typeof(ReleaseFloorRequest))]
 [JsonSerializable(typeof(ReleaseClassView))]
 [JsonSerializable(typeof(List<ReleaseClassView>))]
+[JsonSerializable(typeof(SelfServiceAccountRequest))]
+[JsonSerializable(typeof(AccountChallengeView))]
+[JsonSerializable(typeof(CreateVoucherRequest))]
+[JsonSerializable(typeof(VoucherCreated))]
+[JsonSerializable(typeof(List<VoucherView>))]
 public sealed partial class FleetJson : JsonSerializerContext;

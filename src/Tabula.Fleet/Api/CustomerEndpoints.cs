@@ -13,12 +13,19 @@ public static class CustomerEndpoints
 {
     public static void MapCustomers(this IEndpointRouteBuilder app)
     {
-        var customer = app.MapGroup("/app/v1");
-        customer.MapPost("/accounts", async (HttpContext http, CustomerService customers) =>
+        var customer = app.MapGroup("/app/v1").RequireRateLimiting(RateLimits.Customer);
+        // Gated by the operator's AccountCreation: a staff voucher by default, or a proof of work, or (explicitly) nothing.
+        customer.MapPost("/accounts", async (SelfServiceAccountRequest? body, HttpContext http, CustomerService customers) =>
         {
-            var account = await customers.CreateAccountAsync(null, null, http.RequestAborted);
+            var account = await customers.CreateSelfServiceAccountAsync(body?.Voucher, Hex(body?.Challenge, ProofOfWork.ChallengeBytes),
+                Hex(body?.Nonce, ProofOfWork.MaxNonceBytes), http.RequestAborted);
             return TypedResults.Created("/app/v1/me", View(account));
-        });
+        }).RequireRateLimiting(RateLimits.Accounts);
+        customer.MapPost("/accounts/challenge", async (HttpContext http, CustomerService customers) =>
+        {
+            var (challenge, bits, expires) = await customers.NewAccountChallengeAsync(http.RequestAborted);
+            return TypedResults.Ok(new AccountChallengeView(Convert.ToHexStringLower(challenge), bits, expires));
+        }).RequireRateLimiting(RateLimits.Accounts);
         customer.MapGet("/me", async (HttpContext http, CustomerService customers) => TypedResults.Ok(View(await customers.GetAccountAsync(Auth.Account(http), http.RequestAborted))));
         customer.MapGet("/devices", async (HttpContext http, CustomerService customers) =>
             TypedResults.Ok((await customers.ListDevicesAsync(Auth.Account(http), http.RequestAborted)).Select(DeviceView.From).ToList()));
@@ -38,7 +45,7 @@ public static class CustomerEndpoints
             return TypedResults.Ok(new AppliedView(revision, head, deployed, applied));
         });
 
-        var staff = app.MapGroup("/api/v1/customers");
+        var staff = app.MapGroup("/api/v1/customers").RequireRateLimiting(RateLimits.Staff);
         staff.MapPost("/", async (CreateAccountRequest? body, HttpContext http, StaffService staffService, CustomerService customers) =>
         {
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
@@ -62,6 +69,14 @@ public static class CustomerEndpoints
             await FindForStaff(customers, number, http.RequestAborted);
             return TypedResults.Ok(new RevisionResponse(await customers.DeleteAccountAsync(me, number, null, http.RequestAborted)));
         });
+    }
+
+    /// <summary>Hex of at most <paramref name="maxBytes"/> bytes, or null when absent or not that.</summary>
+    private static byte[]? Hex(string? text, int maxBytes)
+    {
+        if (string.IsNullOrEmpty(text) || text.Length > 2 * maxBytes) return null;
+        try { return Convert.FromHexString(text); }
+        catch (FormatException) { return null; }
     }
 
     private static AccountView View(Account a) => new(a.Number, a.DeviceLimit, DateTimeOffset.FromUnixTimeMilliseconds(a.CreatedAt));

@@ -25,6 +25,8 @@ public static class ErrorMapping
         FleetError.Unfresh => (409, "unfresh"),
         FleetError.NoCurrentRelease => (409, "no_current_release"),
         FleetError.ForgedTicketRequest => (401, "forged_ticket_request"),
+        FleetError.RateLimited => (429, "rate_limited"),
+        FleetError.AccountCreationRefused => (403, "account_creation_refused"),
         _ => (400, "invalid_input"),
     };
 
@@ -52,9 +54,15 @@ public static class ErrorMapping
         {
             context.Response.Clear();
             context.Response.StatusCode = refusal.Status;
+            if (e is FleetException { RetryAfter: { } retry })
+                context.Response.Headers.RetryAfter = RetryAfterSeconds(retry);
             await context.Response.WriteAsJsonAsync(new ErrorBody(refusal.Code, refusal.Message), FleetJson.Default.ErrorBody);
         }
     }
+
+    /// <summary>Whole seconds, rounded up and at least 1 (RFC 9110 delay-seconds).</summary>
+    public static string RetryAfterSeconds(TimeSpan retry) =>
+        Math.Max(1, (long)Math.Ceiling(retry.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static (int Status, string Code, string Message)? Classify(Exception e) => e switch
     {

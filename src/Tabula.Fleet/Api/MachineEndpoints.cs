@@ -10,7 +10,7 @@ public static class MachineEndpoints
 {
     public static void MapMachines(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/v1");
+        var api = app.MapGroup("/api/v1").RequireRateLimiting(RateLimits.Staff);
         api.MapGet("/machines", async (string? state, HttpContext http, StaffService staffService, MachineService machines, ReleaseService releases) =>
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);

@@ -17,9 +17,9 @@ public static class PublicEndpoints
 
     public static void MapPublic(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/app/v1/relays", RelayList);
-        app.MapGet("/metrics", Metrics);
-        app.MapGet("/", () => TypedResults.Redirect("/dashboard"));
+        app.MapGet("/app/v1/relays", RelayList).RequireRateLimiting(RateLimits.RelayList);
+        app.MapGet("/metrics", Metrics).RequireRateLimiting(RateLimits.Public);
+        app.MapGet("/", () => TypedResults.Redirect("/dashboard")).RequireRateLimiting(RateLimits.Public);
         app.MapGet("/dashboard", (HttpContext http) =>
         {
             http.Response.Headers.ContentSecurityPolicy = "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'";
@@ -27,7 +27,7 @@ public static class PublicEndpoints
             using var stream = typeof(PublicEndpoints).Assembly.GetManifestResourceStream("dashboard.html")!;
             using var reader = new StreamReader(stream);
             return TypedResults.Content(reader.ReadToEnd(), "text/html; charset=utf-8");
-        });
+        }).RequireRateLimiting(RateLimits.Public);
     }
 
     private static async Task RelayList(HttpContext http, MachineService machines, MachineEvents events, AddressPool pool)

@@ -12,12 +12,12 @@ public static class RelayEndpoints
 {
     public static void MapRelays(this IEndpointRouteBuilder app)
     {
-        var relay = app.MapGroup(RelayRoutes.Prefix);
+        var relay = app.MapGroup(RelayRoutes.Prefix).RequireRateLimiting(RateLimits.Relay);
         relay.MapPost(RelayRoutes.Nonce, async (HttpContext http, EnrollmentService enrollment) =>
         {
             var (nonce, expires) = await enrollment.NewEnrollmentNonceAsync(Auth.Bearer(http), http.RequestAborted);
             return TypedResults.Ok(new NonceResponse(Convert.ToHexStringLower(nonce), expires));
-        });
+        }).RequireRateLimiting(RateLimits.Enrollment);
         relay.MapPost(RelayRoutes.Enroll, async (EnrollBody body, HttpContext http, EnrollmentService enrollment) =>
         {
             var request = new EnrollmentService.EnrollRequest(
@@ -25,7 +25,7 @@ public static class RelayEndpoints
                 body.PackageDigest ?? "", Hex(body.Nonce, "nonce"), Base64(body.Signature, "signature"));
             var (machine, token) = await enrollment.EnrollAsync(Auth.Bearer(http), request, http.RequestAborted);
             return TypedResults.Ok(new EnrollResponse(machine.Id, machine.State.Name(), token));
-        });
+        }).RequireRateLimiting(RateLimits.Enrollment);
         relay.MapGet(RelayRoutes.Peers, Peers);
         relay.MapPost(RelayRoutes.Applied, async (AppliedRequest body, HttpContext http, MachineService machines) =>
         {

@@ -11,8 +11,8 @@ public static class StaffEndpoints
 {
     public static void MapStaff(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/v1");
-        api.MapPost("/login", Login);
+        var api = app.MapGroup("/api/v1").RequireRateLimiting(RateLimits.Staff);
+        api.MapPost("/login", Login).RequireRateLimiting(RateLimits.Login);
         api.MapPost("/logout", async (HttpContext http, StaffService staffService) =>
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
@@ -64,10 +64,11 @@ public static class StaffEndpoints
         });
     }
 
-    private static async Task<Ok<LoginResponse>> Login(LoginRequest body, HttpContext http, StaffService staffService)
+    private static async Task<Ok<LoginResponse>> Login(LoginRequest body, HttpContext http, StaffService staffService, LoginThrottle throttle)
     {
         if (string.IsNullOrEmpty(body.Username) || string.IsNullOrEmpty(body.Password))
             throw new FleetException(FleetError.InvalidInput, "username and password are required");
+        throttle.Attempt(body.Username);
         if (body.Password.Length > FleetLimits.MaxPasswordLength)
             throw new FleetException(FleetError.Unauthenticated, "wrong username or password");
         var (token, staff, expires) = await staffService.LoginAsync(body.Username, body.Password, body.Totp, http.RequestAborted);

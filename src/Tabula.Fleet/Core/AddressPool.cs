@@ -5,9 +5,10 @@ using System.Numerics;
 namespace Tabula.Fleet.Core;
 
 /// <summary>
-/// Tunnel addresses for customer devices: the n-th device ever added gets host n+2 of the IPv4 and IPv6
-/// pools (.0 is the network, .1 the relays' gateway). Numbers are never reused, so a removed key's address
-/// cannot reach a new device while a relay still holds the old peer. A /10 holds ~4M devices.
+/// Tunnel addresses for customer devices: slot n is host n+2 of the IPv4 and IPv6 pools (.0 is the network, .1 the
+/// relays' gateway). New slots are taken in order; a removed device's slot is reused only once every relay has
+/// applied the removal and the operator's quarantine has passed (<see cref="CustomerService"/>), so a removed key's
+/// address cannot reach a new device while a relay still holds the old peer. A /10 holds ~4M devices.
 /// </summary>
 public sealed class AddressPool
 {
@@ -39,6 +40,24 @@ public sealed class AddressPool
         if (host >= (BigInteger.One << (32 - v4Prefix)) - 1 || host >= (BigInteger.One << (128 - v6Prefix)) - 1)
             throw new FleetException(FleetError.PoolExhausted, "the tunnel address pool is exhausted");
         return (Offset(v4Network, host).ToString(), Offset(v6Network, host).ToString());
+    }
+
+    /// <summary>The slot of a device's address pair, or null when the pair is not slot n of both pools (the pools changed).</summary>
+    public long? Slot(string ipv4, string ipv6)
+    {
+        if (!IPAddress.TryParse(ipv4, out var v4) || !IPAddress.TryParse(ipv6, out var v6) || !Contains(v4)
+            || v4.AddressFamily != AddressFamily.InterNetwork)
+            return null;
+        BigInteger host = new BigInteger(v4.GetAddressBytes(), isUnsigned: true, isBigEndian: true)
+                          - new BigInteger(v4Network.GetAddressBytes(), isUnsigned: true, isBigEndian: true);
+        if (host < 2) return null;
+        long slot = (long)(host - 2);
+        try
+        {
+            var (a4, a6) = Allocate(slot);
+            return IPAddress.Parse(a4).Equals(v4) && IPAddress.Parse(a6).Equals(v6) ? slot : null;
+        }
+        catch (FleetException) { return null; }
     }
 
     private static IPAddress Offset(IPAddress network, BigInteger offset)

@@ -11,7 +11,7 @@ namespace Tabula.Fleet.Core;
 /// Customers: accounts and their devices. A device change is a peer change: it takes the next revision, updates the
 /// set hash and the change log in the same transaction, and wakes the peer stream (docs/fleet.md "Peer stream").
 /// </summary>
-public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool)
+public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool, CustomerPolicy policy)
 {
     /// <summary>Device and account totals and the head revision (metrics), from one consistent read.</summary>
     public Task<(long Devices, long Accounts, long Head)> CountsAsync(CancellationToken ct) =>
@@ -37,6 +37,56 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool)
         }
     }
 
+    /// <summary>
+    /// Self-service account creation (<c>POST /app/v1/accounts</c>), as the operator's <see cref="AccountCreation"/> allows:
+    /// a voucher is used once in the same transaction as the account insert; a proof of work consumes its challenge.
+    /// Not audited (customer activity); a voucher's use count shows it was used.
+    /// </summary>
+    public async Task<Account> CreateSelfServiceAccountAsync(string? voucher, byte[]? challenge, byte[]? nonce, CancellationToken ct)
+    {
+        bool hasVoucher = !string.IsNullOrEmpty(voucher);
+        bool hasWork = challenge is not null && nonce is not null;
+        if (policy.Creation == AccountCreation.Open && !hasVoucher)
+            return await CreateAccountAsync(null, null, ct);
+        if (!hasVoucher && !(hasWork && policy.Creation == AccountCreation.ProofOfWork))
+            throw new FleetException(FleetError.AccountCreationRefused, policy.Creation == AccountCreation.ProofOfWork
+                ? "account creation needs a voucher code or a solved challenge (POST /app/v1/accounts/challenge)"
+                : "account creation needs a voucher code from staff");
+        if (voucher is { Length: > FleetLimits.MaxVoucherLength })
+            throw new FleetException(FleetError.AccountCreationRefused, "unknown, used, revoked or expired voucher");
+        if (!hasVoucher && !ProofOfWork.Verify(challenge!, nonce!, policy.ProofOfWorkBits))
+            throw new FleetException(FleetError.AccountCreationRefused, "the proof of work does not solve the challenge");
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await Write(async tx =>
+                {
+                    if (hasVoucher ? !await tx.RedeemVoucherAsync(Secrets.HashToken(voucher!)) : !await tx.ConsumeAccountChallengeAsync(challenge!))
+                        throw new FleetException(FleetError.AccountCreationRefused, hasVoucher
+                            ? "unknown, used, revoked or expired voucher" : "unknown, expired or used challenge");
+                    return await tx.InsertAccountAsync(Secrets.NewAccountNumber(), FleetLimits.DefaultDeviceLimit);
+                }, ct);
+            }
+            catch (FleetException e) when (e.Error == FleetError.Duplicate && attempt < 3) { }   // number collision: draw again
+        }
+    }
+
+    /// <summary>A new proof-of-work challenge (only when the operator chose <see cref="AccountCreation.ProofOfWork"/>).</summary>
+    public async Task<(byte[] Challenge, int Bits, DateTimeOffset Expires)> NewAccountChallengeAsync(CancellationToken ct)
+    {
+        if (policy.Creation != AccountCreation.ProofOfWork)
+            throw new FleetException(FleetError.AccountCreationRefused, "this controller does not take proofs of work; ask staff for a voucher code");
+        byte[] challenge = RandomNumberGenerator.GetBytes(ProofOfWork.ChallengeBytes);
+        long expires = await Write(async tx =>
+        {
+            long at = tx.Now + (long)FleetLimits.AccountChallengeLifetime.TotalMilliseconds;
+            await tx.InsertAccountChallengeAsync(challenge, at);
+            return at;
+        }, ct);
+        return (challenge, policy.ProofOfWorkBits, DateTimeOffset.FromUnixTimeMilliseconds(expires));
+    }
+
     public async Task<Account> GetAccountAsync(string? number, CancellationToken ct) =>
         (number is { Length: 16 } && number.All(char.IsAsciiDigit) ? await Read(tx => tx.GetAccountAsync(number), ct) : null)
         ?? throw new FleetException(FleetError.Unauthenticated, "unknown account number");
@@ -58,13 +108,15 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool)
                 throw new FleetException(FleetError.DeviceLimit, $"this account already has {account.DeviceLimit} devices; remove one first");
             if (await tx.DeviceKeyExistsAsync(publicKey))
                 throw new FleetException(FleetError.Duplicate, "this public key is already in use");
-            var (ipv4, ipv6) = pool.Allocate(state.NextAddress);
+            await CountChurnAsync(tx, account);
+            var (slot, fresh) = await NextSlotAsync(tx, state);
+            var (ipv4, ipv6) = pool.Allocate(slot);
             long revision = state.Revision + 1;
             byte[] hash = (byte[])state.SetHash.Clone();
             PeerSetHash.Toggle(hash, publicKey, ipv4, ipv6);
             var added = await tx.InsertDeviceAsync(account.Id, publicKey, ipv4, ipv6, revision);
             await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Add, publicKey, ipv4, ipv6, hash, added.Id));
-            await tx.SavePeerStateAsync(new PeerState(revision, hash, state.NextAddress + 1));
+            await tx.SavePeerStateAsync(new PeerState(revision, hash, fresh ? state.NextAddress + 1 : state.NextAddress));
             await tx.NotifyAsync("peers");
             return added;
         }, ct);
@@ -86,13 +138,42 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool)
         return revision;
     }
 
+    /// <summary>
+    /// Device additions per account in a fixed window (<see cref="CustomerPolicy.DeviceAddsPerWindow"/>), counted in the
+    /// add's transaction (so on every instance alike); one more is 429 with the window's end as Retry-After.
+    /// </summary>
+    private async Task CountChurnAsync(ICustomerTx tx, Account account)
+    {
+        var (start, count) = await tx.DeviceChurnAsync(account.Id);
+        long window = (long)policy.DeviceChurnWindow.TotalMilliseconds;
+        if (tx.Now - start >= window || start > tx.Now) (start, count) = (tx.Now, 0);
+        if (count >= policy.DeviceAddsPerWindow)
+            throw new FleetException(FleetError.RateLimited,
+                $"this account added {count} devices in the last {policy.DeviceChurnWindow.TotalHours:0.##} h, as many as it may; retry later")
+            { RetryAfter = TimeSpan.FromMilliseconds(start + window - tx.Now) };
+        await tx.SetDeviceChurnAsync(account.Id, start, count + 1);
+    }
+
+    /// <summary>
+    /// The longest-released slot that every peer-receiving relay has seen removed and whose quarantine has passed, or else
+    /// the next never-used slot (<paramref name="state"/>'s NextAddress; Fresh says the caller advances it).
+    /// </summary>
+    private async Task<(long Slot, bool Fresh)> NextSlotAsync(ICustomerTx tx, PeerState state)
+    {
+        long appliedBy = await tx.MinAppliedRevisionAsync() ?? state.Revision;
+        long releasedBefore = tx.Now - (long)policy.AddressQuarantine.TotalMilliseconds;
+        return await tx.TakeReleasedAddressAsync(appliedBy, releasedBefore) is { } slot ? (slot, false) : (state.NextAddress, true);
+    }
+
     /// <summary>Removes one device inside the caller's transaction (which holds the peer state lock); returns the new state.</summary>
-    private static async Task<PeerState> RemoveDeviceInTx(ICustomerTx tx, PeerState state, Device device)
+    private async Task<PeerState> RemoveDeviceInTx(ICustomerTx tx, PeerState state, Device device)
     {
         long revision = state.Revision + 1;
         byte[] hash = (byte[])state.SetHash.Clone();
         PeerSetHash.Toggle(hash, device.PublicKey, device.Ipv4, device.Ipv6);
         await tx.DeleteDeviceAsync(device.Id);
+        // Its slot waits in released_addresses until every relay applied this revision and the quarantine passed.
+        if (pool.Slot(device.Ipv4, device.Ipv6) is { } slot) await tx.ReleaseAddressAsync(slot, revision);
         await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Remove, device.PublicKey, device.Ipv4, device.Ipv6, hash, device.Id));
         var next = state with { Revision = revision, SetHash = hash };
         await tx.SavePeerStateAsync(next);

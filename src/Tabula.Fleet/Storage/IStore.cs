@@ -116,7 +116,7 @@ public interface IMachineTx : IMachineRowTx, IRelayTokenTx, IKeyScrubTx
 }
 
 /// <summary>Customer accounts and devices; a device change writes the peer log in the same transaction.</summary>
-public interface ICustomerTx : IPeerLogTx
+public interface ICustomerTx : IPeerLogTx, IAccountGateTx
 {
     Task<Account> InsertAccountAsync(string number, int deviceLimit);
     Task<Account?> GetAccountAsync(string number);

@@ -23,13 +23,19 @@ public sealed class FleetHost : IAsyncDisposable
     /// <summary>The relays' egress settings every test controller is started with (as `--relay-resolver`, `--relay-blocked-prefix`).</summary>
     public static readonly IReadOnlyList<string> Resolvers = ["192.0.2.53", "2001:db8::53"], BlockedPrefixes = ["192.0.2.0/24"];
 
-    public static async Task<FleetHost> StartAsync(string database)
+    /// <summary>
+    /// A controller on <paramref name="database"/>. Tests of other things than limits run with every rate budget ×1000 and a
+    /// high per-client connection cap (all their clients are 127.0.0.1); <paramref name="configure"/> changes the options.
+    /// </summary>
+    public static async Task<FleetHost> StartAsync(string database, Func<FleetOptions, FleetOptions>? configure = null, TimeProvider? time = null)
     {
-        var app = await FleetServer.CreateAsync(new FleetOptions
+        var options = new FleetOptions
         {
             Database = database, Urls = "http://127.0.0.1:0;h2c://127.0.0.1:0", LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
             RelayResolvers = Resolvers, RelayBlockedPrefixes = BlockedPrefixes, TicketKeyPath = TicketKeyPathFor(database),
-        });
+            RateLimits = new FleetRateLimits().Scaled(1000), MaxConnectionsPerClient = 10_000,
+        };
+        var app = await FleetServer.CreateAsync(configure?.Invoke(options) ?? options, time: time);
         await app.StartAsync();
         var host = new FleetHost { App = app, Address = app.Address(), Database = database };
         await host.Hub.Started;
@@ -46,6 +52,36 @@ public sealed class FleetHost : IAsyncDisposable
         : null;
 
     public Security.TicketKey TicketKey => App.Services.GetRequiredService<Security.TicketKey>();
+
+    /// <summary>A customer account made by staff (POST /api/v1/customers), as the lab and scripts make them.</summary>
+    public async Task<AccountView> CreateAccountAsync(string staffToken)
+    {
+        var response = await Client(staffToken).PostAsJsonAsync("/api/v1/customers", new CreateAccountRequest(null), FleetJson.Default.CreateAccountRequest);
+        Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync(FleetJson.Default.AccountView))!;
+    }
+
+    /// <summary>A client whose connections come from <paramref name="source"/> (another loopback address, e.g. 127.0.0.2).</summary>
+    public HttpClient ClientFrom(System.Net.IPAddress source, string? token = null, string scheme = "Bearer")
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                try
+                {
+                    socket.Bind(new System.Net.IPEndPoint(source, 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, ct);
+                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                }
+                catch { socket.Dispose(); throw; }
+            },
+        };
+        var client = new HttpClient(handler) { BaseAddress = Address, Timeout = TimeSpan.FromSeconds(60) };
+        if (token is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(scheme, token);
+        return client;
+    }
 
     public HttpClient Client(string? token = null, string scheme = "Bearer", bool http2 = false)
     {

@@ -123,5 +123,18 @@ internal static class SqliteSchema
         ALTER TABLE peer_changes ADD COLUMN device_id INTEGER;
         ALTER TABLE fleet_state ADD COLUMN scrubbed_through INTEGER NOT NULL DEFAULT 0;
         """,
+        // 5: availability (issue 17): tunnel address slots freed by removals (reused once every relay applied the removal and
+        // the quarantine passed), a per-account window of device additions, staff-issued vouchers (hashed) and proof-of-work
+        // challenges for account creation.
+        """
+        CREATE TABLE released_addresses (slot INTEGER PRIMARY KEY, revision INTEGER NOT NULL, released_at INTEGER NOT NULL);
+        CREATE INDEX released_addresses_at ON released_addresses (released_at);
+        ALTER TABLE accounts ADD COLUMN churn_window_start INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE accounts ADD COLUMN churn_count INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE vouchers (id INTEGER PRIMARY KEY AUTOINCREMENT, code_hash BLOB NOT NULL UNIQUE, name TEXT NOT NULL,
+            max_uses INTEGER NOT NULL, uses INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, created_by TEXT NOT NULL,
+            expires_at INTEGER, revoked_at INTEGER);
+        CREATE TABLE account_challenges (challenge BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
+        """,
     ];
 }

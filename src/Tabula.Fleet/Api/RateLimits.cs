@@ -1,0 +1,114 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Tabula.Fleet.Protocol;
+
+namespace Tabula.Fleet.Api;
+
+/// <summary>
+/// ASP.NET Core's rate limiter on every endpoint group. Each group names a policy (<c>RequireRateLimiting</c>): the named
+/// policy limits per source address, and the global limiter limits the same group per credential (a hash of the
+/// Authorization header), so one address cannot spend a credential's budget for everyone and one credential cannot be
+/// spread over many addresses. A refusal is 429 <c>rate_limited</c> with Retry-After. Source addresses and credentials are
+/// in-memory partition keys only: never logged, never exported.
+/// </summary>
+public static class RateLimits
+{
+    public const string Customer = "customer", Accounts = "accounts", RelayList = "relay-list", Login = "login",
+        Enrollment = "enrollment", Relay = "relay", Staff = "staff", Boot = "boot", Public = "public";
+
+    public static RateLimit For(this FleetRateLimits limits, string policy) => policy switch
+    {
+        Customer => limits.Customer, Accounts => limits.Accounts, RelayList => limits.RelayList, Login => limits.Login,
+        Enrollment => limits.Enrollment, Relay => limits.Relay, Staff => limits.Staff, Boot => limits.Boot, Public => limits.Public,
+        _ => new RateLimit(0, 0),
+    };
+
+    public static void AddFleetRateLimits(this IServiceCollection services, FleetRateLimits limits)
+    {
+        services.AddSingleton(new LoginThrottle(limits.Login.PerCredential));
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.OnRejected = async (context, ct) =>
+            {
+                var response = context.HttpContext.Response;
+                if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan retry))
+                    response.Headers.RetryAfter = ErrorMapping.RetryAfterSeconds(retry);
+                await response.WriteAsJsonAsync(new ErrorBody("rate_limited", "too many requests from this address or with this credential; retry later"),
+                    FleetJson.Default.ErrorBody, contentType: null, ct);
+            };
+            foreach (string policy in new[] { Customer, Accounts, RelayList, Login, Enrollment, Relay, Staff, Boot, Public })
+            {
+                int perSource = limits.For(policy).PerSource;
+                o.AddPolicy(policy, http => perSource <= 0
+                    ? RateLimitPartition.GetNoLimiter("")
+                    : RateLimitPartition.GetTokenBucketLimiter(SourceKey(http), _ => Bucket(perSource)));
+            }
+            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, (string Policy, string Credential)>(http =>
+            {
+                string? policy = http.GetEndpoint()?.Metadata.GetMetadata<EnableRateLimitingAttribute>()?.PolicyName;
+                string? credential = http.Request.Headers.Authorization;
+                int perCredential = policy is null || policy == Login ? 0 : limits.For(policy).PerCredential;
+                return perCredential <= 0 || string.IsNullOrEmpty(credential)
+                    ? RateLimitPartition.GetNoLimiter((policy ?? "", ""))
+                    : RateLimitPartition.GetTokenBucketLimiter((policy!, CredentialKey(credential)), _ => Bucket(perCredential));
+            });
+        });
+    }
+
+    /// <summary>A minute's worth of permits, refilled continuously; no queue (a refusal is immediate).</summary>
+    internal static TokenBucketRateLimiterOptions Bucket(int perMinute) => new()
+    {
+        TokenLimit = perMinute, TokensPerPeriod = perMinute, ReplenishmentPeriod = TimeSpan.FromMinutes(1), QueueLimit = 0,
+        AutoReplenishment = true,
+    };
+
+    /// <summary>An IPv4 address, or an IPv6 address's /64 (one subscriber's usual allocation); IPv4-mapped counts as IPv4.</summary>
+    public static string SourceKey(HttpContext http) => SourceKey(http.Connection.RemoteIpAddress);
+
+    public static string SourceKey(IPAddress? address)
+    {
+        if (address is null) return "";
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        if (address.AddressFamily != AddressFamily.InterNetworkV6) return address.ToString();
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out _);
+        bytes[8..].Clear();
+        return new IPAddress(bytes).ToString() + "/64";
+    }
+
+    /// <summary>A fixed-size key for a credential of any length (the header is bounded only by Kestrel's header limit).</summary>
+    private static string CredentialKey(string credential) => Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(credential)));
+}
+
+/// <summary>
+/// Login attempts per username (the credential of a login is in its body, which the rate limiter does not read). Bounded
+/// like the other limiters: idle buckets are dropped.
+/// </summary>
+public sealed class LoginThrottle(int perMinute) : IDisposable
+{
+    private readonly PartitionedRateLimiter<string> limiter = PartitionedRateLimiter.Create<string, string>(username => perMinute <= 0
+        ? RateLimitPartition.GetNoLimiter("")
+        : RateLimitPartition.GetTokenBucketLimiter(username, _ => RateLimits.Bucket(perMinute)));
+
+    /// <summary>Throws 429 with Retry-After when this username has used its budget.</summary>
+    public void Attempt(string username)
+    {
+        // Usernames are at most 64 characters; a longer one is its first 65 (still unknown, still limited).
+        using var lease = limiter.AttemptAcquire(username.Length > FleetLimits.MaxUsernameLength ? username[..(FleetLimits.MaxUsernameLength + 1)] : username);
+        if (!lease.IsAcquired)
+            throw new FleetException(FleetError.RateLimited, "too many login attempts for this user; retry later")
+            {
+                RetryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan retry) ? retry : TimeSpan.FromMinutes(1),
+            };
+    }
+
+    public void Dispose() => limiter.Dispose();
+}
