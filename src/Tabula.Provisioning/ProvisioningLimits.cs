@@ -30,6 +30,11 @@ public sealed class ProvisioningLimits
     /// <summary>Concurrent connections Kestrel accepts before refusing new ones.</summary>
     public int MaxConcurrentConnections { get; set; } = 4096;
 
+    /// <summary>Concurrent connections one client address (an IPv4 address, an IPv6 /64) may hold; more are closed at once,
+    /// so one client holding slow downloads cannot take the slots of machines that are booting. Generous for a rack
+    /// booting behind one NAT address (arbitrary; raise it for bigger racks). The address is an in-memory key only.</summary>
+    public int MaxConnectionsPerClient { get; set; } = 64;
+
     /// <summary>Seconds a client may take for the TLS handshake, and again to send its request headers (slowloris
     /// bound).</summary>
     public int RequestHeadersTimeoutSeconds { get; set; } = 10;

@@ -76,7 +76,8 @@ public static class ProvisioningServer
             throw new ProvisioningConfigException($"TrustPolicyDirectory {options.TrustPolicyDirectory} does not exist");
         var l = options.Limits;
         if (l.MaxArchiveBytes <= 0 || l.MaxDescriptorBytes <= 0 || l.MaxJsonBodyBytes <= 0 || l.StaffRequestsPerMinute <= 0
-            || l.MachineRequestsPerSecond <= 0 || l.MaxConcurrentConnections <= 0 || l.MinUploadBytesPerSecond <= 0)
+            || l.MachineRequestsPerSecond <= 0 || l.MaxConcurrentConnections <= 0 || l.MinUploadBytesPerSecond <= 0
+            || l.MaxConnectionsPerClient <= 0)
             throw new ProvisioningConfigException("every value under Limits must be positive");
         if (l.MinRateGraceSeconds < 2)
             throw new ProvisioningConfigException("Limits:MinRateGraceSeconds must be at least 2 (Kestrel's minimum grace)");
@@ -100,8 +101,9 @@ public static class ProvisioningServer
             ContentRootPath = store.Root,
         });
         ConfigureLogging(builder.Logging, minimumLevel);
-        ConfigureKestrel(builder, listen, options.Limits, tls);
-        AddServices(builder.Services, options, store, verifier, time ?? TimeProvider.System);
+        var metrics = new ProvisioningMetrics();
+        ConfigureKestrel(builder, listen, options.Limits, tls, new ClientConnectionLimit(options.Limits.MaxConnectionsPerClient, metrics));
+        AddServices(builder.Services, options, store, verifier, time ?? TimeProvider.System, metrics);
         AddRateLimits(builder.Services, options.Limits);
 
         var app = builder.Build();
@@ -140,7 +142,8 @@ public static class ProvisioningServer
         logging.AddFilter("System", LogLevel.Warning);
     }
 
-    static void ConfigureKestrel(WebApplicationBuilder builder, ListenEndpoint listen, ProvisioningLimits limits, TlsContext? tls)
+    static void ConfigureKestrel(WebApplicationBuilder builder, ListenEndpoint listen, ProvisioningLimits limits, TlsContext? tls,
+        ClientConnectionLimit perClient)
     {
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -159,6 +162,8 @@ public static class ProvisioningServer
             k.Listen(listen.Address, listen.Port, lo =>
             {
                 lo.Protocols = tls is null ? HttpProtocols.Http1 : ListenProtocols;
+                // First: a client over its cap is closed before its handshake is awaited.
+                perClient.Apply(lo);
                 if (tls is not null)
                     TlsSocketTransportFactory.UseTransportTls(lo);
             });
@@ -175,7 +180,7 @@ public static class ProvisioningServer
     }
 
     static void AddServices(IServiceCollection services, ProvisioningOptions options, FileStore store,
-        IPackageVerifier verifier, TimeProvider time)
+        IPackageVerifier verifier, TimeProvider time, ProvisioningMetrics metrics)
     {
         var limits = options.Limits;
         services.ConfigureHttpJsonOptions(o =>
@@ -189,7 +194,7 @@ public static class ProvisioningServer
         services.AddSingleton<IStore>(store);
         services.AddSingleton(verifier);
         services.AddSingleton(time);
-        services.AddSingleton<ProvisioningMetrics>();
+        services.AddSingleton(metrics);
         services.AddSingleton<StaffAuth>();
         services.AddSingleton(sp => new ProvisioningCore(store, verifier, sp.GetRequiredService<TimeProvider>(),
             limits, options.PublicBaseUrl));

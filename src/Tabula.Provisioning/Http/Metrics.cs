@@ -12,7 +12,7 @@ public sealed class ProvisioningMetrics
     readonly ConcurrentDictionary<(string Endpoint, int Status), StrongBox> requests = new();
     readonly ConcurrentDictionary<string, StrongBox> bytesSent = new();
     readonly ConcurrentDictionary<string, StrongBox> uploads = new();
-    long uploadBytes, channelMoves;
+    long uploadBytes, channelMoves, refusedPerClient;
 
     sealed class StrongBox
     {
@@ -33,6 +33,9 @@ public sealed class ProvisioningMetrics
     }
 
     public void ChannelMoved() => Interlocked.Increment(ref channelMoves);
+
+    /// <summary>A connection closed for being over its client's <c>Limits:MaxConnectionsPerClient</c>.</summary>
+    public void ConnectionRefusedPerClient() => Interlocked.Increment(ref refusedPerClient);
 
     /// <summary>Text exposition format 0.0.4.</summary>
     public string Render()
@@ -56,6 +59,9 @@ public sealed class ProvisioningMetrics
         s.Append("# HELP tabula_provisioning_channel_moves_total Channel moves (audited staff actions).\n");
         s.Append("# TYPE tabula_provisioning_channel_moves_total counter\n");
         s.Append($"tabula_provisioning_channel_moves_total {Interlocked.Read(ref channelMoves)}\n");
+        s.Append("# HELP tabula_provisioning_connections_refused_per_client_total Connections closed for being over one client's connection cap.\n");
+        s.Append("# TYPE tabula_provisioning_connections_refused_per_client_total counter\n");
+        s.Append($"tabula_provisioning_connections_refused_per_client_total {Interlocked.Read(ref refusedPerClient)}\n");
         return s.ToString();
     }
 }
