@@ -111,22 +111,14 @@ public abstract class AvailabilityTests
         Assert.DoesNotContain(notYet.Ipv4Address, seen);
         seen.Add(notYet.Ipv4Address);
 
-        // The relay applies up to (and past) the first removal: its slot, the longest released, comes back, both families.
+        // The relay applies the first removal: that slot, the longest released, comes back, both families.
         await ReportAppliedAsync(fleet, relay, removedAt);
         var reused = await AddAsync(customer);
         Assert.Equal((first.Ipv4Address, first.Ipv6Address), (reused.Ipv4Address, reused.Ipv6Address));
-
-        // The other way round: applied at once, but inside the quarantine: no reuse until the clock passes it.
-        long removedAgain = await RemoveAsync(customer, notYet);
-        var head = await fleet.Host.Client(fleet.Viewer).GetFromJsonAsync($"/api/v1/revisions/{removedAgain}/applied", FleetJson.Default.AppliedView);
-        await ReportAppliedAsync(fleet, relay, head!.Head);
-        clock.Advance(TimeSpan.FromHours(2));   // the six cycles' slots (released two hours ago) are due; notYet's is not
-        var fresh = new List<DeviceView>();
-        for (int i = 0; i < 3; i++) fresh.Add(await AddAsync(customer));
-        Assert.DoesNotContain(fresh, d => d.Ipv4Address == notYet.Ipv4Address);
-        Assert.All(fresh, d => Assert.Contains(d.Ipv4Address, seen));   // reused from the cycles, not new slots
+        // (The quarantine alone, with the relay condition trivially met: the next test.)
     }
 
+    /// <summary>No machine receives peers, so only the quarantine holds a released address back.</summary>
     [Fact]
     public async Task Without_relays_a_released_address_still_waits_out_the_quarantine()
     {
@@ -377,7 +369,9 @@ public abstract class AvailabilityTests
             Assert.Equal(5, closed);
             // Another client still gets served, and the attacker's own fourth request fails while it holds three.
             Assert.Equal(HttpStatusCode.OK, (await fleet.Host.ClientFrom(Other).GetAsync("/app/v1/relays")).StatusCode);
-            await Assert.ThrowsAsync<HttpRequestException>(() => fleet.Host.ClientFrom(Attacker).GetAsync("/app/v1/relays"));
+            var refused = await Record.ExceptionAsync(() => fleet.Host.ClientFrom(Attacker).GetAsync("/app/v1/relays"));
+            // Closed by the server: an HTTP failure, or the socket's own when the close beats the connect callback.
+            Assert.True(refused is HttpRequestException or SocketException or IOException, $"expected a closed connection, got {refused}");
         }
         finally
         {
