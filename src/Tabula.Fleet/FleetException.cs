@@ -32,6 +32,8 @@ public enum FleetError
     RateLimited,
     /// <summary>Account creation needs a valid voucher (or a proof of work), and none was given.</summary>
     AccountCreationRefused,
+    /// <summary>A body over the endpoint's own bound (smaller than the API-wide one).</summary>
+    TooLarge,
 }
 
 /// <summary>An expected refusal with a reason; never carries a customer key or address in its message.</summary>

@@ -26,7 +26,11 @@ public sealed class FleetMetrics
         "Peer streams ended because their relay's token was rotated or the machine left a state that receives peers.");
     public Counter Subscribers { get; } = new("tabula_fleet_peer_subscribers", "Relay peer streams open on this instance.");
 
-    public IEnumerable<Counter> All => [Enrollments, LoginFailures, Snapshots, DeltasSent, StreamsRevoked];
+    public Counter TicketsIssued { get; } = new("tabula_fleet_boot_tickets_issued_total", "Boot tickets issued by this instance.");
+    public Counter TicketsRefused { get; } = new("tabula_fleet_boot_tickets_refused_total",
+        "Boot ticket requests refused (forged, retired machine, class without a current release).");
+
+    public IEnumerable<Counter> All => [Enrollments, LoginFailures, Snapshots, DeltasSent, StreamsRevoked, TicketsIssued, TicketsRefused];
 
     public static void AppendGauge(StringBuilder sb, string name, string help, IEnumerable<(string? Label, long Value)> values)
     {

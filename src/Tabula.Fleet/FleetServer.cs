@@ -99,6 +99,7 @@ public static class FleetServer
         builder.Services.AddSingleton<MachineService>();
         builder.Services.AddSingleton<CustomerService>();
         builder.Services.AddSingleton<ReleaseService>();
+        builder.Services.AddSingleton<TicketService>();
         builder.Services.AddSingleton<PeerStream>();
         builder.Services.AddHostedService<Background>();
 
@@ -113,6 +114,7 @@ public static class FleetServer
         app.MapCustomers();
         app.MapPublic();
         app.MapReleases();
+        app.MapBoot();
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];

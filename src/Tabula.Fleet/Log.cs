@@ -34,4 +34,10 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Information, "compacted {Count} peer changes before revision {Revision}")]
     public static partial void Compacted(ILogger logger, int count, long revision);
+
+    [LoggerMessage(10, LogLevel.Information, "boot ticket issued to machine {MachineId} for release {Release}")]
+    public static partial void TicketIssued(ILogger logger, string machineId, long release);
+
+    [LoggerMessage(11, LogLevel.Information, "machine {MachineId} enrolled with freshness {Status} {Reason}")]
+    public static partial void MachineFreshness(ILogger logger, string machineId, string status, string? reason);
 }

@@ -10,7 +10,11 @@ namespace Tabula.Fleet.Protocol;
 public sealed record NonceResponse(string Nonce, DateTimeOffset ExpiresAt);
 
 /// <summary>POST /relay/v1/enroll (bearer: enrollment token): the agent's identity, fresh WireGuard key, booted package, signed (<see cref="Enrollment"/>).</summary>
-public sealed record EnrollBody(string? IdentityKey, string? WireguardPublicKey, string? PackageDigest, string? Nonce, string? Signature);
+/// <remarks><c>freshness</c> (issue 16) is appended and optional: what stboot handed over about this boot's freshness, with the
+/// boot ticket (<see cref="FreshnessReport"/>); an older agent omits it. It is not covered by the enrollment signature: the
+/// ticket inside is the controller's own signature, naming this machine and package.</remarks>
+public sealed record EnrollBody(string? IdentityKey, string? WireguardPublicKey, string? PackageDigest, string? Nonce, string? Signature,
+    FreshnessReport? Freshness = null);
 
 /// <summary>The enrolled machine, its state, and the relay token for every later call.</summary>
 public sealed record EnrollResponse(string MachineId, string State, string RelayToken);

@@ -27,6 +27,7 @@ public static class ErrorMapping
         FleetError.ForgedTicketRequest => (401, "forged_ticket_request"),
         FleetError.RateLimited => (429, "rate_limited"),
         FleetError.AccountCreationRefused => (403, "account_creation_refused"),
+        FleetError.TooLarge => (413, "body_too_large"),
         _ => (400, "invalid_input"),
     };
 

@@ -22,7 +22,7 @@ public static class RelayEndpoints
         {
             var request = new EnrollmentService.EnrollRequest(
                 Base64(body.IdentityKey, "identity_key"), KeyInput.Parse(body.WireguardPublicKey, "wireguard_public_key"),
-                body.PackageDigest ?? "", Hex(body.Nonce, "nonce"), Base64(body.Signature, "signature"));
+                body.PackageDigest ?? "", Hex(body.Nonce, "nonce"), Base64(body.Signature, "signature"), body.Freshness);
             var (machine, token) = await enrollment.EnrollAsync(Auth.Bearer(http), request, http.RequestAborted);
             return TypedResults.Ok(new EnrollResponse(machine.Id, machine.State.Name(), token));
         }).RequireRateLimiting(RateLimits.Enrollment);

@@ -12,7 +12,7 @@ namespace Tabula.Fleet.Core;
 /// signed enrollment itself (docs/fleet.md "Enrollment").
 /// </summary>
 public sealed class EnrollmentService(IStore store, MachineEvents machineEvents, FleetMetrics metrics, TimeProvider time,
-    ILogger<EnrollmentService> logger)
+    TicketKey ticketKey, ILogger<EnrollmentService> logger)
 {
     public async Task<string> CreateEnrollmentTokenAsync(string actor, string name, CancellationToken ct)
     {
@@ -93,7 +93,9 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
         return (nonce, expires);
     }
 
-    public sealed record EnrollRequest(byte[] IdentityKey, byte[] WireGuardKey, string PackageDigest, byte[] Nonce, byte[] Signature);
+    /// <summary>An enrollment as received; <c>Freshness</c> is what the relay reports about its boot (issue 16), null from an older agent.</summary>
+    public sealed record EnrollRequest(byte[] IdentityKey, byte[] WireGuardKey, string PackageDigest, byte[] Nonce, byte[] Signature,
+        FreshnessReport? Freshness = null);
 
     /// <summary>
     /// Enrolls a booted machine. Order matters: the token, then the nonce (consumed even if the signature
@@ -117,7 +119,9 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
         if (!Ed25519.Verify(request.IdentityKey, Enrollment.Message(request.Nonce, request.WireGuardKey, request.PackageDigest), request.Signature))
             throw new FleetException(FleetError.ForgedEnrollment, "the enrollment signature does not verify with identity_key");
 
-        var machine = await Write(async tx =>
+        // The whole store: the freshness check reads issued tickets and release classes in the same transaction.
+        MachineFreshness? freshness = null;
+        var machine = await store.WriteAsync(async tx =>
         {
             bool allowed = await tx.IsPackageAllowedAsync(request.PackageDigest);
             var existing = await tx.GetMachineAsync(id, forUpdate: true);
@@ -127,11 +131,17 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
                 result = new Machine(id, MachineState.Awaiting, null, request.IdentityKey, request.WireGuardKey, request.PackageDigest,
                     null, 0, tx.Now, tx.Now);
                 await tx.InsertMachineAsync(result, Secrets.HashToken(relayToken));
-                await tx.AuditAsync("machine:" + id, "machine.enroll", id, null, "new, awaiting");
+                freshness = await TicketService.EvaluateAsync(tx, ticketKey, id, request.PackageDigest, request.Freshness);
+                await tx.SaveMachineFreshnessAsync(freshness);
+                await tx.AuditAsync("machine:" + id, "machine.enroll", id, null, "new, awaiting" + Describe(freshness));
             }
             else
             {
-                var (state, previous) = MachineLifecycle.OnEnrollment(existing, allowed);
+                freshness = await TicketService.EvaluateAsync(tx, ticketKey, id, request.PackageDigest, request.Freshness);
+                await tx.SaveMachineFreshnessAsync(freshness);
+                // An unfresh boot (or one below its class floor) does not keep its state: it waits for staff like an unknown package.
+                bool fresh = await ReleaseService.WhyNotDeployableAsync(tx, id, request.PackageDigest) is null;
+                var (state, previous) = MachineLifecycle.OnEnrollment(existing, allowed && fresh);
                 result = existing with
                 {
                     State = state, PreviousState = previous, WireGuardKey = request.WireGuardKey, PackageDigest = request.PackageDigest,
@@ -140,7 +150,7 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
                 await tx.UpdateMachineAsync(result);
                 await tx.SetRelayTokenAsync(id, Secrets.HashToken(relayToken));
                 await tx.AuditAsync("machine:" + id, "machine.enroll", id, null,
-                    $"{existing.State.Name()} -> {state.Name()}, package {(allowed ? "allowed" : "not allowed")}");
+                    $"{existing.State.Name()} -> {state.Name()}, package {(allowed ? "allowed" : "not allowed")}" + Describe(freshness));
             }
             await tx.NotifyAsync("machines");
             return result;
@@ -148,8 +158,12 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
         metrics.Enrollments.Add(1);
         machineEvents.Changed();
         Log.MachineEnrolled(logger, machine.Id, machine.State.Name());
+        if (freshness is not null) Log.MachineFreshness(logger, machine.Id, freshness.Status.Name(), freshness.Reason);
         return (machine, relayToken);
     }
+
+    private static string Describe(MachineFreshness f) =>
+        $", freshness {f.Status.Name()}" + (f.Reason is { } why ? $" ({why})" : "") + (f.Release > 0 ? $", release {f.Release}" : "");
 
     // Transactions through this service's slice of the store only.
     private Task<T> Write<T>(Func<IEnrollmentTx, Task<T>> work, CancellationToken ct) => store.WriteAsync(tx => work(tx), ct);

@@ -38,8 +38,8 @@ public sealed class TicketKey : IDisposable
     /// <summary>Lowercase hex SHA-256 of the raw public key (what logs and the database may show).</summary>
     public string Fingerprint => Convert.ToHexStringLower(SHA256.HashData(PublicKey));
 
-    /// <summary>Signs <paramref name="message"/> with the ticket key.</summary>
-    public byte[] Sign(ReadOnlySpan<byte> message) => Ed25519.Sign(privateKey, message);
+    /// <summary>A boot ticket's bytes: <paramref name="payload"/> signed with the ticket key (<see cref="BootTicket.Sign"/>).</summary>
+    public byte[] SignTicket(BootTicketPayload payload) => BootTicket.Sign(payload, privateKey);
 
     /// <summary>
     /// Reads the key at <paramref name="path"/>, or makes one there (created exclusively with mode 0600, so two instances

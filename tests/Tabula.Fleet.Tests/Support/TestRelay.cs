@@ -17,6 +17,8 @@ public sealed class TestRelay
 {
     private readonly byte[] identity = Ed25519.NewPrivateKey();
     public string MachineId => Enrollment.MachineId(Ed25519.PublicKeyOf(identity));
+    /// <summary>The identity's private key (what stboot signs its ticket requests with, from the host configuration).</summary>
+    public byte[] IdentityPrivate => identity;
     public string RelayToken { get; private set; } = "";
     public byte[] WireGuardKey { get; private set; } = [];
 
@@ -30,12 +32,12 @@ public sealed class TestRelay
         return Convert.FromHexString(nonce!.Nonce);
     }
 
-    public EnrollBody Body(byte[] nonce, string digest, byte[]? signWith = null)
+    public EnrollBody Body(byte[] nonce, string digest, byte[]? signWith = null, FreshnessReport? freshness = null)
     {
         WireGuardKey = RandomNumberGenerator.GetBytes(32);   // a new key at every boot
         byte[] signature = Ed25519.Sign(signWith ?? identity, Enrollment.Message(nonce, WireGuardKey, digest));
         return new EnrollBody(Convert.ToBase64String(Ed25519.PublicKeyOf(identity)), Convert.ToBase64String(WireGuardKey), digest,
-            Convert.ToHexStringLower(nonce), Convert.ToBase64String(signature));
+            Convert.ToHexStringLower(nonce), Convert.ToBase64String(signature), freshness);
     }
 
     public static async Task<HttpResponseMessage> PostEnrollAsync(HttpClient anonymous, string enrollmentToken, EnrollBody body)
@@ -48,10 +50,10 @@ public sealed class TestRelay
         return await anonymous.SendAsync(request);
     }
 
-    public async Task<EnrollResponse> EnrollAsync(HttpClient anonymous, string enrollmentToken, string digest)
+    public async Task<EnrollResponse> EnrollAsync(HttpClient anonymous, string enrollmentToken, string digest, FreshnessReport? freshness = null)
     {
         byte[] nonce = await NonceAsync(anonymous, enrollmentToken);
-        using var response = await PostEnrollAsync(anonymous, enrollmentToken, Body(nonce, digest));
+        using var response = await PostEnrollAsync(anonymous, enrollmentToken, Body(nonce, digest, freshness: freshness));
         response.EnsureSuccessStatusCode();
         var enrolled = (await response.Content.ReadFromJsonAsync(FleetJson.Default.EnrollResponse))!;
         RelayToken = enrolled.RelayToken;
