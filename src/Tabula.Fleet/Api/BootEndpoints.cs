@@ -15,7 +15,7 @@ public static class BootEndpoints
     /// <summary>The ticket URL path (the trust policy's ticket_url is https://CONTROLLER + this).</summary>
     public const string TicketPath = "/boot/v1/ticket";
 
-    public static void MapBoot(this IEndpointRouteBuilder app) => app.MapPost(TicketPath, Ticket);
+    public static void MapBoot(this IEndpointRouteBuilder app) => app.MapPost(TicketPath, Ticket).RequireRateLimiting(RateLimits.Boot);
 
     private static async Task<IResult> Ticket(HttpContext http, TicketService tickets)
     {

@@ -13,7 +13,7 @@ public static class ReleaseEndpoints
 {
     public static void MapReleases(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/v1");
+        var api = app.MapGroup("/api/v1").RequireRateLimiting(RateLimits.Staff);
         api.MapGet("/releases", async (HttpContext http, StaffService staffService, ReleaseService releases) =>
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
