@@ -28,6 +28,8 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
     public TimeSpan EgressInterval { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>The pause before an egress stage that failed is tried again.</summary>
     public TimeSpan EgressRetry { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>What stboot handed over about this boot's freshness (issue 16), reported at every enrollment; null: none.</summary>
+    public FreshnessReport? Freshness { get; init; }
 }
 
 /// <summary>
@@ -100,7 +102,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
                 byte[] signature = Ed25519.Sign(options.IdentityKey, Enrollment.Message(nonce, PublicKey, options.PackageDigest));
                 var reply = await fleet.EnrollAsync(options.EnrollmentToken, new EnrollBody(
                     Convert.ToBase64String(identityPublic), Convert.ToBase64String(PublicKey), options.PackageDigest,
-                    Convert.ToHexStringLower(nonce), Convert.ToBase64String(signature)), ct);
+                    Convert.ToHexStringLower(nonce), Convert.ToBase64String(signature), options.Freshness), ct);
                 fleet.RelayToken = reply.RelayToken;
                 MachineId = reply.MachineId;
                 State = reply.State;
