@@ -88,7 +88,8 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
 
         lab.Say("[1/4] the attacker's material: a rebuilt relay package, a rogue root with its own signers");
         string relayBinary = NativeBinaries.Find(NativeBinaries.Relay, m => lab.Say("      " + m));
-        byte[] attackerArchive = BuildRelayArchive(relayBinary, lab.Kernel, lab.Summary.FleetCa, "Tabula lab relay (attacker's build)").Archive;
+        byte[] attackerArchive = BuildRelayArchive(relayBinary, lab.Kernel, lab.Summary.FleetCa, "Tabula lab relay (attacker's build)",
+            release: lab.State.Release + 1).Archive;   // an attacker claims to be newer
         string attackDir = Path.Combine(lab.Directory, "attack");
         var (rogueRoot, rogueSigners) = LabSigning.CreateKeys(Path.Combine(attackDir, "keys"), "rogue-");
         byte[] oneSigner = LabSigning.Sign(attackerArchive, [signers[0]]);
@@ -210,7 +211,8 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
                 RestoreByte();
             if ((await store.FindChannelAsync("stable", token))?.ArchiveSha256 != genuine)
                 await new ProvisioningCore(store, TrustPolicyVerifier.FromDirectory(trustDirectory),
-                    TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null).MoveChannelAsync("stable", genuineDigest, "lab attack (restore)", token);
+                    TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null).MoveChannelAsync("stable", genuineDigest, "lab attack (restore)",
+                    force: true, reason: "lab attack: back from the attacker's build (which claimed a newer release)", token);
         }
 
         public async Task PublishAsAttackerAsync(byte[] descriptor, VerificationPolicy policy, CancellationToken token)

@@ -167,14 +167,19 @@ public static partial class LabRunner
 
     /// <summary>The lab's relay OS package (deterministic: the label is what makes a release, or an attacker's build,
     /// differ): tabula-relay as /init, the guest kernel, the fleet URL on the lab bridge and the pinned fleet CA.</summary>
+    /// <summary>The lab's machine class: every relay package carries it in its signed manifest (issue 16).</summary>
+    internal const string MachineClass = "relay";
+
+    /// <summary>A relay package of <paramref name="release"/> (the lab's first is 1; `lab upgrade` counts up), class
+    /// <see cref="MachineClass"/>, both in the signed manifest where ST tools ignore them.</summary>
     internal static (byte[] Archive, RelayImageSummary Image) BuildRelayArchive(string relayBinary, LabKernel kernel,
-        string fleetCa, string label, string cmdline = RelayImageInputs.DefaultCmdline)
+        string fleetCa, string label, long release, string cmdline = RelayImageInputs.DefaultCmdline)
     {
         using var zip = new MemoryStream();
         var image = RelayImage.Write(new RelayImageInputs(relayBinary, kernel.Release,
             $"https://{LabNetwork.HostAddress}:{FleetPort}", fleetCa, RelayImageInputs.DefaultModules)
         {
-            Kernel = kernel.KernelPath, Label = label, Cmdline = cmdline,
+            Kernel = kernel.KernelPath, Label = label, Cmdline = cmdline, Release = release, MachineClass = MachineClass,
         }, zip);
         return (zip.ToArray(), image);
     }

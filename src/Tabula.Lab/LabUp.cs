@@ -145,7 +145,7 @@ internal sealed class LabUp(LabOptions options)
             caName: "Tabula fleet CA");
         string packages = Path.Combine(dir, "packages");
         Directory.CreateDirectory(packages);
-        (archive, var image) = BuildRelayArchive(relay, kernel, fleetTls.CaCertificate, "Tabula lab relay", options.RelayCmdline);
+        (archive, var image) = BuildRelayArchive(relay, kernel, fleetTls.CaCertificate, "Tabula lab relay", release: 1, options.RelayCmdline);
         say($"      {archive.Length / 1e6:0.0} MB (kernel {image.KernelBytes / 1e6:0.0} MB, initramfs {image.InitramfsBytes / 1e6:0.0} MB, " +
             $"{image.ModuleLoadOrder.Count} modules for WireGuard and virtio-net); pins the fleet CA for {FleetUrl}");
         byte[] descriptor = LabSigning.Sign(archive, [signers[0], signers[1]]);
@@ -234,6 +234,12 @@ internal sealed class LabUp(LabOptions options)
     async Task BootAsync(HttpClient staff, CancellationToken ct)
     {
         string trust = LabSigning.WriteTrustPolicy(Path.Combine(dir, "stboot", "trust"), root, File.ReadAllText(provisioningTls.CaCertificate));
+        // The controller names each machine's package in its boot tickets (issue 16): release 1 is the class's current one.
+        var current = await PostAsync(staff, $"/api/v1/releases/{MachineClass}/current",
+            new SetCurrentReleaseRequest(verdict.ArchiveSha256, 1, "lab up: the first release"), FleetJson.Default.SetCurrentReleaseRequest,
+            FleetJson.Default.ReleaseClassView, ct);
+        say($"      fleet: class {current.MachineClass} boots release {current.CurrentRelease} ({verdict.ArchiveSha256[..16]}…) now, floor {current.MinRelease} " +
+            $"(tabula fleet releases set-current --class {MachineClass} --digest … --release 1)");
         for (int i = 0; i < options.Relays; i++)
         {
             string name = $"relay-{i + 1}";

@@ -49,7 +49,7 @@ internal sealed class LabUpgrade(LabActionOptions options)
         lab.Say($"[1/3] release r{release}: a new relay OS package, signed by signer2 and signer3");
         var (root, signers) = LabSigning.LoadKeys(Path.Combine(lab.Directory, "keys"));
         string relayBinary = NativeBinaries.Find(NativeBinaries.Relay, m => lab.Say("      " + m));
-        byte[] archive = BuildRelayArchive(relayBinary, lab.Kernel, lab.Summary.FleetCa, $"Tabula lab relay r{release}").Archive;
+        byte[] archive = BuildRelayArchive(relayBinary, lab.Kernel, lab.Summary.FleetCa, $"Tabula lab relay r{release}", release).Archive;
         byte[] descriptor = LabSigning.Sign(archive, [signers[1], signers[2]]);
         var verdict = LabSigning.Verify(descriptor, archive, root);
         if (!verdict.Accepted)
@@ -62,6 +62,9 @@ internal sealed class LabUpgrade(LabActionOptions options)
 
         lab.Say($"[2/3] allow r{release} in the fleet (relays that boot it keep their state), publish it to `stable`");
         lab.FleetCli("fleet", "packages", "allow", verdict.ArchiveSha256, "--reason", $"lab upgrade to r{release}");
+        // Boot tickets name the class's current release: a relay that reboots now gets r{release}.
+        lab.FleetCli("fleet", "releases", "set-current", "--class", MachineClass, "--digest", verdict.ArchiveSha256,
+            "--release", release.ToString(System.Globalization.CultureInfo.InvariantCulture), "--reason", $"lab upgrade to r{release}");
         lab.TabulaInNamespace("publish", jsonPath, zipPath, "--server", $"https://{LabNetwork.HostAddress}:{ProvisioningPort}", "--channel", "stable",
             "--ca", Path.Combine(lab.Directory, "provisioning", "tls", "ca.pem"), "--token-file", ProvisioningTokenFile(lab.Directory));
         lab.State.Release = release;
@@ -75,6 +78,10 @@ internal sealed class LabUpgrade(LabActionOptions options)
         var rolled = new List<UpgradedRelay>();
         for (int i = 0; i < lab.Summary.Relays.Count; i++)
             rolled.Add(await RollAsync(lab, i, verdict.ArchiveSha256, release, ct));
+        // Every relay runs r{release}: the class's floor follows, so no ticket ever names an older release again.
+        lab.FleetCli("fleet", "releases", "floor", "--class", MachineClass, "--min-release", release.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--reason", $"lab upgrade: every relay runs r{release}");
+        lab.Say($"      floor of class {MachineClass} raised to r{release}");
         var summary = new LabUpgradeSummary(release, verdict.ArchiveSha256, archive.Length,
             $"{verdict.Valid} of {verdict.Found} valid, {verdict.Required} required (signer2, signer3)", rolled, Round(total.Elapsed));
         return summary;
