@@ -234,12 +234,6 @@ internal sealed class LabUp(LabOptions options)
     async Task BootAsync(HttpClient staff, CancellationToken ct)
     {
         string trust = LabSigning.WriteTrustPolicy(Path.Combine(dir, "stboot", "trust"), root, File.ReadAllText(provisioningTls.CaCertificate));
-        // The controller names each machine's package in its boot tickets (issue 16): release 1 is the class's current one.
-        var current = await PostAsync(staff, $"/api/v1/releases/{MachineClass}/current",
-            new SetCurrentReleaseRequest(verdict.ArchiveSha256, 1, "lab up: the first release"), FleetJson.Default.SetCurrentReleaseRequest,
-            FleetJson.Default.ReleaseClassView, ct);
-        say($"      fleet: class {current.MachineClass} boots release {current.CurrentRelease} ({verdict.ArchiveSha256[..16]}…) now, floor {current.MinRelease} " +
-            $"(tabula fleet releases set-current --class {MachineClass} --digest … --release 1)");
         for (int i = 0; i < options.Relays; i++)
         {
             string name = $"relay-{i + 1}";
