@@ -312,6 +312,18 @@ public abstract class AvailabilityTests
     }
 
     [Fact]
+    public async Task With_rate_limits_off_the_same_bursts_are_all_served()
+    {
+        await using var fleet = await StartAsync(o => o with { RateLimits = Tight with { Enabled = false } });
+        if (fleet is null) return;
+        for (int i = 0; i < 3 * 6; i++)
+            Assert.Equal(HttpStatusCode.OK, (await fleet.Host.ClientFrom(Attacker).GetAsync("/app/v1/relays")).StatusCode);
+        for (int i = 0; i < 2 * 3; i++)
+            await AssertError(await fleet.Host.ClientFrom(Attacker).PostAsJsonAsync("/api/v1/login", new LoginRequest("alice", "not the password", null),
+                FleetJson.Default.LoginRequest), 401, "unauthenticated");
+    }
+
+    [Fact]
     public async Task A_credential_spread_over_many_sources_is_limited_per_credential()
     {
         await using var fleet = await StartAsync(o => o with { RateLimits = Tight });

@@ -32,7 +32,8 @@ public static class RateLimits
 
     public static void AddFleetRateLimits(this IServiceCollection services, FleetRateLimits limits)
     {
-        services.AddSingleton(new LoginThrottle(limits.Login.PerCredential));
+        // Off means off: no per-username login budget either.
+        services.AddSingleton(new LoginThrottle(limits.Enabled ? limits.Login.PerCredential : 0));
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
