@@ -50,5 +50,11 @@ internal sealed class BootContext(BootEnvironment environment, BootOptions optio
 
     /// <summary>HTTP, made once the trust policy is known.</summary>
     public HttpMessageInvoker? Http { get; set; }
+
+    /// <summary>This attempt's ticket exchange (nonce, ticket), under a freshness policy; null between attempts.</summary>
+    public Freshness.FreshnessRound? Round { get; set; }
+
+    /// <summary>What the freshness check decided for the package about to be kexeced (for the hand-over), or null.</summary>
+    public HandoverFreshness? Freshness { get; set; }
     public Fetch.PinnedTls? Tls { get; set; }
 }

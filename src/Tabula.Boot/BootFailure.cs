@@ -40,6 +40,8 @@ internal enum FailureReason
     ArchiveInvalid,
     /// <summary>The initramfs fetch method's /ospkg files are missing.</summary>
     PackageFileMissing,
+    /// <summary>Freshness (issue 16) refused the boot: the detail starts with the refusal name (ticket-nonce, below-floor, …).</summary>
+    FreshnessRefused,
     /// <summary>kexec_file_load or reboot(KEXEC) failed.</summary>
     KexecFailed,
     /// <summary>Something we did not foresee (a bug); still reported and retried.</summary>

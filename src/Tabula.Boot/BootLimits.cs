@@ -25,6 +25,12 @@ internal static class BootLimits
     /// <summary>Upstream: overall deadline for all downloads of one round.</summary>
     public static readonly TimeSpan RoundDeadline = TimeSpan.FromMinutes(20);
 
+    /// <summary>Ticket requests per boot attempt (freshness): a down controller costs at most this many tries.</summary>
+    public const int TicketAttempts = 3;
+
+    /// <summary>One ticket request, connect to last byte (the answer is at most 4 KiB).</summary>
+    public static readonly TimeSpan TicketTimeout = TimeSpan.FromSeconds(15);
+
     /// <summary>host configuration read from the EFI variable (the JSON limit of Packaging).</summary>
     public const int MaxHostConfigBytes = Packaging.Limits.MaxConfigJsonBytes;
 }

@@ -48,6 +48,17 @@ internal sealed class BootLog(TextWriter console, TimeProvider time)
     public void Kexec(string cmdline, long kernelBytes, long initramfsBytes) =>
         Line("kexec", $"kernel={kernelBytes}B initramfs={initramfsBytes}B cmdline=\"{cmdline}\"");
 
+    /// <summary><c>freshness … refused reason=NAME fields</c> (freshness design §5; the names are the lab's and the tests').</summary>
+    public void FreshnessRefused(Packaging.FreshnessRefusal reason, string detail) =>
+        Line("freshness", $"refused reason={Packaging.FreshnessRefusals.Name(reason)} {detail}");
+
+    /// <summary><c>freshness … UNFRESH reason=ticket-unavailable (policy optional)</c>: booting without a ticket.</summary>
+    public void Unfresh(Packaging.FreshnessRefusal reason, string detail) =>
+        Line("freshness", $"UNFRESH reason={Packaging.FreshnessRefusals.Name(reason)} (policy optional) {detail}");
+
+    /// <summary><c>freshness … fresh release=N class=C floor=F …</c>.</summary>
+    public void Fresh(string detail) => Line("freshness", $"fresh {detail}");
+
     public void Restarting(string why) => Line("restart", why);
 
     public void Fatal(string what) => Line("FATAL", what);

@@ -165,6 +165,17 @@ public sealed class FreshnessFormatTests : IDisposable
         Assert.DoesNotContain(Convert.ToBase64String(key)[..20], e.Message);
     }
 
+    [Fact]
+    public void Ticket_identity_key_with_json_escapes_is_read()
+    {
+        byte[] key = new byte[32];
+        key[0] = 0xfb;   // base64 "+..." : System.Text.Json writes '+' as \u002B
+        string json = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, Dictionary<string, string>>
+            { ["tabula_relay"] = new() { ["identity_key"] = Convert.ToBase64String(key) } });
+        Assert.Contains("\\u002B", json);
+        Assert.Equal(key, MachineIdentity.PrivateKeyFromHostConfig(Encoding.UTF8.GetBytes(json)));
+    }
+
     // ---- boot ticket ----------------------------------------------------------------------------------------------
 
     static BootTicketPayload Payload(byte[]? nonce = null) =>

@@ -5,10 +5,12 @@ namespace Tabula.Boot.States;
 /// never throws for anything expected: refusals and failures become a <see cref="Recover"/> state carrying a
 /// <see cref="BootFailure"/>. The machine (<see cref="BootMachine"/>) times each state for the timeline.
 /// <code>
-/// MountFileSystems → LoadModules → LoadConfiguration ─┬─ network ──→ ConfigureNetwork → FetchPackage(0)
-///                                                      └─ initramfs ─────────────────────→ FetchPackage(0)
-/// FetchPackage(i) → VerifyPackage → StageKexec → HandOver (reboot KEXEC; returns only in a dry run)
-///   a refused package from pointer i, more pointers left → FetchPackage(i+1)
+/// MountFileSystems → LoadModules → LoadConfiguration ─┬─ network or freshness ─→ ConfigureNetwork → FetchPackage(0)
+///                                                      └─ initramfs ─────────────────────────────→ FetchPackage(0)
+/// FetchPackage(0) under a freshness policy, no ticket yet this attempt → RequestTicket → FetchPackage(0)
+///   (required and no ticket → Recover: nothing is downloaded that could not boot)
+/// FetchPackage(i) → VerifyPackage → [CheckFreshness, under a freshness policy] → StageKexec → HandOver (reboot KEXEC; returns only in a dry run)
+///   a refused package (signatures or freshness) from pointer i, more pointers left → FetchPackage(i+1)
 /// any failure → Recover(failure, resume) → wait → resume          (FetchPackage(0) after fetch/verify/kexec failures)
 ///             → after --rounds failed rounds → Restart (reboot RESTART)
 /// </code>

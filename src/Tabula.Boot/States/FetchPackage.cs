@@ -27,6 +27,8 @@ internal sealed class FetchPackage(int first) : BootState
     {
         var clock = Stopwatch.StartNew();
         var configuration = context.Configuration!;
+        if (First == 0 && configuration.Trust.Policy.Freshness is not null && context.Round is null)
+            return Transition.To(new RequestTicket());   // a new attempt: its ticket first
         (FetchedPackage? package, BootFailure? failure) = configuration.Trust.Policy.FetchMethod == FetchMethod.Network
             ? FromNetwork(context, configuration)
             : FromInitramfs(context, configuration);

@@ -66,7 +66,8 @@ internal sealed class LoadConfiguration : BootState
             return Fail(FailureReason.HostConfigInvalid, $"{source}: more than {BootLimits.MaxPointers} ospkg_pointer entries");
 
         context.Configuration = new BootConfiguration(trust, host, json, source);
-        if (trust.Policy.FetchMethod == FetchMethod.Network)
+        bool network = trust.Policy.FetchMethod == FetchMethod.Network || trust.Policy.Freshness is not null;   // a ticket needs the network
+        if (network)
         {
             var (handler, tls) = env.Http(trust.TlsRoots);
             context.Http = new HttpMessageInvoker(handler, disposeHandler: true);
@@ -75,8 +76,9 @@ internal sealed class LoadConfiguration : BootState
         context.Log.StageDone(Name, clock.Elapsed,
             $"threshold={trust.Policy.SignatureThreshold} fetch={trust.Policy.FetchMethod.ToString().ToLowerInvariant()} " +
             $"roots={trust.SigningRoots.Count} tls_roots={trust.TlsRoots?.Count ?? 0}{(context.Tls?.Aead is { } aead ? " tls_aead=" + aead.Describe() : "")} sigsum={(trust.Sigsum is null ? "off" : "on")} " +
+            $"freshness={(trust.Policy.Freshness is { } f ? FreshnessPolicy.Spell(f.Mode) : "off")} " +
             $"host_config={source} network={host.NetworkMode.ToString().ToLowerInvariant()} pointers={host.OsPackagePointers.Count}");
-        return Transition.To(trust.Policy.FetchMethod == FetchMethod.Network ? new ConfigureNetwork() : new FetchPackage(0));
+        return Transition.To(network ? new ConfigureNetwork() : new FetchPackage(0));
 
         Transition Fail(FailureReason reason, string detail) =>
             Transition.To(new Recover(new BootFailure(Name, reason, detail), new LoadConfiguration()));

@@ -13,6 +13,9 @@ internal sealed class Recover(BootFailure failure, BootState resume) : BootState
     public override Transition Run(BootContext context)
     {
         context.FailedRounds++;
+        context.Round?.Dispose();   // a new attempt asks for a new ticket with a new nonce
+        context.Round = null;
+        context.Freshness = null;
         if (context.FailedRounds >= context.Options.MaxRounds)
         {
             context.Log.GivingUp(Failure, context.FailedRounds);

@@ -46,7 +46,10 @@ internal sealed class StageKexec(FetchedPackage package) : BootState
                     using var stream = new HandleStream(writable);
                     archive.ExtractInitramfs(stream);
                     var handover = new HandoverRecord(package.Sha256, package.Source,
-                        package.Source == FetchMethod.Network ? package.DescriptorUrl : null, configuration.HostConfigSource, configuration.HostConfigJson);
+                        package.Source == FetchMethod.Network ? package.DescriptorUrl : null, configuration.HostConfigSource, configuration.HostConfigJson)
+                    {
+                        Freshness = context.Freshness,
+                    };
                     initramfsBytes = handover.AppendTo(stream);
                     initramfs = MemoryFile.ReopenReadOnly(writable);
                 }

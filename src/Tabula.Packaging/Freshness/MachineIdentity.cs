@@ -39,16 +39,14 @@ public static class MachineIdentity
             return PackageFormatException.Throw<byte[]>(FormatError.MissingEntry, "host configuration has no tabula_relay object (identity_key, enrollment_token)");
         if (!secrets.TryGetProperty("identity_key", out var value) || value.ValueKind != JsonValueKind.String)
             return PackageFormatException.Throw<byte[]>(FormatError.MissingEntry, "tabula_relay.identity_key must be a string");
-        // Decoded from the raw UTF-8 (GetString would leave an unzeroable copy of the key as a string).
-        ReadOnlySpan<byte> base64 = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(value);
-        base64 = base64[1..^1];   // the quotes; base64 needs no JSON escapes, and one that has them is refused below
-        byte[] key = new byte[Ed25519.PrivateKeySize];
-        var status = System.Buffers.Text.Base64.DecodeFromUtf8(base64, key, out _, out int written);
-        if (status != System.Buffers.OperationStatus.Done || written != Ed25519.PrivateKeySize || base64.Length != 44)
+        // Decoded by the reader (JSON escapes such as \u002B included), never through a string: a string could not be zeroed.
+        if (!value.TryGetBytesFromBase64(out byte[]? key))
+            PackageFormatException.Throw(FormatError.InvalidKey, "tabula_relay.identity_key is not base64");
+        if (key.Length != Ed25519.PrivateKeySize)
         {
             CryptographicOperations.ZeroMemory(key);
             PackageFormatException.Throw(FormatError.InvalidKey,
-                $"tabula_relay.identity_key must be base64 of {Ed25519.PrivateKeySize} bytes (an Ed25519 private key)");
+                $"tabula_relay.identity_key must be {Ed25519.PrivateKeySize} bytes (an Ed25519 private key)");
         }
         return key;
     }

@@ -17,7 +17,9 @@ namespace Tabula.Packaging;
 ///   "ospkg_source": "network" | "initramfs",
 ///   "descriptor_url": "&lt;URL without userinfo&gt;" (network only),
 ///   "host_config_source": "/etc/host_configuration.json" | "efivar:STHostConfig",
-///   "host_config": { … the host configuration JSON exactly as read … }
+///   "host_config": { … the host configuration JSON exactly as read … },
+///   "freshness": {"fresh": bool, "reason": "ticket-unavailable"|…|null, "ticket": base64(ticket bytes)|null,
+///                 "release": N, "machine_class": "relay"|null}   (only when the trust policy has tabula_freshness)
 /// }
 /// </code>
 /// The host configuration may carry secrets (Basic-auth credentials in URLs, a relay's identity key), so the file is
@@ -31,6 +33,9 @@ namespace Tabula.Packaging;
 public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod Source, string? DescriptorUrl,
     string HostConfigSource, byte[] HostConfigJson)
 {
+    /// <summary>What stboot decided about freshness (issue 16), or null when its trust policy has no freshness.</summary>
+    public HandoverFreshness? Freshness { get; init; }
+
     /// <summary>The only version written and read.</summary>
     public const int CurrentVersion = 1;
 
@@ -74,6 +79,11 @@ public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod So
             {
                 throw new ArgumentException("the host configuration is not valid JSON", e);
             }
+            if (Freshness is not null)
+            {
+                writer.WritePropertyName("freshness");
+                Freshness.Write(writer);
+            }
             writer.WriteEndObject();
         }
         buffer.Write("\n"u8);
@@ -111,9 +121,10 @@ public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod So
             fields.Invalid("host_config_source", $"must be 1-{MaxTextLength} characters");
         if (fields.Get("host_config") is not { ValueKind: JsonValueKind.Object } host)
             return fields.Missing<HandoverRecord>("host_config", "an object");
+        var freshness = fields.Get("freshness") is { } f ? HandoverFreshness.Read(fields, f) : null;
         // The raw bytes, not GetRawText: a string could not be zeroed afterwards.
         byte[] hostConfig = JsonMarshal.GetRawUtf8Value(host).ToArray();
-        return new HandoverRecord(digest, method, descriptorUrl, hostConfigSource, hostConfig);
+        return new HandoverRecord(digest, method, descriptorUrl, hostConfigSource, hostConfig) { Freshness = freshness };
     }
 
     /// <summary>
@@ -170,4 +181,70 @@ public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod So
         FetchMethod.Initramfs => "initramfs",
         _ => throw new ArgumentOutOfRangeException(nameof(method)),
     };
+}
+
+/// <summary>
+/// The hand-over's <c>freshness</c> object: whether stboot booted with a valid boot ticket, and if not why
+/// (<see cref="FreshnessRefusal"/> name; only ticket-unavailable under an optional policy boots unfresh), the ticket
+/// exactly as received (the relay reports it at enrollment, the controller checks it), and the manifest's release and class.
+/// </summary>
+/// <param name="Fresh">True when a ticket verified and named this archive.</param>
+/// <param name="Reason">The refusal name when not fresh, else null.</param>
+/// <param name="Ticket">The ticket bytes, or null when there was none.</param>
+/// <param name="Release">The booted manifest's release (0: none).</param>
+/// <param name="MachineClass">The booted manifest's class, or null.</param>
+public sealed record HandoverFreshness(bool Fresh, string? Reason, byte[]? Ticket, long Release, string? MachineClass)
+{
+    internal void Write(Utf8JsonWriter writer)
+    {
+        if (Reason is not null && FreshnessRefusals.Parse(Reason) is null)
+            throw new ArgumentException($"freshness reason \"{Reason}\" is not a refusal name");
+        if (Ticket is { Length: > Limits.MaxBootTicketBytes })
+            throw new ArgumentException("the ticket is over its limit");
+        Releases.CheckReleaseOrNone(Release, nameof(Release));
+        Releases.CheckClassOrNone(MachineClass, nameof(MachineClass));
+        writer.WriteStartObject();
+        writer.WriteBoolean("fresh", Fresh);
+        if (Reason is null) writer.WriteNull("reason"); else writer.WriteString("reason", Reason);
+        if (Ticket is null) writer.WriteNull("ticket"); else writer.WriteBase64String("ticket", Ticket);
+        writer.WriteNumber("release", Release);
+        if (MachineClass is null) writer.WriteNull("machine_class"); else writer.WriteString("machine_class", MachineClass);
+        writer.WriteEndObject();
+    }
+
+    internal static HandoverFreshness Read(JsonFields parent, JsonElement value)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+            return parent.Wrong<HandoverFreshness>("freshness", "an object", value);
+        var fields = new JsonFields(value, "handover.json: freshness");
+        bool fresh = fields.OptionalBool("fresh") ?? fields.Missing<bool>("fresh", "true or false");
+        string? reason = fields.OptionalString("reason");
+        if (reason is not null && FreshnessRefusals.Parse(reason) is null)
+            fields.Invalid("reason", "is not a freshness refusal name");
+        byte[]? ticket = null;
+        if (fields.OptionalString("ticket") is { } text)
+        {
+            if (text.Length > (Limits.MaxBootTicketBytes + 2) / 3 * 4)
+                fields.Invalid("ticket", $"is over {Limits.MaxBootTicketBytes} bytes");
+            ticket = new byte[Limits.MaxBootTicketBytes];
+            if (!Convert.TryFromBase64String(text, ticket, out int written))
+                fields.Invalid("ticket", "is not base64");
+            ticket = ticket[..written];
+        }
+        long release = fields.RequiredInteger("release");
+        if (release != 0 && !Releases.IsValidRelease(release))
+            fields.Invalid("release", $"must be 0-{Releases.MaxRelease}");
+        string? machineClass = fields.OptionalString("machine_class");
+        if (machineClass is not null && !Releases.IsValidMachineClass(machineClass))
+            fields.Invalid("machine_class", $"must be 1-{Releases.MaxMachineClassLength} characters of [a-z0-9-]");
+        return new HandoverFreshness(fresh, reason, ticket, release, machineClass);
+    }
+
+    /// <summary>Value equality (the ticket by content).</summary>
+    public bool Equals(HandoverFreshness? other) =>
+        other is not null && Fresh == other.Fresh && Reason == other.Reason && Release == other.Release && MachineClass == other.MachineClass
+        && (Ticket is null ? other.Ticket is null : other.Ticket is not null && Ticket.AsSpan().SequenceEqual(other.Ticket));
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Fresh, Reason, Release, MachineClass);
 }

@@ -104,32 +104,33 @@ public sealed class RelaySettings : IDisposable
         }
         try
         {
-            using var document = JsonDocument.Parse(handover.HostConfigJson);
-            if (!document.RootElement.TryGetProperty("tabula_relay", out var secrets) || secrets.ValueKind != JsonValueKind.Object)
-                throw new RelaySettingsException(SettingsError.Missing, HandoverJson,
-                    "host_config has no tabula_relay object (identity_key, enrollment_token)");
             byte[] identity;
             try
             {
-                identity = Convert.FromBase64String(String(secrets, "identity_key", HandoverJson));
+                identity = MachineIdentity.PrivateKeyFromHostConfig(handover.HostConfigJson);   // the one reader, shared with stboot
             }
-            catch (FormatException)
+            catch (PackageFormatException e)
             {
-                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "tabula_relay.identity_key is not base64");
+                throw new RelaySettingsException(e.Error == FormatError.MissingEntry ? SettingsError.Missing : SettingsError.Malformed,
+                    HandoverJson, e.Message);
             }
-            if (identity.Length != Ed25519.PrivateKeySize)
+            try
+            {
+                using var document = JsonDocument.Parse(handover.HostConfigJson);
+                var secrets = document.RootElement.GetProperty("tabula_relay");
+                string token = String(secrets, "enrollment_token", HandoverJson);
+                if (token.Length is 0 or > 256 || token.Any(c => c is <= ' ' or > '~'))
+                    throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "tabula_relay.enrollment_token must be 1-256 printable ASCII characters");
+                return new RelaySettings
+                {
+                    FleetUrl = fleetUrl, FleetCa = ca, PackageDigest = handover.OsPackageSha256.Hex, Host = host, IdentityKey = identity, EnrollmentToken = token,
+                };
+            }
+            catch
             {
                 CryptographicOperations.ZeroMemory(identity);
-                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson,
-                    $"tabula_relay.identity_key must be {Ed25519.PrivateKeySize} bytes (an Ed25519 private key)");
+                throw;
             }
-            string token = String(secrets, "enrollment_token", HandoverJson);
-            if (token.Length is 0 or > 256 || token.Any(c => c is <= ' ' or > '~'))
-                throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "tabula_relay.enrollment_token must be 1-256 printable ASCII characters");
-            return new RelaySettings
-            {
-                FleetUrl = fleetUrl, FleetCa = ca, PackageDigest = handover.OsPackageSha256.Hex, Host = host, IdentityKey = identity, EnrollmentToken = token,
-            };
         }
         catch (JsonException e)   // not reached: the record's reader checked the JSON
         {
