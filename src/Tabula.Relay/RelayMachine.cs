@@ -59,6 +59,7 @@ public sealed class RelayMachine(RelayLog log)
         var agent = new RelayAgent(fleet, device, new RelayAgentOptions(settings.IdentityKey, settings.EnrollmentToken, settings.PackageDigest)
         {
             AmnesiaViolations = () => mounts.Check().Violations,
+            Freshness = settings.Freshness,
             ConnectionFlush = new ConntrackFlush(),
             // The controller's and the provisioning server's addresses, as this machine reaches them: never for customers.
             Egress = new RelayEgressOptions(setup.Nic)

@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using Tabula.Fleet.Protocol;
+using Tabula.Packaging;
 using Tabula.Relay.Settings;
 using Tabula.Relay.Tests.Support;
 
@@ -17,6 +19,21 @@ public sealed class RelaySettingsTests
         Assert.Equal("10.0.2.15", settings.Host.HostAddress!.ToString());
         Assert.Equal(files.IdentityKey, settings.IdentityKey);
         Assert.Equal("tet_example", settings.EnrollmentToken);
+    }
+
+    [Fact]
+    public void Stboots_freshness_in_the_handover_is_what_the_relay_reports_at_enrollment()
+    {
+        using var files = new RelayFiles();
+        using (var none = RelaySettings.Load(files.Root))
+            Assert.Null(none.Freshness);                      // an stboot without freshness: reported as nothing (unreported)
+        byte[] ticket = [1, 2, 3, 4];
+        files.WriteHandover(files.HostConfig("tet_example"), new HandoverFreshness(false, "ticket-unavailable", null, 3, "relay"));
+        using (var unfresh = RelaySettings.Load(files.Root))
+            Assert.Equal(new FreshnessReport(false, "ticket-unavailable", null, 3, "relay"), unfresh.Freshness);
+        files.WriteHandover(files.HostConfig("tet_example"), new HandoverFreshness(true, null, ticket, 3, "relay"));
+        using var fresh = RelaySettings.Load(files.Root);
+        Assert.Equal(new FreshnessReport(true, null, Convert.ToBase64String(ticket), 3, "relay"), fresh.Freshness);
     }
 
     [Fact]

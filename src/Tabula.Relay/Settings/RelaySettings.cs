@@ -28,6 +28,8 @@ public sealed class RelaySettings : IDisposable
     /// <summary>The Ed25519 identity private key; zeroed by <see cref="Dispose"/>.</summary>
     public required byte[] IdentityKey { get; init; }
     public required string EnrollmentToken { get; init; }
+    /// <summary>What stboot knew of this boot's freshness (issue 16), reported at enrollment; null from an stboot without it.</summary>
+    public Tabula.Fleet.Protocol.FreshnessReport? Freshness { get; init; }
 
     public void Dispose() => CryptographicOperations.ZeroMemory(IdentityKey);
 
@@ -124,6 +126,9 @@ public sealed class RelaySettings : IDisposable
                 return new RelaySettings
                 {
                     FleetUrl = fleetUrl, FleetCa = ca, PackageDigest = handover.OsPackageSha256.Hex, Host = host, IdentityKey = identity, EnrollmentToken = token,
+                    Freshness = handover.Freshness is { } f
+                        ? new Tabula.Fleet.Protocol.FreshnessReport(f.Fresh, f.Reason, f.Ticket is null ? null : Convert.ToBase64String(f.Ticket), f.Release, f.MachineClass)
+                        : null,
                 };
             }
             catch
