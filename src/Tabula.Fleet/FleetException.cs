@@ -34,6 +34,8 @@ public enum FleetError
     AccountCreationRefused,
     /// <summary>A body over the endpoint's own bound (smaller than the API-wide one).</summary>
     TooLarge,
+    /// <summary>The fleet holds as many devices as its capacity (<see cref="FleetOptions.FleetCapacity"/>, below a relay's peer limit).</summary>
+    FleetFull,
 }
 
 /// <summary>An expected refusal with a reason; never carries a customer key or address in its message.</summary>

@@ -55,6 +55,12 @@ public sealed record FleetOptions
 
     public TimeSpan DeviceChurnWindow { get; init; } = FleetLimits.DefaultDeviceChurnWindow;
 
+    /// <summary>
+    /// Devices the whole fleet may hold; one more is 409 fleet_full. Every relay receives every device, so this must not
+    /// exceed what one relay's WireGuard device holds (<see cref="Protocol.PeerCapacity.KernelMaxPeers"/>, refused at start).
+    /// </summary>
+    public int FleetCapacity { get; init; } = Protocol.PeerCapacity.DefaultFleetCapacity;
+
     /// <summary>Request rate limits per endpoint group, per source address and per credential.</summary>
     public FleetRateLimits RateLimits { get; init; } = new();
 

@@ -158,6 +158,69 @@ public abstract class AvailabilityTests
         await AddAsync(attacker);
     }
 
+    // ---- peer-limit wipe loop: the fleet's capacity
+
+    /// <summary>
+    /// The attack: add devices until the fleet holds more than a relay's WireGuard device can (2^20 in the kernel), so every
+    /// relay's snapshot fails. Here the capacity is 10 and the last 3 slots are raced by 16 accounts at once (on PostgreSQL
+    /// through two controller instances): exactly 3 are added, the rest get 409 fleet_full with nothing half-added.
+    /// </summary>
+    [Fact]
+    public async Task Concurrent_adds_at_the_fleet_capacity_create_exactly_capacity_devices_and_the_rest_get_409_fleet_full()
+    {
+        const int capacity = 10;
+        await using var fleet = await StartAsync(o => o with { FleetCapacity = capacity });
+        if (fleet is null) return;
+        await using var second = fleet.Host.Database.StartsWith("postgres:", StringComparison.Ordinal)
+            ? await FleetHost.StartAsync(fleet.Host.Database, o => o with { FleetCapacity = capacity }) : null;
+        var filler = fleet.Host.Client((await fleet.Host.CreateAccountAsync(fleet.Operator)).Number, "Token");
+        var other = fleet.Host.Client((await fleet.Host.CreateAccountAsync(fleet.Operator)).Number, "Token");
+        for (int i = 0; i < 5; i++) await AddAsync(filler);
+        var early = await AddAsync(other);
+        await AddAsync(other);
+
+        var racers = new List<HttpClient>();
+        for (int i = 0; i < 16; i++)
+            racers.Add((i % 2 == 1 && second is not null ? second : fleet.Host).Client((await fleet.Host.CreateAccountAsync(fleet.Operator)).Number, "Token"));
+        var statuses = await Task.WhenAll(racers.Select(async racer =>
+        {
+            var response = await racer.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(Http.NewWireGuardKey()), FleetJson.Default.AddDeviceRequest);
+            if (response.StatusCode != HttpStatusCode.Created) await AssertError(response, 409, "fleet_full");
+            return response.StatusCode;
+        }));
+        Assert.Equal(3, statuses.Count(s => s == HttpStatusCode.Created));
+        var customers = fleet.Host.App.Services.GetRequiredService<CustomerService>();
+        Assert.Equal(capacity, (await customers.CountsAsync(CancellationToken.None)).Devices);
+        int held = 0;
+        foreach (var racer in racers)
+            held += (await racer.GetFromJsonAsync("/app/v1/devices", FleetJson.Default.ListDeviceView))!.Count;
+        Assert.Equal(3, held);   // the refused ones hold nothing
+
+        // Full: any account is refused; a removal frees exactly one slot.
+        await AssertError(await other.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(Http.NewWireGuardKey()), FleetJson.Default.AddDeviceRequest), 409, "fleet_full");
+        await RemoveAsync(other, early);
+        await AddAsync(other);
+        await AssertError(await filler.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(Http.NewWireGuardKey()), FleetJson.Default.AddDeviceRequest), 409, "device_limit");
+        await AssertError(await other.PostAsJsonAsync("/app/v1/devices", new AddDeviceRequest(Http.NewWireGuardKey()), FleetJson.Default.AddDeviceRequest), 409, "fleet_full");
+        Assert.Equal(capacity, (await customers.CountsAsync(CancellationToken.None)).Devices);
+    }
+
+    [Fact]
+    public async Task A_fleet_capacity_above_the_kernels_peer_limit_is_refused_at_start()
+    {
+        string? database = await DatabaseAsync();
+        if (database is null) return;
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => FleetHost.StartAsync(database, o => o with { FleetCapacity = (1 << 20) + 1 }));
+        Assert.Contains("1048576", refused.Message);
+        await Assert.ThrowsAsync<ArgumentException>(() => FleetHost.StartAsync(database, o => o with { FleetCapacity = 0 }));
+        await using (await FleetHost.StartAsync(database, o => o with { FleetCapacity = 1 << 20 })) { }   // exactly the limit fits
+        if (!database.StartsWith("sqlite:", StringComparison.Ordinal)) return;
+        var (exit, _, stderr) = await TabulaCli.RunAsync(["fleet", "serve", "--db", database, "--urls", "http://127.0.0.1:0", "--fleet-capacity", "1048577"]);
+        Assert.Equal(2, exit);
+        Assert.Contains("--fleet-capacity", stderr);
+        Assert.Contains("1048576", stderr);
+    }
+
     // ---- pool exhaustion: account creation
 
     [Fact]

@@ -58,6 +58,12 @@ internal static class FleetServeCommand
         };
         var churn = new Option<int>("--device-adds-per-window") { Description = "Devices an account may add per --device-churn-window (more: 429)", DefaultValueFactory = _ => Fleet.FleetLimits.DefaultDeviceAddsPerWindow };
         var churnWindow = new Option<TimeSpan>("--device-churn-window") { Description = "The window of --device-adds-per-window (d.hh:mm:ss)", DefaultValueFactory = _ => Fleet.FleetLimits.DefaultDeviceChurnWindow };
+        var capacity = new Option<int>("--fleet-capacity")
+        {
+            Description = $"Devices the whole fleet may hold (more: 409 fleet_full); every relay holds every device, so at most kernel WireGuard's " +
+                          $"{Fleet.Protocol.PeerCapacity.KernelMaxPeers} peers per device",
+            DefaultValueFactory = _ => Fleet.Protocol.PeerCapacity.DefaultFleetCapacity,
+        };
         var rateLimits = new Option<string>("--rate-limits") { Description = "on: per-source and per-credential request budgets on every endpoint group (docs/fleet.md); off: none (a front end limits)", DefaultValueFactory = _ => "on" };
         rateLimits.AcceptOnlyFromAmong("on", "off");
         var rateScale = new Option<int>("--rate-limit-scale") { Description = "Multiply every request budget by this (a big fleet behind few addresses; benchmarks)", DefaultValueFactory = _ => 1 };
@@ -65,7 +71,7 @@ internal static class FleetServeCommand
         var perClient = new Option<int>("--max-connections-per-client") { Description = "Connections one client address (IPv6: its /64) may hold at once", DefaultValueFactory = _ => Fleet.FleetLimits.DefaultMaxConnectionsPerClient };
         var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).")
         {
-            db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, ticketKey, creation, powBits, quarantine, churn, churnWindow, rateLimits, rateScale, maxConnections, perClient,
+            db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, ticketKey, creation, powBits, quarantine, churn, churnWindow, capacity, rateLimits, rateScale, maxConnections, perClient,
         };
         command.SetAction((result, ct) => FleetCommand.Guard(async () =>
         {
@@ -79,6 +85,7 @@ internal static class FleetServeCommand
                 AccountCreation = result.GetValue(creation) switch { "open" => AccountCreation.Open, "proof-of-work" => AccountCreation.ProofOfWork, _ => AccountCreation.Voucher },
                 ProofOfWorkBits = result.GetValue(powBits), AddressQuarantine = result.GetValue(quarantine),
                 DeviceAddsPerWindow = result.GetValue(churn), DeviceChurnWindow = result.GetValue(churnWindow),
+                FleetCapacity = result.GetValue(capacity),
                 RateLimits = new FleetRateLimits { Enabled = result.GetValue(rateLimits) == "on" }.Scaled(result.GetValue(rateScale) is > 0 and var scale
                     ? scale : throw new UsageException("--rate-limit-scale is a positive integer")),
                 MaxConnections = result.GetValue(maxConnections), MaxConnectionsPerClient = result.GetValue(perClient),

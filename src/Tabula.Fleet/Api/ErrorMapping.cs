@@ -28,6 +28,7 @@ public static class ErrorMapping
         FleetError.RateLimited => (429, "rate_limited"),
         FleetError.AccountCreationRefused => (403, "account_creation_refused"),
         FleetError.TooLarge => (413, "body_too_large"),
+        FleetError.FleetFull => (409, "fleet_full"),
         _ => (400, "invalid_input"),
     };
 

@@ -4,7 +4,7 @@ namespace Tabula.Fleet.Core;
 
 /// <summary>The operator's availability settings for customers (from <see cref="FleetOptions"/>).</summary>
 public sealed record CustomerPolicy(AccountCreation Creation, int ProofOfWorkBits, TimeSpan AddressQuarantine, int DeviceAddsPerWindow,
-    TimeSpan DeviceChurnWindow)
+    TimeSpan DeviceChurnWindow, int FleetCapacity = Protocol.PeerCapacity.DefaultFleetCapacity)
 {
     public static CustomerPolicy From(FleetOptions o)
     {
@@ -13,7 +13,11 @@ public sealed record CustomerPolicy(AccountCreation Creation, int ProofOfWorkBit
         if (o.AddressQuarantine < TimeSpan.Zero) throw new ArgumentException("the address quarantine must not be negative");
         if (o.DeviceAddsPerWindow < 1 || o.DeviceChurnWindow <= TimeSpan.Zero)
             throw new ArgumentException("device churn: at least 1 addition per window, and a positive window");
-        return new CustomerPolicy(o.AccountCreation, o.ProofOfWorkBits, o.AddressQuarantine, o.DeviceAddsPerWindow, o.DeviceChurnWindow);
+        if (o.FleetCapacity is < 1 or > Protocol.PeerCapacity.KernelMaxPeers)
+            throw new ArgumentException($"the fleet capacity (--fleet-capacity) is 1-{Protocol.PeerCapacity.KernelMaxPeers} devices: every relay holds every " +
+                $"device, and kernel WireGuard holds at most {Protocol.PeerCapacity.KernelMaxPeers} peers (2^20) per device; {o.FleetCapacity} would " +
+                "make every relay's peer set fail past that");
+        return new CustomerPolicy(o.AccountCreation, o.ProofOfWorkBits, o.AddressQuarantine, o.DeviceAddsPerWindow, o.DeviceChurnWindow, o.FleetCapacity);
     }
 }
 

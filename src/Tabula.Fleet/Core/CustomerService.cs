@@ -108,6 +108,10 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool,
                 throw new FleetException(FleetError.DeviceLimit, $"this account already has {account.DeviceLimit} devices; remove one first");
             if (await tx.DeviceKeyExistsAsync(publicKey))
                 throw new FleetException(FleetError.Duplicate, "this public key is already in use");
+            // Under the peer state's row lock (taken above), so concurrent adds on any instance cannot overshoot; checked
+            // before the churn budget is spent, so a refused add costs the account nothing.
+            if (state.Devices >= policy.FleetCapacity)
+                throw new FleetException(FleetError.FleetFull, "the fleet holds as many devices as it can serve; try again later");
             await CountChurnAsync(tx, account);
             var (slot, fresh) = await NextSlotAsync(tx, state);
             var (ipv4, ipv6) = pool.Allocate(slot);
@@ -116,7 +120,7 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool,
             PeerSetHash.Toggle(hash, publicKey, ipv4, ipv6);
             var added = await tx.InsertDeviceAsync(account.Id, publicKey, ipv4, ipv6, revision);
             await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Add, publicKey, ipv4, ipv6, hash, added.Id));
-            await tx.SavePeerStateAsync(new PeerState(revision, hash, fresh ? state.NextAddress + 1 : state.NextAddress));
+            await tx.SavePeerStateAsync(new PeerState(revision, hash, fresh ? state.NextAddress + 1 : state.NextAddress, state.Devices + 1));
             await tx.NotifyAsync("peers");
             return added;
         }, ct);
@@ -175,7 +179,7 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool,
         // Its slot waits in released_addresses until every relay applied this revision and the quarantine passed.
         if (pool.Slot(device.Ipv4, device.Ipv6) is { } slot) await tx.ReleaseAddressAsync(slot, revision);
         await tx.InsertChangeAsync(new PeerChange(revision, PeerChangeKind.Remove, device.PublicKey, device.Ipv4, device.Ipv6, hash, device.Id));
-        var next = state with { Revision = revision, SetHash = hash };
+        var next = state with { Revision = revision, SetHash = hash, Devices = state.Devices - 1 };
         await tx.SavePeerStateAsync(next);
         await tx.NotifyAsync("peers");
         return next;

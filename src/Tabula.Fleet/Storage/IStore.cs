@@ -146,6 +146,8 @@ public interface IPeerLogTx : IRelayTokenTx
     IAsyncEnumerable<SnapshotPeer> AllPeersAsync(CancellationToken ct);
 }
 
-public sealed record PeerState(long Revision, byte[] SetHash, long NextAddress);
+/// <summary>The peer state row. <paramref name="Devices"/> counts the devices table, kept with every add and removal under the
+/// row's lock, so the fleet capacity is checked in O(1) (schema 6).</summary>
+public sealed record PeerState(long Revision, byte[] SetHash, long NextAddress, long Devices);
 
 public readonly record struct SnapshotPeer(byte[] PublicKey, string Ipv4, string Ipv6);

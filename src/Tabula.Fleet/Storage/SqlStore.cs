@@ -326,12 +326,12 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
 
         // ---- peer log
         public async Task<PeerState> PeerStateAsync(bool lockRow) =>
-            (await Query($"SELECT revision, set_hash, next_address FROM fleet_state WHERE id = 1{(lockRow ? forUpdate : "")}",
-                r => new PeerState(L(r, 0), B(r, 1), L(r, 2))))[0];
+            (await Query($"SELECT revision, set_hash, next_address, device_count FROM fleet_state WHERE id = 1{(lockRow ? forUpdate : "")}",
+                r => new PeerState(L(r, 0), B(r, 1), L(r, 2), L(r, 3))))[0];
 
         public Task SavePeerStateAsync(PeerState s) =>
-            Exec("UPDATE fleet_state SET revision = @r, set_hash = @h, next_address = @n WHERE id = 1",
-                ("r", s.Revision), ("h", s.SetHash), ("n", s.NextAddress));
+            Exec("UPDATE fleet_state SET revision = @r, set_hash = @h, next_address = @n, device_count = @d WHERE id = 1",
+                ("r", s.Revision), ("h", s.SetHash), ("n", s.NextAddress), ("d", s.Devices));
 
         public Task<long> HeadRevisionAsync() => Scalar("SELECT revision FROM fleet_state WHERE id = 1");
 

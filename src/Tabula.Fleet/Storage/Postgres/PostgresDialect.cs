@@ -151,5 +151,11 @@ internal static class PostgresSchema
             expires_at BIGINT, revoked_at BIGINT);
         CREATE TABLE account_challenges (challenge BYTEA PRIMARY KEY, expires_at BIGINT NOT NULL);
         """,
+        // 6: fleet capacity (issue 17, peer-limit wipe loop): the device count kept in fleet_state with every add and removal
+        // (under its row lock), so an add checks the capacity without counting the table.
+        """
+        ALTER TABLE fleet_state ADD COLUMN device_count BIGINT NOT NULL DEFAULT 0;
+        UPDATE fleet_state SET device_count = (SELECT COUNT(*) FROM devices) WHERE id = 1;
+        """,
     ];
 }

@@ -136,5 +136,11 @@ internal static class SqliteSchema
             expires_at INTEGER, revoked_at INTEGER);
         CREATE TABLE account_challenges (challenge BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
         """,
+        // 6: fleet capacity (issue 17, peer-limit wipe loop): the device count kept in fleet_state with every add and removal
+        // (under its row lock), so an add checks the capacity without counting the table.
+        """
+        ALTER TABLE fleet_state ADD COLUMN device_count INTEGER NOT NULL DEFAULT 0;
+        UPDATE fleet_state SET device_count = (SELECT COUNT(*) FROM devices) WHERE id = 1;
+        """,
     ];
 }
