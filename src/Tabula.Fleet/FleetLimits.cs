@@ -12,8 +12,18 @@ public static class FleetLimits
     /// <summary>OWASP 2023 guidance for PBKDF2-HMAC-SHA256.</summary>
     public const int Pbkdf2Iterations = 600_000;
 
-    /// <summary>Staff dashboard sessions expire; API tokens do not (they are revoked).</summary>
+    /// <summary>Staff dashboard sessions expire after this.</summary>
     public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(12);
+
+    /// <summary>API and enrollment tokens expire after this unless created with another --expires (never only by name).</summary>
+    public static readonly TimeSpan DefaultTokenLifetime = TimeSpan.FromDays(90);
+
+    /// <summary>The furthest expiry a token may be given short of never (arbitrary: ten years).</summary>
+    public static readonly TimeSpan MaxTokenLifetime = TimeSpan.FromDays(3660);
+    public const int MaxExpiresLength = 40;
+
+    /// <summary>A token's last use is written at most this often (one write per token per minute, not one per request).</summary>
+    public static readonly TimeSpan TokenLastUsedGranularity = TimeSpan.FromMinutes(1);
 
     /// <summary>An enrollment nonce must be used within this time, once.</summary>
     public static readonly TimeSpan EnrollmentNonceLifetime = TimeSpan.FromMinutes(2);
@@ -73,4 +83,7 @@ public static class FleetLimits
     public const int MinPasswordLength = 12;
     public const int MaxPasswordLength = 1024;
     public const int MaxTokenNameLength = 100;
+
+    /// <summary>Longer bearer strings are no token of ours (ours are ~48 characters); refused before hashing.</summary>
+    public const int MaxBearerLength = 256;
 }

@@ -86,6 +86,7 @@ public static class FleetServer
         builder.Services.AddSingleton(customerPolicy);
         builder.Services.AddSingleton(perClient);
         builder.Services.AddSingleton<VoucherService>();
+        builder.Services.AddSingleton<TokenService>();
         builder.Services.AddFleetRateLimits(options.RateLimits);
         var pool = new AddressPool(options.Ipv4Pool, options.Ipv6Pool);
         builder.Services.AddSingleton(pool);
@@ -109,6 +110,7 @@ public static class FleetServer
         if (options.RateLimits.Enabled) app.UseRateLimiter();
         app.MapStaff();
         app.MapVouchers();
+        app.MapTokens();
         app.MapMachines();
         app.MapRelays();
         app.MapCustomers();

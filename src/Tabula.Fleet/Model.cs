@@ -19,8 +19,26 @@ public sealed record Machine(
     string Id, MachineState State, MachineState? PreviousState, byte[] IdentityKey, byte[] WireGuardKey,
     string PackageDigest, RelayPlacement? Placement, long AppliedRevision, long EnrolledAt, long UpdatedAt);
 
+/// <summary>A staff member; <see cref="DeactivatedAt"/> set means no login, session or token of theirs works.</summary>
 public sealed record Staff(long Id, string Username, StaffRole Role, string PasswordHash, byte[]? TotpSecret,
-    bool TotpEnabled, long TotpLastStep);
+    bool TotpEnabled, long TotpLastStep, long? DeactivatedAt = null)
+{
+    public bool Active => DeactivatedAt is null;
+}
+
+/// <summary>The kinds of bearer token staff can list and revoke (<see cref="Core.TokenService"/>).</summary>
+public enum TokenKind { Session, Api, Enrollment }
+
+/// <summary>
+/// A token as listed: never its secret. <see cref="Id"/> is "KIND-N" (api-12, session-3, enrollment-5). Owner is the
+/// staff member a session or API token acts as, or who created an enrollment token; role is the owner's (staff tokens).
+/// </summary>
+public sealed record TokenInfo(string Id, TokenKind Kind, string Name, string Owner, StaffRole? Role, long CreatedAt, long? ExpiresAt,
+    long? LastUsedAt, bool SingleUse = false, long? UsedAt = null, string? Machine = null);
+
+/// <summary>An enrollment token's row: optional expiry, single use (spent at the first enrollment), binding to one machine id.</summary>
+public sealed record EnrollmentToken(long Id, string Name, string CreatedBy, long CreatedAt, long? ExpiresAt, bool SingleUse, long? UsedAt,
+    string? Machine, long? LastUsedAt);
 
 public sealed record Account(long Id, string Number, long CreatedAt, int DeviceLimit);
 
@@ -68,6 +86,20 @@ public static class MachineStateNames
         foreach (var r in Enum.GetValues<StaffRole>())
             if (r.Name() == text) { role = r; return true; }
         role = default;
+        return false;
+    }
+
+    public static string Name(this TokenKind kind) => kind switch
+    {
+        TokenKind.Session => "session", TokenKind.Api => "api", TokenKind.Enrollment => "enrollment",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    public static bool TryParseTokenKind(string? text, out TokenKind kind)
+    {
+        foreach (var k in Enum.GetValues<TokenKind>())
+            if (k.Name() == text) { kind = k; return true; }
+        kind = default;
         return false;
     }
 }

@@ -64,4 +64,54 @@ public sealed class CliTests(SqliteFleetFixture fleet) : IClassFixture<SqliteFle
             FleetJson.Default.SelfServiceAccountRequest);
         Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.StatusCode);
     }
+
+    [Fact]
+    public async Task Tokens_and_staff_verbs_mint_list_revoke_deactivate_and_change_roles()
+    {
+        string user = "cli" + Guid.NewGuid().ToString("N")[..6];
+        await fleet.Host.Staff.CreateStaffAsync("test", user, FleetFixture.AdminPassword, StaffRole.Viewer, CancellationToken.None);
+        string[] admin = ["--token", fleet.AdminToken];
+
+        // An operator may not mint: exit 1, forbidden. An admin mints for the new viewer, with an expiry.
+        var (exit, _, error) = await Tabula("fleet", "tokens", "create", "--name", "mine");
+        Assert.Equal(1, exit);
+        Assert.Contains("forbidden", error);
+        (exit, var output, error) = await Tabula(["fleet", "tokens", "create", "--name", "laptop", "--for", user, "--expires", "7d", "--json", .. admin]);
+        Assert.True(exit == 0, error);
+        var minted = JsonSerializer.Deserialize(output, FleetJson.Default.TokenResponse)!;
+        Assert.StartsWith("tfa_", minted.Token);
+        (exit, output, error) = await Tabula(["fleet", "enrollment-token", "create", "--name", "rack 9", "--single-use", "--expires", "1d", .. admin]);
+        Assert.True(exit == 0, error);
+        Assert.StartsWith("tfe_", output.Trim());
+        Assert.Contains("enrollment-", error);
+
+        (exit, output, error) = await Tabula(["fleet", "tokens", "list", "--json", .. admin]);
+        Assert.True(exit == 0, error);
+        Assert.DoesNotContain(minted.Token[4..], output);
+        var listed = JsonSerializer.Deserialize(output, FleetJson.Default.ListTokenView)!;
+        Assert.Contains(listed, t => t.Id == minted.Id && t.Owner == user && t.Role == "viewer" && t.ExpiresAt is not null);
+        Assert.Contains(listed, t => t is { Kind: "enrollment", Name: "rack 9", SingleUse: true });
+        (exit, output, error) = await Tabula(["fleet", "tokens", "list", .. admin]);
+        Assert.True(exit == 0, error);
+        Assert.Contains($"{minted.Id}  laptop  owner {user} (viewer)", output);
+
+        (exit, output, error) = await Tabula(["fleet", "staff", "role", user, "operator", "--reason", "on call", .. admin]);
+        Assert.True(exit == 0, error);
+        Assert.Equal($"{user}: operator, active", output.Trim());
+        (exit, _, error) = await Tabula(["fleet", "staff", "deactivate", user, "--reason", "left", .. admin]);
+        Assert.True(exit == 0, error);
+        (exit, _, error) = await Tabula("fleet", "machines", "list", "--token", minted.Token);
+        Assert.Equal(1, exit);
+        Assert.Contains("unauthenticated", error);
+        (exit, _, error) = await Tabula(["fleet", "staff", "activate", user, .. admin]);
+        Assert.True(exit == 0, error);
+
+        (exit, _, error) = await Tabula(["fleet", "tokens", "revoke", minted.Id!, "--reason", "done", .. admin]);
+        Assert.Equal(1, exit);   // deactivation revoked it already
+        Assert.Contains("not_found", error);
+        string enrollmentId = listed.Single(t => t.Name == "rack 9").Id;
+        (exit, output, error) = await Tabula(["fleet", "tokens", "revoke", enrollmentId, "--reason", "done", .. admin]);
+        Assert.True(exit == 0, error);
+        Assert.Contains($"{enrollmentId} (enrollment", output);
+    }
 }

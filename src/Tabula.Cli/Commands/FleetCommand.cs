@@ -17,7 +17,8 @@ internal static class FleetCommand
         {
             ProvisioningCommands.TlsInit("Tabula fleet CA", "pass it as --fleet-ca to `tabula image relay`"),
         },
-        new Command("staff", "Staff accounts.") { FleetStaffCommand.Create() },
+        new Command("staff", "Staff accounts.") { FleetStaffCommand.Create(), FleetStaffCommand.Switch(activate: false), FleetStaffCommand.Switch(activate: true), FleetStaffCommand.Role() },
+        FleetTokensCommand.Create(),
         FleetMachinesCommand.Create(),
         FleetCustomersCommand.Create(),
         FleetVouchersCommand.Create(),

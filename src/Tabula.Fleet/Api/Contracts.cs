@@ -10,10 +10,24 @@ namespace Tabula.Fleet.Api;
 public sealed record LoginRequest(string? Username, string? Password, string? Totp);
 public sealed record LoginResponse(string Token, string Username, string Role, DateTimeOffset ExpiresAt);
 public sealed record CreateStaffRequest(string? Username, string? Password, string? Role);
-public sealed record StaffView(string Username, string Role, bool TotpEnabled);
+public sealed record StaffView(string Username, string Role, bool TotpEnabled, bool Active = true);
 public sealed record StaffCreated(string Username, string Role, string? ApiToken);
 public sealed record NameRequest(string? Name);
-public sealed record TokenResponse(string Token);
+/// <summary>A new token, shown once, with its id (to revoke it) and expiry (none: it never expires).</summary>
+public sealed record TokenResponse(string Token, string? Id = null, DateTimeOffset? ExpiresAt = null);
+/// <summary>An API token (name, expires) or enrollment token (also single_use, machine). <c>expires</c>: 90d, 12h, an ISO time, never.</summary>
+public sealed record CreateTokenRequest(string? Name, string? Expires = null, bool? SingleUse = null, string? Machine = null);
+/// <summary>A token as listed: never the secret.</summary>
+public sealed record TokenView(string Id, string Kind, string Name, string Owner, string? Role, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt,
+    DateTimeOffset? LastUsedAt, bool SingleUse, DateTimeOffset? UsedAt, string? Machine)
+{
+    public static TokenView From(TokenInfo t) => new(t.Id, t.Kind.Name(), t.Name, t.Owner, t.Role?.Name(), At(t.CreatedAt), At(t.ExpiresAt),
+        At(t.LastUsedAt), t.SingleUse, At(t.UsedAt), t.Machine);
+
+    private static DateTimeOffset At(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+    private static DateTimeOffset? At(long? ms) => ms is { } v ? DateTimeOffset.FromUnixTimeMilliseconds(v) : null;
+}
+public sealed record RoleRequest(string? Role, string? Reason);
 public sealed record TotpBeginResponse(string Secret, string Uri);
 public sealed record CodeRequest(string? Code);
 /// <summary>A lifecycle action's reason; <c>override_freshness</c> (deploy only) deploys a machine whose boot is not known fresh.</summary>
@@ -77,6 +91,10 @@ public sealed record RelayView(
 [JsonSerializable(typeof(List<StaffView>))]
 [JsonSerializable(typeof(NameRequest))]
 [JsonSerializable(typeof(TokenResponse))]
+[JsonSerializable(typeof(CreateTokenRequest))]
+[JsonSerializable(typeof(TokenView))]
+[JsonSerializable(typeof(List<TokenView>))]
+[JsonSerializable(typeof(RoleRequest))]
 [JsonSerializable(typeof(TotpBeginResponse))]
 [JsonSerializable(typeof(CodeRequest))]
 [JsonSerializable(typeof(NonceResponse))]

@@ -71,10 +71,13 @@ public static class MachineEndpoints
             var drained = await enrollment.WithdrawPackageAsync(me.Username, digest, body?.Reason, http.RequestAborted);
             return TypedResults.Ok(new WithdrawnView(digest, [.. drained]));
         });
-        api.MapPost("/enrollment-tokens", async (NameRequest body, HttpContext http, StaffService staffService, EnrollmentService enrollment) =>
+        // Body {"name": …} as before; optional "expires" (default 90d), "single_use", "machine" (issue 17).
+        api.MapPost("/enrollment-tokens", async (CreateTokenRequest body, HttpContext http, StaffService staffService, EnrollmentService enrollment) =>
         {
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
-            return TypedResults.Ok(new TokenResponse(await enrollment.CreateEnrollmentTokenAsync(me.Username, body.Name ?? "", http.RequestAborted)));
+            var (token, info) = await enrollment.CreateEnrollmentTokenAsync(me.Username,
+                new EnrollmentService.EnrollmentTokenOptions(body.Name ?? "", body.Expires, body.SingleUse ?? false, body.Machine), http.RequestAborted);
+            return TypedResults.Ok(StaffEndpoints.Created(token, info));
         });
         api.MapGet("/revisions/{revision:long}/applied", async (long revision, HttpContext http, StaffService staffService, MachineService machines) =>
         {
@@ -99,7 +102,10 @@ public static class MachineEndpoints
         {
             while (!ct.IsCancellationRequested)
             {
-                if (await events.WaitAsync(seen, FleetLimits.HeartbeatInterval, ct))
+                bool changed = await events.WaitAsync(seen, FleetLimits.HeartbeatInterval, ct);
+                // A revoked session or deactivated staff member's open stream ends at its next event or heartbeat.
+                if (await staffService.AuthenticateStaffAsync(Auth.Bearer(http), ct) is null) return;
+                if (changed)
                 {
                     seen = events.Version;
                     await http.Response.WriteAsync($"event: machines\ndata: {seen}\n\n", ct);

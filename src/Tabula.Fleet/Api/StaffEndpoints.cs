@@ -22,17 +22,43 @@ public static class StaffEndpoints
         api.MapGet("/me", async (HttpContext http, StaffService staffService) =>
         {
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
-            return TypedResults.Ok(new StaffView(me.Username, me.Role.Name(), me.TotpEnabled));
+            return TypedResults.Ok(View(me));
         });
-        api.MapPost("/me/tokens", async (NameRequest body, HttpContext http, StaffService staffService) =>
+        // Issue 17: only admins mint API tokens (for themselves here, for others at /staff/{username}/tokens); others get 403.
+        api.MapPost("/me/tokens", async (CreateTokenRequest body, HttpContext http, StaffService staffService) =>
+        {
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
+            var (token, info) = await staffService.MintApiTokenAsync(me, null, body.Name ?? "", body.Expires, http.RequestAborted);
+            return TypedResults.Ok(Created(token, info));
+        });
+        api.MapPost("/staff/{username}/tokens", async (string username, CreateTokenRequest body, HttpContext http, StaffService staffService) =>
+        {
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
+            var (token, info) = await staffService.MintApiTokenAsync(me, username, body.Name ?? "", body.Expires, http.RequestAborted);
+            return TypedResults.Ok(Created(token, info));
+        });
+        api.MapPost("/staff/{username}/deactivate", async (string username, ReasonRequest? body, HttpContext http, StaffService staffService) =>
+        {
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
+            return TypedResults.Ok(View(await staffService.DeactivateAsync(me, username, body?.Reason, http.RequestAborted)));
+        });
+        api.MapPost("/staff/{username}/activate", async (string username, ReasonRequest? body, HttpContext http, StaffService staffService) =>
+        {
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
+            return TypedResults.Ok(View(await staffService.ActivateAsync(me, username, body?.Reason, http.RequestAborted)));
+        });
+        api.MapPost("/staff/{username}/role", async (string username, RoleRequest body, HttpContext http, StaffService staffService) =>
+        {
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
+            if (!MachineStateNames.TryParseRole(body.Role, out StaffRole role))
+                throw new FleetException(FleetError.InvalidInput, "role is viewer, operator or admin");
+            return TypedResults.Ok(View(await staffService.SetRoleAsync(me, username, role, body.Reason, http.RequestAborted)));
+        });
+        // On an account with TOTP, the body carries a current code: {"code": "123456"}.
+        api.MapPost("/me/totp", async (CodeRequest? body, HttpContext http, StaffService staffService) =>
         {
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
-            return TypedResults.Ok(new TokenResponse(await staffService.CreateApiTokenAsync(me, body.Name ?? "", http.RequestAborted)));
-        });
-        api.MapPost("/me/totp", async (HttpContext http, StaffService staffService) =>
-        {
-            var me = await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
-            var (secret, uri) = await staffService.BeginTotpAsync(me, http.RequestAborted);
+            var (secret, uri) = await staffService.BeginTotpAsync(me, body?.Code, http.RequestAborted);
             return TypedResults.Ok(new TotpBeginResponse(Security.Base32.Encode(secret), uri));
         });
         api.MapPost("/me/totp/confirm", async (CodeRequest body, HttpContext http, StaffService staffService) =>
@@ -45,7 +71,7 @@ public static class StaffEndpoints
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Admin);
             var all = await staffService.ListStaffAsync(http.RequestAborted);
-            return TypedResults.Ok(all.Select(s => new StaffView(s.Username, s.Role.Name(), s.TotpEnabled)).ToList());
+            return TypedResults.Ok(all.Select(View).ToList());
         });
         api.MapPost("/staff", async (CreateStaffRequest body, HttpContext http, StaffService staffService) =>
         {
@@ -63,6 +89,11 @@ public static class StaffEndpoints
                 e.Target, e.Reason, e.Detail)).ToList());
         });
     }
+
+    private static StaffView View(Staff s) => new(s.Username, s.Role.Name(), s.TotpEnabled, s.Active);
+
+    internal static TokenResponse Created(string token, TokenInfo info) =>
+        new(token, info.Id, info.ExpiresAt is { } e ? DateTimeOffset.FromUnixTimeMilliseconds(e) : null);
 
     private static async Task<Ok<LoginResponse>> Login(LoginRequest body, HttpContext http, StaffService staffService, LoginThrottle throttle)
     {

@@ -14,18 +14,30 @@ namespace Tabula.Fleet.Core;
 public sealed class EnrollmentService(IStore store, MachineEvents machineEvents, FleetMetrics metrics, TimeProvider time,
     TicketKey ticketKey, ILogger<EnrollmentService> logger)
 {
-    public async Task<string> CreateEnrollmentTokenAsync(string actor, string name, CancellationToken ct)
+    public async Task<string> CreateEnrollmentTokenAsync(string actor, string name, CancellationToken ct) =>
+        (await CreateEnrollmentTokenAsync(actor, new EnrollmentTokenOptions(name), ct)).Token;
+
+    /// <summary>What an enrollment token may do: <c>Expires</c> as <see cref="TokenLifetime"/> reads it (90 days by default),
+    /// <c>SingleUse</c> (spent by its first enrollment), <c>Machine</c> (only this machine id may enroll with it).</summary>
+    public sealed record EnrollmentTokenOptions(string Name, string? Expires = null, bool SingleUse = false, string? Machine = null);
+
+    public async Task<(string Token, TokenInfo Info)> CreateEnrollmentTokenAsync(string actor, EnrollmentTokenOptions options, CancellationToken ct)
     {
-        if (name.Length is 0 or > FleetLimits.MaxTokenNameLength)
-            throw new FleetException(FleetError.InvalidInput, $"token names are 1-{FleetLimits.MaxTokenNameLength} characters");
+        if (options.Name.Length is 0 or > FleetLimits.MaxTokenNameLength || options.Name.Any(char.IsControl))
+            throw new FleetException(FleetError.InvalidInput, $"token names are 1-{FleetLimits.MaxTokenNameLength} printable characters");
+        if (options.Machine is { } m && !Tabula.Packaging.MachineIdentity.IsMachineId(m))
+            throw new FleetException(FleetError.InvalidInput, "a machine id is 32 lowercase hex characters (tabula fleet machines list)");
+        long? expiresAt = TokenLifetime.Parse(options.Expires, time.GetUtcNow(), FleetLimits.DefaultTokenLifetime);
         string token = Secrets.NewToken("tfe");
-        await Write(async tx =>
+        var info = await Write(async tx =>
         {
-            await tx.InsertEnrollmentTokenAsync(Secrets.HashToken(token), name, actor);
-            await tx.AuditAsync(actor, "enrollment-token.create", name, null, null);
-            return 0;
+            long id = await tx.InsertEnrollmentTokenAsync(Secrets.HashToken(token), options.Name, actor, expiresAt, options.SingleUse, options.Machine);
+            var created = TokenService.Describe(new EnrollmentToken(id, options.Name, actor, tx.Now, expiresAt, options.SingleUse, null, options.Machine, null));
+            await tx.AuditAsync(actor, "enrollment-token.create", created.Id, null,
+                $"name={options.Name}, expires={StaffService.Describe(expiresAt)}, single_use={(options.SingleUse ? "yes" : "no")}, machine={options.Machine ?? "any"}");
+            return created;
         }, ct);
-        return token;
+        return (token, info);
     }
 
     public Task AllowPackageAsync(string actor, string digest, string? reason, CancellationToken ct)
@@ -74,10 +86,23 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
         return drained;
     }
 
-    private async Task RequireEnrollmentTokenAsync(IEnrollmentTx tx, string? token)
+    /// <summary>
+    /// The enrollment token's row if it may enroll <paramref name="machineId"/> now (null at the nonce, before the machine
+    /// is named): known, unexpired, not spent if single-use, and bound to no machine or this one.
+    /// </summary>
+    private static async Task<EnrollmentToken> RequireEnrollmentTokenAsync(IEnrollmentTx tx, string? token, string? machineId)
     {
-        if (string.IsNullOrEmpty(token) || !await tx.EnrollmentTokenExistsAsync(Secrets.HashToken(token)))
-            throw new FleetException(FleetError.Unauthenticated, "a valid enrollment token is required");
+        var row = string.IsNullOrEmpty(token) || token.Length > FleetLimits.MaxBearerLength ? null
+            : await tx.GetEnrollmentTokenAsync(Secrets.HashToken(token));
+        string? refusal = row switch
+        {
+            null => "a valid enrollment token is required",
+            { ExpiresAt: { } e } when e <= tx.Now => "this enrollment token has expired",
+            { SingleUse: true, UsedAt: not null } => "this enrollment token was single-use and has been used",
+            { Machine: { } bound } when machineId is not null && bound != machineId => "this enrollment token is bound to another machine",
+            _ => null,
+        };
+        return refusal is null ? row! : throw new FleetException(FleetError.Unauthenticated, refusal);
     }
 
     public async Task<(byte[] Nonce, DateTimeOffset Expires)> NewEnrollmentNonceAsync(string? enrollmentToken, CancellationToken ct)
@@ -86,7 +111,7 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
         var expires = time.GetUtcNow() + FleetLimits.EnrollmentNonceLifetime;
         await Write(async tx =>
         {
-            await RequireEnrollmentTokenAsync(tx, enrollmentToken);
+            await RequireEnrollmentTokenAsync(tx, enrollmentToken, null);
             await tx.InsertNonceAsync(nonce, expires.ToUnixTimeMilliseconds());
             return 0;
         }, ct);
@@ -112,7 +137,7 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
         string id = Enrollment.MachineId(request.IdentityKey);
         bool consumed = await Write(async tx =>
         {
-            await RequireEnrollmentTokenAsync(tx, enrollmentToken);
+            await RequireEnrollmentTokenAsync(tx, enrollmentToken, id);
             return await tx.ConsumeNonceAsync(request.Nonce);
         }, ct);
         if (!consumed) throw new FleetException(FleetError.ReplayedEnrollment, "the enrollment nonce is unknown, expired or already used");
@@ -123,6 +148,11 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
         MachineFreshness? freshness = null;
         var machine = await store.WriteAsync(async tx =>
         {
+            // Again, in the transaction that enrolls: a token revoked meanwhile is refused, and a single-use one is spent
+            // here, after the signature verified (a forged attempt cannot burn it), by exactly one of concurrent enrollments.
+            var token = await RequireEnrollmentTokenAsync(tx, enrollmentToken, id);
+            if (!await tx.UseEnrollmentTokenAsync(token.Id, token.SingleUse, id))
+                throw new FleetException(FleetError.Unauthenticated, "this enrollment token was single-use and has been used");
             bool allowed = await tx.IsPackageAllowedAsync(request.PackageDigest);
             var existing = await tx.GetMachineAsync(id, forUpdate: true);
             Machine result;

@@ -56,26 +56,24 @@ public interface IMachineRowTx : ITx
 }
 
 /// <summary>Staff accounts, their tokens and TOTP, and reading the audit log.</summary>
-public interface IStaffTx : ITx
+public interface IStaffTx : IStaffTokenTx
 {
     Task<long> InsertStaffAsync(string username, StaffRole role, string passwordHash);
     Task<Staff?> GetStaffAsync(string username);
     Task<IReadOnlyList<Staff>> ListStaffAsync();
     Task SetTotpAsync(long staffId, byte[]? secret, bool enabled);
     Task SetTotpLastStepAsync(long staffId, long step);
-    Task InsertStaffTokenAsync(byte[] tokenHash, long staffId, string kind, string name, long? expiresAt);
+    Task<long> InsertStaffTokenAsync(byte[] tokenHash, long staffId, string kind, string name, long? expiresAt);
     Task<Staff?> GetStaffByTokenAsync(byte[] tokenHash);
     Task DeleteStaffTokenAsync(byte[] tokenHash);
     Task<IReadOnlyList<AuditEntry>> ListAuditAsync(int limit);
 }
 
 /// <summary>Enrollment tokens, nonces, allowed packages, and the machine rows an enrollment creates or renews.</summary>
-public interface IEnrollmentTx : IMachineRowTx
+public interface IEnrollmentTx : IMachineRowTx, IEnrollmentTokenTx
 {
     Task InsertNonceAsync(byte[] nonce, long expiresAt);
     Task<bool> ConsumeNonceAsync(byte[] nonce);
-    Task InsertEnrollmentTokenAsync(byte[] tokenHash, string name, string createdBy);
-    Task<bool> EnrollmentTokenExistsAsync(byte[] tokenHash);
     Task AllowPackageAsync(string digest, string addedBy);
     /// <summary>Whether <paramref name="digest"/> is allowed; the row stays locked until commit, so a withdrawal waits.</summary>
     Task<bool> IsPackageAllowedAsync(string digest);

@@ -211,13 +211,6 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
         public async Task<bool> ConsumeNonceAsync(byte[] nonce) =>
             await Exec("DELETE FROM enroll_nonces WHERE nonce = @n AND expires_at >= @now", ("n", nonce), ("now", Now)) == 1;
 
-        public Task InsertEnrollmentTokenAsync(byte[] tokenHash, string name, string createdBy) =>
-            Exec("INSERT INTO enroll_tokens (token_hash, name, created_at, created_by) VALUES (@h, @n, @now, @by)",
-                ("h", tokenHash), ("n", name), ("now", Now), ("by", createdBy));
-
-        public async Task<bool> EnrollmentTokenExistsAsync(byte[] tokenHash) =>
-            await Scalar("SELECT COUNT(*) FROM enroll_tokens WHERE token_hash = @h", ("h", tokenHash)) > 0;
-
         public Task AllowPackageAsync(string digest, string addedBy) =>
             Exec("INSERT INTO allowed_packages (digest, added_at, added_by) VALUES (@d, @now, @by) ON CONFLICT (digest) DO NOTHING",
                 ("d", digest), ("now", Now), ("by", addedBy));
@@ -237,12 +230,13 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
             await Query("SELECT digest FROM allowed_packages ORDER BY added_at, digest", r => r.GetString(0));
 
         // ---- staff
-        private const string StaffColumns = "s.id, s.username, s.role, s.password_hash, s.totp_secret, s.totp_enabled, s.totp_last_step";
+        private const string StaffColumns = "s.id, s.username, s.role, s.password_hash, s.totp_secret, s.totp_enabled, s.totp_last_step, s.deactivated_at";
 
         private static Staff MapStaff(DbDataReader r)
         {
             MachineStateNames.TryParseRole(r.GetString(2), out StaffRole role);
-            return new Staff(L(r, 0), r.GetString(1), role, r.GetString(3), r.IsDBNull(4) ? null : B(r, 4), L(r, 5) != 0, L(r, 6));
+            return new Staff(L(r, 0), r.GetString(1), role, r.GetString(3), r.IsDBNull(4) ? null : B(r, 4), L(r, 5) != 0, L(r, 6),
+                r.IsDBNull(7) ? null : L(r, 7));
         }
 
         public async Task<long> InsertStaffAsync(string username, StaffRole role, string passwordHash) =>
@@ -261,14 +255,11 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
         public Task SetTotpLastStepAsync(long staffId, long step) =>
             Exec("UPDATE staff SET totp_last_step = @s WHERE id = @id", ("s", step), ("id", staffId));
 
-        public Task InsertStaffTokenAsync(byte[] tokenHash, long staffId, string kind, string name, long? expiresAt) =>
-            Exec("INSERT INTO staff_tokens (token_hash, staff_id, kind, name, created_at, expires_at) VALUES (@h, @s, @k, @n, @now, @e)",
-                ("h", tokenHash), ("s", staffId), ("k", kind), ("n", name), ("now", Now), ("e", expiresAt));
+        public async Task<long> InsertStaffTokenAsync(byte[] tokenHash, long staffId, string kind, string name, long? expiresAt) =>
+            (await Query("INSERT INTO staff_tokens (token_hash, staff_id, kind, name, created_at, expires_at) VALUES (@h, @s, @k, @n, @now, @e) RETURNING id",
+                r => L(r, 0), ("h", tokenHash), ("s", staffId), ("k", kind), ("n", name), ("now", Now), ("e", expiresAt)))[0];
 
-        public async Task<Staff?> GetStaffByTokenAsync(byte[] tokenHash) =>
-            (await Query($"SELECT {StaffColumns} FROM staff_tokens t JOIN staff s ON s.id = t.staff_id " +
-                         "WHERE t.token_hash = @h AND (t.expires_at IS NULL OR t.expires_at > @now)",
-                MapStaff, ("h", tokenHash), ("now", Now))).FirstOrDefault();
+        public async Task<Staff?> GetStaffByTokenAsync(byte[] tokenHash) => (await FindStaffTokenAsync(tokenHash))?.Staff;
 
         public Task DeleteStaffTokenAsync(byte[] tokenHash) => Exec("DELETE FROM staff_tokens WHERE token_hash = @h", ("h", tokenHash));
 

@@ -142,5 +142,27 @@ internal static class SqliteSchema
         ALTER TABLE fleet_state ADD COLUMN device_count INTEGER NOT NULL DEFAULT 0;
         UPDATE fleet_state SET device_count = (SELECT COUNT(*) FROM devices) WHERE id = 1;
         """,
+        // 7: tokens (issue 17): staff and enrollment tokens get ids (to list and revoke them) and a last use; enrollment tokens
+        // an expiry, single use and a machine binding; staff a deactivation time and a pending TOTP secret (re-enrollment keeps
+        // the current one until the new one is confirmed). SQLite adds no key column to a table: both are rebuilt.
+        """
+        CREATE TABLE staff_tokens_v7 (id INTEGER PRIMARY KEY AUTOINCREMENT, token_hash BLOB NOT NULL UNIQUE,
+            staff_id INTEGER NOT NULL REFERENCES staff(id) ON DELETE CASCADE, kind TEXT NOT NULL, name TEXT NOT NULL,
+            created_at INTEGER NOT NULL, expires_at INTEGER, last_used_at INTEGER);
+        INSERT INTO staff_tokens_v7 (token_hash, staff_id, kind, name, created_at, expires_at)
+            SELECT token_hash, staff_id, kind, name, created_at, expires_at FROM staff_tokens ORDER BY created_at;
+        DROP TABLE staff_tokens;
+        ALTER TABLE staff_tokens_v7 RENAME TO staff_tokens;
+        CREATE INDEX staff_tokens_staff ON staff_tokens (staff_id);
+        CREATE TABLE enroll_tokens_v7 (id INTEGER PRIMARY KEY AUTOINCREMENT, token_hash BLOB NOT NULL UNIQUE, name TEXT NOT NULL,
+            created_at INTEGER NOT NULL, created_by TEXT NOT NULL, expires_at INTEGER, single_use INTEGER NOT NULL DEFAULT 0,
+            used_at INTEGER, machine_id TEXT, last_used_at INTEGER);
+        INSERT INTO enroll_tokens_v7 (token_hash, name, created_at, created_by)
+            SELECT token_hash, name, created_at, created_by FROM enroll_tokens ORDER BY created_at;
+        DROP TABLE enroll_tokens;
+        ALTER TABLE enroll_tokens_v7 RENAME TO enroll_tokens;
+        ALTER TABLE staff ADD COLUMN deactivated_at INTEGER;
+        ALTER TABLE staff ADD COLUMN totp_pending BLOB;
+        """,
     ];
 }
