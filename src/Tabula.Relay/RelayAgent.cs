@@ -30,6 +30,11 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
     public TimeSpan EgressRetry { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>What stboot handed over about this boot's freshness (issue 16), reported at every enrollment; null: none.</summary>
     public FreshnessReport? Freshness { get; init; }
+    /// <summary>
+    /// The most peers the agent puts on the WireGuard device: kernel WireGuard's 2^20 by default (wireguard-go holds 2^16).
+    /// Counted and enforced by the agent itself (<see cref="PeerSync"/>); past it the apply is partial and reported.
+    /// </summary>
+    public int PeerLimit { get; init; } = PeerCapacity.KernelMaxPeers;
 }
 
 /// <summary>
@@ -43,7 +48,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
 {
     readonly RelayEgress? egress = options.Egress is null ? null : new RelayEgress(options.Egress, device.Name);
 
-    public PeerSync Sync { get; } = new(device.Control, fleet, log, time, options.ConnectionFlush);
+    public PeerSync Sync { get; } = new(device.Control, fleet, log, time, options.ConnectionFlush, options.PeerLimit);
     EndpointAmnesia? amnesia;
     public EndpointAmnesia Amnesia => amnesia ??= new(device.Control, Sync, options.EndpointIdle, time);
     public string? MachineId { get; private set; }
@@ -147,6 +152,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
 
     async Task ServeAsync(RelayConfigView config, CancellationToken ct)
     {
+        Sync.Pools = TunnelPools.FromGateways(config.Ipv4Gateway, config.Ipv6Gateway);   // peers outside them are never installed
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         Task[] tasks = [Sync.RunAsync(stop.Token), ReportAppliedAsync(stop.Token), ReportHealthAsync(stop.Token),
             Amnesia.RunAsync(options.EndpointSweepInterval, log, stop.Token), .. egress is null ? [] : new[] { EgressAsync(config, stop.Token) }];
@@ -237,15 +243,16 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
             var (firewall, dnsAnswered) = egress?.Counters() ?? (new EgressCounters(0, 0, 0, 0, 0), 0);
             if (reports++ % 10 == 0)
             {
-                log.Health(peerCount, handshakes, rx, tx, Sync.Counters, Amnesia.Forgotten);
+                log.Health(peerCount, handshakes, rx, tx, Sync.Counters, Amnesia.Forgotten, Sync.Status);
                 if (egress is not null)
                     log.EgressCounters(firewall.ForwardedPackets, firewall.ForwardedBytes, firewall.IsolationDroppedPackets, firewall.NatEntries, dnsAnswered);
             }
+            var sync = Sync.Status;
             try
             {
                 await fleet.HealthAsync(new HealthReport(peerCount, handshakes, (long)Math.Min(rx, long.MaxValue), (long)Math.Min(tx, long.MaxValue),
                     Sync.AppliedRevision, Clamp(firewall.ForwardedPackets), Clamp(firewall.ForwardedBytes), Clamp(firewall.IsolationDroppedPackets),
-                    firewall.NatEntries, dnsAnswered), ct);
+                    firewall.NatEntries, dnsAnswered, sync.Wanted, sync.Applied, sync.Pending, sync.OutsidePool, sync.Partial, sync.PartialReason), ct);
             }
             catch (RelayException) { }
             catch (FleetCallException e) when (!e.NeedsEnrollment) { }

@@ -49,6 +49,10 @@ public sealed class RelayLog(TextWriter console, TimeProvider time, int capacity
     public void Snapshot(long revision, int peers, TimeSpan elapsed) =>
         writer.Write("sync", $"snapshot revision={revision} peers={peers} took={Ms(elapsed)}");
 
+    /// <summary>The device serves part of the set (counts and a reason word only): printed after a snapshot that left it partial.</summary>
+    public void Partial(int wanted, int applied, int pending, int outsidePool, int peerLimit, string reason) =>
+        writer.Write("sync", $"partial wanted={wanted} applied={applied} pending={pending} outside_pool={outsidePool} peer_limit={peerLimit} reason={reason}");
+
     public void Resubscribe(string reason, long from, TimeSpan delay) =>
         writer.Write("sync", $"resubscribe from={from} in={delay.TotalSeconds:0.0}s reason=\"{reason.Replace('"', '\'')}\"");
 
@@ -57,9 +61,10 @@ public sealed class RelayLog(TextWriter console, TimeProvider time, int capacity
     /// customer's business; the peer stream's adds and removes, the connections flushed and the endpoints forgotten
     /// appear here as counts since start.
     /// </summary>
-    public void Health(int peers, int handshakesLastMinute, ulong rxBytes, ulong txBytes, PeerSyncCounters sync, long forgotten) =>
+    public void Health(int peers, int handshakesLastMinute, ulong rxBytes, ulong txBytes, PeerSyncCounters sync, long forgotten, PeerSyncStatus status) =>
         writer.Write("health", $"peers={peers} handshakes_1m={handshakesLastMinute} rx={rxBytes} tx={txBytes} " +
-            $"added={sync.Added} removed={sync.Removed} flushed={sync.ConnectionsFlushed} flush_failed={sync.FlushFailures} forgotten={forgotten}");
+            $"added={sync.Added} removed={sync.Removed} flushed={sync.ConnectionsFlushed} flush_failed={sync.FlushFailures} forgotten={forgotten}" +
+            (status.Partial ? $" wanted={status.Wanted} pending={status.Pending} outside_pool={status.OutsidePool} partial={status.PartialReason}" : ""));
 
     /// <summary>The egress totals: forwarded, dropped by isolation, NAT entries, DNS answers; never a name or address.</summary>
     public void EgressCounters(ulong forwardedPackets, ulong forwardedBytes, ulong isolationDropped, int natEntries, long dnsAnswered) =>

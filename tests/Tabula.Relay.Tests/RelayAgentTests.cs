@@ -22,7 +22,7 @@ namespace Tabula.Relay.Tests;
 ///   ns far: 203.0.113.10/24 via 203.0.113.1 ── veth ── ns client 203.0.113.1/24 (forwarding);  relay: 203.0.113.0/24 via 10.203.0.2
 /// </code>
 /// </summary>
-public sealed class RelayAgentTests
+public sealed partial class RelayAgentTests
 {
     static async Task Until(Func<Task<bool>> condition, string what, int seconds = 60)
     {
@@ -78,7 +78,7 @@ public sealed class RelayAgentTests
     const string Far = "203.0.113.10", FarName = "far.egress.test", Private = "192.168.77.1";
     const int FarPort = 8080;
 
-    static async Task<Rig> StartAsync(TimeSpan? endpointIdle = null, bool egress = false)
+    static async Task<Rig> StartAsync(TimeSpan? endpointIdle = null, bool egress = false, int? peerLimit = null)
     {
         var files = new RelayFiles();
         var fleet = await FleetOverHttps.StartAsync(files, egress ? [Far] : null);
@@ -131,6 +131,7 @@ public sealed class RelayAgentTests
             ConnectionFlush = new FlushInNamespace(relayNs),
             Egress = egress ? new Tabula.Relay.Firewall.RelayEgressOptions(vethR) { InNamespace = work => relayNs.RunInside(work) } : null,
             EgressRetry = TimeSpan.FromMilliseconds(500),
+            PeerLimit = peerLimit ?? Tabula.Fleet.Protocol.PeerCapacity.KernelMaxPeers,
         }, log, TimeProvider.System);
         var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         return new Rig

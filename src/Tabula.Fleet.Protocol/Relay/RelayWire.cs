@@ -37,9 +37,18 @@ public sealed record AppliedRequest(long Revision);
 
 /// <summary>POST /relay/v1/health: aggregate counts only, never a customer key, endpoint or time of a handshake.</summary>
 /// <remarks>The egress totals (forwarded, dropped by isolation, NAT table size, DNS answers) are appended with
-/// defaults: an older agent's report parses with zeros.</remarks>
+/// defaults: an older agent's report parses with zeros. Then how much of the peer set the device serves (issue 17, peer
+/// limit): <c>peers_wanted</c> in the controller's set at <c>applied_revision</c>, <c>peers_applied</c> of them on the
+/// device, <c>peers_pending</c> waiting for room, <c>peers_outside_pool</c> refused for addresses outside the relay's pools,
+/// <c>partial_apply</c> and its reason (<c>peer_limit</c>, <c>device_refused:ERRNO</c>, <c>outside_pool</c>, comma-separated;
+/// at most <see cref="MaxPartialReasonLength"/> characters); an older agent's report reads as not partial.</remarks>
 public sealed record HealthReport(long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision,
-    long ForwardedPackets = 0, long ForwardedBytes = 0, long IsolationDroppedPackets = 0, long NatEntries = 0, long DnsQueriesAnswered = 0);
+    long ForwardedPackets = 0, long ForwardedBytes = 0, long IsolationDroppedPackets = 0, long NatEntries = 0, long DnsQueriesAnswered = 0,
+    long PeersWanted = 0, long PeersApplied = 0, long PeersPending = 0, long PeersOutsidePool = 0, bool PartialApply = false, string? PartialReason = null)
+{
+    /// <summary>The longest <c>partial_reason</c> the controller keeps (every reason the agent knows, with an errno name, fits).</summary>
+    public const int MaxPartialReasonLength = 64;
+}
 
 /// <summary>Every error answer of the controller (all APIs, not only /relay/v1).</summary>
 public sealed record ErrorBody(string Error, string Message);

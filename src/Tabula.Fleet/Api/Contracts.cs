@@ -55,8 +55,12 @@ public sealed record MachineView(
 public sealed record AllowPackageRequest(string? Digest, string? Reason);
 /// <summary>A withdrawn package and the deployed machines that were running it, now draining.</summary>
 public sealed record WithdrawnView(string Digest, List<string> Drained);
+/// <summary>A relay's latest health report. <c>peers</c> is what its device holds; <c>peers_wanted</c> the set at its revision,
+/// <c>peers_applied</c> of them on the device, <c>peers_pending</c> waiting for room, <c>peers_outside_pool</c> refused;
+/// <c>partial_apply</c> with <c>partial_reason</c> (peer_limit, device_refused:ERRNO, outside_pool) when it serves part of the set.</summary>
 public sealed record HealthView(string MachineId, long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision,
-    DateTimeOffset ReportedAt);
+    DateTimeOffset ReportedAt, long PeersWanted = 0, long PeersApplied = 0, long PeersPending = 0, long PeersOutsidePool = 0,
+    bool PartialApply = false, string? PartialReason = null);
 public sealed record AppliedView(long Revision, long Head, long Deployed, long Applied);
 public sealed record CreateAccountRequest(int? DeviceLimit);
 public sealed record AccountView(string Number, int DeviceLimit, DateTimeOffset CreatedAt);

@@ -26,7 +26,8 @@ public static class MachineEndpoints
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
             return TypedResults.Ok(board.All().Select(kv => new HealthView(kv.Key, kv.Value.Peers, kv.Value.HandshakesLastMinute,
-                kv.Value.RxBytes, kv.Value.TxBytes, kv.Value.AppliedRevision, kv.Value.ReportedAt)).ToList());
+                kv.Value.RxBytes, kv.Value.TxBytes, kv.Value.AppliedRevision, kv.Value.ReportedAt, kv.Value.PeerSet.Wanted, kv.Value.PeerSet.Applied,
+                kv.Value.PeerSet.Pending, kv.Value.PeerSet.OutsidePool, kv.Value.PeerSet.Partial, kv.Value.PeerSet.PartialReason)).ToList());
         });
         api.MapGet("/machines/{id}", async (string id, HttpContext http, StaffService staffService, MachineService machines, ReleaseService releases) =>
         {

@@ -102,6 +102,13 @@ public static class PublicEndpoints
             named.Select(n => ((string?)n.Label, n.Egress.NatEntries)));
         FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_dns_queries_answered", "Queries the relay's in-tunnel resolver answered.",
             named.Select(n => ((string?)n.Label, n.Egress.DnsQueriesAnswered)));
+        var shares = reports.Where(r => hostnames.ContainsKey(r.Key)).Select(r => (Label: $"relay=\"{hostnames[r.Key]}\"", r.Value.PeerSet)).ToList();
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_peers_pending", "Peers of the set the relay's device lacks for room (its peer limit, or the device refused more).",
+            shares.Select(s => ((string?)s.Label, s.PeerSet.Pending)));
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_peers_outside_pool", "Peers the relay refused because their tunnel addresses lie outside its pools.",
+            shares.Select(s => ((string?)s.Label, s.PeerSet.OutsidePool)));
+        FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_partial_apply", "1 when the relay's device serves only part of the peer set.",
+            shares.Select(s => ((string?)s.Label, s.PeerSet.Partial ? 1L : 0L)));
         FleetMetrics.AppendGauge(sb, "tabula_fleet_relay_reports", "Relays with a health report since this instance started.", [(null, reports.Count)]);
         FleetMetrics.AppendGauge(sb, metrics.Subscribers.Name, metrics.Subscribers.Help, [(null, metrics.Subscribers.Value)]);
         foreach (var counter in metrics.All) FleetMetrics.AppendCounter(sb, counter);

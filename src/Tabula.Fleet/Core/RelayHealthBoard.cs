@@ -12,6 +12,14 @@ public sealed class RelayHealthBoard(TimeProvider time)
     {
         /// <summary>The egress totals of the report (zero from an agent that predates them).</summary>
         public EgressTotals Egress { get; init; } = new(0, 0, 0, 0, 0);
+        /// <summary>How much of the peer set the relay's device serves (not partial from an agent that predates it).</summary>
+        public PeerSetShare PeerSet { get; init; } = new(0, 0, 0, 0, null);
+    }
+
+    /// <summary>Peers in the set, on the device, waiting for room, refused for addresses outside the pools; why partial (null: whole).</summary>
+    public sealed record PeerSetShare(long Wanted, long Applied, long Pending, long OutsidePool, string? PartialReason)
+    {
+        public bool Partial => PartialReason is not null;
     }
 
     /// <summary>Forwarded packets and bytes, packets dropped by isolation, NAT entries, DNS queries answered: totals only.</summary>
@@ -32,10 +40,21 @@ public sealed class RelayHealthBoard(TimeProvider time)
 
     public void Report(string machineId, Protocol.HealthReport r)
     {
-        if (r.ForwardedPackets < 0 || r.ForwardedBytes < 0 || r.IsolationDroppedPackets < 0 || r.NatEntries < 0 || r.DnsQueriesAnswered < 0)
+        if (r.ForwardedPackets < 0 || r.ForwardedBytes < 0 || r.IsolationDroppedPackets < 0 || r.NatEntries < 0 || r.DnsQueriesAnswered < 0
+            || r.PeersWanted < 0 || r.PeersApplied < 0 || r.PeersPending < 0 || r.PeersOutsidePool < 0)
             throw new FleetException(FleetError.InvalidInput, "health counts are not negative");
+        // The reason is the relay's text: bounded, and only the characters its words use (it reaches dashboards and metrics).
+        if (r.PartialReason is { } why && (why.Length > Protocol.HealthReport.MaxPartialReasonLength
+            || why.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or ',' or ':'))))
+            throw new FleetException(FleetError.InvalidInput, $"partial_reason is at most {Protocol.HealthReport.MaxPartialReasonLength} characters of [A-Za-z0-9_,:]");
         Report(machineId, r.Peers, r.HandshakesLastMinute, r.RxBytes, r.TxBytes, r.AppliedRevision,
             new EgressTotals(r.ForwardedPackets, r.ForwardedBytes, r.IsolationDroppedPackets, r.NatEntries, r.DnsQueriesAnswered));
+        if (latest.TryGetValue(machineId, out var entry))
+            latest[machineId] = entry with
+            {
+                PeerSet = new PeerSetShare(r.PeersWanted, r.PeersApplied, r.PeersPending, r.PeersOutsidePool,
+                    r.PartialApply ? (string.IsNullOrEmpty(r.PartialReason) ? "unspecified" : r.PartialReason) : null),
+            };
     }
 
     public Entry? Get(string machineId) => latest.TryGetValue(machineId, out var entry) ? entry : null;

@@ -25,6 +25,8 @@ public sealed class FleetOverHttps : IAsyncDisposable
     public string AdminToken { get; private set; } = "";
     public string EnrollmentToken { get; private set; } = "";
     public IReadOnlyList<Certificate> Ca { get; }
+    /// <summary>The SQLite file (tests that play a tampered database write to it directly).</summary>
+    public string DatabaseFile => Path.Combine(files.Root, "fleet.db");
 
     FleetOverHttps(RelayFiles files)
     {
