@@ -19,6 +19,8 @@ namespace Tabula.Provisioning;
 [JsonSerializable(typeof(AuditEntry))]
 [JsonSerializable(typeof(IReadOnlyList<AuditEntry>))]
 [JsonSerializable(typeof(TokenRecord[]))]
+[JsonSerializable(typeof(TokenView[]))]
+[JsonSerializable(typeof(Dictionary<string, DateTimeOffset>))]
 [JsonSerializable(typeof(GroupFile))]
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(PublishResponse))]

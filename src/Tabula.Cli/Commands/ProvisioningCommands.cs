@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Tabula.Provisioning;
 using System.Net;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
@@ -56,18 +59,55 @@ public static class ProvisioningCommands
                           "Default: both. Give a build pipeline publish only, so it cannot repoint the fleet.",
             AllowMultipleArgumentsPerToken = true,
         };
-        var create = new Command("create", "Create a staff token; prints it once. The store keeps only its SHA-256.") { store, name, roles };
+        var expires = new Option<string?>("--expires")
+        {
+            Description = "When it stops working: a duration (90d, 12h), an ISO 8601 time, or never (default 90d)",
+        };
+        var create = new Command("create", "Create a staff token; prints it once. The store keeps only its SHA-256.") { store, name, roles, expires };
         create.SetAction((result, ct) => ProvisioningCli.RunAsync(async () =>
         {
             var fileStore = new FileStore(result.GetValue(store)!);
             string[] given = result.GetValue(roles) is { Length: > 0 } r ? r : StaffRoles.All;
-            var (token, record) = StaffTokens.Create(result.GetValue(name)!, DateTimeOffset.UtcNow, given);
+            var now = DateTimeOffset.UtcNow;
+            var (token, record) = StaffTokens.Create(result.GetValue(name)!, now, given, StaffTokens.ParseExpiry(result.GetValue(expires), now));
             await fileStore.AddTokenAsync(record, ct);
             Console.WriteLine(token);
-            Console.Error.WriteLine($"tabula: token for {record.Name} ({string.Join(", ", record.Roles ?? StaffRoles.All)}) stored (hashed) in {fileStore.Root}; it is shown only now");
+            Console.Error.WriteLine($"tabula: token {record.Id} for {record.Name} ({string.Join(", ", record.Roles ?? StaffRoles.All)}), expires " +
+                                    $"{(record.ExpiresAt is { } e ? e.ToString("u", CultureInfo.InvariantCulture) : "never")}, stored (hashed) in {fileStore.Root}; it is shown only now");
             return 0;
         }));
-        return new Command("token", "Staff bearer tokens.") { create };
+
+        var lstore = StoreOption();
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of text" };
+        var list = new Command("list", "List staff tokens (never the token or its hash): id, name, roles, created, expires, last used.") { lstore, json };
+        list.SetAction((result, ct) => ProvisioningCli.RunAsync(async () =>
+        {
+            var fileStore = new FileStore(result.GetValue(lstore)!);
+            var uses = await fileStore.ListTokenUsesAsync(ct);
+            var views = (await fileStore.ListTokensAsync(ct)).Select(t => TokenView.From(t, uses)).ToArray();
+            if (result.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(views, ProvisioningJsonContext.Default.TokenViewArray));
+            else
+                foreach (var v in views)
+                    Console.WriteLine($"{v.Id}  {v.Name}  {string.Join(",", v.Roles)}  created {v.CreatedAt.ToString("u", CultureInfo.InvariantCulture)}  " +
+                                      $"expires {(v.ExpiresAt is { } e ? e.ToString("u", CultureInfo.InvariantCulture) : "never")}  " +
+                                      $"last used {(v.LastUsedAt is { } u ? u.ToString("u", CultureInfo.InvariantCulture) : "never")}");
+            return 0;
+        }));
+
+        var rstore = StoreOption();
+        var id = new Argument<string>("id") { Description = "Token id from list (12 hex digits)" };
+        var reason = new Option<string?>("--reason") { Description = "Why (in the audit log)" };
+        var revoke = new Command("revoke", "Revoke a staff token: the running server refuses it from the next request on (audited as token.revoke).")
+            { rstore, id, reason };
+        revoke.SetAction((result, ct) => ProvisioningCli.RunAsync(async () =>
+        {
+            var fileStore = new FileStore(result.GetValue(rstore)!);
+            var revoked = await fileStore.RevokeTokenAsync(result.GetValue(id)!, "cli", result.GetValue(reason), DateTimeOffset.UtcNow, ct)
+                          ?? throw new ArgumentException($"no token {result.GetValue(id)} (tabula provisioning token list)");
+            Console.WriteLine($"token {revoked.Id} ({revoked.Name}) revoked");
+            return 0;
+        }));
+        return new Command("token", "Staff bearer tokens.") { create, list, revoke };
     }
 
     static Command Tls() => new("tls", "TLS for the provisioning server.")

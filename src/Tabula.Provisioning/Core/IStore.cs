@@ -46,6 +46,16 @@ public interface IStore
 
     Task<IReadOnlyList<TokenRecord>> ListTokensAsync(CancellationToken ct);
     Task AddTokenAsync(TokenRecord token, CancellationToken ct);
+
+    /// <summary>Removes the token with <paramref name="id"/> (<see cref="TokenRecord.Id"/>) and audits it as
+    /// <c>token.revoke</c>; returns it, or null when there is none.</summary>
+    Task<TokenRecord?> RevokeTokenAsync(string id, string actor, string? reason, DateTimeOffset at, CancellationToken ct);
+
+    /// <summary>When each token (by id) was last used, as the server recorded it.</summary>
+    Task<IReadOnlyDictionary<string, DateTimeOffset>> ListTokenUsesAsync(CancellationToken ct);
+
+    /// <summary>Records a token's use. The server calls it at most once a minute per token.</summary>
+    Task RecordTokenUseAsync(string id, DateTimeOffset at, CancellationToken ct);
 }
 
 /// <summary>Bytes written to staging and hashed, not yet visible under any name. Disposing an uncommitted

@@ -36,6 +36,22 @@ public sealed record TokenRecord(string Name, string Sha256, DateTimeOffset Crea
     /// <summary>What the token may do (<see cref="StaffRoles"/>): publish packages, move channels, or both. Null (tokens
     /// written before roles existed) means both.</summary>
     public string[]? Roles { get; init; }
+
+    /// <summary>When the token stops working; null: never (tokens written before expiry existed, or created with
+    /// <c>--expires never</c>).</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>How staff name the token to list and revoke it: the first 12 hex digits of its hash (the hash of a 256-bit
+    /// random secret; it tells nothing about the token). Not stored.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string Id => Sha256.Length >= 12 ? Sha256[..12] : Sha256;
+}
+
+/// <summary>A token as listed: never the secret or its hash.</summary>
+public sealed record TokenView(string Id, string Name, string[] Roles, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt, DateTimeOffset? LastUsedAt)
+{
+    public static TokenView From(TokenRecord t, IReadOnlyDictionary<string, DateTimeOffset> uses) =>
+        new(t.Id, t.Name, t.Roles ?? StaffRoles.All, t.CreatedAt, t.ExpiresAt, uses.TryGetValue(t.Id, out var used) ? used : null);
 }
 
 /// <summary>

@@ -26,7 +26,7 @@ namespace Tabula.Provisioning.Storage;
 /// </summary>
 public sealed class FileStore : IStore
 {
-    readonly string root, objects, packages, channels, groups, tmp, auditPath, tokensPath;
+    readonly string root, objects, packages, channels, groups, tmp, auditPath, tokensPath, tokenUsesPath;
     readonly SemaphoreSlim writeLock = new(1, 1);
     readonly int maxGroupFileBytes;
     (DateTime Stamp, IReadOnlyList<MachineGroup> Groups)? groupCache;
@@ -42,6 +42,7 @@ public sealed class FileStore : IStore
         tmp = Path.Combine(this.root, "tmp");
         auditPath = Path.Combine(this.root, "audit.jsonl");
         tokensPath = Path.Combine(this.root, "tokens.json");
+        tokenUsesPath = Path.Combine(this.root, "token-uses.json");
         try
         {
             foreach (string dir in (string[])[this.root, objects, packages, channels, groups, tmp])
@@ -287,6 +288,47 @@ public sealed class FileStore : IStore
             var tokens = (await ListTokensAsync(ct)).Append(token).ToArray();
             await WriteAtomicAsync(tokensPath,
                 JsonSerializer.SerializeToUtf8Bytes(tokens, ProvisioningJsonContext.Default.TokenRecordArray), ct);
+        }
+        finally
+        {
+            writeLock.Release();
+        }
+    }
+
+    // tokens.json is written only by `tabula provisioning token create|revoke`; the server writes last uses to their own file,
+    // token-uses.json, so a running server can never write back a token that was revoked meanwhile.
+    public async Task<TokenRecord?> RevokeTokenAsync(string id, string actor, string? reason, DateTimeOffset at, CancellationToken ct)
+    {
+        await writeLock.WaitAsync(ct);
+        try
+        {
+            var tokens = await ListTokensAsync(ct);
+            var revoked = tokens.Where(t => t.Id == id).ToList();
+            if (revoked.Count != 1) return null;
+            await WriteAtomicAsync(tokensPath,
+                JsonSerializer.SerializeToUtf8Bytes(tokens.Where(t => t.Id != id).ToArray(), ProvisioningJsonContext.Default.TokenRecordArray), ct);
+            await AppendAuditAsync(new AuditEntry(at, actor, "token.revoke", id, revoked[0].Name, "revoked") { Reason = reason }, ct);
+            return revoked[0];
+        }
+        finally
+        {
+            writeLock.Release();
+        }
+    }
+
+    public async Task<IReadOnlyDictionary<string, DateTimeOffset>> ListTokenUsesAsync(CancellationToken ct) =>
+        await ReadRecordAsync(tokenUsesPath, ProvisioningJsonContext.Default.DictionaryStringDateTimeOffset, ct) ?? [];
+
+    public async Task RecordTokenUseAsync(string id, DateTimeOffset at, CancellationToken ct)
+    {
+        await writeLock.WaitAsync(ct);
+        try
+        {
+            var uses = new Dictionary<string, DateTimeOffset>(await ListTokenUsesAsync(ct)) { [id] = at };
+            // Forget ids no longer in tokens.json, so the file stays as small as the token list.
+            var live = (await ListTokensAsync(ct)).Select(t => t.Id).ToHashSet();
+            foreach (string gone in uses.Keys.Where(k => !live.Contains(k)).ToList()) uses.Remove(gone);
+            await WriteAtomicAsync(tokenUsesPath, JsonSerializer.SerializeToUtf8Bytes(uses, ProvisioningJsonContext.Default.DictionaryStringDateTimeOffset), ct);
         }
         finally
         {

@@ -36,7 +36,8 @@ public sealed class TestServer : IAsyncDisposable
     public SignedPackages Packages { get; }
     public FileStore Store => (FileStore)app.Services.GetService(typeof(IStore))!;
 
-    public static async Task<TestServer> StartAsync(Action<ProvisioningOptions>? configure = null, SignedPackages? packages = null)
+    public static async Task<TestServer> StartAsync(Action<ProvisioningOptions>? configure = null, SignedPackages? packages = null,
+        TimeProvider? time = null)
     {
         string root = Directory.CreateTempSubdirectory("tabula-prov-").FullName;
         packages ??= new SignedPackages();
@@ -55,7 +56,7 @@ public sealed class TestServer : IAsyncDisposable
         var (token, record) = StaffTokens.Create("alice", DateTimeOffset.UtcNow);
         await store.AddTokenAsync(record, CancellationToken.None);
         var app = ProvisioningServer.Build(options, TrustPolicyVerifier.FromDirectory(options.TrustPolicyDirectory),
-            minimumLevel: LogLevel.Warning);
+            time, minimumLevel: LogLevel.Warning);
         await app.StartAsync();
         var address = new Uri(ProvisioningServer.BoundAddresses(app)[0].Replace("127.0.0.1", "localhost"));
         return new TestServer(app, root, address, token, tls, packages);
