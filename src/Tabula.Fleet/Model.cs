@@ -9,11 +9,24 @@ public enum StaffRole { Viewer, Operator, Admin }
 /// <summary>
 /// Where and how a relay serves, set by staff at provisioning. <see cref="Latitude"/>/<see cref="Longitude"/> are the
 /// city's (given by staff or from <see cref="Core.CityTable"/>); placements stored before they existed have none.
+/// <see cref="Ipv4AddrOut"/>/<see cref="Ipv6AddrOut"/> are separate egress addresses, if staff gave them: the relay NATs
+/// its customers to them instead of the in-addresses (<see cref="EgressIpv4"/>, <see cref="EgressIpv6"/>). The placement
+/// is stored as one JSON column, so these appended fields need no schema change: a placement stored without them reads
+/// back with none, which means "egress on the in-addresses", as before.
 /// </summary>
 public sealed record RelayPlacement(
     string Hostname, string CountryCode, string Country, string CityCode, string City,
     string Provider, bool Owned, string Ipv4AddrIn, string? Ipv6AddrIn, int Port, int Weight, bool IncludeInCountry,
-    double? Latitude = null, double? Longitude = null);
+    double? Latitude = null, double? Longitude = null, string? Ipv4AddrOut = null, string? Ipv6AddrOut = null)
+{
+    /// <summary>The IPv4 address customers are NATed to: the egress address if given, else the in-address.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string EgressIpv4 => Ipv4AddrOut ?? Ipv4AddrIn;
+
+    /// <summary>The IPv6 address customers are NATed to: the egress address if given, else the in-address (may be none).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? EgressIpv6 => Ipv6AddrOut ?? Ipv6AddrIn;
+}
 
 public sealed record Machine(
     string Id, MachineState State, MachineState? PreviousState, byte[] IdentityKey, byte[] WireGuardKey,

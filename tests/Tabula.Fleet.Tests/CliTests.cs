@@ -24,9 +24,11 @@ public sealed class CliTests(SqliteFleetFixture fleet) : IClassFixture<SqliteFle
         Assert.Contains(machines, m => m.Id == relay.MachineId);
 
         (exit, output, error) = await Tabula("fleet", "machines", "provision", relay.MachineId, "--hostname", "fi-hel-wg-001", "--country-code", "fi",
-            "--country", "Finland", "--city-code", "hel", "--city", "Helsinki", "--provider", "creanova", "--ipv4-in", "185.204.1.203", "--json");
+            "--country", "Finland", "--city-code", "hel", "--city", "Helsinki", "--provider", "creanova", "--ipv4-in", "185.204.1.203", "--ipv4-out", "185.204.1.210", "--ipv6-out", "2a03:1b20:2:f011::10", "--json");
         Assert.True(exit == 0, error);
-        Assert.Equal("provisioned", JsonSerializer.Deserialize(output, FleetJson.Default.MachineView)!.State);
+        var provisioned = JsonSerializer.Deserialize(output, FleetJson.Default.MachineView)!;
+        Assert.Equal(("provisioned", "185.204.1.210", "2a03:1b20:2:f011::10"),
+            (provisioned.State, provisioned.Placement!.Ipv4AddrOut, provisioned.Placement.Ipv6AddrOut));
 
         (exit, _, error) = await Tabula("fleet", "machines", "drain", relay.MachineId, "--reason", "not deployed yet");
         Assert.Equal(1, exit);

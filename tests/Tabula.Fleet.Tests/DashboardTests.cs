@@ -63,6 +63,7 @@ public sealed class DashboardTests(SqliteFleetFixture fleet) : IClassFixture<Sql
 
         var machine = await fleet.Host.Client(fleet.ViewerToken).GetFromJsonAsync($"/api/v1/machines/{relay.MachineId}", FleetJson.Default.MachineView);
         Assert.Equal("deployed", machine!.State);
+        Assert.Null(machine.Placement!.Ipv4AddrOut);   // the form's empty "ipv4 out" field means none: egress on ipv4_addr_in
         var audit = await fleet.Host.Client(fleet.AdminToken).GetFromJsonAsync("/api/v1/audit", FleetJson.Default.ListAuditView);
         Assert.Contains(audit!, a => a.Actor == "alice" && a.Action == "machine.deploy" && a.Target == relay.MachineId);
         var list = await fleet.Host.Client().GetFromJsonAsync("/app/v1/relays", FleetJson.Default.RelayList);

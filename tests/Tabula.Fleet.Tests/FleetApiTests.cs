@@ -203,6 +203,44 @@ public abstract class FleetApiTests(FleetFixture fleet)
     }
 
     [Fact]
+    public async Task Separate_egress_addresses_if_given_are_what_the_relay_nats_to_and_the_relay_list_keeps_the_in_addresses()
+    {
+        if (!fleet.Available) return;
+        var relay = await EnrolledAsync();
+        using var asRelay = Host.Client(relay.RelayToken);
+        string path = $"/api/v1/machines/{relay.MachineId}/provision";
+        // Validated as the in-addresses are: the right family, and never inside a tunnel pool (customers NATed to a customer's address).
+        foreach (var bad in new[] { Stockholm with { Ipv4AddrOut = "10.64.3.4" }, Stockholm with { Ipv6AddrOut = "fc00:bbbb:bbbb:bb01::77" },
+                                    Stockholm with { Ipv4AddrOut = "2a03:1b20:1:f011::b" }, Stockholm with { Ipv6AddrOut = "185.65.134.2" },
+                                    Stockholm with { Ipv4AddrOut = "egress.example" } })
+        {
+            var (status, error) = await Http.ErrorOf(await Operator.PostAsJsonAsync(path, Unique(bad), FleetJson.Default.ProvisionRequest));
+            Assert.Equal((400, "invalid_input"), (status, error!.Error));
+            Assert.Contains(bad.Ipv4AddrOut is null ? "ipv6_addr_out" : "ipv4_addr_out", error.Message);
+        }
+        Assert.Equal("awaiting", (await Viewer.GetFromJsonAsync($"/api/v1/machines/{relay.MachineId}", FleetJson.Default.MachineView))!.State);
+
+        var placement = Unique(Stockholm) with { Ipv4AddrOut = "185.65.134.200", Ipv6AddrOut = "2a03:1b20:1:f011::e9" };
+        var provisioned = await OkMachine(await Operator.PostAsJsonAsync(path, placement, FleetJson.Default.ProvisionRequest));
+        Assert.Equal(("185.65.134.200", "2a03:1b20:1:f011::e9"), (provisioned.Placement!.Ipv4AddrOut, provisioned.Placement.Ipv6AddrOut));
+        var config = await asRelay.GetFromJsonAsync("/relay/v1/config", FleetJson.Default.RelayConfigView);
+        Assert.Equal(("185.65.134.200", "2a03:1b20:1:f011::e9"), (config!.PublicIpv4, config.PublicIpv6));
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/deploy", new ReasonRequest("go"), FleetJson.Default.ReasonRequest));
+        var list = await Anonymous.GetFromJsonAsync("/app/v1/relays", FleetJson.Default.RelayList);
+        var listed = Assert.Single(list!.Wireguard.Relays, r => r.Hostname == placement.Hostname);
+        Assert.Equal((Stockholm.Ipv4AddrIn, Stockholm.Ipv6AddrIn), (listed.Ipv4AddrIn, listed.Ipv6AddrIn));   // clients connect here
+        Assert.DoesNotContain("185.65.134.200", await Anonymous.GetStringAsync("/app/v1/relays"));
+
+        // Only IPv4 given separately: IPv6 egress stays on the in-address. An empty field (the dashboard's form) is "not given".
+        var other = await EnrolledAsync();
+        using var asOther = Host.Client(other.RelayToken);
+        await OkMachine(await Operator.PostAsJsonAsync($"/api/v1/machines/{other.MachineId}/provision",
+            Unique(Stockholm) with { Ipv4AddrOut = "185.65.134.201", Ipv6AddrOut = "" }, FleetJson.Default.ProvisionRequest));
+        config = await asOther.GetFromJsonAsync("/relay/v1/config", FleetJson.Default.RelayConfigView);
+        Assert.Equal(("185.65.134.201", Stockholm.Ipv6AddrIn), (config!.PublicIpv4, config.PublicIpv6));
+    }
+
+    [Fact]
     public async Task Unknown_machine_is_404_with_a_json_error()
     {
         if (!fleet.Available) return;

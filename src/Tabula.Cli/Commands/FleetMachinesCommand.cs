@@ -39,6 +39,8 @@ internal static class FleetMachinesCommand
         var owned = new Option<bool>("--owned") { Description = "The operator owns the hardware" };
         var ipv4 = new Option<string>("--ipv4-in") { Required = true, Description = "Public IPv4 clients connect to" };
         var ipv6 = new Option<string?>("--ipv6-in") { Description = "Public IPv6 clients connect to" };
+        var ipv4Out = new Option<string?>("--ipv4-out") { Description = "Public IPv4 customers' traffic leaves from (NAT), if not the --ipv4-in address" };
+        var ipv6Out = new Option<string?>("--ipv6-out") { Description = "Public IPv6 customers' traffic leaves from (NAT66), if not the --ipv6-in address" };
         var port = new Option<int>("--port") { DefaultValueFactory = _ => 51820, Description = "WireGuard listen port" };
         var weight = new Option<int>("--weight") { DefaultValueFactory = _ => 100 };
         var latitude = new Option<double?>("--latitude") { Description = "The city's latitude in degrees (default: from the built-in city table)" };
@@ -46,7 +48,7 @@ internal static class FleetMachinesCommand
         var reason = new Option<string?>("--reason") { Description = "Why (kept in the audit trail)" };
         var pjson = FleetCommand.Json();
         provision.Arguments.Add(id);
-        foreach (var o in new Option[] { hostname, countryCode, country, cityCode, city, provider, owned, ipv4, ipv6, port, weight, latitude, longitude, reason, pjson })
+        foreach (var o in new Option[] { hostname, countryCode, country, cityCode, city, provider, owned, ipv4, ipv6, ipv4Out, ipv6Out, port, weight, latitude, longitude, reason, pjson })
             provision.Options.Add(o);
         var premote = FleetApiClient.Options(provision);
         provision.SetAction((result, ct) => FleetCommand.Guard(async () =>
@@ -55,7 +57,7 @@ internal static class FleetMachinesCommand
             var body = new ProvisionRequest(result.GetValue(hostname), result.GetValue(countryCode), result.GetValue(country),
                 result.GetValue(cityCode), result.GetValue(city), result.GetValue(provider), result.GetValue(owned), result.GetValue(ipv4),
                 result.GetValue(ipv6), result.GetValue(port), result.GetValue(weight), true, result.GetValue(reason),
-                result.GetValue(latitude), result.GetValue(longitude));
+                result.GetValue(latitude), result.GetValue(longitude), result.GetValue(ipv4Out), result.GetValue(ipv6Out));
             var machine = await FleetApiClient.Call(client, HttpMethod.Post, $"/api/v1/machines/{Uri.EscapeDataString(result.GetValue(id)!)}/provision",
                 body, FleetJson.Default.ProvisionRequest, FleetJson.Default.MachineView, ct);
             PrintMachine(machine!, result.GetValue(pjson));

@@ -24,8 +24,8 @@ public sealed record EnrollResponse(string MachineId, string State, string Relay
 /// Fields after <c>ipv6_gateway</c> are the egress settings (docs/relay.md "Egress"), appended with defaults so a reply
 /// without them (an older controller) still parses: <c>dns_upstreams</c> the in-tunnel resolver's upstream addresses
 /// (empty: the relay serves without DNS); <c>blocked_prefixes</c> the operator's prefixes added to the relay's default
-/// private ranges; <c>public_ipv4</c>/<c>public_ipv6</c> the placement's <c>ipv4_addr_in</c>/<c>ipv6_addr_in</c>, the
-/// addresses customers are NATed to (null: masquerade); <c>private_endpoints</c> management addresses customers must
+/// private ranges; <c>public_ipv4</c>/<c>public_ipv6</c> the placement's egress addresses (<c>ipv4_addr_out</c>/
+/// <c>ipv6_addr_out</c>) if staff gave them, else its <c>ipv4_addr_in</c>/<c>ipv6_addr_in</c>: the addresses customers are NATed to (null: masquerade); <c>private_endpoints</c> management addresses customers must
 /// never reach (the controller's own listen addresses).
 /// </remarks>
 public sealed record RelayConfigView(string MachineId, string State, int ListenPort, string Ipv4Gateway, string Ipv6Gateway,

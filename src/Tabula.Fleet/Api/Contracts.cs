@@ -35,7 +35,7 @@ public sealed record ReasonRequest(string? Reason, bool? OverrideFreshness = nul
 public sealed record ProvisionRequest(
     string? Hostname, string? CountryCode, string? Country, string? CityCode, string? City, string? Provider, bool Owned,
     string? Ipv4AddrIn, string? Ipv6AddrIn, int? Port, int? Weight, bool? IncludeInCountry, string? Reason,
-    double? Latitude = null, double? Longitude = null);
+    double? Latitude = null, double? Longitude = null, string? Ipv4AddrOut = null, string? Ipv6AddrOut = null);
 public sealed record MachineView(
     string Id, string State, string? PreviousState, string WireguardPublicKey, string PackageDigest, RelayPlacement? Placement,
     long AppliedRevision, DateTimeOffset EnrolledAt, DateTimeOffset UpdatedAt, string Fingerprint,

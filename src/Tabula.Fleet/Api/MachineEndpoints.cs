@@ -40,7 +40,8 @@ public static class MachineEndpoints
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
             var placement = new RelayPlacement(body.Hostname ?? "", body.CountryCode ?? "", body.Country ?? "", body.CityCode ?? "",
                 body.City ?? "", body.Provider ?? "", body.Owned, body.Ipv4AddrIn ?? "", body.Ipv6AddrIn, body.Port ?? 51820,
-                body.Weight ?? 100, body.IncludeInCountry ?? true, body.Latitude, body.Longitude);
+                body.Weight ?? 100, body.IncludeInCountry ?? true, body.Latitude, body.Longitude,
+                NullIfEmpty(body.Ipv4AddrOut), NullIfEmpty(body.Ipv6AddrOut));
             var machine = await machines.TransitionAsync(me, id, MachineLifecycle.Action.Provision, body.Reason, placement, http.RequestAborted);
             return TypedResults.Ok(MachineView.From(machine));
         });
@@ -117,4 +118,7 @@ public static class MachineEndpoints
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
     }
+
+    // The dashboard's form sends an empty field for "not given".
+    private static string? NullIfEmpty(string? text) => string.IsNullOrWhiteSpace(text) ? null : text;
 }

@@ -34,13 +34,14 @@ public static class RelayEndpoints
             return TypedResults.NoContent();
         });
         // The agent polls this while it waits for staff, then reads its listen port and gateway addresses.
-        // Egress: the placement's public addresses (customers are NATed to them) and the fleet's egress settings.
+        // Egress: the placement's egress addresses if staff gave them, else its in-addresses (customers are NATed to them),
+        // and the fleet's egress settings. The public relay list keeps the in-addresses (PublicEndpoints).
         relay.MapGet(RelayRoutes.Config, async (HttpContext http, MachineService machines, AddressPool pool, RelayEgressSettings egress) =>
         {
             var machine = await Auth.RelayAsync(http, machines);
             return TypedResults.Ok(new RelayConfigView(machine.Id, machine.State.Name(), machine.Placement?.Port ?? 51820,
                 pool.Ipv4GatewayCidr, pool.Ipv6GatewayCidr, egress.Resolvers, egress.BlockedPrefixes,
-                NullIfEmpty(machine.Placement?.Ipv4AddrIn), machine.Placement?.Ipv6AddrIn, egress.PrivateEndpoints));
+                NullIfEmpty(machine.Placement?.EgressIpv4), machine.Placement?.EgressIpv6, egress.PrivateEndpoints));
         });
         relay.MapPost(RelayRoutes.Health, async (HealthReport body, HttpContext http, MachineService machines, RelayHealthBoard board) =>
         {

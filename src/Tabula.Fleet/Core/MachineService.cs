@@ -34,9 +34,10 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, Ad
         if (action == MachineLifecycle.Action.Provision)
         {
             ValidatePlacement(placement ?? throw new FleetException(FleetError.InvalidInput, "provision needs a placement (hostname, location, …)"));
-            // The relay NATs customers to these addresses; inside a pool they would be a customer's (its agent refuses it too).
-            RelayEgressSettings.CheckPublicAddress(pool, "ipv4_addr_in", placement.Ipv4AddrIn);
-            RelayEgressSettings.CheckPublicAddress(pool, "ipv6_addr_in", placement.Ipv6AddrIn);
+            // The relay NATs customers to the egress addresses (the in-addresses when none are given); inside a pool they would
+            // be a customer's (its agent refuses it too).
+            foreach (var (field, address) in PublicAddresses(placement))
+                RelayEgressSettings.CheckPublicAddress(pool, field, address);
             placement = WithCoordinates(placement);
         }
         // The whole store (not only this service's slice): deploy reads the machine's freshness in the same transaction.
@@ -94,12 +95,24 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, Ad
             throw new FleetException(FleetError.InvalidInput, "city_code is three lowercase letters");
         foreach (var (name, value) in new[] { ("country", p.Country), ("city", p.City), ("provider", p.Provider) })
             if (value.Length is 0 or > 100) throw new FleetException(FleetError.InvalidInput, $"{name} is 1-100 characters");
-        if (!System.Net.IPAddress.TryParse(p.Ipv4AddrIn, out var v4) || v4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-            throw new FleetException(FleetError.InvalidInput, "ipv4_addr_in is an IPv4 address");
-        if (p.Ipv6AddrIn is not null && (!System.Net.IPAddress.TryParse(p.Ipv6AddrIn, out var v6) || v6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6))
-            throw new FleetException(FleetError.InvalidInput, "ipv6_addr_in is an IPv6 address");
+        foreach (var (field, text) in PublicAddresses(p))
+        {
+            var family = field.StartsWith("ipv4", StringComparison.Ordinal)
+                ? System.Net.Sockets.AddressFamily.InterNetwork : System.Net.Sockets.AddressFamily.InterNetworkV6;
+            if (!System.Net.IPAddress.TryParse(text, out var address) || address.AddressFamily != family || text.Contains('%', StringComparison.Ordinal))
+                throw new FleetException(FleetError.InvalidInput, $"{field} is an {(family == System.Net.Sockets.AddressFamily.InterNetwork ? "IPv4" : "IPv6")} address");
+        }
         if (p.Port is < 1 or > 65535) throw new FleetException(FleetError.InvalidInput, "port is 1-65535");
         if (p.Weight is < 0 or > 10000) throw new FleetException(FleetError.InvalidInput, "weight is 0-10000");
+    }
+
+    /// <summary>The placement's public addresses that are given, with their field names: in-addresses and egress addresses.</summary>
+    private static IEnumerable<(string Field, string Address)> PublicAddresses(RelayPlacement p)
+    {
+        yield return ("ipv4_addr_in", p.Ipv4AddrIn);
+        if (p.Ipv6AddrIn is not null) yield return ("ipv6_addr_in", p.Ipv6AddrIn);
+        if (p.Ipv4AddrOut is not null) yield return ("ipv4_addr_out", p.Ipv4AddrOut);
+        if (p.Ipv6AddrOut is not null) yield return ("ipv6_addr_out", p.Ipv6AddrOut);
     }
 
     private static string Truncate(string s) => s.Length > 64 ? s[..64] + "…" : s;

@@ -10,7 +10,7 @@ namespace Tabula.Relay.Firewall;
 /// </summary>
 /// <remarks>
 /// <see cref="RelayEgress"/> builds it from the fleet's relay config (Tabula.Fleet.Protocol's <c>RelayConfigView</c>:
-/// public addresses from the placement's <c>ipv4_addr_in</c>/<c>ipv6_addr_in</c>, the fleet's resolvers and blocked
+/// public addresses from the placement's egress addresses, or its <c>ipv4_addr_in</c>/<c>ipv6_addr_in</c> when none were given, the fleet's resolvers and blocked
 /// prefixes), calls <see cref="EgressPolicy.FromConfig"/> with its uplink's addresses and applies the result with
 /// <see cref="EgressFirewall"/>. Null lists take the defaults of <see cref="EgressPolicy"/>.
 /// </remarks>
