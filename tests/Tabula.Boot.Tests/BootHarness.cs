@@ -58,6 +58,10 @@ internal sealed class BootHarness : IDisposable
     public List<string> LoadedModules { get; } = [];
     public BootOptions Options { get; set; } = new() { AttemptsPerObject = 2, MaxRounds = 3 };
 
+    /// <summary>How HTTP is done once the TLS roots are known; null: <see cref="Http"/> (fake). The freshness tests set
+    /// stboot's real pinned handler here to talk HTTPS to loopback servers.</summary>
+    public Func<IReadOnlyList<Packaging.Certificate>?, (HttpMessageHandler Handler, Fetch.PinnedTls? Tls)>? HttpFactory { get; set; }
+
     public string PathOf(string absolute) => Path.Combine(Root, absolute.TrimStart('/'));
 
     public BootHarness WriteFile(string absolute, byte[] content)
@@ -87,7 +91,7 @@ internal sealed class BootHarness : IDisposable
             Modules = new RecordingModules(LoadedModules),
             Mounts = new NoMounts(),
             Network = Network,
-            Http = _ => (Http, null),
+            Http = HttpFactory ?? (_ => (Http, null)),
             Time = TimeProvider.System,
             Sleep = Sleeps.Add,
             EfiVariables = new EfiVariables(PathOf("/sys/firmware/efi/efivars")),

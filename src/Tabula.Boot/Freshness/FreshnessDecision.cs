@@ -12,7 +12,7 @@ internal sealed record FreshnessVerdict(bool Boot, bool Fresh, FreshnessRefusal?
 
 /// <summary>
 /// The freshness decision (freshness design §5), pure: only called after the package signatures verified. With a ticket:
-/// it must parse (ticket-malformed), be signed by ticket_root.pem (ticket-signature), carry this attempt's nonce
+/// it must parse, and an answer over the cap or empty is no ticket either (ticket-malformed), be signed by ticket_root.pem (ticket-signature), carry this attempt's nonce
 /// (ticket-nonce), this machine's id (ticket-machine) and the verified archive's digest (ticket-digest). Then, with or
 /// without a ticket, the floors: the manifest's release is at least max(policy min_release, ticket min_release)
 /// (below-floor) and its class is the policy's and the ticket's (machine-class). No ticket: required refuses
@@ -24,6 +24,8 @@ internal static class FreshnessDecision
         Sha256Digest archive, Manifest manifest)
     {
         BootTicket? ticket = null;
+        if (round.NotATicket is { } answer)   // a 200 over the cap or empty: a bad ticket, not an unreachable controller
+            return Refuse(FreshnessRefusal.TicketMalformed, $"error={answer.Reason} detail=\"{OneLine(answer.Message)}\"", null);
         if (round.Ticket is { } bytes)
         {
             try { ticket = BootTicket.Parse(bytes); }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Tabula.Packaging;
 
 namespace Tabula.Boot.Freshness;
 
@@ -21,6 +22,9 @@ internal sealed class FreshnessRound(byte[] nonce, string? machineId) : IDisposa
 
     /// <summary>Why there is no ticket (one line, no secrets), when <see cref="Ticket"/> is null.</summary>
     public string? Unavailable { get; init; }
+
+    /// <summary>An answer that cannot be a ticket (over the cap, empty): refused as ticket-malformed, never booted unfresh.</summary>
+    public BootTicketException? NotATicket { get; init; }
 
     public void Dispose() => CryptographicOperations.ZeroMemory(Nonce);
 }

@@ -29,6 +29,7 @@ internal sealed class RequestTicket : BootState
         string? machineId = null;
         byte[]? ticket = null;
         string? unavailable;
+        BootTicketException? notATicket = null;
         byte[]? identity = null;
         try
         {
@@ -40,9 +41,10 @@ internal sealed class RequestTicket : BootState
             request.Clear();
             try
             {
-                (ticket, unavailable) = context.Http is { } http
+                var answer = context.Http is { } http
                     ? new TicketClient(http, context.Options, context.Environment.Sleep, context.Tls).Post(policy.TicketUrl, body)
-                    : (null, "no HTTP client (no network)");
+                    : new TicketAnswer(null, "no HTTP client (no network)");
+                (ticket, unavailable, notATicket) = (answer.Ticket, answer.Unavailable, answer.NotATicket);
             }
             finally { CryptographicOperations.ZeroMemory(body); }
         }
@@ -55,10 +57,13 @@ internal sealed class RequestTicket : BootState
             if (identity is not null)
                 CryptographicOperations.ZeroMemory(identity);
         }
-        var round = new FreshnessRound(nonce, machineId) { Ticket = ticket, Unavailable = unavailable };
+        var round = new FreshnessRound(nonce, machineId) { Ticket = ticket, Unavailable = unavailable, NotATicket = notATicket };
         string url = Urls.Redact(policy.TicketUrl);
 
-        if (ticket is null)
+        if (notATicket is not null)   // refused as ticket-malformed after the package verified (CheckFreshness), in either mode
+            context.Log.StageDone(Name, clock.Elapsed,
+                $"url={url} machine={machineId} ticket=malformed error={notATicket.Reason} detail=\"{FreshnessDecision.OneLine(notATicket.Message)}\"");
+        else if (ticket is null)
         {
             context.Log.StageDone(Name, clock.Elapsed, $"url={url} machine={machineId ?? "none"} ticket=none detail=\"{FreshnessDecision.OneLine(unavailable ?? "")}\"");
             if (policy.Mode == FreshnessMode.Required)

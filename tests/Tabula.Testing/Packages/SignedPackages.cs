@@ -34,12 +34,14 @@ public static class SignedPackages
         return new TestSigner(key, Certificate.Parse(der));
     }
 
-    /// <summary>An archive from our deterministic writer.</summary>
-    public static byte[] Archive(byte[] kernel, byte[] initramfs, string cmdline, string kernelName = "vmlinuz", string initramfsName = "initramfs.cpio.gz")
+    /// <summary>An archive from our deterministic writer; <paramref name="release"/> and <paramref name="machineClass"/> go
+    /// into its manifest (freshness, issue 16; 0 and null: none).</summary>
+    public static byte[] Archive(byte[] kernel, byte[] initramfs, string cmdline, string kernelName = "vmlinuz", string initramfsName = "initramfs.cpio.gz",
+        long release = 0, string? machineClass = null)
     {
         using var output = new MemoryStream();
         OsPackageArchiveWriter.Write(output, new OsPackageArchiveWriter.Inputs(
-            new MemoryStream(kernel), kernelName, new MemoryStream(initramfs), initramfsName, "tabula test OS", cmdline));
+            new MemoryStream(kernel), kernelName, new MemoryStream(initramfs), initramfsName, "tabula test OS", cmdline, release, machineClass));
         return output.ToArray();
     }
 
