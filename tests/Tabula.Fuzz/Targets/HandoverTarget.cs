@@ -4,7 +4,8 @@ namespace Tabula.Fuzz.Targets;
 
 /// <summary>
 /// handover.json, stboot's record for the next OS. An accepted record written back (when the writer takes it) and
-/// parsed again is the same record, with the host configuration byte for byte.
+/// parsed again is the same record, with the host configuration byte for byte and the same freshness object (issue 16:
+/// fresh, reason, release, class, and the ticket byte for byte; present in both or in neither).
 /// </summary>
 public static class HandoverTarget
 {
@@ -21,6 +22,8 @@ public static class HandoverTarget
         FuzzFinding.Check(again.OsPackageSha256 == record.OsPackageSha256 && again.Source == record.Source
             && again.DescriptorUrl == record.DescriptorUrl && again.HostConfigSource == record.HostConfigSource
             && again.HostConfigJson.AsSpan().SequenceEqual(record.HostConfigJson), "handover: parse, write, parse changed it", input);
+        FuzzFinding.Check(again.Freshness is null ? record.Freshness is null : again.Freshness.Equals(record.Freshness),
+            "handover: parse, write, parse changed its freshness", input);
         return true;
     }
 }
