@@ -36,6 +36,8 @@ public enum FleetError
     TooLarge,
     /// <summary>The fleet holds as many devices as its capacity (<see cref="FleetOptions.FleetCapacity"/>, below a relay's peer limit).</summary>
     FleetFull,
+    /// <summary>A password session of an operator or admin without TOTP while it is required: it may only enroll TOTP.</summary>
+    TotpRequired,
 }
 
 /// <summary>An expected refusal with a reason; never carries a customer key or address in its message.</summary>

@@ -77,6 +77,28 @@ public static class FleetLimits
     /// <summary>Request headers must arrive within this time (slowloris).</summary>
     public static readonly TimeSpan RequestHeadersTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>Default <see cref="FleetOptions.LoginLockoutThreshold"/>: ten wrong guesses in a row lock a staff member out.</summary>
+    public const int DefaultLoginLockoutThreshold = 10;
+    public const int MaxLoginLockoutThreshold = 1000;
+
+    /// <summary>
+    /// Login backoff (issue 17): failures a username or a source address may have before each further one doubles the wait for
+    /// the next attempt, from <see cref="LoginBackoffBase"/> up to <see cref="LoginBackoffMax"/>. A source gets more (arbitrary:
+    /// several staff behind one NAT); a username's few allow for typos.
+    /// </summary>
+    public const int LoginFreeFailuresPerUsername = 3, LoginFreeFailuresPerSource = 10;
+    public static readonly TimeSpan LoginBackoffBase = TimeSpan.FromSeconds(1);
+    public static readonly TimeSpan LoginBackoffMax = TimeSpan.FromMinutes(15);
+
+    /// <summary>A source address's failed logins are forgotten after this long without one; a staff member's never (until a success).</summary>
+    public static readonly TimeSpan LoginSourceMemory = TimeSpan.FromHours(1);
+
+    /// <summary>Failed logins of usernames that name nobody are deleted after this long without one (they only carry backoff).</summary>
+    public static readonly TimeSpan LoginUnknownUsernameMemory = TimeSpan.FromHours(24);
+
+    /// <summary>Source addresses whose failed logins one instance remembers (in memory; arbitrary, ~100 bytes each).</summary>
+    public const int MaxTrackedLoginSources = 100_000;
+
     public const int MaxHostnameLength = 63;
     public const int MaxReasonLength = 500;
     public const int MaxUsernameLength = 64;

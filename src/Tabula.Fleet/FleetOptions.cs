@@ -61,6 +61,15 @@ public sealed record FleetOptions
     /// </summary>
     public int FleetCapacity { get; init; } = Protocol.PeerCapacity.DefaultFleetCapacity;
 
+    /// <summary>
+    /// Whether admins and operators must have TOTP to log in with a password (issue 17). Required by default: such a staff member
+    /// without TOTP gets a session that can only enroll it. Optional is the operator's explicit choice, audited at every start.
+    /// </summary>
+    public StaffTotp StaffTotp { get; init; } = StaffTotp.Required;
+
+    /// <summary>Consecutive failed logins after which a staff member is locked out until an admin unlocks them (audited).</summary>
+    public int LoginLockoutThreshold { get; init; } = FleetLimits.DefaultLoginLockoutThreshold;
+
     /// <summary>Request rate limits per endpoint group, per source address and per credential.</summary>
     public FleetRateLimits RateLimits { get; init; } = new();
 
@@ -83,4 +92,13 @@ public enum AccountCreation
     ProofOfWork,
     /// <summary>Anyone, with nothing: only when the operator says so.</summary>
     Open,
+}
+
+/// <summary>Whether staff who can change the fleet (operators, admins) need TOTP for a password login.</summary>
+public enum StaffTotp
+{
+    /// <summary>They do: without TOTP enrolled, a login gives a session that can only enroll it. The default.</summary>
+    Required,
+    /// <summary>They don't (the operator's choice; audited as staff.totp-optional at every start).</summary>
+    Optional,
 }

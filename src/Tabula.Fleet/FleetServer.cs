@@ -23,6 +23,7 @@ public static class FleetServer
     {
         time ??= TimeProvider.System;
         var customerPolicy = CustomerPolicy.From(options);
+        var staffPolicy = StaffPolicy.From(options);
         if (options.MaxConnections < 1 || options.MaxConnectionsPerClient < 1)
             throw new ArgumentException("connection limits must be positive");
         var perClient = new ClientConnectionLimit(options.MaxConnectionsPerClient);
@@ -80,10 +81,20 @@ public static class FleetServer
         var store = SqlStore.Open(options.Database, time);
         await store.MigrateAsync(ct);
         await CheckTicketKeyAsync(store, ticketKey, ct);
+        // Issue 17: TOTP for operators and admins is the default; running without it is the operator's choice, on the record at
+        // every start of every instance.
+        if (!staffPolicy.TotpRequired)
+            await store.WriteAsync(async tx =>
+            {
+                await tx.AuditAsync("controller", "staff.totp-optional", "staff", null,
+                    "started with --staff-totp optional: operators and admins log in with a password alone");
+                return 0;
+            }, ct);
         builder.Services.AddSingleton(ticketKey);
         builder.Services.AddSingleton<IStore>(store);
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(customerPolicy);
+        builder.Services.AddSingleton(staffPolicy);
         builder.Services.AddSingleton(perClient);
         builder.Services.AddSingleton<VoucherService>();
         builder.Services.AddSingleton<TokenService>();
@@ -121,6 +132,7 @@ public static class FleetServer
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             Log.Listening(app.Services.GetRequiredService<ILogger<PeerHub>>(), string.Join(", ", addresses), store.Kind);
+            if (!staffPolicy.TotpRequired) Log.StaffTotpOptional(app.Services.GetRequiredService<ILogger<PeerHub>>());
         });
         return app;
     }
@@ -227,6 +239,9 @@ public static class FleetServer
                     await Task.Delay(TimeSpan.FromMinutes(10), ct);
                     // Applied reports and transitions scrub too; this covers a fleet with no streaming relay at all.
                     await store.WriteAsync(tx => tx.ScrubDeletedKeysAsync(), ct);
+                    // Guessed usernames' failed logins only carry backoff: forgotten after a quiet day (staff members' stay).
+                    await store.WriteAsync(tx => tx.PruneLoginFailuresAsync(
+                        tx.Now - (long)FleetLimits.LoginUnknownUsernameMemory.TotalMilliseconds), ct);
                     long before = hub.Head - FleetLimits.RetainedPeerChanges;
                     if (before <= 0) continue;
                     int removed = await store.WriteAsync(tx => tx.CompactChangesAsync(before), ct);

@@ -20,6 +20,12 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Information, "staff {Username} logged in")]
     public static partial void StaffLoggedIn(ILogger logger, string username);
 
+    [LoggerMessage(12, LogLevel.Warning, "staff {Username} locked out after too many failed logins in a row (an admin unlocks: tabula fleet staff unlock)")]
+    public static partial void StaffLockedOut(ILogger logger, string username);
+
+    [LoggerMessage(13, LogLevel.Warning, "TOTP is optional for operators and admins (--staff-totp optional): a password alone logs them in")]
+    public static partial void StaffTotpOptional(ILogger logger);
+
     [LoggerMessage(5, LogLevel.Warning, "peer pump failed; retrying")]
     public static partial void PeerPumpFailed(ILogger logger, Exception exception);
 

@@ -32,11 +32,15 @@ public sealed record Machine(
     string Id, MachineState State, MachineState? PreviousState, byte[] IdentityKey, byte[] WireGuardKey,
     string PackageDigest, RelayPlacement? Placement, long AppliedRevision, long EnrolledAt, long UpdatedAt);
 
-/// <summary>A staff member; <see cref="DeactivatedAt"/> set means no login, session or token of theirs works.</summary>
+/// <summary>
+/// A staff member; <see cref="DeactivatedAt"/> set means no login, session or token of theirs works. <see cref="LockedAt"/> set
+/// means too many failed logins in a row: password logins are refused until an admin unlocks them (their tokens still work).
+/// </summary>
 public sealed record Staff(long Id, string Username, StaffRole Role, string PasswordHash, byte[]? TotpSecret,
-    bool TotpEnabled, long TotpLastStep, long? DeactivatedAt = null)
+    bool TotpEnabled, long TotpLastStep, long? DeactivatedAt = null, long? LockedAt = null)
 {
     public bool Active => DeactivatedAt is null;
+    public bool Locked => LockedAt is not null;
 }
 
 /// <summary>The kinds of bearer token staff can list and revoke (<see cref="Core.TokenService"/>).</summary>

@@ -108,6 +108,19 @@ public sealed class CliTests(SqliteFleetFixture fleet) : IClassFixture<SqliteFle
         (exit, _, error) = await Tabula(["fleet", "staff", "activate", user, .. admin]);
         Assert.True(exit == 0, error);
 
+        // Issue 17: a staff member locked out by failed logins (LoginTests runs that attack; here the row is set) is let in again by
+        // `staff unlock` (admins), audited.
+        long id = (await fleet.Host.Staff.ListStaffAsync(CancellationToken.None)).Single(s => s.Username == user).Id;
+        await fleet.Host.Store.WriteAsync(async tx => { await tx.SetStaffLockedAsync(id, tx.Now); return 0; }, CancellationToken.None);
+        (exit, _, error) = await Tabula("fleet", "staff", "unlock", user);
+        Assert.Equal(1, exit);
+        Assert.Contains("forbidden", error);
+        (exit, output, error) = await Tabula(["fleet", "staff", "unlock", user, "--reason", "verified by phone", .. admin]);
+        Assert.True(exit == 0, error);
+        Assert.Equal($"{user}: operator, active", output.Trim());
+        var audit = await fleet.Host.Client(fleet.AdminToken).GetFromJsonAsync("/api/v1/audit", FleetJson.Default.ListAuditView);
+        Assert.Contains(audit!, a => a is { Action: "staff.unlock", Reason: "verified by phone" } && a.Target == user && a.Detail!.StartsWith("locked since"));
+
         (exit, _, error) = await Tabula(["fleet", "tokens", "revoke", minted.Id!, "--reason", "done", .. admin]);
         Assert.Equal(1, exit);   // deactivation revoked it already
         Assert.Contains("not_found", error);

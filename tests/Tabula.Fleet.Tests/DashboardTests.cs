@@ -36,8 +36,18 @@ public sealed class DashboardTests(SqliteFleetFixture fleet) : IClassFixture<Sql
         await page.FillAsync("#username", "alice");
         await page.FillAsync("#password", "wrong password here");
         await page.ClickAsync("#login-button");
-        await Assertions.Expect(page.Locator("#login-error")).ToContainTextAsync("wrong username or password");
+        await Assertions.Expect(page.Locator("#login-error")).ToContainTextAsync(Core.StaffService.LoginRefused);
+        // alice is an admin without TOTP, which admins need (issue 17): her password gives a session that only enrolls it.
         await page.FillAsync("#password", FleetFixture.AdminPassword);
+        await page.ClickAsync("#login-button");
+        await Assertions.Expect(page.Locator("#enroll")).ToBeVisibleAsync();
+        byte[] secret = Security.Base32.Decode(await page.Locator("#enroll-secret").InnerTextAsync());
+        long step = Security.Totp.StepAt(DateTimeOffset.UtcNow);
+        await page.FillAsync("#enroll-code", Security.Totp.Code(secret, step));
+        await page.ClickAsync("#enroll-button");
+        await Assertions.Expect(page.Locator("#login-error")).ToContainTextAsync("TOTP enabled");
+        await page.FillAsync("#password", FleetFixture.AdminPassword);
+        await page.FillAsync("#totp", Security.Totp.Code(secret, step + 1));
         await page.ClickAsync("#login-button");
         await Assertions.Expect(page.Locator("#status")).ToHaveTextAsync("live");
 

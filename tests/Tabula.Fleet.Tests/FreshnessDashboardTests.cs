@@ -43,6 +43,7 @@ public sealed class FreshnessDashboardTests(SqliteFleetFixture fleet) : IClassFi
         await page.GotoAsync(new Uri(fleet.Host.Address, "/dashboard").ToString());
         await page.FillAsync("#username", "alice");
         await page.FillAsync("#password", FleetFixture.AdminPassword);
+        await page.FillAsync("#totp", await fleet.AdminTotpCodeAsync());
         await page.ClickAsync("#login-button");
 
         var row = page.Locator($"#state-provisioned tr[data-machine='{relay.MachineId}']");

@@ -17,7 +17,7 @@ internal static class FleetCommand
         {
             ProvisioningCommands.TlsInit("Tabula fleet CA", "pass it as --fleet-ca to `tabula image relay`"),
         },
-        new Command("staff", "Staff accounts.") { FleetStaffCommand.Create(), FleetStaffCommand.Switch(activate: false), FleetStaffCommand.Switch(activate: true), FleetStaffCommand.Role() },
+        new Command("staff", "Staff accounts.") { FleetStaffCommand.Create(), FleetStaffCommand.Switch(activate: false), FleetStaffCommand.Switch(activate: true), FleetStaffCommand.Role(), FleetStaffCommand.Unlock() },
         FleetTokensCommand.Create(),
         FleetMachinesCommand.Create(),
         FleetCustomersCommand.Create(),

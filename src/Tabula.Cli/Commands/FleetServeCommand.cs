@@ -69,9 +69,22 @@ internal static class FleetServeCommand
         var rateScale = new Option<int>("--rate-limit-scale") { Description = "Multiply every request budget by this (a big fleet behind few addresses; benchmarks)", DefaultValueFactory = _ => 1 };
         var maxConnections = new Option<int>("--max-connections") { Description = "Connections held at once, all clients", DefaultValueFactory = _ => Fleet.FleetLimits.DefaultMaxConnections };
         var perClient = new Option<int>("--max-connections-per-client") { Description = "Connections one client address (IPv6: its /64) may hold at once", DefaultValueFactory = _ => Fleet.FleetLimits.DefaultMaxConnectionsPerClient };
+        var staffTotp = new Option<string>("--staff-totp")
+        {
+            Description = "required: operators and admins need TOTP to log in with a password (without it, a login can only enroll it); " +
+                          "optional: a password alone logs them in (audited as staff.totp-optional at every start) (default: $TABULA_FLEET_STAFF_TOTP or required)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_STAFF_TOTP") ?? "required",
+        };
+        staffTotp.AcceptOnlyFromAmong("required", "optional");
+        var lockout = new Option<int>("--login-lockout")
+        {
+            Description = $"Failed logins in a row after which a staff member is locked out until an admin runs `tabula fleet staff unlock` (1-{Fleet.FleetLimits.MaxLoginLockoutThreshold})",
+            DefaultValueFactory = _ => Fleet.FleetLimits.DefaultLoginLockoutThreshold,
+        };
         var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).")
         {
             db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, ticketKey, creation, powBits, quarantine, churn, churnWindow, capacity, rateLimits, rateScale, maxConnections, perClient,
+            staffTotp, lockout,
         };
         command.SetAction((result, ct) => FleetCommand.Guard(async () =>
         {
@@ -89,6 +102,8 @@ internal static class FleetServeCommand
                 RateLimits = new FleetRateLimits { Enabled = result.GetValue(rateLimits) == "on" }.Scaled(result.GetValue(rateScale) is > 0 and var scale
                     ? scale : throw new UsageException("--rate-limit-scale is a positive integer")),
                 MaxConnections = result.GetValue(maxConnections), MaxConnectionsPerClient = result.GetValue(perClient),
+                StaffTotp = result.GetValue(staffTotp) == "optional" ? StaffTotp.Optional : StaffTotp.Required,
+                LoginLockoutThreshold = result.GetValue(lockout),
             }, ct);
             await app.RunAsync();
             return ExitCode.Ok;

@@ -67,6 +67,26 @@ internal static class FleetStaffCommand
         return command;
     }
 
+    /// <summary>`staff unlock USER`: admins let a staff member locked out by failed logins log in again (audited).</summary>
+    public static Command Unlock()
+    {
+        var user = new Argument<string>("username") { Description = "The staff member" };
+        var reason = new Option<string?>("--reason") { Description = "Why (in the audit log)" };
+        var json = FleetCommand.Json();
+        var command = new Command("unlock",
+            "Let a staff member locked out by failed logins in a row log in again, and forget their failed logins (admins; audited).") { user, reason, json };
+        var remote = FleetApiClient.Options(command);
+        command.SetAction((result, ct) => FleetCommand.Guard(async () =>
+        {
+            using var client = FleetApiClient.Create(result, remote);
+            var staff = await FleetApiClient.Call(client, HttpMethod.Post, $"/api/v1/staff/{Uri.EscapeDataString(result.GetValue(user)!)}/unlock",
+                new ReasonRequest(result.GetValue(reason)), FleetJson.Default.ReasonRequest, FleetJson.Default.StaffView, ct);
+            Print(staff!, result.GetValue(json));
+            return ExitCode.Ok;
+        }));
+        return command;
+    }
+
     /// <summary>`staff role USER ROLE`: admins change a staff member's role (audited); it holds from their next request.</summary>
     public static Command Role()
     {
@@ -89,13 +109,13 @@ internal static class FleetStaffCommand
 
     private static void Print(StaffView staff, bool json) => Console.WriteLine(json
         ? JsonSerializer.Serialize(staff, FleetJson.Default.StaffView)
-        : $"{staff.Username}: {staff.Role}, {(staff.Active ? "active" : "deactivated")}");
+        : $"{staff.Username}: {staff.Role}, {(staff.Active ? "active" : "deactivated")}{(staff.Locked ? ", locked out" : "")}");
 
     // Staff accounts are made offline, against the database, before any controller runs (the first admin).
     private static StaffService OfflineStaffService(IStore store)
     {
         var services = new ServiceCollection().AddLogging().AddSingleton(store).AddSingleton(TimeProvider.System)
-            .AddSingleton<FleetMetrics>().AddSingleton<StaffService>().BuildServiceProvider();
+            .AddSingleton<FleetMetrics>().AddSingleton(new StaffPolicy()).AddSingleton<StaffService>().BuildServiceProvider();
         return services.GetRequiredService<StaffService>();
     }
 }

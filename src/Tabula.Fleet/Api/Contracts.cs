@@ -8,9 +8,10 @@ namespace Tabula.Fleet.Api;
 // lists them too, so the whole HTTP surface has one context.
 // Request bodies: strings are nullable because a client may omit them; handlers validate and answer 400.
 public sealed record LoginRequest(string? Username, string? Password, string? Totp);
-public sealed record LoginResponse(string Token, string Username, string Role, DateTimeOffset ExpiresAt);
+/// <summary>A session; <c>totp_enrollment_required</c>: it may only enroll TOTP (POST /api/v1/me/totp, then confirm), then log in again.</summary>
+public sealed record LoginResponse(string Token, string Username, string Role, DateTimeOffset ExpiresAt, bool? TotpEnrollmentRequired = null);
 public sealed record CreateStaffRequest(string? Username, string? Password, string? Role);
-public sealed record StaffView(string Username, string Role, bool TotpEnabled, bool Active = true);
+public sealed record StaffView(string Username, string Role, bool TotpEnabled, bool Active = true, bool Locked = false);
 public sealed record StaffCreated(string Username, string Role, string? ApiToken);
 public sealed record NameRequest(string? Name);
 /// <summary>A new token, shown once, with its id (to revoke it) and expiry (none: it never expires).</summary>

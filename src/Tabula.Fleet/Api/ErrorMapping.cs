@@ -29,6 +29,7 @@ public static class ErrorMapping
         FleetError.AccountCreationRefused => (403, "account_creation_refused"),
         FleetError.TooLarge => (413, "body_too_large"),
         FleetError.FleetFull => (409, "fleet_full"),
+        FleetError.TotpRequired => (403, "totp_required"),
         _ => (400, "invalid_input"),
     };
 

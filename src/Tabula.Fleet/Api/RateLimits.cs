@@ -33,7 +33,8 @@ public static class RateLimits
     public static void AddFleetRateLimits(this IServiceCollection services, FleetRateLimits limits)
     {
         // Off means off: no per-username login budget either.
-        services.AddSingleton(new LoginThrottle(limits.Enabled ? limits.Login.PerCredential : 0));
+        services.AddSingleton(sp => new LoginThrottle(limits.Enabled ? limits.Login.PerCredential : 0, limits.Enabled,
+            sp.GetRequiredService<TimeProvider>()));
         services.AddRateLimiter(o =>
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
@@ -90,25 +91,73 @@ public static class RateLimits
 }
 
 /// <summary>
-/// Login attempts per username (the credential of a login is in its body, which the rate limiter does not read). Bounded
-/// like the other limiters: idle buckets are dropped.
+/// Login attempts, in memory on each instance, before the database is asked: a budget of attempts per username (the credential
+/// of a login is in its body, which the rate limiter does not read), and the backoff per source address (issue 17): past
+/// <see cref="FleetLimits.LoginFreeFailuresPerSource"/> failed logins from one address, each failure doubles the wait before
+/// the next attempt from it. An attempt counts as failed from its start (so concurrent attempts cannot share one wait) until
+/// <see cref="Succeeded"/>. The backoff per username is the database's (<see cref="Core.StaffService.LoginAsync"/>), so it holds
+/// on every instance; addresses stay out of the database, as everywhere in the rate limiter. Bounded: idle buckets are dropped,
+/// and addresses quiet for <see cref="FleetLimits.LoginSourceMemory"/> forgotten.
 /// </summary>
-public sealed class LoginThrottle(int perMinute) : IDisposable
+public sealed class LoginThrottle(int perMinute, bool backoff, TimeProvider time) : IDisposable
 {
     private readonly PartitionedRateLimiter<string> limiter = PartitionedRateLimiter.Create<string, string>(username => perMinute <= 0
         ? RateLimitPartition.GetNoLimiter("")
         : RateLimitPartition.GetTokenBucketLimiter(username, _ => RateLimits.Bucket(perMinute)));
+    private readonly Dictionary<string, SourceFailures> sources = [];
 
-    /// <summary>Throws 429 with Retry-After when this username has used its budget.</summary>
-    public void Attempt(string username)
+    private sealed class SourceFailures
+    {
+        public long Failures, LastFailedAt, NextAttemptAt;
+    }
+
+    /// <summary>Throws 429 with Retry-After when this username has used its budget or this source must wait; else counts the attempt.</summary>
+    public void Attempt(string username, string source)
     {
         // Usernames are at most 64 characters; a longer one is its first 65 (still unknown, still limited).
-        using var lease = limiter.AttemptAcquire(username.Length > FleetLimits.MaxUsernameLength ? username[..(FleetLimits.MaxUsernameLength + 1)] : username);
-        if (!lease.IsAcquired)
-            throw new FleetException(FleetError.RateLimited, "too many login attempts for this user; retry later")
+        using (var lease = limiter.AttemptAcquire(Key(username)))
+            if (!lease.IsAcquired)
+                throw new FleetException(FleetError.RateLimited, "too many login attempts for this user; retry later")
+                {
+                    RetryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan retry) ? retry : TimeSpan.FromMinutes(1),
+                };
+        if (!backoff) return;
+        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        lock (sources)
+        {
+            if (!sources.TryGetValue(source, out var f))
             {
-                RetryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan retry) ? retry : TimeSpan.FromMinutes(1),
-            };
+                if (sources.Count >= FleetLimits.MaxTrackedLoginSources) Forget(now);
+                if (sources.Count >= FleetLimits.MaxTrackedLoginSources) return;   // the per-username backoff and budgets still hold
+                sources[source] = f = new SourceFailures();
+            }
+            if (now - f.LastFailedAt > (long)FleetLimits.LoginSourceMemory.TotalMilliseconds) f.Failures = f.NextAttemptAt = 0;
+            if (now < f.NextAttemptAt) throw TooManyFailures(TimeSpan.FromMilliseconds(f.NextAttemptAt - now));
+            f.Failures++;
+            f.LastFailedAt = now;
+            f.NextAttemptAt = now + (long)Core.LoginBackoff.Delay(f.Failures, FleetLimits.LoginFreeFailuresPerSource).TotalMilliseconds;
+        }
+    }
+
+    /// <summary>The attempt <see cref="Attempt"/> counted from <paramref name="source"/> succeeded: it is no failure (its wait stays).</summary>
+    public void Succeeded(string source)
+    {
+        lock (sources)
+            if (sources.TryGetValue(source, out var f) && f.Failures > 0) f.Failures--;
+    }
+
+    /// <summary>The refusal of an attempt that came before its backoff ended, by username or by source: one message for both.</summary>
+    public static FleetException TooManyFailures(TimeSpan retry) =>
+        new(FleetError.RateLimited, "too many failed logins for this user or from this address; retry later") { RetryAfter = retry };
+
+    internal static string Key(string username) =>
+        username.Length > FleetLimits.MaxUsernameLength ? username[..(FleetLimits.MaxUsernameLength + 1)] : username;
+
+    private void Forget(long now)
+    {
+        long memory = (long)FleetLimits.LoginSourceMemory.TotalMilliseconds;
+        foreach (var (key, f) in sources)
+            if (now - f.LastFailedAt > memory && now >= f.NextAttemptAt) sources.Remove(key);
     }
 
     public void Dispose() => limiter.Dispose();

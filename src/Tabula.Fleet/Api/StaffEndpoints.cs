@@ -15,13 +15,13 @@ public static class StaffEndpoints
         api.MapPost("/login", Login).RequireRateLimiting(RateLimits.Login);
         api.MapPost("/logout", async (HttpContext http, StaffService staffService) =>
         {
-            await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
+            await Auth.StaffAsync(http, staffService, StaffRole.Viewer, totpEnrollment: true);
             await staffService.LogoutAsync(Auth.Bearer(http)!, http.RequestAborted);
             return TypedResults.NoContent();
         });
         api.MapGet("/me", async (HttpContext http, StaffService staffService) =>
         {
-            var me = await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Viewer, totpEnrollment: true);
             return TypedResults.Ok(View(me));
         });
         // Issue 17: only admins mint API tokens (for themselves here, for others at /staff/{username}/tokens); others get 403.
@@ -47,6 +47,12 @@ public static class StaffEndpoints
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
             return TypedResults.Ok(View(await staffService.ActivateAsync(me, username, body?.Reason, http.RequestAborted)));
         });
+        // Issue 17: a staff member locked out by failed logins logs in again once an admin unlocks them (audited staff.unlock).
+        api.MapPost("/staff/{username}/unlock", async (string username, ReasonRequest? body, HttpContext http, StaffService staffService) =>
+        {
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
+            return TypedResults.Ok(View(await staffService.UnlockAsync(me, username, body?.Reason, http.RequestAborted)));
+        });
         api.MapPost("/staff/{username}/role", async (string username, RoleRequest body, HttpContext http, StaffService staffService) =>
         {
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Admin);
@@ -57,13 +63,13 @@ public static class StaffEndpoints
         // On an account with TOTP, the body carries a current code: {"code": "123456"}.
         api.MapPost("/me/totp", async (CodeRequest? body, HttpContext http, StaffService staffService) =>
         {
-            var me = await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Viewer, totpEnrollment: true);
             var (secret, uri) = await staffService.BeginTotpAsync(me, body?.Code, http.RequestAborted);
             return TypedResults.Ok(new TotpBeginResponse(Security.Base32.Encode(secret), uri));
         });
         api.MapPost("/me/totp/confirm", async (CodeRequest body, HttpContext http, StaffService staffService) =>
         {
-            var me = await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
+            var me = await Auth.StaffAsync(http, staffService, StaffRole.Viewer, totpEnrollment: true);
             await staffService.ConfirmTotpAsync(me, body.Code ?? "", http.RequestAborted);
             return TypedResults.NoContent();
         });
@@ -90,7 +96,7 @@ public static class StaffEndpoints
         });
     }
 
-    private static StaffView View(Staff s) => new(s.Username, s.Role.Name(), s.TotpEnabled, s.Active);
+    private static StaffView View(Staff s) => new(s.Username, s.Role.Name(), s.TotpEnabled, s.Active, s.Locked);
 
     internal static TokenResponse Created(string token, TokenInfo info) =>
         new(token, info.Id, info.ExpiresAt is { } e ? DateTimeOffset.FromUnixTimeMilliseconds(e) : null);
@@ -99,10 +105,11 @@ public static class StaffEndpoints
     {
         if (string.IsNullOrEmpty(body.Username) || string.IsNullOrEmpty(body.Password))
             throw new FleetException(FleetError.InvalidInput, "username and password are required");
-        throttle.Attempt(body.Username);
-        if (body.Password.Length > FleetLimits.MaxPasswordLength)
-            throw new FleetException(FleetError.Unauthenticated, "wrong username or password");
-        var (token, staff, expires) = await staffService.LoginAsync(body.Username, body.Password, body.Totp, http.RequestAborted);
-        return TypedResults.Ok(new LoginResponse(token, staff.Username, staff.Role.Name(), expires));
+        string source = RateLimits.SourceKey(http);
+        throttle.Attempt(body.Username, source);
+        var login = await staffService.LoginAsync(body.Username, body.Password, body.Totp, http.RequestAborted);
+        throttle.Succeeded(source);
+        return TypedResults.Ok(new LoginResponse(login.Token, login.Staff.Username, login.Staff.Role.Name(), login.Expires,
+            login.TotpEnrollmentOnly ? true : null));
     }
 }

@@ -11,8 +11,16 @@ namespace Tabula.Fleet.Core;
 /// Staff accounts: creation, login (password + TOTP), sessions and API tokens, TOTP enrollment, the audit log.
 /// Every change runs in one store transaction and is audited in it.
 /// </summary>
-public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvider time, ILogger<StaffService> logger)
+public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvider time, ILogger<StaffService> logger, StaffPolicy policy)
 {
+    /// <summary>
+    /// The one answer to a refused login: wrong password, unknown user, wrong, reused or missing TOTP code, locked or deactivated
+    /// account. Same status, code and bytes, so nothing about the account (not even that the password was right) shows.
+    /// </summary>
+    public const string LoginRefused = "wrong username, password or TOTP code";
+
+    public StaffPolicy Policy => policy;
+
     public async Task<Staff> CreateStaffAsync(string actor, string username, string password, StaffRole role, CancellationToken ct)
     {
         ValidateUsername(username);
@@ -35,39 +43,103 @@ public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvide
             throw new FleetException(FleetError.InvalidInput, $"usernames are 1-{FleetLimits.MaxUsernameLength} characters of [A-Za-z0-9._-]");
     }
 
-    public async Task<(string Token, Staff Staff, DateTimeOffset Expires)> LoginAsync(string username, string password, string? totp, CancellationToken ct)
+    /// <summary>
+    /// A password login (issue 17, "Login"). In order, the same steps whether or not <paramref name="username"/> names anyone:
+    /// <list type="number">
+    /// <item>The username's failed-login row (database; every instance sees it) is locked and the attempt counted as a failure;
+    /// an attempt before its backoff ended is refused (429 with Retry-After) without a password check.</item>
+    /// <item>The password is checked against the member's hash, or a dummy hash of the same cost for an unknown username.</item>
+    /// <item>In one transaction with the member's row locked: active, not locked out, password right, and with TOTP a code of a
+    /// step after the last used and never used before (one row per used step: of two concurrent logins with one code, one wins).
+    /// A success forgets the failures and opens a session; a failure that reaches the lockout threshold locks the member out
+    /// (audited staff.lockout).</item>
+    /// </list>
+    /// Every refusal is <see cref="LoginRefused"/>. An operator or admin without TOTP while it is required gets a session that can
+    /// only enroll it (<see cref="StaffPolicy.MustEnrollTotp"/>; the response says so).
+    /// </summary>
+    public async Task<LoginResult> LoginAsync(string username, string password, string? totp, CancellationToken ct)
     {
-        var staff = await Read(tx => tx.GetStaffAsync(username), ct);
-        // Same work whether or not the user exists: no username enumeration by timing.
-        bool passwordOk = PasswordHasher.Verify(password, staff?.PasswordHash ?? PasswordHasher.Dummy) && staff is { Active: true };
-        if (!passwordOk || staff is null)
+        string key = Api.LoginThrottle.Key(username);
+        TimeSpan? wait = await Write(async tx =>
+        {
+            var failures = await tx.LockLoginFailuresAsync(key);
+            if (policy.Backoff && tx.Now < failures.NextAttemptAt) return TimeSpan.FromMilliseconds(failures.NextAttemptAt - tx.Now);
+            long count = failures.Failures + 1;
+            var delay = policy.Backoff ? LoginBackoff.Delay(count, FleetLimits.LoginFreeFailuresPerUsername) : TimeSpan.Zero;
+            await tx.SetLoginFailuresAsync(key, new LoginFailures(count, tx.Now, tx.Now + (long)delay.TotalMilliseconds));
+            return (TimeSpan?)null;
+        }, ct);
+        if (wait is { } retry)
         {
             metrics.LoginFailures.Add(1);
-            throw new FleetException(FleetError.Unauthenticated, "wrong username or password");
+            throw Api.LoginThrottle.TooManyFailures(retry);
         }
+
+        var staff = await Read(tx => tx.GetStaffAsync(key), ct);
+        // Same work whether or not the user exists: no username enumeration by timing.
+        bool passwordOk = password.Length <= FleetLimits.MaxPasswordLength
+                          && PasswordHasher.Verify(password, staff?.PasswordHash ?? PasswordHasher.Dummy) && staff is not null;
         var now = time.GetUtcNow();
         var expires = now + FleetLimits.SessionLifetime;
         string token = Secrets.NewToken("tfs");
-        await Write(async tx =>
+        var (signedIn, lockedOut) = await Write<(Staff? SignedIn, string? LockedOut)>(async tx =>
         {
-            var current = await tx.GetStaffAsync(username) is { Active: true } active ? active
-                : throw new FleetException(FleetError.Unauthenticated, "wrong username or password");
-            if (current.TotpEnabled)
+            var current = await tx.GetStaffAsync(key, forUpdate: true);
+            bool ok = passwordOk && current is { Active: true, Locked: false } && current.PasswordHash == staff!.PasswordHash;
+            if (ok && current!.TotpEnabled)
             {
                 long? step = totp is null || current.TotpSecret is null ? null : Totp.Match(current.TotpSecret, totp, now);
-                if (step is null || step <= current.TotpLastStep)
-                {
-                    metrics.LoginFailures.Add(1);
-                    throw new FleetException(FleetError.Unauthenticated, totp is null ? "a TOTP code is required" : "wrong or reused TOTP code");
-                }
-                await tx.SetTotpLastStepAsync(current.Id, step.Value);
+                ok = step is { } s && s > current.TotpLastStep && await tx.UseTotpStepAsync(current.Id, s);
+                if (ok) await tx.SetTotpLastStepAsync(current.Id, step!.Value);
             }
-            await tx.InsertStaffTokenAsync(Secrets.HashToken(token), current.Id, "session", "dashboard", expires.ToUnixTimeMilliseconds());
-            await tx.AuditAsync(current.Username, "staff.login", current.Username, null, null);
-            return 0;
+            if (!ok)
+            {
+                var failures = await tx.LockLoginFailuresAsync(key);   // counted when the attempt started
+                if (current is { Locked: false } && failures.Failures >= policy.LockoutThreshold)
+                {
+                    await tx.SetStaffLockedAsync(current.Id, tx.Now);
+                    await tx.AuditAsync("controller", "staff.lockout", current.Username, null,
+                        $"{failures.Failures} failed logins in a row; an admin unlocks (tabula fleet staff unlock)");
+                    return (null, current.Username);
+                }
+                return (null, null);
+            }
+            await tx.ClearLoginFailuresAsync(key);
+            bool enrollOnly = policy.MustEnrollTotp(current!, TokenKind.Session);
+            await tx.InsertStaffTokenAsync(Secrets.HashToken(token), current!.Id, "session", "dashboard", expires.ToUnixTimeMilliseconds());
+            await tx.AuditAsync(current.Username, "staff.login", current.Username, null, enrollOnly ? "TOTP enrollment only" : null);
+            return (current, null);
         }, ct);
-        Log.StaffLoggedIn(logger, staff.Username);
-        return (token, staff, expires);
+        if (lockedOut is not null) Log.StaffLockedOut(logger, lockedOut);
+        if (signedIn is null)
+        {
+            metrics.LoginFailures.Add(1);
+            throw new FleetException(FleetError.Unauthenticated, LoginRefused);
+        }
+        Log.StaffLoggedIn(logger, signedIn.Username);
+        return new LoginResult(token, signedIn, expires, policy.MustEnrollTotp(signedIn, TokenKind.Session));
+    }
+
+    /// <summary>
+    /// Lets a locked-out staff member log in again and forgets their failed logins (admins; audited staff.unlock). Also clears the
+    /// backoff of one who was not locked out.
+    /// </summary>
+    public Task<Staff> UnlockAsync(Staff actor, string username, string? reason, CancellationToken ct)
+    {
+        RequireAdmin(actor, "unlock staff");
+        ValidateReason(reason);
+        return Write(async tx =>
+        {
+            await RequireStillAdminAsync(tx, actor);
+            var target = await tx.GetStaffAsync(username, forUpdate: true) ?? throw new FleetException(FleetError.NotFound, $"no staff member \"{username}\"");
+            var failures = await tx.LockLoginFailuresAsync(target.Username);
+            await tx.SetStaffLockedAsync(target.Id, null);
+            await tx.ClearLoginFailuresAsync(target.Username);
+            await tx.AuditAsync(actor.Username, "staff.unlock", username, reason, target.LockedAt is { } at
+                ? $"locked since {Describe(at)}, {failures.Failures} failed logins forgotten"
+                : $"was not locked, {failures.Failures} failed logins forgotten");
+            return target with { LockedAt = null };
+        }, ct);
     }
 
     /// <summary>
@@ -75,7 +147,7 @@ public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvide
     /// request so revocation, deactivation and role changes hold on the next one, on every instance. The token's last use
     /// is written at most once per <see cref="FleetLimits.TokenLastUsedGranularity"/>, not on every request.
     /// </summary>
-    public async Task<Staff?> AuthenticateStaffAsync(string? token, CancellationToken ct)
+    public async Task<StaffTokenMatch?> AuthenticateAsync(string? token, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(token) || token.Length > FleetLimits.MaxBearerLength) return null;
         var match = await Read(tx => tx.FindStaffTokenAsync(Secrets.HashToken(token)), ct);
@@ -83,8 +155,15 @@ public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvide
         long granularity = (long)FleetLimits.TokenLastUsedGranularity.TotalMilliseconds;
         if (match.LastUsedAt is not { } last || time.GetUtcNow().ToUnixTimeMilliseconds() - last >= granularity)
             await Write(async tx => { await tx.TouchStaffTokenAsync(match.TokenId, granularity); return 0; }, ct);
-        return match.Staff;
+        return match;
     }
+
+    /// <summary>
+    /// Like <see cref="AuthenticateAsync"/>, for a caller that needs full access: null also for a session that may only enroll
+    /// TOTP (<see cref="StaffPolicy.MustEnrollTotp"/>).
+    /// </summary>
+    public async Task<Staff?> AuthenticateStaffAsync(string? token, CancellationToken ct) =>
+        await AuthenticateAsync(token, ct) is { } match && !policy.MustEnrollTotp(match.Staff, match.Kind) ? match.Staff : null;
 
     public Task LogoutAsync(string token, CancellationToken ct) =>
         Write(async tx => { await tx.DeleteStaffTokenAsync(Secrets.HashToken(token)); return 0; }, ct);
@@ -220,11 +299,11 @@ public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvide
         byte[] secret = RandomNumberGenerator.GetBytes(20);
         await Write(async tx =>
         {
-            var current = await tx.GetStaffAsync(staff.Username) ?? throw new FleetException(FleetError.NotFound, "no such staff member");
+            var current = await tx.GetStaffAsync(staff.Username, forUpdate: true) ?? throw new FleetException(FleetError.NotFound, "no such staff member");
             if (current.TotpEnabled)
             {
                 long? step = currentCode is null || current.TotpSecret is null ? null : Totp.Match(current.TotpSecret, currentCode, time.GetUtcNow());
-                if (step is null || step <= current.TotpLastStep)
+                if (step is null || step <= current.TotpLastStep || !await tx.UseTotpStepAsync(current.Id, step.Value))
                     throw new FleetException(FleetError.Forbidden, currentCode is null
                         ? "TOTP is enabled: enrolling a new authenticator needs a current code (\"code\")"
                         : "wrong or reused TOTP code");
@@ -245,12 +324,13 @@ public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvide
     /// <summary>Confirms the secret from <see cref="BeginTotpAsync"/> with a code from it: enables TOTP, or replaces the current secret.</summary>
     public Task ConfirmTotpAsync(Staff staff, string code, CancellationToken ct) => Write(async tx =>
     {
-        var current = await tx.GetStaffAsync(staff.Username);
+        var current = await tx.GetStaffAsync(staff.Username, forUpdate: true);
         byte[]? pending = current is { TotpEnabled: true } ? await tx.GetTotpPendingAsync(current.Id) : current?.TotpSecret;
         if (current is null || pending is null)
             throw new FleetException(FleetError.IllegalTransition, "start TOTP enrollment first");
         long step = Totp.Match(pending, code, time.GetUtcNow())
                     ?? throw new FleetException(FleetError.InvalidInput, "wrong TOTP code");
+        await tx.UseTotpStepAsync(current.Id, step);   // a login cannot use the confirming code again
         bool replacing = current.TotpEnabled;
         await tx.SetTotpAsync(staff.Id, pending, enabled: true);
         await tx.SetTotpLastStepAsync(staff.Id, Math.Max(step, current.TotpLastStep));
@@ -268,3 +348,6 @@ public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvide
     private Task<T> Write<T>(Func<IStaffTx, Task<T>> work, CancellationToken ct) => store.WriteAsync(tx => work(tx), ct);
     private Task<T> Read<T>(Func<IStaffTx, Task<T>> work, CancellationToken ct) => store.ReadAsync(tx => work(tx), ct);
 }
+
+/// <summary>A password login's session; <see cref="TotpEnrollmentOnly"/>: it may only enroll TOTP (<see cref="StaffPolicy.MustEnrollTotp"/>).</summary>
+public sealed record LoginResult(string Token, Staff Staff, DateTimeOffset Expires, bool TotpEnrollmentOnly);

@@ -56,7 +56,7 @@ public interface IMachineRowTx : ITx
 }
 
 /// <summary>Staff accounts, their tokens and TOTP, and reading the audit log.</summary>
-public interface IStaffTx : IStaffTokenTx
+public interface IStaffTx : IStaffTokenTx, ILoginTx
 {
     Task<long> InsertStaffAsync(string username, StaffRole role, string passwordHash);
     Task<Staff?> GetStaffAsync(string username);

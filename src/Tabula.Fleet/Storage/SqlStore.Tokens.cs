@@ -10,7 +10,7 @@ public sealed partial class SqlStore
         public async Task<StaffTokenMatch?> FindStaffTokenAsync(byte[] tokenHash) =>
             (await Query($"SELECT {StaffColumns}, t.id, t.kind, t.last_used_at FROM staff_tokens t JOIN staff s ON s.id = t.staff_id " +
                          "WHERE t.token_hash = @h AND (t.expires_at IS NULL OR t.expires_at > @now) AND s.deactivated_at IS NULL",
-                r => new StaffTokenMatch(MapStaff(r), L(r, 8), ParseKind(r.GetString(9)), N(r, 10)), ("h", tokenHash), ("now", Now)))
+                r => new StaffTokenMatch(MapStaff(r), L(r, AfterStaffColumns), ParseKind(r.GetString(AfterStaffColumns + 1)), N(r, AfterStaffColumns + 2)), ("h", tokenHash), ("now", Now)))
             .FirstOrDefault();
 
         public Task TouchStaffTokenAsync(long tokenId, long granularityMs) =>

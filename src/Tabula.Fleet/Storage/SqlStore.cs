@@ -230,13 +230,17 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
             await Query("SELECT digest FROM allowed_packages ORDER BY added_at, digest", r => r.GetString(0));
 
         // ---- staff
-        private const string StaffColumns = "s.id, s.username, s.role, s.password_hash, s.totp_secret, s.totp_enabled, s.totp_last_step, s.deactivated_at";
+        private const string StaffColumns =
+            "s.id, s.username, s.role, s.password_hash, s.totp_secret, s.totp_enabled, s.totp_last_step, s.deactivated_at, s.locked_at";
+
+        /// <summary>Columns a query may add after <see cref="StaffColumns"/> start here.</summary>
+        private const int AfterStaffColumns = 9;
 
         private static Staff MapStaff(DbDataReader r)
         {
             MachineStateNames.TryParseRole(r.GetString(2), out StaffRole role);
             return new Staff(L(r, 0), r.GetString(1), role, r.GetString(3), r.IsDBNull(4) ? null : B(r, 4), L(r, 5) != 0, L(r, 6),
-                r.IsDBNull(7) ? null : L(r, 7));
+                r.IsDBNull(7) ? null : L(r, 7), r.IsDBNull(8) ? null : L(r, 8));
         }
 
         public async Task<long> InsertStaffAsync(string username, StaffRole role, string passwordHash) =>

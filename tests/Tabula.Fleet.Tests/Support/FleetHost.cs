@@ -137,6 +137,35 @@ public abstract class FleetFixture : IAsyncLifetime
     {
         if (host is not null) await host.DisposeAsync();
     }
+
+    private byte[]? adminTotp;
+    private long adminLastStep;
+
+    /// <summary>
+    /// A TOTP code for alice (an admin: TOTP is required for her password login), enrolled on first use; each call gives a later
+    /// step than the last (a code works once), waiting for the clock when a test asks faster than one a step.
+    /// </summary>
+    public async Task<string> AdminTotpCodeAsync()
+    {
+        if (adminTotp is null)
+        {
+            var alice = (await Host.Staff.ListStaffAsync(CancellationToken.None)).Single(s => s.Username == "alice");
+            (adminTotp, adminLastStep) = await EnrollTotpAsync(Host.Staff, alice, DateTimeOffset.UtcNow);
+        }
+        long next = adminLastStep + 1;
+        while (next > Security.Totp.StepAt(DateTimeOffset.UtcNow) + 1) await Task.Delay(TimeSpan.FromSeconds(1));
+        adminLastStep = next;
+        return Security.Totp.Code(adminTotp, next);
+    }
+
+    /// <summary>Enrolls TOTP for <paramref name="staff"/> through the service (as POST /me/totp and its confirmation); the secret and the step used.</summary>
+    public static async Task<(byte[] Secret, long Step)> EnrollTotpAsync(StaffService service, Staff staff, DateTimeOffset now)
+    {
+        var (secret, _) = await service.BeginTotpAsync(staff, null, CancellationToken.None);
+        long step = Security.Totp.StepAt(now);
+        await service.ConfirmTotpAsync(staff, Security.Totp.Code(secret, step), CancellationToken.None);
+        return (secret, step);
+    }
 }
 
 public sealed class SqliteFleetFixture : FleetFixture

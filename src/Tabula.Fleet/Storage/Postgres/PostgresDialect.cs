@@ -167,5 +167,16 @@ internal static class PostgresSchema
             ADD COLUMN single_use BIGINT NOT NULL DEFAULT 0, ADD COLUMN used_at BIGINT, ADD COLUMN machine_id TEXT, ADD COLUMN last_used_at BIGINT;
         ALTER TABLE staff ADD COLUMN deactivated_at BIGINT, ADD COLUMN totp_pending BYTEA;
         """,
+        // 8: login (issue 17): failed logins per username as typed (known or not, so backoff looks the same for both; a success
+        // deletes the row), when a staff member was locked out, and every TOTP step a staff member used (one row each: a code is
+        // accepted once, also by two instances at once: the second INSERT waits for the first and then finds its row).
+        """
+        CREATE TABLE login_failures (username TEXT PRIMARY KEY, failures BIGINT NOT NULL, last_failed_at BIGINT NOT NULL,
+            next_attempt_at BIGINT NOT NULL);
+        CREATE INDEX login_failures_last ON login_failures (last_failed_at);
+        CREATE TABLE totp_used (staff_id BIGINT NOT NULL REFERENCES staff(id) ON DELETE CASCADE, step BIGINT NOT NULL,
+            used_at BIGINT NOT NULL, PRIMARY KEY (staff_id, step));
+        ALTER TABLE staff ADD COLUMN locked_at BIGINT;
+        """,
     ];
 }

@@ -164,5 +164,16 @@ internal static class SqliteSchema
         ALTER TABLE staff ADD COLUMN deactivated_at INTEGER;
         ALTER TABLE staff ADD COLUMN totp_pending BLOB;
         """,
+        // 8: login (issue 17): failed logins per username as typed (known or not, so backoff looks the same for both; a success
+        // deletes the row), when a staff member was locked out, and every TOTP step a staff member used (one row each: a code is
+        // accepted once).
+        """
+        CREATE TABLE login_failures (username TEXT PRIMARY KEY, failures INTEGER NOT NULL, last_failed_at INTEGER NOT NULL,
+            next_attempt_at INTEGER NOT NULL);
+        CREATE INDEX login_failures_last ON login_failures (last_failed_at);
+        CREATE TABLE totp_used (staff_id INTEGER NOT NULL REFERENCES staff(id) ON DELETE CASCADE, step INTEGER NOT NULL,
+            used_at INTEGER NOT NULL, PRIMARY KEY (staff_id, step));
+        ALTER TABLE staff ADD COLUMN locked_at INTEGER;
+        """,
     ];
 }
