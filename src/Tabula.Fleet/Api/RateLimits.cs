@@ -114,8 +114,7 @@ public sealed class LoginThrottle(int perMinute, bool backoff, TimeProvider time
     /// <summary>Throws 429 with Retry-After when this username has used its budget or this source must wait; else counts the attempt.</summary>
     public void Attempt(string username, string source)
     {
-        // Usernames are at most 64 characters; a longer one is its first 65 (still unknown, still limited).
-        using (var lease = limiter.AttemptAcquire(Key(username)))
+        using (var lease = limiter.AttemptAcquire(Core.LoginBackoff.Key(username)))
             if (!lease.IsAcquired)
                 throw new FleetException(FleetError.RateLimited, "too many login attempts for this user; retry later")
                 {
@@ -132,7 +131,7 @@ public sealed class LoginThrottle(int perMinute, bool backoff, TimeProvider time
                 sources[source] = f = new SourceFailures();
             }
             if (now - f.LastFailedAt > (long)FleetLimits.LoginSourceMemory.TotalMilliseconds) f.Failures = f.NextAttemptAt = 0;
-            if (now < f.NextAttemptAt) throw TooManyFailures(TimeSpan.FromMilliseconds(f.NextAttemptAt - now));
+            if (now < f.NextAttemptAt) throw Core.LoginBackoff.TooManyFailures(TimeSpan.FromMilliseconds(f.NextAttemptAt - now));
             f.Failures++;
             f.LastFailedAt = now;
             f.NextAttemptAt = now + (long)Core.LoginBackoff.Delay(f.Failures, FleetLimits.LoginFreeFailuresPerSource).TotalMilliseconds;
@@ -145,13 +144,6 @@ public sealed class LoginThrottle(int perMinute, bool backoff, TimeProvider time
         lock (sources)
             if (sources.TryGetValue(source, out var f) && f.Failures > 0) f.Failures--;
     }
-
-    /// <summary>The refusal of an attempt that came before its backoff ended, by username or by source: one message for both.</summary>
-    public static FleetException TooManyFailures(TimeSpan retry) =>
-        new(FleetError.RateLimited, "too many failed logins for this user or from this address; retry later") { RetryAfter = retry };
-
-    internal static string Key(string username) =>
-        username.Length > FleetLimits.MaxUsernameLength ? username[..(FleetLimits.MaxUsernameLength + 1)] : username;
 
     private void Forget(long now)
     {

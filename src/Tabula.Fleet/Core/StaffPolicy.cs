@@ -28,6 +28,14 @@ public sealed record StaffPolicy(bool TotpRequired = true, int LockoutThreshold 
 /// </summary>
 public static class LoginBackoff
 {
+    /// <summary>The key of a username in the login's budgets and failures: at most 64 characters are a username; a longer one is its first 65 (still unknown, still limited).</summary>
+    public static string Key(string username) =>
+        username.Length > FleetLimits.MaxUsernameLength ? username[..(FleetLimits.MaxUsernameLength + 1)] : username;
+
+    /// <summary>The refusal of an attempt that came before its backoff ended, by username or by source: one message for both.</summary>
+    public static FleetException TooManyFailures(TimeSpan retry) =>
+        new(FleetError.RateLimited, "too many failed logins for this user or from this address; retry later") { RetryAfter = retry };
+
     public static TimeSpan Delay(long failures, int free)
     {
         long over = failures - free;

@@ -59,7 +59,7 @@ public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvide
     /// </summary>
     public async Task<LoginResult> LoginAsync(string username, string password, string? totp, CancellationToken ct)
     {
-        string key = Api.LoginThrottle.Key(username);
+        string key = LoginBackoff.Key(username);
         TimeSpan? wait = await Write(async tx =>
         {
             var failures = await tx.LockLoginFailuresAsync(key);
@@ -72,7 +72,7 @@ public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvide
         if (wait is { } retry)
         {
             metrics.LoginFailures.Add(1);
-            throw Api.LoginThrottle.TooManyFailures(retry);
+            throw LoginBackoff.TooManyFailures(retry);
         }
 
         var staff = await Read(tx => tx.GetStaffAsync(key), ct);
