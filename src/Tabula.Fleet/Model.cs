@@ -34,7 +34,7 @@ public sealed record Machine(
 
 /// <summary>
 /// A staff member; <see cref="DeactivatedAt"/> set means no login, session or token of theirs works. <see cref="LockedAt"/> set
-/// means too many failed logins in a row: password logins are refused until an admin unlocks them (their tokens still work).
+/// means too many failed logins in a row: password logins are refused until an admin unlocks them (their sessions and tokens still work).
 /// </summary>
 public sealed record Staff(long Id, string Username, StaffRole Role, string PasswordHash, byte[]? TotpSecret,
     bool TotpEnabled, long TotpLastStep, long? DeactivatedAt = null, long? LockedAt = null)

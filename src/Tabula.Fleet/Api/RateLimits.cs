@@ -105,6 +105,7 @@ public sealed class LoginThrottle(int perMinute, bool backoff, TimeProvider time
         ? RateLimitPartition.GetNoLimiter("")
         : RateLimitPartition.GetTokenBucketLimiter(username, _ => RateLimits.Bucket(perMinute)));
     private readonly Dictionary<string, SourceFailures> sources = [];
+    private long forgotAt;
 
     private sealed class SourceFailures
     {
@@ -126,7 +127,7 @@ public sealed class LoginThrottle(int perMinute, bool backoff, TimeProvider time
         {
             if (!sources.TryGetValue(source, out var f))
             {
-                if (sources.Count >= FleetLimits.MaxTrackedLoginSources) Forget(now);
+                if (sources.Count >= FleetLimits.MaxTrackedLoginSources && now - forgotAt >= 60_000) Forget(now);   // one sweep a minute at most
                 if (sources.Count >= FleetLimits.MaxTrackedLoginSources) return;   // the per-username backoff and budgets still hold
                 sources[source] = f = new SourceFailures();
             }
@@ -147,6 +148,7 @@ public sealed class LoginThrottle(int perMinute, bool backoff, TimeProvider time
 
     private void Forget(long now)
     {
+        forgotAt = now;
         long memory = (long)FleetLimits.LoginSourceMemory.TotalMilliseconds;
         foreach (var (key, f) in sources)
             if (now - f.LastFailedAt > memory && now >= f.NextAttemptAt) sources.Remove(key);
