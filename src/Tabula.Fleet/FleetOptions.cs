@@ -33,6 +33,12 @@ public sealed record FleetOptions
     public IReadOnlyList<string> RelayBlockedPrefixes { get; init; } = [];
 
     /// <summary>
+    /// Accept relay in- and egress addresses in the relays' default private ranges (RFC 1918, 100.64/10, fc00::/7) at
+    /// provision: a fleet on a private network (tests, a lab without the internet). Off: refused with 400.
+    /// </summary>
+    public bool RelayPrivateAddresses { get; init; }
+
+    /// <summary>
     /// The boot-ticket key (Ed25519, PKCS#8 PEM, mode 0600), made at first start if missing. Null: <c>ticket-key.pem</c>
     /// next to a SQLite database; a PostgreSQL fleet must name it (the same file on every instance).
     /// </summary>

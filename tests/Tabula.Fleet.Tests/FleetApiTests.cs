@@ -240,6 +240,46 @@ public abstract class FleetApiTests(FleetFixture fleet)
         Assert.Equal(("185.65.134.201", Stockholm.Ipv6AddrIn), (config!.PublicIpv4, config.PublicIpv6));
     }
 
+    // Every in- and egress address a relay cannot serve at is refused at provision, with the field and why (docs/relay.md
+    // "Bad egress input: who refuses what"). Documentation ranges stay accepted (Stockholm's neighbours here; the lab's internet).
+    [Theory]
+    [InlineData("ipv4_addr_in", "127.0.0.1", "loopback")]
+    [InlineData("ipv4_addr_out", "0.0.0.0", "unspecified")]
+    [InlineData("ipv4_addr_out", "224.0.0.5", "multicast")]
+    [InlineData("ipv4_addr_in", "255.255.255.255", "broadcast")]
+    [InlineData("ipv4_addr_out", "169.254.10.1", "link-local")]
+    [InlineData("ipv6_addr_in", "::1", "loopback")]
+    [InlineData("ipv6_addr_out", "::", "unspecified")]
+    [InlineData("ipv6_addr_out", "ff02::1", "multicast")]
+    [InlineData("ipv6_addr_in", "fe80::1", "link-local")]
+    [InlineData("ipv6_addr_out", "::ffff:185.65.134.2", "IPv4-mapped")]
+    [InlineData("ipv6_addr_out", "fe80::1%2", "is an IPv6 address")]
+    [InlineData("ipv4_addr_out", "10.64.0.9", "inside a tunnel pool")]
+    [InlineData("ipv6_addr_in", "fc00:bbbb:bbbb:bb01::9", "inside a tunnel pool")]
+    [InlineData("ipv4_addr_in", "10.1.2.3", "10.0.0.0/8, a private range relays block")]
+    [InlineData("ipv4_addr_out", "172.16.5.5", "172.16.0.0/12, a private range")]
+    [InlineData("ipv4_addr_out", "192.168.1.1", "192.168.0.0/16, a private range")]
+    [InlineData("ipv4_addr_in", "100.64.0.1", "100.64.0.0/10, a private range")]
+    [InlineData("ipv6_addr_out", "fd00::1", "fc00::/7, a private range")]
+    [InlineData("ipv4_addr_out", "198.18.0.7", "198.18.0.0/15, a prefix this fleet blocks (--relay-blocked-prefix)")]
+    [InlineData("ipv4_addr_in", "185.65.134", "is an IPv4 address")]
+    public async Task Provision_refuses_an_address_no_relay_can_serve_at_naming_the_field_and_why(string field, string address, string why)
+    {
+        if (!fleet.Available) return;
+        var relay = await EnrolledAsync();
+        var bad = Unique(Stockholm);
+        bad = field switch
+        {
+            "ipv4_addr_in" => bad with { Ipv4AddrIn = address }, "ipv6_addr_in" => bad with { Ipv6AddrIn = address },
+            "ipv4_addr_out" => bad with { Ipv4AddrOut = address }, _ => bad with { Ipv6AddrOut = address },
+        };
+        var (status, error) = await Http.ErrorOf(await Operator.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", bad, FleetJson.Default.ProvisionRequest));
+        Assert.Equal((400, "invalid_input"), (status, error!.Error));
+        Assert.Contains(field, error.Message);
+        Assert.Contains(why, error.Message);
+        Assert.Equal("awaiting", (await Viewer.GetFromJsonAsync($"/api/v1/machines/{relay.MachineId}", FleetJson.Default.MachineView))!.State);
+    }
+
     [Fact]
     public async Task Unknown_machine_is_404_with_a_json_error()
     {

@@ -172,6 +172,43 @@ public sealed class HttpsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_listen_address_inside_a_tunnel_pool_is_refused_at_start()
+    {
+        // Customers would reach the controller at a tunnel address (each relay refuses a pool overlapping a management endpoint).
+        string database = "sqlite:" + Path.Combine(dir, "listen-in-pool.db");
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => FleetServer.CreateAsync(new FleetOptions
+        {
+            Database = database, Urls = "https://10.64.0.7:0", TlsCertificatePath = tls.ServerCertificate, TlsKeyPath = tls.ServerKey,
+        }));
+        Assert.Contains("10.64.0.7 lies inside a tunnel pool", error.Message);
+        var (exit, _, stderr) = await TabulaCli.RunAsync(["fleet", "serve", "--db", database, "--urls", "https://[fc00:bbbb:bbbb:bb01::7]:0",
+            "--tls-cert", tls.ServerCertificate, "--tls-key", tls.ServerKey]);
+        Assert.Equal(2, exit);
+        Assert.Contains("fc00:bbbb:bbbb:bb01::7 lies inside a tunnel pool", stderr);
+    }
+
+    [Fact]
+    public async Task A_fleet_on_a_private_network_accepts_private_relay_addresses_only_when_told_and_never_special_ones()
+    {
+        // `fleet serve --relay-private-addresses`: the relays' default private ranges are accepted at provision (the tests'
+        // own namespaces and tap networks are 10.x); special-purpose addresses and the pools still are not.
+        await using var host = await FleetHost.StartAsync("sqlite:" + Path.Combine(dir, "private.db"), o => o with { RelayPrivateAddresses = true });
+        var admin = await host.Staff.CreateStaffAsync("test", "alice", "a long enough password", StaffRole.Admin, CancellationToken.None);
+        using var staff = host.Client(await host.Staff.CreateApiTokenAsync(admin, "tests", CancellationToken.None));
+        var relay = new TestRelay();
+        await relay.EnrollAsync(host.Client(), await host.Enrollment.CreateEnrollmentTokenAsync("alice", "rack", CancellationToken.None), Http.NewDigest());
+        string path = $"/api/v1/machines/{relay.MachineId}/provision";
+        var placement = new ProvisionRequest("lan-wg-001", "se", "Sweden", "got", "Gothenburg", "lan", true, "10.203.0.1", "fd12::1", 51820, 100, true, "lan",
+            Ipv4AddrOut: "192.168.7.1");
+        foreach (var bad in new[] { placement with { Ipv4AddrOut = "127.0.0.1" }, placement with { Ipv4AddrOut = "10.64.0.5" }, placement with { Ipv6AddrIn = "fe80::1" } })
+            Assert.Equal(400, (await Http.ErrorOf(await staff.PostAsJsonAsync(path, bad, FleetJson.Default.ProvisionRequest))).Status);
+        var response = await staff.PostAsJsonAsync(path, placement, FleetJson.Default.ProvisionRequest);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        var config = await host.Client(relay.RelayToken).GetFromJsonAsync("/relay/v1/config", FleetJson.Default.RelayConfigView);
+        Assert.Equal(("192.168.7.1", "fd12::1"), (config!.PublicIpv4, config.PublicIpv6));
+    }
+
+    [Fact]
     public void Relay_private_endpoints_are_the_controllers_own_listen_addresses_but_loopback_and_wildcards()
     {
         var settings = RelayEgressSettings.Create(new FleetOptions(), AddressPool.Default,

@@ -36,6 +36,11 @@ internal static class FleetServeCommand
         {
             Description = "A prefix (CIDR) customers may never reach, added to the relays' defaults (RFC 1918, 100.64/10, 169.254/16, fc00::/7, fe80::/10); repeatable",
         };
+        var privateAddresses = new Option<bool>("--relay-private-addresses")
+        {
+            Description = "Accept relay in- and egress addresses in the private ranges relays block (RFC 1918, 100.64/10, fc00::/7) at provision: " +
+                          "a fleet on a private network. Off: refused",
+        };
         var ticketKey = new Option<string?>("--ticket-key")
         {
             Description = "Boot-ticket key (Ed25519 PKCS#8 PEM, mode 0600), made at first start if missing; export its public half with " +
@@ -83,7 +88,7 @@ internal static class FleetServeCommand
         };
         var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).")
         {
-            db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, ticketKey, creation, powBits, quarantine, churn, churnWindow, capacity, rateLimits, rateScale, maxConnections, perClient,
+            db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, privateAddresses, ticketKey, creation, powBits, quarantine, churn, churnWindow, capacity, rateLimits, rateScale, maxConnections, perClient,
             staffTotp, lockout,
         };
         command.SetAction((result, ct) => FleetCommand.Guard(async () =>
@@ -93,7 +98,7 @@ internal static class FleetServeCommand
                 Database = result.GetValue(db)!, Urls = result.GetValue(urls)!,
                 TlsCertificatePath = result.GetValue(tlsCert), TlsKeyPath = result.GetValue(tlsKey),
                 Ipv4Pool = result.GetValue(v4)!, Ipv6Pool = result.GetValue(v6)!,
-                RelayResolvers = result.GetValue(resolvers) ?? [], RelayBlockedPrefixes = result.GetValue(blocked) ?? [],
+                RelayResolvers = result.GetValue(resolvers) ?? [], RelayBlockedPrefixes = result.GetValue(blocked) ?? [], RelayPrivateAddresses = result.GetValue(privateAddresses),
                 TicketKeyPath = result.GetValue(ticketKey),
                 AccountCreation = result.GetValue(creation) switch { "open" => AccountCreation.Open, "proof-of-work" => AccountCreation.ProofOfWork, _ => AccountCreation.Voucher },
                 ProofOfWorkBits = result.GetValue(powBits), AddressQuarantine = result.GetValue(quarantine),

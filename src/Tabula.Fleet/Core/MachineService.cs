@@ -11,7 +11,7 @@ namespace Tabula.Fleet.Core;
 /// Relay machines after enrollment: listing, the staff lifecycle (provision, deploy, drain, retire, …) with placement
 /// validation, relay authentication, applied-revision reports, and what a relay serves with.
 /// </summary>
-public sealed class MachineService(IStore store, MachineEvents machineEvents, AddressPool pool, ILogger<MachineService> logger)
+public sealed class MachineService(IStore store, MachineEvents machineEvents, RelayEgressSettings egress, ILogger<MachineService> logger)
 {
     /// <summary>How many machines are in each state (metrics).</summary>
     public Task<IReadOnlyDictionary<MachineState, long>> CountByStateAsync(CancellationToken ct) => Read(tx => tx.CountMachinesByStateAsync(), ct);
@@ -34,10 +34,10 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, Ad
         if (action == MachineLifecycle.Action.Provision)
         {
             ValidatePlacement(placement ?? throw new FleetException(FleetError.InvalidInput, "provision needs a placement (hostname, location, …)"));
-            // The relay NATs customers to the egress addresses (the in-addresses when none are given); inside a pool they would
-            // be a customer's (its agent refuses it too).
+            // The relay NATs customers to the egress addresses (the in-addresses when none are given) and clients connect to the
+            // in-addresses: each must be one a relay can hold on its uplink (RelayEgressSettings.CheckPublicAddress).
             foreach (var (field, address) in PublicAddresses(placement))
-                RelayEgressSettings.CheckPublicAddress(pool, field, address);
+                egress.CheckPublicAddress(field, address);
             placement = WithCoordinates(placement);
         }
         // The whole store (not only this service's slice): deploy reads the machine's freshness in the same transaction.
@@ -99,7 +99,10 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, Ad
         {
             var family = field.StartsWith("ipv4", StringComparison.Ordinal)
                 ? System.Net.Sockets.AddressFamily.InterNetwork : System.Net.Sockets.AddressFamily.InterNetworkV6;
-            if (!System.Net.IPAddress.TryParse(text, out var address) || address.AddressFamily != family || text.Contains('%', StringComparison.Ordinal))
+            // Strict: IPv4 as four decimal octets (TryParse also takes "1.2.3" and octal/hex parts, which the agent would read
+            // as another address), IPv6 without a zone.
+            if (!System.Net.IPAddress.TryParse(text, out var address) || address.AddressFamily != family || text.Contains('%', StringComparison.Ordinal)
+                || (family == System.Net.Sockets.AddressFamily.InterNetwork && address.ToString() != text))
                 throw new FleetException(FleetError.InvalidInput, $"{field} is an {(family == System.Net.Sockets.AddressFamily.InterNetwork ? "IPv4" : "IPv6")} address");
         }
         if (p.Port is < 1 or > 65535) throw new FleetException(FleetError.InvalidInput, "port is 1-65535");

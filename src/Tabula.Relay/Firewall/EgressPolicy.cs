@@ -70,10 +70,11 @@ public sealed record EgressPolicy(
 
     /// <summary>
     /// Private and reserved ranges blocked by default (issue 15): RFC 1918, 100.64/10 (CGNAT), 169.254/16,
-    /// fc00::/7 (the IPv6 pool inside it is dropped by the pool-to-pool rule anyway), fe80::/10.
+    /// fc00::/7 (the IPv6 pool inside it is dropped by the pool-to-pool rule anyway), fe80::/10. The list is
+    /// Tabula.Fleet.Protocol's <see cref="Tabula.Fleet.Protocol.RelayAddresses.DefaultBlockedPrefixes"/>: the controller
+    /// refuses a relay public address inside it at provision.
     /// </summary>
-    public static readonly IReadOnlyList<string> DefaultBlockedPrefixes =
-        ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"];
+    public static IReadOnlyList<string> DefaultBlockedPrefixes => Tabula.Fleet.Protocol.RelayAddresses.DefaultBlockedPrefixes;
 
     /// <summary>
     /// Validates <paramref name="config"/> against the uplink's addresses (as rtnetlink lists them) and returns the

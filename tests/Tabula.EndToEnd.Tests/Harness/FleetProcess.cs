@@ -57,7 +57,8 @@ public sealed class FleetProcess : IDisposable
         string created = fleet.Cli(null, "fleet", "staff", "create", "--db", database, "--username", "e2e", "--role", "admin", "--api-token", "e2e", "--json");
         fleet.AdminToken = JsonDocument.Parse(created).RootElement.GetProperty("api_token").GetString()!;
         fleet.process = Process.Start(fleet.Start(network.Namespace.Name, "fleet", "serve", "--db", database, "--urls", fleet.BaseUrl,
-            "--tls-cert", tls.ServerCertificate, "--tls-key", tls.ServerKey))!;
+            "--tls-cert", tls.ServerCertificate, "--tls-key", tls.ServerKey,
+            "--relay-private-addresses"))!;   // the relay's address on the tap network is 10.199.N.2
         fleet.process.OutputDataReceived += (_, e) => { lock (fleet.log) fleet.log.AppendLine(e.Data); };
         fleet.process.ErrorDataReceived += (_, e) => { lock (fleet.log) fleet.log.AppendLine(e.Data); };
         fleet.process.BeginOutputReadLine();

@@ -21,7 +21,7 @@ public sealed class FleetHost : IAsyncDisposable
     public MachineEvents MachineEvents => App.Services.GetRequiredService<MachineEvents>();
 
     /// <summary>The relays' egress settings every test controller is started with (as `--relay-resolver`, `--relay-blocked-prefix`).</summary>
-    public static readonly IReadOnlyList<string> Resolvers = ["192.0.2.53", "2001:db8::53"], BlockedPrefixes = ["192.0.2.0/24"];
+    public static readonly IReadOnlyList<string> Resolvers = ["192.0.2.53", "2001:db8::53"], BlockedPrefixes = ["198.18.0.0/15"];
 
     /// <summary>
     /// A controller on <paramref name="database"/>. Tests of other things than limits run with every rate budget ×1000 and a

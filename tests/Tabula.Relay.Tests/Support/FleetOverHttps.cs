@@ -56,6 +56,7 @@ public sealed class FleetOverHttps : IAsyncDisposable
         {
             Database = database, Urls = urls, TlsCertificatePath = files.Tls.ServerCertificate, TlsKeyPath = files.Tls.ServerKey,
             LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning, RelayResolvers = resolvers,
+            RelayPrivateAddresses = true,   // the relay's uplink in the test namespaces is 10.203.0.1/24
         });
         await app.StartAsync();
         Address = app.HttpsAddress() ?? throw new InvalidOperationException("no https address");
