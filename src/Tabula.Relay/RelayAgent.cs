@@ -76,7 +76,8 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
                         await device.UpAsync(privateKey, config, ct);
                         privateKey.Dispose();   // zeroed: the kernel (or wireguard-go) holds the only copy now
                         Serving = true;
-                        log.StageDone("serve", clock.Elapsed, $"interface={device.Name} port={config.ListenPort} gateways={config.Ipv4Gateway},{config.Ipv6Gateway}");
+                        log.StageDone("serve", clock.Elapsed, $"interface={device.Name} port={config.ListenPort} gateways={config.Ipv4Gateway},{config.Ipv6Gateway}"
+                                                              + (device.Mtu is { } mtu ? $" mtu={mtu}" : ""));
                     }
                     await ServeAsync(config, ct);
                 }

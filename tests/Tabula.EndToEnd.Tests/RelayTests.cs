@@ -153,6 +153,8 @@ public sealed class RelayTests(BootBinary boot, RelayBinary relay, ITestOutputHe
                 "got", "Gothenburg", "31173", true, network.GuestAddress.ToString(), null, 51820, 100, true, "e2e"), FleetJson.Default.MachineView);
             await FleetProcess.PostAsync(staff, $"/api/v1/machines/{machineId}/deploy", new ReasonRequest("e2e"), FleetJson.Default.MachineView);
             var serving = machine.WaitFor(ConsoleMarker.Relay("stage:serve"), Stage);
+            // The agent sets wg0's MTU over rtnetlink and reads it back from the guest's kernel (docs/relay.md "WireGuard interface MTU").
+            Assert.Equal("1420", ConsoleLine.TryParse(serving.Line)!.Field("mtu"));
 
             // Accounts are made by staff (anonymous creation needs a voucher by default).
             var account = await FleetProcess.PostAsync(staff, "/api/v1/customers", new CreateAccountRequest(null), FleetJson.Default.AccountView);

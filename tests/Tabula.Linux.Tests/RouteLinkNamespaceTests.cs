@@ -42,6 +42,28 @@ public sealed class RouteLinkNamespaceTests
     }
 
     [PrivilegedFact("ip")]
+    public void A_links_mtu_is_set_read_back_and_a_value_out_of_range_is_refused()
+    {
+        // The relay sets its WireGuard link's MTU this way (1420); the host kernel may lack the wireguard module, so a bridge
+        // stands in: the same RTM_NEWLINK/IFLA_MTU path.
+        Prerequisites.Require(needsRoot: true, "ip");
+        using var ns = NetworkNamespace.Create("mtu");
+        var (after, refused) = ns.RunInside(() =>
+        {
+            using var rtnl = RouteSocket.Open();
+            rtnl.CreateLink("tbm0", LinkKind.Bridge);
+            int index = rtnl.GetLink("tbm0")!.Index;
+            rtnl.SetLinkMtu(index, 1380);
+            Assert.Equal(1380u, rtnl.GetLink("tbm0")!.Mtu);
+            rtnl.SetLinkMtu(index, 1420);
+            return (rtnl.GetLink("tbm0")!.Mtu, Assert.Throws<LinuxException>(() => rtnl.SetLinkMtu(index, 10)));
+        });
+        Assert.Equal(1420u, after);
+        Assert.Equal(Errno.EINVAL, refused.Errno);
+        Assert.Equal(1420, JsonDocument.Parse(ns.Ip("-j", "link", "show", "tbm0")).RootElement[0].GetProperty("mtu").GetInt32());
+    }
+
+    [PrivilegedFact("ip")]
     public void An_unknown_link_kind_is_refused_with_the_kernels_extended_ack_text()
     {
         Prerequisites.Require(needsRoot: true, "ip");

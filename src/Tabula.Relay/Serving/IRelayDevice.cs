@@ -13,4 +13,7 @@ public interface IRelayDevice
 
     /// <summary>Brings the interface up with this boot's key and the controller's listen port and gateway addresses.</summary>
     Task UpAsync(WireGuardKey privateKey, RelayConfigView config, CancellationToken ct);
+
+    /// <summary>The interface MTU read back from the kernel after <see cref="UpAsync"/>, when this device sets it (null: not known).</summary>
+    uint? Mtu => null;
 }

@@ -17,9 +17,12 @@ public sealed class KernelRelayDevice(string name, string root) : IRelayDevice
     public string Name => name;
     public IWireGuardControl Control { get; } = new KernelWireGuardControl(name);
 
+    /// <summary>The link's MTU as rtnetlink reads it back after creating it with <see cref="RelayLink.WireGuardMtu"/>.</summary>
+    public uint? Mtu { get; private set; }
+
     public async Task UpAsync(WireGuardKey privateKey, RelayConfigView config, CancellationToken ct)
     {
-        RelayLink.CreateWireGuard(name);
+        Mtu = RelayLink.CreateWireGuard(name);
         await Control.ApplyAsync(new DeviceUpdate { PrivateKey = privateKey, ListenPort = checked((ushort)config.ListenPort) }, ct);
         RelayNetwork.AddGatewayAddresses(name, config);
         RelayLink.SetUp(name);

@@ -115,6 +115,18 @@ public sealed class RouteSocket(NetlinkSocket socket) : IDisposable
     }
 
     /// <summary>
+    /// RTM_NEWLINK with IFLA_MTU on interface <paramref name="index"/>, as <c>ip link set dev NAME mtu MTU</c> does. A value
+    /// outside the driver's range throws with <see cref="Errno.EINVAL"/>.
+    /// </summary>
+    public void SetLinkMtu(int index, uint mtu)
+    {
+        var request = new NetlinkMessageBuilder(Rtnetlink.NewLink, NetlinkMessageFlags.Request | NetlinkMessageFlags.Ack);
+        BinaryPrimitives.WriteInt32LittleEndian(request.AppendFamilyHeader(Rtnetlink.InterfaceInfoSize)[4..], index);
+        request.AddUInt32(Rtnetlink.IflaMtu, mtu);
+        socket.Acknowledge(request, $"RTM_NEWLINK(index={index}, mtu={mtu})");
+    }
+
+    /// <summary>
     /// RTM_NEWADDR with NLM_F_EXCL: an address already present throws with <see cref="Errno.EEXIST"/>.
     /// The kernel adds the prefix route itself.
     /// </summary>
