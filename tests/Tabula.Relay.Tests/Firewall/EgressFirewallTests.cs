@@ -92,6 +92,74 @@ public sealed class EgressFirewallTests
             $"isolation drops {before.IsolationDroppedPackets} -> {after.IsolationDroppedPackets}");
     }
 
+    /// <summary>A TCP connect from inside <paramref name="ns"/> that completes within the timeout (a dropped SYN does not).</summary>
+    static bool Connects(NetworkNamespace ns, IPAddress source, IPEndPoint to, int timeoutMs = 700) => ns.RunInside(() =>
+    {
+        using var socket = new Socket(to.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(source, 0));
+        try { return socket.ConnectAsync(to).Wait(timeoutMs) && socket.Connected; }
+        catch (AggregateException) { return false; }
+    });
+
+    static bool Pings(NetworkNamespace ns, IPAddress to)
+    {
+        try { ns.Exec("ping", "-c", "1", "-W", "1", to.ToString()); return true; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    // The isolation rule: from a pool source the relay itself answers only DNS on its gateway addresses. The two
+    // deliberate exceptions, echo to the gateways (AllowGatewayPing: clients ping the gateway to check the tunnel) and IPv6
+    // neighbour discovery (needed for IPv6 on the link), are kept; no other TCP or UDP port of the relay answers.
+    [PrivilegedFact("ip", "nft", "ping")]
+    public void From_the_pool_the_gateway_answers_dns_and_ping_and_no_other_tcp_or_udp_port()
+    {
+        using var net = new EgressTopology();
+        var gateways = new[] { (EgressTopology.Customer1v4, IPAddress.Parse("10.64.0.1")), (EgressTopology.Customer1v6, IPAddress.Parse("fc00:bbbb:bbbb:bb01::1")) };
+        int[] ports = [22, 80, 443, 853, 5353, 8080, 8443, 9100, 51820];
+        var listeners = new List<Socket>();
+        try
+        {
+            foreach (var (_, gateway) in gateways)
+                foreach (int port in ports.Append(53))
+                    listeners.Add(net.Relay.RunInside(() =>
+                    {
+                        var tcp = new Socket(gateway.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                        tcp.Bind(new IPEndPoint(gateway, port));
+                        tcp.Listen(8);
+                        return tcp;
+                    }));
+            // Without the ruleset every one of those listeners answers: the test can fail.
+            foreach (var (source, gateway) in gateways)
+                Assert.True(Connects(net.Customer1, source, new IPEndPoint(gateway, 8080)), $"no TCP to {gateway}:8080 without the ruleset");
+
+            Apply(net, net.Policy());
+            var before = Counters(net);
+            foreach (var (source, gateway) in gateways)
+            {
+                foreach (int port in ports)
+                {
+                    Assert.False(Connects(net.Customer1, source, new IPEndPoint(gateway, port)), $"TCP {gateway}:{port} answered a pool source");
+                    Assert.Null(Deliver(net.Customer1, source, net.Relay, gateway, port, timeoutMs: 200));
+                }
+                Assert.True(Connects(net.Customer1, source, new IPEndPoint(gateway, 53)), $"no TCP DNS on {gateway}");
+                Assert.NotNull(Deliver(net.Customer1, source, net.Relay, gateway, 53));
+                Assert.True(Pings(net.Customer1, gateway), $"no echo reply from {gateway}");
+            }
+            var after = Counters(net);
+            Assert.True(after.IsolationDroppedPackets - before.IsolationDroppedPackets >= (ulong)(2 * 2 * ports.Length),
+                $"isolation drops {before.IsolationDroppedPackets} -> {after.IsolationDroppedPackets}");
+
+            // The echo exception is the policy's switch: off, the gateways answer no ping either.
+            Apply(net, net.Policy() with { AllowGatewayPing = false });
+            foreach (var (_, gateway) in gateways)
+                Assert.False(Pings(net.Customer1, gateway), $"{gateway} answered a ping with AllowGatewayPing off");
+        }
+        finally
+        {
+            foreach (var listener in listeners) listener.Dispose();
+        }
+    }
+
     [PrivilegedFact("ip", "nft")]
     public void Ruleset_reads_back_in_nft_json_and_removal_leaves_nothing()
     {
