@@ -17,28 +17,46 @@ namespace Tabula.Lab;
 public sealed record LabAttackSummary(string Relay, IReadOnlyList<AttackResult> Attacks, bool Recovered, bool OthersServing, double TookSeconds);
 
 /// <summary>One attack.</summary>
-/// <param name="Name">tampered-package, one-signer, rogue-signer.</param>
-/// <param name="Served">What the compromised provisioning server served on `stable`.</param>
-/// <param name="Refused">The machine refused it (a FAILED line for that round) and did not kexec.</param>
+/// <param name="Name">tampered-package, one-signer, rogue-signer, rollback, replayed-ticket (<see cref="LabRunner.AttackNames"/>).</param>
+/// <param name="Served">What the compromised provisioning server (and, for replayed-ticket, the man in the middle) served.</param>
+/// <param name="Refused">The machine refused it for the reason the round expects (signatures for the first three, freshness
+/// for rollback and replayed-ticket) with a FAILED line for that round, and did not kexec.</param>
 /// <param name="Console">stboot's FAILED line for the round: stage, reason code, detail.</param>
 /// <param name="Signatures">stboot's per-signature rejection lines for the round.</param>
-public sealed record AttackResult(string Name, string Served, bool Refused, string Console, IReadOnlyList<string> Signatures);
+public sealed record AttackResult(string Name, string Served, bool Refused, string Console, IReadOnlyList<string> Signatures)
+{
+    /// <summary>The FAILED line's stage (verify, freshness, …).</summary>
+    public string? Stage { get; init; }
+
+    /// <summary>The FAILED line's reason code (SignaturesRefused, FreshnessRefused, …).</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>stboot's freshness lines for the round ("freshness … refused reason=ticket-digest …").</summary>
+    public IReadOnlyList<string> Freshness { get; init; } = [];
+}
 
 /// <summary>
 /// One run of `lab attack`: the provisioning server is treated as seized (its store on disk is the attacker's to write,
-/// and its trust policy is no obstacle), and one relay is power-cycled into three attacks in a row, one per stboot retry
-/// round (stboot waits 6 s between rounds and gives up after 8):
+/// and its trust policy is no obstacle), and one relay is power-cycled into up to five attacks in a row, one per stboot
+/// retry round (stboot waits 6 s between rounds and gives up after 8):
 /// <list type="number">
 /// <item>tampered-package: one byte of the genuine archive is changed in place on the server;</item>
 /// <item>one-signer: an attacker's build of the relay package, signed by signer1 alone (one genuine key stolen);</item>
-/// <item>rogue-signer: the same build signed by two signers under the attacker's own root.</item>
+/// <item>rogue-signer: the same build signed by two signers under the attacker's own root;</item>
+/// <item>rollback: the previous genuine release (validly signed; on a lab never upgraded, a genuine build without a
+/// release number, as packages were before releases existed): refused for freshness, the controller's ticket names
+/// another package;</item>
+/// <item>replayed-ticket: the server serves the genuine package again, but someone holding the controller's TLS key
+/// answers the relay's ticket request with a ticket recorded in an earlier round (<see cref="LabTicketInterceptor"/>).</item>
 /// </list>
-/// The machine must refuse each with a reason on its console and never kexec. Then `stable` points at the genuine
-/// package again and the same boot, on its next round, verifies it, kexecs, enrolls and serves; staff deploy it back.
+/// The machine must refuse each with the round's reason on its console and never kexec. Then `stable` points at the
+/// genuine package again, the path to the controller is honest again, and the same boot, on its next round, verifies
+/// it, gets a fresh ticket, kexecs, enrolls and serves; staff deploy it back.
 /// </summary>
-internal sealed class LabAttack(LabActionOptions options, string relayName)
+internal sealed class LabAttack(LabActionOptions options, string relayName, IReadOnlyList<string> names)
 {
-    sealed record Attack(string Name, string Served, Func<CancellationToken, Task> Apply);
+    /// <summary>One round: its name, what is served, how to set it up, and the FAILED reason that counts as refused.</summary>
+    sealed record Attack(string Name, string Served, Func<CancellationToken, Task> Apply, string ExpectedReason);
 
     public async Task<LabAttackSummary> RunAsync(CancellationToken ct)
     {
@@ -46,7 +64,8 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
         using var lab = new LabOperator(options, "attack");
         var (relay, index) = lab.Relay(relayName);
         string genuine = lab.Summary.PackageSha256;
-        var (server, attacks) = PrepareAttacks(lab, genuine);
+        var (server, all) = PrepareAttacks(lab, genuine, index);
+        var attacks = all.Where(a => names.Contains(a.Name)).ToArray();
 
         lab.Say($"[2/4] take {relay.Name} out of service");
         lab.FleetCli("fleet", "machines", "drain", relay.MachineId, "--reason", "lab attack");
@@ -57,6 +76,12 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
         var rounds = new Rounds();
         try
         {
+            if (attacks.Any(a => a.Name == "replayed-ticket"))
+            {
+                server.Intercept();
+                lab.Say($"      someone holding the controller's TLS key sits between {relay.Name} and the controller (nft table ip tabula_lab_attack " +
+                        $"in {lab.State.Namespace}: its connections to :{FleetPort} go to :{LabTicketInterceptor.Port}); it passes ticket requests on and keeps the tickets");
+            }
             await RunRoundsAsync(lab, relay.Name, index, attacks, rounds, ct);
 
             lab.Say($"[4/4] the server is restored: `stable` → the genuine package {genuine[..16]}… again");
@@ -79,9 +104,9 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
         public bool OthersServing { get; set; } = true;
     }
 
-    /// <summary>Step 1: the attacker's material (a rebuilt relay package, a stolen signer, a rogue root) and the three
-    /// attacks on the seized server.</summary>
-    (SeizedServer Server, Attack[] Attacks) PrepareAttacks(LabOperator lab, string genuine)
+    /// <summary>Step 1: the attacker's material (a rebuilt relay package, a stolen signer, a rogue root, an older genuine
+    /// release) and the attacks on the seized server.</summary>
+    (SeizedServer Server, Attack[] Attacks) PrepareAttacks(LabOperator lab, string genuine, int index)
     {
         var store = new FileStore(Path.Combine(lab.Directory, "provisioning", "store"));
         var (root, signers) = LabSigning.LoadKeys(Path.Combine(lab.Directory, "keys"));
@@ -97,20 +122,52 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
         lab.Say($"      attacker's build {attackerArchive.Length / 1e6:0.0} MB; signed by signer1 alone: {LabSigning.Verify(oneSigner, attackerArchive, root).Summary}");
         lab.Say($"      signed by rogue-signer1 and rogue-signer2 (keys in {attackDir}/keys): {LabSigning.Verify(rogue, attackerArchive, root).Summary}");
 
-        var server = new SeizedServer(store, genuine, Path.Combine(lab.Directory, "provisioning", "trust"), attackerArchive);
+        var (olderArchive, olderDescriptor, older) = OlderRelease(lab, relayBinary, signers);
+        lab.Say($"      older genuine release: {older}; {LabSigning.Verify(olderDescriptor, olderArchive, root).Summary}");
+
+        var server = new SeizedServer(store, genuine, Path.Combine(lab.Directory, "provisioning", "trust"), attackerArchive,
+            lab.State.Namespace, LabInternet.RelayPublic4(index), Path.Combine(lab.Directory, "fleet", "tls"));
+        const string signaturesRefused = "SignaturesRefused", freshnessRefused = "FreshnessRefused";
         Attack[] attacks =
         [
             new Attack("tampered-package", $"the genuine descriptor; the archive with byte {server.FlipOffset} changed on the server's disk",
-                _ => { server.FlipByte(); return Task.CompletedTask; }),
+                _ => { server.FlipByte(); return Task.CompletedTask; }, signaturesRefused),
             new Attack("one-signer", "the attacker's build signed by signer1 only (a stolen key), published under a loosened policy (threshold 1)",
-                async token => { server.RestoreByte(); await server.PublishAsAttackerAsync(oneSigner, new VerificationPolicy([root.Certificate], 1), token); }),
+                async token => { server.RestoreByte(); await server.PublishAsAttackerAsync(oneSigner, new VerificationPolicy([root.Certificate], 1), token); },
+                signaturesRefused),
             new Attack("rogue-signer", "the attacker's build signed by rogue-signer1 and rogue-signer2 under the attacker's root",
-                token => server.PublishAsAttackerAsync(rogue, new VerificationPolicy([rogueRoot.Certificate], LabSigning.Threshold), token)),
+                token => server.PublishAsAttackerAsync(rogue, new VerificationPolicy([rogueRoot.Certificate], LabSigning.Threshold), token), signaturesRefused),
+            new Attack("rollback", $"{older}, validly signed (2 of 3), while the controller's tickets name the current release",
+                async token => { server.RestoreByte(); await server.ServeOlderAsync(olderDescriptor, olderArchive, token); }, freshnessRefused),
+            new Attack("replayed-ticket", "the genuine package; the relay's ticket request answered, with the controller's TLS key, by a ticket recorded " +
+                                          "in an earlier round (the ticket key stays the controller's)",
+                async token => { server.RestoreByte(); await server.ServeGenuineAsync(token); server.Replay(); }, freshnessRefused),
         ];
         return (server, attacks);
     }
 
-    /// <summary>Step 3: one stboot round per attack; each must end in a FAILED line and no kexec.</summary>
+    /// <summary>The release before the lab's current one, genuinely signed: after `lab upgrade` the previous release's
+    /// files; on a lab never upgraded, the relay package built without a release number (as every package was before
+    /// releases existed) and signed by signer1 and signer3.</summary>
+    static (byte[] Archive, byte[] Descriptor, string What) OlderRelease(LabOperator lab, string relayBinary, IReadOnlyList<LabSigner> signers)
+    {
+        int current = lab.State.Release;
+        string packages = Path.Combine(lab.Directory, "packages");
+        if (current >= 2)
+        {
+            string name = current == 2 ? "relay" : $"relay-r{current - 1}";
+            string zip = Path.Combine(packages, name + ".zip"), json = Path.Combine(packages, name + ".json");
+            if (File.Exists(zip) && File.Exists(json))
+                return (File.ReadAllBytes(zip), File.ReadAllBytes(json), $"release r{current - 1} ({name}.zip, what `lab up`/`lab upgrade` signed)");
+        }
+        byte[] archive = BuildRelayArchive(relayBinary, lab.Kernel, lab.Summary.FleetCa, "Tabula lab relay (before releases)", release: 0).Archive;
+        byte[] descriptor = LabSigning.Sign(archive, [signers[0], signers[2]]);
+        File.WriteAllBytes(Path.Combine(packages, "relay-r0.zip"), archive);
+        File.WriteAllBytes(Path.Combine(packages, "relay-r0.json"), descriptor);
+        return (archive, descriptor, "a genuine relay package without a release number (relay-r0.zip, signed by signer1 and signer3)");
+    }
+
+    /// <summary>Step 3: one stboot round per attack; each must end in a FAILED line with the round's reason and no kexec.</summary>
     static async Task RunRoundsAsync(LabOperator lab, string relayName, int index, Attack[] attacks, Rounds rounds, CancellationToken ct)
     {
         TimeSpan previousRound = TimeSpan.Zero;
@@ -131,12 +188,18 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
                 ConsoleMarker.Boot("FAILED") with { Where = l => l.Field("round")?.StartsWith(roundPrefix, StringComparison.Ordinal) == true },
                 $"stboot's verdict on round {round}", lab.Say, lab.StageTimeout, ct);
             var signatures = machine.FindAll(ConsoleMarker.Boot("signature")).Where(l => l.At > previousRound && l.At <= failed.At).Select(l => Trim(l.Line)).ToList();
+            var freshness = machine.FindAll(ConsoleMarker.Boot("freshness")).Where(l => l.At > previousRound && l.At <= failed.At).Select(l => Trim(l.Line)).ToList();
             bool kexeced = machine.Find(ConsoleMarker.Boot("kexec")) is not null;
-            bool refused = !kexeced;
+            var parsed = ConsoleLine.TryParse(failed.Line);
+            string? reason = parsed?.Field("reason");
+            bool refused = !kexeced && reason == attack.ExpectedReason;
             previousRound = failed.At;
-            rounds.Results.Add(new AttackResult(attack.Name, attack.Served, refused, Trim(failed.Line), signatures));
-            lab.Say($"      {relayName} {(refused ? "REFUSED" : "did NOT refuse")}: {Trim(failed.Line)}");
-            foreach (string line in signatures)
+            rounds.Results.Add(new AttackResult(attack.Name, attack.Served, refused, Trim(failed.Line), signatures)
+            {
+                Stage = parsed?.Field("stage"), Reason = reason, Freshness = freshness,
+            });
+            lab.Say($"      {relayName} {(refused ? "REFUSED" : $"did NOT refuse it for {attack.ExpectedReason}")}: {Trim(failed.Line)}");
+            foreach (string line in signatures.Concat(freshness))
                 lab.Say($"        {line}");
             if (kexeced)
                 throw new LabException($"{relayName} kexec'd during attack {attack.Name}; console {machine.ConsoleLog}");
@@ -169,15 +232,23 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
         readonly StoredObject genuineObject;
         readonly string trustDirectory;
         readonly byte[] attackerArchive;
+        readonly string ns;
+        readonly System.Net.IPAddress relay;
+        readonly string fleetTls;
+        LabTicketInterceptor? interceptor;
         byte original;
         bool flipped;
 
-        public SeizedServer(FileStore store, string genuine, string trustDirectory, byte[] attackerArchive)
+        public SeizedServer(FileStore store, string genuine, string trustDirectory, byte[] attackerArchive, string ns, System.Net.IPAddress relay,
+            string fleetTls)
         {
             this.store = store;
             this.genuine = genuine;
             this.trustDirectory = trustDirectory;
             this.attackerArchive = attackerArchive;
+            this.ns = ns;
+            this.relay = relay;
+            this.fleetTls = fleetTls;
             genuineDigest = Sha256Digest.TryParse(genuine, out var g) ? g : throw new LabException("bad package digest in state");
             genuineObject = store.FindObject(genuineDigest)
                             ?? throw new LabException($"the genuine package {genuine} is not in the provisioning store");
@@ -198,8 +269,41 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
             flipped = true;
         }
 
+        /// <summary>From now on the attacked relay's connections to the controller go through the man in the middle, which
+        /// records the tickets the real controller issues (replayed-ticket needs one from an earlier round).</summary>
+        public void Intercept() => interceptor ??= LabTicketInterceptor.Start(ns, relay, fleetTls);
+
+        /// <summary>The man in the middle answers with a recorded ticket from now on.</summary>
+        public void Replay()
+        {
+            if (interceptor is not { Recorded: > 0 })
+                throw new LabException("replayed-ticket: no ticket was recorded in the earlier rounds (did the relay ask the controller for one?)");
+            interceptor.Replaying = true;
+        }
+
+        /// <summary>`stable` → the genuine package (the replayed-ticket round serves it: only the ticket is stale).</summary>
+        public Task ServeGenuineAsync(CancellationToken token) => MoveStableAsync(genuineDigest, "lab attack: the genuine package, under a replayed ticket", token);
+
+        /// <summary>Stores an older, genuinely signed release (verified under the server's own trust policy) and points
+        /// `stable` at it, forced past the server's no-downgrade rule: the server is the attacker's.</summary>
+        public async Task ServeOlderAsync(byte[] descriptor, byte[] archive, CancellationToken token)
+        {
+            var published = await Core(TrustPolicyVerifier.FromDirectory(trustDirectory)).PublishAsync(descriptor, new MemoryStream(archive), null, "attacker", token);
+            if (!Sha256Digest.TryParse(published.Package.ArchiveSha256, out var older))
+                throw new LabException("the provisioning store returned a bad digest");
+            await MoveStableAsync(older, "lab attack: rolled back to an older genuine release", token);
+        }
+
+        Task MoveStableAsync(Sha256Digest digest, string reason, CancellationToken token) =>
+            Core(TrustPolicyVerifier.FromDirectory(trustDirectory)).MoveChannelAsync("stable", digest, "attacker", force: true, reason: reason, token);
+
+        ProvisioningCore Core(TrustPolicyVerifier verifier) =>
+            new(store, verifier, TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null);
+
         public void RestoreByte()
         {
+            if (!flipped)
+                return;
             using var file = File.OpenHandle(genuineObject.PhysicalPath, FileMode.Open, FileAccess.ReadWrite);
             RandomAccess.Write(file, new[] { original }, FlipOffset);
             flipped = false;
@@ -207,6 +311,11 @@ internal sealed class LabAttack(LabActionOptions options, string relayName)
 
         public async Task RestoreAsync(CancellationToken token)
         {
+            if (interceptor is not null)
+            {
+                await interceptor.DisposeAsync();
+                interceptor = null;
+            }
             if (flipped)
                 RestoreByte();
             if ((await store.FindChannelAsync("stable", token))?.ArchiveSha256 != genuine)

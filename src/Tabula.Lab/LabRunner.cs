@@ -81,10 +81,25 @@ public static partial class LabRunner
     /// <summary>`lab upgrade`: a new release, signed, allowed, published to `stable`, rolled one relay at a time.</summary>
     public static Task<LabUpgradeSummary> UpgradeAsync(LabActionOptions options, CancellationToken ct) => new LabUpgrade(options).RunAsync(ct);
 
-    /// <summary>`lab attack`: a seized provisioning server serves three bad packages to <paramref name="relay"/>, which refuses
-    /// each; then the genuine package again, which it boots.</summary>
-    public static Task<LabAttackSummary> AttackAsync(LabActionOptions options, string relay, CancellationToken ct) =>
-        new LabAttack(options, relay).RunAsync(ct);
+    /// <summary>The rounds of `lab attack`, in the order they run (scripts match on these names).</summary>
+    public static IReadOnlyList<string> AttackNames { get; } = ["tampered-package", "one-signer", "rogue-signer", "rollback", "replayed-ticket"];
+
+    /// <summary>`lab attack`: a seized provisioning server (and, for replayed-ticket, someone holding the controller's TLS
+    /// key) attacks <paramref name="relay"/> once per stboot round, which refuses each; then the genuine package again, which
+    /// it boots. <paramref name="only"/> runs a subset of <see cref="AttackNames"/> (in their order); null runs them all.</summary>
+    public static Task<LabAttackSummary> AttackAsync(LabActionOptions options, string relay, CancellationToken ct, IReadOnlyCollection<string>? only = null)
+    {
+        var unknown = only?.Where(name => !AttackNames.Contains(name)).ToList() ?? [];
+        if (unknown.Count > 0)
+            throw new LabException($"unknown attack {string.Join(", ", unknown)}; the rounds are {string.Join(", ", AttackNames)}");
+        var rounds = only is null ? AttackNames : AttackNames.Where(only.Contains).ToList();
+        if (rounds.Count == 0)
+            throw new LabException("--only names no attack");
+        if (rounds[0] == "replayed-ticket")
+            throw new LabException("replayed-ticket replays a ticket recorded in an earlier round: run it after at least one other round " +
+                                   "(e.g. --only rollback,replayed-ticket)");
+        return new LabAttack(options, relay, rounds).RunAsync(ct);
+    }
 
     internal static double Round(TimeSpan t) => Math.Round(t.TotalSeconds, 1);
 
@@ -165,13 +180,13 @@ public static partial class LabRunner
         return output;
     }
 
-    /// <summary>The lab's relay OS package (deterministic: the label is what makes a release, or an attacker's build,
-    /// differ): tabula-relay as /init, the guest kernel, the fleet URL on the lab bridge and the pinned fleet CA.</summary>
     /// <summary>The lab's machine class: every relay package carries it in its signed manifest (issue 16).</summary>
     internal const string MachineClass = "relay";
 
-    /// <summary>A relay package of <paramref name="release"/> (the lab's first is 1; `lab upgrade` counts up), class
-    /// <see cref="MachineClass"/>, both in the signed manifest where ST tools ignore them.</summary>
+    /// <summary>The lab's relay OS package (deterministic: the label is what makes a release, or an attacker's build,
+    /// differ): tabula-relay as /init, the guest kernel, the fleet URL on the lab bridge and the pinned fleet CA; release
+    /// <paramref name="release"/> (the lab's first is 1; `lab upgrade` counts up; 0 writes none, as packages built before
+    /// releases existed) and class <see cref="MachineClass"/>, both in the signed manifest where ST tools ignore them.</summary>
     internal static (byte[] Archive, RelayImageSummary Image) BuildRelayArchive(string relayBinary, LabKernel kernel,
         string fleetCa, string label, long release, string cmdline = RelayImageInputs.DefaultCmdline)
     {

@@ -93,7 +93,18 @@ public sealed record LabSummary(string Directory, string Namespace, string Packa
 
     /// <summary>The lab internet: customer namespaces, the echo host, the management services relays can reach.</summary>
     public LabInternetSummary? Internet { get; init; }
+
+    /// <summary>The freshness policy baked into every relay's stboot image (issue 16).</summary>
+    public LabFreshnessSummary? Freshness { get; init; }
 }
+
+/// <summary>The stboot images' freshness policy in the summary (docs/lab.md, docs/boot.md "Freshness").</summary>
+/// <param name="Mode">required: no boot without a valid ticket from the controller.</param>
+/// <param name="MinRelease">The floor baked into the images.</param>
+/// <param name="MachineClass">The class every package must carry.</param>
+/// <param name="TicketUrl">Where stboot asks for its ticket.</param>
+/// <param name="TicketRoot">The controller's ticket key (public half, PEM) pinned in the images.</param>
+public sealed record LabFreshnessSummary(string Mode, long MinRelease, string MachineClass, string TicketUrl, string TicketRoot);
 
 /// <summary>The lab internet in the summary (docs/lab.md).</summary>
 /// <param name="CustomerNamespaces">Two customers' machines on the internet (tests add their own WireGuard clients there).</param>

@@ -51,7 +51,8 @@ internal sealed class LabUp(LabOptions options)
     DevTlsFiles provisioningTls = null!, fleetTls = null!;
     byte[] archive = [];
     VerifyResult verdict = null!;
-    string server = "", token = "", tokenFile = "", password = "";
+    string server = "", token = "", tokenFile = "", password = "", ticketRootFile = "";
+    LabFreshnessSummary freshness = null!;
 
     sealed record Enrolled(LabMachine Machine, string Id, string Fingerprint, TimeSpan KexecAt, TimeSpan EnrolledAt)
     {
@@ -82,6 +83,7 @@ internal sealed class LabUp(LabOptions options)
                 fleetTls.CaCertificate, relays, steps, Round(total.Elapsed))
             {
                 FleetUrl = server,
+                Freshness = freshness,
                 ClientNamespace = LabClient.Namespace(Namespace),
                 Internet = new LabInternetSummary(LabInternet.CustomerNamespaces(Namespace),
                     new EchoSummary(LabInternet.Echo4.ToString(), LabInternet.Echo6.ToString(), LabInternet.EchoName, LabInternet.EchoHttpPort),
@@ -193,6 +195,11 @@ internal sealed class LabUp(LabOptions options)
                 ?? throw new LabException("fleet staff create printed no API token");
         tokenFile = Path.Combine(dir, "fleet", "admin.token");
         WriteSecret(tokenFile, token);
+        // The controller's boot-ticket key (made now, as `serve` would at first start): its public half goes into every
+        // stboot image's trust policy, beside (not among) the signing and TLS roots.
+        ticketRootFile = Path.Combine(dir, "fleet", "ticket_root.pem");
+        HostProcess.Run([.. options.Tabula, "fleet", "ticket-key", "--offline", "--db", database, "--out", ticketRootFile]);
+        say($"      boot-ticket key: public half {ticketRootFile} (tabula fleet ticket-key --offline --db … --out …)");
         StartServer(state, "fleet", options.Tabula, ["fleet", "serve", "--db", database, "--urls", FleetUrl,
             "--tls-cert", fleetTls.ServerCertificate, "--tls-key", fleetTls.ServerKey, .. LabInternet.FleetResolverArguments], database, Logs, null);
         await WaitListeningAsync(Namespace, new IPEndPoint(LabNetwork.HostAddress, FleetPort), "fleet controller", Path.Combine(Logs, "fleet.log"), ct);
@@ -233,7 +240,20 @@ internal sealed class LabUp(LabOptions options)
     /// <summary>5. Per relay an enrollment token, identity key, stboot image and QEMU machine; waits for kexec and enrollment.</summary>
     async Task BootAsync(HttpClient staff, CancellationToken ct)
     {
-        string trust = LabSigning.WriteTrustPolicy(Path.Combine(dir, "stboot", "trust"), root, File.ReadAllText(provisioningTls.CaCertificate));
+        // Freshness (issue 16): stboot asks the controller for a boot ticket each attempt (over TLS pinned to the fleet CA, so
+        // both CAs are its TLS roots), never boots without one, and never boots a relay package below release 1.
+        var policy = new FreshnessPolicy(FreshnessMode.Required, MinRelease: 1, MachineClass, new Uri($"{FleetUrl}/boot/v1/ticket"));
+        string trust = LabSigning.WriteTrustPolicy(Path.Combine(dir, "stboot", "trust"), root,
+            File.ReadAllText(provisioningTls.CaCertificate) + File.ReadAllText(fleetTls.CaCertificate),
+            freshness: policy, ticketRoot: Ed25519Keys.FromPublicKeyPem(File.ReadAllBytes(ticketRootFile)));
+        freshness = new LabFreshnessSummary(FreshnessPolicy.Spell(policy.Mode), policy.MinRelease, MachineClass, policy.TicketUrl.ToString(), ticketRootFile);
+        // The controller names each machine's package in its boot tickets: release 1 is the class's current one.
+        var current = await PostAsync(staff, $"/api/v1/releases/{MachineClass}/current",
+            new SetCurrentReleaseRequest(verdict.ArchiveSha256, 1, "lab up: the first release"), FleetJson.Default.SetCurrentReleaseRequest,
+            FleetJson.Default.ReleaseClassView, ct);
+        say($"      stboot trust policy: 2 of 3 signers, freshness {freshness.Mode} (ticket from {policy.TicketUrl}, floor r{policy.MinRelease}, class {MachineClass}); " +
+            $"the controller's class {current.MachineClass} boots r{current.CurrentRelease} ({verdict.ArchiveSha256[..16]}…), floor r{current.MinRelease} " +
+            $"(tabula fleet releases set-current --class {MachineClass} --digest … --release 1)");
         for (int i = 0; i < options.Relays; i++)
         {
             string name = $"relay-{i + 1}";

@@ -62,6 +62,9 @@ internal sealed class LabUpgrade(LabActionOptions options)
 
         lab.Say($"[2/3] allow r{release} in the fleet (relays that boot it keep their state), publish it to `stable`");
         lab.FleetCli("fleet", "packages", "allow", verdict.ArchiveSha256, "--reason", $"lab upgrade to r{release}");
+        // Boot tickets name the class's current release: a relay that reboots from now on gets r{release}.
+        lab.FleetCli("fleet", "releases", "set-current", "--class", MachineClass, "--digest", verdict.ArchiveSha256,
+            "--release", release.ToString(System.Globalization.CultureInfo.InvariantCulture), "--reason", $"lab upgrade to r{release}");
         lab.TabulaInNamespace("publish", jsonPath, zipPath, "--server", $"https://{LabNetwork.HostAddress}:{ProvisioningPort}", "--channel", "stable",
             "--ca", Path.Combine(lab.Directory, "provisioning", "tls", "ca.pem"), "--token-file", ProvisioningTokenFile(lab.Directory));
         lab.State.Release = release;

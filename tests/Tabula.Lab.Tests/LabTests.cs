@@ -66,6 +66,10 @@ public sealed class LabTests(ITestOutputHelper output)
             Assert.Matches("^[0-9a-f]{64}$", summary.PackageSha256);
             Assert.StartsWith("2 of 2 valid", summary.PackageSigners, StringComparison.Ordinal);
             Assert.Contains("verify", relay.Stboot.Keys);
+            // Freshness: every boot asked the controller for a ticket (stboot's ticket stage) before it fetched.
+            Assert.Contains("ticket", relay.Stboot.Keys);
+            Assert.Equal(("required", 1L, "relay"), (summary.Freshness!.Mode, summary.Freshness.MinRelease, summary.Freshness.MachineClass));
+            Assert.True(File.Exists(summary.Freshness.TicketRoot));
             Assert.True(relay.Timeline.EnrolledAt > relay.Timeline.KexecAt, $"{relay.Timeline}");
             Assert.StartsWith("https://127.0.0.1:", summary.DashboardUrl, StringComparison.Ordinal);
             Assert.Equal(ns, summary.Namespace);
@@ -95,17 +99,20 @@ public sealed class LabTests(ITestOutputHelper output)
             LeakChecks.Run(summary, relay, dir, output.WriteLine);
             LeakChecks.RunTwoCustomers(summary, relay, output.WriteLine);
 
-            // A seized provisioning server: the relay refuses all three bad packages, then boots the genuine one again.
-            var attack = Tabula(TimeSpan.FromMinutes(25), "lab", "attack", "--json", "--dir", dir);
+            // A seized provisioning server: the relay refuses all three bad packages and an older genuine one, and a ticket
+            // replayed by someone holding the controller's TLS key; then it boots the genuine package again.
+            var attack = Tabula(TimeSpan.FromMinutes(30), "lab", "attack", "--json", "--dir", dir);
             Assert.True(attack.Code == 0, $"lab attack exited {attack.Code}: {attack.Stderr}");
             output.WriteLine(attack.Stdout);
             var attacked = JsonSerializer.Deserialize(attack.Stdout, LabJson.Default.LabAttackSummary)!;
-            Assert.Equal(["tampered-package", "one-signer", "rogue-signer"], attacked.Attacks.Select(a => a.Name));
-            foreach (var refusal in attacked.Attacks)
-            {
-                Assert.True(refusal.Refused, $"{refusal.Name}: {refusal.Console}");
+            Assert.Equal(["tampered-package", "one-signer", "rogue-signer", "rollback", "replayed-ticket"], attacked.Attacks.Select(a => a.Name));
+            Assert.All(attacked.Attacks, refusal => Assert.True(refusal.Refused, $"{refusal.Name}: {refusal.Console}"));
+            foreach (var refusal in attacked.Attacks.Take(3))
                 Assert.Contains("stage=verify reason=SignaturesRefused", refusal.Console, StringComparison.Ordinal);
-            }
+            // The package without a release verifies (2 of 3) and is refused for freshness: the controller's ticket names
+            // the current release. The replayed ticket names the right package but another attempt's nonce.
+            AssertFreshnessRefusal(attacked.Attacks[3], "ticket-digest");
+            AssertFreshnessRefusal(attacked.Attacks[4], "ticket-nonce");
             // Both genuine signatures fail on the changed bytes; the lone signature is valid but one is not enough; the
             // rogue signers' certificates do not chain to the lab's root.
             Assert.Equal(2, attacked.Attacks[0].Signatures.Count(l => l.Contains("rejection=SignatureInvalid", StringComparison.Ordinal)));
@@ -126,6 +133,20 @@ public sealed class LabTests(ITestOutputHelper output)
                 (rolled.MachineId, rolled.BootedSha256, rolled.EnrolledState, rolled.Handshake, rolled.Ping));
             Assert.NotEqual(relay.Fingerprint, rolled.Fingerprint);   // a fresh WireGuard key every boot
             Assert.InRange(rolled.OutOfServiceSeconds, rolled.KexecAt, 1500);
+            Assert.Contains("ticket", rolled.Stboot.Keys);
+            output.WriteLine($"freshness cost: ticket={rolled.Stboot["ticket"]}ms of {LabRunner.Timeline(rolled.Stboot)}");
+
+            // Release 2 is current and the floor: the seized server serves release 1, genuine and validly signed, and the relay
+            // refuses it; a replayed ticket too; then it boots release 2 again.
+            var rollback = Tabula(TimeSpan.FromMinutes(25), "lab", "attack", "--only", "rollback,replayed-ticket", "--json", "--dir", dir);
+            Assert.True(rollback.Code == 0, $"lab attack --only rollback,replayed-ticket exited {rollback.Code}: {rollback.Stderr}");
+            output.WriteLine(rollback.Stdout);
+            var rolledBack = JsonSerializer.Deserialize(rollback.Stdout, LabJson.Default.LabAttackSummary)!;
+            Assert.Equal(["rollback", "replayed-ticket"], rolledBack.Attacks.Select(a => a.Name));
+            AssertFreshnessRefusal(rolledBack.Attacks[0], "ticket-digest");
+            Assert.Contains("release r1", rolledBack.Attacks[0].Served, StringComparison.Ordinal);
+            AssertFreshnessRefusal(rolledBack.Attacks[1], "ticket-nonce");
+            Assert.True(rolledBack.Recovered);
         }
         finally
         {
@@ -145,6 +166,17 @@ public sealed class LabTests(ITestOutputHelper output)
         var again = Tabula(TimeSpan.FromMinutes(1), "lab", "down", "--dir", dir);
         Assert.Equal(0, again.Code);
         Assert.Contains("nothing to take down", again.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>A round refused after its signatures verified: stage freshness, reason FreshnessRefused, the given refusal
+    /// named on the FAILED line and on stboot's own freshness line.</summary>
+    static void AssertFreshnessRefusal(AttackResult round, string refusal)
+    {
+        Assert.True(round.Refused, $"{round.Name}: {round.Console}");
+        Assert.Equal(("freshness", "FreshnessRefused"), (round.Stage, round.Reason));
+        Assert.Contains($"detail=\"{refusal}:", round.Console, StringComparison.Ordinal);
+        Assert.Contains(round.Freshness, line => line.Contains($"refused reason={refusal}", StringComparison.Ordinal));
+        Assert.Empty(round.Signatures);
     }
 
     /// <summary>A ping (bounded: 10 tries of 2 s) from <paramref name="ns"/> to <paramref name="address"/>.</summary>

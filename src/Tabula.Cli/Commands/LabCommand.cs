@@ -120,15 +120,22 @@ internal static class LabCommand
     {
         var json = new Option<bool>("--json") { Description = "Print the summary as JSON on stdout (progress goes to stderr)" };
         var relay = new Option<string>("--relay") { Description = "The relay to attack", DefaultValueFactory = _ => "relay-1" };
+        var only = new Option<string?>("--only")
+        {
+            Description = "Run only these rounds, comma-separated, in their usual order: " + string.Join(",", LabRunner.AttackNames) +
+                          " (replayed-ticket needs an earlier round to record a ticket)",
+        };
         var dir = DirectoryOption();
         var command = new Command("attack",
             "Show the refusals: with the provisioning server seized, one relay is power-cycled into a tampered package, a package signed by " +
-            "one signer only and one signed under a rogue root; it refuses each on its console and never kexecs. Then the genuine package " +
-            "is served again and the relay boots it and serves.") { json, relay, dir };
+            "one signer only, one signed under a rogue root, an older genuine release (rollback) and, with the controller's TLS key stolen, " +
+            "a replayed boot ticket; it refuses each on its console for the round's reason and never kexecs. Then the genuine package " +
+            "is served again and the relay boots it and serves.") { json, relay, only, dir };
         command.SetAction((result, ct) => Guard(result.GetValue(dir), async () =>
         {
             bool asJson = result.GetValue(json);
-            var summary = await LabRunner.AttackAsync(new LabActionOptions(result.GetValue(dir)!, Self(), Progress(asJson)), result.GetValue(relay)!, ct);
+            var rounds = result.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var summary = await LabRunner.AttackAsync(new LabActionOptions(result.GetValue(dir)!, Self(), Progress(asJson)), result.GetValue(relay)!, ct, rounds);
             if (asJson)
             {
                 Console.WriteLine(JsonSerializer.Serialize(summary, LabJson.Default.LabAttackSummary));
@@ -140,7 +147,7 @@ internal static class LabCommand
                 foreach (var attack in summary.Attacks)
                 {
                     Console.WriteLine($"  {attack.Name,-17} {(attack.Refused ? "REFUSED" : "NOT REFUSED")}  {attack.Console}");
-                    foreach (string line in attack.Signatures)
+                    foreach (string line in attack.Signatures.Concat(attack.Freshness))
                         Console.WriteLine($"  {"",-17}         {line}");
                 }
                 Console.WriteLine($"  genuine package   {(summary.Recovered ? "booted, enrolled, serving again" : "NOT recovered")}");
