@@ -64,6 +64,29 @@ public sealed class StbootImageTests : IDisposable
     }
 
     [Fact]
+    public void Fresh_trust_policy_goes_into_the_image_with_its_ticket_root()
+    {
+        var inputs = Inputs();
+        byte[] ticketKey = Tabula.Packaging.Crypto.Ed25519.PublicKeyOf(Tabula.Packaging.Crypto.Ed25519.NewPrivateKey());
+        var folder = Tabula.Packaging.TrustPolicyFolder.Load(inputs.TrustPolicyDirectory);
+        var freshness = new Tabula.Packaging.FreshnessPolicy(Tabula.Packaging.FreshnessMode.Required, 2, "relay", new Uri("https://10.0.0.1:9443/boot/v1/ticket"));
+        string fresh = Path.Combine(dir, "fresh-trust");
+        (folder with { Policy = folder.Policy with { Freshness = freshness }, TicketRoot = ticketKey }).Write(fresh);
+
+        var (_, summary) = StbootImage.Build(inputs with { TrustPolicyDirectory = fresh });
+        Assert.Contains("etc/trust_policy/ticket_root.pem", summary.Paths);
+        // The image carries the folder's files byte for byte: the policy with its freshness object, and the key.
+        using var gunzip = new GZipStream(new MemoryStream(Image(inputs with { TrustPolicyDirectory = fresh })), CompressionMode.Decompress);
+        using var cpio = new MemoryStream();
+        gunzip.CopyTo(cpio);
+        byte[] image = cpio.ToArray();
+        foreach (string file in new[] { "trust_policy.json", "ticket_root.pem" })
+            Assert.True(image.AsSpan().IndexOf(File.ReadAllBytes(Path.Combine(fresh, file))) >= 0, file + " is not in the image");
+        Assert.Equal(ticketKey, Tabula.Packaging.TrustPolicyFolder.Load(fresh).TicketRoot);
+        Assert.Contains("tabula_freshness", File.ReadAllText(Path.Combine(fresh, "trust_policy.json")), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Invalid_host_configuration_is_refused_before_any_image_is_written()
     {
         var inputs = Inputs();

@@ -20,7 +20,7 @@ public static class StbootImage
     public static readonly IReadOnlyList<string> TrustPolicyFiles =
     [
         TrustPolicyFolder.PolicyFile, TrustPolicyFolder.LegacyPolicyFile, TrustPolicyFolder.SigningRootFile,
-        TrustPolicyFolder.TlsRootsFile, TrustPolicyFolder.SigsumPolicyFile,
+        TrustPolicyFolder.TlsRootsFile, TrustPolicyFolder.SigsumPolicyFile, TrustPolicyFolder.TicketRootFile,
     ];
 
     /// <summary>Builds the archive (uncompressed entries; write it with <see cref="CpioArchive.WriteGzipTo"/>).</summary>
