@@ -157,9 +157,12 @@ public static partial class LabRunner
     /// </summary>
     internal static async Task<RelayBoot> WaitBootAsync(LabMachine machine, Action<string> say, TimeSpan timeout, CancellationToken ct)
     {
-        var verified = await WaitWithProgressAsync(machine, ConsoleMarker.Boot("verified"), "stboot to verify the package", say, timeout, ct);
-        string sha = ConsoleLine.TryParse(verified.Line)?.Field("ospkg_sha256") ?? "";
+        await WaitWithProgressAsync(machine, ConsoleMarker.Boot("verified"), "stboot to verify the package", say, timeout, ct);
         var kexec = await WaitWithProgressAsync(machine, ConsoleMarker.Boot("kexec"), "stboot to kexec", say, timeout, ct);
+        // The package kexec'd is the last one verified before the kexec: an earlier round may have verified a package whose
+        // signatures were fine and then refused it (freshness), as `lab attack`'s rollback round does.
+        var verified = machine.FindAll(ConsoleMarker.Boot("verified")).Last(l => l.At <= kexec.At);
+        string sha = ConsoleLine.TryParse(verified.Line)?.Field("ospkg_sha256") ?? "";
         await WaitWithProgressAsync(machine, ConsoleMarker.Boot("timeline"), "stboot's timeline", say, timeout, ct);   // printed as it hands over
         say($"      {machine.Name}: stboot verified {sha[..Math.Min(16, sha.Length)]}… and kexec'd at {kexec.At.TotalSeconds:0.0}s ({Timeline(machine.StbootTimeline())})");
         var enroll = await WaitWithProgressAsync(machine, ConsoleMarker.Relay("enroll"), "the relay agent to enroll", say, timeout, ct);
