@@ -70,6 +70,24 @@ public sealed class HostConfigTests
         var e = Assert.Throws<PackageFormatException>(() => HostConfig.Parse(System.Text.Encoding.UTF8.GetBytes(json)));
         Assert.Contains($"\"{field}", e.Message);
     }
+
+    // afl found it (eda26bc): a legacy config whose only provisioning URL is "" was accepted with an empty pointer.
+    [Theory]
+    [InlineData("""{"network_mode":"dhcp","provisioning_urls":[""]}""")]
+    [InlineData("""{"network_mode":"dhcp","provisioning_urls":["  ",""]}""")]
+    [InlineData("""{"version":1,"network_mode":"dhcp","host_ip":null,"gateway":null,"dns":null,"network_interface":null,"provisioning_urls":[""],"identity":null,"authentication":null,"timestamp":null,"networ__interfaces":[],"bonding_mode":"","bond_name":""}""")]
+    public void Legacy_provisioning_urls_that_are_all_empty_are_no_package_pointer(string json)
+    {
+        var e = Assert.Throws<PackageFormatException>(() => HostConfig.Parse(System.Text.Encoding.UTF8.GetBytes(json)));
+        Assert.Contains("\"ospkg_pointer", e.Message);
+    }
+
+    [Fact]
+    public void Legacy_provisioning_urls_are_trimmed_and_empty_entries_dropped()
+    {
+        var config = HostConfig.Parse("""{"network_mode":"dhcp","provisioning_urls":["", " https://a.example/os.json "]}"""u8);
+        Assert.Equal(["https://a.example/os.json"], config.OsPackagePointers);
+    }
 }
 
 public sealed class TrustPolicyTests
