@@ -34,6 +34,13 @@ public static class FleetLimits
     /// <summary>A relay further behind than this many changes gets a snapshot instead of deltas (arbitrary).</summary>
     public const long MaxDeltaCatchUp = 100_000;
 
+    /// <summary>
+    /// Issued boot tickets are recorded this long (then pruned every 10 minutes, <see cref="Core.TicketService.PruneAsync"/>),
+    /// except each machine's newest and the one its recorded freshness names. A ticket matters until its relay enrolls,
+    /// minutes after the boot; a machine looping on refused boots asks at every round (arbitrary).
+    /// </summary>
+    public static readonly TimeSpan TicketRetention = TimeSpan.FromDays(7);
+
     /// <summary>Peer changes kept in the database log; older ones are compacted away (arbitrary).</summary>
     public const long RetainedPeerChanges = 2_000_000;
 

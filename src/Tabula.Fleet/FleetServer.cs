@@ -214,8 +214,8 @@ public static class FleetServer
         }
     }
 
-    /// <summary>The peer pump, the notification listener and log compaction.</summary>
-    private sealed class Background(IStore store, PeerHub hub, MachineEvents machineEvents, ILogger<PeerHub> logger) : BackgroundService
+    /// <summary>The peer pump, the notification listener, log compaction and boot ticket pruning.</summary>
+    private sealed class Background(IStore store, PeerHub hub, MachineEvents machineEvents, TicketService tickets, ILogger<PeerHub> logger) : BackgroundService
     {
         protected override Task ExecuteAsync(CancellationToken ct) => Task.WhenAll(
             hub.RunAsync(ct),
@@ -242,6 +242,7 @@ public static class FleetServer
                     // Guessed usernames' failed logins only carry backoff: forgotten after a quiet day (staff members' stay).
                     await store.WriteAsync(tx => tx.PruneLoginFailuresAsync(
                         tx.Now - (long)FleetLimits.LoginUnknownUsernameMemory.TotalMilliseconds), ct);
+                    await tickets.PruneAsync(ct);
                     long before = hub.Head - FleetLimits.RetainedPeerChanges;
                     if (before <= 0) continue;
                     int removed = await store.WriteAsync(tx => tx.CompactChangesAsync(before), ct);

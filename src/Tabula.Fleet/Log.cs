@@ -46,4 +46,7 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Information, "machine {MachineId} enrolled with freshness {Status} {Reason}")]
     public static partial void MachineFreshness(ILogger logger, string machineId, string status, string? reason);
+
+    [LoggerMessage(1601, LogLevel.Information, "pruned {Count} boot ticket records")]
+    public static partial void TicketsPruned(ILogger logger, int count);
 }

@@ -66,6 +66,19 @@ public sealed class TicketService(IStore store, TicketKey key, TimeProvider time
         finally { request.Clear(); }
     }
 
+    /// <summary>
+    /// Deletes ticket records older than <see cref="FleetLimits.TicketRetention"/>, keeping each machine's newest and the one
+    /// its recorded freshness names (<see cref="IReleaseTx.PruneTicketsAsync"/>), so a relay's re-enrollment within the same
+    /// boot still finds its ticket. Run by the controller's background loop every 10 minutes (any instance: the delete is
+    /// idempotent). Returns how many went.
+    /// </summary>
+    public async Task<int> PruneAsync(CancellationToken ct)
+    {
+        int removed = await store.WriteAsync(tx => tx.PruneTicketsAsync(tx.Now - (long)FleetLimits.TicketRetention.TotalMilliseconds), ct);
+        if (removed > 0) Log.TicketsPruned(logger, removed);
+        return removed;
+    }
+
     /// <summary>Largest base64 text of a reported ticket (4 KiB of ticket; arbitrary slack for padding).</summary>
     private const int MaxReportedTicketChars = (Limits.MaxBootTicketBytes + 2) / 3 * 4 + 4;
 

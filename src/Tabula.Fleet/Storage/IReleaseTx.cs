@@ -17,6 +17,12 @@ public interface IReleaseTx : IMachineRowTx
     /// <summary>The issue time of the ticket for this machine, nonce hash and package, or null if none was issued.</summary>
     Task<long?> FindTicketAsync(string machineId, byte[] nonceSha256, string packageDigest);
     Task<long> CountTicketsAsync(string machineId);
+    /// <summary>
+    /// Deletes ticket records issued before <paramref name="issuedBefore"/> (unix ms) except the newest of each machine (its
+    /// running boot may still enroll with it) and the one each machine's recorded freshness names (a re-enrollment reports
+    /// it again). Returns how many went.
+    /// </summary>
+    Task<int> PruneTicketsAsync(long issuedBefore);
     Task<MachineFreshness?> GetMachineFreshnessAsync(string machineId);
     Task SaveMachineFreshnessAsync(MachineFreshness freshness);
     Task<IReadOnlyList<MachineFreshness>> ListMachineFreshnessAsync();

@@ -45,6 +45,13 @@ public sealed partial class SqlStore
 
         public Task<long> CountTicketsAsync(string machineId) => Scalar("SELECT COUNT(*) FROM boot_tickets WHERE machine_id = @m", ("m", machineId));
 
+        // One statement in both dialects; no index on issued_at (no schema change): it runs every 10 minutes, not per request.
+        public Task<int> PruneTicketsAsync(long issuedBefore) => Exec(
+            "DELETE FROM boot_tickets WHERE issued_at < @before " +
+            "AND id NOT IN (SELECT MAX(id) FROM boot_tickets GROUP BY machine_id) " +
+            "AND NOT EXISTS (SELECT 1 FROM machine_freshness f WHERE f.machine_id = boot_tickets.machine_id AND f.ticket_issued_at = boot_tickets.issued_at)",
+            ("before", issuedBefore));
+
         private const string FreshnessColumns = "machine_id, status, reason, release_number, machine_class, ticket_issued_at, reported_at";
 
         private static MachineFreshness MapFreshness(DbDataReader r) =>
