@@ -51,6 +51,10 @@ public sealed class FuzzTargetTests
     [Fact] public void ModuleIndex() => Run(FuzzTarget.ModuleIndex);
     [Fact] public void BootTicket() => Run(FuzzTarget.BootTicket);
     [Fact] public void TicketRequest() => Run(FuzzTarget.TicketRequest);
+    [Fact] public void DnsMessage() => Run(FuzzTarget.DnsMessage);
+    [Fact] public void NfTablesNetlink() => Run(FuzzTarget.NfTablesNetlink);
+    [Fact] public void ConntrackNetlink() => Run(FuzzTarget.ConntrackNetlink);
+    [Fact] public void RelayConfig() => Run(FuzzTarget.RelayConfig);
 
     static void Run(FuzzTarget target)
     {

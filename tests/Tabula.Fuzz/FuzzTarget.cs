@@ -46,6 +46,14 @@ public enum FuzzTarget
     BootTicket,
     /// <summary>stboot's boot ticket request, as the controller reads it (Tabula.Packaging TicketRequest).</summary>
     TicketRequest,
+    /// <summary>A DNS query from a customer and an upstream response, as the relay's in-tunnel forwarder reads them (Tabula.Relay DnsQuery, DnsAnswer).</summary>
+    DnsMessage,
+    /// <summary>An nf_tables dump reply or batch acknowledgement datagram (Tabula.Linux NfTablesSocket, BatchAcknowledgements).</summary>
+    NfTablesNetlink,
+    /// <summary>A ctnetlink conntrack dump reply datagram (Tabula.Linux ConntrackSocket).</summary>
+    ConntrackNetlink,
+    /// <summary>/etc/tabula/relay.json, the relay agent's configuration (Tabula.Fleet.Protocol RelayConfig).</summary>
+    RelayConfig,
 }
 
 /// <summary>
@@ -78,6 +86,10 @@ public static class FuzzTargets
         FuzzTarget.ModuleIndex => ModuleIndexTarget.Fuzz,
         FuzzTarget.BootTicket => BootTicketTarget.Fuzz,
         FuzzTarget.TicketRequest => TicketRequestTarget.Fuzz,
+        FuzzTarget.DnsMessage => DnsMessageTarget.Fuzz,
+        FuzzTarget.NfTablesNetlink => NfTablesNetlinkTarget.Fuzz,
+        FuzzTarget.ConntrackNetlink => ConntrackNetlinkTarget.Fuzz,
+        FuzzTarget.RelayConfig => RelayConfigTarget.Fuzz,
         _ => throw new ArgumentOutOfRangeException(nameof(target), target, "no such fuzz target"),
     };
 }

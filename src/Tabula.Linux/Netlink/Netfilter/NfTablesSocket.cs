@@ -42,60 +42,17 @@ public sealed class NfTablesSocket : IDisposable
         socket.SetBufferSizes(Math.Max(datagram.Length + 65536, 256 * 1024), Math.Max(batch.Count * 2048, 256 * 1024));
         socket.SendDatagram(datagram, $"nf_tables batch of {batch.Count} messages");
 
-        var operations = batch.Operations;
-        var failures = new List<NfTablesFailure>();
-        Errno commitError = Errno.None;
-        int pending = batch.Count;
-        bool[] answered = new bool[batch.Count];
-        while (pending > 0)
-        {
-            var reader = new NetlinkMessageReader(socket.ReceiveDatagram("nf_tables batch acknowledgements"));
-            while (reader.TryRead(out NetlinkMessage message))
-            {
-                if (message.Type != NetlinkHeader.Error)
-                    KernelDataException.Throw(KernelDataError.NetlinkUnexpectedMessage, $"message type {message.Type} in reply to a batch");
-                if (message.Payload.Length < 4)
-                    KernelDataException.Throw(KernelDataError.NetlinkHeaderTruncated, $"nlmsgerr of {message.Payload.Length} bytes");
-                int error = -BitConverter.ToInt32(message.Payload[..4]);
-                long index = (long)message.Sequence - first - 1;
-                if (index == -1 || index == batch.Count)
-                {
-                    commitError = (Errno)error;   // about the batch as a whole (the commit failed, or a framing error)
-                    continue;
-                }
-                if (index < -1 || index > batch.Count || answered[index])
-                    KernelDataException.Throw(KernelDataError.NetlinkSequenceMismatch, $"sequence {message.Sequence} in reply to a batch from {first}");
-                answered[index] = true;
-                pending--;
-                if (error != 0)
-                    failures.Add(new NfTablesFailure((int)index, operations[(int)index], (Errno)error));
-            }
-        }
-        if (failures.Count > 0 || commitError != Errno.None)
-            throw new NfTablesException(failures.OrderBy(f => f.Index).ToList(), commitError);
+        var acknowledgements = new BatchAcknowledgements(first, batch.Operations);
+        while (acknowledgements.Pending > 0)
+            acknowledgements.Read(socket.ReceiveDatagram("nf_tables batch acknowledgements"));
+        acknowledgements.ThrowIfRefused();
     }
 
     /// <summary>GETTABLE dump of <paramref name="family"/> (<see cref="NfTablesFamily.Unspecified"/> for all).</summary>
     public IReadOnlyList<NfTableInfo> GetTables(NfTablesFamily family = NfTablesFamily.Unspecified)
     {
         var tables = new List<NfTableInfo>();
-        Dump(NfTablesWire.GetTable, family, null, "GETTABLE", payload =>
-        {
-            var attributes = new AttributeReader(Nfnetlink.Attributes(payload, out byte fam));
-            string? name = null;
-            ulong handle = 0;
-            uint use = 0;
-            while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
-            {
-                switch (type)
-                {
-                    case NfTablesWire.TableName: name = Nfnetlink.ReadName(value); break;
-                    case NfTablesWire.TableHandle: handle = Nfnetlink.ReadBigEndianUInt64(value); break;
-                    case NfTablesWire.TableUse: use = Nfnetlink.ReadBigEndianUInt32(value); break;
-                }
-            }
-            Add(tables, new NfTableInfo((NfTablesFamily)fam, Require(name, "table name"), handle, use));
-        });
+        Dump(NfTablesWire.GetTable, family, null, "GETTABLE", payload => Add(tables, ParseTable(payload)));
         return tables;
     }
 
@@ -105,37 +62,8 @@ public sealed class NfTablesSocket : IDisposable
         var chains = new List<NfChainInfo>();
         Dump(NfTablesWire.GetChain, table.Family, null, "GETCHAIN", payload =>
         {
-            var attributes = new AttributeReader(Nfnetlink.Attributes(payload, out byte fam));
-            string? tableName = null, name = null, typeName = null;
-            ulong handle = 0;
-            uint? hook = null, policy = null;
-            int priority = 0;
-            while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
-            {
-                switch (type)
-                {
-                    case NfTablesWire.ChainTable: tableName = Nfnetlink.ReadName(value); break;
-                    case NfTablesWire.ChainName: name = Nfnetlink.ReadName(value); break;
-                    case NfTablesWire.ChainHandle: handle = Nfnetlink.ReadBigEndianUInt64(value); break;
-                    case NfTablesWire.ChainPolicy: policy = Nfnetlink.ReadBigEndianUInt32(value); break;
-                    case NfTablesWire.ChainType: typeName = Nfnetlink.ReadName(value); break;
-                    case NfTablesWire.ChainHook:
-                        var hookAttributes = new AttributeReader(value);
-                        while (hookAttributes.TryRead(out ushort hookType, out ReadOnlySpan<byte> hookValue))
-                        {
-                            if (hookType == NfTablesWire.HookNumber) hook = Nfnetlink.ReadBigEndianUInt32(hookValue);
-                            else if (hookType == NfTablesWire.HookPriority) priority = unchecked((int)Nfnetlink.ReadBigEndianUInt32(hookValue));
-                        }
-                        break;
-                }
-            }
-            if (Require(tableName, "chain table") != table.Name)
-                return;
-            NfBaseChain? baseChain = hook is { } number
-                ? new NfBaseChain(typeName switch { "nat" => NfChainType.Nat, "route" => NfChainType.Route, _ => NfChainType.Filter },
-                    (NfHook)number, priority, (NfVerdict)(int)(policy ?? 1))
-                : null;
-            Add(chains, new NfChainInfo((NfTablesFamily)fam, table.Name, Require(name, "chain name"), handle, baseChain));
+            if (ParseChain(payload, table.Name) is { } chain)
+                Add(chains, chain);
         });
         return chains;
     }
@@ -146,24 +74,8 @@ public sealed class NfTablesSocket : IDisposable
         var rules = new List<NfRuleInfo>();
         Dump(NfTablesWire.GetRule, table.Family, m => m.AddString(NfTablesWire.RuleTable, table.Name), "GETRULE", payload =>
         {
-            var attributes = new AttributeReader(Nfnetlink.Attributes(payload, out byte fam));
-            string? tableName = null, chain = null, comment = null;
-            ulong handle = 0;
-            var expressions = new List<string>();
-            NfCounterValue? counter = null;
-            while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
-            {
-                switch (type)
-                {
-                    case NfTablesWire.RuleTable: tableName = Nfnetlink.ReadName(value); break;
-                    case NfTablesWire.RuleChain: chain = Nfnetlink.ReadName(value); break;
-                    case NfTablesWire.RuleHandle: handle = Nfnetlink.ReadBigEndianUInt64(value); break;
-                    case NfTablesWire.RuleUserData: comment = NfTablesBatch.DecodeComment(value); break;
-                    case NfTablesWire.RuleExpressions: counter = ReadExpressions(value, expressions) ?? counter; break;
-                }
-            }
-            if (Require(tableName, "rule table") == table.Name)
-                Add(rules, new NfRuleInfo((NfTablesFamily)fam, table.Name, Require(chain, "rule chain"), handle, expressions, comment, counter));
+            if (ParseRule(payload, table.Name) is { } rule)
+                Add(rules, rule);
         });
         return rules;
     }
@@ -174,24 +86,8 @@ public sealed class NfTablesSocket : IDisposable
         var sets = new List<NfSetInfo>();
         Dump(NfTablesWire.GetSet, table.Family, m => m.AddString(NfTablesWire.SetTable, table.Name), "GETSET", payload =>
         {
-            var attributes = new AttributeReader(Nfnetlink.Attributes(payload, out byte fam));
-            string? tableName = null, name = null;
-            ulong handle = 0;
-            uint flags = 0, keyType = 0, keyLength = 0;
-            while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
-            {
-                switch (type)
-                {
-                    case NfTablesWire.SetTable: tableName = Nfnetlink.ReadName(value); break;
-                    case NfTablesWire.SetName: name = Nfnetlink.ReadName(value); break;
-                    case NfTablesWire.SetHandle: handle = Nfnetlink.ReadBigEndianUInt64(value); break;
-                    case NfTablesWire.SetFlags: flags = Nfnetlink.ReadBigEndianUInt32(value); break;
-                    case NfTablesWire.SetKeyType: keyType = Nfnetlink.ReadBigEndianUInt32(value); break;
-                    case NfTablesWire.SetKeyLength: keyLength = Nfnetlink.ReadBigEndianUInt32(value); break;
-                }
-            }
-            if (Require(tableName, "set table") == table.Name)
-                Add(sets, new NfSetInfo((NfTablesFamily)fam, table.Name, Require(name, "set name"), handle, flags, keyType, keyLength));
+            if (ParseSet(payload, table.Name) is { } set)
+                Add(sets, set);
         });
         return sets;
     }
@@ -204,23 +100,132 @@ public sealed class NfTablesSocket : IDisposable
         {
             m.AddString(NfTablesWire.ElementListTable, table.Name);
             m.AddString(NfTablesWire.ElementListSet, set);
-        }, "GETSETELEM", payload =>
-        {
-            var attributes = new AttributeReader(Nfnetlink.Attributes(payload, out _));
-            while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
-            {
-                if (type != NfTablesWire.ElementListElements)
-                    continue;
-                var list = new AttributeReader(value);
-                while (list.TryRead(out _, out ReadOnlySpan<byte> element))
-                    Add(elements, ParseElement(element));
-            }
-        });
+        }, "GETSETELEM", payload => ParseElements(payload, elements));
         return elements;
     }
 
     /// <inheritdoc />
     public void Dispose() => socket.Dispose();
+
+    // The dump readers below take one reply message's payload (nfgenmsg and attributes) and are what the
+    // NfTablesNetlink fuzz target calls; a malformed payload throws KernelDataException.
+
+    /// <summary>A NEWTABLE message of a GETTABLE dump.</summary>
+    internal static NfTableInfo ParseTable(ReadOnlySpan<byte> payload)
+    {
+        var attributes = new AttributeReader(Nfnetlink.Attributes(payload, out byte family));
+        string? name = null;
+        ulong handle = 0;
+        uint use = 0;
+        while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
+        {
+            switch (type)
+            {
+                case NfTablesWire.TableName: name = Nfnetlink.ReadName(value); break;
+                case NfTablesWire.TableHandle: handle = Nfnetlink.ReadBigEndianUInt64(value); break;
+                case NfTablesWire.TableUse: use = Nfnetlink.ReadBigEndianUInt32(value); break;
+            }
+        }
+        return new NfTableInfo((NfTablesFamily)family, Require(name, "table name"), handle, use);
+    }
+
+    /// <summary>A NEWCHAIN message of a GETCHAIN dump; null when the chain belongs to a table other than <paramref name="table"/>.</summary>
+    internal static NfChainInfo? ParseChain(ReadOnlySpan<byte> payload, string table)
+    {
+        var attributes = new AttributeReader(Nfnetlink.Attributes(payload, out byte family));
+        string? tableName = null, name = null, typeName = null;
+        ulong handle = 0;
+        uint? hook = null, policy = null;
+        int priority = 0;
+        while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
+        {
+            switch (type)
+            {
+                case NfTablesWire.ChainTable: tableName = Nfnetlink.ReadName(value); break;
+                case NfTablesWire.ChainName: name = Nfnetlink.ReadName(value); break;
+                case NfTablesWire.ChainHandle: handle = Nfnetlink.ReadBigEndianUInt64(value); break;
+                case NfTablesWire.ChainPolicy: policy = Nfnetlink.ReadBigEndianUInt32(value); break;
+                case NfTablesWire.ChainType: typeName = Nfnetlink.ReadName(value); break;
+                case NfTablesWire.ChainHook:
+                    var hookAttributes = new AttributeReader(value);
+                    while (hookAttributes.TryRead(out ushort hookType, out ReadOnlySpan<byte> hookValue))
+                    {
+                        if (hookType == NfTablesWire.HookNumber) hook = Nfnetlink.ReadBigEndianUInt32(hookValue);
+                        else if (hookType == NfTablesWire.HookPriority) priority = unchecked((int)Nfnetlink.ReadBigEndianUInt32(hookValue));
+                    }
+                    break;
+            }
+        }
+        if (Require(tableName, "chain table") != table)
+            return null;
+        NfBaseChain? baseChain = hook is { } number
+            ? new NfBaseChain(typeName switch { "nat" => NfChainType.Nat, "route" => NfChainType.Route, _ => NfChainType.Filter },
+                (NfHook)number, priority, (NfVerdict)(int)(policy ?? 1))
+            : null;
+        return new NfChainInfo((NfTablesFamily)family, table, Require(name, "chain name"), handle, baseChain);
+    }
+
+    /// <summary>A NEWRULE message of a GETRULE dump; null when the rule belongs to a table other than <paramref name="table"/>.</summary>
+    internal static NfRuleInfo? ParseRule(ReadOnlySpan<byte> payload, string table)
+    {
+        var attributes = new AttributeReader(Nfnetlink.Attributes(payload, out byte family));
+        string? tableName = null, chain = null, comment = null;
+        ulong handle = 0;
+        var expressions = new List<string>();
+        NfCounterValue? counter = null;
+        while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
+        {
+            switch (type)
+            {
+                case NfTablesWire.RuleTable: tableName = Nfnetlink.ReadName(value); break;
+                case NfTablesWire.RuleChain: chain = Nfnetlink.ReadName(value); break;
+                case NfTablesWire.RuleHandle: handle = Nfnetlink.ReadBigEndianUInt64(value); break;
+                case NfTablesWire.RuleUserData: comment = NfTablesBatch.DecodeComment(value); break;
+                case NfTablesWire.RuleExpressions: counter = ReadExpressions(value, expressions) ?? counter; break;
+            }
+        }
+        return Require(tableName, "rule table") == table
+            ? new NfRuleInfo((NfTablesFamily)family, table, Require(chain, "rule chain"), handle, expressions, comment, counter)
+            : null;
+    }
+
+    /// <summary>A NEWSET message of a GETSET dump; null when the set belongs to a table other than <paramref name="table"/>.</summary>
+    internal static NfSetInfo? ParseSet(ReadOnlySpan<byte> payload, string table)
+    {
+        var attributes = new AttributeReader(Nfnetlink.Attributes(payload, out byte family));
+        string? tableName = null, name = null;
+        ulong handle = 0;
+        uint flags = 0, keyType = 0, keyLength = 0;
+        while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
+        {
+            switch (type)
+            {
+                case NfTablesWire.SetTable: tableName = Nfnetlink.ReadName(value); break;
+                case NfTablesWire.SetName: name = Nfnetlink.ReadName(value); break;
+                case NfTablesWire.SetHandle: handle = Nfnetlink.ReadBigEndianUInt64(value); break;
+                case NfTablesWire.SetFlags: flags = Nfnetlink.ReadBigEndianUInt32(value); break;
+                case NfTablesWire.SetKeyType: keyType = Nfnetlink.ReadBigEndianUInt32(value); break;
+                case NfTablesWire.SetKeyLength: keyLength = Nfnetlink.ReadBigEndianUInt32(value); break;
+            }
+        }
+        return Require(tableName, "set table") == table
+            ? new NfSetInfo((NfTablesFamily)family, table, Require(name, "set name"), handle, flags, keyType, keyLength)
+            : null;
+    }
+
+    /// <summary>A NEWSETELEM message of a GETSETELEM dump: its elements, added to <paramref name="elements"/>.</summary>
+    internal static void ParseElements(ReadOnlySpan<byte> payload, List<NfSetElement> elements)
+    {
+        var attributes = new AttributeReader(Nfnetlink.Attributes(payload, out _));
+        while (attributes.TryRead(out ushort type, out ReadOnlySpan<byte> value))
+        {
+            if (type != NfTablesWire.ElementListElements)
+                continue;
+            var list = new AttributeReader(value);
+            while (list.TryRead(out _, out ReadOnlySpan<byte> element))
+                Add(elements, ParseElement(element));
+        }
+    }
 
     internal static NfSetElement ParseElement(ReadOnlySpan<byte> element)
     {
@@ -292,14 +297,14 @@ public sealed class NfTablesSocket : IDisposable
         });
     }
 
-    static void Add<T>(List<T> list, T item)
+    internal static void Add<T>(List<T> list, T item)
     {
         if (list.Count >= NetfilterLimits.MaxDumpObjects)
             KernelDataException.Throw(KernelDataError.NetfilterTooManyObjects, $"over {NetfilterLimits.MaxDumpObjects} objects in a dump");
         list.Add(item);
     }
 
-    static T Require<T>(T? value, string what) where T : class
+    internal static T Require<T>(T? value, string what) where T : class
     {
         if (value is null)
             KernelDataException.Throw(KernelDataError.NetfilterAttributeMissing, what);
