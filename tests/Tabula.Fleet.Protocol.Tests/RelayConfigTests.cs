@@ -51,6 +51,10 @@ public sealed class RelayConfigTests
     [InlineData("""{"version":1,""", RelayConfigError.Malformed)]
     [InlineData("[]", RelayConfigError.Malformed)]
     [InlineData("", RelayConfigError.Malformed)]
+    // An escaped half of a surrogate pair, in a value (found while writing the RelayConfig fuzz target) or a name (afl).
+    [InlineData("""{"version":1,"fleet_url":"https://a\ud800.example"}""", RelayConfigError.Malformed)]
+    [InlineData("""{"ver\ud800.exaammplt_url":"https://193"}""", RelayConfigError.Malformed)]
+    [InlineData("""{"version":1,"fleet_url":"https://a.example/\udc00"}""", RelayConfigError.Malformed)]
     public void The_reader_refuses_malformed_files_with_a_reason(string json, RelayConfigError reason) =>
         Assert.Equal(reason, Assert.Throws<RelayConfigException>(() => RelayConfig.Parse(Encoding.UTF8.GetBytes(json))).Reason);
 

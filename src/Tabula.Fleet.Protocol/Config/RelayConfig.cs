@@ -85,6 +85,12 @@ public sealed record RelayConfig
         {
             throw new RelayConfigException(RelayConfigError.Malformed, $"invalid JSON at line {e.LineNumber + 1}");
         }
+        catch (InvalidOperationException)
+        {
+            // A string or property name that escapes half a surrogate pair ("\ud800") is valid JSON, but decoding it
+            // (GetString, and TryGetProperty, which decodes escaped names while it looks) throws (afl found it).
+            throw new RelayConfigException(RelayConfigError.Malformed, "a string escapes an unpaired surrogate");
+        }
     }
 
     /// <summary>Compact UTF-8 JSON, keys in the order version, fleet_url, newline-terminated. Same value, same bytes.</summary>

@@ -22,6 +22,7 @@ internal readonly struct JsonFields(JsonElement obj, string what)
         JsonDocument document;
         try
         {
+            ThrowIfUnpairedSurrogate(utf8, what);
             var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = Limits.MaxJsonDepth });
             document = JsonDocument.ParseValue(ref reader);
             // ParseValue stops after one value; anything but whitespace after it is an error.
@@ -39,6 +40,25 @@ internal readonly struct JsonFields(JsonElement obj, string what)
             PackageFormatException.Throw(FormatError.InvalidJson, $"{what} must be a JSON object, not {Describe(kind)}");
         }
         return document;
+    }
+
+    // A string or property name may escape half a surrogate pair ("\ud800"): valid JSON in valid UTF-8, but decoding
+    // it (GetString, a property's Name, and TryGetProperty, which decodes escaped names while it looks) throws
+    // InvalidOperationException. afl found it through RelayConfig; the same input broke every parser here. Each escaped
+    // string is decoded once, up front, so the fields are read without that case.
+    static void ThrowIfUnpairedSurrogate(ReadOnlySpan<byte> utf8, string what)
+    {
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = Limits.MaxJsonDepth });
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName) || !reader.ValueIsEscaped)
+                continue;
+            try { _ = reader.GetString(); }
+            catch (InvalidOperationException e)
+            {
+                PackageFormatException.Throw(FormatError.InvalidJson, $"{what} is not valid JSON: a string escapes an unpaired surrogate", e);
+            }
+        }
     }
 
     public bool IsPresent(string name) => obj.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null;
