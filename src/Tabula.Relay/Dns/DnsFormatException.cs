@@ -15,7 +15,7 @@ public enum DnsFormatError
     BadLabel,
     /// <summary>A name is longer than 255 bytes once expanded.</summary>
     NameTooLong,
-    /// <summary>A compression pointer does not point strictly backwards (a loop, or a forward jump).</summary>
+    /// <summary>A compression pointer does not point strictly backwards (a loop, or a forward jump), or points into the header.</summary>
     BadPointer,
     /// <summary>More records than <see cref="DnsLimits.MaxRecords"/>.</summary>
     TooManyRecords,

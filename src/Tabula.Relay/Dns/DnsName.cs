@@ -3,7 +3,7 @@ namespace Tabula.Relay.Dns;
 /// <summary>
 /// Domain names in wire form (RFC 1035 §3.1, §4.1.4). Compression pointers must point strictly before the start of the
 /// run of labels that contains them, so every jump goes to a lower offset and the walk ends; with the 255-byte limit on
-/// the expanded name that bounds the work on any input.
+/// the expanded name that bounds the work on any input. They must also point past the header, where no name can be.
 /// </summary>
 internal static class DnsName
 {
@@ -43,7 +43,9 @@ internal static class DnsName
                     if (position + 1 >= message.Length)
                         DnsFormatException.Throw(DnsFormatError.Truncated, position);
                     int target = ((b & 0x3F) << 8) | message[position + 1];
-                    if (target >= runStart)
+                    // No name lives in the 12-byte header, so a pointer into it is malformed; kept, it would decode
+                    // as other bytes once the forwarder rewrites the header for the client (found by afl).
+                    if (target >= runStart || target < DnsLimits.HeaderBytes)
                         DnsFormatException.Throw(DnsFormatError.BadPointer, position);
                     if (end < 0)
                         end = position + 2;

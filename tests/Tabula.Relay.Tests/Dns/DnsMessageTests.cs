@@ -119,6 +119,26 @@ public sealed class DnsMessageTests
         Assert.Equal(DnsFormatError.BadPointer, AnswerError(run));
     }
 
+    [Theory]
+    [InlineData("3E3881800001000100000001076578616D706C6500000F0001C00000001001000002580010100A1B6D6D61696C076578616D706C650000002904D0000000000000", 0x3E38, "example")]
+    [InlineData("5538818000010001000000010765786D61706C6500000F0001C001000F0001000002580010000A046D61696C076578616D706C650000182904D0000000000000", 0x5538, "exmaple")]
+    public void Pointers_into_the_header_are_refused(string afl, int id, string question)
+    {
+        // afl (DnsMessage target): an answer whose owner name points at offset 0 or 1 was accepted; the forwarder then
+        // rewrites the header (id, flags, counts) and the client got a name that decodes to other bytes, or to none.
+        Assert.Equal(DnsFormatError.BadPointer, Assert.Throws<DnsFormatException>(() =>
+            DnsAnswer.Parse(Convert.FromHexString(afl), (ushort)id, DnsMessages.Name(question), 15, 1)).Reason);
+        for (byte offset = 0; offset < 12; offset++)
+        {
+            var intoHeader = Response().Raw(0xC0, offset).U16(1).U16(1).U32(60).U16(4).Raw(1, 2, 3, 4).ToArray();
+            Assert.Equal(DnsFormatError.BadPointer, AnswerError(intoHeader));
+        }
+        // A question name that is only a pointer into the header is refused in a query too (FORMERR, not a name made of header bytes).
+        Assert.Equal(DnsFormatError.BadPointer, QueryError([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 4, 0, 1, 0, 1]));
+        // The usual pointer, to the question at offset 12, is still read.
+        Assert.Equal(60u, Answer(Response().Raw(DnsMessages.PointerToQuestion).U16(1).U16(1).U32(60).U16(4).Raw(1, 2, 3, 4).ToArray()).CacheSeconds);
+    }
+
     [Fact]
     public void Counts_that_promise_more_records_than_sent_are_truncation()
     {
