@@ -8,8 +8,9 @@ using Tabula.Fleet.Security;
 /// <summary>A fleet database as the controller would leave it after many adds (shared by the fleet and relay benchmarks).</summary>
 static class FleetSeed
 {
-    // Writes rows the way the controller would have after DEVICES adds and a log compaction; returns relay tokens.
-    public static string[] Seed(string db, int devices, int relays, string benchAccount)
+    // Writes rows the way the controller would have after DEVICES adds and a log compaction (accounts by the HMAC of their
+    // number under the database's secrets key); returns relay tokens.
+    public static string[] Seed(string db, SecretsKey secrets, int devices, int relays, string benchAccount)
     {
         using var connection = new SqliteConnection($"Data Source={db}");
         connection.Open();
@@ -22,7 +23,7 @@ static class FleetSeed
             return c;
         }
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        using (var account = Command("INSERT INTO accounts (id, number, created_at, device_limit) VALUES ($id, $n, $now, $l)"))
+        using (var account = Command("INSERT INTO accounts (id, number_hmac, created_at, device_limit) VALUES ($id, $n, $now, $l)"))
         {
             var id = account.Parameters.Add("$id", SqliteType.Integer);
             var number = account.Parameters.Add("$n", SqliteType.Text);
@@ -31,10 +32,10 @@ static class FleetSeed
             int accounts = (devices + 4) / 5;
             for (int a = 1; a <= accounts; a++)
             {
-                id.Value = a; number.Value = (1_000_000_000_000_000L + a).ToString(CultureInfo.InvariantCulture); limit.Value = 5;
+                id.Value = a; number.Value = secrets.AccountNumberHmac((1_000_000_000_000_000L + a).ToString(CultureInfo.InvariantCulture)); limit.Value = 5;
                 account.ExecuteNonQuery();
             }
-            id.Value = accounts + 1; number.Value = benchAccount; limit.Value = 1_000_000;
+            id.Value = accounts + 1; number.Value = secrets.AccountNumberHmac(benchAccount); limit.Value = 1_000_000;
             account.ExecuteNonQuery();
         }
         var pool = AddressPool.Default;

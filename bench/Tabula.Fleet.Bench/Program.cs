@@ -27,9 +27,10 @@ string db = Path.Combine(dir, "fleet.db");
 Console.WriteLine($"devices={devices} relays={relays} adds={adds} db={db}");
 var total = Stopwatch.StartNew();
 
-await using (var store = SqlStore.Open("sqlite:" + db)) await store.MigrateAsync(CancellationToken.None);
+using var secrets = Tabula.Fleet.Security.SecretsKey.LoadOrCreate(Tabula.Fleet.Security.SecretsKey.DefaultPath(db));
+await using (var store = SqlStore.Open("sqlite:" + db, secrets)) await store.MigrateAsync(CancellationToken.None);
 string accountNumber = "9" + RandomNumberGenerator.GetInt32(100_000_000).ToString("D15", CultureInfo.InvariantCulture);
-var tokens = FleetSeed.Seed(db, devices, relays, accountNumber);
+var tokens = FleetSeed.Seed(db, secrets, devices, relays, accountNumber);
 Console.WriteLine($"seeded in {total.Elapsed.TotalSeconds:F1} s");
 
 int httpPort = FreePort(), h2cPort = FreePort();

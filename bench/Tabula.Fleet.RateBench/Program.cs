@@ -25,7 +25,9 @@ Console.WriteLine($"accounts={accounts} workers={workers} seconds={seconds} roun
 var numbers = new List<string>();
 foreach (string name in new[] { "off", "on" })
 {
-    await using var store = SqlStore.Open("sqlite:" + Path.Combine(dir, name + ".db"));
+    // Each database's secrets key, made next to it here, is what its server loads by default.
+    using var secrets = Tabula.Fleet.Security.SecretsKey.LoadOrCreate(Tabula.Fleet.Security.SecretsKey.DefaultPath(Path.Combine(dir, name + ".db")));
+    await using var store = SqlStore.Open("sqlite:" + Path.Combine(dir, name + ".db"), secrets);
     await store.MigrateAsync(CancellationToken.None);
     await store.WriteAsync(async tx =>
     {

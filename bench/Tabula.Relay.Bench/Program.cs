@@ -30,8 +30,9 @@ string dir = Directory.CreateTempSubdirectory("tabula-relay-bench-").FullName;
 try
 {
     string db = Path.Combine(dir, "fleet.db");
-    await using (var store = SqlStore.Open("sqlite:" + db)) await store.MigrateAsync(CancellationToken.None);
-    string token = FleetSeed.Seed(db, devices, 1, "9" + RandomNumberGenerator.GetInt32(100_000_000).ToString("D15", CultureInfo.InvariantCulture))[0];
+    using var secrets = Tabula.Fleet.Security.SecretsKey.LoadOrCreate(Tabula.Fleet.Security.SecretsKey.DefaultPath(db));
+    await using (var store = SqlStore.Open("sqlite:" + db, secrets)) await store.MigrateAsync(CancellationToken.None);
+    string token = FleetSeed.Seed(db, secrets, devices, 1, "9" + RandomNumberGenerator.GetInt32(100_000_000).ToString("D15", CultureInfo.InvariantCulture))[0];
     var tls = DevCertificateAuthority.Init(Path.Combine(dir, "tls"), ["127.0.0.1"], DateTimeOffset.UtcNow, TimeSpan.FromDays(1), TimeSpan.FromDays(1));
 
     int port;

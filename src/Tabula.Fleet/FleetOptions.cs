@@ -44,6 +44,13 @@ public sealed record FleetOptions
     /// </summary>
     public string? TicketKeyPath { get; init; }
 
+    /// <summary>
+    /// The at-rest key (<see cref="Security.SecretsKey"/>: 64 hex digits, mode 0600), made at first start if missing: accounts are
+    /// stored as the HMAC of their number and TOTP secrets sealed under it. Null: <c>fleet-secrets.key</c> next to a SQLite
+    /// database; a PostgreSQL fleet must name it (the same file on every instance). Losing it loses every account.
+    /// </summary>
+    public string? SecretsKeyPath { get; init; }
+
     /// <summary>How customer accounts are created on <c>POST /app/v1/accounts</c> (staff always can, on /api/v1/customers).</summary>
     public AccountCreation AccountCreation { get; init; } = AccountCreation.Voucher;
 

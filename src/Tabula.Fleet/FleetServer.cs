@@ -78,8 +78,16 @@ public static class FleetServer
 
         // Made at first start (0600, outside the database); an error here (unreadable, wrong mode) stops `serve` (exit 2).
         var ticketKey = Security.TicketKey.LoadOrCreate(options.TicketKeyPath ?? Security.TicketKey.DefaultPath(options.Database));
-        var store = SqlStore.Open(options.Database, time);
-        await store.MigrateAsync(ct);
+        // The same for the at-rest key; a group- or world-readable one is refused, and one that is not the database's too.
+        var secrets = Security.SecretsKey.LoadOrCreate(options.SecretsKeyPath ?? Security.SecretsKey.DefaultPath(options.Database));
+        var store = SqlStore.Open(options.Database, secrets, time);
+        try { await store.MigrateAsync(ct); }
+        catch
+        {
+            await store.DisposeAsync();
+            secrets.Dispose();
+            throw;
+        }
         await CheckTicketKeyAsync(store, ticketKey, ct);
         // Issue 17: TOTP for operators and admins is the default; running without it is the operator's choice, on the record at
         // every start of every instance.
@@ -116,6 +124,8 @@ public static class FleetServer
         builder.Services.AddHostedService<Background>();
 
         var app = builder.Build();
+        // Key material is zeroed once the server stopped (no request runs any more).
+        app.Lifetime.ApplicationStopped.Register(secrets.Dispose);
         app.Use(ErrorMapping.Middleware);
         app.UseRouting();
         if (options.RateLimits.Enabled) app.UseRateLimiter();

@@ -57,7 +57,18 @@ public sealed record TokenInfo(string Id, TokenKind Kind, string Name, string Ow
 public sealed record EnrollmentToken(long Id, string Name, string CreatedBy, long CreatedAt, long? ExpiresAt, bool SingleUse, long? UsedAt,
     string? Machine, long? LastUsedAt);
 
-public sealed record Account(long Id, string Number, long CreatedAt, int DeviceLimit);
+/// <summary>
+/// A customer account as stored: the HMAC of its number (lowercase hex, <see cref="Security.SecretsKey.AccountNumberHmac"/>),
+/// never the number. <see cref="PublicId"/> is what staff and the customer see of it after creation.
+/// </summary>
+public sealed record Account(long Id, string NumberHmac, long CreatedAt, int DeviceLimit)
+{
+    /// <summary>The account id: the HMAC's first 16 hex digits (names the account without being its credential).</summary>
+    public string PublicId => Security.SecretsKey.AccountId(NumberHmac);
+}
+
+/// <summary>An account just created, with its number: the only time the number exists outside the customer's hands.</summary>
+public sealed record NewAccount(Account Account, string Number);
 
 public sealed record Device(long Id, long AccountId, byte[] PublicKey, string Ipv4, string Ipv6, long CreatedAt, long Revision);
 

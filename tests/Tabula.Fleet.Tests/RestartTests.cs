@@ -122,7 +122,8 @@ public sealed class RestartTests : IDisposable
             follower.Resume(Client(), relay.RelayToken);
             await AddMany(25, 10);
 
-            await using var store = SqlStore.Open(Database);
+            using var secrets = Security.SecretsKey.Load(Security.SecretsKey.DefaultPath(Database));
+            await using var store = SqlStore.Open(Database, secrets);
             var (head, hash, keys) = await store.ReadAsync(async tx =>
             {
                 var state = await tx.PeerStateAsync(false);

@@ -33,6 +33,20 @@ internal static class FleetCommand
         Description = "sqlite:PATH or postgres:CONNECTION-STRING (default: $TABULA_FLEET_DB or sqlite:fleet.db)",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_DB") ?? "sqlite:fleet.db",
     };
+    /// <summary>`--secrets-key`: the at-rest key of `serve` and of the commands that open the database directly.</summary>
+    internal static Option<string?> SecretsKey() => new("--secrets-key")
+    {
+        Description = "At-rest key (64 hex digits, mode 0600; accounts are kept as the HMAC of their number, TOTP secrets sealed), " +
+                      "made at first start if missing; refused if group or others may read it. Back it up apart from the database: " +
+                      "without it every account is lost (default: $TABULA_FLEET_SECRETS_KEY, else fleet-secrets.key next to the SQLite " +
+                      "database; required with PostgreSQL: the same file on every instance)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_SECRETS_KEY"),
+    };
+
+    /// <summary>The at-rest key for <paramref name="database"/>: <paramref name="path"/>, else the default next to a SQLite database.</summary>
+    internal static Tabula.Fleet.Security.SecretsKey LoadSecretsKey(string database, string? path) =>
+        Tabula.Fleet.Security.SecretsKey.LoadOrCreate(path ?? Tabula.Fleet.Security.SecretsKey.DefaultPath(database));
+
     internal static Option<bool> Json() => new("--json") { Description = "Print JSON instead of text" };
 
     /// <summary>The controller refused (4xx): exit 1. Bad usage or unreachable server: exit 2.</summary>

@@ -9,7 +9,7 @@ internal static class FleetCustomersCommand
 {
     public static Command Create()
     {
-        var create = new Command("create", "Create a customer account (a random number; no name, no email).");
+        var create = new Command("create", "Create a customer account (a random number; no name, no email). The number is printed this once (the controller keeps only its HMAC); --json adds the account id.");
         var limit = new Option<int?>("--device-limit") { Description = "Devices allowed (default 5)" };
         var json = FleetCommand.Json();
         create.Options.Add(limit);
@@ -25,7 +25,7 @@ internal static class FleetCustomersCommand
         }));
 
         var show = new Command("devices", "List an account's devices.");
-        var number = new Argument<string>("account") { Description = "Account number" };
+        var number = new Argument<string>("account") { Description = "The account: its id (16 hex digits) or its number" };
         var sjson = FleetCommand.Json();
         show.Arguments.Add(number);
         show.Options.Add(sjson);
@@ -41,7 +41,7 @@ internal static class FleetCustomersCommand
         }));
 
         var delete = new Command("delete", "Delete an account and all its devices.");
-        var dnumber = new Argument<string>("account") { Description = "Account number" };
+        var dnumber = new Argument<string>("account") { Description = "The account: its id (16 hex digits) or its number" };
         var djson = FleetCommand.Json();
         delete.Arguments.Add(dnumber);
         delete.Options.Add(djson);

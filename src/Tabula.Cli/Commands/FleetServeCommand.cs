@@ -48,6 +48,7 @@ internal static class FleetServeCommand
                           "required with PostgreSQL: the same file on every instance)",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_TICKET_KEY"),
         };
+        var secretsKey = FleetCommand.SecretsKey();
         var creation = new Option<string>("--account-creation")
         {
             Description = "How POST /app/v1/accounts admits customers: voucher (a code from `tabula fleet vouchers create`), " +
@@ -88,7 +89,7 @@ internal static class FleetServeCommand
         };
         var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).")
         {
-            db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, privateAddresses, ticketKey, creation, powBits, quarantine, churn, churnWindow, capacity, rateLimits, rateScale, maxConnections, perClient,
+            db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, privateAddresses, ticketKey, secretsKey, creation, powBits, quarantine, churn, churnWindow, capacity, rateLimits, rateScale, maxConnections, perClient,
             staffTotp, lockout,
         };
         command.SetAction((result, ct) => FleetCommand.Guard(async () =>
@@ -99,7 +100,7 @@ internal static class FleetServeCommand
                 TlsCertificatePath = result.GetValue(tlsCert), TlsKeyPath = result.GetValue(tlsKey),
                 Ipv4Pool = result.GetValue(v4)!, Ipv6Pool = result.GetValue(v6)!,
                 RelayResolvers = result.GetValue(resolvers) ?? [], RelayBlockedPrefixes = result.GetValue(blocked) ?? [], RelayPrivateAddresses = result.GetValue(privateAddresses),
-                TicketKeyPath = result.GetValue(ticketKey),
+                TicketKeyPath = result.GetValue(ticketKey), SecretsKeyPath = result.GetValue(secretsKey),
                 AccountCreation = result.GetValue(creation) switch { "open" => AccountCreation.Open, "proof-of-work" => AccountCreation.ProofOfWork, _ => AccountCreation.Voucher },
                 ProofOfWorkBits = result.GetValue(powBits), AddressQuarantine = result.GetValue(quarantine),
                 DeviceAddsPerWindow = result.GetValue(churn), DeviceChurnWindow = result.GetValue(churnWindow),

@@ -14,6 +14,7 @@ internal static class FleetStaffCommand
     public static Command Create()
     {
         var db = FleetCommand.Database();
+        var secretsKey = FleetCommand.SecretsKey();
         var username = new Option<string>("--username") { Description = "Login name", Required = true };
         var role = new Option<string>("--role") { Description = "viewer, operator or admin", Required = true };
         var token = new Option<string?>("--api-token") { Description = "Also create an API token with this name and print it" };
@@ -21,14 +22,15 @@ internal static class FleetStaffCommand
         var json = FleetCommand.Json();
         var command = new Command("create",
             "Create a staff member directly in the database (the first admin). The password is read from the first line of stdin " +
-            "or $TABULA_FLEET_PASSWORD.") { db, username, role, token, expires, json };
+            "or $TABULA_FLEET_PASSWORD.") { db, secretsKey, username, role, token, expires, json };
         command.SetAction((result, ct) => FleetCommand.Guard(async () =>
         {
             if (!MachineStateNames.TryParseRole(result.GetValue(role), out var staffRole))
                 throw new UsageException("--role is viewer, operator or admin");
             string password = Environment.GetEnvironmentVariable("TABULA_FLEET_PASSWORD") ?? Console.In.ReadLine()
                               ?? throw new UsageException("give the password on stdin or in TABULA_FLEET_PASSWORD");
-            await using var store = SqlStore.Open(result.GetValue(db)!);
+            using var secrets = FleetCommand.LoadSecretsKey(result.GetValue(db)!, result.GetValue(secretsKey));
+            await using var store = SqlStore.Open(result.GetValue(db)!, secrets);
             await store.MigrateAsync(ct);
             var staffService = OfflineStaffService(store);
             var staff = await staffService.CreateStaffAsync("cli", result.GetValue(username)!, password, staffRole, ct);

@@ -64,7 +64,8 @@ public sealed record HealthView(string MachineId, long Peers, long HandshakesLas
     bool PartialApply = false, string? PartialReason = null);
 public sealed record AppliedView(long Revision, long Head, long Deployed, long Applied);
 public sealed record CreateAccountRequest(int? DeviceLimit);
-public sealed record AccountView(string Number, int DeviceLimit, DateTimeOffset CreatedAt);
+/// <summary>An account: its id, and its number only in the answer that created it (the controller keeps no number to show later).</summary>
+public sealed record AccountView(string Id, int DeviceLimit, DateTimeOffset CreatedAt, string? Number = null);
 public sealed record AddDeviceRequest(string? PublicKey);
 public sealed record DeviceView(long Id, string PublicKey, string Ipv4Address, string Ipv6Address, DateTimeOffset CreatedAt, long Revision)
 {

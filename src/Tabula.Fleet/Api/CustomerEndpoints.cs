@@ -8,6 +8,8 @@ namespace Tabula.Fleet.Api;
 /// <summary>
 /// /app/v1: what customers' apps call (account number as credential; nothing here is logged or audited),
 /// and /api/v1/customers: what staff may do with accounts (audited, without the account number).
+/// The number is in a response only once, when the account is created (the store keeps its HMAC); afterwards an account
+/// shows its id (<see cref="Account.PublicId"/>), by which staff may also name it.
 /// </summary>
 public static class CustomerEndpoints
 {
@@ -19,7 +21,7 @@ public static class CustomerEndpoints
         {
             var account = await customers.CreateSelfServiceAccountAsync(body?.Voucher, Hex(body?.Challenge, ProofOfWork.ChallengeBytes),
                 Hex(body?.Nonce, ProofOfWork.MaxNonceBytes), http.RequestAborted);
-            return TypedResults.Created("/app/v1/me", View(account));
+            return TypedResults.Created("/app/v1/me", View(account.Account, account.Number));
         }).RequireRateLimiting(RateLimits.Accounts);
         customer.MapPost("/accounts/challenge", async (HttpContext http, CustomerService customers) =>
         {
@@ -49,25 +51,26 @@ public static class CustomerEndpoints
         staff.MapPost("/", async (CreateAccountRequest? body, HttpContext http, StaffService staffService, CustomerService customers) =>
         {
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
-            var account = await customers.CreateAccountAsync(me.Username, body?.DeviceLimit, http.RequestAborted);
-            return TypedResults.Created("/api/v1/customers/" + account.Number, View(account));
+            var created = await customers.CreateAccountAsync(me.Username, body?.DeviceLimit, http.RequestAborted);
+            return TypedResults.Created("/api/v1/customers/" + created.Account.PublicId, View(created.Account, created.Number));
         });
-        staff.MapGet("/{number}", async (string number, HttpContext http, StaffService staffService, CustomerService customers) =>
+        // {account}: the account number (a customer read it out) or the account id.
+        staff.MapGet("/{account}", async (string account, HttpContext http, StaffService staffService, CustomerService customers) =>
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
-            return TypedResults.Ok(View(await FindForStaff(customers, number, http.RequestAborted)));
+            return TypedResults.Ok(View(await customers.FindForStaffAsync(account, http.RequestAborted)));
         });
-        staff.MapGet("/{number}/devices", async (string number, HttpContext http, StaffService staffService, CustomerService customers) =>
+        staff.MapGet("/{account}/devices", async (string account, HttpContext http, StaffService staffService, CustomerService customers) =>
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
-            await FindForStaff(customers, number, http.RequestAborted);
-            return TypedResults.Ok((await customers.ListDevicesAsync(number, http.RequestAborted)).Select(DeviceView.From).ToList());
+            var found = await customers.FindForStaffAsync(account, http.RequestAborted);
+            return TypedResults.Ok((await customers.ListDevicesAsync(found, http.RequestAborted)).Select(DeviceView.From).ToList());
         });
-        staff.MapDelete("/{number}", async (string number, HttpContext http, StaffService staffService, CustomerService customers) =>
+        staff.MapDelete("/{account}", async (string account, HttpContext http, StaffService staffService, CustomerService customers) =>
         {
             var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
-            await FindForStaff(customers, number, http.RequestAborted);
-            return TypedResults.Ok(new RevisionResponse(await customers.DeleteAccountAsync(me, number, null, http.RequestAborted)));
+            var found = await customers.FindForStaffAsync(account, http.RequestAborted);
+            return TypedResults.Ok(new RevisionResponse(await customers.DeleteAccountAsync(me, found, null, http.RequestAborted)));
         });
     }
 
@@ -79,11 +82,6 @@ public static class CustomerEndpoints
         catch (FormatException) { return null; }
     }
 
-    private static AccountView View(Account a) => new(a.Number, a.DeviceLimit, DateTimeOffset.FromUnixTimeMilliseconds(a.CreatedAt));
-
-    private static async Task<Account> FindForStaff(CustomerService customers, string number, CancellationToken ct)
-    {
-        try { return await customers.GetAccountAsync(number, ct); }
-        catch (FleetException e) when (e.Error == FleetError.Unauthenticated) { throw new FleetException(FleetError.NotFound, "no such account"); }
-    }
+    private static AccountView View(Account a, string? number = null) =>
+        new(a.PublicId, a.DeviceLimit, DateTimeOffset.FromUnixTimeMilliseconds(a.CreatedAt), number);
 }

@@ -17,8 +17,11 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool,
     public Task<(long Devices, long Accounts, long Head)> CountsAsync(CancellationToken ct) =>
         Read(async tx => (await tx.CountDevicesAsync(null), await tx.CountAccountsAsync(), await tx.HeadRevisionAsync()), ct);
 
-    /// <summary>Creates an account. <paramref name="actor"/> is a staff member, or null for self-service (not audited: customer activity).</summary>
-    public async Task<Account> CreateAccountAsync(string? actor, int? deviceLimit, CancellationToken ct)
+    /// <summary>
+    /// Creates an account. <paramref name="actor"/> is a staff member, or null for self-service (not audited: customer activity).
+    /// The number is returned this once: the store keeps only its HMAC (issue 17, "At rest").
+    /// </summary>
+    public async Task<NewAccount> CreateAccountAsync(string? actor, int? deviceLimit, CancellationToken ct)
     {
         int limit = deviceLimit ?? FleetLimits.DefaultDeviceLimit;
         if (limit is < 1 or > 100) throw new FleetException(FleetError.InvalidInput, "device_limit is 1-100");
@@ -26,11 +29,12 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool,
         {
             try
             {
+                string number = Secrets.NewAccountNumber();
                 return await Write(async tx =>
                 {
-                    var account = await tx.InsertAccountAsync(Secrets.NewAccountNumber(), limit);
-                    if (actor is not null) await tx.AuditAsync(actor, "account.create", "account", null, null);
-                    return account;
+                    var account = await tx.InsertAccountAsync(number, limit);
+                    if (actor is not null) await tx.AuditAsync(actor, "account.create", "account " + account.PublicId, null, null);
+                    return new NewAccount(account, number);
                 }, ct);
             }
             catch (FleetException e) when (e.Error == FleetError.Duplicate && attempt < 3) { }   // number collision: draw again
@@ -42,7 +46,7 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool,
     /// a voucher is used once in the same transaction as the account insert; a proof of work consumes its challenge.
     /// Not audited (customer activity); a voucher's use count shows it was used.
     /// </summary>
-    public async Task<Account> CreateSelfServiceAccountAsync(string? voucher, byte[]? challenge, byte[]? nonce, CancellationToken ct)
+    public async Task<NewAccount> CreateSelfServiceAccountAsync(string? voucher, byte[]? challenge, byte[]? nonce, CancellationToken ct)
     {
         bool hasVoucher = !string.IsNullOrEmpty(voucher);
         bool hasWork = challenge is not null && nonce is not null;
@@ -60,12 +64,13 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool,
         {
             try
             {
+                string number = Secrets.NewAccountNumber();
                 return await Write(async tx =>
                 {
                     if (hasVoucher ? !await tx.RedeemVoucherAsync(Secrets.HashToken(voucher!)) : !await tx.ConsumeAccountChallengeAsync(challenge!))
                         throw new FleetException(FleetError.AccountCreationRefused, hasVoucher
                             ? "unknown, used, revoked or expired voucher" : "unknown, expired or used challenge");
-                    return await tx.InsertAccountAsync(Secrets.NewAccountNumber(), FleetLimits.DefaultDeviceLimit);
+                    return new NewAccount(await tx.InsertAccountAsync(number, FleetLimits.DefaultDeviceLimit), number);
                 }, ct);
             }
             catch (FleetException e) when (e.Error == FleetError.Duplicate && attempt < 3) { }   // number collision: draw again
@@ -88,14 +93,28 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool,
     }
 
     public async Task<Account> GetAccountAsync(string? number, CancellationToken ct) =>
-        (number is { Length: 16 } && number.All(char.IsAsciiDigit) ? await Read(tx => tx.GetAccountAsync(number), ct) : null)
+        (IsAccountNumber(number) ? await Read(tx => tx.GetAccountAsync(number!), ct) : null)
         ?? throw new FleetException(FleetError.Unauthenticated, "unknown account number");
 
-    public async Task<IReadOnlyList<Device>> ListDevicesAsync(string? accountNumber, CancellationToken ct)
+    public async Task<IReadOnlyList<Device>> ListDevicesAsync(string? accountNumber, CancellationToken ct) =>
+        await ListDevicesAsync(await GetAccountAsync(accountNumber, ct), ct);
+
+    public Task<IReadOnlyList<Device>> ListDevicesAsync(Account account, CancellationToken ct) => Read(tx => tx.ListDevicesAsync(account.Id), ct);
+
+    /// <summary>
+    /// The account staff name by its number (a customer read it to them) or by its account id (<see cref="Account.PublicId"/>,
+    /// what staff see otherwise); <see cref="FleetError.NotFound"/> when there is none.
+    /// </summary>
+    public async Task<Account> FindForStaffAsync(string numberOrId, CancellationToken ct)
     {
-        var account = await GetAccountAsync(accountNumber, ct);
-        return await Read(tx => tx.ListDevicesAsync(account.Id), ct);
+        Account? account = null;
+        if (IsAccountNumber(numberOrId)) account = await Read(tx => tx.GetAccountAsync(numberOrId), ct);
+        if (account is null && numberOrId.Length == SecretsKey.AccountIdLength && numberOrId.All(char.IsAsciiHexDigitLower))
+            account = await Read(tx => tx.GetAccountByIdAsync(numberOrId), ct);
+        return account ?? throw new FleetException(FleetError.NotFound, "no such account");
     }
+
+    private static bool IsAccountNumber(string? number) => number is { Length: 16 } && number.All(char.IsAsciiDigit);
 
     /// <summary>Adds a device; the key is live on a relay once that relay has applied the returned revision.</summary>
     public async Task<Device> AddDeviceAsync(string? accountNumber, byte[] publicKey, CancellationToken ct)
@@ -186,16 +205,16 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool,
     }
 
     /// <summary>Staff delete an account with all its devices (one revision per device, one transaction).</summary>
-    public async Task<long> DeleteAccountAsync(Staff staff, string accountNumber, string? reason, CancellationToken ct)
+    public async Task<long> DeleteAccountAsync(Staff staff, Account found, string? reason, CancellationToken ct)
     {
         long revision = await Write(async tx =>
         {
             var state = await tx.PeerStateAsync(forUpdate: true);
-            var account = await FindAccount(tx, accountNumber);
+            var account = found;   // under the peer state lock: its devices cannot change until commit
             foreach (var device in await tx.ListDevicesAsync(account.Id))
                 state = await RemoveDeviceInTx(tx, state, device);
             await tx.DeleteAccountAsync(account.Id);
-            await tx.AuditAsync(staff.Username, "account.delete", "account", reason, null);
+            await tx.AuditAsync(staff.Username, "account.delete", "account " + account.PublicId, reason, null);
             return state.Revision;
         }, ct);
         hub.Poke();
@@ -203,7 +222,7 @@ public sealed class CustomerService(IStore store, PeerHub hub, AddressPool pool,
     }
 
     private static async Task<Account> FindAccount(ICustomerTx tx, string? number) =>
-        (number is { Length: 16 } && number.All(char.IsAsciiDigit) ? await tx.GetAccountAsync(number) : null)
+        (IsAccountNumber(number) ? await tx.GetAccountAsync(number!) : null)
         ?? throw new FleetException(FleetError.Unauthenticated, "unknown account number");
 
     // Transactions through this service's slice of the store only.

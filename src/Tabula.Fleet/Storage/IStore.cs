@@ -116,8 +116,12 @@ public interface IMachineTx : IMachineRowTx, IRelayTokenTx, IKeyScrubTx
 /// <summary>Customer accounts and devices; a device change writes the peer log in the same transaction.</summary>
 public interface ICustomerTx : IPeerLogTx, IAccountGateTx
 {
+    /// <summary>Inserts an account under the HMAC of <paramref name="number"/>; the number itself is not stored.</summary>
     Task<Account> InsertAccountAsync(string number, int deviceLimit);
+    /// <summary>The account whose number is <paramref name="number"/> (looked up by its HMAC).</summary>
     Task<Account?> GetAccountAsync(string number);
+    /// <summary>The account whose <see cref="Account.PublicId"/> is <paramref name="accountId"/> (staff look-ups).</summary>
+    Task<Account?> GetAccountByIdAsync(string accountId);
     Task DeleteAccountAsync(long accountId);
     Task<long> CountAccountsAsync();
     Task<IReadOnlyList<Device>> ListDevicesAsync(long accountId);

@@ -18,6 +18,16 @@ public abstract class SqlDialect : IAsyncDisposable
 
     public abstract Task<DbConnection> OpenAsync(CancellationToken ct);
 
+    /// <summary>Before the first connection: makes the database's own files private (SQLite: 0600), nothing on a server.</summary>
+    public abstract void PrepareFiles();
+
+    /// <summary>
+    /// After <paramref name="tables"/> were rewritten in place (an upgrade that replaced secrets with their HMAC or sealed form):
+    /// makes sure the old row versions do not stay in the database's files (SQLite: checkpoint and truncate the WAL;
+    /// PostgreSQL: VACUUM FULL, which rewrites the tables without their dead tuples).
+    /// </summary>
+    public abstract Task CompactAfterRewriteAsync(IReadOnlyList<string> tables, CancellationToken ct);
+
     /// <summary>Begins a write transaction; the returned lease must be disposed after commit or rollback.</summary>
     public abstract Task<(DbTransaction Tx, IDisposable Lease)> BeginWriteAsync(DbConnection connection, CancellationToken ct);
 

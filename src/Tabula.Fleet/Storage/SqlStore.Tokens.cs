@@ -54,11 +54,14 @@ public sealed partial class SqlStore
         public async Task<long> LockActiveAdminsAsync() =>
             (await Query($"SELECT id FROM staff WHERE role = 'admin' AND deactivated_at IS NULL ORDER BY id{forUpdate}", r => L(r, 0))).Count;
 
+        // Sealed like totp_secret (schema 9).
         public async Task<byte[]?> GetTotpPendingAsync(long staffId) =>
-            (await Query("SELECT totp_pending FROM staff WHERE id = @id", r => r.IsDBNull(0) ? null : B(r, 0), ("id", staffId))).FirstOrDefault();
+            (await Query("SELECT totp_pending FROM staff WHERE id = @id",
+                r => r.IsDBNull(0) ? null : store.secrets.OpenTotp(staffId, TotpPendingColumn, B(r, 0)), ("id", staffId))).FirstOrDefault();
 
         public Task SetTotpPendingAsync(long staffId, byte[]? secret) =>
-            Exec("UPDATE staff SET totp_pending = @s WHERE id = @id", ("s", secret), ("id", staffId));
+            Exec("UPDATE staff SET totp_pending = @s WHERE id = @id",
+                ("s", secret is null ? null : store.secrets.SealTotp(staffId, TotpPendingColumn, secret)), ("id", staffId));
 
         // ---- enrollment tokens
         private const string EnrollmentTokenColumns =

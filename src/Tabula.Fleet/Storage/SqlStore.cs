@@ -2,47 +2,117 @@ using System.Data.Common;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Tabula.Fleet.Protocol;
+using Tabula.Fleet.Security;
 
 namespace Tabula.Fleet.Storage;
 
 /// <summary>
 /// The one ADO.NET implementation of <see cref="IStore"/>: portable SQL (parameters as @name, RETURNING,
 /// ON CONFLICT) over a <see cref="SqlDialect"/>. Times are Unix milliseconds, booleans 0/1, keys raw bytes.
+/// At rest (issue 17) the store keeps no account number and no TOTP secret in the clear: accounts are rows keyed by the
+/// HMAC of their number, TOTP secrets are sealed, both under <paramref name="secrets"/> (which the caller owns and disposes
+/// after the store).
 /// </summary>
-public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IStore
+public sealed partial class SqlStore(SqlDialect dialect, SecretsKey secrets, TimeProvider time) : IStore
 {
     private readonly SqlDialect dialect = dialect;
+    private readonly SecretsKey secrets = secrets;
     private readonly TimeProvider time = time;
 
     public string Kind => dialect.Kind;
 
-    public static SqlStore Open(string database, TimeProvider? time = null)
+    public static SqlStore Open(string database, SecretsKey secrets, TimeProvider? time = null)
     {
         SqlDialect dialect = database.StartsWith("postgres:", StringComparison.Ordinal)
             ? new Postgres.PostgresDialect(database["postgres:".Length..])
             : new Sqlite.SqliteDialect(database.StartsWith("sqlite:", StringComparison.Ordinal) ? database["sqlite:".Length..] : database);
-        return new SqlStore(dialect, time ?? TimeProvider.System);
+        return new SqlStore(dialect, secrets, time ?? TimeProvider.System);
     }
 
+    /// <summary>
+    /// Creates or upgrades the schema, then checks that <see cref="secrets"/> is this database's key (the first start records
+    /// its check value); another key is an <see cref="ArgumentException"/>: an instance with the wrong key would know no
+    /// account and open no TOTP secret.
+    /// </summary>
     public async Task MigrateAsync(CancellationToken ct)
     {
-        await using var connection = await dialect.OpenAsync(ct);
-        var (tx, lease) = await dialect.BeginWriteAsync(connection, ct);
-        using (lease)
-        await using (tx)
+        dialect.PrepareFiles();
+        bool sealedNow = false;
+        await using (var connection = await dialect.OpenAsync(ct))
         {
-            await dialect.LockForMigrationAsync(connection, tx, ct);
-            await Exec(connection, tx, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)");
-            long version = await Scalar(connection, tx, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
-            for (long v = version; v < dialect.Migrations.Count; v++)
+            var (tx, lease) = await dialect.BeginWriteAsync(connection, ct);
+            using (lease)
+            await using (tx)
             {
-                await Exec(connection, tx, dialect.Migrations[(int)v]);
-                await Exec(connection, tx, "INSERT INTO schema_version (version) VALUES (@v)", ("v", v + 1));
+                await dialect.LockForMigrationAsync(connection, tx, ct);
+                await Exec(connection, tx, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)");
+                long version = await Scalar(connection, tx, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+                for (long v = version; v < dialect.Migrations.Count; v++)
+                {
+                    await Exec(connection, tx, dialect.Migrations[(int)v]);
+                    await Exec(connection, tx, "INSERT INTO schema_version (version) VALUES (@v)", ("v", v + 1));
+                    if (v + 1 == AtRestVersion) sealedNow = await SealAtRestAsync(connection, tx, ct) > 0;
+                }
+                if (version < PeerHashV2 && dialect.Migrations.Count >= PeerHashV2)
+                    await RehashPeerSetAsync(connection, tx, ct);
+                await CheckSecretsKeyAsync(connection, tx, ct);
+                await tx.CommitAsync(ct);
             }
-            if (version < PeerHashV2 && dialect.Migrations.Count >= PeerHashV2)
-                await RehashPeerSetAsync(connection, tx, ct);
-            await tx.CommitAsync(ct);
         }
+        // The plaintext the upgrade replaced must not linger in the database's files (SQLite: the WAL; PostgreSQL: dead tuples).
+        if (sealedNow) await dialect.CompactAfterRewriteAsync(["accounts", "staff"], ct);
+    }
+
+    /// <summary>The schema version whose accounts hold the HMAC of their number and whose TOTP secrets are sealed.</summary>
+    internal const int AtRestVersion = 9;
+
+    /// <summary>
+    /// Upgrade to <see cref="AtRestVersion"/>, in the migration's transaction: every account's number (the column the migration
+    /// renamed to number_hmac) becomes its HMAC, every TOTP secret (current and pending) is sealed. Returns the rows rewritten.
+    /// </summary>
+    private async Task<int> SealAtRestAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
+    {
+        var accounts = new List<(long Id, string Number)>();
+        await using (var command = Command(c, tx, "SELECT id, number_hmac FROM accounts"))
+        await using (var reader = await command.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct))
+                accounts.Add((Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), reader.GetString(1)));
+        foreach (var (id, number) in accounts)
+            await Exec(c, tx, "UPDATE accounts SET number_hmac = @h WHERE id = @id", ("h", secrets.AccountNumberHmac(number)), ("id", id));
+
+        var staff = new List<(long Id, byte[]? Secret, byte[]? Pending)>();
+        await using (var command = Command(c, tx, "SELECT id, totp_secret, totp_pending FROM staff WHERE totp_secret IS NOT NULL OR totp_pending IS NOT NULL"))
+        await using (var reader = await command.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct))
+                staff.Add((Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture),
+                    reader.IsDBNull(1) ? null : (byte[])reader.GetValue(1), reader.IsDBNull(2) ? null : (byte[])reader.GetValue(2)));
+        foreach (var (id, secret, pending) in staff)
+        {
+            await Exec(c, tx, "UPDATE staff SET totp_secret = @s, totp_pending = @p WHERE id = @id",
+                ("s", secret is null ? null : secrets.SealTotp(id, TotpSecretColumn, secret)),
+                ("p", pending is null ? null : secrets.SealTotp(id, TotpPendingColumn, pending)), ("id", id));
+            if (secret is not null) System.Security.Cryptography.CryptographicOperations.ZeroMemory(secret);
+            if (pending is not null) System.Security.Cryptography.CryptographicOperations.ZeroMemory(pending);
+        }
+        return accounts.Count + staff.Count;
+    }
+
+    internal const string TotpSecretColumn = "totp_secret", TotpPendingColumn = "totp_pending";
+
+    /// <summary>The fleet_settings row that holds <see cref="SecretsKey.Check"/>.</summary>
+    internal const string SecretsKeySetting = "secrets_key_check";
+
+    private async Task CheckSecretsKeyAsync(DbConnection c, DbTransaction tx, CancellationToken ct)
+    {
+        await Exec(c, tx, "INSERT INTO fleet_settings (name, value) VALUES (@n, @v) ON CONFLICT (name) DO NOTHING",
+            ("n", SecretsKeySetting), ("v", secrets.Check));
+        string? recorded = null;
+        await using (var command = Command(c, tx, "SELECT value FROM fleet_settings WHERE name = @n", ("n", SecretsKeySetting)))
+            recorded = await command.ExecuteScalarAsync(ct) as string;
+        if (recorded != secrets.Check)
+            throw new ArgumentException($"the secrets key {secrets.Path} is not this database's (it was set up with another key, check " +
+                                        $"{recorded?[..8]}…, this file's is {secrets.Check[..8]}…): give every instance the key file the " +
+                                        "database was created with; without it no account number and no TOTP secret can be checked");
     }
 
     /// <summary>The schema version whose peer-set hash is over address bytes.</summary>
@@ -88,6 +158,7 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
 
     public Task ListenAsync(Func<string, Task> onNotification, CancellationToken ct) => dialect.ListenAsync(onNotification, ct);
 
+    /// <summary>Disposes the dialect (connections); the <see cref="SecretsKey"/> stays the caller's.</summary>
     public ValueTask DisposeAsync() => dialect.DisposeAsync();
 
     private static DbCommand Command(DbConnection c, DbTransaction tx, string sql, params (string Name, object? Value)[] parameters)
@@ -236,11 +307,14 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
         /// <summary>Columns a query may add after <see cref="StaffColumns"/> start here.</summary>
         private const int AfterStaffColumns = 9;
 
-        private static Staff MapStaff(DbDataReader r)
+        // totp_secret is sealed (SecretsKey.SealTotp, schema 9): opened here, so a Staff always holds the secret itself, or null
+        // when it does not open (another key, another row), and a TOTP check against null fails.
+        private Staff MapStaff(DbDataReader r)
         {
             MachineStateNames.TryParseRole(r.GetString(2), out StaffRole role);
-            return new Staff(L(r, 0), r.GetString(1), role, r.GetString(3), r.IsDBNull(4) ? null : B(r, 4), L(r, 5) != 0, L(r, 6),
-                r.IsDBNull(7) ? null : L(r, 7), r.IsDBNull(8) ? null : L(r, 8));
+            long id = L(r, 0);
+            return new Staff(id, r.GetString(1), role, r.GetString(3), r.IsDBNull(4) ? null : store.secrets.OpenTotp(id, TotpSecretColumn, B(r, 4)),
+                L(r, 5) != 0, L(r, 6), r.IsDBNull(7) ? null : L(r, 7), r.IsDBNull(8) ? null : L(r, 8));
         }
 
         public async Task<long> InsertStaffAsync(string username, StaffRole role, string passwordHash) =>
@@ -254,7 +328,8 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
             await Query($"SELECT {StaffColumns} FROM staff s ORDER BY s.id", MapStaff);
 
         public Task SetTotpAsync(long staffId, byte[]? secret, bool enabled) =>
-            Exec("UPDATE staff SET totp_secret = @s, totp_enabled = @e WHERE id = @id", ("s", secret), ("e", enabled ? 1L : 0L), ("id", staffId));
+            Exec("UPDATE staff SET totp_secret = @s, totp_enabled = @e WHERE id = @id",
+                ("s", secret is null ? null : store.secrets.SealTotp(staffId, TotpSecretColumn, secret)), ("e", enabled ? 1L : 0L), ("id", staffId));
 
         public Task SetTotpLastStepAsync(long staffId, long step) =>
             Exec("UPDATE staff SET totp_last_step = @s WHERE id = @id", ("s", step), ("id", staffId));
@@ -276,16 +351,27 @@ public sealed partial class SqlStore(SqlDialect dialect, TimeProvider time) : IS
                 r => new AuditEntry(L(r, 0), L(r, 1), r.GetString(2), r.GetString(3), r.GetString(4), S(r, 5), S(r, 6)), ("l", (long)limit));
 
         // ---- customers
+        // Accounts are keyed by the HMAC of their number (schema 9): the number is hashed here and never written.
+        private const string AccountColumns = "id, number_hmac, created_at, device_limit";
+
+        private static Account MapAccount(DbDataReader r) => new(L(r, 0), r.GetString(1), L(r, 2), (int)L(r, 3));
+
         public async Task<Account> InsertAccountAsync(string number, int deviceLimit)
         {
-            long id = (await Query("INSERT INTO accounts (number, created_at, device_limit) VALUES (@n, @now, @l) RETURNING id",
-                r => L(r, 0), ("n", number), ("now", Now), ("l", (long)deviceLimit)))[0];
-            return new Account(id, number, Now, deviceLimit);
+            string hmac = store.secrets.AccountNumberHmac(number);
+            long id = (await Query("INSERT INTO accounts (number_hmac, created_at, device_limit) VALUES (@h, @now, @l) RETURNING id",
+                r => L(r, 0), ("h", hmac), ("now", Now), ("l", (long)deviceLimit)))[0];
+            return new Account(id, hmac, Now, deviceLimit);
         }
 
         public async Task<Account?> GetAccountAsync(string number) =>
-            (await Query($"SELECT id, number, created_at, device_limit FROM accounts WHERE number = @n",
-                r => new Account(L(r, 0), r.GetString(1), L(r, 2), (int)L(r, 3)), ("n", number))).FirstOrDefault();
+            (await Query($"SELECT {AccountColumns} FROM accounts WHERE number_hmac = @h", MapAccount,
+                ("h", store.secrets.AccountNumberHmac(number)))).FirstOrDefault();
+
+        // Staff look-ups only (rare): the prefix is not indexed on its own, so this scans.
+        public async Task<Account?> GetAccountByIdAsync(string accountId) =>
+            (await Query($"SELECT {AccountColumns} FROM accounts WHERE substr(number_hmac, 1, {SecretsKey.AccountIdLength}) = @p", MapAccount,
+                ("p", accountId))).FirstOrDefault();
 
         public Task DeleteAccountAsync(long accountId) => Exec("DELETE FROM accounts WHERE id = @id", ("id", accountId));
 

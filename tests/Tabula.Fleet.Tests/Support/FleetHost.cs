@@ -33,6 +33,7 @@ public sealed class FleetHost : IAsyncDisposable
         {
             Database = database, Urls = "http://127.0.0.1:0;h2c://127.0.0.1:0", LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning,
             RelayResolvers = Resolvers, RelayBlockedPrefixes = BlockedPrefixes, TicketKeyPath = TicketKeyPathFor(database),
+            SecretsKeyPath = SecretsKeyPathFor(database),
             RateLimits = new FleetRateLimits().Scaled(1000), MaxConnectionsPerClient = 10_000,
         };
         var app = await FleetServer.CreateAsync(configure?.Invoke(options) ?? options, time: time);
@@ -50,6 +51,18 @@ public sealed class FleetHost : IAsyncDisposable
         ? Path.Combine(Path.GetTempPath(), "tabula-fleet-ticket-" + Convert.ToHexStringLower(
             System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(database)))[..16] + ".pem")
         : null;
+
+    /// <summary>
+    /// The at-rest key's file, as <see cref="TicketKeyPathFor"/>: SQLite null (the default, fleet-secrets.key next to the
+    /// database), PostgreSQL one file per database in the temp folder, shared by every instance on it.
+    /// </summary>
+    public static string? SecretsKeyPathFor(string database) => database.StartsWith("postgres:", StringComparison.Ordinal)
+        ? Path.Combine(Path.GetTempPath(), "tabula-fleet-secrets-" + Convert.ToHexStringLower(
+            System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(database)))[..16] + ".key")
+        : null;
+
+    /// <summary>The key file <see cref="SecretsKeyPathFor"/> or the controller's default names for <paramref name="database"/>.</summary>
+    public static string SecretsKeyFile(string database) => SecretsKeyPathFor(database) ?? Security.SecretsKey.DefaultPath(database);
 
     public Security.TicketKey TicketKey => App.Services.GetRequiredService<Security.TicketKey>();
 

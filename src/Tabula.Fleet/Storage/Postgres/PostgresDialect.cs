@@ -27,6 +27,16 @@ public sealed class PostgresDialect : SqlDialect
 
     public override async Task<DbConnection> OpenAsync(CancellationToken ct) => await dataSource.OpenConnectionAsync(ct);
 
+    public override void PrepareFiles() { }
+
+    public override async Task CompactAfterRewriteAsync(IReadOnlyList<string> tables, CancellationToken ct)
+    {
+        // Not in a transaction (VACUUM cannot be); the tables are the store's own names, never input.
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var command = new NpgsqlCommand("VACUUM (FULL) " + string.Join(", ", tables), connection);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
     public override async Task<(DbTransaction Tx, IDisposable Lease)> BeginWriteAsync(DbConnection connection, CancellationToken ct) =>
         (await ((NpgsqlConnection)connection).BeginTransactionAsync(IsolationLevel.ReadCommitted, ct), NoLease.Instance);
 
@@ -178,5 +188,9 @@ internal static class PostgresSchema
             used_at BIGINT NOT NULL, PRIMARY KEY (staff_id, step));
         ALTER TABLE staff ADD COLUMN locked_at BIGINT;
         """,
+        // 9: at rest (issue 17): an account is found by the HMAC of its number under the secrets key (never the number), and TOTP
+        // secrets are sealed with it. The number column is renamed, keeping its UNIQUE index, and SqlStore.SealAtRestAsync
+        // replaces every number with its HMAC and seals every TOTP secret in this migration's transaction.
+        "ALTER TABLE accounts RENAME COLUMN number TO number_hmac",
     ];
 }

@@ -8,9 +8,14 @@ namespace Tabula.Fleet.Storage.Sqlite;
 /// with a semaphore before BEGIN IMMEDIATE, so they queue instead of spinning on SQLITE_BUSY. One file,
 /// one controller instance (several instances need PostgreSQL). secure_delete overwrites what a DELETE or UPDATE frees
 /// (a deleted device's key must not stay readable in the file; tests/Tabula.Fleet.Tests/DeletedKeyTests.cs).
+/// The file is created 0600 before SQLite opens it, and SQLite gives its -wal, -shm and -journal files the database file's
+/// mode, so none of them is readable by group or others (issue 17, "At rest"; AtRestTests).
 /// </summary>
 public sealed class SqliteDialect(string path) : SqlDialect
 {
+    /// <summary>The files SQLite keeps beside the database (WAL mode: -wal, -shm; a rollback journal: -journal).</summary>
+    public static readonly string[] CompanionSuffixes = ["-wal", "-shm", "-journal"];
+
     private readonly string connectionString = new SqliteConnectionStringBuilder
     {
         DataSource = path, Pooling = true, Mode = SqliteOpenMode.ReadWriteCreate, DefaultTimeout = 30,
@@ -29,6 +34,45 @@ public sealed class SqliteDialect(string path) : SqlDialect
         pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; PRAGMA secure_delete=ON;";
         await pragma.ExecuteNonQueryAsync(ct);
         return connection;
+    }
+
+    /// <summary>
+    /// Creates the database file empty with mode 0600 if it is missing (SQLite takes an empty file as an empty database and
+    /// creates its companions with the database file's mode), and takes group and other bits off an existing database and
+    /// its companions (files made by an earlier version, or by sqlite3 under a loose umask).
+    /// </summary>
+    public override void PrepareFiles()
+    {
+        if (OperatingSystem.IsWindows() || path is "" or ":memory:" || path.StartsWith("file:", StringComparison.Ordinal)) return;
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        const UnixFileMode Shared = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
+                                    | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+        string full = Path.GetFullPath(path);
+        if (!File.Exists(full))
+        {
+            if (Path.GetDirectoryName(full) is { } directory) Directory.CreateDirectory(directory);
+            try
+            {
+                using var created = new FileStream(full, new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.ReadWrite, UnixCreateMode = Private,
+                });
+            }
+            catch (IOException) when (File.Exists(full)) { }
+        }
+        foreach (string file in CompanionSuffixes.Select(s => full + s).Prepend(full))
+            if (File.Exists(file) && (File.GetUnixFileMode(file) & Shared) != 0)
+                File.SetUnixFileMode(file, File.GetUnixFileMode(file) & ~Shared);
+    }
+
+    public override async Task CompactAfterRewriteAsync(IReadOnlyList<string> tables, CancellationToken ct)
+    {
+        // secure_delete zeroed what the rewrite freed in the pages; the checkpoint writes those pages into the database file
+        // (over the old ones) and truncates the WAL, which held the rewrite's frames.
+        await using var connection = await OpenAsync(ct);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA wal_checkpoint(TRUNCATE)";
+        await command.ExecuteNonQueryAsync(ct);
     }
 
     public override async Task<(DbTransaction Tx, IDisposable Lease)> BeginWriteAsync(DbConnection connection, CancellationToken ct)
@@ -175,5 +219,9 @@ internal static class SqliteSchema
             used_at INTEGER NOT NULL, PRIMARY KEY (staff_id, step));
         ALTER TABLE staff ADD COLUMN locked_at INTEGER;
         """,
+        // 9: at rest (issue 17): an account is found by the HMAC of its number under the secrets key (never the number), and TOTP
+        // secrets are sealed with it. The number column is renamed, keeping its UNIQUE index, and SqlStore.SealAtRestAsync
+        // replaces every number with its HMAC and seals every TOTP secret in this migration's transaction.
+        "ALTER TABLE accounts RENAME COLUMN number TO number_hmac",
     ];
 }
