@@ -167,7 +167,7 @@ public sealed partial class RelayAgentTests
         var key = WireGuardKey.GeneratePrivateKey();
         using var publicKey = key.DerivePublicKey();
         var device = await rig.Fleet.PostAsync(customer, "/app/v1/devices", new AddDeviceRequest(publicKey.ToBase64()), FleetJson.Default.DeviceView);
-        return (device, account.Number, key);
+        return (device, account.Number!, key);
     }
 
     static async Task ConfigureClientAsync(Rig rig, WireGuardKey clientKey, DeviceView device, bool egress = false)
