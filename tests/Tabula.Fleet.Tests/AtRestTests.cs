@@ -230,11 +230,11 @@ public abstract class AtRestTests
     }
 
     [Fact]
-    public async Task Upgrading_a_schema_7_database_replaces_numbers_and_secrets_and_customers_and_staff_still_log_in()
+    public async Task Upgrading_a_database_with_numbers_and_secrets_in_the_clear_replaces_them_and_customers_and_staff_still_log_in()
     {
         string? database = await DatabaseAsync();
         if (database is null) return;
-        // The database as the previous release left it: migrations 1-7, a number in the clear, TOTP secrets in the clear.
+        // The database as the previous release left it: every migration before at rest, a number in the clear, TOTP secrets in the clear.
         SqlDialect dialect = database.StartsWith("postgres:", StringComparison.Ordinal)
             ? new Storage.Postgres.PostgresDialect(database["postgres:".Length..])
             : new Storage.Sqlite.SqliteDialect(SqlitePath(database));
