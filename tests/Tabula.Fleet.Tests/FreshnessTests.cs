@@ -160,7 +160,7 @@ public abstract class FreshnessTests(FleetFixture fleet)
             using (Security.TicketKey.LoadOrCreate(other)) { }
             var error = await Assert.ThrowsAsync<ArgumentException>(() => FleetServer.CreateAsync(new FleetOptions
             {
-                Database = Host.Database, Urls = "http://127.0.0.1:0", TicketKeyPath = other,
+                Database = Host.Database, Urls = "http://127.0.0.1:0", TicketKeyPath = other, SecretsKeyPath = FleetHost.SecretsKeyPathFor(Host.Database),
             }));
             Assert.Contains("not this fleet's", error.Message);
 
