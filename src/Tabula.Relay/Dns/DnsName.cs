@@ -18,6 +18,7 @@ internal static class DnsName
         int position = offset;
         int runStart = offset;       // start of the current run of labels: pointers must go below it
         int end = -1;                // offset after the name in the message, fixed at the first pointer
+        int limit = message.Length;  // after a jump, labels must end before the pointer that jumped: a prior occurrence
         length = 0;
         compressed = false;
         while (true)
@@ -32,6 +33,10 @@ internal static class DnsName
                         DnsFormatException.Throw(DnsFormatError.NameTooLong, position);
                     if (position + 1 + b > message.Length)
                         DnsFormatException.Throw(DnsFormatError.Truncated, position);
+                    // A pointer names an earlier name; labels that run over the pointer itself decode as other bytes once
+                    // the forwarder rewrites what follows for the client (found by afl in CI).
+                    if (position + 1 + b > limit)
+                        DnsFormatException.Throw(DnsFormatError.BadPointer, position);
                     if (!expanded.IsEmpty)
                         message.Slice(position, 1 + b).CopyTo(expanded[length..]);
                     length += 1 + b;
@@ -50,6 +55,7 @@ internal static class DnsName
                     if (end < 0)
                         end = position + 2;
                     compressed = true;
+                    limit = position;
                     position = runStart = target;
                     break;
                 default:

@@ -140,6 +140,18 @@ public sealed class DnsMessageTests
     }
 
     [Fact]
+    public void Pointer_to_a_name_that_runs_over_the_pointer_is_refused()
+    {
+        // afl in CI (DnsMessage target): the answer's owner points at offset 26, inside the question's type, where a
+        // "label" of 28 bytes runs over the pointer and the record after it. Accepted, the client's copy (rewritten after
+        // the question) decoded to other bytes and did not parse. A pointer names a prior occurrence: its labels must
+        // end before the pointer.
+        byte[] afl = Convert.FromHexString("EEA08180000100010000000003777777076578026D706C6500001C0001C01A00320001000002580003E8010DB8000000000000000000000010");
+        Assert.Equal(DnsFormatError.BadPointer, Assert.Throws<DnsFormatException>(() =>
+            DnsAnswer.Parse(afl, 0xEEA0, afl.AsSpan(12, 13), 0x1C, 1)).Reason);
+    }
+
+    [Fact]
     public void Counts_that_promise_more_records_than_sent_are_truncation()
     {
         var lying = Response(an: 5).Raw(DnsMessages.PointerToQuestion).U16(1).U16(1).U32(60).U16(4).Raw(1, 2, 3, 4).ToArray();
