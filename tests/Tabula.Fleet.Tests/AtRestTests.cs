@@ -23,12 +23,6 @@ public abstract class AtRestTests
 
     protected const string Password = FleetFixture.AdminPassword;
 
-    protected sealed class ManualClock : TimeProvider
-    {
-        private DateTimeOffset now = DateTimeOffset.UtcNow;
-        public override DateTimeOffset GetUtcNow() => now;
-        public void Advance(TimeSpan by) => now += by;
-    }
 
     /// <summary>What the attacker looks for: account numbers and TOTP secrets (raw, base32 as apps show it, hex).</summary>
     protected sealed record Loot(List<string> Numbers, List<byte[]> TotpSecrets);

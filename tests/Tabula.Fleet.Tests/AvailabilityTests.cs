@@ -21,12 +21,6 @@ public abstract class AvailabilityTests
     private static readonly IPAddress Attacker = IPAddress.Parse("127.0.0.1"), Other = IPAddress.Parse("127.0.0.2");
 
     /// <summary>The store's and services' clock, moved by the test (the rate limiter keeps its own).</summary>
-    private sealed class ManualClock : TimeProvider
-    {
-        private DateTimeOffset now = DateTimeOffset.UtcNow;
-        public override DateTimeOffset GetUtcNow() => now;
-        public void Advance(TimeSpan by) => now += by;
-    }
 
     private sealed record Fleet(FleetHost Host, string Admin, string Operator, string Viewer, string Enrollment) : IAsyncDisposable
     {

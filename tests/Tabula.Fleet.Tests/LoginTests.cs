@@ -23,12 +23,6 @@ public abstract class LoginTests(ITestOutputHelper output)
 
     private const string Password = FleetFixture.AdminPassword;
 
-    protected sealed class ManualClock : TimeProvider
-    {
-        private DateTimeOffset now = DateTimeOffset.UtcNow;
-        public override DateTimeOffset GetUtcNow() => now;
-        public void Advance(TimeSpan by) => now += by;
-    }
 
     /// <summary>One or two instances on one database and clock; alice (admin) and vera (viewer) with API tokens; alice with TOTP when asked.</summary>
     protected sealed record Fleet(FleetHost Host, FleetHost Other, ManualClock Clock, string Admin, byte[]? AliceTotp, long AliceStep) : IAsyncDisposable

@@ -18,12 +18,6 @@ public abstract class TicketPruningTests
     /// <summary>A fresh database, or null when its server is not available (skip outside CI).</summary>
     protected abstract Task<string?> DatabaseAsync();
 
-    private sealed class ManualClock : TimeProvider
-    {
-        private DateTimeOffset now = DateTimeOffset.UtcNow;
-        public override DateTimeOffset GetUtcNow() => now;
-        public void Advance(TimeSpan by) => now += by;
-    }
 
     [Fact]
     public async Task Ticket_records_past_retention_are_pruned_but_each_machines_newest_and_enrolled_ticket_stay()

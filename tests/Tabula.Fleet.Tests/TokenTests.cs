@@ -17,12 +17,6 @@ public abstract class TokenTests
 
     private const string Password = FleetFixture.AdminPassword;
 
-    protected sealed class ManualClock : TimeProvider
-    {
-        private DateTimeOffset now = DateTimeOffset.UtcNow;
-        public override DateTimeOffset GetUtcNow() => now;
-        public void Advance(TimeSpan by) => now += by;
-    }
 
     protected sealed record Fleet(FleetHost Host, ManualClock Clock, string Admin, string Operator, string Viewer) : IAsyncDisposable
     {
