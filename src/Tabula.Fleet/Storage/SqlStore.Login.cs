@@ -4,13 +4,12 @@ public sealed partial class SqlStore
 {
     private sealed partial class Tx
     {
-        public async Task<LoginFailures> LockLoginFailuresAsync(string username)
-        {
-            await Exec("INSERT INTO login_failures (username, failures, last_failed_at, next_attempt_at) VALUES (@u, 0, 0, 0) " +
-                       "ON CONFLICT (username) DO NOTHING", ("u", username));
-            return (await Query($"SELECT failures, last_failed_at, next_attempt_at FROM login_failures WHERE username = @u{forUpdate}",
+        // One statement: the row is created or, when it exists, locked by the no-op update, and returned either way. (An INSERT …
+        // DO NOTHING then SELECT … FOR UPDATE finds nothing when a concurrent success deletes the row between the two.)
+        public async Task<LoginFailures> LockLoginFailuresAsync(string username) =>
+            (await Query("INSERT INTO login_failures (username, failures, last_failed_at, next_attempt_at) VALUES (@u, 0, 0, 0) " +
+                         "ON CONFLICT (username) DO UPDATE SET username = excluded.username RETURNING failures, last_failed_at, next_attempt_at",
                 r => new LoginFailures(L(r, 0), L(r, 1), L(r, 2)), ("u", username)))[0];
-        }
 
         public Task SetLoginFailuresAsync(string username, LoginFailures f) =>
             Exec("UPDATE login_failures SET failures = @f, last_failed_at = @l, next_attempt_at = @n WHERE username = @u",
