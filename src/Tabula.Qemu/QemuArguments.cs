@@ -38,6 +38,9 @@ public static class QemuArguments
             args.AddRange(["-drive", $"file={disk},format=raw,if=virtio,cache=writethrough"]);
         if (options.HostShare is { } share)
             args.AddRange(["-virtfs", $"local,path={share.Path},mount_tag={share.Tag},security_model=none,{(share.ReadOnly ? "readonly=on," : "")}multidevs=remap"]);
+        if (options.Tpm is { } tpm)
+            args.AddRange(["-chardev", $"socket,id=chrtpm,path={tpm.ControlSocket}", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+                "-device", (tpm.Interface == TpmInterface.Crb ? "tpm-crb" : "tpm-tis") + ",tpmdev=tpm0"]);
         if (pidFile is not null)
             args.AddRange(["-daemonize", "-pidfile", pidFile]);
         return args;

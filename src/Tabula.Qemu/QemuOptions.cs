@@ -46,4 +46,7 @@ public sealed record QemuOptions(string Name, string Kernel, string Initramfs, s
 
     /// <summary>A host directory shared over virtio-9p, or null.</summary>
     public QemuHostShare? HostShare { get; init; }
+
+    /// <summary>A TPM 2.0 (an swtpm started before QEMU), or null for none.</summary>
+    public QemuTpm? Tpm { get; init; }
 }

@@ -50,6 +50,17 @@ public sealed class QemuArgumentsTests
     }
 
     [Fact]
+    public void A_tpm_is_an_swtpm_emulator_on_its_control_socket_as_tis_or_crb()
+    {
+        var tis = QemuArguments.For(Relay with { Tpm = new QemuTpm("/lab/relay-1/swtpm.sock") });
+        Assert.Equal(["-chardev", "socket,id=chrtpm,path=/lab/relay-1/swtpm.sock", "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+            "-device", "tpm-tis,tpmdev=tpm0"], tis.TakeLast(6));
+        var crb = QemuArguments.For(Relay with { MachineType = "q35", Tpm = new QemuTpm("/s", TpmInterface.Crb) });
+        Assert.Equal("tpm-crb,tpmdev=tpm0", crb[^1]);
+        Assert.DoesNotContain("-tpmdev", QemuArguments.For(Relay));
+    }
+
+    [Fact]
     public void Show_quotes_what_a_shell_would_split()
     {
         Assert.Equal("qemu -append 'console=ttyS0 quiet' -name 'it'\\''s'", QemuArguments.Show(["qemu", "-append", "console=ttyS0 quiet", "-name", "it's"]));

@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Tabula.Qemu;
+
+/// <summary>
+/// One software TPM 2.0 (swtpm, Debian packages swtpm and swtpm-tools) for one machine. <see cref="Manufacture"/> makes
+/// its state once, as a TPM vendor would: an RSA and an ECC endorsement key with EK certificates and a platform
+/// certificate issued by a <see cref="TpmManufacturer"/>, the SHA-256 PCR bank active. <see cref="StartForQemu"/> runs it
+/// on a control socket for QEMU's <c>-tpmdev emulator</c> (it ends when QEMU closes the socket);
+/// <see cref="StartServer"/> runs it on loopback TCP ports for a host-side client (tpm2-tools'
+/// <c>--tcti swtpm:host=127.0.0.1,port=P</c>). <see cref="Dispose"/> kills the process and removes the socket; the state
+/// directory belongs to the caller (it is the TPM: deleting it is throwing the chip away).
+/// </summary>
+public sealed class Swtpm : IDisposable
+{
+    /// <summary>Where swtpm_setup puts the RSA-2048 EK certificate (TCG EK Credential Profile, low range).</summary>
+    public const uint RsaEkCertificateIndex = 0x01c00002;
+
+    /// <summary>Where swtpm_setup puts the platform certificate.</summary>
+    public const uint PlatformCertificateIndex = 0x01c08000;
+
+    readonly Process process;
+    readonly string? socket;
+
+    Swtpm(Process process, string? socket, int? port, string log)
+    {
+        this.process = process;
+        this.socket = socket;
+        Port = port;
+        Log = log;
+    }
+
+    /// <summary>The data (command) port on 127.0.0.1 for a server-mode swtpm (the control port is one above), else null.</summary>
+    public int? Port { get; }
+
+    /// <summary>swtpm's log file.</summary>
+    public string Log { get; }
+
+    /// <summary>swtpm's pid.</summary>
+    public int Pid => process.Id;
+
+    /// <summary>The tpm2-tools TCTI string for a server-mode swtpm.</summary>
+    public string Tcti => Port is { } port
+        ? $"swtpm:host=127.0.0.1,port={port.ToString(CultureInfo.InvariantCulture)}"
+        : throw new InvalidOperationException("an swtpm started for QEMU has no TCP port");
+
+    /// <summary>
+    /// Makes a new TPM's state in <paramref name="stateDirectory"/> (which must hold none) with
+    /// <c>swtpm_setup --tpm2 --create-ek-cert --create-platform-cert</c>, certificates issued by
+    /// <paramref name="manufacturer"/>. swtpm_setup's and swtpm_localca's configuration files are written to a
+    /// temporary directory (deleted after), so the system's /etc/swtpm* and /var/lib/swtpm-localca are never used.
+    /// </summary>
+    public static void Manufacture(string stateDirectory, TpmManufacturer manufacturer)
+    {
+        string setup = Tool("swtpm_setup", "swtpm-tools");
+        string localca = Tool("swtpm_localca", "swtpm-tools");
+        Directory.CreateDirectory(stateDirectory);
+        if (Directory.EnumerateFileSystemEntries(stateDirectory).Any())
+            throw new QemuException(QemuFailure.StartFailed, $"{stateDirectory} already holds a TPM's state");
+        string config = Directory.CreateTempSubdirectory("tabula-swtpm-setup-").FullName;
+        try
+        {
+            string ca = Path.Combine(config, "localca");
+            Directory.CreateDirectory(ca);
+            File.WriteAllText(Path.Combine(config, "swtpm-localca.conf"),
+                $"statedir = {ca}\nsigningkey = {manufacturer.KeyPath}\nissuercert = {manufacturer.CertificatePath}\n"
+                + $"certserial = {Path.Combine(manufacturer.Directory, "certserial")}\n");
+            File.WriteAllText(Path.Combine(config, "swtpm-localca.options"),
+                "--platform-manufacturer Tabula\n--platform-version 1\n--platform-model QEMU\n");
+            File.WriteAllText(Path.Combine(config, "swtpm_setup.conf"),
+                $"create_certs_tool = {localca}\ncreate_certs_tool_config = {Path.Combine(config, "swtpm-localca.conf")}\n"
+                + $"create_certs_tool_options = {Path.Combine(config, "swtpm-localca.options")}\nactive_pcr_banks = sha256\n");
+            string log = Path.Combine(config, "setup.log");
+            var (code, output) = Run(setup, ["--tpm2", "--tpm-state", stateDirectory, "--create-ek-cert", "--create-platform-cert",
+                "--config", Path.Combine(config, "swtpm_setup.conf"), "--logfile", log], TimeSpan.FromSeconds(60));
+            if (code != 0)
+                throw new QemuException(QemuFailure.StartFailed,
+                    $"swtpm_setup exited {code}: {output.Trim()} {(File.Exists(log) ? File.ReadAllText(log).Trim() : "")}");
+        }
+        finally
+        {
+            Directory.Delete(config, recursive: true);
+        }
+    }
+
+    /// <summary>Starts swtpm on <paramref name="controlSocket"/> for QEMU (<see cref="QemuTpm"/>); it exits when QEMU
+    /// disconnects (<c>--terminate</c>). Returns once the socket exists.</summary>
+    public static Swtpm StartForQemu(string stateDirectory, string controlSocket, string log)
+    {
+        if (controlSocket.Contains(',', StringComparison.Ordinal))
+            throw new ArgumentException("QEMU's -chardev cannot take a path with a comma", nameof(controlSocket));
+        File.Delete(controlSocket);
+        var process = Launch(["socket", "--tpm2", "--tpmstate", $"dir={stateDirectory}", "--ctrl", $"type=unixio,path={controlSocket}",
+            "--terminate", "--log", $"file={log},level=1"]);
+        var swtpm = new Swtpm(process, controlSocket, null, log);
+        swtpm.WaitUntil(() => File.Exists(controlSocket), $"control socket {controlSocket}");
+        return swtpm;
+    }
+
+    /// <summary>Starts swtpm on 127.0.0.1 (a free port for commands, the next for control), the TPM started
+    /// (<c>--flags startup-clear</c>), for host-side clients. Returns once it accepts connections.</summary>
+    public static Swtpm StartServer(string stateDirectory, string log)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            int port = FreePortPair();
+            string p = port.ToString(CultureInfo.InvariantCulture), c = (port + 1).ToString(CultureInfo.InvariantCulture);
+            var process = Launch(["socket", "--tpm2", "--tpmstate", $"dir={stateDirectory}", "--server", $"type=tcp,port={p},bindaddr=127.0.0.1",
+                "--ctrl", $"type=tcp,port={c},bindaddr=127.0.0.1", "--flags", "startup-clear", "--log", $"file={log},level=1"]);
+            var swtpm = new Swtpm(process, null, port, log);
+            try
+            {
+                swtpm.WaitUntil(() => Accepts(port), $"127.0.0.1:{p}");
+                return swtpm;
+            }
+            catch (QemuException) when (attempt < 3 && process.HasExited)
+            {
+                swtpm.Dispose();   // the port was taken between the probe and the bind: try another
+            }
+        }
+    }
+
+    void WaitUntil(Func<bool> ready, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!ready())
+        {
+            if (process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(20))
+            {
+                string log = File.Exists(Log) ? File.ReadAllText(Log).Trim() : "";
+                string stderr = process.HasExited ? process.StandardError.ReadToEnd().Trim() : "";
+                Dispose();
+                throw new QemuException(QemuFailure.StartFailed, $"swtpm did not open {what}: {stderr} {log}");
+            }
+            Thread.Sleep(20);
+        }
+    }
+
+    static bool Accepts(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException) { return false; }
+    }
+
+    static int FreePortPair()
+    {
+        for (int i = 0; i < 50; i++)
+        {
+            using var probe = new TcpListener(IPAddress.Loopback, 0);
+            probe.Start();
+            int port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            if (port >= 65535)
+                continue;
+            try
+            {
+                using var next = new TcpListener(IPAddress.Loopback, port + 1);
+                next.Start();
+                next.Stop();
+                return port;
+            }
+            catch (SocketException) { }
+        }
+        throw new QemuException(QemuFailure.StartFailed, "no two adjacent free loopback ports for swtpm");
+    }
+
+    static Process Launch(IReadOnlyList<string> arguments)
+    {
+        string swtpm = Tool("swtpm", "swtpm");
+        var start = new ProcessStartInfo(swtpm) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string argument in arguments)
+            start.ArgumentList.Add(argument);
+        try { return Process.Start(start) ?? throw new QemuException(QemuFailure.StartFailed, "could not start swtpm"); }
+        catch (System.ComponentModel.Win32Exception e) { throw new QemuException(QemuFailure.StartFailed, $"could not start swtpm: {e.Message}", e); }
+    }
+
+    static (int Code, string Output) Run(string file, IReadOnlyList<string> arguments, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string argument in arguments)
+            start.ArgumentList.Add(argument);
+        using var process = Process.Start(start) ?? throw new QemuException(QemuFailure.StartFailed, $"could not start {file}");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new QemuException(QemuFailure.Timeout, $"{file} did not finish within {timeout.TotalSeconds:0}s");
+        }
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    static string Tool(string name, string package) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Concat(["/usr/local/bin", "/usr/bin", "/bin"]).Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists)
+        ?? throw new QemuException(QemuFailure.Missing, $"{name} is missing (package {package})");
+
+    /// <summary>Kills swtpm (if it still runs) and removes its control socket.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+                process.WaitForExit(5000);
+            }
+        }
+        catch (InvalidOperationException) { }
+        process.Dispose();
+        if (socket is not null)
+            File.Delete(socket);
+    }
+}
