@@ -83,6 +83,12 @@ public sealed record PeerChange(long Revision, PeerChangeKind Kind, byte[] Publi
 
 public sealed record AuditEntry(long Id, long At, string Actor, string Action, string Target, string? Reason, string? Detail);
 
+/// <summary>
+/// One page of the audit trail (issue 18, dashboard): up to <see cref="Limit"/> entries with an id below <see cref="Before"/>
+/// (null: from the newest), each filter a substring of its column in any case (null or empty: any).
+/// </summary>
+public sealed record AuditQuery(int Limit, long? Before = null, string? Actor = null, string? Action = null, string? Target = null);
+
 public static class MachineStateNames
 {
     public static string Name(this MachineState state) => state switch
@@ -131,3 +137,4 @@ public static class MachineStateNames
         return false;
     }
 }
+

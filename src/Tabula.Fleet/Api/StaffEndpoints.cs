@@ -87,10 +87,12 @@ public static class StaffEndpoints
             var created = await staffService.CreateStaffAsync(me.Username, body.Username ?? "", body.Password ?? "", role, http.RequestAborted);
             return TypedResults.Created($"/api/v1/staff/{created.Username}", new StaffView(created.Username, created.Role.Name(), false));
         });
-        api.MapGet("/audit", async (int? limit, HttpContext http, StaffService staffService) =>
+        // Issue 18: searchable and paged (keyset: before=ID of the last entry seen); without the new parameters as before.
+        api.MapGet("/audit", async (int? limit, long? before, string? actor, string? action, string? target, HttpContext http,
+            StaffService staffService) =>
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Admin);
-            var entries = await staffService.AuditAsync(limit ?? 100, http.RequestAborted);
+            var entries = await staffService.SearchAuditAsync(new AuditQuery(limit ?? 100, before, actor, action, target), http.RequestAborted);
             return TypedResults.Ok(entries.Select(e => new AuditView(e.Id, DateTimeOffset.FromUnixTimeMilliseconds(e.At), e.Actor, e.Action,
                 e.Target, e.Reason, e.Detail)).ToList());
         });

@@ -341,8 +341,15 @@ public sealed class StaffService(IStore store, FleetMetrics metrics, TimeProvide
 
     public Task<IReadOnlyList<Staff>> ListStaffAsync(CancellationToken ct) => Read(tx => tx.ListStaffAsync(), ct);
 
-    public Task<IReadOnlyList<AuditEntry>> AuditAsync(int limit, CancellationToken ct) =>
-        Read(tx => tx.ListAuditAsync(Math.Clamp(limit, 1, 1000)), ct);
+    /// <summary>A page of the audit trail (limit 1..1000; filters at most <see cref="MaxAuditFilterLength"/> characters).</summary>
+    public Task<IReadOnlyList<AuditEntry>> SearchAuditAsync(AuditQuery query, CancellationToken ct)
+    {
+        if (new[] { query.Actor, query.Action, query.Target }.Any(f => f is { Length: > MaxAuditFilterLength }))
+            throw new FleetException(FleetError.InvalidInput, $"audit filters are at most {MaxAuditFilterLength} characters");
+        return Read(tx => tx.SearchAuditAsync(query with { Limit = Math.Clamp(query.Limit, 1, 1000) }), ct);
+    }
+
+    public const int MaxAuditFilterLength = 200;
 
     // Transactions through this service's slice of the store only.
     private Task<T> Write<T>(Func<IStaffTx, Task<T>> work, CancellationToken ct) => store.WriteAsync(tx => work(tx), ct);

@@ -66,7 +66,8 @@ public interface IStaffTx : IStaffTokenTx, ILoginTx
     Task<long> InsertStaffTokenAsync(byte[] tokenHash, long staffId, string kind, string name, long? expiresAt);
     Task<Staff?> GetStaffByTokenAsync(byte[] tokenHash);
     Task DeleteStaffTokenAsync(byte[] tokenHash);
-    Task<IReadOnlyList<AuditEntry>> ListAuditAsync(int limit);
+    /// <summary>Newest first, entries older than <see cref="AuditQuery.Before"/> matching every given filter (substring, any case).</summary>
+    Task<IReadOnlyList<AuditEntry>> SearchAuditAsync(AuditQuery query);
 }
 
 /// <summary>Enrollment tokens, nonces, allowed packages, and the machine rows an enrollment creates or renews.</summary>

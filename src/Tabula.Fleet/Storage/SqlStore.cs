@@ -346,9 +346,22 @@ public sealed partial class SqlStore(SqlDialect dialect, SecretsKey secrets, Tim
             Exec("INSERT INTO audit (at, actor, action, target, reason, detail) VALUES (@now, @a, @ac, @t, @r, @d)",
                 ("now", Now), ("a", actor), ("ac", action), ("t", target), ("r", reason), ("d", detail));
 
-        public async Task<IReadOnlyList<AuditEntry>> ListAuditAsync(int limit) =>
-            await Query("SELECT id, at, actor, action, target, reason, detail FROM audit ORDER BY id DESC LIMIT @l",
-                r => new AuditEntry(L(r, 0), L(r, 1), r.GetString(2), r.GetString(3), r.GetString(4), S(r, 5), S(r, 6)), ("l", (long)limit));
+        public async Task<IReadOnlyList<AuditEntry>> SearchAuditAsync(AuditQuery query)
+        {
+            // Keyset paging on the id (a page does not shift when entries are added); filters are parameters, escaped for LIKE.
+            var where = new List<string>();
+            var ps = new List<(string, object?)> { ("l", (long)query.Limit) };
+            if (query.Before is { } before) { where.Add("id < @b"); ps.Add(("b", before)); }
+            foreach (var (column, value) in new[] { ("actor", query.Actor), ("action", query.Action), ("target", query.Target) })
+            {
+                if (string.IsNullOrEmpty(value)) continue;
+                where.Add($"LOWER({column}) LIKE @{column} ESCAPE '!'");
+                ps.Add((column, "%" + value.ToLowerInvariant().Replace("!", "!!").Replace("%", "!%").Replace("_", "!_") + "%"));
+            }
+            string filter = where.Count == 0 ? "" : " WHERE " + string.Join(" AND ", where);
+            return await Query($"SELECT id, at, actor, action, target, reason, detail FROM audit{filter} ORDER BY id DESC LIMIT @l",
+                r => new AuditEntry(L(r, 0), L(r, 1), r.GetString(2), r.GetString(3), r.GetString(4), S(r, 5), S(r, 6)), [.. ps]);
+        }
 
         // ---- customers
         // Accounts are keyed by the HMAC of their number (schema 9): the number is hashed here and never written.
