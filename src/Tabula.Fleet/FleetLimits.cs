@@ -50,6 +50,9 @@ public static class FleetLimits
     /// <summary>A heartbeat line keeps idle streams alive through proxies and tells the relay the head revision.</summary>
     public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(15);
 
+    /// <summary>The dashboard event stream sends at most one "health" event per interval (issue 18).</summary>
+    public static readonly TimeSpan HealthEventInterval = TimeSpan.FromSeconds(5);
+
     /// <summary>A TLS handshake on an https:// address must finish within this time (the provisioning server's value).</summary>
     public static readonly TimeSpan TlsHandshakeTimeout = TimeSpan.FromSeconds(10);
 

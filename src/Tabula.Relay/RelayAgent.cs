@@ -47,6 +47,8 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
 public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgentOptions options, RelayLog log, TimeProvider time)
 {
     readonly RelayEgress? egress = options.Egress is null ? null : new RelayEgress(options.Egress, device.Name);
+    /// <summary>When this agent was made: the agent is PID 1 of the relay OS, so its uptime is the boot's (health reports).</summary>
+    readonly DateTimeOffset started = time.GetUtcNow();
 
     public PeerSync Sync { get; } = new(device.Control, fleet, log, time, options.ConnectionFlush, options.PeerLimit);
     EndpointAmnesia? amnesia;
@@ -228,13 +230,17 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
             if (options.AmnesiaViolations?.Invoke() is { Count: > 0 } violations)
                 throw new RelayException("amnesia", RelayFailure.AmnesiaViolation, string.Join("; ", violations));
             var state = await device.Control.GetAsync(ct);
-            int peerCount, handshakes;
+            int peerCount, handshakes, connected;
             ulong rx = 0, tx = 0;
             using (state)
             {
-                var recent = time.GetUtcNow() - TimeSpan.FromMinutes(1);
+                var now = time.GetUtcNow();
+                var recent = now - TimeSpan.FromMinutes(1);
+                // WireGuard rekeys every 2 minutes while traffic flows: a handshake in the last 3 means a connected peer.
+                var window = now - TimeSpan.FromMinutes(3);
                 peerCount = state.Peers.Count;
                 handshakes = state.Peers.Count(p => p.LastHandshake is { } at && at >= recent);
+                connected = state.Peers.Count(p => p.LastHandshake is { } at && at >= window);
                 foreach (var peer in state.Peers)
                 {
                     rx += peer.ReceiveBytes;
@@ -253,7 +259,8 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
             {
                 await fleet.HealthAsync(new HealthReport(peerCount, handshakes, (long)Math.Min(rx, long.MaxValue), (long)Math.Min(tx, long.MaxValue),
                     Sync.AppliedRevision, Clamp(firewall.ForwardedPackets), Clamp(firewall.ForwardedBytes), Clamp(firewall.IsolationDroppedPackets),
-                    firewall.NatEntries, dnsAnswered, sync.Wanted, sync.Applied, sync.Pending, sync.OutsidePool, sync.Partial, sync.PartialReason), ct);
+                    firewall.NatEntries, dnsAnswered, sync.Wanted, sync.Applied, sync.Pending, sync.OutsidePool, sync.Partial, sync.PartialReason,
+                    connected, (long)(time.GetUtcNow() - started).TotalSeconds, RelayMachine.Version), ct);
             }
             catch (RelayException) { }
             catch (FleetCallException e) when (!e.NeedsEnrollment) { }

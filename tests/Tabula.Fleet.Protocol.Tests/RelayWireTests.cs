@@ -47,4 +47,25 @@ public sealed class RelayWireTests
         const string old = """{"peers":3,"handshakes_last_minute":2,"rx_bytes":1000,"tx_bytes":2000,"applied_revision":7}""";
         Assert.Equal(new HealthReport(3, 2, 1000, 2000, 7), JsonSerializer.Deserialize(old, RelayWireJson.Default.HealthReport));
     }
+
+    [Fact]
+    public void Health_report_carries_connected_peers_uptime_and_agent_version_which_an_older_agent_omits()
+    {
+        var report = new HealthReport(3, 2, 1000, 2000, 7, HandshakesLast3Minutes: 3, UptimeSeconds: 86_400, AgentVersion: "0.1");
+        string json = JsonSerializer.Serialize(report, RelayWireJson.Default.HealthReport);
+        foreach (string field in new[] { "\"handshakes_last_3_minutes\":3", "\"uptime_seconds\":86400", "\"agent_version\":\"0.1\"" })
+            Assert.Contains(field, json);
+        Assert.Equal(report, JsonSerializer.Deserialize(json, RelayWireJson.Default.HealthReport));
+        // Absent from an older agent (null, not zero: "unknown"), and not written when unknown, so an older controller reads the same.
+        var old = new HealthReport(3, 2, 1000, 2000, 7);
+        string written = JsonSerializer.Serialize(old, RelayWireJson.Default.HealthReport);
+        Assert.DoesNotContain("handshakes_last_3_minutes", written);
+        Assert.DoesNotContain("uptime_seconds", written);
+        Assert.DoesNotContain("agent_version", written);
+        var read = JsonSerializer.Deserialize("""{"peers":3,"handshakes_last_minute":2,"rx_bytes":1000,"tx_bytes":2000,"applied_revision":7}""",
+            RelayWireJson.Default.HealthReport)!;
+        Assert.Null(read.HandshakesLast3Minutes);
+        Assert.Null(read.UptimeSeconds);
+        Assert.Null(read.AgentVersion);
+    }
 }

@@ -286,7 +286,8 @@ public sealed partial class RelayAgentTests
         await Until(async () => (await staff.GetFromJsonAsync($"/api/v1/revisions/{device.Revision}/applied", FleetJson.Default.AppliedView))!.Applied == 1,
             "the applied revision to be reported");
         await Until(async () => (await staff.GetFromJsonAsync("/api/v1/health", FleetJson.Default.ListHealthView))!
-            .Any(h => h.MachineId == machineId && h.Peers == 1 && h.HandshakesLastMinute == 1 && h.RxBytes > 0), "a health report with the handshake");
+            .Any(h => h.MachineId == machineId && h.Peers == 1 && h.HandshakesLastMinute == 1 && h.RxBytes > 0
+                      && h.HandshakesLast3Minutes == 1 && h.UptimeSeconds >= 0 && h.AgentVersion == RelayMachine.Version), "a health report with the handshake");
 
         // The customer's pings are tracked connections of its tunnel address; removing the device flushes them.
         Assert.True(Ping(rig));

@@ -41,13 +41,21 @@ public sealed record AppliedRequest(long Revision);
 /// limit): <c>peers_wanted</c> in the controller's set at <c>applied_revision</c>, <c>peers_applied</c> of them on the
 /// device, <c>peers_pending</c> waiting for room, <c>peers_outside_pool</c> refused for addresses outside the relay's pools,
 /// <c>partial_apply</c> and its reason (<c>peer_limit</c>, <c>device_refused:ERRNO</c>, <c>outside_pool</c>, comma-separated;
-/// at most <see cref="MaxPartialReasonLength"/> characters); an older agent's report reads as not partial.</remarks>
+/// at most <see cref="MaxPartialReasonLength"/> characters); an older agent's report reads as not partial. Then (issue 18,
+/// dashboard), optional and absent from an older agent: <c>handshakes_last_3_minutes</c> (peers with a handshake in the
+/// last 3 minutes, WireGuard's rekey window: connected peers), <c>uptime_seconds</c> (since the agent, PID 1, started) and
+/// <c>agent_version</c> (at most <see cref="MaxAgentVersionLength"/> characters of [A-Za-z0-9.+-]).</remarks>
 public sealed record HealthReport(long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision,
     long ForwardedPackets = 0, long ForwardedBytes = 0, long IsolationDroppedPackets = 0, long NatEntries = 0, long DnsQueriesAnswered = 0,
-    long PeersWanted = 0, long PeersApplied = 0, long PeersPending = 0, long PeersOutsidePool = 0, bool PartialApply = false, string? PartialReason = null)
+    long PeersWanted = 0, long PeersApplied = 0, long PeersPending = 0, long PeersOutsidePool = 0, bool PartialApply = false, string? PartialReason = null,
+    [property: JsonPropertyName("handshakes_last_3_minutes")] long? HandshakesLast3Minutes = null, long? UptimeSeconds = null,
+    string? AgentVersion = null)
 {
     /// <summary>The longest <c>partial_reason</c> the controller keeps (every reason the agent knows, with an errno name, fits).</summary>
     public const int MaxPartialReasonLength = 64;
+
+    /// <summary>The longest <c>agent_version</c> the controller keeps.</summary>
+    public const int MaxAgentVersionLength = 32;
 }
 
 /// <summary>Every error answer of the controller (all APIs, not only /relay/v1).</summary>

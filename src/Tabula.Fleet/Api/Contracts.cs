@@ -58,10 +58,13 @@ public sealed record AllowPackageRequest(string? Digest, string? Reason);
 public sealed record WithdrawnView(string Digest, List<string> Drained);
 /// <summary>A relay's latest health report. <c>peers</c> is what its device holds; <c>peers_wanted</c> the set at its revision,
 /// <c>peers_applied</c> of them on the device, <c>peers_pending</c> waiting for room, <c>peers_outside_pool</c> refused;
-/// <c>partial_apply</c> with <c>partial_reason</c> (peer_limit, device_refused:ERRNO, outside_pool) when it serves part of the set.</summary>
+/// <c>partial_apply</c> with <c>partial_reason</c> (peer_limit, device_refused:ERRNO, outside_pool) when it serves part of the set.
+/// Issue 18: <c>handshakes_last_3_minutes</c>, <c>uptime_seconds</c>, <c>agent_version</c> when the agent sent them.</summary>
 public sealed record HealthView(string MachineId, long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision,
     DateTimeOffset ReportedAt, long PeersWanted = 0, long PeersApplied = 0, long PeersPending = 0, long PeersOutsidePool = 0,
-    bool PartialApply = false, string? PartialReason = null);
+    bool PartialApply = false, string? PartialReason = null,
+    [property: JsonPropertyName("handshakes_last_3_minutes")] long? HandshakesLast3Minutes = null, long? UptimeSeconds = null,
+    string? AgentVersion = null);
 public sealed record AppliedView(long Revision, long Head, long Deployed, long Applied);
 public sealed record CreateAccountRequest(int? DeviceLimit);
 /// <summary>An account: its id, and its number only in the answer that created it (the controller keeps no number to show later).</summary>

@@ -27,7 +27,8 @@ public static class MachineEndpoints
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
             return TypedResults.Ok(board.All().Select(kv => new HealthView(kv.Key, kv.Value.Peers, kv.Value.HandshakesLastMinute,
                 kv.Value.RxBytes, kv.Value.TxBytes, kv.Value.AppliedRevision, kv.Value.ReportedAt, kv.Value.PeerSet.Wanted, kv.Value.PeerSet.Applied,
-                kv.Value.PeerSet.Pending, kv.Value.PeerSet.OutsidePool, kv.Value.PeerSet.Partial, kv.Value.PeerSet.PartialReason)).ToList());
+                kv.Value.PeerSet.Pending, kv.Value.PeerSet.OutsidePool, kv.Value.PeerSet.Partial, kv.Value.PeerSet.PartialReason,
+                kv.Value.Agent.HandshakesLast3Minutes, kv.Value.Agent.UptimeSeconds, kv.Value.Agent.Version)).ToList());
         });
         api.MapGet("/machines/{id}", async (string id, HttpContext http, StaffService staffService, MachineService machines, ReleaseService releases) =>
         {
@@ -90,21 +91,29 @@ public static class MachineEndpoints
         api.MapGet("/events", Events);
     }
 
-    /// <summary>Server-Sent Events for the dashboard: one "machines" event per change, in any instance.</summary>
-    private static async Task Events(HttpContext http, StaffService staffService, MachineEvents events)
+    /// <summary>
+    /// Server-Sent Events for the dashboard: one "machines" event per change, in any instance; a "health" event when relays
+    /// reported to this instance since the last one, at most one per <see cref="FleetLimits.HealthEventInterval"/> (issue 18:
+    /// a fleet reporting every few seconds costs each dashboard one fetch per interval, not one per report).
+    /// </summary>
+    private static async Task Events(HttpContext http, StaffService staffService, MachineEvents events, RelayHealthBoard health)
     {
         await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-store";
         var ct = http.RequestAborted;
-        long seen = events.Version;
+        long seen = events.Version, healthSeen = health.Version;
         await http.Response.WriteAsync($"event: machines\ndata: {seen}\n\n", ct);
         await http.Response.Body.FlushAsync(ct);
+        long lastWrite = Environment.TickCount64;
         try
         {
             while (!ct.IsCancellationRequested)
             {
-                bool changed = await events.WaitAsync(seen, FleetLimits.HeartbeatInterval, ct);
+                bool changed = await events.WaitAsync(seen, FleetLimits.HealthEventInterval, ct);
+                bool reported = health.Version != healthSeen;
+                bool heartbeat = Environment.TickCount64 - lastWrite >= (long)FleetLimits.HeartbeatInterval.TotalMilliseconds;
+                if (!changed && !reported && !heartbeat) continue;
                 // A revoked session or deactivated staff member's open stream ends at its next event or heartbeat.
                 if (await staffService.AuthenticateStaffAsync(Auth.Bearer(http), ct) is null) return;
                 if (changed)
@@ -112,8 +121,14 @@ public static class MachineEndpoints
                     seen = events.Version;
                     await http.Response.WriteAsync($"event: machines\ndata: {seen}\n\n", ct);
                 }
-                else await http.Response.WriteAsync(": heartbeat\n\n", ct);
+                if (reported)
+                {
+                    healthSeen = health.Version;
+                    await http.Response.WriteAsync($"event: health\ndata: {healthSeen}\n\n", ct);
+                }
+                if (!changed && !reported) await http.Response.WriteAsync(": heartbeat\n\n", ct);
                 await http.Response.Body.FlushAsync(ct);
+                lastWrite = Environment.TickCount64;
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }

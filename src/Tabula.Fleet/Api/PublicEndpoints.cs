@@ -20,14 +20,43 @@ public static class PublicEndpoints
         app.MapGet("/app/v1/relays", RelayList).RequireRateLimiting(RateLimits.RelayList);
         app.MapGet("/metrics", Metrics).RequireRateLimiting(RateLimits.Public);
         app.MapGet("/", () => TypedResults.Redirect("/dashboard")).RequireRateLimiting(RateLimits.Public);
-        app.MapGet("/dashboard", (HttpContext http) =>
-        {
-            http.Response.Headers.ContentSecurityPolicy = "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'";
-            http.Response.Headers["X-Frame-Options"] = "DENY";
-            using var stream = typeof(PublicEndpoints).Assembly.GetManifestResourceStream("dashboard.html")!;
-            using var reader = new StreamReader(stream);
-            return TypedResults.Content(reader.ReadToEnd(), "text/html; charset=utf-8");
-        }).RequireRateLimiting(RateLimits.Public);
+        app.MapGet("/dashboard", (HttpContext http) => DashboardAsset(http, "dashboard.html")).RequireRateLimiting(RateLimits.Public);
+        // The page's script, style and the vendored chart library (issue 18): files of this assembly, so the CSP allows no
+        // inline script or style at all.
+        app.MapGet("/dashboard/{file}", (string file, HttpContext http) => DashboardAsset(http, file)).RequireRateLimiting(RateLimits.Public);
+    }
+
+    /// <summary>
+    /// The dashboard's files (embedded resources, issue 18) by name with their media types; any other name is 404. Served
+    /// under a CSP that allows scripts, styles and fetches from this origin only, no framing, no forms posted anywhere.
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, string> DashboardFiles = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["dashboard.html"] = "text/html; charset=utf-8",
+        ["dashboard.js"] = "text/javascript; charset=utf-8",
+        ["dashboard.css"] = "text/css; charset=utf-8",
+        ["uPlot.iife.min.js"] = "text/javascript; charset=utf-8",
+        ["uPlot.min.css"] = "text/css; charset=utf-8",
+        ["uPlot.LICENSE"] = "text/plain; charset=utf-8",
+    };
+
+    /// <summary>The CSP of every dashboard file: nothing inline, nothing from another origin.</summary>
+    public const string DashboardCsp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+                                       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+    private static IResult DashboardAsset(HttpContext http, string file)
+    {
+        if (!DashboardFiles.TryGetValue(file, out string? type)) return TypedResults.NotFound();
+        var headers = http.Response.Headers;
+        headers.ContentSecurityPolicy = DashboardCsp;
+        headers["X-Frame-Options"] = "DENY";
+        headers["X-Content-Type-Options"] = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+        headers.CacheControl = "no-cache";
+        using var stream = typeof(PublicEndpoints).Assembly.GetManifestResourceStream("dashboard/" + file)!;
+        using var memory = new MemoryStream();
+        stream.CopyTo(memory);
+        return TypedResults.Bytes(memory.ToArray(), type);
     }
 
     private static async Task RelayList(HttpContext http, MachineService machines, MachineEvents events, AddressPool pool)

@@ -14,7 +14,12 @@ public sealed class RelayHealthBoard(TimeProvider time)
         public EgressTotals Egress { get; init; } = new(0, 0, 0, 0, 0);
         /// <summary>How much of the peer set the relay's device serves (not partial from an agent that predates it).</summary>
         public PeerSetShare PeerSet { get; init; } = new(0, 0, 0, 0, null);
+        /// <summary>Peers with a handshake in the last 3 minutes, seconds since the agent started, its version (null from an older agent).</summary>
+        public AgentFacts Agent { get; init; } = new(null, null, null);
     }
+
+    /// <summary>The issue 18 fields of a report: connected peers (handshake in 3 minutes), uptime, agent version; each optional.</summary>
+    public sealed record AgentFacts(long? HandshakesLast3Minutes, long? UptimeSeconds, string? Version);
 
     /// <summary>Peers in the set, on the device, waiting for room, refused for addresses outside the pools; why partial (null: whole).</summary>
     public sealed record PeerSetShare(long Wanted, long Applied, long Pending, long OutsidePool, string? PartialReason)
@@ -26,6 +31,10 @@ public sealed class RelayHealthBoard(TimeProvider time)
     public sealed record EgressTotals(long ForwardedPackets, long ForwardedBytes, long IsolationDroppedPackets, long NatEntries, long DnsQueriesAnswered);
 
     private readonly ConcurrentDictionary<string, Entry> latest = new(StringComparer.Ordinal);
+    private long version;
+
+    /// <summary>Changes with every report and every forgotten relay (the dashboard's "health" events).</summary>
+    public long Version => Interlocked.Read(ref version);
 
     public void Report(string machineId, long peers, long handshakesLastMinute, long rxBytes, long txBytes, long appliedRevision,
         EgressTotals? egress = null)
@@ -36,6 +45,7 @@ public sealed class RelayHealthBoard(TimeProvider time)
         {
             Egress = egress ?? new EgressTotals(0, 0, 0, 0, 0),
         };
+        Interlocked.Increment(ref version);
     }
 
     public void Report(string machineId, Protocol.HealthReport r)
@@ -47,6 +57,11 @@ public sealed class RelayHealthBoard(TimeProvider time)
         if (r.PartialReason is { } why && (why.Length > Protocol.HealthReport.MaxPartialReasonLength
             || why.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or ',' or ':'))))
             throw new FleetException(FleetError.InvalidInput, $"partial_reason is at most {Protocol.HealthReport.MaxPartialReasonLength} characters of [A-Za-z0-9_,:]");
+        if (r.HandshakesLast3Minutes < 0 || r.UptimeSeconds < 0)
+            throw new FleetException(FleetError.InvalidInput, "health counts are not negative");
+        if (r.AgentVersion is { } version && (version.Length is 0 or > Protocol.HealthReport.MaxAgentVersionLength
+            || version.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '.' or '+' or '-'))))
+            throw new FleetException(FleetError.InvalidInput, $"agent_version is 1 to {Protocol.HealthReport.MaxAgentVersionLength} characters of [A-Za-z0-9.+-]");
         Report(machineId, r.Peers, r.HandshakesLastMinute, r.RxBytes, r.TxBytes, r.AppliedRevision,
             new EgressTotals(r.ForwardedPackets, r.ForwardedBytes, r.IsolationDroppedPackets, r.NatEntries, r.DnsQueriesAnswered));
         if (latest.TryGetValue(machineId, out var entry))
@@ -54,6 +69,7 @@ public sealed class RelayHealthBoard(TimeProvider time)
             {
                 PeerSet = new PeerSetShare(r.PeersWanted, r.PeersApplied, r.PeersPending, r.PeersOutsidePool,
                     r.PartialApply ? (string.IsNullOrEmpty(r.PartialReason) ? "unspecified" : r.PartialReason) : null),
+                Agent = new AgentFacts(r.HandshakesLast3Minutes, r.UptimeSeconds, r.AgentVersion),
             };
     }
 
@@ -61,5 +77,8 @@ public sealed class RelayHealthBoard(TimeProvider time)
 
     public IReadOnlyList<KeyValuePair<string, Entry>> All() => [.. latest.OrderBy(kv => kv.Key, StringComparer.Ordinal)];
 
-    public void Forget(string machineId) => latest.TryRemove(machineId, out _);
+    public void Forget(string machineId)
+    {
+        if (latest.TryRemove(machineId, out _)) Interlocked.Increment(ref version);
+    }
 }
