@@ -55,6 +55,7 @@ public sealed class FuzzTargetTests
     [Fact] public void NfTablesNetlink() => Run(FuzzTarget.NfTablesNetlink);
     [Fact] public void ConntrackNetlink() => Run(FuzzTarget.ConntrackNetlink);
     [Fact] public void RelayConfig() => Run(FuzzTarget.RelayConfig);
+    [Fact] public void EventLog() => Run(FuzzTarget.EventLog);
 
     static void Run(FuzzTarget target)
     {

@@ -54,6 +54,8 @@ public enum FuzzTarget
     ConntrackNetlink,
     /// <summary>/etc/tabula/relay.json, the relay agent's configuration (Tabula.Fleet.Protocol RelayConfig).</summary>
     RelayConfig,
+    /// <summary>A TCG crypto-agile event log: stboot's measurements and the relay's, as a verifier reads them (Tabula.Tpm EventLog).</summary>
+    EventLog,
 }
 
 /// <summary>
@@ -90,6 +92,7 @@ public static class FuzzTargets
         FuzzTarget.NfTablesNetlink => NfTablesNetlinkTarget.Fuzz,
         FuzzTarget.ConntrackNetlink => ConntrackNetlinkTarget.Fuzz,
         FuzzTarget.RelayConfig => RelayConfigTarget.Fuzz,
+        FuzzTarget.EventLog => EventLogTarget.Fuzz,
         _ => throw new ArgumentOutOfRangeException(nameof(target), target, "no such fuzz target"),
     };
 }
