@@ -50,6 +50,13 @@ internal static class TrustPolicyCreateCommand
         {
             Description = "PEM \"PUBLIC KEY\" of the controller's ticket key (`tabula fleet ticket-key --out`); copied to ticket_root.pem",
         };
+        var measuredBoot = new Option<string?>("--measured-boot")
+        {
+            Description = "Measured boot (issue 19): required: stboot boots only once it has measured into a TPM (PCR 12-14, waits " +
+                          "and retries without one); optional: it measures when there is a TPM and boots anyway without. Default: " +
+                          "the key is left out, which stboot reads as optional (upstream's best effort)",
+        };
+        measuredBoot.AcceptOnlyFromAmong("required", "optional");
         var output = new Option<string>("--out", "-o") { Description = "Folder to create (must not already hold a trust policy)", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (what `trustpolicy check --json` prints for the new folder)" };
         var create = new Command("create",
@@ -59,7 +66,7 @@ internal static class TrustPolicyCreateCommand
             "           --ticket-url https://10.198.0.1:8443/boot/v1/ticket --ticket-root ticket_root.pem\n" +
             "The folder is read back with the same parser stboot uses before the command succeeds.")
         {
-            roots, threshold, tlsRoots, fetchMethod, freshness, minRelease, machineClass, ticketUrl, ticketRoot, output, json,
+            roots, threshold, tlsRoots, fetchMethod, freshness, minRelease, machineClass, ticketUrl, ticketRoot, measuredBoot, output, json,
         };
         create.SetAction(result => CliRun.Guard(() =>
         {
@@ -75,7 +82,10 @@ internal static class TrustPolicyCreateCommand
             string directory = result.GetValue(output)!;
             try
             {
-                new TrustPolicyFolder(new TrustPolicy(required, method) { Freshness = freshnessPolicy }, signingRoots, tls, null) { TicketRoot = ticketKey }
+                new TrustPolicyFolder(new TrustPolicy(required, method)
+                    {
+                        Freshness = freshnessPolicy, MeasuredBoot = MeasuredBootModes.Parse(result.GetValue(measuredBoot)),
+                    }, signingRoots, tls, null) { TicketRoot = ticketKey }
                     .Write(directory);
             }
             catch (IOException e) { throw new UsageException($"--out: {e.Message}"); }
@@ -93,6 +103,8 @@ internal static class TrustPolicyCreateCommand
             var fresh = TrustPolicyCheckCommand.Describe(written);
             if (fresh is not null)
                 summary += ", " + TrustPolicyCheckCommand.Summary(fresh);
+            if (written.Policy.MeasuredBoot is { } measured)
+                summary += ", measured boot " + MeasuredBootModes.Spell(measured);
             var report = new CheckOutput(true, directory, null, summary, null, warnings, fresh);
             if (result.GetValue(json))
                 CliJsonContext.Print(report, CliJsonContext.Default.CheckOutput);

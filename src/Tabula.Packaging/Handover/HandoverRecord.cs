@@ -20,7 +20,12 @@ namespace Tabula.Packaging;
 ///   "host_config": { … the host configuration JSON exactly as read … },
 ///   "freshness": {"fresh": bool, "reason": "ticket-unavailable"|…|null, "ticket": base64(ticket bytes)|null,
 ///                 "release": N, "machine_class": "relay"|null}   (only when the trust policy has tabula_freshness)
+///   "measured_boot": {"measured": bool, "detail": "…"|null, "event_log_sha256": "&lt;hex&gt;"|null}   (stboot since issue 19)
 /// }
+/// </code>
+/// With <c>measured_boot.event_log_sha256</c>, the archive also holds the event log at <see cref="InitramfsLayout.EventLog"/>
+/// (binary; <see cref="HandoverMeasurement.EventLog"/>), whose SHA-256 that is.
+/// <code>
 /// </code>
 /// The host configuration may carry secrets (Basic-auth credentials in URLs, a relay's identity key), so the file is
 /// mode 0600 and <see cref="HostConfigJson"/> should be zeroed by whoever is done with it (<see cref="Clear"/>).
@@ -35,6 +40,9 @@ public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod So
 {
     /// <summary>What stboot decided about freshness (issue 16), or null when its trust policy has no freshness.</summary>
     public HandoverFreshness? Freshness { get; init; }
+
+    /// <summary>What stboot measured (issue 19), or null (a stboot before measured boot).</summary>
+    public HandoverMeasurement? Measurement { get; init; }
 
     /// <summary>The only version written and read.</summary>
     public const int CurrentVersion = 1;
@@ -84,6 +92,11 @@ public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod So
                 writer.WritePropertyName("freshness");
                 Freshness.Write(writer);
             }
+            if (Measurement is not null)
+            {
+                writer.WritePropertyName("measured_boot");
+                Measurement.Write(writer);
+            }
             writer.WriteEndObject();
         }
         buffer.Write("\n"u8);
@@ -122,25 +135,29 @@ public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod So
         if (fields.Get("host_config") is not { ValueKind: JsonValueKind.Object } host)
             return fields.Missing<HandoverRecord>("host_config", "an object");
         var freshness = fields.Get("freshness") is { } f ? HandoverFreshness.Read(fields, f) : null;
+        var measurement = fields.Get("measured_boot") is { } m ? HandoverMeasurement.Read(fields, m) : null;
         // The raw bytes, not GetRawText: a string could not be zeroed afterwards.
         byte[] hostConfig = JsonMarshal.GetRawUtf8Value(host).ToArray();
-        return new HandoverRecord(digest, method, descriptorUrl, hostConfigSource, hostConfig) { Freshness = freshness };
+        return new HandoverRecord(digest, method, descriptorUrl, hostConfigSource, hostConfig) { Freshness = freshness, Measurement = measurement };
     }
 
     /// <summary>
     /// The uncompressed cpio archive holding the JSON at <see cref="InitramfsLayout.Handover"/> (mode 0600, with its
-    /// directories), ready to be appended after an initramfs.
+    /// directories) and, when stboot measured, the event log at <see cref="InitramfsLayout.EventLog"/> (0644: it holds
+    /// no secret), ready to be appended after an initramfs.
     /// </summary>
     public byte[] ToArchive()
     {
         byte[] json = ToJson();
         try
         {
-            return new CpioArchive()
+            var archive = new CpioArchive()
                 .AddDirectory("etc")
                 .AddDirectory(InitramfsLayout.TabulaDirectory)
-                .AddFile(InitramfsLayout.Handover, json, UnixFileMode.UserRead | UnixFileMode.UserWrite)
-                .ToArray();
+                .AddFile(InitramfsLayout.Handover, json, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (Measurement?.EventLog is { } log)
+                archive.AddFile(InitramfsLayout.EventLog, log, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            return archive.ToArray();
         }
         finally
         {
@@ -247,4 +264,56 @@ public sealed record HandoverFreshness(bool Fresh, string? Reason, byte[]? Ticke
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(Fresh, Reason, Release, MachineClass);
+}
+
+/// <summary>
+/// The hand-over's <c>measured_boot</c> object (issue 19): whether every measurement reached the TPM, why not
+/// (<c>no TPM</c>, a TPM error; only under an optional or absent <c>tabula_measured_boot</c>), and the SHA-256 of the
+/// event log written beside handover.json (<see cref="InitramfsLayout.EventLog"/>): the events that did reach the TPM,
+/// so it replays to the PCRs whatever happened. The log's bytes are <see cref="EventLog"/> when writing; a reader loads
+/// the file and checks it with <see cref="Matches"/>.
+/// </summary>
+/// <param name="Measured">True when every measurement was extended.</param>
+/// <param name="Detail">Why not, or null.</param>
+/// <param name="EventLogSha256">The event log's SHA-256, or null when there is none (no TPM).</param>
+public sealed record HandoverMeasurement(bool Measured, string? Detail, Sha256Digest? EventLogSha256)
+{
+    const int MaxDetailLength = 512;
+
+    /// <summary>The event log's bytes to write beside the JSON (writer side), or null.</summary>
+    public byte[]? EventLog { get; init; }
+
+    /// <summary>The hand-over of <paramref name="eventLog"/> (null: none).</summary>
+    public static HandoverMeasurement Of(bool measured, string? detail, byte[]? eventLog) =>
+        new(measured, detail, eventLog is null ? null : Sha256Digest.Of(eventLog)) { EventLog = eventLog };
+
+    /// <summary>True when <paramref name="eventLog"/> is the log this record names.</summary>
+    public bool Matches(ReadOnlySpan<byte> eventLog) => EventLogSha256 is { } digest && Sha256Digest.Of(eventLog).Equals(digest);
+
+    internal void Write(Utf8JsonWriter writer)
+    {
+        if (Detail is { Length: > MaxDetailLength })
+            throw new ArgumentException($"measured_boot detail is over {MaxDetailLength} characters");
+        if (EventLog is not null && (EventLogSha256 is not { } d || !Sha256Digest.Of(EventLog).Equals(d)))
+            throw new ArgumentException("the event log's digest is not event_log_sha256");
+        writer.WriteStartObject();
+        writer.WriteBoolean("measured", Measured);
+        if (Detail is null) writer.WriteNull("detail"); else writer.WriteString("detail", Detail);
+        if (EventLogSha256 is null) writer.WriteNull("event_log_sha256"); else writer.WriteString("event_log_sha256", EventLogSha256.Value.Hex);
+        writer.WriteEndObject();
+    }
+
+    internal static HandoverMeasurement Read(JsonFields parent, JsonElement value)
+    {
+        if (value.ValueKind != JsonValueKind.Object)
+            return parent.Wrong<HandoverMeasurement>("measured_boot", "an object", value);
+        var fields = new JsonFields(value, "handover.json: measured_boot");
+        bool measured = fields.OptionalBool("measured") ?? fields.Missing<bool>("measured", "true or false");
+        string? detail = fields.OptionalString("detail");
+        if (detail is { Length: > MaxDetailLength })
+            fields.Invalid("detail", $"is over {MaxDetailLength} characters");
+        Sha256Digest? digest = fields.OptionalString("event_log_sha256") is { } hex
+            ? Sha256Digest.Parse(hex, "handover.json: measured_boot: field \"event_log_sha256\"") : null;
+        return new HandoverMeasurement(measured, detail, digest);
+    }
 }

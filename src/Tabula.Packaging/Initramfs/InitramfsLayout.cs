@@ -40,6 +40,10 @@ public static class InitramfsLayout
     /// <summary>stboot's hand-over record (<see cref="HandoverRecord"/>), in the archive appended after the verified initramfs.</summary>
     public const string Handover = "etc/tabula/handover.json";
 
+    /// <summary>stboot's TCG event log (binary, the crypto-agile format of Tabula.Tpm's EventLog), beside the hand-over when
+    /// stboot measured; handover.json's <c>measured_boot.event_log_sha256</c> names its digest.</summary>
+    public const string EventLog = "etc/tabula/event_log.bin";
+
     /// <summary>The relay OS's configuration (where its fleet controller is), inside the signed initramfs.</summary>
     public const string RelayConfig = "etc/tabula/relay.json";
 

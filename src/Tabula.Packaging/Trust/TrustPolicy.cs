@@ -26,6 +26,10 @@ public sealed record TrustPolicy(int SignatureThreshold, FetchMethod FetchMethod
     /// <summary>The optional <c>tabula_freshness</c> object (issue 16), or null: no boot ticket, no floor (upstream behaviour).</summary>
     public FreshnessPolicy? Freshness { get; init; }
 
+    /// <summary>The optional <c>tabula_measured_boot</c> mode (issue 19), or null: measure when there is a TPM (upstream's
+    /// best effort, like <see cref="MeasuredBootMode.Optional"/>).</summary>
+    public MeasuredBootMode? MeasuredBoot { get; init; }
+
     /// <summary>The trust_policy.json key of <see cref="Freshness"/>.</summary>
     public const string FreshnessKey = "tabula_freshness";
 
@@ -52,13 +56,17 @@ public sealed record TrustPolicy(int SignatureThreshold, FetchMethod FetchMethod
             _ => fields.Missing<FetchMethod>(methodKey, $"\"network\" or \"initramfs\", got \"{method}\""),
         };
         var freshness = fields.IsPresent(FreshnessKey) ? FreshnessPolicy.Read(fields, FreshnessKey, what) : null;
-        return new TrustPolicy((int)threshold, fetch) { IsLegacy = legacy, Freshness = freshness };
+        MeasuredBootMode? measured = null;
+        if (fields.IsPresent(MeasuredBootModes.Key))
+            measured = MeasuredBootModes.Parse(fields.OptionalString(MeasuredBootModes.Key))
+                ?? fields.Missing<MeasuredBootMode>(MeasuredBootModes.Key, "\"required\" or \"optional\"");
+        return new TrustPolicy((int)threshold, fetch) { IsLegacy = legacy, Freshness = freshness, MeasuredBoot = measured };
     }
 
     /// <summary>
     /// trust_policy.json as stmgr writes it: <c>{"ospkg_signature_threshold": N, "ospkg_fetch_method": "network"}</c>, keys in
-    /// that order, newline-terminated, then <c>tabula_freshness</c> when <see cref="Freshness"/> is set (a policy without it
-    /// is byte-identical to stmgr's); <see cref="Parse"/> reads it back to the same values. Throws
+    /// that order, newline-terminated, then <c>tabula_freshness</c> when <see cref="Freshness"/> is set and
+    /// <c>tabula_measured_boot</c> when <see cref="MeasuredBoot"/> is (a policy without them is byte-identical to stmgr's); <see cref="Parse"/> reads it back to the same values. Throws
     /// <see cref="ArgumentException"/> for a policy <see cref="Parse"/> would refuse (threshold outside 1-64, bad freshness).
     /// </summary>
     public byte[] ToJson()
@@ -82,6 +90,8 @@ public sealed record TrustPolicy(int SignatureThreshold, FetchMethod FetchMethod
                 writer.WritePropertyName(FreshnessKey);
                 Freshness.Write(writer);
             }
+            if (MeasuredBoot is { } measured)
+                writer.WriteString(MeasuredBootModes.Key, MeasuredBootModes.Spell(measured));
             writer.WriteEndObject();
         }
         buffer.Write("\n"u8);
