@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Tabula.Images;
+using System.Diagnostics;
 using Tabula.Images.Stboot;
+using Tabula.Images.Uefi;
 using Tabula.Lab;
 
 namespace Tabula.Cli.Commands;
@@ -24,10 +26,26 @@ internal static class ImageCommand
             DefaultValueFactory = _ => "gzip",
         };
         compression.AcceptOnlyFromAmong("gzip", "none");
-        var stboot = new Command("stboot",
-            "Build the stboot initramfs: /init, trust policy, host configuration, module closure, device nodes. Same inputs give the same bytes.")
+        var format = new Option<string>("--format")
         {
-            trustPolicy, hostConfig, release, modules, modulesRoot, init, ospkg, output, compression,
+            Description = "initramfs (default): the cpio archive for -kernel/-initrd or a boot loader; uki: one EFI program (systemd EFI stub, .osrel, .cmdline, .initrd, .linux); " +
+                          "iso: a hybrid ISO whose EFI System Partition holds the UKI as EFI/BOOT/BOOTX64.EFI (CD, virtual media, USB stick)",
+            DefaultValueFactory = _ => "initramfs",
+        };
+        format.AcceptOnlyFromAmong("initramfs", "uki", "iso");
+        var kernel = new Option<string?>("--kernel") { Description = "uki/iso: the stboot kernel's bzImage (default /boot/vmlinuz-RELEASE)" };
+        var cmdline = new Option<string>("--cmdline")
+        {
+            Description = "uki/iso: the kernel command line in .cmdline (under Secure Boot the only one); stboot's options go after \"--\"",
+            DefaultValueFactory = _ => DefaultUkiCmdline,
+        };
+        var stub = new Option<string>("--efi-stub") { Description = "uki/iso: the systemd EFI stub (Debian's systemd-boot-efi)", DefaultValueFactory = _ => DefaultStub };
+        var signKey = new Option<string?>("--sign-key") { Description = "uki/iso: PEM private key of the Secure Boot db certificate; signs the UKI (sbsign)" };
+        var signCert = new Option<string?>("--sign-cert") { Description = "uki/iso: PEM certificate for --sign-key" };
+        var stboot = new Command("stboot",
+            "Build the stboot initramfs, or a UKI or hybrid ISO around it: /init, trust policy, host configuration, module closure, device nodes. Same inputs give the same bytes.")
+        {
+            trustPolicy, hostConfig, release, modules, modulesRoot, init, ospkg, output, compression, format, kernel, cmdline, stub, signKey, signCert,
         };
         stboot.SetAction(result => CliRun.Guard(() =>
         {
@@ -38,18 +56,61 @@ internal static class ImageCommand
                 ModulesRoot = result.GetValue(modulesRoot)!,
                 EmbeddedPackages = result.GetValue(ospkg) ?? [],
             };
-            var format = result.GetValue(compression) == "none" ? ImageCompression.None : ImageCompression.Gzip;
+            var packing = result.GetValue(compression) == "none" ? ImageCompression.None : ImageCompression.Gzip;
             string outPath = result.GetValue(output)!;
+            string kind = result.GetValue(format)!;
+            string? key = result.GetValue(signKey), cert = result.GetValue(signCert);
+            if ((key is null) != (cert is null))
+                throw new UsageException("--sign-key and --sign-cert go together");
+            if (kind == "initramfs" && key is not null)
+                throw new UsageException("--sign-key signs a UKI: use --format uki or iso");
+            var clock = Stopwatch.StartNew();
             StbootImageSummary summary;
-            try { summary = CliRun.WriteAtomically(outPath, file => StbootImage.Write(inputs, file, format)); }
+            try
+            {
+                if (kind == "initramfs")
+                {
+                    summary = CliRun.WriteAtomically(outPath, file => StbootImage.Write(inputs, file, packing));
+                    Console.WriteLine($"{outPath}: {new FileInfo(outPath).Length} bytes ({(packing == ImageCompression.None ? "uncompressed" : "gzip")}), /init {summary.InitBytes} bytes ({initPath}), " +
+                                      $"{summary.Paths.Count} entries, {summary.ModuleLoadOrder.Count} modules");
+                }
+                else
+                {
+                    using var initramfs = new MemoryStream();
+                    summary = StbootImage.Write(inputs, initramfs, packing);
+                    string kernelPath = result.GetValue(kernel) ?? $"/boot/vmlinuz-{inputs.KernelRelease}";
+                    byte[] uki = UkiImage.Build(new UkiInputs(ReadInput(result.GetValue(stub)!, "--efi-stub"), ReadInput(kernelPath, "--kernel"),
+                        initramfs.ToArray(), result.GetValue(cmdline)!));
+                    if (key is not null)
+                        uki = UkiSigner.Sign(uki, key, cert!);
+                    if (kind == "uki")
+                        CliRun.WriteAtomically(outPath, file => { file.Write(uki); return 0; });
+                    else
+                        IsoImage.Write(uki, outPath);
+                    Console.WriteLine($"{outPath}: {new FileInfo(outPath).Length} bytes ({kind}{(key is null ? "" : ", signed")}), UKI {uki.Length} bytes " +
+                                      $"(initramfs {initramfs.Length} bytes, kernel {new FileInfo(kernelPath).Length} bytes {kernelPath}), /init {summary.InitBytes} bytes ({initPath}), " +
+                                      $"{summary.Paths.Count} entries, {summary.ModuleLoadOrder.Count} modules, built in {clock.ElapsedMilliseconds} ms");
+                }
+            }
             catch (ImageException e) { throw new UsageException(e.Message); }
-            Console.WriteLine($"{outPath}: {new FileInfo(outPath).Length} bytes ({(format == ImageCompression.None ? "uncompressed" : "gzip")}), /init {summary.InitBytes} bytes ({initPath}), " +
-                              $"{summary.Paths.Count} entries, {summary.ModuleLoadOrder.Count} modules");
             foreach (string module in summary.ModuleLoadOrder)
                 Console.WriteLine($"  module {module}");
             return ExitCode.Ok;
         }));
         return new Command("image", "Build boot images and OS packages.") { stboot, ImageRelayCommand.Create() };
+    }
+
+    /// <summary>Debian's systemd-boot-efi stub (scripts/apt-packages).</summary>
+    internal const string DefaultStub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+
+    /// <summary>The UKI's command line unless --cmdline says otherwise: the kernel's console on the first serial port
+    /// and the screen (the last console= is /dev/console, where stboot writes).</summary>
+    internal const string DefaultUkiCmdline = "console=tty0 console=ttyS0,115200n8";
+
+    static byte[] ReadInput(string path, string option)
+    {
+        try { return File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{option} {path}: {e.Message}"); }
     }
 
     /// <summary>
