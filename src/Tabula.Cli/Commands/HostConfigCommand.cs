@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Tabula.Images.Uefi;
 using Tabula.Packaging;
 
 namespace Tabula.Cli.Commands;
@@ -32,7 +33,52 @@ internal static class HostConfigCommand
                     warnings.Add($"{pointer} uses plain HTTP: integrity comes from signatures, but the request is visible on the wire");
             return Report(result.GetValue(json), new CheckOutput(true, path, null, config.ToString(), config.LegacyFields, warnings));
         }));
-        return new Command("hostconfig", "Host configurations: the per-machine network and package pointer stboot reads.") { check };
+        return new Command("hostconfig", "Host configurations: the per-machine network and package pointer stboot reads.") { check, Efivar() };
+    }
+
+    /// <summary>The EFI variable stboot reads when its image has no host_configuration.json (System Transparency's name and vendor).</summary>
+    internal const string VariableName = "STHostConfig";
+
+    /// <summary>System Transparency's vendor GUID for STHostConfig.</summary>
+    internal static readonly Guid VariableVendor = new("f401f2c1-b005-4be0-8cee-f2e5945bcbe7");
+
+    /// <summary>`tabula hostconfig efivar FILE --out VARS.fd`: the host configuration as the STHostConfig variable in a copy of OVMF's variable store.</summary>
+    static Command Efivar()
+    {
+        var file = new Argument<string>("file") { Description = "host_configuration.json (checked as stboot reads it)" };
+        var output = new Option<string>("--out", "-o") { Description = "The variable store to write (QEMU's second pflash: -drive if=pflash,unit=1,file=VARS.fd)", Required = true };
+        var template = new Option<string>("--vars")
+        {
+            Description = "The variable store to start from (left unchanged); may be --out itself to update it",
+            DefaultValueFactory = _ => "/usr/share/OVMF/OVMF_VARS_4M.fd",
+        };
+        var efivar = new Command("efivar",
+            "Put a host configuration into an OVMF variable store as STHostConfig-f401f2c1-b005-4be0-8cee-f2e5945bcbe7 (non-volatile, boot and runtime access), " +
+            "for an stboot image built without --host-config. Exit 0 written, 2 invalid input.")
+        {
+            file, output, template,
+        };
+        efivar.SetAction(result => CliRun.Guard(() =>
+        {
+            string path = result.GetValue(file)!;
+            byte[] json = CliRun.ReadFile(path, Limits.MaxConfigJsonBytes, "host configuration");
+            try { HostConfig.Parse(json); }
+            catch (PackageFormatException e) { throw new UsageException($"{path}: invalid: {CliRun.OneLine(e.Message)}"); }
+            string from = result.GetValue(template)!, outPath = result.GetValue(output)!;
+            byte[] vars = CliRun.ReadFile(from, 64 << 20, "variable store");
+            byte[] written;
+            try
+            {
+                var store = OvmfVariableStore.Parse(vars);
+                store.Set(new FirmwareVariable(VariableName, VariableVendor, FirmwareVariable.NonVolatileRuntime, json));
+                written = store.ToArray();
+                Console.WriteLine($"{outPath}: {VariableName}-{VariableVendor:D} = {json.Length} bytes from {path}; {store.Variables.Count} variables, {store.FreeBytes} bytes free");
+            }
+            catch (Tabula.Images.ImageException e) { throw new UsageException($"{from}: {e.Message}"); }
+            CliRun.WriteAtomically(outPath, stream => { stream.Write(written); return 0; });
+            return ExitCode.Ok;
+        }));
+        return efivar;
     }
 
     /// <summary>Prints a check result and returns 0 (valid) or 2 (invalid).</summary>
