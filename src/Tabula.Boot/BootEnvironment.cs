@@ -39,7 +39,7 @@ internal sealed record BootEnvironment
         Kexec = new LinuxKexec(),
         Power = new LinuxPower(),
         Modules = new LinuxModuleLoader(),
-        Mounts = new MachineMounts("/", fact => log.Note("amnesia", fact)) { EfiVariables = true },
+        Mounts = new MachineMounts("/", fact => log.Note("amnesia", fact)) { EfiVariables = true, SecurityFileSystem = true },
         Network = new Network.LinuxNetwork("/", log),
         Http = roots =>
         {

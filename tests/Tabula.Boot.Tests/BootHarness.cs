@@ -106,6 +106,8 @@ internal sealed class BootHarness : IDisposable
     sealed class NoMounts : IMounts
     {
         public string MountEssentials() => "none (test)";
+
+        public bool MountEfiVariables() => false;
     }
 
     internal sealed class RecordingModules(List<string> loaded) : IModuleLoader

@@ -35,6 +35,20 @@ public sealed class StbootImageTests : IDisposable
         return output.ToArray();
     }
 
+    /// <summary>stboot reads STHostConfig (without a host configuration file) and SecureBoot from efivarfs, which Debian builds as a module.</summary>
+    [Fact]
+    public void The_efivarfs_module_goes_in_when_the_tree_has_it()
+    {
+        FakeModules.Write(Path.Combine(dir, "efi-modules"), "6.1.0-efi", FakeModules.VirtioNetDep + "kernel/fs/efivarfs/efivarfs.ko:\n");
+        var inputs = Inputs() with { ModulesRoot = Path.Combine(dir, "efi-modules"), KernelRelease = "6.1.0-efi" };
+        Assert.Contains("/lib/modules/6.1.0-efi/kernel/fs/efivarfs/efivarfs.ko", StbootImage.Build(inputs).Summary.ModuleLoadOrder);
+        var (archive, fromVariable) = StbootImage.Build(inputs with { HostConfigFile = null, Modules = [] });
+        Assert.Equal(["/lib/modules/6.1.0-efi/kernel/fs/efivarfs/efivarfs.ko"], fromVariable.ModuleLoadOrder);
+        Assert.DoesNotContain(archive.Entries, e => e.Path == "etc/host_configuration.json");
+        // A tree without the module (efivarfs built in): nothing to add, no error.
+        Assert.DoesNotContain(StbootImage.Build(Inputs() with { HostConfigFile = null }).Summary.ModuleLoadOrder, m => m.Contains("efivarfs", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Same_inputs_give_the_same_bytes()
     {

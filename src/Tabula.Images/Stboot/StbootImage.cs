@@ -23,6 +23,9 @@ public static class StbootImage
         TrustPolicyFolder.TlsRootsFile, TrustPolicyFolder.SigsumPolicyFile, TrustPolicyFolder.TicketRootFile,
     ];
 
+    /// <summary>The module that provides efivarfs, added whenever the kernel's tree has it.</summary>
+    public const string EfiVariablesModule = "efivarfs";
+
     /// <summary>Builds the archive (uncompressed entries; write it with <see cref="CpioArchive.WriteGzipTo"/>).</summary>
     public static (CpioArchive Archive, StbootImageSummary Summary) Build(StbootImageInputs inputs)
     {
@@ -72,9 +75,22 @@ public static class StbootImage
                 .AddFileFrom($"{InitramfsLayout.EmbeddedPackagesDirectory}/{name}.zip", zip);
         }
 
+        // stboot reads efivarfs on a UEFI machine: the STHostConfig variable when the image has no host configuration
+        // file, and the SecureBoot variable it reports in any case. Debian builds efivarfs as a module
+        // (CONFIG_EFIVAR_FS=m), so it goes in with the others (coldplug loads alias-less modules first, and stboot mounts
+        // efivarfs after the modules; on a BIOS machine it loads and stays unused). A kernel with efivarfs built in has
+        // no such module: nothing to add.
+        IReadOnlyList<string> modules = inputs.Modules;
+        ModuleTree? tree = null;
+        if (!modules.Contains(EfiVariablesModule, StringComparer.Ordinal) && Directory.Exists(Path.Combine(inputs.ModulesRoot, inputs.KernelRelease)))
+        {
+            tree = ModuleTree.Open(inputs.KernelRelease, inputs.ModulesRoot);
+            if (tree.Dependencies.PathOf(EfiVariablesModule) is not null)
+                modules = [.. modules, EfiVariablesModule];
+        }
         IReadOnlyList<string> loadOrder = [];
-        if (inputs.Modules.Count > 0)
-            loadOrder = ModuleTree.Open(inputs.KernelRelease, inputs.ModulesRoot).AddClosureTo(archive, inputs.Modules);
+        if (modules.Count > 0)
+            loadOrder = (tree ?? ModuleTree.Open(inputs.KernelRelease, inputs.ModulesRoot)).AddClosureTo(archive, modules);
 
         var summary = new StbootImageSummary(new FileInfo(inputs.Init).Length, loadOrder,
             archive.Entries.Select(e => e.Path).Order(StringComparer.Ordinal).ToList());

@@ -8,6 +8,10 @@ public interface IMounts
 {
     /// <summary>Mounts them; returns what was mounted, for the console.</summary>
     string MountEssentials();
+
+    /// <summary>Mounts efivarfs if the firmware is UEFI and it is not mounted yet (its module may load only after
+    /// <see cref="MountEssentials"/>); true when it is mounted.</summary>
+    bool MountEfiVariables();
 }
 
 /// <summary>A file system PID 1 mounts: source, target, type and flags for mount(2).</summary>
@@ -53,11 +57,18 @@ public sealed partial class MachineMounts(string root, Action<string> report) : 
     /// <summary>A tmpfs on /tmp (the relay's programs want one).</summary>
     public static readonly PseudoMount Tmp = new("tmpfs", "/tmp", "tmpfs", MountFlags.NoSetUid | MountFlags.NoDevices);
 
+    /// <summary>securityfs on /sys/kernel/security: stboot reads the kernel's lockdown mode there (issue 20).</summary>
+    public static readonly PseudoMount SecurityFs = new("securityfs", "/sys/kernel/security", "securityfs",
+        MountFlags.NoSetUid | MountFlags.NoDevices | MountFlags.NoExecute);
+
     /// <summary>Lines read from /proc/mounts and /proc/swaps at most.</summary>
     const int MaxLines = 10_000;
 
     /// <summary>Extra mounts after <see cref="Essentials"/> (the relay adds <see cref="Tmp"/>).</summary>
     public IReadOnlyList<PseudoMount> Extra { get; init; } = [];
+
+    /// <summary>Mount securityfs (best effort), where the kernel shows its lockdown mode.</summary>
+    public bool SecurityFileSystem { get; init; }
 
     /// <summary>Mount efivarfs where the firmware is UEFI (stboot reads the STHostConfig variable there).</summary>
     public bool EfiVariables { get; init; }
@@ -75,17 +86,37 @@ public sealed partial class MachineMounts(string root, Action<string> report) : 
             Mount(mount);
             mounted.Add(mount.Target);
         }
-        if (EfiVariables && Directory.Exists(Path.Combine(root, "sys/firmware/efi")))
+        if (EfiVariables && MountEfiVariables())
+            mounted.Add("efivarfs");
+        if (SecurityFileSystem)
         {
             try
             {
-                MountPoint.Mount("efivarfs", Linux.Efi.EfiVariables.DefaultDirectory, "efivarfs",
-                    MountFlags.NoSetUid | MountFlags.NoDevices | MountFlags.NoExecute);
-                mounted.Add("efivarfs");
+                Mount(SecurityFs);
+                mounted.Add(SecurityFs.Target);
             }
-            catch (LinuxException) { /* no efivarfs in this kernel: the host configuration must then be a file */ }
+            catch (LinuxException) { /* a kernel without securityfs: the lockdown mode reads as unknown */ }
         }
         return string.Join(',', mounted);
+    }
+
+    /// <summary>
+    /// efivarfs at /sys/firmware/efi/efivars when the firmware is UEFI (best effort: absent on BIOS machines and in QEMU
+    /// without OVMF, and ENODEV until the efivarfs module is loaded: Debian builds it as one, so stboot asks again after
+    /// coldplug). EBUSY (mounted already) counts as mounted.
+    /// </summary>
+    public bool MountEfiVariables()
+    {
+        if (!Directory.Exists(Path.Combine(root, "sys/firmware/efi")))
+            return false;
+        try
+        {
+            MountPoint.Mount("efivarfs", Linux.Efi.EfiVariables.DefaultDirectory, "efivarfs",
+                MountFlags.NoSetUid | MountFlags.NoDevices | MountFlags.NoExecute);
+            return true;
+        }
+        catch (LinuxException e) when (e.Errno == Errno.EBUSY) { return true; }
+        catch (LinuxException) { return false; /* no efivarfs in this kernel (yet): the host configuration must then be a file */ }
     }
 
     /// <summary>
