@@ -22,16 +22,37 @@ public static class QemuArguments
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MemoryMiB, 64);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Cpus, 1);
+        if (options.Kernel is null == options.BootMedia is null)
+            throw new ArgumentException("a machine boots either a kernel (-kernel) or boot media, not both or neither", nameof(options));
+        if (options.BootMedia is not null && options.Firmware is null)
+            throw new ArgumentException("boot media needs UEFI firmware", nameof(options));
         var args = new List<string> { "-name", options.Name };
         if (options.MachineType is { } type)
-            args.AddRange(["-machine", type]);
+            args.AddRange(["-machine", options.Firmware is { SecureBoot: true } ? type + ",smm=on" : type]);
+        else if (options.Firmware is { SecureBoot: true })
+            throw new ArgumentException("Secure Boot firmware needs a machine type with SMM (q35)", nameof(options));
         args.AddRange(["-accel", "tcg", "-cpu", "max", "-m", options.MemoryMiB.ToString(CultureInfo.InvariantCulture)]);
         if (options.Cpus > 1)
             args.AddRange(["-smp", options.Cpus.ToString(CultureInfo.InvariantCulture)]);
-        args.AddRange(["-display", "none", "-no-reboot", "-nodefaults", "-serial", "file:" + options.ConsoleLog, "-monitor", "none",
-            "-kernel", options.Kernel, "-initrd", options.Initramfs, "-append", options.CommandLine]);
+        args.AddRange(["-display", "none", "-no-reboot", "-nodefaults", "-serial", "file:" + options.ConsoleLog, "-monitor", "none"]);
+        if (options.Firmware is { } firmware)
+        {
+            if (firmware.SecureBoot)
+                args.AddRange(["-global", "driver=cfi.pflash01,property=secure,value=on"]);
+            args.AddRange(["-drive", $"if=pflash,format=raw,unit=0,readonly=on,file={firmware.Code}",
+                "-drive", $"if=pflash,format=raw,unit=1,file={firmware.Variables}"]);
+        }
+        if (options.Kernel is { } kernel)
+            args.AddRange(["-kernel", kernel, "-initrd", options.Initramfs ?? throw new ArgumentException("-kernel needs an initramfs", nameof(options)),
+                "-append", options.CommandLine ?? throw new ArgumentException("-kernel needs a command line", nameof(options))]);
+        if (options.BootMedia is { } media)
+            args.AddRange(media.Kind == QemuMediaKind.Cdrom
+                ? ["-drive", $"if=none,id=boot,media=cdrom,format=raw,readonly=on,file={media.Path}", "-device", "ide-cd,drive=boot,bus=ide.0,bootindex=0"]
+                : ["-drive", $"if=none,id=boot,format=raw,readonly=on,file=fat:{media.Path}", "-device", "virtio-blk-pci,drive=boot,bootindex=0"]);
+        // Under firmware, no option ROM on the NIC: OVMF would otherwise load iPXE and may try the network first.
         if (options.Nic is { } nic)
-            args.AddRange(["-netdev", $"tap,id=n0,ifname={nic.Tap},script=no,downscript=no", "-device", $"virtio-net-pci,netdev=n0,mac={nic.Mac}"]);
+            args.AddRange(["-netdev", $"tap,id=n0,ifname={nic.Tap},script=no,downscript=no",
+                "-device", $"virtio-net-pci,netdev=n0,mac={nic.Mac}{(options.Firmware is null ? "" : ",romfile=")}"]);
         else
             args.AddRange(["-nic", "none"]);
         if (options.Disk is { } disk)

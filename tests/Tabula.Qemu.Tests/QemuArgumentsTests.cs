@@ -65,4 +65,30 @@ public sealed class QemuArgumentsTests
     {
         Assert.Equal("qemu -append 'console=ttyS0 quiet' -name 'it'\\''s'", QemuArguments.Show(["qemu", "-append", "console=ttyS0 quiet", "-name", "it's"]));
     }
+
+    [Fact]
+    public void Uefi_machines_get_ovmf_as_two_flash_devices_and_boot_their_media_without_kernel_or_nic_rom()
+    {
+        var firmware = new QemuFirmware(QemuFirmware.DebianCode, "/lab/relay-1/VARS.fd");
+        var esp = QemuArguments.For(QemuOptions.Uefi("relay-1", firmware, new QemuBootMedia("/lab/relay-1/esp", QemuMediaKind.EspDirectory), "/lab/c.log")
+            with { Nic = new QemuNic("tap1", "52:54:00:7a:b1:01") });
+        Assert.Equal(["-name", "relay-1", "-machine", "q35"], esp.Take(4));
+        Assert.DoesNotContain("-kernel", esp);
+        Assert.Contains("if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd", esp);
+        Assert.Contains("if=pflash,format=raw,unit=1,file=/lab/relay-1/VARS.fd", esp);
+        Assert.Contains("if=none,id=boot,format=raw,readonly=on,file=fat:/lab/relay-1/esp", esp);
+        Assert.Contains("virtio-blk-pci,drive=boot,bootindex=0", esp);
+        Assert.Contains("virtio-net-pci,netdev=n0,mac=52:54:00:7a:b1:01,romfile=", esp);
+
+        var iso = QemuArguments.For(QemuOptions.Uefi("cd", firmware with { Code = QemuFirmware.DebianSecureBootCode, SecureBoot = true },
+            new QemuBootMedia("/x/stboot.iso", QemuMediaKind.Cdrom), "/x/c.log"));
+        Assert.Equal(["-name", "cd", "-machine", "q35,smm=on"], iso.Take(4));
+        Assert.Contains("driver=cfi.pflash01,property=secure,value=on", iso);
+        Assert.Contains("if=none,id=boot,media=cdrom,format=raw,readonly=on,file=/x/stboot.iso", iso);
+        Assert.Contains("ide-cd,drive=boot,bus=ide.0,bootindex=0", iso);
+
+        Assert.Throws<ArgumentException>(() => QemuArguments.For(Relay with { BootMedia = new QemuBootMedia("/x.iso", QemuMediaKind.Cdrom), Firmware = firmware }));
+        Assert.Throws<ArgumentException>(() => QemuArguments.For(Relay with { Kernel = null, BootMedia = new QemuBootMedia("/x.iso", QemuMediaKind.Cdrom) }));
+        Assert.Throws<ArgumentException>(() => QemuArguments.For(Relay with { Firmware = firmware with { SecureBoot = true } }));
+    }
 }

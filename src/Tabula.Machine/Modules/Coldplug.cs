@@ -14,8 +14,14 @@ public sealed record ColdplugResult(
     /// <summary>"loaded=N already=N failed=N", the counts stboot's modules line has always had.</summary>
     public string Counts => $"loaded={Loaded.Count} already={AlreadyLoaded} failed={Failed.Count}";
 
-    /// <summary>The rest, for a note line: the release, devices seen, rounds and the modules a device asked for.</summary>
-    public string Summary => $"release={Release} devices={Devices} rounds={Rounds} matched={(Matched.Count == 0 ? "-" : string.Join(',', Matched))}";
+    /// <summary>Modules whose init said ENODEV: nothing for them on this machine (efivarfs where the firmware is not
+    /// UEFI). Not failures: coldplug loads alias-less modules without knowing whether the machine has their thing.</summary>
+    public IReadOnlyList<string> NoDevice { get; init; } = [];
+
+    /// <summary>The rest, for a note line: the release, devices seen, rounds, the modules a device asked for, and those
+    /// that found nothing to drive.</summary>
+    public string Summary => $"release={Release} devices={Devices} rounds={Rounds} matched={(Matched.Count == 0 ? "-" : string.Join(',', Matched))}" +
+                             (NoDevice.Count == 0 ? "" : $" no-device={string.Join(',', NoDevice)}");
 }
 
 /// <summary>
@@ -54,6 +60,7 @@ public sealed class Coldplug(string root, IModuleLoader loader)
         var loaded = new List<string>();
         var matched = new List<string>();
         var failed = new List<ModuleFailure>();
+        var noDevice = new List<string>();
         int already = 0, devices = 0, rounds = 0;
         // Round 0: what no device can ask for.
         var wanted = dependencies.Paths.Select(ModuleDependencies.NameOf).Where(n => !deviceModules.Contains(n)).Order(StringComparer.Ordinal).ToList();
@@ -67,6 +74,10 @@ public sealed class Coldplug(string root, IModuleLoader loader)
                 {
                     if (loader.Load(Path.Combine(directory, path))) loaded.Add(name);
                     else already++;
+                }
+                catch (LinuxException e) when (e.Errno == Errno.ENODEV)
+                {
+                    noDevice.Add(name);
                 }
                 catch (Exception e) when (e is LinuxException or IOException or UnauthorizedAccessException)
                 {
@@ -82,7 +93,7 @@ public sealed class Coldplug(string root, IModuleLoader loader)
             if (wanted.Count == 0) break;
             matched.AddRange(wanted);
         }
-        return new ColdplugResult(release, devices, rounds, loaded, already, matched, failed);
+        return new ColdplugResult(release, devices, rounds, loaded, already, matched, failed) { NoDevice = noDevice };
     }
 
     /// <summary>The modalias of every device on every bus, each once (a device may be linked from two buses' lists).</summary>

@@ -24,6 +24,15 @@ internal static class Guest
             Disk = disk,
         });
 
+    /// <summary>Boots <paramref name="media"/> with UEFI <paramref name="firmware"/> (OVMF, q35), the NIC on the test's tap.</summary>
+    public static QemuMachine StartUefi(string name, QemuFirmware firmware, QemuBootMedia media, TapNetwork? network = null, string mac = DefaultMac) =>
+        QemuMachine.Start(QemuOptions.Uefi(name, firmware, media, RepositoryPaths.Out("logs", name + ".log")) with
+        {
+            MemoryMiB = 1024,
+            Namespace = network?.Namespace.Name,
+            Nic = network is null ? null : new QemuNic(network.Tap, mac),
+        });
+
     /// <summary>Waits for the console line that is the event <paramref name="marker"/>.</summary>
     public static (TimeSpan At, string Line) WaitFor(this QemuMachine machine, ConsoleMarker marker, TimeSpan timeout) =>
         machine.WaitFor(marker.Matches, $"\"{marker}\"", timeout);

@@ -24,13 +24,17 @@ public sealed class OsPackages(BootBinary boot)
     /// <summary>The signed command line of the OS: exactly what the marker must see in /proc/cmdline.</summary>
     public const string Cmdline = "console=ttyS0 panic=-1 quiet -- marker";
 
-    readonly Lazy<byte[]> archive = new(() =>
+    readonly Lazy<byte[]> archive = new(() => Build(boot, File.ReadAllBytes(GuestKernel.Require().KernelPath)));
+
+    static byte[] Build(BootBinary boot, byte[] kernel)
     {
-        GuestKernel kernel = GuestKernel.Require();
         using var initramfs = new MemoryStream();
         BootImage.WithInit(boot.Path).WriteGzipTo(initramfs);
-        return SignedPackages.Archive(File.ReadAllBytes(kernel.KernelPath), initramfs.ToArray(), Cmdline, "vmlinuz", "initramfs.cpio.gz");
-    });
+        return SignedPackages.Archive(kernel, initramfs.ToArray(), Cmdline, "vmlinuz", "initramfs.cpio.gz");
+    }
+
+    /// <summary>The same OS with another kernel (e.g. the guest kernel signed with a test's own Secure Boot key).</summary>
+    public byte[] ArchiveWith(byte[] kernel) => Build(boot, kernel);
 
     public byte[] Archive => archive.Value;
 
