@@ -103,6 +103,9 @@ public sealed class UefiTests(BootBinary boot, ITestOutputHelper output) : IDisp
             var marker = direct.WaitFor(Marker, Stage);
             direct.WaitForExit(Stage);
             Assert.Contains($"{Marker} ospkg_sha256={Os.Sha256Hex} source=network", marker.Line);
+            Assert.Contains("firmware=bios", direct.Console);
+            Assert.Contains("no-device=efivarfs", direct.Console);   // in the image, nothing for it without EFI: no failure
+            Assert.DoesNotContain("FAILED", direct.Console);
             output.WriteLine($"power-on to kexec: OVMF+UKI {ukiKexec.TotalSeconds:F1} s, SeaBIOS+-kernel {kexec.At.TotalSeconds:F1} s; " +
                              $"to the OS marker: {ukiMarker.TotalSeconds:F1} s vs {marker.At.TotalSeconds:F1} s; UKI {uki.Length} bytes");
         }
