@@ -118,4 +118,21 @@ public static class FleetLimits
 
     /// <summary>Longer bearer strings are no token of ours (ours are ~48 characters); refused before hashing.</summary>
     public const int MaxBearerLength = 256;
+
+    // Rollouts (issue 18).
+    /// <summary>The most machines one rollout covers (arbitrary limit, may be increased).</summary>
+    public const int MaxRolloutMachines = 100_000;
+    public const int RolloutDefaultDrainSeconds = 30;
+    /// <summary>How long a machine has to come back after its drain (and then to serve after it enrolled) before the rollout halts.</summary>
+    public const int RolloutDefaultDeadlineSeconds = 600;
+    /// <summary>The fleet's serving relays (deployed, plus those the rollout has out) below this share of the start's halt the rollout.</summary>
+    public const int RolloutDefaultMinServingPercent = 75;
+    /// <summary>How long an instance's claim to drive a rollout lasts without renewal (a dead instance's rollout moves on after it).</summary>
+    public static readonly TimeSpan RolloutLease = TimeSpan.FromSeconds(15);
+    /// <summary>How often the engine looks at open rollouts when nothing changed (it also wakes at every machine change).</summary>
+    public static readonly TimeSpan RolloutTick = TimeSpan.FromSeconds(1);
+    /// <summary>A reboot command must reach its relay within this (its expires_at); it is issued again only by a new rollout.</summary>
+    public static readonly TimeSpan RebootCommandLifetime = TimeSpan.FromMinutes(2);
+    /// <summary>How long GET /relay/v1/command waits for a command before answering 204.</summary>
+    public static readonly TimeSpan RebootCommandPoll = TimeSpan.FromSeconds(25);
 }

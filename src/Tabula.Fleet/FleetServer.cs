@@ -121,7 +121,9 @@ public static class FleetServer
         builder.Services.AddSingleton<ReleaseService>();
         builder.Services.AddSingleton<TicketService>();
         builder.Services.AddSingleton<PeerStream>();
+        builder.Services.AddSingleton<RolloutService>();
         builder.Services.AddHostedService<Background>();
+        builder.Services.AddHostedService<RolloutEngine>();
 
         var app = builder.Build();
         // Key material is zeroed once the server stopped (no request runs any more).
@@ -138,6 +140,7 @@ public static class FleetServer
         app.MapPublic();
         app.MapReleases();
         app.MapBoot();
+        app.MapRollouts();
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];

@@ -17,7 +17,17 @@ public sealed record EnrollBody(string? IdentityKey, string? WireguardPublicKey,
     FreshnessReport? Freshness = null);
 
 /// <summary>The enrolled machine, its state, and the relay token for every later call.</summary>
-public sealed record EnrollResponse(string MachineId, string State, string RelayToken);
+/// <remarks><c>command_key</c> (issue 18) is appended: the controller's command key (its ticket key's public half, base64 of 32
+/// bytes) that signs reboot commands (<see cref="RebootCommand"/>); an older controller omits it and sends none.</remarks>
+public sealed record EnrollResponse(string MachineId, string State, string RelayToken, string? CommandKey = null);
+
+/// <summary>GET /relay/v1/command?after=N (long poll): the newest reboot command for this boot with a sequence above N, as base64
+/// of its bytes (<see cref="RebootCommand"/>); 204 when there is none within the poll.</summary>
+public sealed record CommandResponse(string Command);
+
+/// <summary>POST /relay/v1/command/ack: what the relay made of command <c>sequence</c>: accepted, or refused with the reason's
+/// name (<see cref="RebootRefusalNames"/>).</summary>
+public sealed record CommandAckRequest(long Sequence, bool Accepted, string? Refusal = null);
 
 /// <summary>GET /relay/v1/config: what a relay needs to serve, and whether it may (<c>state</c> says when staff have provisioned it).</summary>
 /// <remarks>
@@ -67,7 +77,8 @@ public static class RelayRoutes
     /// <summary>The route group.</summary>
     public const string Prefix = "/relay/v1";
     /// <summary>Paths below <see cref="Prefix"/>.</summary>
-    public const string Nonce = "/enroll/nonce", Enroll = "/enroll", Peers = "/peers", Applied = "/applied", Config = "/config", Health = "/health";
+    public const string Nonce = "/enroll/nonce", Enroll = "/enroll", Peers = "/peers", Applied = "/applied", Config = "/config", Health = "/health",
+        Command = "/command", CommandAck = "/command/ack";
 }
 
 /// <summary>The source-generated JSON context of the relay wire (AOT-safe; the static agent uses nothing else).</summary>
@@ -80,4 +91,6 @@ public static class RelayRoutes
 [JsonSerializable(typeof(AppliedRequest))]
 [JsonSerializable(typeof(HealthReport))]
 [JsonSerializable(typeof(ErrorBody))]
+[JsonSerializable(typeof(CommandResponse))]
+[JsonSerializable(typeof(CommandAckRequest))]
 public sealed partial class RelayWireJson : JsonSerializerContext;

@@ -140,4 +140,8 @@ public sealed record RelayView(
 [JsonSerializable(typeof(CreateVoucherRequest))]
 [JsonSerializable(typeof(VoucherCreated))]
 [JsonSerializable(typeof(List<VoucherView>))]
+[JsonSerializable(typeof(StartRolloutRequest))]
+[JsonSerializable(typeof(RolloutView))]
+[JsonSerializable(typeof(CommandResponse))]
+[JsonSerializable(typeof(CommandAckRequest))]
 public sealed partial class FleetJson : JsonSerializerContext;

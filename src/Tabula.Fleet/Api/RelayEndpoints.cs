@@ -18,13 +18,14 @@ public static class RelayEndpoints
             var (nonce, expires) = await enrollment.NewEnrollmentNonceAsync(Auth.Bearer(http), http.RequestAborted);
             return TypedResults.Ok(new NonceResponse(Convert.ToHexStringLower(nonce), expires));
         }).RequireRateLimiting(RateLimits.Enrollment);
-        relay.MapPost(RelayRoutes.Enroll, async (EnrollBody body, HttpContext http, EnrollmentService enrollment) =>
+        relay.MapPost(RelayRoutes.Enroll, async (EnrollBody body, HttpContext http, EnrollmentService enrollment, Security.TicketKey ticketKey) =>
         {
             var request = new EnrollmentService.EnrollRequest(
                 Base64(body.IdentityKey, "identity_key"), KeyInput.Parse(body.WireguardPublicKey, "wireguard_public_key"),
                 body.PackageDigest ?? "", Hex(body.Nonce, "nonce"), Base64(body.Signature, "signature"), body.Freshness);
             var (machine, token) = await enrollment.EnrollAsync(Auth.Bearer(http), request, http.RequestAborted);
-            return TypedResults.Ok(new EnrollResponse(machine.Id, machine.State.Name(), token));
+            // command_key (issue 18): the key reboot commands are signed with, the ticket key's public half.
+            return TypedResults.Ok(new EnrollResponse(machine.Id, machine.State.Name(), token, Convert.ToBase64String(ticketKey.PublicKey)));
         }).RequireRateLimiting(RateLimits.Enrollment);
         relay.MapGet(RelayRoutes.Peers, Peers);
         relay.MapPost(RelayRoutes.Applied, async (AppliedRequest body, HttpContext http, MachineService machines) =>

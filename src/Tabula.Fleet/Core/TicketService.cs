@@ -45,13 +45,18 @@ public sealed class TicketService(IStore store, TicketKey key, TimeProvider time
                 if (machineClass is null)
                     throw new FleetException(FleetError.NoCurrentRelease, "the ticket request names no machine class and the controller knows none for this machine");
                 var releaseClass = await tx.GetReleaseClassAsync(machineClass, forUpdate: false);
-                if (releaseClass is not { CurrentDigest: { } digest, CurrentRelease: { } current })
+                // A rollout (issue 18) pins each of its machines' package: the target once its turn came, the one it runs before,
+                // so a machine that reboots outside the rollout keeps its release and a canary really is one machine.
+                string? pinned = await tx.GetMachineTargetAsync(machineId);
+                if ((pinned ?? releaseClass?.CurrentDigest) is not { } digest)
                     throw new FleetException(FleetError.NoCurrentRelease,
                         $"machine class {machineClass} has no current release (tabula fleet releases set-current)");
+                long current = pinned is null ? releaseClass!.CurrentRelease ?? 0 : (await tx.GetPackageReleaseAsync(pinned))?.Release ?? 0;
+                long floor = releaseClass?.MinRelease ?? 0;
                 var payload = new BootTicketPayload(machineId, request.Nonce.ToArray(), Sha256Digest.Parse(digest, "current digest"),
-                    releaseClass.MinRelease, machineClass, time.GetUtcNow().ToUnixTimeSeconds());
+                    floor, machineClass, time.GetUtcNow().ToUnixTimeSeconds());
                 byte[] signed = key.SignTicket(payload);
-                await tx.InsertTicketAsync(new IssuedTicket(machineId, nonceHash, digest, machineClass, releaseClass.MinRelease, tx.Now));
+                await tx.InsertTicketAsync(new IssuedTicket(machineId, nonceHash, digest, machineClass, floor, tx.Now));
                 return (signed, current);
             }, ct);
             metrics.TicketsIssued.Add(1);

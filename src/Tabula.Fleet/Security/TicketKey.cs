@@ -42,6 +42,12 @@ public sealed class TicketKey : IDisposable
     public byte[] SignTicket(BootTicketPayload payload) => BootTicket.Sign(payload, privateKey);
 
     /// <summary>
+    /// A reboot command's bytes (issue 18): <paramref name="payload"/> signed with the same key under its own prefix
+    /// ("tabula-reboot-command-v1\n", <see cref="Tabula.Fleet.Protocol.RebootCommand"/>), so neither can pass for the other.
+    /// </summary>
+    public byte[] SignRebootCommand(Tabula.Fleet.Protocol.RebootCommandPayload payload) => Tabula.Fleet.Protocol.RebootCommand.Sign(payload, privateKey);
+
+    /// <summary>
     /// Reads the key at <paramref name="path"/>, or makes one there (created exclusively with mode 0600, so two instances
     /// starting at once on a shared directory end up with the same key). Refuses a file that others may read.
     /// Throws <see cref="ArgumentException"/> with the reason (the CLI's exit 2).

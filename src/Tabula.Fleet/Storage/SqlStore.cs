@@ -254,7 +254,11 @@ public sealed partial class SqlStore(SqlDialect dialect, SecretsKey secrets, Tim
             await Scalar("SELECT COUNT(*) FROM machines WHERE hostname = @h AND id <> @id", ("h", hostname), ("id", exceptMachineId)) > 0;
 
         public Task SetAppliedRevisionAsync(string machineId, long revision) =>
-            Exec("UPDATE machines SET applied_revision = @r WHERE id = @id AND applied_revision < @r", ("r", revision), ("id", machineId));
+            // applied_at (schema 10): when the relay last reported a revision at or above the one it had, i.e. it serves the set
+            // (a rollout waits for this after a machine's reboot).
+            Exec("UPDATE machines SET applied_at = CASE WHEN applied_revision <= @r THEN @now ELSE applied_at END, " +
+                 "applied_revision = CASE WHEN applied_revision < @r THEN @r ELSE applied_revision END WHERE id = @id",
+                ("r", revision), ("id", machineId), ("now", Now));
 
         public async Task<(long Deployed, long Applied)> CountAppliedAsync(long revision)
         {

@@ -223,5 +223,22 @@ internal static class SqliteSchema
         // secrets are sealed with it. The number column is renamed, keeping its UNIQUE index, and SqlStore.SealAtRestAsync
         // replaces every number with its HMAC and seals every TOTP secret in this migration's transaction.
         "ALTER TABLE accounts RENAME COLUMN number TO number_hmac",
+        // 10: rollouts (issue 18): a rollout and its machines in order with their steps, each machine's pinned boot target (boot
+        // tickets name it instead of the class's current package, so a machine rebooting outside the rollout keeps its release),
+        // the newest reboot command per machine (its sequence only grows), and when a relay last reported a revision it caught up to.
+        """
+        CREATE TABLE rollouts (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, release_number INTEGER, digest TEXT NOT NULL,
+            machine_class TEXT, state TEXT NOT NULL, canary INTEGER NOT NULL, batch INTEGER, max_unavailable INTEGER,
+            drain_seconds INTEGER NOT NULL, per_location_min INTEGER NOT NULL, deadline_seconds INTEGER NOT NULL,
+            min_serving_percent INTEGER NOT NULL, baseline_serving INTEGER NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL, halt_reason TEXT, lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE rollout_machines (rollout_id INTEGER NOT NULL REFERENCES rollouts(id), machine_id TEXT NOT NULL, position INTEGER NOT NULL,
+            hostname TEXT, location TEXT, step TEXT NOT NULL, started_at INTEGER, finished_at INTEGER, from_sha256 TEXT NOT NULL,
+            booted_sha256 TEXT, reason TEXT, enrolled_seen INTEGER, expect_revision INTEGER, PRIMARY KEY (rollout_id, machine_id));
+        CREATE TABLE machine_targets (machine_id TEXT PRIMARY KEY, digest TEXT NOT NULL, rollout_id INTEGER NOT NULL, set_at INTEGER NOT NULL);
+        CREATE TABLE reboot_commands (machine_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, command TEXT NOT NULL, rollout_id INTEGER NOT NULL,
+            issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, acked_at INTEGER, ack TEXT);
+        ALTER TABLE machines ADD COLUMN applied_at INTEGER;
+        """,
     ];
 }
