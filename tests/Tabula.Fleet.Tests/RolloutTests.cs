@@ -273,7 +273,9 @@ public abstract class RolloutTests(FleetFixture fleet)
             Assert.Equal(["done", "pending", "pending"], (await LatestAsync()).Machines.Select(m => m.Step));
             Assert.Null(await order[1].PollAsync(wait: 0));
 
-            (await Operator.PostAsJsonAsync("/api/v1/rollouts/latest/resume", new ReasonRequest("graphs fine"), FleetJson.Default.ReasonRequest)).EnsureSuccessStatusCode();
+            long id = (await LatestAsync()).Id;
+            Assert.Equal(HttpStatusCode.NotFound, (await Operator.PostAsJsonAsync($"/api/v1/rollouts/{id + 1000}/resume", new ReasonRequest("x"), FleetJson.Default.ReasonRequest)).StatusCode);
+            (await Operator.PostAsJsonAsync($"/api/v1/rollouts/{id}/resume", new ReasonRequest("graphs fine"), FleetJson.Default.ReasonRequest)).EnsureSuccessStatusCode();
             await order[1].AcceptCommandAsync();
             var aborted = await Operator.PostAsJsonAsync("/api/v1/rollouts/latest/abort", new ReasonRequest("changed our mind"), FleetJson.Default.ReasonRequest);
             Assert.Equal("aborted", (await aborted.Content.ReadFromJsonAsync(FleetJson.Default.RolloutView))!.State);

@@ -29,14 +29,24 @@ public static class RolloutEndpoints
             var latest = await rollouts.LatestAsync(http.RequestAborted) ?? throw new FleetException(FleetError.NotFound, "no rollout has been started");
             return TypedResults.Ok(RolloutView.From(latest.Rollout, latest.Machines));
         });
-        foreach (var (path, action) in new[] { ("/latest/pause", RolloutService.StaffAction.Pause), ("/latest/resume", RolloutService.StaffAction.Resume),
-                     ("/latest/abort", RolloutService.StaffAction.Abort) })
-            api.MapPost(path, async (ReasonRequest body, HttpContext http, StaffService staffService, RolloutService rollouts) =>
+        // /latest/ACTION acts on the latest rollout; /{id}/ACTION on rollout id, which must be the latest (the dashboard names it, so
+        // a page showing an older rollout cannot pause a newer one by mistake).
+        foreach (var (verb, action) in new[] { ("pause", RolloutService.StaffAction.Pause), ("resume", RolloutService.StaffAction.Resume),
+                     ("abort", RolloutService.StaffAction.Abort) })
+        {
+            api.MapPost("/latest/" + verb, async (ReasonRequest body, HttpContext http, StaffService staffService, RolloutService rollouts) =>
             {
                 var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
-                var (rollout, machines) = await rollouts.ActAsync(me.Username, action, body.Reason, http.RequestAborted);
+                var (rollout, machines) = await rollouts.ActAsync(me.Username, action, body.Reason, null, http.RequestAborted);
                 return TypedResults.Ok(RolloutView.From(rollout, machines));
             });
+            api.MapPost("/{id:long}/" + verb, async (long id, ReasonRequest body, HttpContext http, StaffService staffService, RolloutService rollouts) =>
+            {
+                var me = await Auth.StaffAsync(http, staffService, StaffRole.Operator);
+                var (rollout, machines) = await rollouts.ActAsync(me.Username, action, body.Reason, id, http.RequestAborted);
+                return TypedResults.Ok(RolloutView.From(rollout, machines));
+            });
+        }
 
         var relay = app.MapGroup(RelayRoutes.Prefix).RequireRateLimiting(RateLimits.Relay);
         // Long poll: the newest command for this boot above `after`, or 204 after RebootCommandPoll (or `wait` seconds). The engine's command

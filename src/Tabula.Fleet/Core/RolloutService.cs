@@ -114,12 +114,18 @@ public sealed class RolloutService(IStore store, TicketKey commandKey, MachineEv
     /// <summary>The action of staff on the latest rollout: pause (running → paused), resume (paused or halted → running), abort.</summary>
     public enum StaffAction { Pause, Resume, Abort }
 
-    public async Task<(Rollout Rollout, IReadOnlyList<RolloutMachine> Machines)> ActAsync(string actor, StaffAction action, string? reason, CancellationToken ct)
+    /// <summary>Acts on rollout <paramref name="id"/> (null: the latest); an id that is not the latest is refused (409).</summary>
+    public async Task<(Rollout Rollout, IReadOnlyList<RolloutMachine> Machines)> ActAsync(string actor, StaffAction action, string? reason, long? id,
+        CancellationToken ct)
     {
         ReleaseService.ValidateReason(reason, required: true);
         var result = await store.WriteAsync(async tx =>
         {
             var latest = await tx.LatestRolloutAsync() ?? throw new FleetException(FleetError.NotFound, "no rollout has been started");
+            if (id is { } named && named != latest.Id)
+                throw await tx.GetRolloutAsync(named, forUpdate: false) is null
+                    ? new FleetException(FleetError.NotFound, $"no rollout {named}")
+                    : new FleetException(FleetError.IllegalTransition, $"rollout {named} is not the latest ({latest.Id}): only the latest can be {ActionName(action)}d");
             var r = (await tx.GetRolloutAsync(latest.Id, forUpdate: true))!;
             var to = (action, r.State) switch
             {
