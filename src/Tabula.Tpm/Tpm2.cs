@@ -56,6 +56,21 @@ public sealed partial class Tpm2(ITpmTransport transport) : IDisposable
     }
 
     /// <summary>
+    /// One TPMS_AUTH_COMMAND for a policy session whose policy needs neither authValue nor password (the EK's
+    /// PolicySecret): a fresh caller nonce, continueSession off (the TPM flushes the session after the command),
+    /// no HMAC (the session is unbound and unsalted, so its HMAC key is empty and the TPM does not check it).
+    /// </summary>
+    internal static void WritePolicySession(ref TpmWriter w, uint session)
+    {
+        w.WriteUInt32(session);
+        Span<byte> nonce = stackalloc byte[16];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(nonce);
+        w.WriteTpm2B(nonce);
+        w.WriteByte(0);
+        w.WriteTpm2B([]);
+    }
+
+    /// <summary>
     /// Finishes the command in <paramref name="w"/>, sends it, and returns the response parameters copied out of
     /// the shared buffer (the lock is released on return). Retries the warnings that ask for it.
     /// </summary>

@@ -35,4 +35,28 @@ public static class TpmLimits
 
     /// <summary>Largest digest (SHA-512).</summary>
     public const int MaxDigestBytes = 64;
+
+    /// <summary>Largest TPM2B_NAME: a 2-byte algorithm and a SHA-512 digest.</summary>
+    public const int MaxNameBytes = 2 + MaxDigestBytes;
+
+    /// <summary>Largest RSA modulus read (4096 bits; TPM2B_PUBLIC_KEY_RSA is MAX_RSA_KEY_BYTES, 512 in libtpms).</summary>
+    public const int MaxRsaKeyBytes = 512;
+
+    /// <summary>Largest ECC coordinate or signature half (P-521: 66 bytes; MAX_ECC_KEY_BYTES).</summary>
+    public const int MaxEccKeyBytes = 66;
+
+    /// <summary>
+    /// How much one TPM2_NV_Read asks for. MAX_NV_BUFFER_SIZE is 1024 in the PC Client profile and libtpms, but
+    /// TPM_PT_NV_BUFFER_MAX may be smaller on hardware (768 is common), so reads are chunked at that.
+    /// </summary>
+    public const int NvReadChunkBytes = 768;
+
+    /// <summary>Largest NV index read through <see cref="Tpm2.NvRead(uint, int)"/> (an EK certificate is 1–2 KiB; MAX_NV_INDEX_SIZE is 2048 in libtpms).</summary>
+    public const int MaxNvIndexBytes = 4096;
+
+    /// <summary>Largest qualifying data (TPM2B_DATA: sizeof(TPMT_HA), 66 bytes).</summary>
+    public const int MaxQualifyingDataBytes = 2 + MaxDigestBytes;
+
+    /// <summary>Largest policy nonce and caller nonce this library sends or accepts (the session hash size).</summary>
+    public const int MaxNonceBytes = MaxDigestBytes;
 }

@@ -30,10 +30,10 @@ public ref struct TpmWriter(Span<byte> buffer)
     public void WriteUInt64(ulong value) => BinaryPrimitives.WriteUInt64BigEndian(Take(8), value);
 
     /// <summary>Writes bytes as they are.</summary>
-    public void WriteBytes(ReadOnlySpan<byte> value) => value.CopyTo(Take(value.Length));
+    public void WriteBytes(scoped ReadOnlySpan<byte> value) => value.CopyTo(Take(value.Length));
 
     /// <summary>Writes a TPM2B: the 2-byte size, then the bytes.</summary>
-    public void WriteTpm2B(ReadOnlySpan<byte> value)
+    public void WriteTpm2B(scoped ReadOnlySpan<byte> value)
     {
         if (value.Length > ushort.MaxValue)
             TpmFormatException.Throw(TpmFormatError.CommandTooLarge, "TPM2B.size");

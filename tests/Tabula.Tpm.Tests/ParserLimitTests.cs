@@ -1,69 +1,112 @@
+using System.Buffers.Binary;
 using Tabula.Testing;
 using Tabula.Tpm;
 
 namespace Tabula.Tpm.Tests;
 
 /// <summary>Every response parser, fed real swtpm responses cut short, grown and with hostile counts.</summary>
-public sealed class ParserLimitTests
+public sealed class ParserLimitTests(ManufacturedTpm made) : IClassFixture<ManufacturedTpm>
 {
-    static List<(byte[] Command, byte[] Response)> RealPcrExchanges()
+    /// <summary>One real exchange of every command the library sends, recorded from a manufactured swtpm.</summary>
+    internal static List<(byte[] Command, byte[] Response)> RealExchanges(ManufacturedTpm made)
     {
-        using var swtpm = Swtpm.Start();
-        var recording = new RecordingTransport(swtpm.Connect());
+        var recording = new RecordingTransport(made.Swtpm.Connect());
         using var tpm = new Tpm2(recording);
+        tpm.Startup();
         tpm.PcrExtendSha256(12, new byte[32]);
         tpm.PcrRead(TpmAlgorithm.Sha256, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
+        tpm.ReadEkCertificate();
+        var ek = tpm.CreatePrimary(TpmHandles.Endorsement, TpmTemplates.EkRsa2048);
+        var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
+        foreach (var template in (TpmPublic[])[TpmTemplates.AkEccP256, TpmTemplates.AkRsa2048])
+        {
+            var ak = tpm.Load(srk.Handle, tpm.Create(srk.Handle, template));
+            tpm.ReadPublic(ak.Handle);
+            tpm.Quote(ak.Handle, new byte[32], PcrSelection.Of(TpmAlgorithm.Sha256, 12, 13, 14));
+            if (template.Type == TpmAlgorithm.Rsa)
+            {
+                var (blob, secret) = KeyTests.ReadToolsCredential(MakeCredentialFile(made, ek.Public, ak.Name));
+                tpm.ActivateCredential(ak.Handle, ek.Handle, blob, secret);
+            }
+            tpm.FlushContext(ak.Handle);
+        }
+        tpm.FlushContext(srk.Handle);
+        tpm.FlushContext(ek.Handle);
         return recording.Exchanges;
     }
 
-    static void ParseAny(byte[] command, ReadOnlySpan<byte> response)
+    static byte[] MakeCredentialFile(ManufacturedTpm made, TpmPublic ek, byte[] name)
     {
-        var cc = (TpmCommandCode)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(command.AsSpan(6));
-        switch (cc)
-        {
-            case TpmCommandCode.PcrRead:
-                Tpm2.ParsePcrRead(TpmResponse.Parse(response, cc, 0, 0).Parameters);
-                break;
-            case TpmCommandCode.PcrExtend:
-                if (!TpmResponse.Parse(response, cc, 0, 1).Parameters.IsEmpty)
-                    throw new TpmFormatException(TpmFormatError.TrailingBytes, "PCR_Extend");
-                break;
-            default:
-                throw new InvalidOperationException(cc.ToString());
-        }
+        string id = ManufacturedTpm.Nonce();
+        string ekFile = made.Scratch($"pl-ek-{id}"), secret = made.Scratch($"pl-s-{id}"), output = made.Scratch($"pl-c-{id}");
+        File.WriteAllBytes(ekFile, [(byte)(ek.Encoded.Length >> 8), (byte)ek.Encoded.Length, .. ek.Encoded]);
+        File.WriteAllBytes(secret, new byte[16]);
+        Prerequisites.Run("tpm2_makecredential", "-T", "none", "-u", ekFile, "-s", secret, "-n", Convert.ToHexStringLower(name), "-o", output);
+        return File.ReadAllBytes(output);
     }
 
-    [ToolsFact("swtpm")]
+    static TpmCommandCode CommandOf(byte[] command) => (TpmCommandCode)BinaryPrimitives.ReadUInt32BigEndian(command.AsSpan(6));
+
+    static bool IsError(byte[] response) => BinaryPrimitives.ReadUInt32BigEndian(response.AsSpan(6)) != 0;
+
+    [ToolsFact("swtpm", "swtpm_setup", "swtpm_localca", "tpm2_makecredential")]
+    public void Every_command_was_recorded()
+    {
+        var seen = RealExchanges(made).Select(e => CommandOf(e.Command)).ToHashSet();
+        Assert.Equal(ResponseParsers.Commands.Order(), seen.Order());
+    }
+
+    [ToolsFact("swtpm", "swtpm_setup", "swtpm_localca", "tpm2_makecredential")]
     public void Truncated_responses_are_format_errors()
     {
-        foreach (var (command, response) in RealPcrExchanges())
+        foreach (var (command, response) in RealExchanges(made).Where(e => !IsError(e.Response)))
         {
-            ParseAny(command, response);
+            var cc = CommandOf(command);
+            ResponseParsers.Parse(cc, response);
             for (int length = 0; length < response.Length; length++)
             {
-                var cut = response[..length];
-                Assert.Throws<TpmFormatException>(() => ParseAny(command, cut));
-                // The same bytes with a header that claims what is there: the inner parser must catch it.
+                byte[] cut = response[..length];
+                Assert.Throws<TpmFormatException>(() => ResponseParsers.Parse(cc, cut));
+                // The same bytes with a header that claims what is there: the inner parsers must catch it.
                 if (length >= TpmLimits.HeaderBytes)
                 {
-                    System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(cut.AsSpan(2), (uint)length);
-                    Assert.Throws<TpmFormatException>(() => ParseAny(command, cut));
+                    BinaryPrimitives.WriteUInt32BigEndian(cut.AsSpan(2), (uint)length);
+                    Assert.Throws<TpmFormatException>(() => ResponseParsers.Parse(cc, cut));
                 }
             }
         }
     }
 
-    [ToolsFact("swtpm")]
+    [ToolsFact("swtpm", "swtpm_setup", "swtpm_localca", "tpm2_makecredential")]
     public void Oversized_responses_are_format_errors()
     {
-        foreach (var (command, response) in RealPcrExchanges())
+        foreach (var (command, response) in RealExchanges(made).Where(e => !IsError(e.Response)))
         {
+            var cc = CommandOf(command);
             byte[] longer = [.. response, 0];
-            var e = Assert.Throws<TpmFormatException>(() => ParseAny(command, longer));
+            var e = Assert.Throws<TpmFormatException>(() => ResponseParsers.Parse(cc, longer));
             Assert.Equal(TpmFormatError.SizeMismatch, e.Error);
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(longer.AsSpan(2), (uint)longer.Length);
-            e = Assert.Throws<TpmFormatException>(() => ParseAny(command, longer));
-            Assert.Equal(TpmFormatError.TrailingBytes, e.Error);
+            BinaryPrimitives.WriteUInt32BigEndian(longer.AsSpan(2), (uint)longer.Length);
+            e = Assert.Throws<TpmFormatException>(() => ResponseParsers.Parse(cc, longer));
+            Assert.True(e.Error is TpmFormatError.TrailingBytes or TpmFormatError.Truncated, $"{cc}: {e.Message}");
+        }
+    }
+
+    /// <summary>Writes the recorded responses as fuzz seeds when TABULA_TPM_CORPUS names a directory.</summary>
+    [ToolsFact("swtpm", "swtpm_setup", "swtpm_localca", "tpm2_makecredential")]
+    public void Real_responses_can_be_written_as_a_fuzz_corpus()
+    {
+        string? dir = Environment.GetEnvironmentVariable("TABULA_TPM_CORPUS");
+        var exchanges = RealExchanges(made);
+        if (dir is null)
+            return;
+        Directory.CreateDirectory(dir);
+        var counts = new Dictionary<TpmCommandCode, int>();
+        foreach (var (command, response) in exchanges)
+        {
+            var cc = CommandOf(command);
+            int n = counts[cc] = counts.GetValueOrDefault(cc) + 1;
+            File.WriteAllBytes(Path.Combine(dir, $"{cc}{n}_good_swtpm"), [.. command.AsSpan(6, 4), .. response]);
         }
     }
 
