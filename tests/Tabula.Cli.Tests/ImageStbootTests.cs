@@ -61,4 +61,48 @@ public sealed class ImageStbootTests : IDisposable
         Assert.Contains("host_ip", output.Stderr);
         Assert.False(File.Exists(scratch["bad.cpio.gz"]));
     }
+
+    /// <summary>--format uki and iso through the real CLI, with Debian's systemd stub and guest kernel: the UKI is
+    /// reproducible and its sections read back; a lone --sign-key and a kernel that is no bzImage are exit 2 with no file.</summary>
+    [GuestKernelFact(false, "xorriso", "mformat", "/usr/lib/systemd/boot/efi/linuxx64.efi.stub")]
+    public void Format_uki_and_iso_are_reproducible_and_bad_uefi_input_is_exit_2()
+    {
+        string kernel = GuestKernel.Require().KernelPath;
+        var args = Arguments(scratch["one.efi"]);
+        var first = Tabula.Ok([.. args, "--format", "uki", "--kernel", kernel, "--cmdline", "console=ttyS0 -- --rounds=3"]);
+        Tabula.Ok([.. args[..^1], scratch["two.efi"], "--format", "uki", "--kernel", kernel, "--cmdline", "console=ttyS0 -- --rounds=3"]);
+        Assert.Equal(File.ReadAllBytes(scratch["one.efi"]), File.ReadAllBytes(scratch["two.efi"]));
+        Assert.Contains("(uki), UKI", first.Stdout);
+        var sections = global::Tabula.Images.Uefi.UkiImage.Read(File.ReadAllBytes(scratch["one.efi"]));
+        Assert.Equal("console=ttyS0 -- --rounds=3", sections.CommandLine);
+
+        var iso = Tabula.Ok([.. args[..^1], scratch["stboot.iso"], "--format", "iso", "--kernel", kernel]);
+        Assert.Contains("(iso), UKI", iso.Stdout);
+
+        var lone = Tabula.Run([.. args[..^1], scratch["x.efi"], "--format", "uki", "--kernel", kernel, "--sign-key", scratch["root.key"]]);
+        Assert.Equal(2, lone.ExitCode);
+        Assert.Contains("--sign-key and --sign-cert go together", lone.Stderr);
+        var notKernel = Tabula.Run([.. args[..^1], scratch["x.efi"], "--format", "uki", "--kernel", scratch["host.json"]]);
+        Assert.Equal(2, notKernel.ExitCode);
+        Assert.Contains("UkiSectionInvalid: kernel:", notKernel.Stderr);
+        Assert.False(File.Exists(scratch["x.efi"]));
+    }
+
+    /// <summary>`tabula hostconfig efivar`: a valid host configuration lands in a copy of OVMF's store as STHostConfig;
+    /// an invalid one is exit 2 and writes nothing.</summary>
+    [ToolsFact("/usr/share/OVMF/OVMF_VARS_4M.fd")]
+    public void Hostconfig_efivar_writes_sthostconfig_into_a_copy_of_the_ovmf_store()
+    {
+        File.WriteAllText(scratch["host.json"], """{"network_mode": "dhcp", "ospkg_pointer": "https://10.0.0.1/os.json"}""");
+        var output = Tabula.Ok("hostconfig", "efivar", scratch["host.json"], "--out", scratch["VARS.fd"]);
+        Assert.Contains("STHostConfig-f401f2c1-b005-4be0-8cee-f2e5945bcbe7", output.Stdout);
+        var store = global::Tabula.Images.Uefi.OvmfVariableStore.Parse(File.ReadAllBytes(scratch["VARS.fd"]));
+        Assert.Equal(File.ReadAllBytes(scratch["host.json"]), store.Find("STHostConfig", new Guid("f401f2c1-b005-4be0-8cee-f2e5945bcbe7"))!.Data);
+
+        File.WriteAllText(scratch["bad.json"], """{"network_mode": "static", """);
+        var bad = Tabula.Run(["hostconfig", "efivar", scratch["bad.json"], "--out", scratch["bad.fd"]]);
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("invalid", bad.Stderr);
+        Assert.False(File.Exists(scratch["bad.fd"]));
+    }
 }
