@@ -56,6 +56,7 @@ public sealed class FuzzTargetTests
     [Fact] public void ConntrackNetlink() => Run(FuzzTarget.ConntrackNetlink);
     [Fact] public void RelayConfig() => Run(FuzzTarget.RelayConfig);
     [Fact] public void EventLog() => Run(FuzzTarget.EventLog);
+    [Fact] public void OvmfVariableStore() => Run(FuzzTarget.OvmfVariableStore);
 
     static void Run(FuzzTarget target)
     {

@@ -56,6 +56,8 @@ public enum FuzzTarget
     RelayConfig,
     /// <summary>A TCG crypto-agile event log: stboot's measurements and the relay's, as a verifier reads them (Tabula.Tpm EventLog).</summary>
     EventLog,
+    /// <summary>An OVMF variable store, VARS.fd (Tabula.Images OvmfVariableStore), as `tabula hostconfig efivar --vars` reads it.</summary>
+    OvmfVariableStore,
 }
 
 /// <summary>
@@ -93,6 +95,7 @@ public static class FuzzTargets
         FuzzTarget.ConntrackNetlink => ConntrackNetlinkTarget.Fuzz,
         FuzzTarget.RelayConfig => RelayConfigTarget.Fuzz,
         FuzzTarget.EventLog => EventLogTarget.Fuzz,
+        FuzzTarget.OvmfVariableStore => OvmfVariableStoreTarget.Fuzz,
         _ => throw new ArgumentOutOfRangeException(nameof(target), target, "no such fuzz target"),
     };
 }

@@ -128,7 +128,7 @@ public sealed class OvmfVariableStore
         ushort headerLength = BinaryPrimitives.ReadUInt16LittleEndian(span[48..]);
         if (fvLength != (ulong)image.Length)
             Fail($"firmware volume length 0x{fvLength:x} is not the file's 0x{image.Length:x}");
-        if (headerLength < FvHeaderMinimum || headerLength + StoreHeaderSize > image.Length)
+        if (headerLength < FvHeaderMinimum || headerLength % 8 != 0 || headerLength + StoreHeaderSize > image.Length)
             Fail($"firmware volume header length 0x{headerLength:x} is invalid");
         ushort sum = 0;
         for (int i = 0; i < headerLength; i += 2)
