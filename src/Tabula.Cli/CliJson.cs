@@ -32,9 +32,16 @@ internal sealed record RelayImageOutput(
     string Kernel, long KernelBytes, long InitramfsBytes, long InitramfsUncompressedBytes, string Init, long InitBytes, string Cmdline,
     string FleetUrl, IReadOnlyList<string> FleetCa, IReadOnlyList<string> Modules, long? Release = null, string? MachineClass = null);
 
+/// <summary>`relay attest --json` (issue 19): the verdict, the measured package and the release the controller certified, our nonce,
+/// SHA-256 of the quote, and every step made in order.</summary>
+internal sealed record AttestOutput(bool Verified, string? PackageSha256, long? Release, string Nonce, string QuoteSha256, IReadOnlyList<AttestStepOutput> Steps);
+
+internal sealed record AttestStepOutput(string Name, bool Ok, string Detail);
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(VerifyOutput))]
+[JsonSerializable(typeof(AttestOutput))]
 [JsonSerializable(typeof(InspectOutput))]
 [JsonSerializable(typeof(CheckOutput))]
 [JsonSerializable(typeof(RelayImageOutput))]

@@ -26,6 +26,7 @@ var root = new RootCommand(
     ProvisioningCommands.Create(),
     FleetCommand.Create(),
     LabCommand.Create(),
+    RelayCommand.Create(),
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0)

@@ -7,19 +7,24 @@ namespace Tabula.Fleet.Protocol;
 // controller must answer a client that omits them with 400, not crash; the agent always fills them.
 
 /// <summary>POST /relay/v1/enroll/nonce (bearer: enrollment token): a single-use nonce, hex.</summary>
-public sealed record NonceResponse(string Nonce, DateTimeOffset ExpiresAt);
+/// <remarks><c>credential</c> (issue 19) is appended and optional: when the request body named the relay's TPM keys
+/// (<see cref="AttestationKeys"/>), the controller's credential-activation challenge for its AK, answered in the enrollment.</remarks>
+public sealed record NonceResponse(string Nonce, DateTimeOffset ExpiresAt, CredentialChallenge? Credential = null);
 
 /// <summary>POST /relay/v1/enroll (bearer: enrollment token): the agent's identity, fresh WireGuard key, booted package, signed (<see cref="Enrollment"/>).</summary>
 /// <remarks><c>freshness</c> (issue 16) is appended and optional: what stboot handed over about this boot's freshness, with the
 /// boot ticket (<see cref="FreshnessReport"/>); an older agent omits it. It is not covered by the enrollment signature: the
-/// ticket inside is the controller's own signature, naming this machine and package.</remarks>
+/// ticket inside is the controller's own signature, naming this machine and package. <c>attestation</c> (issue 19) is appended
+/// and optional too: the TPM's evidence (<see cref="AttestationEvidence"/>), bound to the nonce and the WireGuard key by the
+/// quote's qualifying data, so the signature need not cover it.</remarks>
 public sealed record EnrollBody(string? IdentityKey, string? WireguardPublicKey, string? PackageDigest, string? Nonce, string? Signature,
-    FreshnessReport? Freshness = null);
+    FreshnessReport? Freshness = null, AttestationEvidence? Attestation = null);
 
 /// <summary>The enrolled machine, its state, and the relay token for every later call.</summary>
 /// <remarks><c>command_key</c> (issue 18) is appended: the controller's command key (its ticket key's public half, base64 of 32
-/// bytes) that signs reboot commands (<see cref="RebootCommand"/>); an older controller omits it and sends none.</remarks>
-public sealed record EnrollResponse(string MachineId, string State, string RelayToken, string? CommandKey = null);
+/// bytes) that signs reboot commands (<see cref="RebootCommand"/>); an older controller omits it and sends none. <c>attestation</c>
+/// (issue 19, appended after it) is the controller's verdict on the evidence, with the AK certificate when it attested.</remarks>
+public sealed record EnrollResponse(string MachineId, string State, string RelayToken, string? CommandKey = null, AttestationOutcome? Attestation = null);
 
 /// <summary>GET /relay/v1/command?after=N (long poll): the newest reboot command for this boot with a sequence above N, as base64
 /// of its bytes (<see cref="RebootCommand"/>); 204 when there is none within the poll.</summary>
@@ -93,4 +98,5 @@ public static class RelayRoutes
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(CommandResponse))]
 [JsonSerializable(typeof(CommandAckRequest))]
+[JsonSerializable(typeof(AttestationKeys))]
 public sealed partial class RelayWireJson : JsonSerializerContext;

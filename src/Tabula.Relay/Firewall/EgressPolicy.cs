@@ -26,7 +26,8 @@ public sealed record EgressConfig(
     IReadOnlyList<string>? BlockedPrefixes = null,
     IReadOnlyList<string>? ManagementEndpoints = null,
     int DnsPort = 53,
-    bool AllowGatewayPing = true);
+    bool AllowGatewayPing = true,
+    int? AttestationPort = null);
 
 /// <summary>
 /// A validated egress policy: only <see cref="FromConfig"/> makes one, so an invalid policy cannot reach the kernel.
@@ -43,6 +44,8 @@ public sealed record EgressConfig(
 /// endpoints and the uplink's own subnets, both families.</param>
 /// <param name="DnsPort">The port allowed (UDP and TCP) to the gateway addresses.</param>
 /// <param name="AllowGatewayPing">ICMP echo to the gateway addresses (the lab's client pings it).</param>
+/// <param name="AttestationPort">The TCP port of the in-tunnel attestation service on the gateway addresses (issue 19), when the
+/// relay runs it (it has a TPM); null: none, and only DNS is open there.</param>
 public sealed record EgressPolicy(
     string UplinkInterface,
     string WireGuardInterface,
@@ -54,7 +57,8 @@ public sealed record EgressPolicy(
     IPAddress? PublicIPv6,
     IReadOnlyList<IPNetwork> Blocked,
     ushort DnsPort,
-    bool AllowGatewayPing)
+    bool AllowGatewayPing,
+    ushort? AttestationPort = null)
 {
     /// <summary>Blocked prefixes accepted in one policy (the benchmark applies 10 000). Arbitrary limit.</summary>
     public const int MaxBlockedPrefixes = 100_000;
@@ -126,7 +130,8 @@ public sealed record EgressPolicy(
         }
 
         return new EgressPolicy(config.UplinkInterface, config.WireGuardInterface, pool4, pool6, gateway4, gateway6, public4, public6,
-            [.. blocked, .. management, .. linkSubnets], (ushort)config.DnsPort, config.AllowGatewayPing);
+            [.. blocked, .. management, .. linkSubnets], (ushort)config.DnsPort, config.AllowGatewayPing,
+            config.AttestationPort is { } port ? checked((ushort)port) : null);
     }
 
     static bool Overlaps(IPNetwork a, IPNetwork b) =>

@@ -22,6 +22,7 @@ namespace Tabula.Relay.Firewall;
 ///   }
 ///   chain input { type filter hook input priority 0; policy accept;
 ///     iifname WG ip daddr GW4 meta l4proto { tcp, udp } th dport 53 accept (and ip6 GW6)
+///     iifname WG ip daddr GW4 tcp dport 8019 accept (and ip6 GW6; only with an attestation service, issue 19)
 ///     iifname WG ip daddr GW4 icmp type echo-request accept (optional, and icmpv6)
 ///     iifname WG icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
 ///     iifname WG counter drop                                              # nothing else of the relay
@@ -92,6 +93,11 @@ public static class EgressRuleset
                 [.. fromWg, .. NfMatch.AddressEquals(gateway, source: false), new NfMeta(NfMetaKey.L4Proto), new NfLookup(protocols),
                  .. NfMatch.DestinationPort(policy.DnsPort), new NfVerdictExpression(NfVerdict.Accept)], "dns"));
         }
+        // The in-tunnel attestation service (issue 19): TCP only, and only when the relay runs it. It rate-limits per peer itself.
+        if (policy.AttestationPort is { } attestation)
+            foreach (var gateway in new[] { policy.GatewayIPv4, policy.GatewayIPv6 })
+                rules.Add(new NfRule("input", [.. fromWg, .. NfMatch.AddressEquals(gateway, source: false), .. NfMatch.L4Proto(NfMatch.Tcp),
+                    .. NfMatch.DestinationPort(attestation), new NfVerdictExpression(NfVerdict.Accept)], "attestation"));
         if (policy.AllowGatewayPing)
         {
             rules.Add(new NfRule("input", [.. fromWg, .. NfMatch.AddressEquals(policy.GatewayIPv4, source: false), .. NfMatch.L4Proto(NfMatch.Icmp),

@@ -120,7 +120,7 @@ public sealed class EgressFirewallTests
         try
         {
             foreach (var (_, gateway) in gateways)
-                foreach (int port in ports.Append(53))
+                foreach (int port in ports.Append(53).Append(8019))
                     listeners.Add(net.Relay.RunInside(() =>
                     {
                         var tcp = new Socket(gateway.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -148,6 +148,17 @@ public sealed class EgressFirewallTests
             var after = Counters(net);
             Assert.True(after.IsolationDroppedPackets - before.IsolationDroppedPackets >= (ulong)(2 * 2 * ports.Length),
                 $"isolation drops {before.IsolationDroppedPackets} -> {after.IsolationDroppedPackets}");
+
+            // The attestation service's port (issue 19) is closed until the policy names it; then TCP to it answers on both
+            // gateways, and still no other port does.
+            foreach (var (source, gateway) in gateways)
+                Assert.False(Connects(net.Customer1, source, new IPEndPoint(gateway, 8019)), $"TCP {gateway}:8019 answered without an attestation port");
+            Apply(net, net.Policy() with { AttestationPort = 8019 });
+            foreach (var (source, gateway) in gateways)
+            {
+                Assert.True(Connects(net.Customer1, source, new IPEndPoint(gateway, 8019)), $"no TCP to the attestation service on {gateway}");
+                Assert.False(Connects(net.Customer1, source, new IPEndPoint(gateway, 8080)), $"TCP {gateway}:8080 answered with an attestation port");
+            }
 
             // The echo exception is the policy's switch: off, the gateways answer no ping either.
             Apply(net, net.Policy() with { AllowGatewayPing = false });

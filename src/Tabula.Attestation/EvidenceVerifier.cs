@@ -1,0 +1,194 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Tabula.Attestation.Tpm;
+using Tabula.Fleet.Protocol;
+
+namespace Tabula.Attestation;
+
+/// <summary>A relay's evidence decoded from the wire (<see cref="AttestationEvidence"/>).</summary>
+public sealed record Evidence(byte[] EkCertificate, byte[] AkPublic, byte[] ActivationSecret, byte[] Quote, byte[] QuoteSignature, byte[] EventLog)
+{
+    /// <summary>Decodes the base64 fields; null with the reason when one is missing or not base64.</summary>
+    public static Evidence? Decode(AttestationEvidence wire, out string? why)
+    {
+        why = null;
+        try
+        {
+            return new Evidence(B(wire.EkCertificate, "ek_certificate"), B(wire.AkPublic, "ak_public"), B(wire.ActivationSecret, "activation_secret"),
+                B(wire.Quote, "quote"), B(wire.QuoteSignature, "quote_signature"), B(wire.EventLog, "event_log"));
+        }
+        catch (FormatException e)
+        {
+            why = e.Message;
+            return null;
+        }
+    }
+
+    static byte[] B(string? text, string field)
+    {
+        if (string.IsNullOrEmpty(text)) throw new FormatException($"{field} is missing");
+        if (text.Length > 4 * (MeasurementLog.MaxBytes / 3 + 1)) throw new FormatException($"{field} is too large");
+        try { return Convert.FromBase64String(text); }
+        catch (FormatException) { throw new FormatException($"{field} is not base64"); }
+    }
+
+    /// <summary>The wire form.</summary>
+    public AttestationEvidence ToWire() => new(Convert.ToBase64String(EkCertificate), Convert.ToBase64String(AkPublic),
+        Convert.ToBase64String(ActivationSecret), Convert.ToBase64String(Quote), Convert.ToBase64String(QuoteSignature), Convert.ToBase64String(EventLog));
+}
+
+/// <summary>What stboot measured about the package it booted, read from a log that replayed to the quote.</summary>
+/// <param name="ArchiveSha256">The OS package archive's SHA-256 (hex), as stboot verified it.</param>
+/// <param name="Descriptor">The descriptor bytes stboot verified (null if the log has none).</param>
+/// <param name="HostConfig">The host configuration, secrets excluded, as measured (null if none).</param>
+public sealed record MeasuredPackage(string ArchiveSha256, byte[]? Descriptor, byte[]? HostConfig);
+
+/// <summary>
+/// What a verifier expects: the manufacturer roots, the time, the nonce it chose, the WireGuard key the evidence is
+/// claimed for (it is in the quote's qualifying data) and the key the verifier talks to (the key binding), how the AK's
+/// activation is checked (the verifier's own challenge), and which packages it accepts.
+/// </summary>
+public sealed record VerifierExpectations(
+    X509Certificate2Collection TpmRoots, DateTimeOffset At, byte[] Nonce, byte[] ClaimedWireGuardKey, byte[] ExpectedWireGuardKey,
+    Func<TpmPublicArea, X509Certificate2, byte[], StepResult> Activation, Func<MeasuredPackage, StepResult> Package);
+
+/// <summary>The verdict: every step made (in order, stopping at the first failure), and what was learned on the way.</summary>
+public sealed record AttestationReport(IReadOnlyList<StepResult> Steps, TpmPublicArea? Ak, MeasuredPackage? Package, string QuoteSha256)
+{
+    /// <summary>True when every step passed.</summary>
+    public bool Verified => Steps.Count == AttestationStep.All.Count && Steps.All(s => s.Ok);
+
+    /// <summary>The first failed step, or null.</summary>
+    public StepResult? Failed => Steps.FirstOrDefault(s => !s.Ok);
+}
+
+/// <summary>
+/// Checks a relay's evidence step by step (<see cref="AttestationStep"/>), the same for the controller and a customer:
+/// EK → manufacturer root; AK → EK by the verifier's credential-activation challenge; the quote is the AK's and binds the
+/// nonce and the claimed WireGuard key; the log replays to the quoted PCRs 12-14; the log holds stboot's measurements; the
+/// package is acceptable; the WireGuard key measured into PCR 14 is the claimed key and the one the verifier talks to.
+/// </summary>
+public static class EvidenceVerifier
+{
+    /// <summary>The PCRs a quote must cover (SHA-256 bank): stboot's 12 (package), 13 (authority), 14 (identity, WireGuard key).</summary>
+    public static readonly IReadOnlyList<int> QuotedPcrs = [12, 13, 14];
+
+    /// <summary>Runs the steps in order, stopping at the first that fails.</summary>
+    public static AttestationReport Verify(Evidence evidence, VerifierExpectations expect)
+    {
+        var steps = new List<StepResult>();
+        string quoteSha256 = Convert.ToHexStringLower(SHA256.HashData(evidence.Quote));
+        TpmPublicArea? ak = null;
+        MeasuredPackage? package = null;
+        AttestationReport Done() => new(steps, ak, package, quoteSha256);
+        bool Add(StepResult step)
+        {
+            steps.Add(step);
+            return step.Ok;
+        }
+
+        // 1. EK certificate → manufacturer root.
+        if (!Add(EkCertificateCheck.Check(evidence.EkCertificate, expect.TpmRoots, expect.At, out var ek))) return Done();
+        using (ek)
+        {
+            // 2. AK → EK: the AK is a restricted signing key made in a TPM, and that TPM answered the verifier's challenge.
+            try { ak = TpmPublicArea.Parse(evidence.AkPublic); }
+            catch (TpmFormatException e)
+            {
+                Add(StepResult.Fail(AttestationStep.AkActivation, "the AK public area does not parse: " + e.Message));
+                return Done();
+            }
+            if (!ak.IsRestrictedSigningKeyOfThisTpm)
+            {
+                Add(StepResult.Fail(AttestationStep.AkActivation, "the AK is not a restricted signing key made in its TPM (fixedTPM, fixedParent, sensitiveDataOrigin)"));
+                return Done();
+            }
+            if (!Add(expect.Activation(ak, ek!, evidence.ActivationSecret))) return Done();
+        }
+
+        // 3. The quote: the AK's signature over a TPM-made quote whose extraData binds the nonce and the claimed key.
+        QuoteInfo quote;
+        try { quote = QuoteInfo.Parse(evidence.Quote); }
+        catch (TpmFormatException e)
+        {
+            Add(StepResult.Fail(AttestationStep.Quote, "the quote does not parse: " + e.Message));
+            return Done();
+        }
+        if (!QuoteInfo.VerifySignature(ak, evidence.Quote, evidence.QuoteSignature, out string why))
+        {
+            Add(StepResult.Fail(AttestationStep.Quote, "the quote's signature is not the AK's: " + why));
+            return Done();
+        }
+        // qualifiedSigner is the AK's qualified name (its parents' names hashed in), which needs the EK's public area to
+        // recompute; it adds nothing to the AK's signature over the TPM-generated structure, so it is not checked.
+        byte[] expected = AttestationBinding.QualifyingData(expect.Nonce, expect.ClaimedWireGuardKey);
+        if (!CryptographicOperations.FixedTimeEquals(quote.ExtraData, expected))
+        {
+            Add(StepResult.Fail(AttestationStep.Quote,
+                "the quote's qualifying data is not SHA-256(this nonce ‖ the WireGuard key): an old quote, or one made for another nonce or key"));
+            return Done();
+        }
+        var sha256Pcrs = quote.Selection.Where(s => s.Hash == TpmAlg.Sha256).SelectMany(s => s.Pcrs).ToList();
+        if (quote.Selection.Count != 1 || !sha256Pcrs.SequenceEqual(QuotedPcrs))
+        {
+            Add(StepResult.Fail(AttestationStep.Quote, $"the quote covers sha256:{string.Join(',', sha256Pcrs)}, not sha256:12,13,14"));
+            return Done();
+        }
+        Add(StepResult.Pass(AttestationStep.Quote, $"signed by the AK over sha256:12,13,14, qualifying data binds the nonce (clock {quote.Clock} ms, resets {quote.ResetCount})"));
+
+        // 4. The log replays to the quoted PCR values.
+        MeasurementLog log;
+        try { log = MeasurementLog.Parse(evidence.EventLog); }
+        catch (TpmFormatException e)
+        {
+            Add(StepResult.Fail(AttestationStep.EventLog, "the event log does not parse: " + e.Message));
+            return Done();
+        }
+        byte[] replayed = QuoteInfo.PcrDigestOf(QuotedPcrs.Select(log.Replay));
+        if (!CryptographicOperations.FixedTimeEquals(replayed, quote.PcrDigest))
+        {
+            Add(StepResult.Fail(AttestationStep.EventLog, "the event log does not replay to the quoted PCRs 12-14 (a changed, added or missing event)"));
+            return Done();
+        }
+        Add(StepResult.Pass(AttestationStep.EventLog, $"{log.Events.Count} events replay to the quoted PCRs 12-14"));
+
+        // 5. stboot measured this boot: its package archive and descriptor (PCR 12) and trust policy (PCR 13) are in the log.
+        var archive = log.Events.Where(e => e is { Pcr: 12, Type: MeasurementLog.OspkgArchive }).ToList();
+        var descriptor = log.Events.LastOrDefault(e => e is { Pcr: 12, Type: MeasurementLog.OspkgDescriptor });
+        bool policy = log.Events.Any(e => e is { Pcr: 13, Type: MeasurementLog.SecurityConfig });
+        if (archive.Count != 1 || descriptor is null || !policy)
+        {
+            Add(StepResult.Fail(AttestationStep.MeasuredBoot,
+                $"the log lacks stboot's measurements (archive events {archive.Count}, descriptor {(descriptor is null ? "no" : "yes")}, trust policy {(policy ? "yes" : "no")}): not booted by stboot"));
+            return Done();
+        }
+        if (!descriptor.Sha256.AsSpan().SequenceEqual(SHA256.HashData(descriptor.Data)))
+        {
+            Add(StepResult.Fail(AttestationStep.MeasuredBoot, "the descriptor event's data is not what was measured"));
+            return Done();
+        }
+        var hostConfig = log.Events.LastOrDefault(e => e is { Pcr: 14, Type: MeasurementLog.HostConfig });
+        package = new MeasuredPackage(Convert.ToHexStringLower(archive[0].Sha256), descriptor.Data,
+            hostConfig is not null && hostConfig.Sha256.AsSpan().SequenceEqual(SHA256.HashData(hostConfig.Data)) ? hostConfig.Data : null);
+        Add(StepResult.Pass(AttestationStep.MeasuredBoot, $"stboot measured package {package.ArchiveSha256}, its descriptor and trust policy"));
+
+        // 6. The package is one the verifier accepts.
+        if (!Add(expect.Package(package))) return Done();
+
+        // 7. Key binding: the WireGuard key measured into PCR 14 (after stboot's events) is the claimed key and the verifier's.
+        var keys = log.Events.Where(e => e is { Pcr: 14, Type: MeasurementLog.WireGuardKey }).ToList();
+        if (keys.Count != 1 || keys[0].Data.Length != 32 || !keys[0].Sha256.AsSpan().SequenceEqual(SHA256.HashData(keys[0].Data)))
+        {
+            Add(StepResult.Fail(AttestationStep.KeyBinding, $"PCR 14 holds {keys.Count} WireGuard key measurements, not exactly one"));
+            return Done();
+        }
+        if (!keys[0].Data.AsSpan().SequenceEqual(expect.ClaimedWireGuardKey) || !keys[0].Data.AsSpan().SequenceEqual(expect.ExpectedWireGuardKey))
+        {
+            Add(StepResult.Fail(AttestationStep.KeyBinding,
+                $"the measured WireGuard key {Convert.ToBase64String(keys[0].Data)} is not the relay's key {Convert.ToBase64String(expect.ExpectedWireGuardKey)}"));
+            return Done();
+        }
+        Add(StepResult.Pass(AttestationStep.KeyBinding, "the WireGuard key measured into PCR 14 and quoted is the relay's key"));
+        return Done();
+    }
+}
