@@ -25,6 +25,7 @@ internal static class FleetCommand
         new Command("packages", "OS packages allowed to re-enroll without staff.") { FleetPackagesCommand.Allow(), FleetPackagesCommand.List(), FleetPackagesCommand.Withdraw() },
         new Command("enrollment-token", "Tokens that relay agents present to enroll.") { FleetEnrollmentTokenCommand.Create() },
         FleetReleasesCommand.Create(),
+        FleetRolloutCommand.Create(),
         FleetTicketKeyCommand.Create(),
     };
 
