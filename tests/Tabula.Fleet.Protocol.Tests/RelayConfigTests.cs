@@ -67,3 +67,54 @@ public sealed class RelayConfigTests
             Assert.Throws<RelayConfigException>(() => RelayConfig.Parse(new byte[RelayConfig.MaxBytes + 1])).Reason);
     }
 }
+
+public sealed class RelayConfigListTests
+{
+    [Fact]
+    public void A_list_is_written_after_fleet_url_which_is_its_first_and_read_back_in_order()
+    {
+        string[] urls = ["https://192.0.2.10:8443", "https://[2001:db8::2]:8443/fleet", "https://fleet-3.example.net"];
+        byte[] json = RelayConfig.Create(urls).ToJson();
+        Assert.Equal("""{"version":1,"fleet_url":"https://192.0.2.10:8443","fleet_urls":["https://192.0.2.10:8443","https://[2001:db8::2]:8443/fleet","https://fleet-3.example.net"]}""" + "\n",
+            Encoding.UTF8.GetString(json));
+        var read = RelayConfig.Parse(json);
+        Assert.Equal(urls.Select(u => new Uri(u)), read.FleetUrls);
+        Assert.Equal(new Uri(urls[0]), read.FleetUrl);
+        Assert.Equal(json, read.ToJson());
+    }
+
+    [Fact]
+    public void A_one_url_list_writes_the_bytes_of_a_single_fleet_url_and_an_old_file_reads_as_a_list_of_one()
+    {
+        Assert.Equal(RelayConfig.Create("https://10.0.2.2:9443").ToJson(), RelayConfig.Create(["https://10.0.2.2:9443"]).ToJson());
+        var old = RelayConfig.Parse("""{"version":1,"fleet_url":"https://10.0.2.2:9443"}"""u8);
+        Assert.Equal([new Uri("https://10.0.2.2:9443")], old.FleetUrls);
+        var listed = RelayConfig.Parse("""{"version":1,"fleet_url":"https://10.0.2.2:9443","fleet_urls":["https://10.0.2.2:9443"]}"""u8);
+        Assert.Equal(old.ToJson(), listed.ToJson());
+    }
+
+    [Theory]
+    [InlineData("""{"version":1,"fleet_url":"https://a.example","fleet_urls":["https://b.example","https://a.example"]}""", RelayConfigError.InvalidFleetUrlList, "start with fleet_url")]
+    [InlineData("""{"version":1,"fleet_url":"https://a.example","fleet_urls":["https://a.example","https://a.example"]}""", RelayConfigError.InvalidFleetUrlList, "twice")]
+    [InlineData("""{"version":1,"fleet_url":"https://a.example","fleet_urls":[]}""", RelayConfigError.InvalidFleetUrlList, "1 to 8")]
+    [InlineData("""{"version":1,"fleet_url":"https://a.example","fleet_urls":["https://a.example","http://b.example"]}""", RelayConfigError.InvalidFleetUrl, "https://HOST")]
+    [InlineData("""{"version":1,"fleet_url":"https://a.example","fleet_urls":["https://a.example",7]}""", RelayConfigError.Malformed, "array of strings")]
+    [InlineData("""{"version":1,"fleet_url":"https://a.example","fleet_urls":"https://a.example"}""", RelayConfigError.Malformed, "array of strings")]
+    [InlineData("""{"version":1,"fleet_urls":["https://a.example"]}""", RelayConfigError.Malformed, "fleet_url must be a string")]
+    public void The_reader_refuses_a_bad_list_with_a_reason(string json, RelayConfigError reason, string why)
+    {
+        var e = Assert.Throws<RelayConfigException>(() => RelayConfig.Parse(Encoding.UTF8.GetBytes(json)));
+        Assert.Equal(reason, e.Reason);
+        Assert.Contains(why, e.Message);
+    }
+
+    [Fact]
+    public void The_writer_refuses_what_the_reader_refuses()
+    {
+        Assert.Equal(RelayConfigError.InvalidFleetUrlList, Assert.Throws<RelayConfigException>(() => RelayConfig.Create(Array.Empty<string>())).Reason);
+        Assert.Equal(RelayConfigError.InvalidFleetUrlList, Assert.Throws<RelayConfigException>(() => RelayConfig.Create(["https://a.example", "https://a.example"])).Reason);
+        Assert.Equal(RelayConfigError.InvalidFleetUrlList, Assert.Throws<RelayConfigException>(() =>
+            RelayConfig.Create([.. Enumerable.Range(1, RelayConfig.MaxFleetUrls + 1).Select(i => $"https://f{i}.example")])).Reason);
+        Assert.Equal(RelayConfigError.InvalidFleetUrl, Assert.Throws<RelayConfigException>(() => RelayConfig.Create(["https://a.example", "https://x:y@b.example"])).Reason);
+    }
+}

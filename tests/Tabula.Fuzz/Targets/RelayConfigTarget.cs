@@ -28,6 +28,12 @@ public static class RelayConfigTarget
             "relay config: parse, write, parse changed it", input);
         try { FuzzFinding.Check(RelayConfig.Create(url.OriginalString).FleetUrl == url, "relay config: the writer reads the URL differently", input); }
         catch (RelayConfigException e) { FuzzFinding.Fail($"relay config: the writer refuses what the reader accepted ({e.Reason})", input); }
+        // The controller list (issue 18): starts with fleet_url, within its bound, no repeats, and the writer takes it as read.
+        FuzzFinding.Check(config.FleetUrls.Count is >= 1 and <= RelayConfig.MaxFleetUrls && config.FleetUrls[0] == url
+            && config.FleetUrls.Select(u => u.OriginalString).Distinct().Count() == config.FleetUrls.Count
+            && again.FleetUrls.SequenceEqual(config.FleetUrls), "relay config: the fleet URL list is out of shape", input);
+        try { FuzzFinding.Check(RelayConfig.Create([.. config.FleetUrls.Select(u => u.OriginalString)]).ToJson().AsSpan().SequenceEqual(written), "relay config: the writer writes the list differently", input); }
+        catch (RelayConfigException e) { FuzzFinding.Fail($"relay config: the writer refuses the list the reader accepted ({e.Reason})", input); }
         return true;
     }
 }
