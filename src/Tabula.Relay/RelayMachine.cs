@@ -40,7 +40,7 @@ public sealed class RelayMachine(RelayLog log)
         var settings = runner.UntilDone("settings", () =>
         {
             var loaded = RelaySettings.Load("/");
-            return (loaded, $"fleet={loaded.FleetUrl.Authority} ca={loaded.FleetCa.Count} package={loaded.PackageDigest[..12]}");
+            return (loaded, $"fleet={string.Join(',', loaded.FleetUrls.Select(u => u.Authority))} ca={loaded.FleetCa.Count} package={loaded.PackageDigest[..12]}");
         }, log, StagePause);
         var network = new MachineNetwork("/", log.Note);
         var setup = runner.UntilDone("network", () =>
@@ -54,7 +54,7 @@ public sealed class RelayMachine(RelayLog log)
         try { new Tabula.Linux.Sysctl().Write(RelayEgress.AcceptRa(setup.Nic), 2); }
         catch (Exception e) when (e is Tabula.Linux.LinuxException or IOException or UnauthorizedAccessException) { log.Note("network", "accept_ra=2 not set: " + e.Message); }
 
-        using var fleet = new FleetClient(settings.FleetUrl, settings.FleetCa, TimeProvider.System);
+        using var fleet = new FleetClient(settings.FleetUrls, settings.FleetCa, TimeProvider.System, detail => log.Note("fleet", detail));
         var device = new KernelRelayDevice("wg0", "/");
         var agent = new RelayAgent(fleet, device, new RelayAgentOptions(settings.IdentityKey, settings.EnrollmentToken, settings.PackageDigest)
         {
@@ -65,7 +65,7 @@ public sealed class RelayMachine(RelayLog log)
             Egress = new RelayEgressOptions(setup.Nic)
             {
                 ManagementEndpoints = RelayEgressOptions.EndpointsOf(
-                    [settings.FleetUrl, .. settings.Host.OsPackagePointers.Select(p => Uri.TryCreate(p, UriKind.Absolute, out var u) ? u : null).OfType<Uri>()],
+                    [.. settings.FleetUrls, .. settings.Host.OsPackagePointers.Select(p => Uri.TryCreate(p, UriKind.Absolute, out var u) ? u : null).OfType<Uri>()],
                     TimeSpan.FromSeconds(3)),
             },
         }, log, TimeProvider.System);

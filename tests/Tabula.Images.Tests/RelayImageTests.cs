@@ -153,8 +153,8 @@ public sealed class RelayImageTests : IDisposable
             File.WriteAllBytes(Path.Combine(root, entry.Name), entry.Data);
         }
 
-        var (fleetUrl, fleetCa) = Tabula.Relay.Settings.RelaySettings.LoadPackageSettings(root);
-        Assert.Equal(new Uri(url), fleetUrl);
+        var (fleetUrls, fleetCa) = Tabula.Relay.Settings.RelaySettings.LoadPackageSettings(root);
+        Assert.Equal(new Uri(url), Assert.Single(fleetUrls));
         Assert.Equal(Certificate.ParsePemBundle(File.ReadAllBytes(inputs.FleetCaFile)).Single().Der, Assert.Single(fleetCa).Der);
     }
 

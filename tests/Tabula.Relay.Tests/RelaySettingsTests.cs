@@ -37,6 +37,40 @@ public sealed class RelaySettingsTests
     }
 
     [Fact]
+    public void The_images_controller_list_is_read_in_order_and_a_machines_own_list_replaces_it()
+    {
+        using var files = new RelayFiles();
+        files.WriteRelayJson(JsonNode.Parse("""{"version":1,"fleet_url":"https://10.0.0.1:9443","fleet_urls":["https://10.0.0.1:9443","https://10.0.0.2:9443"]}""")!);
+        using (var image = RelaySettings.Load(files.Root))
+        {
+            Assert.Equal([new Uri("https://10.0.0.1:9443"), new Uri("https://10.0.0.2:9443")], image.FleetUrls);
+            Assert.Equal(new Uri("https://10.0.0.1:9443"), image.FleetUrl);
+        }
+        var host = files.HostConfig("tet_example");
+        ((JsonObject)host["tabula_relay"]!)["fleet_urls"] = new JsonArray("https://fleet-eu-2.example.net:9443", "https://fleet-eu-1.example.net:9443");
+        files.WriteHandover(host);
+        using var machine = RelaySettings.Load(files.Root);
+        Assert.Equal([new Uri("https://fleet-eu-2.example.net:9443"), new Uri("https://fleet-eu-1.example.net:9443")], machine.FleetUrls);
+    }
+
+    [Theory]
+    [InlineData("[]", SettingsError.Unsupported, "1 to 8")]
+    [InlineData("\"https://10.0.0.2\"", SettingsError.Malformed, "array of 1 to 8")]
+    [InlineData("[\"http://10.0.0.2\"]", SettingsError.Unsupported, "https://")]
+    [InlineData("[\"https://10.0.0.2\",\"https://10.0.0.2\"]", SettingsError.Unsupported, "twice")]
+    public void A_machines_bad_controller_list_is_refused_with_the_field_named(string list, SettingsError error, string why)
+    {
+        using var files = new RelayFiles();
+        var host = files.HostConfig("tet_example");
+        ((JsonObject)host["tabula_relay"]!)["fleet_urls"] = JsonNode.Parse(list);
+        files.WriteHandover(host);
+        var e = Assert.Throws<RelaySettingsException>(() => RelaySettings.Load(files.Root));
+        Assert.Equal(error, e.Reason);
+        Assert.Contains("tabula_relay.fleet_url", e.Message);
+        Assert.Contains(why, e.Message);
+    }
+
+    [Fact]
     public void Dispose_zeroes_the_identity_key()
     {
         using var files = new RelayFiles();

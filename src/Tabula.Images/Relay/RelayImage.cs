@@ -41,7 +41,7 @@ public static class RelayImage
         RelayImageInputs inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        RelayConfig config = CreateConfig(inputs.FleetUrl);
+        RelayConfig config = CreateConfig(inputs.FleetUrls);
         var (fleetCa, fleetCaPem) = ReadFleetCa(inputs.FleetCaFile);
 
         CpioArchive archive = InitramfsBase.Create(inputs.Agent)
@@ -71,15 +71,15 @@ public static class RelayImage
     }
 
     /// <summary>relay.json through its owner (Tabula.Fleet.Protocol), so the agent will accept what is written.</summary>
-    static RelayConfig CreateConfig(string fleetUrl)
+    static RelayConfig CreateConfig(IReadOnlyList<string> fleetUrls)
     {
         try
         {
-            return RelayConfig.Create(fleetUrl);
+            return RelayConfig.Create(fleetUrls);
         }
         catch (RelayConfigException e)
         {
-            ImageException.Throw(ImageError.InputInvalid, $"{e.Message}, got \"{fleetUrl}\"", e);
+            ImageException.Throw(ImageError.InputInvalid, $"{e.Message}, got \"{string.Join("\", \"", fleetUrls)}\"", e);
             throw;
         }
     }

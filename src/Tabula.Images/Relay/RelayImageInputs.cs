@@ -33,6 +33,13 @@ public sealed record RelayImageInputs(string Agent, string KernelRelease, string
     /// </summary>
     public const string DefaultCmdline = "console=ttyS0,115200 panic=-1 quiet init_on_free=1";
 
+    /// <summary>Further controller instances after <see cref="FleetUrl"/>, tried in this order when it fails (issue 18);
+    /// written to relay.json's <c>fleet_urls</c> with <see cref="FleetUrl"/> first. Empty: one controller.</summary>
+    public IReadOnlyList<string> MoreFleetUrls { get; init; } = [];
+
+    /// <summary><see cref="FleetUrl"/> and <see cref="MoreFleetUrls"/>, in order.</summary>
+    public IReadOnlyList<string> FleetUrls => [FleetUrl, .. MoreFleetUrls];
+
     /// <summary>The kernel image; null: /boot/vmlinuz-RELEASE.</summary>
     public string? Kernel { get; init; }
 

@@ -25,6 +25,16 @@ public sealed class FleetCallException(string call, int status, string code, str
 /// controller offers it (one connection carries the peer stream and the reports), else HTTP/1.1. Replies other than
 /// the stream are JSON of at most 64 KiB. Transport failures become <see cref="RelayException"/> with
 /// <see cref="RelayFailure.Unreachable"/> (and the TLS refusal when the certificate was the problem).
+/// <para>
+/// Failover (issue 18): the client holds the controller instances' URLs in order and uses one at a time
+/// (<see cref="Controller"/>). A call that cannot reach it (connection, TLS, DNS, timeout) or gets a 5xx moves on to the
+/// next and tries it at once, each URL at most once per call; only when every one failed does the call fail, and the
+/// caller's own backoff (1 s doubling to 30 s, with jitter) bounds how often the list is tried again. A peer stream that
+/// breaks (reset, idle) moves on too, so the resubscription goes to the next instance. The client stays with the
+/// instance that answers (no fail-back). Every instance is held to the same pinned CA: failing over never trusts more.
+/// Every call of the agent may be repeated on another instance: the nonce, a fresh one per try; an enrollment whose
+/// answer was lost, refused as a replay, so the agent asks for a new nonce; applied and health reports, idempotent.
+/// </para>
 /// </summary>
 public sealed class FleetClient : IDisposable
 {
@@ -33,9 +43,23 @@ public sealed class FleetClient : IDisposable
 
     readonly HttpClient http;
     readonly PinnedTlsRoots pinned;
+    readonly IReadOnlyList<Uri> controllers;
+    readonly Action<string>? note;
+    int current;
+    long failovers;
 
-    public FleetClient(Uri baseUrl, IReadOnlyList<Certificate> fleetCa, TimeProvider time)
+    public FleetClient(Uri baseUrl, IReadOnlyList<Certificate> fleetCa, TimeProvider time) : this([baseUrl], fleetCa, time) { }
+
+    /// <param name="controllers">The controller instances' base URLs, tried in this order (Tabula.Fleet.Protocol's
+    /// <see cref="RelayConfig.FleetUrls"/>).</param>
+    /// <param name="fleetCa">The pinned CA, for every instance alike.</param>
+    /// <param name="time">The clock of the certificate checks.</param>
+    /// <param name="note">Told of each move to another instance (a console note; URLs of controllers only).</param>
+    public FleetClient(IReadOnlyList<Uri> controllers, IReadOnlyList<Certificate> fleetCa, TimeProvider time, Action<string>? note = null)
     {
+        ArgumentOutOfRangeException.ThrowIfZero(controllers.Count);
+        this.controllers = [.. controllers];
+        this.note = note;
         pinned = new PinnedTlsRoots(fleetCa, time);
         var handler = PinnedHttp.Handler(pinned);
         handler.ConnectTimeout = TimeSpan.FromSeconds(10);
@@ -45,12 +69,20 @@ public sealed class FleetClient : IDisposable
         handler.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
         http = new HttpClient(handler)
         {
-            BaseAddress = baseUrl,
             Timeout = System.Threading.Timeout.InfiniteTimeSpan,   // per call below; the peer stream is open-ended
             DefaultRequestVersion = HttpVersion.Version20,
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
         };
     }
+
+    /// <summary>The controller instance the next call goes to first.</summary>
+    public Uri Controller => controllers[Volatile.Read(ref current)];
+
+    /// <summary>Every controller URL, in the order they are tried.</summary>
+    public IReadOnlyList<Uri> Controllers => controllers;
+
+    /// <summary>How many times the client moved on from an instance that failed.</summary>
+    public long Failovers => Interlocked.Read(ref failovers);
 
     /// <summary>The relay token from the last enrollment, sent on every later call.</summary>
     public string? RelayToken { get; set; }
@@ -64,41 +96,36 @@ public sealed class FleetClient : IDisposable
 
     public Task<EnrollResponse> EnrollAsync(string enrollmentToken, EnrollBody request, CancellationToken ct) =>
         CallAsync("enroll", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Enroll, enrollmentToken,
-            JsonContent.Create(request, RelayWireJson.Default.EnrollBody), RelayWireJson.Default.EnrollResponse, ct);
+            () => JsonContent.Create(request, RelayWireJson.Default.EnrollBody), RelayWireJson.Default.EnrollResponse, ct);
 
     public Task<RelayConfigView> ConfigAsync(CancellationToken ct) =>
         CallAsync("config", HttpMethod.Get, RelayRoutes.Prefix + RelayRoutes.Config, RelayToken, null, RelayWireJson.Default.RelayConfigView, ct);
 
     public Task AppliedAsync(long revision, CancellationToken ct) =>
         CallAsync<object>("applied", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Applied, RelayToken,
-            JsonContent.Create(new AppliedRequest(revision), RelayWireJson.Default.AppliedRequest), null, ct);
+            () => JsonContent.Create(new AppliedRequest(revision), RelayWireJson.Default.AppliedRequest), null, ct);
 
     public Task HealthAsync(HealthReport report, CancellationToken ct) =>
         CallAsync<object>("health", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Health, RelayToken,
-            JsonContent.Create(report, RelayWireJson.Default.HealthReport), null, ct);
+            () => JsonContent.Create(report, RelayWireJson.Default.HealthReport), null, ct);
 
     /// <summary>Opens the peer stream from <paramref name="from"/>; the caller reads NDJSON lines until it ends.</summary>
     public async Task<Stream> OpenPeersAsync(long from, CancellationToken ct)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"{RelayRoutes.Prefix}{RelayRoutes.Peers}?from={from}");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", RelayToken);
-        HttpResponseMessage response;
-        using (var timeout = Timeout(ct))
-            response = await SendAsync("peers", request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        string path = $"{RelayRoutes.Prefix}{RelayRoutes.Peers}?from={from}";
+        var (response, index) = await SendAsync("peers", HttpMethod.Get, path, RelayToken, null, ct);
         if (!response.IsSuccessStatusCode)
         {
             using (response) throw await ErrorAsync("peers", response, ct);
         }
-        return new ResponseStream(response, await response.Content.ReadAsStreamAsync(ct));
+        return new ResponseStream(this, index, response, await response.Content.ReadAsStreamAsync(ct));
     }
 
-    async Task<T> CallAsync<T>(string call, HttpMethod method, string path, string? token, HttpContent? body, JsonTypeInfo<T>? reply, CancellationToken ct)
+    async Task<T> CallAsync<T>(string call, HttpMethod method, string path, string? token, Func<HttpContent>? body, JsonTypeInfo<T>? reply, CancellationToken ct)
     {
+        var (answer, _) = await SendAsync(call, method, path, token, body, ct);
+        using var response = answer;
         using var timeout = Timeout(ct);
-        using var request = new HttpRequestMessage(method, path) { Content = body };
-        if (token is not null)
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        using var response = await SendAsync(call, request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
         if (!response.IsSuccessStatusCode)
             throw await ErrorAsync(call, response, timeout.Token);
         if (reply is null) return default!;
@@ -113,21 +140,64 @@ public sealed class FleetClient : IDisposable
         }
     }
 
-    async Task<HttpResponseMessage> SendAsync(string call, HttpRequestMessage request, HttpCompletionOption completion, CancellationToken ct)
+    /// <summary>
+    /// Sends to <see cref="Controller"/> and, when it cannot be reached, times out or answers 5xx, to the next instances
+    /// in turn (each once). Returns the first answer below 500 (headers read), or the last instance's 5xx; throws the
+    /// last transport failure when none answered.
+    /// </summary>
+    async Task<(HttpResponseMessage Response, int Index)> SendAsync(string call, HttpMethod method, string path, string? token, Func<HttpContent>? body, CancellationToken ct)
     {
-        try
+        int start = Volatile.Read(ref current);
+        RelayException? failed = null;
+        for (int attempt = 0; attempt < controllers.Count; attempt++)
         {
-            return await http.SendAsync(request, completion, ct);
+            int index = (start + attempt) % controllers.Count;
+            bool last = attempt == controllers.Count - 1;
+            using var request = new HttpRequestMessage(method, new Uri(controllers[index], path)) { Content = body?.Invoke() };   // a fresh body per try
+            if (token is not null)
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            HttpResponseMessage response;
+            using (var timeout = Timeout(ct))
+            {
+                try
+                {
+                    response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+                }
+                catch (HttpRequestException e)
+                {
+                    string why = e.InnerException is AuthenticationException ? pinned.LastRefusal ?? e.Message : e.Message;
+                    failed = new RelayException(call, RelayFailure.Unreachable, why, e);
+                    MoveOn(index, failed.Detail);
+                    continue;
+                }
+                catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+                {
+                    failed = new RelayException(call, RelayFailure.Timeout, $"no answer within {CallTimeout.TotalSeconds:0}s", e);
+                    MoveOn(index, failed.Detail);
+                    continue;
+                }
+            }
+            if ((int)response.StatusCode >= 500 && !last)
+            {
+                MoveOn(index, $"HTTP {(int)response.StatusCode}");
+                response.Dispose();
+                continue;
+            }
+            if ((int)response.StatusCode >= 500)
+                MoveOn(index, $"HTTP {(int)response.StatusCode}");
+            return (response, index);
         }
-        catch (HttpRequestException e)
-        {
-            string why = e.InnerException is AuthenticationException ? pinned.LastRefusal ?? e.Message : e.Message;
-            throw new RelayException(call, RelayFailure.Unreachable, why, e);
-        }
-        catch (OperationCanceledException e) when (!ct.IsCancellationRequested || e.CancellationToken != ct)
-        {
-            throw new RelayException(call, RelayFailure.Timeout, $"no answer within {CallTimeout.TotalSeconds:0}s", e);
-        }
+        throw failed!;
+    }
+
+    /// <summary>Moves <see cref="Controller"/> past <paramref name="index"/>, unless another call already did.</summary>
+    void MoveOn(int index, string why)
+    {
+        if (controllers.Count == 1) return;
+        int next = (index + 1) % controllers.Count;
+        if (Interlocked.CompareExchange(ref current, next, index) != index) return;
+        Interlocked.Increment(ref failovers);
+        note?.Invoke($"controller {controllers[index].Authority} failed ({why}); now {controllers[next].Authority}");
     }
 
     static async Task<FleetCallException> ErrorAsync(string call, HttpResponseMessage response, CancellationToken ct)
@@ -168,8 +238,9 @@ public sealed class FleetClient : IDisposable
 
     public void Dispose() => http.Dispose();
 
-    /// <summary>The response body that also disposes its response.</summary>
-    sealed class ResponseStream(HttpResponseMessage response, Stream inner) : Stream
+    /// <summary>The response body that also disposes its response; a read that fails (reset, the idle timeout) moves the
+    /// client on from the instance it came from, so the resubscription starts at the next.</summary>
+    sealed class ResponseStream(FleetClient owner, int index, HttpResponseMessage response, Stream inner) : Stream
     {
         public override bool CanRead => true;
         public override bool CanSeek => false;
@@ -178,7 +249,20 @@ public sealed class FleetClient : IDisposable
         public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
         public override void Flush() { }
         public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+        {
+            try
+            {
+                return await inner.ReadAsync(buffer, ct);
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException or OperationCanceledException)
+            {
+                owner.MoveOn(index, e is OperationCanceledException ? "the stream went idle" : "the stream broke");
+                throw;
+            }
+        }
+
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();

@@ -10,10 +10,14 @@ namespace Tabula.Relay.Settings;
 /// What the agent runs on, from two sources of different trust:
 /// <list type="bullet">
 /// <item>the signed package (verified by stboot): <c>/etc/tabula/relay.json</c> <c>{"version":1,"fleet_url":"https://…"}</c>
-/// and <c>/etc/tabula/fleet-ca.pem</c>, the only roots the agent trusts for the controller;</item>
+/// (with several controller instances also <c>"fleet_urls":[…]</c>) and <c>/etc/tabula/fleet-ca.pem</c>, the only roots
+/// the agent trusts for the controller;</item>
 /// <item>stboot's hand-over (<c>/etc/tabula/handover.json</c>, read by <see cref="HandoverRecord"/>): the verified package digest and this machine's host
 /// configuration, whose <c>tabula_relay</c> object carries the machine's secrets:
-/// <c>{"identity_key": base64 of the 32-byte Ed25519 private key, "enrollment_token": "…"}</c>.</item>
+/// <c>{"identity_key": base64 of the 32-byte Ed25519 private key, "enrollment_token": "…"}</c>, and optionally
+/// <c>"fleet_urls": ["https://…", …]</c>, this machine's controller instances, which replace the image's list (one
+/// image for regions with their own controllers). The host configuration chooses among controllers only: every one is
+/// held to the package's pinned CA, and whoever writes this object already holds the machine's identity key.</item>
 /// </list>
 /// </summary>
 public sealed class RelaySettings : IDisposable
@@ -21,7 +25,11 @@ public sealed class RelaySettings : IDisposable
     public const string RelayJson = InitramfsLayout.RelayConfig, FleetCaPem = InitramfsLayout.FleetCa, HandoverJson = InitramfsLayout.Handover;
     const int MaxConfigBytes = 64 * 1024;
 
-    public required Uri FleetUrl { get; init; }
+    /// <summary>The controller instances in the order the agent tries them (issue 18): the host configuration's
+    /// <c>tabula_relay.fleet_urls</c> if it has them, else the image's <c>relay.json</c>.</summary>
+    public required IReadOnlyList<Uri> FleetUrls { get; init; }
+    /// <summary>The first of <see cref="FleetUrls"/>.</summary>
+    public Uri FleetUrl => FleetUrls[0];
     public required IReadOnlyList<Certificate> FleetCa { get; init; }
     public required string PackageDigest { get; init; }
     public required HostConfig Host { get; init; }
@@ -36,7 +44,7 @@ public sealed class RelaySettings : IDisposable
     /// <summary>Reads the three files under <paramref name="root"/> ("/" on a relay).</summary>
     public static RelaySettings Load(string root)
     {
-        var (fleetUrl, ca) = LoadPackageSettings(root);
+        var (fleetUrls, ca) = LoadPackageSettings(root);
         byte[] bytes = Read(root, HandoverJson, Limits.MaxHandoverBytes);
         HandoverRecord handover;
         try
@@ -53,7 +61,7 @@ public sealed class RelaySettings : IDisposable
         }
         try
         {
-            return FromHandover(handover, fleetUrl, ca);
+            return FromHandover(handover, fleetUrls, ca);
         }
         finally
         {
@@ -61,13 +69,13 @@ public sealed class RelaySettings : IDisposable
         }
     }
 
-    /// <summary>The signed part: the controller's URL (relay.json, read by its owner <see cref="RelayConfig"/>) and pinned CA.</summary>
-    public static (Uri FleetUrl, IReadOnlyList<Certificate> FleetCa) LoadPackageSettings(string root)
+    /// <summary>The signed part: the controllers' URLs (relay.json, read by its owner <see cref="RelayConfig"/>) and pinned CA.</summary>
+    public static (IReadOnlyList<Uri> FleetUrls, IReadOnlyList<Certificate> FleetCa) LoadPackageSettings(string root)
     {
-        Uri url;
+        IReadOnlyList<Uri> urls;
         try
         {
-            url = RelayConfig.Parse(Read(root, RelayJson, RelayConfig.MaxBytes)).FleetUrl;
+            urls = RelayConfig.Parse(Read(root, RelayJson, RelayConfig.MaxBytes)).FleetUrls;
         }
         catch (RelayConfigException e)
         {
@@ -89,11 +97,11 @@ public sealed class RelaySettings : IDisposable
         }
         if (ca.Count == 0)
             throw new RelaySettingsException(SettingsError.Malformed, FleetCaPem, "holds no certificate");
-        return (url, ca);
+        return (urls, ca);
     }
 
     /// <summary>The relay's part of the hand-over: the host configuration and its <c>tabula_relay</c> secrets.</summary>
-    static RelaySettings FromHandover(HandoverRecord handover, Uri fleetUrl, IReadOnlyList<Certificate> ca)
+    static RelaySettings FromHandover(HandoverRecord handover, IReadOnlyList<Uri> fleetUrls, IReadOnlyList<Certificate> ca)
     {
         HostConfig host;
         try
@@ -123,9 +131,11 @@ public sealed class RelaySettings : IDisposable
                 string token = String(secrets, "enrollment_token", HandoverJson);
                 if (token.Length is 0 or > 256 || token.Any(c => c is <= ' ' or > '~'))
                     throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "tabula_relay.enrollment_token must be 1-256 printable ASCII characters");
+                if (secrets.TryGetProperty("fleet_urls", out var machineUrls))
+                    fleetUrls = MachineFleetUrls(machineUrls);
                 return new RelaySettings
                 {
-                    FleetUrl = fleetUrl, FleetCa = ca, PackageDigest = handover.OsPackageSha256.Hex, Host = host, IdentityKey = identity, EnrollmentToken = token,
+                    FleetUrls = fleetUrls, FleetCa = ca, PackageDigest = handover.OsPackageSha256.Hex, Host = host, IdentityKey = identity, EnrollmentToken = token,
                     Freshness = handover.Freshness is { } f
                         ? new Tabula.Fleet.Protocol.FreshnessReport(f.Fresh, f.Reason, f.Ticket is null ? null : Convert.ToBase64String(f.Ticket), f.Release, f.MachineClass)
                         : null,
@@ -140,6 +150,26 @@ public sealed class RelaySettings : IDisposable
         catch (JsonException e)   // not reached: the record's reader checked the JSON
         {
             throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, $"invalid JSON at line {e.LineNumber + 1}");
+        }
+    }
+
+    /// <summary><c>tabula_relay.fleet_urls</c>: checked as the image's list is (<see cref="RelayConfig.ValidateFleetUrls"/>).</summary>
+    static IReadOnlyList<Uri> MachineFleetUrls(JsonElement list)
+    {
+        if (list.ValueKind != JsonValueKind.Array || list.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String)
+            || list.GetArrayLength() > RelayConfig.MaxFleetUrls)
+            throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, $"tabula_relay.fleet_urls must be an array of 1 to {RelayConfig.MaxFleetUrls} URLs");
+        try
+        {
+            return RelayConfig.ValidateFleetUrls([.. list.EnumerateArray().Select(e => e.GetString()!)]);
+        }
+        catch (RelayConfigException e)
+        {
+            throw new RelaySettingsException(SettingsError.Unsupported, HandoverJson, $"tabula_relay.{e.Message}");
+        }
+        catch (InvalidOperationException)
+        {
+            throw new RelaySettingsException(SettingsError.Malformed, HandoverJson, "tabula_relay.fleet_urls: a string escapes an unpaired surrogate");
         }
     }
 
