@@ -30,7 +30,8 @@ internal sealed record FreshnessOutput(string Mode, long MinRelease, string? Mac
 internal sealed record RelayImageOutput(
     string Archive, string Descriptor, string OsPkgUrl, string ArchiveSha256, long ArchiveBytes, long GoalBytes, bool WithinGoal,
     string Kernel, long KernelBytes, long InitramfsBytes, long InitramfsUncompressedBytes, string Init, long InitBytes, string Cmdline,
-    string FleetUrl, IReadOnlyList<string> FleetCa, IReadOnlyList<string> Modules, long? Release = null, string? MachineClass = null);
+    string FleetUrl, IReadOnlyList<string> FleetCa, IReadOnlyList<string> Modules, long? Release = null, string? MachineClass = null,
+    IReadOnlyList<string>? FleetUrls = null);
 
 /// <summary>`relay attest --json` (issue 19): the verdict, the measured package and the release the controller certified, our nonce,
 /// SHA-256 of the quote, and every step made in order.</summary>

@@ -15,7 +15,12 @@ internal static class ImageRelayCommand
     public static Command Create()
     {
         var release = new Option<string>("--kernel-release") { Description = "Kernel release (uname -r): kernel /boot/vmlinuz-RELEASE, modules from --modules-root/RELEASE", Required = true };
-        var fleetUrl = new Option<string>("--fleet-url") { Description = "The fleet controller's base URL, https://HOST[:PORT][/PATH], HOST an IP address or a DNS name the relay resolves through the resolvers of its host configuration or DHCP lease (goes into /etc/tabula/relay.json)", Required = true };
+        var fleetUrl = new Option<string[]>("--fleet-url")
+        {
+            Description = "The fleet controller's base URL, https://HOST[:PORT][/PATH], HOST an IP address or a DNS name the relay resolves through the resolvers of its host configuration or DHCP lease (goes into /etc/tabula/relay.json). " +
+                          "Repeat it (or give a comma-separated list) for several controller instances: the relay tries them in this order and fails over",
+            Required = true, AllowMultipleArgumentsPerToken = false,
+        };
         var fleetCa = new Option<string>("--fleet-ca") { Description = "PEM with the CA certificate(s) the agent pins for the controller (e.g. ca.pem of `tabula fleet tls init`)", Required = true };
         var kernel = new Option<string?>("--kernel") { Description = "Kernel image (default: /boot/vmlinuz-RELEASE)" };
         var cmdline = new Option<string>("--cmdline") { Description = "Kernel command line of the relay OS (must keep init_on_free=1: freed memory zeroed)", DefaultValueFactory = _ => RelayImageInputs.DefaultCmdline };
@@ -41,9 +46,12 @@ internal static class ImageRelayCommand
             var (packageRelease, machineClass) = releaseOptions.Resolve(result);
             var target = output.Resolve(result);
             string agentPath = result.GetValue(agent) ?? ImageCommand.FindBinary(NativeBinaries.Relay, "--agent");
-            var inputs = new RelayImageInputs(agentPath, result.GetValue(release)!, result.GetValue(fleetUrl)!, result.GetValue(fleetCa)!,
+            string[] fleetUrls = [.. result.GetValue(fleetUrl)!.SelectMany(u => u.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
+            if (fleetUrls.Length == 0) throw new UsageException("--fleet-url is required");
+            var inputs = new RelayImageInputs(agentPath, result.GetValue(release)!, fleetUrls[0], result.GetValue(fleetCa)!,
                 result.GetValue(modules)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
+                MoreFleetUrls = fleetUrls[1..],
                 Kernel = result.GetValue(kernel),
                 Cmdline = result.GetValue(cmdline)!,
                 ModulesRoot = result.GetValue(modulesRoot)!,
@@ -64,7 +72,7 @@ internal static class ImageRelayCommand
                     GoalBytes, zipBytes <= GoalBytes, inputs.KernelPath, summary.KernelBytes, summary.InitramfsBytes, summary.InitramfsUncompressedBytes,
                     agentPath, summary.InitBytes, summary.Manifest.Cmdline, inputs.FleetUrl,
                     summary.FleetCa.Select(c => c.CommonName ?? "").ToList(), summary.ModuleLoadOrder,
-                    packageRelease == 0 ? null : packageRelease, machineClass), CliJsonContext.Default.RelayImageOutput);
+                    packageRelease == 0 ? null : packageRelease, machineClass, inputs.MoreFleetUrls.Count > 0 ? inputs.FleetUrls : null), CliJsonContext.Default.RelayImageOutput);
                 return ExitCode.Ok;
             }
             target.Print(zipBytes, digest, summary.Manifest);
@@ -72,7 +80,7 @@ internal static class ImageRelayCommand
                               $"{(zipBytes <= GoalBytes ? "met" : "NOT met")})");
             Console.WriteLine($"        kernel {summary.KernelBytes} bytes, initramfs {summary.InitramfsBytes} bytes gzip " +
                               $"({summary.InitramfsUncompressedBytes} bytes in RAM), /init {summary.InitBytes} bytes ({agentPath})");
-            Console.WriteLine($"  fleet {inputs.FleetUrl}, pinned CA: " +
+            Console.WriteLine($"  fleet {string.Join(", then ", inputs.FleetUrls)}, pinned CA: " +
                               string.Join(", ", summary.FleetCa.Select(c => $"\"{c.CommonName}\" until {c.NotAfter.UtcDateTime:yyyy-MM-dd}")));
             Console.WriteLine($"  {summary.ModuleLoadOrder.Count} modules (closure of {string.Join(',', inputs.Modules)})");
             foreach (string module in summary.ModuleLoadOrder)
