@@ -3,12 +3,14 @@ using System.Net;
 using System.Net.Sockets;
 using Npgsql;
 
-namespace Tabula.Fleet.Tests.Support;
+namespace Tabula.Testing;
 
 /// <summary>
 /// A throwaway PostgreSQL cluster, started once per test process from Debian's binaries (initdb, pg_ctl)
 /// in a temporary directory on a free loopback port, and stopped when the process exits. As root it runs
 /// as the postgres user (PostgreSQL refuses root). Missing binaries: tests skip on a laptop, fail under CI.
+/// Each test project that uses it declares a collection whose fixture calls <see cref="StopShared"/> (xUnit collection
+/// definitions live in the test assembly).
 /// </summary>
 public sealed class PostgresServer
 {
@@ -107,20 +109,5 @@ public sealed class PostgresServer
         await process.WaitForExitAsync();
         if (process.ExitCode != 0)
             throw new InvalidOperationException($"{Path.GetFileName(file)} failed ({process.ExitCode}): {await stderr}{await stdout}");
-    }
-}
-
-/// <summary>
-/// Every test class that uses the shared cluster is in this collection, so xUnit disposes the fixture
-/// (and stops the cluster) when the last of them is done, instead of relying on process exit.
-/// </summary>
-[CollectionDefinition(Name)]
-public sealed class PostgresCollection : ICollectionFixture<PostgresCollection.Lifetime>
-{
-    public const string Name = "postgres";
-
-    public sealed class Lifetime : IDisposable
-    {
-        public void Dispose() => PostgresServer.StopShared();
     }
 }
