@@ -56,6 +56,9 @@ public static class FleetLimits
     /// <summary>A TLS handshake on an https:// address must finish within this time (the provisioning server's value).</summary>
     public static readonly TimeSpan TlsHandshakeTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>The largest notification payload sent: PostgreSQL's NOTIFY takes less than 8000 bytes.</summary>
+    public const int MaxNotificationBytes = 7900;
+
     /// <summary>Even without notifications, each instance looks for new changes this often.</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(2);
 

@@ -228,7 +228,8 @@ public static class FleetServer
     }
 
     /// <summary>The peer pump, the notification listener, log compaction and boot ticket pruning.</summary>
-    private sealed class Background(IStore store, PeerHub hub, MachineEvents machineEvents, TicketService tickets, ILogger<PeerHub> logger) : BackgroundService
+    private sealed class Background(IStore store, PeerHub hub, MachineEvents machineEvents, TicketService tickets, RelayHealthBoard health,
+        ILogger<PeerHub> logger) : BackgroundService
     {
         protected override Task ExecuteAsync(CancellationToken ct) => Task.WhenAll(
             hub.RunAsync(ct),
@@ -240,6 +241,7 @@ public static class FleetServer
         {
             if (payload is "peers" or "listening") hub.Poke();
             if (payload is "machines" or "listening") machineEvents.Changed();
+            if (payload.StartsWith(RelayHealthBoard.NotificationPrefix, StringComparison.Ordinal)) health.ReportNotification(payload);
             return Task.CompletedTask;
         }
 

@@ -50,6 +50,34 @@ public sealed class MultiInstanceTests(PostgresFleetFixture fleet) : IClassFixtu
         Assert.Equal(revisions.Order(), follower.DeltaRevisions.Where(r => r > device.Revision).Order());
     }
 
+    [Fact]
+    public async Task A_health_report_to_one_instance_shows_on_the_other_and_a_report_after_failover_replaces_it()
+    {
+        if (!fleet.Available) return;
+        var a = fleet.Host;
+        await using var b = await FleetHost.StartAsync(a.Database);
+        var relay = new TestRelay();
+        await relay.EnrollAsync(b.Client(), fleet.EnrollmentToken, Http.NewDigest());
+        var op = a.Client(fleet.OperatorToken);
+        (await op.PostAsJsonAsync($"/api/v1/machines/{relay.MachineId}/provision", new ProvisionRequest("nl-ams-wg-002", "nl", "Netherlands", "ams",
+            "Amsterdam", "m247", false, "198.51.100.8", null, 51820, 100, true, null), FleetJson.Default.ProvisionRequest)).EnsureSuccessStatusCode();
+
+        async Task<HealthView?> SeenBy(FleetHost host) =>
+            (await host.Client(fleet.ViewerToken).GetFromJsonAsync("/api/v1/health", FleetJson.Default.ListHealthView))!.SingleOrDefault(h => h.MachineId == relay.MachineId);
+        async Task ReportTo(FleetHost host, long peers) =>
+            (await host.Client(relay.RelayToken).PostAsJsonAsync("/relay/v1/health", new HealthReport(peers, 1, 10, 20, 0), RelayWireJson.Default.HealthReport)).EnsureSuccessStatusCode();
+
+        // Reported to B: A shows it too (NOTIFY), as staff behind a load balancer may ask either.
+        await ReportTo(b, 7);
+        Assert.Equal(7, (await SeenBy(b))!.Peers);
+        for (int i = 0; i < 100 && (await SeenBy(a))?.Peers != 7; i++) await Task.Delay(50);
+        Assert.Equal(7, (await SeenBy(a))?.Peers);
+        // The relay fails over to A and reports there: B no longer shows the stale report.
+        await ReportTo(a, 9);
+        for (int i = 0; i < 100 && (await SeenBy(b))?.Peers != 9; i++) await Task.Delay(50);
+        Assert.Equal((9L, 9L), ((await SeenBy(a))!.Peers, (await SeenBy(b))!.Peers));
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         for (int i = 0; i < 100 && !condition(); i++) await Task.Delay(50);

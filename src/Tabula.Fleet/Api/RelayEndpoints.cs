@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Tabula.Fleet.Core;
+using Tabula.Fleet.Storage;
 
 namespace Tabula.Fleet.Api;
 
@@ -44,10 +45,13 @@ public static class RelayEndpoints
                 pool.Ipv4GatewayCidr, pool.Ipv6GatewayCidr, egress.Resolvers, egress.BlockedPrefixes,
                 NullIfEmpty(machine.Placement?.EgressIpv4), machine.Placement?.EgressIpv6, egress.PrivateEndpoints));
         });
-        relay.MapPost(RelayRoutes.Health, async (HealthReport body, HttpContext http, MachineService machines, RelayHealthBoard board) =>
+        relay.MapPost(RelayRoutes.Health, async (HealthReport body, HttpContext http, MachineService machines, RelayHealthBoard board, IStore store) =>
         {
             var machine = await Auth.RelayAsync(http, machines);
             board.Report(machine.Id, body);
+            // Every instance's board (PostgreSQL; nothing on SQLite). A lost one is made good by the next report.
+            try { await store.PublishAsync(board.Notification(machine.Id, body), http.RequestAborted); }
+            catch (System.Data.Common.DbException) { }
             return TypedResults.NoContent();
         });
     }

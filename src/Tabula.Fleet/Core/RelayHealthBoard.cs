@@ -3,11 +3,20 @@ using System.Collections.Concurrent;
 namespace Tabula.Fleet.Core;
 
 /// <summary>
-/// The latest health report of each relay, in this instance's memory only: health is a live signal, not a
-/// record, so a restart forgets it and relays report again within their interval. It holds counts only.
+/// The latest health report of each relay, in memory only: health is a live signal, not a record, so a restart
+/// forgets it and relays report again within their interval. It holds counts only. With several instances
+/// (PostgreSQL, issue 18) a relay reports to the one it talks to, which publishes the report
+/// (<see cref="Notification"/>, through NOTIFY) so every instance's board shows every relay; without that, staff on
+/// another instance saw nothing of the relay, or a stale report once it had failed over.
 /// </summary>
 public sealed class RelayHealthBoard(TimeProvider time)
 {
+    /// <summary>How a health notification starts: <c>health INSTANCE MACHINE JSON</c>.</summary>
+    public const string NotificationPrefix = "health ";
+
+    /// <summary>This instance's tag in its notifications, so it skips its own (it has the report already).</summary>
+    private readonly string instance = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+
     public sealed record Entry(long Peers, long HandshakesLastMinute, long RxBytes, long TxBytes, long AppliedRevision, DateTimeOffset ReportedAt)
     {
         /// <summary>The egress totals of the report (zero from an agent that predates them).</summary>
@@ -71,6 +80,29 @@ public sealed class RelayHealthBoard(TimeProvider time)
                     r.PartialApply ? (string.IsNullOrEmpty(r.PartialReason) ? "unspecified" : r.PartialReason) : null),
                 Agent = new AgentFacts(r.HandshakesLast3Minutes, r.UptimeSeconds, r.AgentVersion),
             };
+    }
+
+    /// <summary>The notification that carries <paramref name="report"/> to the other instances' boards.</summary>
+    public string Notification(string machineId, Protocol.HealthReport report) =>
+        $"{NotificationPrefix}{instance} {machineId} {System.Text.Json.JsonSerializer.Serialize(report, Protocol.RelayWireJson.Default.HealthReport)}";
+
+    /// <summary>
+    /// Takes the report of another instance's <see cref="Notification"/> (its own are skipped), checked as a report from
+    /// a relay is; false when it was not one, or this instance's own.
+    /// </summary>
+    public bool ReportNotification(string payload)
+    {
+        string[] parts = payload.Split(' ', 4);
+        if (parts.Length != 4 || parts[0] + " " != NotificationPrefix || parts[1] == instance || parts[2].Length != 32
+            || !parts[2].All(char.IsAsciiHexDigitLower))
+            return false;
+        try
+        {
+            if (System.Text.Json.JsonSerializer.Deserialize(parts[3], Protocol.RelayWireJson.Default.HealthReport) is not { } report) return false;
+            Report(parts[2], report);
+            return true;
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or FleetException) { return false; }
     }
 
     public Entry? Get(string machineId) => latest.TryGetValue(machineId, out var entry) ? entry : null;

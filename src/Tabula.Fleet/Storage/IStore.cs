@@ -24,6 +24,13 @@ public interface IStore : IAsyncDisposable
     /// notification, until <paramref name="ct"/> fires. SQLite has a single instance: nothing to listen to.
     /// </summary>
     Task ListenAsync(Func<string, Task> onNotification, CancellationToken ct);
+
+    /// <summary>
+    /// Sends <paramref name="payload"/> to every instance's <see cref="ListenAsync"/> now, outside any transaction: for
+    /// live state that is kept in memory rather than in the database (relay health, issue 18), so every instance sees
+    /// it. Nothing on SQLite (one instance). A payload is at most <see cref="FleetLimits.MaxNotificationBytes"/>.
+    /// </summary>
+    Task PublishAsync(string payload, CancellationToken ct);
 }
 
 /// <summary>

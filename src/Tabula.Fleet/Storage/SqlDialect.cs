@@ -43,6 +43,9 @@ public abstract class SqlDialect : IAsyncDisposable
 
     public abstract Task ListenAsync(Func<string, Task> onNotification, CancellationToken ct);
 
+    /// <summary>A notification outside any transaction (<see cref="IStore.PublishAsync"/>); none where one instance is all there is.</summary>
+    public virtual Task PublishAsync(string payload, CancellationToken ct) => Task.CompletedTask;
+
     public abstract ValueTask DisposeAsync();
 
     protected sealed class NoLease : IDisposable

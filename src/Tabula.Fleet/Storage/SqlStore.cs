@@ -158,6 +158,10 @@ public sealed partial class SqlStore(SqlDialect dialect, SecretsKey secrets, Tim
 
     public Task ListenAsync(Func<string, Task> onNotification, CancellationToken ct) => dialect.ListenAsync(onNotification, ct);
 
+    public Task PublishAsync(string payload, CancellationToken ct) =>
+        System.Text.Encoding.UTF8.GetByteCount(payload) <= FleetLimits.MaxNotificationBytes ? dialect.PublishAsync(payload, ct)
+            : throw new ArgumentException($"a notification is at most {FleetLimits.MaxNotificationBytes} bytes", nameof(payload));
+
     /// <summary>Disposes the dialect (connections); the <see cref="SecretsKey"/> stays the caller's.</summary>
     public ValueTask DisposeAsync() => dialect.DisposeAsync();
 

@@ -59,6 +59,16 @@ public sealed class PostgresDialect : SqlDialect
         await command.ExecuteNonQueryAsync();
     }
 
+    /// <summary>pg_notify in its own (autocommit) statement on a pooled connection: delivered at once.</summary>
+    public override async Task PublishAsync(string payload, CancellationToken ct)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(ct);
+        await using var command = new NpgsqlCommand("SELECT pg_notify(@channel, @payload)", connection);
+        command.Parameters.AddWithValue("channel", Channel);
+        command.Parameters.AddWithValue("payload", payload);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
     /// <summary>One dedicated LISTEN connection per instance, reconnected after a failure.</summary>
     public override async Task ListenAsync(Func<string, Task> onNotification, CancellationToken ct)
     {
