@@ -31,6 +31,33 @@ public sealed class FailoverTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_controller_under_another_CA_first_in_the_list_gets_no_request_and_the_relay_moves_on_to_the_pinned_one()
+    {
+        // Failing over never trusts more: every URL is held to the package's pinned CA, whoever wrote the list
+        // (the signed image, or a machine's host configuration). The rogue is a real controller under its own CA.
+        using var files = new RelayFiles();
+        using var rogueFiles = new RelayFiles();
+        await using var real = await FleetOverHttps.StartAsync(files);
+        await using var rogue = await FleetOverHttps.StartAsync(rogueFiles);
+        var notes = new List<string>();
+        using (var client = new FleetClient([rogue.Address, real.Address], real.Ca, TimeProvider.System, notes.Add))
+        {
+            Assert.Equal(32, (await client.NonceAsync(real.EnrollmentToken, CancellationToken.None)).Length);
+            Assert.Equal(real.Address, client.Controller);
+        }
+        Assert.Contains(notes, n => n.StartsWith($"controller {rogue.Address.Authority} failed", StringComparison.Ordinal));
+        using (var only = new FleetClient([rogue.Address], real.Ca, TimeProvider.System))
+            Assert.Equal(RelayFailure.Unreachable,
+                (await Assert.ThrowsAsync<RelayException>(() => only.NonceAsync(rogue.EnrollmentToken, CancellationToken.None))).Reason);
+        // No request reached the rogue's application: the handshake ended first, so it issued no nonce.
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={rogue.DatabaseFile};Mode=ReadOnly;Pooling=False");
+        await connection.OpenAsync();
+        await using var count = connection.CreateCommand();
+        count.CommandText = "SELECT COUNT(*) FROM enroll_nonces";
+        Assert.Equal(0L, (long)(await count.ExecuteScalarAsync())!);
+    }
+
     [PrivilegedFact("wireguard-go", "ip")]
     public async Task Killed_instance_the_relay_streams_from_it_resumes_on_the_other_from_its_revision_nothing_lost_or_applied_twice()
     {
