@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
@@ -14,21 +15,35 @@ static class FleetSeed
     {
         using var connection = new SqliteConnection($"Data Source={db}");
         connection.Open();
+        return Seed(connection, secrets, devices, relays, benchAccount);
+    }
+
+    /// <summary>The same rows through any open connection (SQLite, or PostgreSQL for the two-instance mode): portable SQL.</summary>
+    public static string[] Seed(DbConnection connection, SecretsKey secrets, int devices, int relays, string benchAccount)
+    {
         using var tx = connection.BeginTransaction();
-        SqliteCommand Command(string sql)
+        DbCommand Command(string sql)
         {
             var c = connection.CreateCommand();
             c.Transaction = tx;
-            c.CommandText = sql;
+            c.CommandText = sql.Replace('$', '@');
             return c;
+        }
+        static DbParameter Add(DbCommand c, string name, object? value = null)
+        {
+            var p = c.CreateParameter();
+            p.ParameterName = name.Replace('$', '@');
+            p.Value = value;
+            c.Parameters.Add(p);
+            return p;
         }
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         using (var account = Command("INSERT INTO accounts (id, number_hmac, created_at, device_limit) VALUES ($id, $n, $now, $l)"))
         {
-            var id = account.Parameters.Add("$id", SqliteType.Integer);
-            var number = account.Parameters.Add("$n", SqliteType.Text);
-            account.Parameters.AddWithValue("$now", now);
-            var limit = account.Parameters.Add("$l", SqliteType.Integer);
+            var id = Add(account, "$id");
+            var number = Add(account, "$n");
+            Add(account, "$now", now);
+            var limit = Add(account, "$l");
             int accounts = (devices + 4) / 5;
             for (int a = 1; a <= accounts; a++)
             {
@@ -42,12 +57,12 @@ static class FleetSeed
         byte[] hash = PeerSetHash.Empty;
         using (var device = Command("INSERT INTO devices (account_id, public_key, ipv4, ipv6, created_at, revision) VALUES ($a, $k, $v4, $v6, $now, $r)"))
         {
-            var account = device.Parameters.Add("$a", SqliteType.Integer);
-            var key = device.Parameters.Add("$k", SqliteType.Blob);
-            var v4 = device.Parameters.Add("$v4", SqliteType.Text);
-            var v6 = device.Parameters.Add("$v6", SqliteType.Text);
-            device.Parameters.AddWithValue("$now", now);
-            var revision = device.Parameters.Add("$r", SqliteType.Integer);
+            var account = Add(device, "$a");
+            var key = Add(device, "$k");
+            var v4 = Add(device, "$v4");
+            var v6 = Add(device, "$v6");
+            Add(device, "$now", now);
+            var revision = Add(device, "$r");
             for (int d = 0; d < devices; d++)
             {
                 byte[] k = RandomNumberGenerator.GetBytes(32);
@@ -59,9 +74,9 @@ static class FleetSeed
         }
         using (var state = Command("UPDATE fleet_state SET revision = $r, set_hash = $h, next_address = $n WHERE id = 1"))
         {
-            state.Parameters.AddWithValue("$r", (long)devices);
-            state.Parameters.AddWithValue("$h", hash);
-            state.Parameters.AddWithValue("$n", (long)devices);
+            Add(state, "$r", (long)devices);
+            Add(state, "$h", hash);
+            Add(state, "$n", (long)devices);
             state.ExecuteNonQuery();
         }
         var tokens = new string[relays];
@@ -69,13 +84,13 @@ static class FleetSeed
             "INSERT INTO machines (id, identity_key, state, wg_key, package_digest, placement, hostname, relay_token_hash, applied_revision, enrolled_at, updated_at) " +
             "VALUES ($id, $ik, 'deployed', $wg, $d, NULL, $h, $t, 0, $now, $now)"))
         {
-            var id = machine.Parameters.Add("$id", SqliteType.Text);
-            var ik = machine.Parameters.Add("$ik", SqliteType.Blob);
-            var wg = machine.Parameters.Add("$wg", SqliteType.Blob);
-            machine.Parameters.AddWithValue("$d", new string('a', 64));
-            var host = machine.Parameters.Add("$h", SqliteType.Text);
-            var token = machine.Parameters.Add("$t", SqliteType.Blob);
-            machine.Parameters.AddWithValue("$now", now);
+            var id = Add(machine, "$id");
+            var ik = Add(machine, "$ik");
+            var wg = Add(machine, "$wg");
+            Add(machine, "$d", new string('a', 64));
+            var host = Add(machine, "$h");
+            var token = Add(machine, "$t");
+            Add(machine, "$now", now);
             for (int r = 0; r < relays; r++)
             {
                 byte[] identity = RandomNumberGenerator.GetBytes(32);
