@@ -97,7 +97,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
 
             var customers = new List<(HttpClient Zero, HttpClient One)>();
             using (var staff = fleet.Client(0, fleet.AdminToken))
-                for (int i = 0; i < 4; i++)
+                for (int i = 0; i < 10; i++)   // 5 devices each by default: room for every add below
                 {
                     var account = await (await staff.PostAsJsonAsync("/api/v1/customers", new CreateAccountRequest(null), FleetJson.Default.CreateAccountRequest))
                         .Content.ReadFromJsonAsync(FleetJson.Default.AccountView);
