@@ -53,6 +53,15 @@ public static class FleetLimits
     /// <summary>The dashboard event stream sends at most one "health" event per interval (issue 18).</summary>
     public static readonly TimeSpan HealthEventInterval = TimeSpan.FromSeconds(5);
 
+    /// <summary>A deployed relay serves while its latest health report is younger than this (relays report every 30 s).</summary>
+    public static readonly TimeSpan ServingReportAge = TimeSpan.FromMinutes(2);
+
+    /// <summary>One health sample per location per interval (schema 11), kept for <see cref="HealthSampleRetention"/>.</summary>
+    public static readonly TimeSpan HealthSampleInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>Health samples older than this are pruned: at most 2880 rows per location.</summary>
+    public static readonly TimeSpan HealthSampleRetention = TimeSpan.FromHours(48);
+
     /// <summary>A TLS handshake on an https:// address must finish within this time (the provisioning server's value).</summary>
     public static readonly TimeSpan TlsHandshakeTimeout = TimeSpan.FromSeconds(10);
 

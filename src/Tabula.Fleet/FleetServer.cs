@@ -112,6 +112,7 @@ public static class FleetServer
         builder.Services.AddSingleton(RelayEgressSettings.Create(options, pool, listens.Where(l => l.Scheme == "https").Select(l => l.Address)));
         builder.Services.AddSingleton<FleetMetrics>();
         builder.Services.AddSingleton<RelayHealthBoard>();
+        builder.Services.AddSingleton<HealthSampler>();
         builder.Services.AddSingleton<MachineEvents>();
         builder.Services.AddSingleton<PeerHub>();
         builder.Services.AddSingleton<StaffService>();
@@ -227,14 +228,31 @@ public static class FleetServer
         }
     }
 
-    /// <summary>The peer pump, the notification listener, log compaction and boot ticket pruning.</summary>
+    /// <summary>The peer pump, the notification listener, log compaction, boot ticket pruning and health samples.</summary>
     private sealed class Background(IStore store, PeerHub hub, MachineEvents machineEvents, TicketService tickets, RelayHealthBoard health,
+        HealthSampler sampler,
         ILogger<PeerHub> logger) : BackgroundService
     {
         protected override Task ExecuteAsync(CancellationToken ct) => Task.WhenAll(
             hub.RunAsync(ct),
             store.ListenAsync(OnNotificationAsync, ct),
-            CompactAsync(ct));
+            CompactAsync(ct),
+            SampleHealthAsync(ct));
+
+        /// <summary>The dashboard's health samples (issue 18), one per interval; a failed one is logged and the next is taken.</summary>
+        private async Task SampleHealthAsync(CancellationToken ct)
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                try
+                {
+                    await Task.Delay(FleetLimits.HealthSampleInterval, ct);
+                    await sampler.SampleAsync(ct);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+                catch (System.Data.Common.DbException e) { Log.Unexpected(logger, e); }
+            }
+        }
 
         /// <summary>Called for every notification from any instance (PostgreSQL NOTIFY).</summary>
         private Task OnNotificationAsync(string payload)

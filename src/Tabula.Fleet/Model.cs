@@ -138,3 +138,12 @@ public static class MachineStateNames
     }
 }
 
+/// <summary>
+/// One location at one sample time (issue 18, schema 11): deployed relays, those serving (a health report younger than
+/// <see cref="FleetLimits.ServingReportAge"/>), their peers and connected peers (handshake in 3 minutes). The location is
+/// the relay list's public "cc-city" code; nothing else about a relay or a customer is kept.
+/// </summary>
+public sealed record HealthSample(long At, string Location, int Deployed, int Serving, long Peers, long Connected);
+
+/// <summary>The sum over locations (or one location) of the samples of one time, and how many locations it sums.</summary>
+public sealed record HealthPoint(long At, long Deployed, long Serving, long Peers, long Connected, long Locations);

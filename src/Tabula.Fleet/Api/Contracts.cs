@@ -66,6 +66,9 @@ public sealed record HealthView(string MachineId, long Peers, long HandshakesLas
     [property: JsonPropertyName("handshakes_last_3_minutes")] long? HandshakesLast3Minutes = null, long? UptimeSeconds = null,
     string? AgentVersion = null);
 public sealed record AppliedView(long Revision, long Head, long Deployed, long Applied);
+/// <summary>GET /api/v1/health/samples (issue 18): one point per sample time, summed over locations (or one), oldest first.</summary>
+public sealed record HealthSamplesView(int IntervalSeconds, int RetentionHours, List<HealthPointView> Points);
+public sealed record HealthPointView(DateTimeOffset At, long Deployed, long Serving, long Peers, long Connected, long Locations);
 public sealed record CreateAccountRequest(int? DeviceLimit);
 /// <summary>An account: its id, and its number only in the answer that created it (the controller keeps no number to show later).</summary>
 public sealed record AccountView(string Id, int DeviceLimit, DateTimeOffset CreatedAt, string? Number = null);
@@ -122,6 +125,7 @@ public sealed record RelayView(
 [JsonSerializable(typeof(HealthReport))]
 [JsonSerializable(typeof(HealthView))]
 [JsonSerializable(typeof(List<HealthView>))]
+[JsonSerializable(typeof(HealthSamplesView))]
 [JsonSerializable(typeof(CreateAccountRequest))]
 [JsonSerializable(typeof(AccountView))]
 [JsonSerializable(typeof(AddDeviceRequest))]

@@ -30,6 +30,20 @@ public static class MachineEndpoints
                 kv.Value.PeerSet.Pending, kv.Value.PeerSet.OutsidePool, kv.Value.PeerSet.Partial, kv.Value.PeerSet.PartialReason,
                 kv.Value.Agent.HandshakesLast3Minutes, kv.Value.Agent.UptimeSeconds, kv.Value.Agent.Version)).ToList());
         });
+        // Issue 18: the dashboard's time series, fleet totals (or one location's) per minute over the last hours, or after a time.
+        api.MapGet("/health/samples", async (int? hours, DateTimeOffset? since, string? location, HttpContext http, StaffService staffService,
+            HealthSampler sampler, TimeProvider time) =>
+        {
+            await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
+            int retention = (int)FleetLimits.HealthSampleRetention.TotalHours;
+            if (hours is < 1 || hours > retention)
+                throw new FleetException(FleetError.InvalidInput, $"hours is 1 to {retention}");
+            var after = since ?? time.GetUtcNow() - TimeSpan.FromHours(hours ?? 6);
+            var points = await sampler.PointsAsync(after, string.IsNullOrEmpty(location) ? null : location, http.RequestAborted);
+            return TypedResults.Ok(new HealthSamplesView((int)FleetLimits.HealthSampleInterval.TotalSeconds, retention,
+                [.. points.Select(p => new HealthPointView(DateTimeOffset.FromUnixTimeMilliseconds(p.At), p.Deployed, p.Serving, p.Peers,
+                    p.Connected, p.Locations))]));
+        });
         api.MapGet("/machines/{id}", async (string id, HttpContext http, StaffService staffService, MachineService machines, ReleaseService releases) =>
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);

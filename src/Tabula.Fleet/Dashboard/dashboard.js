@@ -395,17 +395,20 @@ function drawPlots() {
     series: [{}, { label: "serving relays", scale: "relays", stroke: "#0a6", width: 2 },
              { label: "connected peers", scale: "peers", stroke: "#36c", width: 2 }],
   }, [times.map(t => Date.parse(t) / 1000), times.map(t => at.get(t).serving), times.map(t => at.get(t).connected)]);
-  // Capacity per location now: deployed and serving relays, connected peers.
+  // Capacity per location now: a bar of deployed relays with the serving ones over it (grey above green: deployed but not
+  // serving), and connected peers as points on their own axis.
   const totals = locationTotals();
-  const bars = uPlot.paths.bars({ size: [0.25, 40] });
+  const bars = uPlot.paths.bars({ size: [0.5, 60] });
   plot("plot-locations", {
     title: "Capacity per location",
-    scales: { x: { time: false, range: (u, min, max) => [-0.5, Math.max(0.5, totals.length - 0.5)] }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
-    axes: [{ splits: () => totals.map((t, i) => i), values: (u, splits) => splits.map(i => totals[i] ? totals[i].location : "") }, { label: "relays / peers" }],
+    scales: { x: { time: false, range: () => [-0.5, Math.max(0.5, totals.length - 0.5)] },
+              relays: { range: (u, min, max) => [0, Math.max(1, max)] }, peers: { range: (u, min, max) => [0, Math.max(1, max)] } },
+    axes: [{ splits: () => totals.map((t, i) => i), values: (u, splits) => splits.map(i => totals[i] ? totals[i].location : "") },
+           { scale: "relays", label: "relays" }, { scale: "peers", label: "connected peers", side: 1, grid: { show: false } }],
     series: [{ label: "location", value: (u, i) => i === null || !totals[i] ? "—" : totals[i].location },
-             { label: "deployed", stroke: "#999", fill: "#9994", paths: bars },
-             { label: "serving", stroke: "#0a6", fill: "#0a64", paths: bars },
-             { label: "connected peers", stroke: "#36c", fill: "#36c4", paths: bars }],
+             { label: "deployed", scale: "relays", stroke: "#999", fill: "#ccc", paths: bars },
+             { label: "serving", scale: "relays", stroke: "#0a6", fill: "#0a6a", paths: bars },
+             { label: "connected peers", scale: "peers", stroke: "#36c", paths: () => null, points: { show: true, size: 10, fill: "#36c" } }],
   }, [totals.map((t, i) => i), totals.map(t => t.deployed), totals.map(t => t.serving), totals.map(t => t.connected)]);
 }
 

@@ -100,6 +100,23 @@ public sealed class DashboardBrowser : IAsyncDisposable
     }
 
     /// <summary>
+    /// Reloads /dashboard in a fresh page (cold: no cache) and reads Chromium's paint timings: first paint, first contentful
+    /// paint and the load event, in ms from navigation start.
+    /// </summary>
+    public async Task<(double FirstPaint, double FirstContentfulPaint, double Load)> PaintTimesAsync(Uri controller)
+    {
+        await using var context = await browser.NewContextAsync();
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(new Uri(controller, "/dashboard").ToString(), new PageGotoOptions { WaitUntil = WaitUntilState.Load });
+        var times = await page.EvaluateAsync<double[]>("""
+            () => [performance.getEntriesByName("first-paint")[0]?.startTime ?? -1,
+                   performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? -1,
+                   performance.getEntriesByType("navigation")[0].loadEventStart]
+            """);
+        return (times[0], times[1], times[2]);
+    }
+
+    /// <summary>
     /// Fails on any console error or uncaught exception, and on any HTTP error answer but the expected ones (status and path
     /// prefix, e.g. the refused login the test provoked).
     /// </summary>

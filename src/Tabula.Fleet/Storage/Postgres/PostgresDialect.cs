@@ -219,5 +219,10 @@ internal static class PostgresSchema
             issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, acked_at BIGINT, ack TEXT);
         ALTER TABLE machines ADD COLUMN applied_at BIGINT;
         """,
+        // 11: health samples (issue 18, dashboard plots): per minute and location, counts only (HealthSampler); pruned after 48 h.
+        """
+        CREATE TABLE health_samples (at BIGINT NOT NULL, location TEXT NOT NULL, deployed BIGINT NOT NULL, serving BIGINT NOT NULL,
+            peers BIGINT NOT NULL, connected BIGINT NOT NULL, PRIMARY KEY (at, location));
+        """,
     ];
 }

@@ -240,5 +240,10 @@ internal static class SqliteSchema
             issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, acked_at INTEGER, ack TEXT);
         ALTER TABLE machines ADD COLUMN applied_at INTEGER;
         """,
+        // 11: health samples (issue 18, dashboard plots): per minute and location, counts only (HealthSampler); pruned after 48 h.
+        """
+        CREATE TABLE health_samples (at INTEGER NOT NULL, location TEXT NOT NULL, deployed INTEGER NOT NULL, serving INTEGER NOT NULL,
+            peers INTEGER NOT NULL, connected INTEGER NOT NULL, PRIMARY KEY (at, location));
+        """,
     ];
 }
