@@ -483,8 +483,8 @@ async function refreshRollout() {
   renderRollout();
 }
 
-const finishedSteps = new Set(["done", "completed", "succeeded", "serving", "skipped"]);
-const failedSteps = new Set(["failed", "halted", "timeout", "wrong_digest", "aborted"]);
+// A machine's step: pending → draining → rebooting → returning → done; failed (it halted the rollout) or skipped.
+const finishedSteps = new Set(["done", "skipped"]);
 
 function renderRollout() {
   const r = data.rollout;
@@ -494,15 +494,15 @@ function renderRollout() {
   $("rollout-summary").textContent = `Rollout ${r.id} of ${r.channel} to release ${r.release ?? "?"} (${short(r.digest)}): ${r.state}. ` +
     `Canary ${r.canary}, ${r.batch ? "batches of " + r.batch : "at most " + r.max_unavailable + "% unavailable"}, drain ${r.drain_seconds} s, ` +
     `at least ${r.per_location_min} serving per location. Started ${time(r.created_at)}, updated ${time(r.updated_at)}.`;
-  const done = r.machines.filter(m => finishedSteps.has(m.step)).length;
-  $("rollout-progress").max = Math.max(1, r.machines.length); $("rollout-progress").value = done;
-  $("rollout-progress-text").textContent = `${done} of ${r.machines.length} machines done`;
+  const done = r.done ?? r.machines.filter(m => finishedSteps.has(m.step)).length, total = r.total ?? r.machines.length;
+  $("rollout-progress").max = Math.max(1, total); $("rollout-progress").value = done;
+  $("rollout-progress-text").textContent = `${done} of ${total} machines done`;
   $("rollout-halt").textContent = r.halt_reason ? "Halted: " + r.halt_reason : "";
   const actions = $("rollout-actions"); actions.replaceChildren();
   if (may("operator")) {
     const verb = (name, danger, warning) => button(actions, name[0].toUpperCase() + name.slice(1) + "…", async () => {
       const a = await ask({ title: `${name[0].toUpperCase() + name.slice(1)} rollout ${r.id}`, confirm: name[0].toUpperCase() + name.slice(1), danger, warning });
-      if (a) await act(`/api/v1/rollouts/${encodeURIComponent(r.id)}/${name}`, { reason: a.reason }, refreshRollout);
+      if (a) await act(`/api/v1/rollouts/latest/${name}`, { reason: a.reason }, refreshRollout);
     }, danger);
     if (r.state === "running") verb("pause", false);
     if (r.state === "paused" || r.state === "halted") verb("resume", false);
@@ -512,14 +512,29 @@ function renderRollout() {
   const tbody = $("rollout-machines").tBodies[0]; tbody.replaceChildren();
   for (const m of r.machines) {
     const row = tbody.insertRow(); row.dataset.machine = m.machine_id; row.dataset.step = m.step;
-    cell(row, m.machine_id, "mono"); cell(row, m.hostname); cell(row, m.location);
-    cell(row, m.step, "step" + (failedSteps.has(m.step) ? " error" : ""));
+    cell(row, m.machine_id.slice(0, 12) + "…" + (m.canary ? " (canary)" : ""), "mono").title = m.machine_id;
+    cell(row, m.hostname, "hostname"); cell(row, m.location);
+    cell(row, m.step, "step" + (m.step === "failed" ? " error" : ""));
     cell(row, time(m.started_at)); cell(row, time(m.finished_at));
     cell(row, m.started_at && m.finished_at ? duration(Math.round((Date.parse(m.finished_at) - Date.parse(m.started_at)) / 1000)) : null);
     cell(row, short(m.from_sha256), "mono"); cell(row, short(m.booted_sha256), "mono"); cell(row, m.reason);
   }
   if (view === "rollout") drawRollout();
 }
+
+// POST /api/v1/rollouts (admins): a channel to a release or digest, canary first, then batches.
+$("rollout-start").addEventListener("click", async () => {
+  const r = await ask({ title: "Start a rollout", confirm: "Start rollout", danger: true,
+    warning: "Machines on the channel are drained and rebooted into the target, canary first, then batch by batch.",
+    fields: [{ name: "channel", label: "Channel", value: "stable" }, { name: "release", label: "Release (or a digest below)" },
+             { name: "digest", label: "Digest (sha256)" }, { name: "canary", label: "Canary machines", value: "1" },
+             { name: "batch", label: "Batch size", value: "1" }, { name: "drain_seconds", label: "Drain seconds", value: "60" },
+             { name: "per_location_min", label: "Serving per location at least", value: "0" }] });
+  if (!r) return;
+  const v = r.values, number = text => text === "" ? null : Number(text);
+  await act("/api/v1/rollouts", { channel: v.channel, release: number(v.release), digest: v.digest || null, canary: number(v.canary),
+    batch: number(v.batch), drain_seconds: number(v.drain_seconds), per_location_min: number(v.per_location_min), reason: r.reason }, refreshAll);
+});
 
 // The rollout's timeline: machines started and finished over time.
 function drawRollout() {
