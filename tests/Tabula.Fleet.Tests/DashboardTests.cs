@@ -74,13 +74,30 @@ public sealed class DashboardTests(SqliteFleetFixture fleet) : IClassFixture<Sql
         await Assertions.Expect(row.Locator("td.uptime")).ToHaveTextAsync("1 h 2 min");
         await Assertions.Expect(row.Locator("td.agent")).ToHaveTextAsync("0.1");
 
+        // More of a fleet: one relay deployed in Frankfurt (through the API) and one just booted, awaiting staff.
+        var frankfurt = new TestRelay();
+        await frankfurt.EnrollAsync(fleet.Host.Client(), fleet.EnrollmentToken, digest);
+        var op = fleet.Host.Client(fleet.OperatorToken);
+        (await op.PostAsJsonAsync($"/api/v1/machines/{frankfurt.MachineId}/provision", new ProvisionRequest("de-fra-wg-001", "de", "Germany", "fra",
+            "Frankfurt", "31173", true, "185.213.155.10", null, 51820, 100, true, "rack"), FleetJson.Default.ProvisionRequest)).EnsureSuccessStatusCode();
+        (await op.PostAsJsonAsync($"/api/v1/machines/{frankfurt.MachineId}/deploy", new ReasonRequest("go"), FleetJson.Default.ReasonRequest))
+            .EnsureSuccessStatusCode();
+        (await fleet.Host.Client(frankfurt.RelayToken).PostAsJsonAsync("/relay/v1/health", new HealthReport(40, 20, 9_100_000_000, 7_300_000_000, 0,
+            HandshakesLast3Minutes: 31, UptimeSeconds: 200_000, AgentVersion: "0.1"), FleetJson.Default.HealthReport)).EnsureSuccessStatusCode();
+        await new TestRelay().EnrollAsync(fleet.Host.Client(), fleet.EnrollmentToken, Http.NewDigest());
+        var other = page.Locator($"#machines-table tr[data-machine='{frankfurt.MachineId}']");
+        await Assertions.Expect(other.Locator("td.bytes")).ToHaveTextAsync("9.1 GB / 7.3 GB", new() { Timeout = 20_000 });
+        await Assertions.Expect(other.Locator("td.uptime")).ToHaveTextAsync("2 d 7 h");
+        await dashboard.ScreenshotAsync("dashboard-machines");
+
         // Filters by state and location.
         await page.SelectOptionAsync("#filter-state", "awaiting");
         await Assertions.Expect(row).ToHaveCountAsync(0);
         await page.SelectOptionAsync("#filter-state", "deployed");
+        await Assertions.Expect(other).ToBeVisibleAsync();
         await page.SelectOptionAsync("#filter-location", "se-got");
         await Assertions.Expect(row).ToBeVisibleAsync();
-        await dashboard.ScreenshotAsync("dashboard-machines");
+        await Assertions.Expect(other).ToHaveCountAsync(0);
 
         // The overview counts it as serving in its location, and plots the last hours: six hours of samples (made up here; the
         // controller takes one a minute; the current one too, so the controller's own sample of this minute is not kept).
@@ -99,8 +116,9 @@ public sealed class DashboardTests(SqliteFleetFixture fleet) : IClassFixture<Sql
         await Assertions.Expect(page.Locator("#plot-fleet canvas")).ToHaveCountAsync(1);
         await Assertions.Expect(page.Locator("#plot-fleet .u-legend")).ToContainTextAsync("connected peers");
         await Assertions.Expect(page.Locator("#locations-table tr[data-location='se-got'] td.serving")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#locations-table tr[data-location='de-fra'] td.serving")).ToHaveTextAsync("1");
         await Assertions.Expect(page.Locator("#plot-locations canvas")).ToHaveCountAsync(1);
-        await Assertions.Expect(page.Locator("#overview-summary")).ToContainTextAsync("1 of 1 deployed relays serving, 9 connected peers");
+        await Assertions.Expect(page.Locator("#overview-summary")).ToContainTextAsync("2 of 2 deployed relays serving, 40 connected peers");
         await dashboard.ScreenshotAsync("dashboard-overview");
 
         // Releases: the package it runs, not allowed yet (it enrolled awaiting staff); an admin allows it.

@@ -375,6 +375,7 @@ async function refreshSamples() {
 }
 
 const plots = {};
+let capacity = [];
 function plot(id, options, series) {
   const root = $(id);
   const width = Math.max(300, Math.min(1100, root.clientWidth || 900));
@@ -397,15 +398,16 @@ function drawPlots() {
   }, [times.map(t => Date.parse(t) / 1000), times.map(t => at.get(t).serving), times.map(t => at.get(t).connected)]);
   // Capacity per location now: a bar of deployed relays with the serving ones over it (grey above green: deployed but not
   // serving), and connected peers as points on their own axis.
-  const totals = locationTotals();
+  // A plot is made once and then given new data: its callbacks read the current locations, not the ones it was made with.
+  const totals = capacity = locationTotals();
   const bars = uPlot.paths.bars({ size: [0.5, 60] });
   plot("plot-locations", {
     title: "Capacity per location",
-    scales: { x: { time: false, range: () => [-0.5, Math.max(0.5, totals.length - 0.5)] },
+    scales: { x: { time: false, range: () => [-0.5, Math.max(0.5, capacity.length - 0.5)] },
               relays: { range: (u, min, max) => [0, Math.max(1, max)] }, peers: { range: (u, min, max) => [0, Math.max(1, max)] } },
-    axes: [{ splits: () => totals.map((t, i) => i), values: (u, splits) => splits.map(i => totals[i] ? totals[i].location : "") },
+    axes: [{ splits: () => capacity.map((t, i) => i), values: (u, splits) => splits.map(i => capacity[i] ? capacity[i].location : "") },
            { scale: "relays", label: "relays" }, { scale: "peers", label: "connected peers", side: 1, grid: { show: false } }],
-    series: [{ label: "location", value: (u, i) => i === null || !totals[i] ? "—" : totals[i].location },
+    series: [{ label: "location", value: (u, i) => i === null || !capacity[i] ? "—" : capacity[i].location },
              { label: "deployed", scale: "relays", stroke: "#999", fill: "#ccc", paths: bars },
              { label: "serving", scale: "relays", stroke: "#0a6", fill: "#0a6a", paths: bars },
              { label: "connected peers", scale: "peers", stroke: "#36c", paths: () => null, points: { show: true, size: 10, fill: "#36c" } }],
@@ -552,7 +554,7 @@ function drawRollout() {
   const stepped = uPlot.paths.stepped({ align: 1 });
   plot("plot-rollout", {
     title: "Rollout timeline",
-    scales: { x: { time: true }, y: { range: () => [0, Math.max(1, r.machines.length)] } },
+    scales: { x: { time: true }, y: { range: () => [0, Math.max(1, data.rollout ? data.rollout.machines.length : 1)] } },
     axes: [{}, { label: "machines" }],
     series: [{}, { label: "started", stroke: "#a60", width: 2, paths: stepped }, { label: "done", stroke: "#0a6", width: 2, paths: stepped }],
   }, [xs, started, finished]);

@@ -39,7 +39,7 @@ public sealed class DashboardBrowser : IAsyncDisposable
         };
     }
 
-    public static async Task<DashboardBrowser?> StartAsync(Uri controller, int width = 1400, int height = 900)
+    public static async Task<DashboardBrowser?> StartAsync(Uri controller, int width = 1600, int height = 900)
     {
         if (!File.Exists(Chromium))
         {
