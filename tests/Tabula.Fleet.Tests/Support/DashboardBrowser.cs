@@ -108,10 +108,18 @@ public sealed class DashboardBrowser : IAsyncDisposable
         await using var context = await browser.NewContextAsync();
         var page = await context.NewPageAsync();
         await page.GotoAsync(new Uri(controller, "/dashboard").ToString(), new PageGotoOptions { WaitUntil = WaitUntilState.Load });
+        // The paint entries may be recorded a frame after the load event: wait for them (at most 5 s, then -1).
         var times = await page.EvaluateAsync<double[]>("""
-            () => [performance.getEntriesByName("first-paint")[0]?.startTime ?? -1,
-                   performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? -1,
-                   performance.getEntriesByType("navigation")[0].loadEventStart]
+            () => new Promise(resolve => {
+              const until = performance.now() + 5000;
+              const read = () => {
+                const fp = performance.getEntriesByName("first-paint")[0], fcp = performance.getEntriesByName("first-contentful-paint")[0];
+                if ((fp && fcp) || performance.now() > until)
+                  resolve([fp?.startTime ?? -1, fcp?.startTime ?? -1, performance.getEntriesByType("navigation")[0].loadEventStart]);
+                else requestAnimationFrame(read);
+              };
+              read();
+            })
             """);
         return (times[0], times[1], times[2]);
     }
