@@ -504,7 +504,8 @@ function renderRollout() {
   if (may("operator")) {
     const verb = (name, danger, warning) => button(actions, name[0].toUpperCase() + name.slice(1) + "…", async () => {
       const a = await ask({ title: `${name[0].toUpperCase() + name.slice(1)} rollout ${r.id}`, confirm: name[0].toUpperCase() + name.slice(1), danger, warning });
-      if (a) await act(`/api/v1/rollouts/latest/${name}`, { reason: a.reason }, refreshRollout);
+      // By id: a rollout started meanwhile is not the one staff looked at (the controller answers 409).
+      if (a) await act(`/api/v1/rollouts/${encodeURIComponent(r.id)}/${name}`, { reason: a.reason }, refreshRollout);
     }, danger);
     if (r.state === "running") verb("pause", false);
     if (r.state === "paused" || r.state === "halted") verb("resume", false);
