@@ -45,4 +45,5 @@ public abstract class AuditSearchTests(FleetFixture fleet)
 
 public sealed class SqliteAuditSearchTests(SqliteFleetFixture fleet) : AuditSearchTests(fleet), IClassFixture<SqliteFleetFixture>;
 
+[Collection(PostgresCollection.Name)]
 public sealed class PostgresAuditSearchTests(PostgresFleetFixture fleet) : AuditSearchTests(fleet), IClassFixture<PostgresFleetFixture>;
