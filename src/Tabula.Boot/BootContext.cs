@@ -27,6 +27,12 @@ internal sealed class FetchedPackage(Descriptor descriptor, SafeFileHandle archi
     /// <summary>Which ospkg_pointer entry this came from (a refused package makes the next entry be tried).</summary>
     public int PointerIndex { get; } = pointerIndex;
 
+    /// <summary>The descriptor exactly as fetched (measured into PCR 12).</summary>
+    public byte[] DescriptorBytes { get; init; } = [];
+
+    /// <summary>The archive's file name (the last segment of its URL, or NAME.zip): the OspkgArchive event's data, as ST.</summary>
+    public string ArchiveName { get; init; } = "";
+
     /// <summary>How long each download took, for the fetch stage's line ("descriptor=12ms archive=2900ms"), or empty.</summary>
     public string Timing { get; init; } = "";
 
@@ -57,4 +63,11 @@ internal sealed class BootContext(BootEnvironment environment, BootOptions optio
     /// <summary>What the freshness check decided for the package about to be kexeced (for the hand-over), or null.</summary>
     public HandoverFreshness? Freshness { get; set; }
     public Fetch.PinnedTls? Tls { get; set; }
+
+    /// <summary>Every measurement extended so far in this boot (it only grows: PCRs cannot be taken back), and whether
+    /// the authority and identity events went in already (they go in once per boot, the package's once per hand-over).</summary>
+    public Measuring.BootMeasurements Measurements { get; } = new();
+
+    /// <summary>What the measure stage decided for the hand-over, or null before it ran.</summary>
+    public HandoverMeasurement? Measurement { get; set; }
 }

@@ -3,6 +3,7 @@ using Tabula.Linux.Efi;
 using Tabula.Machine.Modules;
 using Tabula.Machine.Mounts;
 using Tabula.Packaging;
+using Tabula.Tpm;
 
 namespace Tabula.Boot;
 
@@ -25,6 +26,9 @@ internal sealed record BootEnvironment
 
     public required TimeProvider Time { get; init; }
     public required Action<TimeSpan> Sleep { get; init; }
+
+    /// <summary>Opens the machine's TPM for the measure stage, or gives null when it has none (issue 19).</summary>
+    public required Func<Tpm2?> OpenTpm { get; init; }
 
     /// <summary>efivarfs, for the STHostConfig variable.</summary>
     public required EfiVariables EfiVariables { get; init; }
@@ -49,5 +53,6 @@ internal sealed record BootEnvironment
         Time = TimeProvider.System,
         Sleep = Thread.Sleep,
         EfiVariables = new EfiVariables(),
+        OpenTpm = () => Tabula.Machine.Tpm.TpmDeviceTransport.TryOpen(),
     };
 }

@@ -42,6 +42,8 @@ internal enum FailureReason
     PackageFileMissing,
     /// <summary>Freshness (issue 16) refused the boot: the detail starts with the refusal name (ticket-nonce, below-floor, …).</summary>
     FreshnessRefused,
+    /// <summary>Measured boot (issue 19) is required and there is no TPM, or the TPM refused a command.</summary>
+    MeasurementFailed,
     /// <summary>kexec_file_load or reboot(KEXEC) failed.</summary>
     KexecFailed,
     /// <summary>Something we did not foresee (a bug); still reported and retried.</summary>

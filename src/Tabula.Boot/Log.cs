@@ -59,6 +59,9 @@ internal sealed class BootLog(TextWriter console, TimeProvider time)
     /// <summary><c>freshness … fresh release=N class=C floor=F …</c>.</summary>
     public void Fresh(string detail) => Line("freshness", $"fresh {detail}");
 
+    /// <summary><c>measure … UNMEASURED (policy optional) detail="…"</c>: booting without (all) measurements (issue 19).</summary>
+    public void Unmeasured(string detail) => Line("measure", $"UNMEASURED (policy optional) detail=\"{detail.ReplaceLineEndings(" ").Replace('"', '\'')}\"");
+
     public void Restarting(string why) => Line("restart", why);
 
     public void Fatal(string what) => Line("FATAL", what);

@@ -62,6 +62,9 @@ internal sealed class BootHarness : IDisposable
     /// stboot's real pinned handler here to talk HTTPS to loopback servers.</summary>
     public Func<IReadOnlyList<Packaging.Certificate>?, (HttpMessageHandler Handler, Fetch.PinnedTls? Tls)>? HttpFactory { get; set; }
 
+    /// <summary>The machine's TPM (issue 19): null, none (the default); the measured boot tests open a real swtpm.</summary>
+    public Func<Tabula.Tpm.Tpm2?> OpenTpm { get; set; } = () => null;
+
     public string PathOf(string absolute) => Path.Combine(Root, absolute.TrimStart('/'));
 
     public BootHarness WriteFile(string absolute, byte[] content)
@@ -95,6 +98,7 @@ internal sealed class BootHarness : IDisposable
             Time = TimeProvider.System,
             Sleep = Sleeps.Add,
             EfiVariables = new EfiVariables(PathOf("/sys/firmware/efi/efivars")),
+            OpenTpm = OpenTpm,
         };
         return BootMachine.Run(new BootContext(environment, Options, log), new States.MountFileSystems());
     }

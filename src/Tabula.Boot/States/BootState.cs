@@ -9,7 +9,7 @@ namespace Tabula.Boot.States;
 ///                                                      └─ initramfs ─────────────────────────────→ FetchPackage(0)
 /// FetchPackage(0) under a freshness policy, no ticket yet this attempt → RequestTicket → FetchPackage(0)
 ///   (required and no ticket → Recover: nothing is downloaded that could not boot)
-/// FetchPackage(i) → VerifyPackage → [CheckFreshness, under a freshness policy] → StageKexec → HandOver (reboot KEXEC; returns only in a dry run)
+/// FetchPackage(i) → VerifyPackage → [CheckFreshness, under a freshness policy] → Measure → StageKexec → HandOver (reboot KEXEC; returns only in a dry run)
 ///   a refused package (signatures or freshness) from pointer i, more pointers left → FetchPackage(i+1)
 /// any failure → Recover(failure, resume) → wait → resume          (FetchPackage(0) after fetch/verify/kexec failures)
 ///             → after --rounds failed rounds → Restart (reboot RESTART)

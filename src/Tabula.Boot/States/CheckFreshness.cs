@@ -57,6 +57,6 @@ internal sealed class CheckFreshness(FetchedPackage package) : BootState
         round.Dispose();   // the nonce is spent
         context.Round = null;
         context.Log.StageDone(Name, clock.Elapsed, $"fresh={(verdict.Fresh ? "yes" : "no")} release={manifest.Release}");
-        return Transition.To(new StageKexec(package));
+        return Transition.To(new Measure(package));
     }
 }

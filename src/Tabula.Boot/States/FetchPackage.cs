@@ -95,6 +95,8 @@ internal sealed class FetchPackage(int first) : BootState
             }
             return (new FetchedPackage(descriptor, archive, got.Length, got.Sha256, FetchMethod.Network, Urls.Redact(descriptorUrl), index)
             {
+                DescriptorBytes = descriptorBytes.ToArray(),
+                ArchiveName = Path.GetFileName(archiveUrl.AbsolutePath),
                 Timing = $"descriptor={(long)descriptorTook.TotalMilliseconds}ms archive={(long)got.Took.TotalMilliseconds}ms",
             }, null);
         }
@@ -116,7 +118,8 @@ internal sealed class FetchPackage(int first) : BootState
         if (!File.Exists(descriptorFile) || !File.Exists(archiveFile))
             return (null, new BootFailure(Name, FailureReason.PackageFileMissing, $"{descriptorPath} or {archivePath} is missing from the image"));
         Descriptor descriptor;
-        try { descriptor = Descriptor.Parse(TrustPolicyFolder.ReadLimited(descriptorFile, BootLimits.MaxDescriptorBytes)); }
+        byte[] descriptorBytes;
+        try { descriptor = Descriptor.Parse(descriptorBytes = TrustPolicyFolder.ReadLimited(descriptorFile, BootLimits.MaxDescriptorBytes)); }
         catch (PackageFormatException e) { return (null, new BootFailure(Name, FailureReason.DescriptorInvalid, e.Message, descriptorPath)); }
 
         // Same path as a download: copy into a memfd while hashing, so what is verified is what is extracted.
@@ -144,7 +147,10 @@ internal sealed class FetchPackage(int first) : BootState
                 }
             }
             finally { ArrayPool<byte>.Shared.Return(buffer); }
-            return (new FetchedPackage(descriptor, archive, total, Sha256Digest.FromBytes(hash.GetHashAndReset()), FetchMethod.Initramfs, descriptorPath, 0), null);
+            return (new FetchedPackage(descriptor, archive, total, Sha256Digest.FromBytes(hash.GetHashAndReset()), FetchMethod.Initramfs, descriptorPath, 0)
+            {
+                DescriptorBytes = descriptorBytes, ArchiveName = name + ".zip",
+            }, null);
         }
         catch
         {

@@ -49,6 +49,7 @@ internal sealed class StageKexec(FetchedPackage package) : BootState
                         package.Source == FetchMethod.Network ? package.DescriptorUrl : null, configuration.HostConfigSource, configuration.HostConfigJson)
                     {
                         Freshness = context.Freshness,
+                        Measurement = context.Measurement,
                     };
                     initramfsBytes = handover.AppendTo(stream);
                     initramfs = MemoryFile.ReopenReadOnly(writable);

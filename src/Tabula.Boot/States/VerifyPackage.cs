@@ -39,6 +39,6 @@ internal sealed class VerifyPackage(FetchedPackage package) : BootState
         }
         context.Log.Verified(package.DescriptorUrl ?? "", package.Sha256.Hex, result.Summary);
         context.Log.StageDone(Name, clock.Elapsed, $"signatures=\"{result.Summary}\"");
-        return Transition.To(configuration.Trust.Policy.Freshness is null ? new StageKexec(package) : new CheckFreshness(package));
+        return Transition.To(configuration.Trust.Policy.Freshness is null ? new Measure(package) : new CheckFreshness(package));
     }
 }
