@@ -38,6 +38,8 @@ public enum FleetError
     FleetFull,
     /// <summary>A password session of an operator or admin without TOTP while it is required: it may only enroll TOTP.</summary>
     TotpRequired,
+    /// <summary>Attestation is required (issue 19) and this machine's latest enrollment did not attest: it may not serve.</summary>
+    NotAttested,
 }
 
 /// <summary>An expected refusal with a reason; never carries a customer key or address in its message.</summary>

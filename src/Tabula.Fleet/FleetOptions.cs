@@ -51,6 +51,24 @@ public sealed record FleetOptions
     /// </summary>
     public string? SecretsKeyPath { get; init; }
 
+    /// <summary>
+    /// Whether relays must attest with their TPM at enrollment (issue 19, docs/attestation.md). Optional by default: evidence is
+    /// checked and recorded when sent. Required: a relay without evidence, or failing a step, is never put into service.
+    /// </summary>
+    public AttestationPolicy Attestation { get; init; } = AttestationPolicy.Optional;
+
+    /// <summary>
+    /// The TPM manufacturer roots (a PEM bundle; intermediates may follow) EK certificates must chain to. Without it, every
+    /// relay's evidence fails at step ek-certificate (so <see cref="AttestationPolicy.Required"/> needs it, checked at start).
+    /// </summary>
+    public string? TpmRootsPath { get; init; }
+
+    /// <summary>
+    /// The attestation CA (<see cref="Security.AttestationCa"/>: ECDSA key and certificate, PEM, mode 0600), made at first start
+    /// if missing. Null: <c>attestation-ca.pem</c> next to a SQLite database; a PostgreSQL fleet without it verifies relays but issues no AK certificates (and may not require attestation).
+    /// </summary>
+    public string? AttestationCaPath { get; init; }
+
     /// <summary>How customer accounts are created on <c>POST /app/v1/accounts</c> (staff always can, on /api/v1/customers).</summary>
     public AccountCreation AccountCreation { get; init; } = AccountCreation.Voucher;
 

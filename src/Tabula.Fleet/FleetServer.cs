@@ -80,6 +80,8 @@ public static class FleetServer
         var ticketKey = Security.TicketKey.LoadOrCreate(options.TicketKeyPath ?? Security.TicketKey.DefaultPath(options.Database));
         // The same for the at-rest key; a group- or world-readable one is refused, and one that is not the database's too.
         var secrets = Security.SecretsKey.LoadOrCreate(options.SecretsKeyPath ?? Security.SecretsKey.DefaultPath(options.Database));
+        // Issue 19: the TPM manufacturer roots and the attestation CA (made at first start like the ticket key).
+        var attestationSettings = AttestationSettings.Create(options);
         var store = SqlStore.Open(options.Database, secrets, time);
         try { await store.MigrateAsync(ct); }
         catch
@@ -99,6 +101,8 @@ public static class FleetServer
                 return 0;
             }, ct);
         builder.Services.AddSingleton(ticketKey);
+        builder.Services.AddSingleton(attestationSettings);
+        builder.Services.AddSingleton<AttestationService>();
         builder.Services.AddSingleton<IStore>(store);
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(customerPolicy);
@@ -129,6 +133,7 @@ public static class FleetServer
         var app = builder.Build();
         // Key material is zeroed once the server stopped (no request runs any more).
         app.Lifetime.ApplicationStopped.Register(secrets.Dispose);
+        if (attestationSettings.Ca is { } attestationCa) app.Lifetime.ApplicationStopped.Register(attestationCa.Dispose);
         app.Use(ErrorMapping.Middleware);
         app.UseRouting();
         if (options.RateLimits.Enabled) app.UseRateLimiter();

@@ -27,6 +27,16 @@ internal static class FleetCommand
         FleetReleasesCommand.Create(),
         FleetRolloutCommand.Create(),
         FleetTicketKeyCommand.Create(),
+        FleetAttestationCaCommand.Create(),
+    };
+
+    /// <summary>`--attestation-ca`: the controller's attestation CA file (issue 19) of `serve` and `fleet attestation-ca --offline`.</summary>
+    internal static Option<string?> AttestationCa() => new("--attestation-ca")
+    {
+        Description = "Attestation CA (ECDSA PKCS#8 key and its certificate, PEM, mode 0600) that certifies attested relays' AKs, made at first " +
+                      "start if missing (default: $TABULA_FLEET_ATTESTATION_CA, else attestation-ca.pem next to the SQLite database; required " +
+                      "with PostgreSQL: the same file on every instance)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_ATTESTATION_CA"),
     };
 
     internal static Option<string> Database() => new("--db")

@@ -49,6 +49,20 @@ internal static class FleetServeCommand
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_TICKET_KEY"),
         };
         var secretsKey = FleetCommand.SecretsKey();
+        var attestation = new Option<string>("--attestation")
+        {
+            Description = "required: a relay must attest with its TPM at enrollment (EK chain, AK activation, quote, event log, allowed package) " +
+                          "or it is never put into service; optional: evidence is checked and recorded when sent (default: $TABULA_FLEET_ATTESTATION or optional)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_ATTESTATION") ?? "optional",
+        };
+        attestation.AcceptOnlyFromAmong("required", "optional");
+        var tpmRoots = new Option<string?>("--tpm-roots")
+        {
+            Description = "TPM manufacturer roots (PEM bundle) relays' EK certificates must chain to; required with --attestation required " +
+                          "(default: $TABULA_FLEET_TPM_ROOTS)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TABULA_FLEET_TPM_ROOTS"),
+        };
+        var attestationCa = FleetCommand.AttestationCa();
         var creation = new Option<string>("--account-creation")
         {
             Description = "How POST /app/v1/accounts admits customers: voucher (a code from `tabula fleet vouchers create`), " +
@@ -90,7 +104,7 @@ internal static class FleetServeCommand
         var command = new Command("serve", "Run a controller instance (several may share one PostgreSQL database).")
         {
             db, urls, tlsCert, tlsKey, v4, v6, resolvers, blocked, privateAddresses, ticketKey, secretsKey, creation, powBits, quarantine, churn, churnWindow, capacity, rateLimits, rateScale, maxConnections, perClient,
-            staffTotp, lockout,
+            staffTotp, lockout, attestation, tpmRoots, attestationCa,
         };
         command.SetAction((result, ct) => FleetCommand.Guard(async () =>
         {
@@ -110,6 +124,8 @@ internal static class FleetServeCommand
                 MaxConnections = result.GetValue(maxConnections), MaxConnectionsPerClient = result.GetValue(perClient),
                 StaffTotp = result.GetValue(staffTotp) == "optional" ? StaffTotp.Optional : StaffTotp.Required,
                 LoginLockoutThreshold = result.GetValue(lockout),
+                Attestation = result.GetValue(attestation) == "required" ? AttestationPolicy.Required : AttestationPolicy.Optional,
+                TpmRootsPath = result.GetValue(tpmRoots), AttestationCaPath = result.GetValue(attestationCa),
             }, ct);
             await app.RunAsync();
             return ExitCode.Ok;

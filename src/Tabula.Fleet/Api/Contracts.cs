@@ -41,8 +41,17 @@ public sealed record MachineView(
     string Id, string State, string? PreviousState, string WireguardPublicKey, string PackageDigest, RelayPlacement? Placement,
     long AppliedRevision, DateTimeOffset EnrolledAt, DateTimeOffset UpdatedAt, string Fingerprint,
     long? Release = null, string? MachineClass = null, long? Floor = null, bool BelowFloor = false, string? Freshness = null,
-    string? FreshnessReason = null)
+    string? FreshnessReason = null, string? Attestation = null, string? AttestationFailedStep = null, string? AttestationDetail = null,
+    string? AttestedPackageDigest = null, long? AttestedRelease = null)
 {
+    // Attestation fields (issue 19) are appended: attested|failed|absent as the latest enrollment left it, the step that failed and
+    // why, and what an attested boot measured. Null: the machine enrolled before the controller knew attestation.
+    public MachineView WithAttestation(MachineAttestation? a) => a is null ? this : this with
+    {
+        Attestation = a.Status.Name(), AttestationFailedStep = a.FailedStep, AttestationDetail = a.Detail,
+        AttestedPackageDigest = a.PackageDigest, AttestedRelease = a.Status == AttestationStatus.Attested ? a.Release : null,
+    };
+
     // Freshness fields (issue 16) are appended: release (staff-named for its package, else reported), class, the class floor,
     // below_floor, freshness (fresh|unfresh|unreported) and its reason.
     public static MachineView From(Machine m) => From(m, null);
@@ -91,7 +100,19 @@ public sealed record BridgeRelays(List<ShadowsocksView> Shadowsocks, List<RelayV
 public sealed record ShadowsocksView(int Port, string Cipher, string Protocol);
 public sealed record RelayView(
     string Hostname, string Location, bool Active, bool Owned, string Provider, string Ipv4AddrIn, string? Ipv6AddrIn,
-    bool IncludeInCountry, int Weight, string PublicKey, string PackageDigest, bool Stboot = true);
+    bool IncludeInCountry, int Weight, string PublicKey, string PackageDigest, bool Stboot = true,
+    string? AttestedPackageDigest = null, long? AttestedRelease = null, string? AkCertificate = null)
+{
+    /// <summary>With the attested fields of an <see cref="AttestationStatus.Attested"/> record; otherwise as is.</summary>
+    public RelayView WithAttestation(MachineAttestation? a) => a is { Status: AttestationStatus.Attested } ? this with
+    {
+        AttestedPackageDigest = a.PackageDigest, AttestedRelease = a.Release,
+        AkCertificate = a.AkCertificate is { } c ? Convert.ToBase64String(c) : null,
+    } : this;
+}
+// RelayView's attestation fields (issue 19) are appended and omitted when null, so the Mullvad-shaped list stays readable: the
+// package digest and release the controller verified at the relay's latest enrollment, and the AK certificate it issued (base64
+// DER, under the CA of GET /app/v1/attestation-ca). A relay that did not attest has none of them.
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
@@ -110,6 +131,7 @@ public sealed record RelayView(
 [JsonSerializable(typeof(TotpBeginResponse))]
 [JsonSerializable(typeof(CodeRequest))]
 [JsonSerializable(typeof(NonceResponse))]
+[JsonSerializable(typeof(AttestationKeys))]
 [JsonSerializable(typeof(EnrollBody))]
 [JsonSerializable(typeof(EnrollResponse))]
 [JsonSerializable(typeof(ReasonRequest))]

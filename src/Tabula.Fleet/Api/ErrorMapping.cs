@@ -23,6 +23,7 @@ public static class ErrorMapping
         FleetError.ForgedEnrollment => (401, "forged_enrollment"),
         FleetError.PoolExhausted => (409, "pool_exhausted"),
         FleetError.Unfresh => (409, "unfresh"),
+        FleetError.NotAttested => (409, "not_attested"),
         FleetError.NoCurrentRelease => (409, "no_current_release"),
         FleetError.ForgedTicketRequest => (401, "forged_ticket_request"),
         FleetError.RateLimited => (429, "rate_limited"),

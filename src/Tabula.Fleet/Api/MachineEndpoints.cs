@@ -20,7 +20,8 @@ public static class MachineEndpoints
                     : throw new FleetException(FleetError.InvalidInput, "state is awaiting, provisioned, deployed, draining or retired");
             var listed = await machines.ListMachinesAsync(filter, http.RequestAborted);
             var described = await releases.DescribeAsync(listed, http.RequestAborted);
-            return TypedResults.Ok(listed.Select(m => MachineView.From(m, described[m.Id])).ToList());
+            var attested = await machines.AttestationsAsync(http.RequestAborted);
+            return TypedResults.Ok(listed.Select(m => MachineView.From(m, described[m.Id]).WithAttestation(attested.GetValueOrDefault(m.Id))).ToList());
         });
         api.MapGet("/health", async (HttpContext http, StaffService staffService, RelayHealthBoard board) =>
         {
@@ -48,7 +49,8 @@ public static class MachineEndpoints
         {
             await Auth.StaffAsync(http, staffService, StaffRole.Viewer);
             var machine = await machines.GetMachineAsync(id, http.RequestAborted);
-            return TypedResults.Ok(MachineView.From(machine, (await releases.DescribeAsync([machine], http.RequestAborted))[machine.Id]));
+            return TypedResults.Ok(MachineView.From(machine, (await releases.DescribeAsync([machine], http.RequestAborted))[machine.Id])
+                .WithAttestation(await machines.AttestationAsync(machine.Id, http.RequestAborted)));
         });
         api.MapPost("/machines/{id}/provision", async (string id, ProvisionRequest body, HttpContext http, StaffService staffService, MachineService machines) =>
         {

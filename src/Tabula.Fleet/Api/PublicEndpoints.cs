@@ -19,6 +19,10 @@ public static class PublicEndpoints
     {
         app.MapGet("/app/v1/relays", RelayList).RequireRateLimiting(RateLimits.RelayList);
         app.MapGet("/metrics", Metrics).RequireRateLimiting(RateLimits.Public);
+        // The attestation CA (issue 19): what AK certificates in the relay list are issued under. Public, like the list.
+        app.MapGet("/app/v1/attestation-ca", (AttestationSettings attestation) => attestation.Ca is { } ca
+            ? Results.Text(ca.CertificatePem, "application/x-pem-file")
+            : throw new FleetException(FleetError.NotFound, "this fleet issues no AK certificates (no --attestation-ca)")).RequireRateLimiting(RateLimits.Public);
         app.MapGet("/", () => TypedResults.Redirect("/dashboard")).RequireRateLimiting(RateLimits.Public);
         app.MapGet("/dashboard", (HttpContext http) => DashboardAsset(http, "dashboard.html")).RequireRateLimiting(RateLimits.Public);
         // The page's script, style and the vendored chart library (issue 18): files of this assembly, so the CSP allows no
@@ -65,7 +69,8 @@ public static class PublicEndpoints
         if (!Cache.TryGetValue(machines, out var cached) || cached.Version != version)
         {
             var listed = await machines.ListMachinesAsync(null, http.RequestAborted);
-            byte[] body = JsonSerializer.SerializeToUtf8Bytes(Build(listed, pool), FleetJson.Default.RelayList);
+            var attested = await machines.AttestationsAsync(http.RequestAborted);
+            byte[] body = JsonSerializer.SerializeToUtf8Bytes(Build(listed, pool, attested), FleetJson.Default.RelayList);
             cached = new CachedList(version, body, "\"" + Convert.ToHexStringLower(SHA256.HashData(body)[..16]) + "\"");
             Cache.AddOrUpdate(machines, cached);
         }
@@ -81,7 +86,7 @@ public static class PublicEndpoints
     }
 
     /// <summary>Deployed relays are active; draining ones stay listed as inactive so clients move away.</summary>
-    internal static RelayList Build(IEnumerable<Machine> machines, AddressPool pool)
+    internal static RelayList Build(IEnumerable<Machine> machines, AddressPool pool, IReadOnlyDictionary<string, MachineAttestation>? attested = null)
     {
         var locations = new SortedDictionary<string, LocationView>(StringComparer.Ordinal);
         var relays = new List<RelayView>();
@@ -98,7 +103,8 @@ public static class PublicEndpoints
             locations[location] = new LocationView(p.Country, p.City, latitude, longitude);
             ports.Add(p.Port);
             relays.Add(new RelayView(p.Hostname, location, m.State == MachineState.Deployed, p.Owned, p.Provider, p.Ipv4AddrIn, p.Ipv6AddrIn,
-                p.IncludeInCountry, p.Weight, WireGuardPublicKey.FromBytes(m.WireGuardKey).ToBase64(), m.PackageDigest));
+                p.IncludeInCountry, p.Weight, WireGuardPublicKey.FromBytes(m.WireGuardKey).ToBase64(), m.PackageDigest)
+                .WithAttestation(attested?.GetValueOrDefault(m.Id)));
         }
         return new RelayList(locations, new WireguardRelays([.. ports.Select(p => new[] { p, p })], pool.Ipv4Gateway, pool.Ipv6Gateway, relays),
             new BridgeRelays([], []));

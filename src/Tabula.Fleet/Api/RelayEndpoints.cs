@@ -14,19 +14,26 @@ public static class RelayEndpoints
     public static void MapRelays(this IEndpointRouteBuilder app)
     {
         var relay = app.MapGroup(RelayRoutes.Prefix).RequireRateLimiting(RateLimits.Relay);
+        // The body is optional: an agent with a TPM names its EK certificate and AK (issue 19) and gets the activation challenge.
         relay.MapPost(RelayRoutes.Nonce, async (HttpContext http, EnrollmentService enrollment) =>
         {
-            var (nonce, expires) = await enrollment.NewEnrollmentNonceAsync(Auth.Bearer(http), http.RequestAborted);
-            return TypedResults.Ok(new NonceResponse(Convert.ToHexStringLower(nonce), expires));
+            AttestationKeys? keys = null;
+            if (http.Request.ContentLength is > 0 || http.Request.Headers.TransferEncoding.Count > 0)
+                keys = await http.Request.ReadFromJsonAsync(FleetJson.Default.AttestationKeys, http.RequestAborted);
+            var (nonce, expires, challenge) = await enrollment.NewEnrollmentNonceAsync(Auth.Bearer(http), keys, http.RequestAborted);
+            return TypedResults.Ok(new NonceResponse(Convert.ToHexStringLower(nonce), expires, challenge));
         }).RequireRateLimiting(RateLimits.Enrollment);
         relay.MapPost(RelayRoutes.Enroll, async (EnrollBody body, HttpContext http, EnrollmentService enrollment, Security.TicketKey ticketKey) =>
         {
             var request = new EnrollmentService.EnrollRequest(
                 Base64(body.IdentityKey, "identity_key"), KeyInput.Parse(body.WireguardPublicKey, "wireguard_public_key"),
-                body.PackageDigest ?? "", Hex(body.Nonce, "nonce"), Base64(body.Signature, "signature"), body.Freshness);
-            var (machine, token) = await enrollment.EnrollAsync(Auth.Bearer(http), request, http.RequestAborted);
-            // command_key (issue 18): the key reboot commands are signed with, the ticket key's public half.
-            return TypedResults.Ok(new EnrollResponse(machine.Id, machine.State.Name(), token, Convert.ToBase64String(ticketKey.PublicKey)));
+                body.PackageDigest ?? "", Hex(body.Nonce, "nonce"), Base64(body.Signature, "signature"), body.Freshness, body.Attestation);
+            var (machine, token, attestation) = await enrollment.EnrollAttestedAsync(Auth.Bearer(http), request, http.RequestAborted);
+            // command_key (issue 18): the key reboot commands are signed with, the ticket key's public half. attestation (issue 19):
+            // the verdict on the relay's TPM evidence, with the AK certificate when it attested.
+            return TypedResults.Ok(new EnrollResponse(machine.Id, machine.State.Name(), token, Convert.ToBase64String(ticketKey.PublicKey),
+                new AttestationOutcome(attestation.Status.Name(), attestation.FailedStep, attestation.Detail,
+                    attestation.AkCertificate is { } c ? Convert.ToBase64String(c) : null)));
         }).RequireRateLimiting(RateLimits.Enrollment);
         relay.MapGet(RelayRoutes.Peers, Peers);
         relay.MapPost(RelayRoutes.Applied, async (AppliedRequest body, HttpContext http, MachineService machines) =>

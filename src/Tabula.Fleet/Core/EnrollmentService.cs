@@ -12,7 +12,7 @@ namespace Tabula.Fleet.Core;
 /// signed enrollment itself (docs/fleet.md "Enrollment").
 /// </summary>
 public sealed class EnrollmentService(IStore store, MachineEvents machineEvents, FleetMetrics metrics, TimeProvider time,
-    TicketKey ticketKey, ILogger<EnrollmentService> logger)
+    TicketKey ticketKey, AttestationService attestation, ILogger<EnrollmentService> logger)
 {
     public async Task<string> CreateEnrollmentTokenAsync(string actor, string name, CancellationToken ct) =>
         (await CreateEnrollmentTokenAsync(actor, new EnrollmentTokenOptions(name), ct)).Token;
@@ -107,20 +107,33 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
 
     public async Task<(byte[] Nonce, DateTimeOffset Expires)> NewEnrollmentNonceAsync(string? enrollmentToken, CancellationToken ct)
     {
+        var (nonce, expires, _) = await NewEnrollmentNonceAsync(enrollmentToken, null, ct);
+        return (nonce, expires);
+    }
+
+    /// <summary>
+    /// A nonce; when the relay names its TPM keys (issue 19), with the credential-activation challenge for its AK, stored with
+    /// the nonce and answered in the enrollment.
+    /// </summary>
+    public async Task<(byte[] Nonce, DateTimeOffset Expires, CredentialChallenge? Challenge)> NewEnrollmentNonceAsync(string? enrollmentToken,
+        AttestationKeys? keys, CancellationToken ct)
+    {
         byte[] nonce = RandomNumberGenerator.GetBytes(32);
         var expires = time.GetUtcNow() + FleetLimits.EnrollmentNonceLifetime;
-        await Write(async tx =>
+        var challenge = attestation.MakeChallenge(keys, nonce, expires);
+        await store.WriteAsync(async tx =>
         {
             await RequireEnrollmentTokenAsync(tx, enrollmentToken, null);
             await tx.InsertNonceAsync(nonce, expires.ToUnixTimeMilliseconds());
+            if (challenge is { Row: var row }) await tx.InsertAttestationChallengeAsync(row);
             return 0;
         }, ct);
-        return (nonce, expires);
+        return (nonce, expires, challenge?.Wire);
     }
 
     /// <summary>An enrollment as received; <c>Freshness</c> is what the relay reports about its boot (issue 16), null from an older agent.</summary>
     public sealed record EnrollRequest(byte[] IdentityKey, byte[] WireGuardKey, string PackageDigest, byte[] Nonce, byte[] Signature,
-        FreshnessReport? Freshness = null);
+        FreshnessReport? Freshness = null, AttestationEvidence? Attestation = null);
 
     /// <summary>
     /// Enrolls a booted machine. Order matters: the token, then the nonce (consumed even if the signature
@@ -129,15 +142,26 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
     /// </summary>
     public async Task<(Machine Machine, string RelayToken)> EnrollAsync(string? enrollmentToken, EnrollRequest request, CancellationToken ct)
     {
+        var (machine, token, _) = await EnrollAttestedAsync(enrollmentToken, request, ct);
+        return (machine, token);
+    }
+
+    /// <summary><see cref="EnrollAsync"/>, with the machine's attestation record as this enrollment left it (issue 19).</summary>
+    public async Task<(Machine Machine, string RelayToken, MachineAttestation Attestation)> EnrollAttestedAsync(string? enrollmentToken,
+        EnrollRequest request, CancellationToken ct)
+    {
         if (request.IdentityKey.Length != Ed25519.PublicKeySize)
             throw new FleetException(FleetError.InvalidInput, "identity_key must be a 32-byte Ed25519 public key");
         if (!Enrollment.IsDigest(request.PackageDigest))
             throw new FleetException(FleetError.InvalidInput, "package_digest must be 64 lowercase hex characters (SHA-256)");
         string relayToken = Secrets.NewToken("tfr");
         string id = Enrollment.MachineId(request.IdentityKey);
-        bool consumed = await Write(async tx =>
+        AttestationChallenge? challenge = null;
+        bool consumed = await store.WriteAsync(async tx =>
         {
             await RequireEnrollmentTokenAsync(tx, enrollmentToken, id);
+            // The challenge goes with its nonce, whatever follows: it is answered once.
+            challenge = await tx.TakeAttestationChallengeAsync(request.Nonce);
             return await tx.ConsumeNonceAsync(request.Nonce);
         }, ct);
         if (!consumed) throw new FleetException(FleetError.ReplayedEnrollment, "the enrollment nonce is unknown, expired or already used");
@@ -146,6 +170,7 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
 
         // The whole store: the freshness check reads issued tickets and release classes in the same transaction.
         MachineFreshness? freshness = null;
+        MachineAttestation? attested = null;
         var machine = await store.WriteAsync(async tx =>
         {
             // Again, in the transaction that enrolls: a token revoked meanwhile is refused, and a single-use one is spent
@@ -163,15 +188,19 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
                 await tx.InsertMachineAsync(result, Secrets.HashToken(relayToken));
                 freshness = await TicketService.EvaluateAsync(tx, ticketKey, id, request.PackageDigest, request.Freshness);
                 await tx.SaveMachineFreshnessAsync(freshness);
-                await tx.AuditAsync("machine:" + id, "machine.enroll", id, null, "new, awaiting" + Describe(freshness));
+                attested = await AttestAsync(tx, id, request, challenge);
+                await tx.AuditAsync("machine:" + id, "machine.enroll", id, null, "new, awaiting" + Describe(freshness) + Describe(attested));
             }
             else
             {
                 freshness = await TicketService.EvaluateAsync(tx, ticketKey, id, request.PackageDigest, request.Freshness);
                 await tx.SaveMachineFreshnessAsync(freshness);
+                attested = await AttestAsync(tx, id, request, challenge);
                 // An unfresh boot (or one below its class floor) does not keep its state: it waits for staff like an unknown package.
+                // So does one that did not attest when attestation is required (issue 19).
                 bool fresh = await ReleaseService.WhyNotDeployableAsync(tx, id, request.PackageDigest) is null;
-                var (state, previous) = MachineLifecycle.OnEnrollment(existing, allowed && fresh);
+                bool mayServe = attested.Status == AttestationStatus.Attested || attestation.Policy == AttestationPolicy.Optional;
+                var (state, previous) = MachineLifecycle.OnEnrollment(existing, allowed && fresh && mayServe);
                 result = existing with
                 {
                     State = state, PreviousState = previous, WireGuardKey = request.WireGuardKey, PackageDigest = request.PackageDigest,
@@ -180,7 +209,7 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
                 await tx.UpdateMachineAsync(result);
                 await tx.SetRelayTokenAsync(id, Secrets.HashToken(relayToken));
                 await tx.AuditAsync("machine:" + id, "machine.enroll", id, null,
-                    $"{existing.State.Name()} -> {state.Name()}, package {(allowed ? "allowed" : "not allowed")}" + Describe(freshness));
+                    $"{existing.State.Name()} -> {state.Name()}, package {(allowed ? "allowed" : "not allowed")}" + Describe(freshness) + Describe(attested));
             }
             await tx.NotifyAsync("machines");
             return result;
@@ -189,8 +218,20 @@ public sealed class EnrollmentService(IStore store, MachineEvents machineEvents,
         machineEvents.Changed();
         Log.MachineEnrolled(logger, machine.Id, machine.State.Name());
         if (freshness is not null) Log.MachineFreshness(logger, machine.Id, freshness.Status.Name(), freshness.Reason);
-        return (machine, relayToken);
+        Log.MachineAttestation(logger, machine.Id, attested!.Status.Name(), attested.FailedStep, attested.Detail);
+        return (machine, relayToken, attested);
     }
+
+    /// <summary>Checks the enrollment's evidence and stores the verdict (schema 12).</summary>
+    private async Task<MachineAttestation> AttestAsync(IStoreTx tx, string id, EnrollRequest request, AttestationChallenge? challenge)
+    {
+        var (record, _) = await attestation.EvaluateAsync(tx, id, request.Nonce, request.WireGuardKey, request.PackageDigest, request.Attestation, challenge);
+        await tx.SaveMachineAttestationAsync(record);
+        return record;
+    }
+
+    private static string Describe(MachineAttestation a) =>
+        $", attestation {a.Status.Name()}" + (a.FailedStep is { } step ? $" at {step}" : "") + (a.Release > 0 ? $", attested release {a.Release}" : "");
 
     private static string Describe(MachineFreshness f) =>
         $", freshness {f.Status.Name()}" + (f.Reason is { } why ? $" ({why})" : "") + (f.Release > 0 ? $", release {f.Release}" : "");

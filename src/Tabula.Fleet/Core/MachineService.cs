@@ -11,8 +11,16 @@ namespace Tabula.Fleet.Core;
 /// Relay machines after enrollment: listing, the staff lifecycle (provision, deploy, drain, retire, …) with placement
 /// validation, relay authentication, applied-revision reports, and what a relay serves with.
 /// </summary>
-public sealed class MachineService(IStore store, MachineEvents machineEvents, RelayEgressSettings egress, ILogger<MachineService> logger)
+public sealed class MachineService(IStore store, MachineEvents machineEvents, RelayEgressSettings egress, AttestationService attestation,
+    ILogger<MachineService> logger)
 {
+    /// <summary>Each machine's attestation record by machine id (issue 19; machines that enrolled before have none).</summary>
+    public async Task<IReadOnlyDictionary<string, MachineAttestation>> AttestationsAsync(CancellationToken ct) =>
+        (await store.ReadAsync(tx => tx.ListMachineAttestationsAsync(), ct)).ToDictionary(a => a.MachineId, StringComparer.Ordinal);
+
+    public Task<MachineAttestation?> AttestationAsync(string machineId, CancellationToken ct) =>
+        store.ReadAsync(tx => tx.GetMachineAttestationAsync(machineId), ct);
+
     /// <summary>How many machines are in each state (metrics).</summary>
     public Task<IReadOnlyDictionary<MachineState, long>> CountByStateAsync(CancellationToken ct) => Read(tx => tx.CountMachinesByStateAsync(), ct);
 
@@ -46,6 +54,16 @@ public sealed class MachineService(IStore store, MachineEvents machineEvents, Re
             var current = await tx.GetMachineAsync(machineId, forUpdate: true)
                           ?? throw new FleetException(FleetError.NotFound, $"no machine \"{Truncate(machineId)}\"");
             var to = MachineLifecycle.Apply(current, action);
+            // Required attestation (issue 19): a machine whose latest enrollment did not attest is never put into service.
+            if (attestation.Policy == AttestationPolicy.Required && action is MachineLifecycle.Action.Provision or MachineLifecycle.Action.Deploy)
+            {
+                var attested = await tx.GetMachineAttestationAsync(current.Id);
+                if (attested is not { Status: AttestationStatus.Attested })
+                    throw new FleetException(FleetError.NotAttested, attested is null
+                        ? "attestation is required and this machine never attested; it must re-enroll with TPM evidence"
+                        : $"attestation is required and this machine's latest enrollment is {attested.Status.Name()}"
+                          + (attested.FailedStep is { } step ? $" at step {step}: {attested.Detail}" : $": {attested.Detail}"));
+            }
             if (action == MachineLifecycle.Action.Deploy
                 && await ReleaseService.WhyNotDeployableAsync(tx, current.Id, current.PackageDigest) is { } unfresh)
             {

@@ -38,7 +38,7 @@ public interface IStore : IAsyncDisposable
 /// (<see cref="IStaffTx"/>, <see cref="IEnrollmentTx"/>, <see cref="IMachineTx"/>, <see cref="ICustomerTx"/>, and
 /// <see cref="IPeerLogTx"/> for the peer stream), so a service can only touch its own tables.
 /// </summary>
-public interface IStoreTx : IStaffTx, IEnrollmentTx, IMachineTx, ICustomerTx, IReleaseTx, IRolloutTx, IHealthSampleTx;
+public interface IStoreTx : IStaffTx, IEnrollmentTx, IMachineTx, ICustomerTx, IReleaseTx, IRolloutTx, IHealthSampleTx, IAttestationTx;
 
 /// <summary>What every transaction offers: its time, the audit log, notifications to other instances.</summary>
 public interface ITx

@@ -224,5 +224,15 @@ internal static class PostgresSchema
         CREATE TABLE health_samples (at BIGINT NOT NULL, location TEXT NOT NULL, deployed BIGINT NOT NULL, serving BIGINT NOT NULL,
             peers BIGINT NOT NULL, connected BIGINT NOT NULL, PRIMARY KEY (at, location));
         """,
+        // 12: attestation (issue 19): the credential-activation challenge made with an enrollment nonce (the AK's name, the
+        // EK's certificate digest, SHA-256 of the secret; consumed at enrollment), and each machine's attestation as its latest
+        // enrollment left it: status, the failed step and why, the measured package and release, the issued AK certificate.
+        """
+        CREATE TABLE attestation_challenges (nonce BYTEA PRIMARY KEY, ak_name BYTEA NOT NULL, ek_sha256 BYTEA NOT NULL,
+            secret_sha256 BYTEA NOT NULL, expires_at BIGINT NOT NULL);
+        CREATE TABLE machine_attestation (machine_id TEXT PRIMARY KEY REFERENCES machines(id), status TEXT NOT NULL,
+            failed_step TEXT, detail TEXT, package_digest TEXT, release_number BIGINT NOT NULL DEFAULT 0, ak_certificate BYTEA,
+            ek_sha256 BYTEA, attested_at BIGINT NOT NULL);
+        """,
     ];
 }

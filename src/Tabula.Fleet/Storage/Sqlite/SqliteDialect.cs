@@ -245,5 +245,15 @@ internal static class SqliteSchema
         CREATE TABLE health_samples (at INTEGER NOT NULL, location TEXT NOT NULL, deployed INTEGER NOT NULL, serving INTEGER NOT NULL,
             peers INTEGER NOT NULL, connected INTEGER NOT NULL, PRIMARY KEY (at, location));
         """,
+        // 12: attestation (issue 19): the credential-activation challenge made with an enrollment nonce (the AK's name, the
+        // EK's certificate digest, SHA-256 of the secret; consumed at enrollment), and each machine's attestation as its latest
+        // enrollment left it: status, the failed step and why, the measured package and release, the issued AK certificate.
+        """
+        CREATE TABLE attestation_challenges (nonce BLOB PRIMARY KEY, ak_name BLOB NOT NULL, ek_sha256 BLOB NOT NULL,
+            secret_sha256 BLOB NOT NULL, expires_at INTEGER NOT NULL);
+        CREATE TABLE machine_attestation (machine_id TEXT PRIMARY KEY REFERENCES machines(id), status TEXT NOT NULL,
+            failed_step TEXT, detail TEXT, package_digest TEXT, release_number INTEGER NOT NULL DEFAULT 0, ak_certificate BLOB,
+            ek_sha256 BLOB, attested_at INTEGER NOT NULL);
+        """,
     ];
 }
