@@ -11,6 +11,7 @@ using Tabula.Fleet.Core;
 using Tabula.Fleet.Protocol;
 using Tabula.Fleet.Security;
 using Tabula.Fleet.Storage;
+using Tabula.Testing;
 
 // Peer stream benchmark (bench/fleet-peer-stream.sh):
 //  1. seed a SQLite fleet database with DEVICES customer keys and RELAYS deployed machines (straight SQL: an
@@ -30,9 +31,12 @@ bool postgres = instances > 1 || args.Contains("--postgres-cluster") || args.Con
 string dir = Directory.CreateTempSubdirectory("tabula-bench-").FullName;
 string db = Path.Combine(dir, "fleet.db");
 string database = "sqlite:" + db;
-if (postgres)
-    database = StringArg("--postgres") is { } given ? "postgres:" + given
-        : await ((await PostgresServer.SharedAsync()) ?? throw new InvalidOperationException("no PostgreSQL (Debian's postgresql package)")).CreateDatabaseAsync();
+if (postgres && StringArg("--postgres") is { } given)
+    database = "postgres:" + given;
+else if (postgres && OperatingSystem.IsLinux())
+    database = await ((await PostgresServer.SharedAsync()) ?? throw new InvalidOperationException("no PostgreSQL (Debian's postgresql package)")).CreateDatabaseAsync();
+else if (postgres)
+    throw new PlatformNotSupportedException("the throwaway PostgreSQL cluster runs on Linux; give --postgres CONNECTION");
 Console.WriteLine($"devices={devices} relays={relays} adds={adds} instances={instances} db={(postgres ? "postgres" : db)}");
 var total = Stopwatch.StartNew();
 
