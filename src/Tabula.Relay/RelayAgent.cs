@@ -35,6 +35,14 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
     /// Counted and enforced by the agent itself (<see cref="PeerSync"/>); past it the apply is partial and reported.
     /// </summary>
     public int PeerLimit { get; init; } = PeerCapacity.KernelMaxPeers;
+    /// <summary>
+    /// Reboots the machine through firmware (issue 18, a reboot command): on a relay reboot(2) with RB_AUTOBOOT into stboot
+    /// (<see cref="Tabula.Linux.Reboot.Restart"/>), which never returns; null: the agent does not act on reboot commands (it
+    /// still checks and answers them). Tests record the call.
+    /// </summary>
+    public Func<CancellationToken, Task>? Reboot { get; init; }
+    /// <summary>The pause before the command poll is tried again after a failure.</summary>
+    public TimeSpan CommandRetry { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
@@ -58,9 +66,17 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
     public byte[] PublicKey { get; private set; } = [];
     public string State { get; private set; } = "starting";
     public bool Serving { get; private set; }
+    /// <summary>What this boot accepted of reboot commands (issue 18): the key learned at enrollment, the last sequence, nonces.</summary>
+    public RebootCommandGuard Commands { get; } = new();
+    /// <summary>Set once a reboot command was accepted: the drain runs, then the machine reboots.</summary>
+    public RebootCommandPayload? AcceptedReboot { get; private set; }
+
+    /// <summary>The whole run's token: an accepted reboot outlives a serving loop that ends (a stream error) during its drain.</summary>
+    CancellationToken runToken;
 
     public async Task RunAsync(CancellationToken ct)
     {
+        runToken = ct;
         var privateKey = WireGuardKey.GeneratePrivateKey();
         try
         {
@@ -113,6 +129,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
                     Convert.ToHexStringLower(nonce), Convert.ToBase64String(signature), options.Freshness), ct);
                 fleet.RelayToken = reply.RelayToken;
                 MachineId = reply.MachineId;
+                LearnCommandKey(reply.CommandKey);
                 State = reply.State;
                 log.StageDone("enroll", clock.Elapsed, $"machine={reply.MachineId} state={reply.State}");
                 log.Fingerprint(reply.MachineId, Enrollment.Fingerprint(identityPublic, PublicKey), reply.State);
@@ -157,7 +174,7 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
     {
         Sync.Pools = TunnelPools.FromGateways(config.Ipv4Gateway, config.Ipv6Gateway);   // peers outside them are never installed
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        Task[] tasks = [Sync.RunAsync(stop.Token), ReportAppliedAsync(stop.Token), ReportHealthAsync(stop.Token),
+        Task[] tasks = [Sync.RunAsync(stop.Token), ReportAppliedAsync(stop.Token), ReportHealthAsync(stop.Token), CommandsAsync(stop.Token),
             Amnesia.RunAsync(options.EndpointSweepInterval, log, stop.Token), .. egress is null ? [] : new[] { EgressAsync(config, stop.Token) }];
         var first = await Task.WhenAny(tasks);
         await stop.CancelAsync();
@@ -269,4 +286,82 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
     }
 
     static long Clamp(ulong value) => (long)Math.Min(value, long.MaxValue);
+
+    /// <summary>
+    /// The key reboot commands must be signed with, from the enrollment answer. When stboot handed over a boot ticket, the key must
+    /// verify it (stboot checked it against its pinned ticket_root.pem): a controller impostor holding only the TLS key cannot
+    /// swap in its own. Without a ticket (no freshness policy) the pinned TLS connection is all there is.
+    /// </summary>
+    void LearnCommandKey(string? commandKey)
+    {
+        byte[]? key = null;
+        Tabula.Packaging.BootTicket? ticket = null;
+        try
+        {
+            if (commandKey is not null) key = Convert.FromBase64String(commandKey);
+            if (options.Freshness?.Ticket is { } t) ticket = Tabula.Packaging.BootTicket.Parse(Convert.FromBase64String(t));
+        }
+        catch (Exception e) when (e is FormatException or Tabula.Packaging.BootTicketException) { }
+        if (!Commands.Learn(key, ticket))
+            log.Note("command", key is null ? "the controller sent no command key: reboot commands are refused"
+                : "the controller's command key does not verify this boot's ticket: reboot commands are refused");
+    }
+
+    /// <summary>
+    /// Reboot commands (issue 18): long-polls the controller for this boot's command, checks it (<see cref="RebootCommandGuard"/>:
+    /// signature, machine, boot, expiry, sequence and nonce) and answers. An accepted one: keep serving for its drain period (the
+    /// controller lists the relay inactive; no connection is closed), then reboot through firmware into stboot. No shell, no SSH.
+    /// </summary>
+    async Task CommandsAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            byte[]? command;
+            try
+            {
+                command = await fleet.CommandAsync(Commands.LastSequence, ct);
+            }
+            catch (RelayException) { await Task.Delay(options.CommandRetry, time, ct); continue; }
+            catch (FleetCallException e) when (!e.NeedsEnrollment) { await Task.Delay(options.CommandRetry, time, ct); continue; }
+            if (command is null) continue;
+            RebootCommandPayload payload;
+            try
+            {
+                payload = Commands.Check(command, MachineId ?? "", PublicKey, time.GetUtcNow());
+                Commands.Accept(payload);
+            }
+            catch (RebootCommandException e)
+            {
+                log.Note("command", $"reboot command refused reason={e.Reason.Name()} detail=\"{e.Detail}\"");
+                long sequence = 0;
+                try { sequence = RebootCommand.Parse(command).Payload.Sequence; } catch (RebootCommandException) { }
+                if (sequence > 0) await AnswerAsync(sequence, false, e.Reason.Name(), ct);
+                if (e.Reason is RebootRefusal.Replayed or RebootRefusal.Machine or RebootRefusal.Boot) continue;
+                await Task.Delay(options.CommandRetry, time, ct);
+                continue;
+            }
+            AcceptedReboot = payload;
+            log.Note("command", $"reboot command accepted sequence={payload.Sequence} rollout={payload.RolloutId} target={payload.TargetSha256[..12]}… " +
+                                $"release={payload.TargetRelease} drain={payload.DrainSeconds}s");
+            await AnswerAsync(payload.Sequence, true, null, ct);
+            _ = DrainThenRebootAsync(payload, runToken);
+        }
+    }
+
+    async Task AnswerAsync(long sequence, bool accepted, string? refusal, CancellationToken ct)
+    {
+        try { await fleet.CommandAckAsync(sequence, accepted, refusal, ct); }
+        catch (Exception e) when (e is RelayException or FleetCallException) { log.Note("command", $"answer to command {sequence} not delivered: {e.Message}"); }
+    }
+
+    async Task DrainThenRebootAsync(RebootCommandPayload payload, CancellationToken ct)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(payload.DrainSeconds), time, ct);
+            log.Note("command", $"drain over after {payload.DrainSeconds}s: rebooting into stboot");
+            if (options.Reboot is { } reboot) await reboot(ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+    }
 }

@@ -61,6 +61,13 @@ public sealed class RelayMachine(RelayLog log)
             AmnesiaViolations = () => mounts.Check().Violations,
             Freshness = settings.Freshness,
             ConnectionFlush = new ConntrackFlush(),
+            // A reboot command (issue 18), after its drain: reboot(2) RB_AUTOBOOT through firmware into stboot. Never returns.
+            Reboot = _ =>
+            {
+                log.Note("command", "reboot(RB_AUTOBOOT)");
+                Tabula.Linux.Reboot.Restart();
+                return Task.CompletedTask;
+            },
             // The controller's and the provisioning server's addresses, as this machine reaches them: never for customers.
             Egress = new RelayEgressOptions(setup.Nic)
             {

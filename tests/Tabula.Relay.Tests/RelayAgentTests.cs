@@ -78,7 +78,8 @@ public sealed partial class RelayAgentTests
     const string Far = "203.0.113.10", FarName = "far.egress.test", Private = "192.168.77.1";
     const int FarPort = 8080;
 
-    static async Task<Rig> StartAsync(TimeSpan? endpointIdle = null, bool egress = false, int? peerLimit = null)
+    static async Task<Rig> StartAsync(TimeSpan? endpointIdle = null, bool egress = false, int? peerLimit = null,
+        Func<CancellationToken, Task>? reboot = null)
     {
         var files = new RelayFiles();
         var fleet = await FleetOverHttps.StartAsync(files, egress ? [Far] : null);
@@ -132,6 +133,7 @@ public sealed partial class RelayAgentTests
             Egress = egress ? new Tabula.Relay.Firewall.RelayEgressOptions(vethR) { InNamespace = work => relayNs.RunInside(work) } : null,
             EgressRetry = TimeSpan.FromMilliseconds(500),
             PeerLimit = peerLimit ?? Tabula.Fleet.Protocol.PeerCapacity.KernelMaxPeers,
+            Reboot = reboot, CommandRetry = TimeSpan.FromMilliseconds(300),
         }, log, TimeProvider.System);
         var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         return new Rig

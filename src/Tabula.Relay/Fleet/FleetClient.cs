@@ -109,6 +109,39 @@ public sealed class FleetClient : IDisposable
         CallAsync<object>("health", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Health, RelayToken,
             () => JsonContent.Create(report, RelayWireJson.Default.HealthReport), null, ct);
 
+    /// <summary>
+    /// GET /relay/v1/command?after=N (issue 18): the controller's newest reboot command for this boot above sequence
+    /// <paramref name="after"/>, as its bytes, or null when none came within the controller's long poll (204).
+    /// </summary>
+    public async Task<byte[]?> CommandAsync(long after, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(CommandPollTimeout);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{RelayRoutes.Prefix}{RelayRoutes.Command}?after={after}");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", RelayToken);
+        using var response = await SendAsync("command", request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        if (response.StatusCode == HttpStatusCode.NoContent) return null;
+        if (!response.IsSuccessStatusCode) throw await ErrorAsync("command", response, timeout.Token);
+        byte[] bytes = await ReadLimitedAsync(response, timeout.Token);
+        try
+        {
+            var reply = JsonSerializer.Deserialize(bytes, RelayWireJson.Default.CommandResponse) ?? throw new JsonException("null");
+            return Convert.FromBase64String(reply.Command);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or ArgumentNullException)
+        {
+            throw new RelayException("command", RelayFailure.BadReply, "the controller's command reply is not {\"command\": base64}");
+        }
+    }
+
+    /// <summary>The controller's long poll (25 s) plus slack.</summary>
+    static readonly TimeSpan CommandPollTimeout = TimeSpan.FromSeconds(40);
+
+    /// <summary>POST /relay/v1/command/ack: what the agent made of command <paramref name="sequence"/>.</summary>
+    public Task CommandAckAsync(long sequence, bool accepted, string? refusal, CancellationToken ct) =>
+        CallAsync<object>("command/ack", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.CommandAck, RelayToken,
+            JsonContent.Create(new CommandAckRequest(sequence, accepted, refusal), RelayWireJson.Default.CommandAckRequest), null, ct);
+
     /// <summary>Opens the peer stream from <paramref name="from"/>; the caller reads NDJSON lines until it ends.</summary>
     public async Task<Stream> OpenPeersAsync(long from, CancellationToken ct)
     {
