@@ -87,6 +87,23 @@ public sealed record TpmPublic
 
     byte[]? encoded;
 
+    /// <summary>Creates an empty public area (set the required members).</summary>
+    public TpmPublic() { }
+
+    /// <summary>
+    /// The copy <c>with</c> makes: every field but the cached encoding, so a changed copy never reports the
+    /// original's bytes or name.
+    /// </summary>
+    [System.Diagnostics.CodeAnalysis.SetsRequiredMembers]
+    private TpmPublic(TpmPublic original)
+    {
+        Type = original.Type; NameAlg = original.NameAlg; Attributes = original.Attributes; AuthPolicy = original.AuthPolicy;
+        Symmetric = original.Symmetric; SymmetricKeyBits = original.SymmetricKeyBits; SymmetricMode = original.SymmetricMode;
+        Scheme = original.Scheme; SchemeHash = original.SchemeHash; RsaKeyBits = original.RsaKeyBits;
+        RsaExponent = original.RsaExponent; RsaModulus = original.RsaModulus; Curve = original.Curve; Kdf = original.Kdf;
+        EccX = original.EccX; EccY = original.EccY;
+    }
+
     /// <summary>The marshaled TPMT_PUBLIC: the parsed bytes, or this record written out.</summary>
     public byte[] Encoded
     {

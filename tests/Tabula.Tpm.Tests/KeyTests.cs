@@ -91,6 +91,7 @@ public sealed class KeyTests(ManufacturedTpm made) : IClassFixture<ManufacturedT
             try
             {
                 Assert.Equal(TpmTemplates.AkAttributes, ak.Public.Attributes);
+                Assert.NotEqual(ak.Name, (ak.Public with { Attributes = TpmObjectAttributes.Sign }).Name); // a copy is re-encoded
                 Assert.Equal(ak.Name, tpm.ReadPublic(ak.Handle).Name);
                 tpm.PcrExtendSha256(14, SHA256.HashData("wireguard public key"u8));
                 byte[] nonce = RandomNumberGenerator.GetBytes(32);
@@ -103,9 +104,22 @@ public sealed class KeyTests(ManufacturedTpm made) : IClassFixture<ManufacturedT
                 Assert.Equal([selection], quote.Parsed.PcrSelection);
                 Assert.Equal(SHA256.HashData([.. pcrs[12], .. pcrs[13], .. pcrs[14]]), quote.Parsed.PcrDigest);
                 Assert.True(VerifyInline(ak.Public, quote), $"{template.Type} quote signature");
+                Assert.IsType<QuoteResult.Verified>(QuoteVerifier.Verify(ak.Public, quote.Attest, quote.Signature, nonce, pcrs));
+                Assert.Equal(QuoteRejection.NonceMismatch, Assert.IsType<QuoteResult.Rejected>(
+                    QuoteVerifier.Verify(ak.Public, quote.Attest, quote.Signature, new byte[32], pcrs)).Reason);
+                var otherPcrs = pcrs with { Values = new Dictionary<int, byte[]>(pcrs.Values) { [13] = new byte[32].Select(_ => (byte)1).ToArray() } };
+                Assert.Equal(QuoteRejection.PcrDigestMismatch, Assert.IsType<QuoteResult.Rejected>(
+                    QuoteVerifier.Verify(ak.Public, quote.Attest, quote.Signature, nonce, otherPcrs)).Reason);
+                var fewer = pcrs with { Values = pcrs.Values.Where(p => p.Key != 13).ToDictionary() };
+                Assert.Equal(QuoteRejection.SelectionMismatch, Assert.IsType<QuoteResult.Rejected>(
+                    QuoteVerifier.Verify(ak.Public, quote.Attest, quote.Signature, nonce, fewer)).Reason);
+                Assert.Equal(QuoteRejection.NotAnAttestationKey, Assert.IsType<QuoteResult.Rejected>(
+                    QuoteVerifier.Verify(ak.Public with { Attributes = ak.Public.Attributes & ~TpmObjectAttributes.Restricted }, quote.Attest, quote.Signature, nonce, pcrs)).Reason);
                 byte[] tampered = [.. quote.Attest];
                 tampered[^1] ^= 1;
                 Assert.False(VerifyInline(ak.Public, quote with { Attest = tampered }));
+                Assert.Equal(QuoteRejection.SignatureInvalid, Assert.IsType<QuoteResult.Rejected>(
+                    QuoteVerifier.Verify(ak.Public, tampered, quote.Signature, nonce, pcrs)).Reason);
             }
             finally { tpm.FlushContext(ak.Handle); }
         }
