@@ -117,9 +117,8 @@ public sealed class FleetClient : IDisposable
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(CommandPollTimeout);
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"{RelayRoutes.Prefix}{RelayRoutes.Command}?after={after}");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", RelayToken);
-        using var response = await SendAsync("command", request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        var (answer, _) = await SendAsync("command", HttpMethod.Get, $"{RelayRoutes.Prefix}{RelayRoutes.Command}?after={after}&wait=15", RelayToken, null, timeout.Token);
+        using var response = answer;
         if (response.StatusCode == HttpStatusCode.NoContent) return null;
         if (!response.IsSuccessStatusCode) throw await ErrorAsync("command", response, timeout.Token);
         byte[] bytes = await ReadLimitedAsync(response, timeout.Token);
@@ -140,7 +139,7 @@ public sealed class FleetClient : IDisposable
     /// <summary>POST /relay/v1/command/ack: what the agent made of command <paramref name="sequence"/>.</summary>
     public Task CommandAckAsync(long sequence, bool accepted, string? refusal, CancellationToken ct) =>
         CallAsync<object>("command/ack", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.CommandAck, RelayToken,
-            JsonContent.Create(new CommandAckRequest(sequence, accepted, refusal), RelayWireJson.Default.CommandAckRequest), null, ct);
+            () => JsonContent.Create(new CommandAckRequest(sequence, accepted, refusal), RelayWireJson.Default.CommandAckRequest), null, ct);
 
     /// <summary>Opens the peer stream from <paramref name="from"/>; the caller reads NDJSON lines until it ends.</summary>
     public async Task<Stream> OpenPeersAsync(long from, CancellationToken ct)
