@@ -30,7 +30,7 @@ public sealed class RolloutDashboardTests(SqliteFleetFixture fleet) : IClassFixt
         await page.ClickAsync("#rollout-start");
         await dashboard.AnswerDialogAsync("roll release 2 out", new Dictionary<string, string>
         {
-            ["channel"] = "stable", ["digest"] = next, ["canary"] = "1", ["batch"] = "2", ["drain_seconds"] = "1", ["per_location_min"] = "0",
+            ["channel"] = "stable", ["digest"] = next, ["canary"] = "1", ["batch"] = "2", ["drain_seconds"] = "3", ["per_location_min"] = "0",
         }, destructive: true);
         var view = page.Locator("#rollout");
         await Assertions.Expect(view).ToHaveAttributeAsync("data-state", "running");
