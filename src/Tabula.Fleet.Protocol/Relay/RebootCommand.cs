@@ -165,23 +165,13 @@ public sealed class RebootCommand
     public RebootCommandPayload Payload { get; }
 
     /// <summary>The signed message: <see cref="SignaturePrefix"/> || payload bytes.</summary>
-    public static byte[] Message(ReadOnlySpan<byte> payloadBytes) => [.. SignaturePrefix, .. payloadBytes];
+    public static byte[] Message(ReadOnlySpan<byte> payloadBytes) => SignedEnvelope.Message(SignaturePrefix, payloadBytes);
 
     /// <summary>A command's bytes: <paramref name="payload"/> signed with the 32-byte key seed.</summary>
     public static byte[] Sign(RebootCommandPayload payload, ReadOnlySpan<byte> privateKey)
     {
         ArgumentNullException.ThrowIfNull(payload);
-        byte[] payloadJson = payload.ToJson();
-        byte[] sig = Ed25519.Sign(privateKey, Message(payloadJson));
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteBase64String("payload", payloadJson);
-            writer.WriteBase64String("signature", sig);
-            writer.WriteEndObject();
-        }
-        return buffer.WrittenSpan.ToArray();
+        return SignedEnvelope.Sign(SignaturePrefix, payload.ToJson(), privateKey);
     }
 
     /// <summary>Parses a command and its payload; throws <see cref="RebootCommandException"/> (never anything else for bad input).</summary>
@@ -206,7 +196,7 @@ public sealed class RebootCommand
 
     /// <summary>True iff signed by <paramref name="commandKey"/> (32-byte Ed25519 public key).</summary>
     public bool VerifySignature(ReadOnlySpan<byte> commandKey) =>
-        commandKey.Length == Ed25519.PublicKeySize && Ed25519.Verify(commandKey, Message(payloadBytes), signature);
+        SignedEnvelope.Verify(SignaturePrefix, payloadBytes, signature, commandKey);
 }
 
 /// <summary>

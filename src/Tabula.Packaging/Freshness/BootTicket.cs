@@ -125,25 +125,16 @@ public sealed class BootTicket
     public ReadOnlySpan<byte> Bytes => bytes;
 
     /// <summary>The signed message: <see cref="SignaturePrefix"/> || payload bytes.</summary>
-    public static byte[] Message(ReadOnlySpan<byte> payloadBytes) => [.. SignaturePrefix, .. payloadBytes];
+    public static byte[] Message(ReadOnlySpan<byte> payloadBytes) => SignedEnvelope.Message(SignaturePrefix, payloadBytes);
 
     /// <summary>A ticket's bytes: <paramref name="payload"/> signed with the 32-byte ticket key seed.</summary>
     public static byte[] Sign(BootTicketPayload payload, ReadOnlySpan<byte> ticketPrivateKey)
     {
         ArgumentNullException.ThrowIfNull(payload);
-        byte[] payloadJson = payload.ToJson();
-        byte[] sig = Ed25519.Sign(ticketPrivateKey, Message(payloadJson));
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteBase64String("payload", payloadJson);
-            writer.WriteBase64String("signature", sig);
-            writer.WriteEndObject();
-        }
-        if (buffer.WrittenCount > Limits.MaxBootTicketBytes)
-            throw new ArgumentException($"the ticket would be {buffer.WrittenCount} bytes, over the limit of {Limits.MaxBootTicketBytes}");
-        return buffer.WrittenSpan.ToArray();
+        byte[] ticket = SignedEnvelope.Sign(SignaturePrefix, payload.ToJson(), ticketPrivateKey);
+        if (ticket.Length > Limits.MaxBootTicketBytes)
+            throw new ArgumentException($"the ticket would be {ticket.Length} bytes, over the limit of {Limits.MaxBootTicketBytes}");
+        return ticket;
     }
 
     /// <summary>Parses a ticket and its payload; throws <see cref="BootTicketException"/> (never anything else for bad input).</summary>
@@ -169,7 +160,7 @@ public sealed class BootTicket
 
     /// <summary>True iff the ticket is signed by <paramref name="ticketRootPublic"/> (the 32-byte key of ticket_root.pem).</summary>
     public bool VerifySignature(ReadOnlySpan<byte> ticketRootPublic) =>
-        Ed25519.Verify(ticketRootPublic, Message(payloadBytes), signature);
+        SignedEnvelope.Verify(SignaturePrefix, payloadBytes, signature, ticketRootPublic);
 
     /// <summary><see cref="VerifySignature"/>, throwing <see cref="TicketError.BadSignature"/> when it fails.</summary>
     public void EnsureSignedBy(ReadOnlySpan<byte> ticketRootPublic)
