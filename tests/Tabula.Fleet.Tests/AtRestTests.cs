@@ -314,16 +314,9 @@ public abstract class AtRestTests
 
 public sealed class SqliteAtRestTests : AtRestTests, IDisposable
 {
-    private readonly string dir = Directory.CreateTempSubdirectory("tabula-fleet-at-rest-").FullName;
-    private int databases;
+    private readonly SqliteDatabases databases = new("at-rest");
 
-    protected override Task<string?> DatabaseAsync()
-    {
-        // One folder per database: the default key file is per folder.
-        string folder = Path.Combine(dir, $"db{Interlocked.Increment(ref databases)}");
-        Directory.CreateDirectory(folder);
-        return Task.FromResult<string?>("sqlite:" + Path.Combine(folder, "fleet.db"));
-    }
+    protected override Task<string?> DatabaseAsync() => databases.NextAsync();   // one folder per database: the default key file is per folder
 
     [Fact]
     public async Task The_database_its_WAL_SHM_and_journal_and_the_key_are_created_0600()
@@ -357,16 +350,11 @@ public sealed class SqliteAtRestTests : AtRestTests, IDisposable
         await tx.RollbackAsync();
     }
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => databases.Dispose();
 }
 
 [Collection(PostgresCollection.Name)]
 public sealed class PostgresAtRestTests : AtRestTests
 {
-    protected override async Task<string?> DatabaseAsync() =>
-        await PostgresServer.SharedAsync() is { } server ? await server.CreateDatabaseAsync() : null;
+    protected override Task<string?> DatabaseAsync() => PostgresDatabases.NextAsync();
 }

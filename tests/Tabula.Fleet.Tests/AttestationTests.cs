@@ -226,15 +226,15 @@ public abstract class AttestationTests : IAsyncLifetime
     }
 }
 
-public sealed class SqliteAttestationTests : AttestationTests
+public sealed class SqliteAttestationTests : AttestationTests, IDisposable
 {
-    readonly string dir = Directory.CreateTempSubdirectory("tabula-fleet-attest-db-").FullName;
-    protected override Task<string?> DatabaseAsync() => Task.FromResult<string?>("sqlite:" + Path.Combine(dir, "fleet.db"));
+    private readonly SqliteDatabases databases = new("attest-db");
+    protected override Task<string?> DatabaseAsync() => databases.NextAsync();
+    public void Dispose() => databases.Dispose();
 }
 
 [Collection(PostgresCollection.Name)]
 public sealed class PostgresAttestationTests : AttestationTests
 {
-    protected override async Task<string?> DatabaseAsync() =>
-        await PostgresServer.SharedAsync() is { } server ? await server.CreateDatabaseAsync() : null;
+    protected override Task<string?> DatabaseAsync() => PostgresDatabases.NextAsync();
 }

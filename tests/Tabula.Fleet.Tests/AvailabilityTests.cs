@@ -451,22 +451,15 @@ public abstract class AvailabilityTests
 
 public sealed class SqliteAvailabilityTests : AvailabilityTests, IDisposable
 {
-    private readonly string dir = Directory.CreateTempSubdirectory("tabula-fleet-avail-").FullName;
-    private int databases;
+    private readonly SqliteDatabases databases = new("avail");
 
-    protected override Task<string?> DatabaseAsync() =>
-        Task.FromResult<string?>("sqlite:" + Path.Combine(dir, $"fleet{Interlocked.Increment(ref databases)}.db"));
+    protected override Task<string?> DatabaseAsync() => databases.NextAsync();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => databases.Dispose();
 }
 
 [Collection(PostgresCollection.Name)]
 public sealed class PostgresAvailabilityTests : AvailabilityTests
 {
-    protected override async Task<string?> DatabaseAsync() =>
-        await PostgresServer.SharedAsync() is { } server ? await server.CreateDatabaseAsync() : null;
+    protected override Task<string?> DatabaseAsync() => PostgresDatabases.NextAsync();
 }

@@ -115,20 +115,15 @@ public abstract class HealthSampleTests
 
 public sealed class SqliteHealthSampleTests : HealthSampleTests, IDisposable
 {
-    private readonly string dir = Directory.CreateTempSubdirectory("tabula-fleet-samples-").FullName;
+    private readonly SqliteDatabases databases = new("samples");
 
-    protected override Task<string?> DatabaseAsync() => Task.FromResult<string?>("sqlite:" + Path.Combine(dir, "fleet.db"));
+    protected override Task<string?> DatabaseAsync() => databases.NextAsync();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => databases.Dispose();
 }
 
 [Collection(PostgresCollection.Name)]
 public sealed class PostgresHealthSampleTests : HealthSampleTests
 {
-    protected override async Task<string?> DatabaseAsync() =>
-        await PostgresServer.SharedAsync() is { } server ? await server.CreateDatabaseAsync() : null;
+    protected override Task<string?> DatabaseAsync() => PostgresDatabases.NextAsync();
 }

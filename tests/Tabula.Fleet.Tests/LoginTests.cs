@@ -340,19 +340,13 @@ public abstract class LoginTests(ITestOutputHelper output)
 
 public sealed class SqliteLoginTests(ITestOutputHelper output) : LoginTests(output), IDisposable
 {
-    private readonly string dir = Directory.CreateTempSubdirectory("tabula-fleet-login-").FullName;
-    private int databases;
+    private readonly SqliteDatabases databases = new("login");
 
     protected override bool SeveralInstances => false;
 
-    protected override Task<string?> DatabaseAsync() =>
-        Task.FromResult<string?>("sqlite:" + Path.Combine(dir, $"fleet{Interlocked.Increment(ref databases)}.db"));
+    protected override Task<string?> DatabaseAsync() => databases.NextAsync();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => databases.Dispose();
 }
 
 /// <summary>The same attacks on PostgreSQL with two controller instances on one database.</summary>
@@ -361,6 +355,5 @@ public sealed class PostgresLoginTests(ITestOutputHelper output) : LoginTests(ou
 {
     protected override bool SeveralInstances => true;
 
-    protected override async Task<string?> DatabaseAsync() =>
-        await PostgresServer.SharedAsync() is { } server ? await server.CreateDatabaseAsync() : null;
+    protected override Task<string?> DatabaseAsync() => PostgresDatabases.NextAsync();
 }

@@ -88,20 +88,15 @@ public abstract class TicketPruningTests
 
 public sealed class SqliteTicketPruningTests : TicketPruningTests, IDisposable
 {
-    private readonly string dir = Directory.CreateTempSubdirectory("tabula-fleet-tickets-").FullName;
+    private readonly SqliteDatabases databases = new("tickets");
 
-    protected override Task<string?> DatabaseAsync() => Task.FromResult<string?>("sqlite:" + Path.Combine(dir, "fleet.db"));
+    protected override Task<string?> DatabaseAsync() => databases.NextAsync();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => databases.Dispose();
 }
 
 [Collection(PostgresCollection.Name)]
 public sealed class PostgresTicketPruningTests : TicketPruningTests
 {
-    protected override async Task<string?> DatabaseAsync() =>
-        await PostgresServer.SharedAsync() is { } server ? await server.CreateDatabaseAsync() : null;
+    protected override Task<string?> DatabaseAsync() => PostgresDatabases.NextAsync();
 }

@@ -411,25 +411,18 @@ public abstract class TokenTests
 
 public sealed class SqliteTokenTests : TokenTests, IDisposable
 {
-    private readonly string dir = Directory.CreateTempSubdirectory("tabula-fleet-tokens-").FullName;
-    private int databases;
+    private readonly SqliteDatabases databases = new("tokens");
 
-    protected override Task<string?> DatabaseAsync() =>
-        Task.FromResult<string?>("sqlite:" + Path.Combine(dir, $"fleet{Interlocked.Increment(ref databases)}.db"));
+    protected override Task<string?> DatabaseAsync() => databases.NextAsync();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => databases.Dispose();
 }
 
 /// <summary>The same attacks on PostgreSQL, plus those that need several connections or instances at once.</summary>
 [Collection(PostgresCollection.Name)]
 public sealed class PostgresTokenTests : TokenTests
 {
-    protected override async Task<string?> DatabaseAsync() =>
-        await PostgresServer.SharedAsync() is { } server ? await server.CreateDatabaseAsync() : null;
+    protected override Task<string?> DatabaseAsync() => PostgresDatabases.NextAsync();
 
     [Fact]
     public async Task Two_concurrent_enrollments_with_one_single_use_token_exactly_one_succeeds()

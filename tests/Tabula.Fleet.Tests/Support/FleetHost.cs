@@ -196,8 +196,7 @@ public sealed class SqliteFleetFixture : FleetFixture
 
 public sealed class PostgresFleetFixture : FleetFixture
 {
-    protected override async Task<string?> DatabaseAsync() =>
-        await PostgresServer.SharedAsync() is { } server ? await server.CreateDatabaseAsync() : null;
+    protected override Task<string?> DatabaseAsync() => PostgresDatabases.NextAsync();
 }
 
 public static class Http
