@@ -6,13 +6,16 @@ using System.Net.Sockets;
 namespace Tabula.Qemu;
 
 /// <summary>
-/// One software TPM 2.0 (swtpm, Debian packages swtpm and swtpm-tools) for one machine. <see cref="Manufacture"/> makes
-/// its state once, as a TPM vendor would: an RSA and an ECC endorsement key with EK certificates and a platform
-/// certificate issued by a <see cref="TpmManufacturer"/>, the SHA-256 PCR bank active. <see cref="StartForQemu"/> runs it
-/// on a control socket for QEMU's <c>-tpmdev emulator</c> (it ends when QEMU closes the socket);
-/// <see cref="StartServer"/> runs it on loopback TCP ports for a host-side client (tpm2-tools'
-/// <c>--tcti swtpm:host=127.0.0.1,port=P</c>). <see cref="Dispose"/> kills the process and removes the socket; the state
-/// directory belongs to the caller (it is the TPM: deleting it is throwing the chip away).
+/// One software TPM 2.0 (swtpm, Debian packages swtpm and swtpm-tools) for one machine: the repository's one owner of
+/// swtpm (the lab's relays, the QEMU tests, and the TPM, attestation and boot tests all start theirs here).
+/// <see cref="Manufacture"/> makes its state once, as a TPM vendor would: an RSA and an ECC endorsement key with EK
+/// certificates and a platform certificate issued by a <see cref="TpmManufacturer"/>, the SHA-256 PCR bank active.
+/// <see cref="StartForQemu"/> runs it on a control socket for QEMU's <c>-tpmdev emulator</c> (it ends when QEMU closes
+/// the socket); <see cref="StartServer(string, string, bool)"/> runs it on loopback TCP ports for a host-side client
+/// (tpm2-tools' <c>--tcti swtpm:host=127.0.0.1,port=P</c>, or raw commands on <see cref="Port"/>), started
+/// (TPM2_Startup(CLEAR), as firmware would) or only powered. <see cref="Dispose"/> kills the process and removes the
+/// socket; a state directory passed in belongs to the caller (it is the TPM: deleting it is throwing the chip away),
+/// the temporary one <see cref="StartServer(bool)"/> makes is removed.
 /// </summary>
 public sealed class Swtpm : IDisposable
 {
@@ -24,14 +27,19 @@ public sealed class Swtpm : IDisposable
 
     readonly Process process;
     readonly string? socket;
+    string? ownedDirectory;
 
-    Swtpm(Process process, string? socket, int? port, string log)
+    Swtpm(Process process, string? socket, int? port, string stateDirectory, string log)
     {
         this.process = process;
         this.socket = socket;
         Port = port;
+        StateDirectory = stateDirectory;
         Log = log;
     }
+
+    /// <summary>The directory holding the TPM's state (its NVRAM: seeds, EK certificates, PCR banks' configuration).</summary>
+    public string StateDirectory { get; }
 
     /// <summary>The data (command) port on 127.0.0.1 for a server-mode swtpm (the control port is one above), else null.</summary>
     public int? Port { get; }
@@ -95,48 +103,77 @@ public sealed class Swtpm : IDisposable
         File.Delete(controlSocket);
         var process = Launch(["socket", "--tpm2", "--tpmstate", $"dir={stateDirectory}", "--ctrl", $"type=unixio,path={controlSocket}",
             "--terminate", "--log", $"file={log},level=1"]);
-        var swtpm = new Swtpm(process, controlSocket, null, log);
-        swtpm.WaitUntil(() => File.Exists(controlSocket), $"control socket {controlSocket}");
-        return swtpm;
+        var swtpm = new Swtpm(process, controlSocket, null, stateDirectory, log);
+        return swtpm.WaitUntil(() => File.Exists(controlSocket), $"control socket {controlSocket}") is { } failed
+            ? throw failed.Failure : swtpm;
     }
 
-    /// <summary>Starts swtpm on 127.0.0.1 (a free port for commands, the next for control), the TPM started
-    /// (<c>--flags startup-clear</c>), for host-side clients. Returns once it accepts connections.</summary>
-    public static Swtpm StartServer(string stateDirectory, string log)
+    /// <summary>Starts swtpm on 127.0.0.1 (a free port for commands, the next for control) for host-side clients, on the
+    /// state in <paramref name="stateDirectory"/> (made by <see cref="Manufacture"/>, or empty for a new TPM with no EK
+    /// certificate). With <paramref name="startup"/> swtpm runs TPM2_Startup(CLEAR) itself, as firmware would; without,
+    /// the TPM is powered but not started (commands answer TPM_RC_INITIALIZE until a TPM2_Startup). Returns once it
+    /// accepts connections.</summary>
+    public static Swtpm StartServer(string stateDirectory, string log, bool startup = true) =>
+        StartServer(stateDirectory, log, startup, ownedDirectory: null);
+
+    /// <summary>Starts a new TPM (no EK certificate) as <see cref="StartServer(string, string, bool)"/> does, its state
+    /// and log in a temporary directory that <see cref="Dispose"/> removes.</summary>
+    public static Swtpm StartServer(bool startup = true)
+    {
+        string directory = Directory.CreateTempSubdirectory("tabula-swtpm-").FullName;
+        try
+        {
+            string state = Path.Combine(directory, "state");
+            Directory.CreateDirectory(state);
+            return StartServer(state, Path.Combine(directory, "swtpm.log"), startup, directory);
+        }
+        catch
+        {
+            Directory.Delete(directory, recursive: true);
+            throw;
+        }
+    }
+
+    static Swtpm StartServer(string stateDirectory, string log, bool startup, string? ownedDirectory)
     {
         for (int attempt = 0; ; attempt++)
         {
             int port = FreePortPair();
             string p = port.ToString(CultureInfo.InvariantCulture), c = (port + 1).ToString(CultureInfo.InvariantCulture);
             var process = Launch(["socket", "--tpm2", "--tpmstate", $"dir={stateDirectory}", "--server", $"type=tcp,port={p},bindaddr=127.0.0.1",
-                "--ctrl", $"type=tcp,port={c},bindaddr=127.0.0.1", "--flags", "startup-clear", "--log", $"file={log},level=1"]);
-            var swtpm = new Swtpm(process, null, port, log);
-            try
+                "--ctrl", $"type=tcp,port={c},bindaddr=127.0.0.1", "--flags", startup ? "not-need-init,startup-clear" : "not-need-init",
+                "--log", $"file={log},level=1"]);
+            var swtpm = new Swtpm(process, null, port, stateDirectory, log);
+            // The control port: a probe of the command port would take its one client slot from the first command.
+            if (swtpm.WaitUntil(() => Accepts(port + 1), $"127.0.0.1:{c}") is not { } failed)
             {
-                swtpm.WaitUntil(() => Accepts(port), $"127.0.0.1:{p}");
+                swtpm.ownedDirectory = ownedDirectory;
                 return swtpm;
             }
-            catch (QemuException) when (attempt < 3 && process.HasExited)
-            {
-                swtpm.Dispose();   // the port was taken between the probe and the bind: try another
-            }
+            if (!failed.Exited || attempt == 3)
+                throw failed.Failure;
+            // it exited: the port was taken between the probe and the bind, so try another
         }
     }
 
-    void WaitUntil(Func<bool> ready, string what)
+    /// <summary>Waits (20 s at most) until <paramref name="ready"/>. If swtpm exits or the time runs out it is disposed
+    /// and the reason returned, with whether it exited (then a retry on another port may help); null when ready.</summary>
+    (QemuException Failure, bool Exited)? WaitUntil(Func<bool> ready, string what)
     {
         var deadline = Stopwatch.StartNew();
         while (!ready())
         {
-            if (process.HasExited || deadline.Elapsed > TimeSpan.FromSeconds(20))
+            bool exited = process.HasExited;
+            if (exited || deadline.Elapsed > TimeSpan.FromSeconds(20))
             {
                 string log = File.Exists(Log) ? File.ReadAllText(Log).Trim() : "";
-                string stderr = process.HasExited ? process.StandardError.ReadToEnd().Trim() : "";
+                string stderr = exited ? process.StandardError.ReadToEnd().Trim() : "";
                 Dispose();
-                throw new QemuException(QemuFailure.StartFailed, $"swtpm did not open {what}: {stderr} {log}");
+                return (new QemuException(QemuFailure.StartFailed, $"swtpm did not open {what}: {stderr} {log}"), exited);
             }
             Thread.Sleep(20);
         }
+        return null;
     }
 
     static bool Accepts(int port)
@@ -204,7 +241,8 @@ public sealed class Swtpm : IDisposable
             .Concat(["/usr/local/bin", "/usr/bin", "/bin"]).Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists)
         ?? throw new QemuException(QemuFailure.Missing, $"{name} is missing (package {package})");
 
-    /// <summary>Kills swtpm (if it still runs) and removes its control socket.</summary>
+    /// <summary>Kills swtpm (if it still runs) and removes its control socket, and the temporary directory
+    /// <see cref="StartServer(bool)"/> made.</summary>
     public void Dispose()
     {
         try
@@ -219,5 +257,7 @@ public sealed class Swtpm : IDisposable
         process.Dispose();
         if (socket is not null)
             File.Delete(socket);
+        if (ownedDirectory is not null)
+            try { Directory.Delete(ownedDirectory, recursive: true); } catch (IOException) { }
     }
 }

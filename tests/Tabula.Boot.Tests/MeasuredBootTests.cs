@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Tabula.Boot.States;
 using Tabula.Packaging;
+using Tabula.Qemu;
 using Tabula.Testing;
 using Tabula.Testing.Packages;
 using Tabula.Tpm.Measurements;
@@ -11,7 +12,7 @@ namespace Tabula.Boot.Tests;
 
 /// <summary>
 /// Measured boot (issue 19): the whole machine on the host up to the kexec call, measuring into a real swtpm
-/// (Tabula.Testing.Swtpm); tpm2-tools reads the PCRs independently and they must be what the handed-over event log
+/// (Tabula.Qemu.Swtpm, started on loopback); tpm2-tools reads the PCRs independently and they must be what the handed-over event log
 /// replays to.
 /// </summary>
 public sealed partial class MeasuredBootTests : IDisposable
@@ -56,7 +57,7 @@ public sealed partial class MeasuredBootTests : IDisposable
     public void Required_measured_boot_extends_pcrs_12_13_14_and_the_handed_over_log_replays_to_what_tpm2_tools_reads()
     {
         Policy(MeasuredBootMode.Required);
-        using var swtpm = Swtpm.Start();
+        using var swtpm = Swtpm.StartServer();
         machine.OpenTpm = swtpm.Open;
 
         var outcome = Assert.IsType<BootOutcome.Kexecuted>(machine.Run());

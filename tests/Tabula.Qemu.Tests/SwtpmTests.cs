@@ -63,6 +63,20 @@ public sealed class SwtpmTests : IDisposable
         Assert.False(foreign.Build(ekCert));
     }
 
+    [ToolsFact("swtpm", "tpm2_pcrread")]
+    public void A_new_server_tpm_lives_in_a_temporary_directory_removed_with_it()
+    {
+        string state;
+        using (var swtpm = Swtpm.StartServer())
+        {
+            state = swtpm.StateDirectory;
+            Assert.True(Directory.Exists(state));
+            string pcrs = Prerequisites.Run("tpm2_pcrread", "--tcti", swtpm.Tcti, "sha256:12");   // started: it answers
+            Assert.Contains(": 0x" + new string('0', 64), pcrs, StringComparison.Ordinal);
+        }
+        Assert.False(Directory.Exists(Path.GetDirectoryName(state)), "the temporary TPM's directory outlived it");
+    }
+
     [GuestKernelFact(needsRoot: false, "qemu-system-x86_64", "busybox", "swtpm", "swtpm_setup", "swtpm_localca")]
     public void A_guest_with_an_swtpm_sees_a_tpm_2_0_and_swtpm_ends_with_qemu()
     {

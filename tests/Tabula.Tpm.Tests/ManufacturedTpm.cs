@@ -1,8 +1,6 @@
 using System.Security.Cryptography;
 using Tabula.Qemu;
 using Tabula.Testing;
-using QemuSwtpm = Tabula.Qemu.Swtpm;
-using TestSwtpm = Tabula.Testing.Swtpm;
 
 namespace Tabula.Tpm.Tests;
 
@@ -14,7 +12,7 @@ namespace Tabula.Tpm.Tests;
 public sealed class ManufacturedTpm : IDisposable
 {
     readonly string dir = Directory.CreateTempSubdirectory("tabula-tpm-made-").FullName;
-    readonly Lazy<(TpmManufacturer Manufacturer, TestSwtpm Swtpm)> made;
+    readonly Lazy<(TpmManufacturer Manufacturer, Swtpm Swtpm)> made;
 
     public ManufacturedTpm()
     {
@@ -22,14 +20,14 @@ public sealed class ManufacturedTpm : IDisposable
         {
             var manufacturer = TpmManufacturer.OpenOrCreate(Path.Combine(dir, "ca"));
             string state = Path.Combine(dir, "state");
-            QemuSwtpm.Manufacture(state, manufacturer);
-            return (manufacturer, TestSwtpm.Start(stateDirectory: state));
+            Swtpm.Manufacture(state, manufacturer);
+            return (manufacturer, Swtpm.StartServer(state, Path.Combine(dir, "swtpm.log")));
         });
     }
 
     public TpmManufacturer Manufacturer => made.Value.Manufacturer;
 
-    public TestSwtpm Swtpm => made.Value.Swtpm;
+    public Swtpm Swtpm => made.Value.Swtpm;
 
     public string Scratch(string name) => Path.Combine(dir, name);
 

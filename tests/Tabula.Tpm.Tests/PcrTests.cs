@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Tabula.Qemu;
 using Tabula.Testing;
 using Tabula.Tpm;
 
@@ -12,7 +13,7 @@ public sealed class PcrTests
     [ToolsFact("swtpm")]
     public void Startup_starts_a_powered_tpm_once()
     {
-        using var swtpm = Swtpm.Start(startup: false);
+        using var swtpm = Swtpm.StartServer(startup: false);
         using var tpm = swtpm.Open();
         var refused = Assert.Throws<TpmErrorException>(() => tpm.PcrRead(TpmAlgorithm.Sha256, 0));
         Assert.Equal(TpmRc.Initialize, refused.Code.Base);
@@ -26,7 +27,7 @@ public sealed class PcrTests
     [ToolsFact("swtpm", "tpm2_pcrread")]
     public void Extend_then_read_gives_the_hash_chain_and_tpm2_pcrread_agrees()
     {
-        using var swtpm = Swtpm.Start();
+        using var swtpm = Swtpm.StartServer();
         using var tpm = swtpm.Open();
         byte[] first = SHA256.HashData("package archive"u8), second = SHA256.HashData("descriptor"u8);
         tpm.PcrExtendSha256(12, first);
@@ -47,7 +48,7 @@ public sealed class PcrTests
     [ToolsFact("swtpm", "tpm2_pcrextend", "tpm2_pcrread")]
     public void Reading_all_24_pcrs_takes_several_reads_and_matches_tpm2_tools()
     {
-        using var swtpm = Swtpm.Start();
+        using var swtpm = Swtpm.StartServer();
         byte[] digest = SHA256.HashData("tpm2-tools"u8);
         swtpm.Tools("tpm2_pcrextend", $"23:sha256={Convert.ToHexStringLower(digest)}");
         var recording = new RecordingTransport(swtpm.Connect());
@@ -66,7 +67,7 @@ public sealed class PcrTests
     [ToolsFact("swtpm")]
     public void Extend_with_a_wrong_password_is_bad_auth_in_session_1()
     {
-        using var swtpm = Swtpm.Start();
+        using var swtpm = Swtpm.StartServer();
         using var transport = swtpm.Connect();
         var buffer = new byte[TpmLimits.MaxMessageBytes];
         var w = Tpm2.Begin(buffer, TpmCommandCode.PcrExtend, sessions: true);
@@ -89,7 +90,7 @@ public sealed class PcrTests
     [ToolsFact("swtpm")]
     public void A_selection_the_tpm_refuses_names_the_parameter()
     {
-        using var swtpm = Swtpm.Start();
+        using var swtpm = Swtpm.StartServer();
         using var tpm = swtpm.Open();
         // sizeofSelect 4 asks for PCR 31, which the TPM does not have.
         var e = Assert.Throws<TpmErrorException>(() => tpm.PcrReadOnce(PcrSelection.Of(TpmAlgorithm.Sha256, 23, 31)));
