@@ -143,7 +143,8 @@ public static class FleetLimits
     public static readonly TimeSpan RolloutLease = TimeSpan.FromSeconds(15);
     /// <summary>How often the engine looks at open rollouts when nothing changed (it also wakes at every machine change).</summary>
     public static readonly TimeSpan RolloutTick = TimeSpan.FromSeconds(1);
-    /// <summary>A reboot command must reach its relay within this (its expires_at); it is issued again only by a new rollout.</summary>
+    /// <summary>A reboot command must reach its relay within this (its expires_at); one that expired untaken is signed again (new
+    /// sequence and nonce) until the machine's deadline (<see cref="FleetOptions.RebootCommandLifetime"/> changes it).</summary>
     public static readonly TimeSpan RebootCommandLifetime = TimeSpan.FromMinutes(2);
     /// <summary>How long GET /relay/v1/command waits for a command before answering 204.</summary>
     public static readonly TimeSpan RebootCommandPoll = TimeSpan.FromSeconds(25);

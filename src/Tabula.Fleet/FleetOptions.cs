@@ -110,6 +110,9 @@ public sealed record FleetOptions
     /// <summary>Connections one client address (an IPv6 /64) may hold at once; more are closed at once.</summary>
     public int MaxConnectionsPerClient { get; init; } = FleetLimits.DefaultMaxConnectionsPerClient;
 
+    /// <summary>How long a rollout's reboot command is valid (its expires_at); one its relay did not take in time is signed again.</summary>
+    public TimeSpan RebootCommandLifetime { get; init; } = FleetLimits.RebootCommandLifetime;
+
     /// <summary>Minimum log level for Tabula's own messages.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Information;
 }

@@ -126,6 +126,7 @@ public static class FleetServer
         builder.Services.AddSingleton<ReleaseService>();
         builder.Services.AddSingleton<TicketService>();
         builder.Services.AddSingleton<PeerStream>();
+        builder.Services.AddSingleton(new RolloutSettings(options.RebootCommandLifetime > TimeSpan.Zero ? options.RebootCommandLifetime : FleetLimits.RebootCommandLifetime));
         builder.Services.AddSingleton<RolloutService>();
         builder.Services.AddHostedService<Background>();
         builder.Services.AddHostedService<RolloutEngine>();

@@ -28,6 +28,9 @@ public sealed record RolloutMachine(long RolloutId, string MachineId, int Positi
     public bool InFlight => Step is RolloutStep.Draining or RolloutStep.Rebooting or RolloutStep.Returning;
 }
 
+/// <summary>How the engine runs rollouts: <paramref name="CommandLifetime"/>, how long a reboot command is valid (FleetOptions).</summary>
+public sealed record RolloutSettings(TimeSpan CommandLifetime);
+
 /// <summary>The newest reboot command issued to a machine and what its relay answered (null: nothing yet).</summary>
 public sealed record RebootCommandRecord(string MachineId, long Sequence, string Command, long RolloutId, long IssuedAt, long ExpiresAt,
     long? AckedAt, string? Ack);

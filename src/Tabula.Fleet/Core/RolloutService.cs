@@ -16,7 +16,7 @@ namespace Tabula.Fleet.Core;
 /// comes back on another digest or unfresh, or when the fleet's serving relays drop below the threshold, recording why.
 /// Every step is audited in the transaction that makes it.
 /// </summary>
-public sealed class RolloutService(IStore store, TicketKey commandKey, MachineEvents machineEvents, ILogger<RolloutService> logger)
+public sealed class RolloutService(IStore store, TicketKey commandKey, MachineEvents machineEvents, RolloutSettings settings, ILogger<RolloutService> logger)
 {
     /// <summary>This instance's name for rollout leases.</summary>
     public string Owner { get; } = "controller-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
@@ -171,7 +171,7 @@ public sealed class RolloutService(IStore store, TicketKey commandKey, MachineEv
     {
         var (changed, events) = await store.WriteAsync(async tx =>
         {
-            var pass = new Pass(tx, commandKey, Owner);
+            var pass = new Pass(tx, commandKey, Owner, settings);
             bool result = await pass.RunAsync(id);
             if (result) await tx.NotifyAsync("machines");
             return (result, pass.Events);
@@ -183,7 +183,7 @@ public sealed class RolloutService(IStore store, TicketKey commandKey, MachineEv
     }
 
     /// <summary>One pass over one rollout in one transaction.</summary>
-    private sealed class Pass(IRolloutTx tx, TicketKey commandKey, string owner)
+    private sealed class Pass(IRolloutTx tx, TicketKey commandKey, string owner, RolloutSettings settings)
     {
         public List<(bool Halted, string Text)> Events { get; } = [];
         private Rollout r = null!;
@@ -230,6 +230,24 @@ public sealed class RolloutService(IStore store, TicketKey commandKey, MachineEv
             if (machine is null or { State: MachineState.Retired })
                 return await FailAsync(m, $"{Name(m)} was retired during the rollout");
             long started = m.StartedAt ?? tx.Now;
+            if (m.Step is RolloutStep.Draining or RolloutStep.Rebooting && machine.EnrolledAt <= started
+                && await tx.GetRebootCommandAsync(machine.Id) is { RolloutId: var commandRollout } command && commandRollout == r.Id)
+            {
+                // Its relay has not rebooted yet. A refusal will not change by itself: fail with the relay's reason. A command that
+                // expired before the relay took it (the relay was reconnecting, its controller failed over): sign a new one for the
+                // same boot (new sequence, new nonce, the drain that is left), until the deadline fails it.
+                if (command.Ack is { } ack && ack.StartsWith("refused:", StringComparison.Ordinal))
+                    return await FailAsync(m, $"{Name(m)} refused its reboot command {command.Sequence} ({ack["refused:".Length..]})");
+                if (command.AckedAt is null && command.ExpiresAt * 1000 <= tx.Now
+                    && tx.Now <= started + (r.DrainSeconds + (long)r.DeadlineSeconds) * 1000L)
+                {
+                    long left = Math.Max(0, r.DrainSeconds - (tx.Now - started) / 1000);
+                    long sequence = await OfferAsync(machine, (int)left);
+                    await tx.AuditAsync(Actor, "rollout.command-reoffered", machine.Id, null,
+                        $"command {command.Sequence} expired unanswered; command {sequence} signed (new nonce, drain {left} s)");
+                    Events.Add((false, $"{Name(m)}: reboot command {command.Sequence} expired before its relay took it; command {sequence} offered"));
+                }
+            }
             if (m.Step == RolloutStep.Draining)
             {
                 if (tx.Now < started + r.DrainSeconds * 1000L && machine.EnrolledAt <= started) return m;
@@ -239,9 +257,13 @@ public sealed class RolloutService(IStore store, TicketKey commandKey, MachineEv
             {
                 if (machine.EnrolledAt <= started)
                 {
-                    return tx.Now > started + (r.DrainSeconds + (long)r.DeadlineSeconds) * 1000L
-                        ? await FailAsync(m, $"{Name(m)} did not come back within {r.DeadlineSeconds} s after its {r.DrainSeconds} s drain")
-                        : m;
+                    if (tx.Now <= started + (r.DrainSeconds + (long)r.DeadlineSeconds) * 1000L) return m;
+                    var last = await tx.GetRebootCommandAsync(machine.Id);
+                    return await FailAsync(m, last is { AckedAt: null } && last.RolloutId == r.Id
+                        ? $"{Name(m)} never took its reboot command within {r.DeadlineSeconds} s after its {r.DrainSeconds} s drain " +
+                          $"(each expires after {(long)settings.CommandLifetime.TotalSeconds} s and was offered again; the last, {last.Sequence}, is unanswered): " +
+                          "is its agent polling /relay/v1/command?"
+                        : $"{Name(m)} did not come back within {r.DeadlineSeconds} s after its {r.DrainSeconds} s drain");
                 }
                 if (machine.PackageDigest != r.Digest)
                     return await FailAsync(m with { BootedSha256 = machine.PackageDigest },
@@ -341,15 +363,23 @@ public sealed class RolloutService(IStore store, TicketKey commandKey, MachineEv
             await tx.UpdateMachineAsync(machine with { State = to, PreviousState = null, UpdatedAt = tx.Now });
             await tx.AuditAsync(Actor, "machine.drain", machine.Id, $"rollout {r.Id} to {Target()}", $"{machine.State.Name()} -> {to.Name()}");
             await tx.SetMachineTargetAsync(machine.Id, r.Digest, r.Id);
+            long sequence = await OfferAsync(machine, r.DrainSeconds);
+            return await StepAsync(m with { StartedAt = tx.Now }, RolloutStep.Draining,
+                $"drained; reboot command {sequence} signed (drain {r.DrainSeconds} s, then reboot into {Target()})");
+        }
+
+        /// <summary>Signs a reboot command for the machine's current boot (its WireGuard key) with the next sequence and a new nonce,
+        /// and makes it the one its relay is offered; returns the sequence.</summary>
+        private async Task<long> OfferAsync(Machine machine, int drainSeconds)
+        {
             long sequence = await tx.NextCommandSequenceAsync(machine.Id);
             long now = tx.Now / 1000;
             var payload = new RebootCommandPayload(machine.Id, machine.WireGuardKey, sequence, RandomNumberGenerator.GetBytes(RebootCommandPayload.NonceSize),
-                r.Digest, r.Release ?? 0, r.DrainSeconds, r.Id, now, now + (long)FleetLimits.RebootCommandLifetime.TotalSeconds);
+                r.Digest, r.Release ?? 0, drainSeconds, r.Id, now, now + Math.Max(1, (long)settings.CommandLifetime.TotalSeconds));
             byte[] command = commandKey.SignRebootCommand(payload);
             await tx.SaveRebootCommandAsync(new RebootCommandRecord(machine.Id, sequence, Convert.ToBase64String(command), r.Id, payload.IssuedAt,
                 payload.ExpiresAt, null, null));
-            return await StepAsync(m with { StartedAt = tx.Now }, RolloutStep.Draining,
-                $"drained; reboot command {sequence} signed (drain {r.DrainSeconds} s, then reboot into {Target()})");
+            return sequence;
         }
 
         private async Task CompleteAsync(List<RolloutMachine> rows)
