@@ -1,13 +1,17 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Tabula.Attestation.Tpm;
 using Tabula.Fleet.Protocol;
+using Tabula.Tpm;
+using Tabula.Tpm.Measurements;
 
 namespace Tabula.Attestation;
 
 /// <summary>A relay's evidence decoded from the wire (<see cref="AttestationEvidence"/>).</summary>
 public sealed record Evidence(byte[] EkCertificate, byte[] AkPublic, byte[] ActivationSecret, byte[] Quote, byte[] QuoteSignature, byte[] EventLog)
 {
+    /// <summary>Largest field accepted from the wire, decoded (the event log is the largest: stboot's is a few KiB).</summary>
+    public const int MaxFieldBytes = 1 << 20;
+
     /// <summary>Decodes the base64 fields; null with the reason when one is missing or not base64.</summary>
     public static Evidence? Decode(AttestationEvidence wire, out string? why)
     {
@@ -27,7 +31,7 @@ public sealed record Evidence(byte[] EkCertificate, byte[] AkPublic, byte[] Acti
     static byte[] B(string? text, string field)
     {
         if (string.IsNullOrEmpty(text)) throw new FormatException($"{field} is missing");
-        if (text.Length > 4 * (MeasurementLog.MaxBytes / 3 + 1)) throw new FormatException($"{field} is too large");
+        if (text.Length > 4 * (MaxFieldBytes / 3 + 1)) throw new FormatException($"{field} is too large");
         try { return Convert.FromBase64String(text); }
         catch (FormatException) { throw new FormatException($"{field} is not base64"); }
     }
@@ -50,10 +54,10 @@ public sealed record MeasuredPackage(string ArchiveSha256, byte[]? Descriptor, b
 /// </summary>
 public sealed record VerifierExpectations(
     X509Certificate2Collection TpmRoots, DateTimeOffset At, byte[] Nonce, byte[] ClaimedWireGuardKey, byte[] ExpectedWireGuardKey,
-    Func<TpmPublicArea, X509Certificate2, byte[], StepResult> Activation, Func<MeasuredPackage, StepResult> Package);
+    Func<TpmPublic, X509Certificate2, byte[], StepResult> Activation, Func<MeasuredPackage, StepResult> Package);
 
 /// <summary>The verdict: every step made (in order, stopping at the first failure), and what was learned on the way.</summary>
-public sealed record AttestationReport(IReadOnlyList<StepResult> Steps, TpmPublicArea? Ak, MeasuredPackage? Package, string QuoteSha256)
+public sealed record AttestationReport(IReadOnlyList<StepResult> Steps, TpmPublic? Ak, MeasuredPackage? Package, string QuoteSha256)
 {
     /// <summary>True when every step passed.</summary>
     public bool Verified => Steps.Count == AttestationStep.All.Count && Steps.All(s => s.Ok);
@@ -67,6 +71,8 @@ public sealed record AttestationReport(IReadOnlyList<StepResult> Steps, TpmPubli
 /// EK → manufacturer root; AK → EK by the verifier's credential-activation challenge; the quote is the AK's and binds the
 /// nonce and the claimed WireGuard key; the log replays to the quoted PCRs 12-14; the log holds stboot's measurements; the
 /// package is acceptable; the WireGuard key measured into PCR 14 is the claimed key and the one the verifier talks to.
+/// The TPM formats, the quote check and the event log are Tabula.Tpm's (<see cref="TpmPublic"/>, <see cref="QuoteVerifier"/>,
+/// <see cref="EventLog"/>); this class orders them into steps and says which one failed.
 /// </summary>
 public static class EvidenceVerifier
 {
@@ -78,7 +84,7 @@ public static class EvidenceVerifier
     {
         var steps = new List<StepResult>();
         string quoteSha256 = Convert.ToHexStringLower(SHA256.HashData(evidence.Quote));
-        TpmPublicArea? ak = null;
+        TpmPublic? ak = null;
         MeasuredPackage? package = null;
         AttestationReport Done() => new(steps, ak, package, quoteSha256);
         bool Add(StepResult step)
@@ -92,13 +98,13 @@ public static class EvidenceVerifier
         using (ek)
         {
             // 2. AK → EK: the AK is a restricted signing key made in a TPM, and that TPM answered the verifier's challenge.
-            try { ak = TpmPublicArea.Parse(evidence.AkPublic); }
+            try { ak = AttestationKey.ParseAk(evidence.AkPublic); }
             catch (TpmFormatException e)
             {
                 Add(StepResult.Fail(AttestationStep.AkActivation, "the AK public area does not parse: " + e.Message));
                 return Done();
             }
-            if (!ak.IsRestrictedSigningKeyOfThisTpm)
+            if (!AttestationKey.IsRestrictedSigningKeyOfThisTpm(ak))
             {
                 Add(StepResult.Fail(AttestationStep.AkActivation, "the AK is not a restricted signing key made in its TPM (fixedTPM, fixedParent, sensitiveDataOrigin)"));
                 return Done();
@@ -107,77 +113,94 @@ public static class EvidenceVerifier
         }
 
         // 3. The quote: the AK's signature over a TPM-made quote whose extraData binds the nonce and the claimed key.
-        QuoteInfo quote;
-        try { quote = QuoteInfo.Parse(evidence.Quote); }
+        // 4. The log replays to the quoted PCR values.
+        // Tabula.Tpm's QuoteVerifier checks both at once, the PCR digest last; the log is read first so its replay can be
+        // given, and a log that does not parse is replayed as zeros: the quote's own checks still run and decide step 3
+        // (a PCR digest mismatch then only means the log failed, which step 4 reports).
+        TpmAttest quote;
+        try { quote = TpmAttest.ParseQuote(evidence.Quote); }
         catch (TpmFormatException e)
         {
             Add(StepResult.Fail(AttestationStep.Quote, "the quote does not parse: " + e.Message));
             return Done();
         }
-        if (!QuoteInfo.VerifySignature(ak, evidence.Quote, evidence.QuoteSignature, out string why))
+        TpmSignature signature;
+        try { signature = TpmSignature.Parse(evidence.QuoteSignature); }
+        catch (TpmFormatException e)
         {
-            Add(StepResult.Fail(AttestationStep.Quote, "the quote's signature is not the AK's: " + why));
+            Add(StepResult.Fail(AttestationStep.Quote, "the quote's signature is not the AK's: " + e.Message));
             return Done();
         }
+        EventLog? log = null;
+        string? logError = null;
+        try { log = EventLog.Parse(evidence.EventLog); }
+        catch (EventLogException e) { logError = e.Message; }
+        var replay = log?.Replay();
+        var replayed = QuotedPcrs.ToDictionary(pcr => pcr, pcr => replay?.GetValueOrDefault(pcr) ?? new byte[SHA256.HashSizeInBytes]);
         // qualifiedSigner is the AK's qualified name (its parents' names hashed in), which needs the EK's public area to
         // recompute; it adds nothing to the AK's signature over the TPM-generated structure, so it is not checked.
         byte[] expected = AttestationBinding.QualifyingData(expect.Nonce, expect.ClaimedWireGuardKey);
-        if (!CryptographicOperations.FixedTimeEquals(quote.ExtraData, expected))
+        QuoteResult result;
+        try { result = QuoteVerifier.Verify(ak, evidence.Quote, signature, expected, new PcrValues(TpmAlgorithm.Sha256, 0, replayed)); }
+        catch (Exception e) when (e is CryptographicException or TpmFormatException)
         {
-            Add(StepResult.Fail(AttestationStep.Quote,
-                "the quote's qualifying data is not SHA-256(this nonce ‖ the WireGuard key): an old quote, or one made for another nonce or key"));
+            Add(StepResult.Fail(AttestationStep.Quote, "the quote's signature is not the AK's: " + e.Message));
             return Done();
         }
-        var sha256Pcrs = quote.Selection.Where(s => s.Hash == TpmAlg.Sha256).SelectMany(s => s.Pcrs).ToList();
-        if (quote.Selection.Count != 1 || !sha256Pcrs.SequenceEqual(QuotedPcrs))
+        if (result is QuoteResult.Rejected { Reason: not QuoteRejection.PcrDigestMismatch } rejected)
         {
-            Add(StepResult.Fail(AttestationStep.Quote, $"the quote covers sha256:{string.Join(',', sha256Pcrs)}, not sha256:12,13,14"));
+            Add(StepResult.Fail(AttestationStep.Quote, rejected.Reason switch
+            {
+                QuoteRejection.NonceMismatch =>
+                    "the quote's qualifying data is not SHA-256(this nonce ‖ the WireGuard key): an old quote, or one made for another nonce or key",
+                QuoteRejection.SelectionMismatch =>
+                    $"the quote covers {string.Join(' ', quote.PcrSelection.Select(Describe))}, not sha256:12,13,14",
+                QuoteRejection.Malformed => "the quote does not parse: " + rejected.Detail,
+                QuoteRejection.NotAnAttestationKey => "the AK is not an attestation key: " + rejected.Detail,
+                _ => "the quote's signature is not the AK's: " + rejected.Detail,
+            }));
             return Done();
         }
         Add(StepResult.Pass(AttestationStep.Quote, $"signed by the AK over sha256:12,13,14, qualifying data binds the nonce (clock {quote.Clock} ms, resets {quote.ResetCount})"));
 
-        // 4. The log replays to the quoted PCR values.
-        MeasurementLog log;
-        try { log = MeasurementLog.Parse(evidence.EventLog); }
-        catch (TpmFormatException e)
+        if (log is null)
         {
-            Add(StepResult.Fail(AttestationStep.EventLog, "the event log does not parse: " + e.Message));
+            Add(StepResult.Fail(AttestationStep.EventLog, "the event log does not parse: " + logError));
             return Done();
         }
-        byte[] replayed = QuoteInfo.PcrDigestOf(QuotedPcrs.Select(log.Replay));
-        if (!CryptographicOperations.FixedTimeEquals(replayed, quote.PcrDigest))
+        if (result is QuoteResult.Rejected)
         {
             Add(StepResult.Fail(AttestationStep.EventLog, "the event log does not replay to the quoted PCRs 12-14 (a changed, added or missing event)"));
             return Done();
         }
-        Add(StepResult.Pass(AttestationStep.EventLog, $"{log.Events.Count} events replay to the quoted PCRs 12-14"));
+        Add(StepResult.Pass(AttestationStep.EventLog, $"{log.Events.Count(e => e.Type != StbootEvent.NoAction)} events replay to the quoted PCRs 12-14"));
 
         // 5. stboot measured this boot: its package archive and descriptor (PCR 12) and trust policy (PCR 13) are in the log.
-        var archive = log.Events.Where(e => e is { Pcr: 12, Type: MeasurementLog.OspkgArchive }).ToList();
-        var descriptor = log.Events.LastOrDefault(e => e is { Pcr: 12, Type: MeasurementLog.OspkgDescriptor });
-        bool policy = log.Events.Any(e => e is { Pcr: 13, Type: MeasurementLog.SecurityConfig });
+        var archive = log.Events.Where(e => e is { Pcr: StbootPcr.Detail, Type: StbootEvent.OspkgArchive }).ToList();
+        var descriptor = log.Events.LastOrDefault(e => e is { Pcr: StbootPcr.Detail, Type: StbootEvent.OspkgManifest });
+        bool policy = log.Events.Any(e => e is { Pcr: StbootPcr.Authority, Type: StbootEvent.SecurityConfig });
         if (archive.Count != 1 || descriptor is null || !policy)
         {
             Add(StepResult.Fail(AttestationStep.MeasuredBoot,
                 $"the log lacks stboot's measurements (archive events {archive.Count}, descriptor {(descriptor is null ? "no" : "yes")}, trust policy {(policy ? "yes" : "no")}): not booted by stboot"));
             return Done();
         }
-        if (!descriptor.Sha256.AsSpan().SequenceEqual(SHA256.HashData(descriptor.Data)))
+        if (!descriptor.DigestIsOfData)
         {
             Add(StepResult.Fail(AttestationStep.MeasuredBoot, "the descriptor event's data is not what was measured"));
             return Done();
         }
-        var hostConfig = log.Events.LastOrDefault(e => e is { Pcr: 14, Type: MeasurementLog.HostConfig });
+        var hostConfig = log.Events.LastOrDefault(e => e is { Pcr: StbootPcr.Identity, Type: StbootEvent.HostConfig });
         package = new MeasuredPackage(Convert.ToHexStringLower(archive[0].Sha256), descriptor.Data,
-            hostConfig is not null && hostConfig.Sha256.AsSpan().SequenceEqual(SHA256.HashData(hostConfig.Data)) ? hostConfig.Data : null);
+            hostConfig is { DigestIsOfData: true } ? hostConfig.Data : null);
         Add(StepResult.Pass(AttestationStep.MeasuredBoot, $"stboot measured package {package.ArchiveSha256}, its descriptor and trust policy"));
 
         // 6. The package is one the verifier accepts.
         if (!Add(expect.Package(package))) return Done();
 
         // 7. Key binding: the WireGuard key measured into PCR 14 (after stboot's events) is the claimed key and the verifier's.
-        var keys = log.Events.Where(e => e is { Pcr: 14, Type: MeasurementLog.WireGuardKey }).ToList();
-        if (keys.Count != 1 || keys[0].Data.Length != 32 || !keys[0].Sha256.AsSpan().SequenceEqual(SHA256.HashData(keys[0].Data)))
+        var keys = log.Events.Where(e => e is { Pcr: StbootPcr.Identity, Type: StbootEvent.WireGuardKey }).ToList();
+        if (keys.Count != 1 || keys[0].Data.Length != 32 || !keys[0].DigestIsOfData)
         {
             Add(StepResult.Fail(AttestationStep.KeyBinding, $"PCR 14 holds {keys.Count} WireGuard key measurements, not exactly one"));
             return Done();
@@ -191,4 +214,7 @@ public static class EvidenceVerifier
         Add(StepResult.Pass(AttestationStep.KeyBinding, "the WireGuard key measured into PCR 14 and quoted is the relay's key"));
         return Done();
     }
+
+    static string Describe(PcrSelection selection) =>
+        $"{selection.Bank.ToString().ToLowerInvariant()}:{string.Join(',', selection.Indexes)}";
 }

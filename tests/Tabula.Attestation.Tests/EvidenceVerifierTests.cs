@@ -1,8 +1,9 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Tabula.Attestation.Tpm;
 using Tabula.Fleet.Protocol;
 using Tabula.Qemu;
+using Tabula.Tpm;
+using Tabula.Tpm.Measurements;
 
 namespace Tabula.Attestation.Tests;
 
@@ -36,19 +37,18 @@ public sealed class EvidenceVerifierTests : IDisposable
     static void Boot(ToolsRelayTpm tpm, byte[] wireGuardKey, bool stboot = true)
     {
         if (stboot) tpm.MeasureStboot(Archive, Descriptor, """{"version":1}"""u8.ToArray(), """{"version":1,"network_mode":"dhcp"}"""u8.ToArray());
-        tpm.Measure(14, MeasurementLog.WireGuardKey, wireGuardKey);
+        tpm.Measure(14, StbootEvent.WireGuardKey, wireGuardKey);
     }
 
     static (byte[] Secret, byte[]? Answer) Challenge(ToolsRelayTpm ekTpm, ToolsRelayTpm answering, byte[] akName)
     {
-        byte[] secret = RandomNumberGenerator.GetBytes(Credential.SecretBytes);
+        byte[] secret = RandomNumberGenerator.GetBytes(AttestationKey.SecretBytes);
         using var ek = X509CertificateLoader.LoadCertificate(ekTpm.EkCertificate);
-        using var rsa = ek.GetRSAPublicKey()!;
-        var (blob, encrypted) = Credential.Make(rsa, akName, secret);
+        var (blob, encrypted) = AttestationKey.Challenge(ek, akName, secret);
         return (secret, answering.Activate(blob, encrypted));
     }
 
-    static Func<TpmPublicArea, X509Certificate2, byte[], StepResult> Expect(byte[] secret) => (ak, ek, given) =>
+    static Func<TpmPublic, X509Certificate2, byte[], StepResult> Expect(byte[] secret) => (ak, ek, given) =>
         CryptographicOperations.FixedTimeEquals(secret, given)
             ? StepResult.Pass(AttestationStep.AkActivation, "answered")
             : StepResult.Fail(AttestationStep.AkActivation, "the TPM did not answer the challenge for this AK");
@@ -86,7 +86,7 @@ public sealed class EvidenceVerifierTests : IDisposable
         Boot(tpm, key);
         var (secret, answer) = Challenge(tpm, tpm, tpm.AkName);
         Assert.True(answer is not null, tpm.LastActivationError);
-        Assert.Equal(secret, answer);   // tpm2_activatecredential recovers what Credential.Make encrypted: the C# side is the TPM's
+        Assert.Equal(secret, answer);   // tpm2_activatecredential recovers what AttestationKey.Challenge (Tabula.Tpm's Credential.Make) encrypted: the C# side is the TPM's
 
         var genuine = Evidence(tpm, answer!, nonce, key);
         var report = EvidenceVerifier.Verify(genuine, Expectations(ca, nonce, key, secret));
@@ -107,9 +107,9 @@ public sealed class EvidenceVerifierTests : IDisposable
             Expectations(Manufacturer("unknown-ca"), nonce, key, secret)));
 
         // A tampered event log: another package digest in the archive event (its data and digest both changed).
-        var tampered = MeasurementLog.Parse(genuine.EventLog).Events
-            .Select(e => e.Type == MeasurementLog.OspkgArchive ? (e.Pcr, e.Type, SHA256.HashData("another package"u8), e.Data) : (e.Pcr, e.Type, e.Sha256, e.Data));
-        AssertFailsAt(AttestationStep.EventLog, EvidenceVerifier.Verify(genuine with { EventLog = ToolsRelayTpm.WriteLog(tampered) },
+        var tampered = EventLog.Parse(genuine.EventLog).Events
+            .Select(e => e.Type == StbootEvent.OspkgArchive ? new MeasuredEvent(e.Pcr, e.Type, SHA256.HashData("another package"u8), e.Data) : e);
+        AssertFailsAt(AttestationStep.EventLog, EvidenceVerifier.Verify(genuine with { EventLog = EventLog.Of(tampered).ToBytes() },
             Expectations(ca, nonce, key, secret)));
 
         // Evidence for another WireGuard key: genuine for the key it measured, but the customer talks to another.
@@ -134,7 +134,7 @@ public sealed class EvidenceVerifierTests : IDisposable
         // made with the relay's EK for that AK's name: neither TPM can answer it (the other TPM lacks the relay's EK).
         var (secret, answer) = Challenge(relay, other, other.AkName);
         Assert.Null(answer);
-        var forged = Evidence(relay, new byte[Credential.SecretBytes], nonce, key, log: other.EventLog(), akPublic: other.AkPublic, quoting: other);
+        var forged = Evidence(relay, new byte[AttestationKey.SecretBytes], nonce, key, log: other.EventLog(), akPublic: other.AkPublic, quoting: other);
         AssertFailsAt(AttestationStep.AkActivation, EvidenceVerifier.Verify(forged, Expectations(ca, nonce, key, secret)));
 
         // The package kexec'd directly: no stboot measurements, only the relay's own key in PCR 14.

@@ -91,7 +91,7 @@ public sealed class RelayAttestTests : IAsyncLifetime
         byte[] key = RandomNumberGenerator.GetBytes(32);
         string hostConfig = $$"""{"version":1,"network_mode":"dhcp","ospkg_pointer":"{{provisioningUrl}}ospkg.json"}""";
         tpm.MeasureStboot(SHA256.HashData(archive), descriptor, """{"version":1}"""u8.ToArray(), Encoding.UTF8.GetBytes(hostConfig));
-        tpm.Measure(14, MeasurementLog.WireGuardKey, servedKey ?? key);
+        tpm.Measure(14, Tabula.Tpm.Measurements.StbootEvent.WireGuardKey, servedKey ?? key);
         var server = AttestationServer.Start([new IPEndPoint(IPAddress.Loopback, 0)], new Adapter(tpm), () => servedKey ?? key, () => null);
         servers.Add(server);
         await Task.CompletedTask;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
-using Tabula.Attestation;
 using Tabula.Qemu;
+using Tabula.Tpm.Measurements;
 
 namespace Tabula.Testing;
 
@@ -9,13 +9,13 @@ namespace Tabula.Testing;
 /// A relay's TPM for verifier tests: a real swtpm manufactured by a lab CA, driven by tpm2-tools (the independent
 /// implementation): EK and AK made with tpm2_createek/tpm2_createak, PCRs extended with tpm2_pcrextend, quotes with
 /// tpm2_quote, the verifier's challenge answered with tpm2_activatecredential. It keeps the crypto-agile event log of what it
-/// extended, as stboot and the relay agent do. Disposing stops swtpm.
+/// extended (Tabula.Tpm's <see cref="Tabula.Tpm.Measurements.EventLog"/>), as stboot and the relay agent do. Disposing stops swtpm.
 /// </summary>
 public sealed class ToolsRelayTpm : IDisposable
 {
     readonly string dir;
     readonly Tabula.Qemu.Swtpm swtpm;
-    readonly List<(int Pcr, uint Type, byte[] Sha256, byte[] Data)> events = [];
+    Tabula.Tpm.Measurements.EventLog log = Tabula.Tpm.Measurements.EventLog.Empty;
 
     public ToolsRelayTpm(string directory, TpmManufacturer manufacturer)
     {
@@ -49,41 +49,26 @@ public sealed class ToolsRelayTpm : IDisposable
     public string? LastActivationError { get; private set; }
 
     /// <summary>Extends <paramref name="pcr"/>'s SHA-256 bank with SHA-256 of <paramref name="data"/> and logs it.</summary>
-    public void Measure(int pcr, uint type, byte[] data) => Extend(pcr, type, SHA256.HashData(data), data);
+    public void Measure(int pcr, StbootEvent type, byte[] data) => Extend(pcr, type, SHA256.HashData(data), data);
 
     /// <summary>Extends with <paramref name="sha256"/> and logs <paramref name="data"/> with it.</summary>
-    public void Extend(int pcr, uint type, byte[] sha256, byte[] data)
+    public void Extend(int pcr, StbootEvent type, byte[] sha256, byte[] data)
     {
         Tools("tpm2_pcrextend", $"{pcr}:sha256={Convert.ToHexStringLower(sha256)}");
-        events.Add((pcr, type, sha256, data));
+        log = log.Append(new MeasuredEvent(pcr, type, sha256, data));
     }
 
     /// <summary>What stboot measures for a package: archive digest and descriptor (PCR 12), trust policy (13), host config (14).</summary>
     public void MeasureStboot(byte[] archiveSha256, byte[] descriptor, byte[] trustPolicy, byte[] hostConfig)
     {
-        Extend(12, MeasurementLog.OspkgArchive, archiveSha256, "ospkg.zip"u8.ToArray());
-        Measure(12, MeasurementLog.OspkgDescriptor, descriptor);
-        Measure(13, MeasurementLog.SecurityConfig, trustPolicy);
-        Measure(14, MeasurementLog.HostConfig, hostConfig);
+        Extend(12, StbootEvent.OspkgArchive, archiveSha256, "ospkg.zip"u8.ToArray());
+        Measure(12, StbootEvent.OspkgManifest, descriptor);
+        Measure(13, StbootEvent.SecurityConfig, trustPolicy);
+        Measure(14, StbootEvent.HostConfig, hostConfig);
     }
 
     /// <summary>The event log of everything extended so far (crypto-agile, SHA-256 only).</summary>
-    public byte[] EventLog() => WriteLog(events);
-
-    /// <summary>A crypto-agile log with a Spec ID header and SHA-256 events.</summary>
-    public static byte[] WriteLog(IEnumerable<(int Pcr, uint Type, byte[] Sha256, byte[] Data)> entries)
-    {
-        var s = new MemoryStream();
-        void U32(uint v) { Span<byte> b = stackalloc byte[4]; BinaryPrimitives.WriteUInt32LittleEndian(b, v); s.Write(b); }
-        void U16(ushort v) { Span<byte> b = stackalloc byte[2]; BinaryPrimitives.WriteUInt16LittleEndian(b, v); s.Write(b); }
-        byte[] spec = [.. "Spec ID Event03\0"u8, 0, 0, 0, 0, 0, 2, 0, 2, 1, 0, 0, 0, 0x0b, 0x00, 32, 0, 0];
-        U32(0); U32(3); s.Write(new byte[20]); U32((uint)spec.Length); s.Write(spec);
-        foreach (var (pcr, type, sha256, data) in entries)
-        {
-            U32((uint)pcr); U32(type); U32(1); U16(0x000b); s.Write(sha256); U32((uint)data.Length); s.Write(data);
-        }
-        return s.ToArray();
-    }
+    public byte[] EventLog() => log.ToBytes();
 
     /// <summary>A quote over sha256:12,13,14 with <paramref name="qualifyingData"/>: TPMS_ATTEST and TPMT_SIGNATURE bytes.</summary>
     public (byte[] Attest, byte[] Signature) Quote(byte[] qualifyingData)

@@ -77,7 +77,7 @@ public abstract class AttestationTests : IAsyncLifetime
         owned.Add(tpm);
         var relay = new AttestingRelay(tpm);
         if (stboot) tpm.MeasureStboot(Convert.FromHexString(digest), Descriptor, """{"version":1}"""u8.ToArray(), """{"version":1}"""u8.ToArray());
-        tpm.Measure(14, MeasurementLog.WireGuardKey, relay.WireGuardKey);
+        tpm.Measure(14, Tabula.Tpm.Measurements.StbootEvent.WireGuardKey, relay.WireGuardKey);
         return relay;
     }
 
@@ -157,7 +157,7 @@ public abstract class AttestationTests : IAsyncLifetime
         using (var caKey = ca.GetECDsaPublicKey()!)
             Assert.True(caKey.VerifyData(TbsOf(ak.RawData), SignatureOf(ak.RawData), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
         Assert.Contains(relay.MachineId, ak.Subject);
-        Assert.Equal(Tabula.Attestation.Tpm.TpmPublicArea.Parse(relay.Tpm.AkPublic).ToPublicKey().ExportSubjectPublicKeyInfo(),
+        Assert.Equal(AttestationKey.ToPublicKey(AttestationKey.ParseAk(relay.Tpm.AkPublic)).ExportSubjectPublicKeyInfo(),
             ak.PublicKey.ExportSubjectPublicKeyInfo());
         Assert.Contains("urn:tabula:package:sha256:" + digest, ak.Extensions["2.5.29.17"]!.Format(false));
 

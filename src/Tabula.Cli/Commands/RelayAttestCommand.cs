@@ -5,7 +5,8 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Tabula.Attestation;
-using Tabula.Attestation.Tpm;
+using Tabula.Tpm;
+using Tabula.Tpm.Measurements;
 using Tabula.Fleet.Protocol;
 using Tabula.Packaging;
 
@@ -77,14 +78,13 @@ internal static class RelayAttestCommand
             throw new InvalidOperationException("the relay refused: " + (JsonSerializer.Deserialize(first, AttestationWireJson.Default.ErrorBody)?.Message ?? "no keys"));
 
         // Our own challenge: only the TPM holding this EK can answer it, and only for an object named like this AK.
-        byte[] secret = RandomNumberGenerator.GetBytes(Credential.SecretBytes), nonce = RandomNumberGenerator.GetBytes(32);
+        byte[] secret = RandomNumberGenerator.GetBytes(AttestationKey.SecretBytes), nonce = RandomNumberGenerator.GetBytes(32);
         CredentialChallenge challenge;
         try
         {
-            var ak = TpmPublicArea.Parse(Convert.FromBase64String(keys.AkPublic));
+            var ak = AttestationKey.ParseAk(Convert.FromBase64String(keys.AkPublic));
             using var ek = X509CertificateLoader.LoadCertificate(Convert.FromBase64String(keys.EkCertificate));
-            using var rsa = ek.GetRSAPublicKey() ?? throw new CryptographicException("the EK certificate has no RSA key");
-            var (blob, encrypted) = Credential.Make(rsa, ak.Name, secret);
+            var (blob, encrypted) = AttestationKey.Challenge(ek, ak.Name, secret);
             challenge = new CredentialChallenge(Convert.ToBase64String(blob), Convert.ToBase64String(encrypted));
         }
         catch (Exception e) when (e is TpmFormatException or CryptographicException or FormatException)
@@ -141,12 +141,12 @@ internal static class RelayAttestCommand
     {
         try
         {
-            var events = MeasurementLog.Parse(log).Events;
-            var archive = events.FirstOrDefault(e => e is { Pcr: 12, Type: MeasurementLog.OspkgArchive });
-            var host = events.LastOrDefault(e => e is { Pcr: 14, Type: MeasurementLog.HostConfig });
+            var events = EventLog.Parse(log).Events;
+            var archive = events.FirstOrDefault(e => e is { Pcr: StbootPcr.Detail, Type: StbootEvent.OspkgArchive });
+            var host = events.LastOrDefault(e => e is { Pcr: StbootPcr.Identity, Type: StbootEvent.HostConfig });
             return archive is null ? null : new MeasuredPackage(Convert.ToHexStringLower(archive.Sha256), null, host?.Data);
         }
-        catch (TpmFormatException) { return null; }
+        catch (EventLogException) { return null; }
     }
 
     static IReadOnlyList<string> PointersOf(byte[]? hostConfig)

@@ -1,10 +1,10 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Tabula.Attestation;
-using Tabula.Attestation.Tpm;
 using Tabula.Fleet.Protocol;
 using Tabula.Fleet.Security;
 using Tabula.Fleet.Storage;
+using Tabula.Tpm;
 
 namespace Tabula.Fleet.Core;
 
@@ -61,17 +61,19 @@ public sealed class AttestationService(AttestationSettings settings, TimeProvide
     {
         if (keys is null || (keys.EkCertificate is null && keys.AkPublic is null)) return null;
         byte[] ekDer = Base64(keys.EkCertificate, "ek_certificate"), akBytes = Base64(keys.AkPublic, "ak_public");
-        TpmPublicArea ak;
-        try { ak = TpmPublicArea.Parse(akBytes); }
+        TpmPublic ak;
+        try { ak = AttestationKey.ParseAk(akBytes); }
         catch (TpmFormatException e) { throw new FleetException(FleetError.InvalidInput, "ak_public: " + e.Message); }
         X509Certificate2 ek;
         try { ek = X509CertificateLoader.LoadCertificate(ekDer); }
         catch (CryptographicException) { throw new FleetException(FleetError.InvalidInput, "ek_certificate is not a DER certificate"); }
         using (ek)
-        using (var rsa = ek.GetRSAPublicKey() ?? throw new FleetException(FleetError.InvalidInput, "ek_certificate is not an RSA EK"))
         {
-            byte[] secret = RandomNumberGenerator.GetBytes(Credential.SecretBytes);
-            var (blob, encrypted) = Credential.Make(rsa, ak.Name, secret);
+            byte[] secret = RandomNumberGenerator.GetBytes(AttestationKey.SecretBytes);
+            MadeCredential made;
+            try { made = AttestationKey.Challenge(ek, ak.Name, secret); }
+            catch (CryptographicException) { throw new FleetException(FleetError.InvalidInput, "ek_certificate is not an RSA EK"); }
+            var (blob, encrypted) = made;
             var row = new AttestationChallenge(nonce, ak.Name, SHA256.HashData(ekDer), SHA256.HashData(secret), expires.ToUnixTimeMilliseconds());
             CryptographicOperations.ZeroMemory(secret);
             return (new CredentialChallenge(Convert.ToBase64String(blob), Convert.ToBase64String(encrypted)), row);
@@ -104,7 +106,7 @@ public sealed class AttestationService(AttestationSettings settings, TimeProvide
             var failed = report.Failed ?? StepResult.Fail(AttestationStep.All[report.Steps.Count], "not checked");
             return (Failed(machineId, failed.Name, failed.Detail, ekSha256, tx.Now), report);
         }
-        byte[]? certificate = settings.Ca?.IssueAkCertificate(report.Ak!.ToPublicKey(), machineId, packageDigest, release, time.GetUtcNow());
+        byte[]? certificate = settings.Ca?.IssueAkCertificate(AttestationKey.ToPublicKey(report.Ak!), machineId, packageDigest, release, time.GetUtcNow());
         return (new MachineAttestation(machineId, AttestationStatus.Attested, null, null, packageDigest, release, certificate, ekSha256, tx.Now), report);
     }
 
@@ -112,7 +114,7 @@ public sealed class AttestationService(AttestationSettings settings, TimeProvide
         new(machineId, AttestationStatus.Failed, step, detail.Length > FleetLimits.MaxReasonLength ? detail[..FleetLimits.MaxReasonLength] : detail,
             null, 0, null, ekSha256, now);
 
-    static StepResult CheckActivation(AttestationChallenge? challenge, TpmPublicArea ak, byte[] ekCertificate, byte[] answer)
+    static StepResult CheckActivation(AttestationChallenge? challenge, TpmPublic ak, byte[] ekCertificate, byte[] answer)
     {
         if (challenge is null)
             return StepResult.Fail(AttestationStep.AkActivation, "no credential challenge was made for this nonce (the nonce request named no TPM keys)");
