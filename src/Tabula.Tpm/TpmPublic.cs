@@ -148,7 +148,7 @@ public sealed record TpmPublic
             w.WriteUInt16((ushort)SymmetricMode);
         }
         w.WriteUInt16((ushort)Scheme);
-        if (Scheme != TpmAlgorithm.Null)
+        if (Scheme is not (TpmAlgorithm.Null or TpmAlgorithm.RsaEs))   // RSAES-PKCS1-v1_5 has no hash (part 2, 11.2.3.1)
             w.WriteUInt16((ushort)SchemeHash);
         switch (Type)
         {

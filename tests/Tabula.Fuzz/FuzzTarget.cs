@@ -58,6 +58,8 @@ public enum FuzzTarget
     EventLog,
     /// <summary>An OVMF variable store, VARS.fd (Tabula.Images OvmfVariableStore), as `tabula hostconfig efivar --vars` reads it.</summary>
     OvmfVariableStore,
+    /// <summary>A TPM's response to a command Tabula.Tpm sends: 4 bytes of TPM_CC, then the response (Tabula.Tpm ResponseParsers).</summary>
+    TpmResponse,
 }
 
 /// <summary>
@@ -96,6 +98,7 @@ public static class FuzzTargets
         FuzzTarget.RelayConfig => RelayConfigTarget.Fuzz,
         FuzzTarget.EventLog => EventLogTarget.Fuzz,
         FuzzTarget.OvmfVariableStore => OvmfVariableStoreTarget.Fuzz,
+        FuzzTarget.TpmResponse => TpmResponseTarget.Fuzz,
         _ => throw new ArgumentOutOfRangeException(nameof(target), target, "no such fuzz target"),
     };
 }

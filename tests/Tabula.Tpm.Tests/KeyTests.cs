@@ -78,6 +78,31 @@ public sealed class KeyTests(ManufacturedTpm made) : IClassFixture<ManufacturedT
         finally { tpm.FlushContext(ek.Handle); }
     }
 
+    /// <summary>A scheme without a hash (RSAES-PKCS1-v1_5) is written without one: the TPM takes the template, and the
+    /// public area it returns is what our writer writes again (found while writing the TpmResponse fuzz target's re-check).</summary>
+    [ToolsFact("swtpm", Tools, "swtpm_localca")]
+    public void A_public_area_with_a_hashless_scheme_is_written_as_the_tpm_writes_it()
+    {
+        using var tpm = made.Swtpm.Open();
+        var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
+        try
+        {
+            var template = new TpmPublic
+            {
+                Type = TpmAlgorithm.Rsa, NameAlg = TpmAlgorithm.Sha256, RsaKeyBits = 2048, Scheme = TpmAlgorithm.RsaEs,
+                Attributes = TpmObjectAttributes.FixedTpm | TpmObjectAttributes.FixedParent | TpmObjectAttributes.SensitiveDataOrigin
+                    | TpmObjectAttributes.UserWithAuth | TpmObjectAttributes.Decrypt,
+            };
+            var created = tpm.Create(srk.Handle, template);
+            Assert.Equal(TpmAlgorithm.RsaEs, created.Public.Scheme);
+            Assert.Equal(created.Public.Encoded, (created.Public with { }).Encoded);
+        }
+        finally
+        {
+            tpm.FlushContext(srk.Handle);
+        }
+    }
+
     [ToolsFact("swtpm", Tools, "swtpm_localca")]
     public void An_ak_created_and_loaded_under_the_srk_quotes_pcrs_with_the_nonce()
     {

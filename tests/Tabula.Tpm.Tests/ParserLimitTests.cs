@@ -92,6 +92,54 @@ public sealed class ParserLimitTests(ManufacturedTpm made) : IClassFixture<Manuf
         }
     }
 
+    /// <summary>
+    /// What a relay sends a verifier besides its event log, each parsed on its own as the controller and <c>relay attest</c>
+    /// parse it (no response frame or TPM2B around it to catch a bad size first): the AK's TPMT_PUBLIC, the quote's
+    /// TPMS_ATTEST and its TPMT_SIGNATURE, real ones from swtpm for an ECC and an RSA AK, cut at every length and grown by
+    /// a byte.
+    /// </summary>
+    [ToolsFact("swtpm", "swtpm_setup", "swtpm_localca")]
+    public void Evidence_structures_cut_short_or_grown_are_format_errors()
+    {
+        using var tpm = made.Swtpm.Open();
+        var srk = tpm.CreatePrimary(TpmHandles.Owner, TpmTemplates.SrkRsa2048);
+        try
+        {
+            foreach (var template in (TpmPublic[])[TpmTemplates.AkEccP256, TpmTemplates.AkRsa2048])
+            {
+                var ak = tpm.Load(srk.Handle, tpm.Create(srk.Handle, template));
+                try
+                {
+                    var quote = tpm.Quote(ak.Handle, new byte[32], PcrSelection.Of(TpmAlgorithm.Sha256, 12, 13, 14));
+                    var structures = new (string What, byte[] Bytes, Action<byte[]> Parse)[]
+                    {
+                        ("TPMT_PUBLIC", ak.Public.Encoded, b => TpmPublic.Parse(b)),
+                        ("TPMS_ATTEST", quote.Attest, b => TpmAttest.ParseQuote(b)),
+                        ("TPMT_SIGNATURE", quote.Signature.ToBytes(), b => TpmSignature.Parse(b)),
+                    };
+                    foreach (var (what, bytes, parse) in structures)
+                    {
+                        parse(bytes);
+                        for (int length = 0; length < bytes.Length; length++)
+                        {
+                            var e = Assert.Throws<TpmFormatException>(() => parse(bytes[..length]));
+                            Assert.True(e.Error is TpmFormatError.Truncated or TpmFormatError.SizeMismatch, $"{template.Type} {what} cut to {length}: {e.Message}");
+                        }
+                        Assert.Equal(TpmFormatError.TrailingBytes, Assert.Throws<TpmFormatException>(() => parse([.. bytes, 0])).Error);
+                    }
+                }
+                finally
+                {
+                    tpm.FlushContext(ak.Handle);
+                }
+            }
+        }
+        finally
+        {
+            tpm.FlushContext(srk.Handle);
+        }
+    }
+
     /// <summary>Writes the recorded responses as fuzz seeds when TABULA_TPM_CORPUS names a directory.</summary>
     [ToolsFact("swtpm", "swtpm_setup", "swtpm_localca", "tpm2_makecredential")]
     public void Real_responses_can_be_written_as_a_fuzz_corpus()
