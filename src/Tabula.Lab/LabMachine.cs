@@ -42,12 +42,26 @@ public sealed class LabMachine : IDisposable
             MemoryMiB = 1024,
             Namespace = ns,
             Nic = new QemuNic(tap, mac),
+            // A reboot command makes the agent reboot(2) into firmware and stboot (issue 18): QEMU must run on across it.
+            ExitOnReboot = false,
         };
         try { return new LabMachine(QemuMachine.StartDetached(options)); }
         catch (QemuException e) { throw new LabException(e.Message, e); }
     }
 
-    /// <summary>Time since QEMU was started.</summary>
+    /// <summary>
+    /// Follows relay <paramref name="name"/>'s running QEMU (started by `lab up`, pid <paramref name="pid"/>) from its console's
+    /// current end on, without touching the machine: a reboot command reboots it inside the same QEMU, and every boot writes to
+    /// the same console file.
+    /// </summary>
+    public static LabMachine Attach(string name, string directory, int pid)
+    {
+        var options = new QemuOptions(name, null, null, null, Path.Combine(directory, "console.log"));
+        try { return new LabMachine(QemuMachine.Attach(options, pid)); }
+        catch (QemuException e) { throw new LabException(e.Message, e); }
+    }
+
+    /// <summary>Time since QEMU was started (attached: since following began).</summary>
     public TimeSpan Elapsed => qemu.Elapsed;
 
     /// <summary>True while QEMU runs.</summary>
@@ -56,6 +70,9 @@ public sealed class LabMachine : IDisposable
     /// <summary>The first console line that is the event <paramref name="marker"/>, if it has appeared.</summary>
     public (TimeSpan At, string Line)? Find(ConsoleMarker marker) => qemu.Serial.Find(marker.Matches);
 
+    /// <summary>The first console line at or after <paramref name="after"/> that is the event <paramref name="marker"/>, if any.</summary>
+    public (TimeSpan At, string Line)? Find(ConsoleMarker marker, TimeSpan after) => qemu.Serial.Find(marker.Matches, after);
+
     /// <summary>Every console line so far that is the event <paramref name="marker"/>.</summary>
     public IReadOnlyList<(TimeSpan At, string Line)> FindAll(ConsoleMarker marker) => qemu.Serial.FindAll(marker.Matches);
 
@@ -63,20 +80,22 @@ public sealed class LabMachine : IDisposable
     /// Waits for a console line that is the event <paramref name="marker"/>. Fails with the console tail when the timeout
     /// passes or QEMU exits (stboot or the agent printing FAILED is shown in the tail).
     /// </summary>
-    public async Task<(TimeSpan At, string Line)> WaitForAsync(ConsoleMarker marker, TimeSpan timeout, CancellationToken ct)
+    public async Task<(TimeSpan At, string Line)> WaitForAsync(ConsoleMarker marker, TimeSpan timeout, CancellationToken ct,
+        TimeSpan after = default)
     {
-        try { return await qemu.WaitForAsync(marker.Matches, $"\"{marker}\"", timeout, ct); }
+        try { return await qemu.WaitForAsync(marker.Matches, $"\"{marker}\"", timeout, after, ct); }
         catch (QemuException e) { throw new LabException(e.Message, e); }
     }
 
     /// <summary>The last console line (for progress display), or "".</summary>
     public string LastLine => qemu.Serial.LastLine;
 
-    /// <summary>stboot's timeline (stage → ms) from its <c>tabula-boot: timeline</c> line, or empty.</summary>
-    public IReadOnlyDictionary<string, long> StbootTimeline()
+    /// <summary>stboot's timeline (stage → ms) from its first <c>tabula-boot: timeline</c> line at or after <paramref name="after"/>
+    /// (the boot that began then), or empty.</summary>
+    public IReadOnlyDictionary<string, long> StbootTimeline(TimeSpan after = default)
     {
         var timeline = new Dictionary<string, long>(StringComparer.Ordinal);   // in stboot's order
-        if (Find(ConsoleMarker.Boot("timeline")) is not { } found || ConsoleLine.TryParse(found.Line) is not { } line)
+        if (Find(ConsoleMarker.Boot("timeline"), after) is not { } found || ConsoleLine.TryParse(found.Line) is not { } line)
             return timeline;
         foreach (string field in line.Detail.Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {

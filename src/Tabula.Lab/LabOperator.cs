@@ -14,8 +14,15 @@ public sealed record LabActionOptions(string Directory, IReadOnlyList<string> Ta
     /// <summary>How long one machine may take to reach one stage (TCG on shared cores is slow).</summary>
     public TimeSpan StageTimeout { get; init; } = TimeSpan.FromMinutes(12);
 
-    /// <summary>How long a drained relay keeps serving before it is powered off (clients move to other relays meanwhile).</summary>
+    /// <summary>How long a drained relay keeps serving before it reboots (`lab upgrade`: the rollout's drain) or is powered off
+    /// (`lab attack`); clients move to other relays meanwhile.</summary>
     public TimeSpan DrainGrace { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>`lab upgrade`: the rollout's canaries (rolled first, all at once).</summary>
+    public int Canary { get; init; } = 1;
+
+    /// <summary>`lab upgrade`: machines per batch after the canaries.</summary>
+    public int Batch { get; init; } = 1;
 }
 
 /// <summary>A relay after a power-on: what stboot verified and when, and what the agent enrolled as.</summary>
@@ -126,8 +133,32 @@ internal sealed class LabOperator : IDisposable
         return machine;
     }
 
-    /// <summary>Follows a power-on through stboot to the agent's enrollment (<see cref="LabRunner.WaitBootAsync"/>).</summary>
-    public Task<RelayBoot> WaitBootAsync(LabMachine machine, CancellationToken ct) => LabRunner.WaitBootAsync(machine, Say, StageTimeout, ct);
+    /// <summary>Follows relay <paramref name="index"/>'s running QEMU from its console's current end (<see cref="LabMachine.Attach"/>).</summary>
+    public LabMachine Attach(int index)
+    {
+        string name = Summary.Relays[index].Name;
+        var qemu = QemuProcess(name) ?? throw new LabException($"{name} is not running (its QEMU is gone); run `tabula lab up` again");
+        return LabMachine.Attach(name, Path.Combine(Directory, "machines", name), qemu.Pid);
+    }
+
+    /// <summary>The controller's latest rollout (GET /api/v1/rollouts/latest, what `tabula fleet rollout status --json` prints).</summary>
+    public async Task<RolloutView> RolloutAsync(CancellationToken ct) =>
+        await Staff.GetFromJsonAsync("/api/v1/rollouts/latest", FleetJson.Default.RolloutView, ct)
+        ?? throw new LabException("the controller answered no rollout");
+
+    /// <summary>Follows a power-on (or, from <paramref name="after"/> on, a reboot) through stboot to the agent's enrollment
+    /// (<see cref="LabRunner.WaitBootAsync"/>).</summary>
+    public Task<RelayBoot> WaitBootAsync(LabMachine machine, CancellationToken ct, TimeSpan after = default) =>
+        LabRunner.WaitBootAsync(machine, Say, StageTimeout, ct, after);
+
+    /// <summary>Reads relay <paramref name="index"/>'s current WireGuard key from the controller, points the customer's client at it
+    /// and pings through it.</summary>
+    public async Task<(MachineView View, bool Handshake, bool Ping)> ReconnectAsync(int index, string machineId, CancellationToken ct)
+    {
+        var view = await MachineAsync(machineId, ct);
+        var (handshake, ping) = Reconnect(index, view);
+        return (view, handshake, ping);
+    }
 
     /// <summary>
     /// Points the customer's client for relay <paramref name="index"/> at the relay's current WireGuard key (what a client
@@ -152,16 +183,24 @@ internal sealed class LabOperator : IDisposable
         var serving = await WaitWithProgressAsync(boot.Machine, ConsoleMarker.Relay("stage:serve"), "the relay to serve", Say, StageTimeout, ct);
         var view = await MachineAsync(relay.MachineId, ct);
         var (handshake, ping) = Reconnect(index, view);
+        Record(index, boot, view, handshake, ping, TimeSpan.Zero);
+        return (view, handshake, ping, serving.At);
+    }
+
+    /// <summary>Saves relay <paramref name="index"/>'s new boot (from <paramref name="after"/> on its console) into the summary: its
+    /// new fingerprint, state, handshake and ping, stboot's timeline, and kexec and enrollment measured from the power-on or reboot.</summary>
+    public void Record(int index, RelayBoot boot, MachineView view, bool handshake, bool ping, TimeSpan after)
+    {
+        string name = Summary.Relays[index].Name;
         Save(Summary with
         {
-            Relays = [.. Summary.Relays.Select(r => r.Name != relay.Name ? r : r with
+            Relays = [.. Summary.Relays.Select(r => r.Name != name ? r : r with
             {
                 Fingerprint = boot.Fingerprint, State = view.State, Handshake = handshake, Ping = ping, ConsoleLog = boot.Machine.ConsoleLog,
-                Stboot = boot.Machine.StbootTimeline(),
-                Timeline = r.Timeline with { KexecAt = Round(boot.KexecAt), EnrolledAt = Round(boot.EnrolledAt) },
+                Stboot = boot.Machine.StbootTimeline(after),
+                Timeline = r.Timeline with { KexecAt = Round(boot.KexecAt - after), EnrolledAt = Round(boot.EnrolledAt - after) },
             })],
         });
-        return (view, handshake, ping, serving.At);
     }
 
     /// <summary>One ping through each other relay's tunnel: is the rest of the fleet still serving?</summary>

@@ -139,9 +139,9 @@ public static partial class LabRunner
     /// <summary>Waits for the first console line with <paramref name="marker"/>, saying every 30 s
     /// what it waits for and the console's last line.</summary>
     internal static async Task<(TimeSpan At, string Line)> WaitWithProgressAsync(LabMachine machine, ConsoleMarker marker, string what, Action<string> progress,
-        TimeSpan timeout, CancellationToken ct)
+        TimeSpan timeout, CancellationToken ct, TimeSpan after = default)
     {
-        var wait = machine.WaitForAsync(marker, timeout, ct);
+        var wait = machine.WaitForAsync(marker, timeout, ct, after);
         var clock = Stopwatch.StartNew();
         while (await Task.WhenAny(wait, Task.Delay(TimeSpan.FromSeconds(30), ct)) != wait)
         {
@@ -155,17 +155,19 @@ public static partial class LabRunner
     /// Follows a relay's boot on its console: stboot's verified digest, its kexec and timeline, then the agent's enrollment
     /// (machine id, fingerprint, state), saying each as it arrives.
     /// </summary>
-    internal static async Task<RelayBoot> WaitBootAsync(LabMachine machine, Action<string> say, TimeSpan timeout, CancellationToken ct)
+    /// <paramref name="after"/>: only lines from then on count (a machine rebooted inside its QEMU writes every boot to one console).
+    internal static async Task<RelayBoot> WaitBootAsync(LabMachine machine, Action<string> say, TimeSpan timeout, CancellationToken ct,
+        TimeSpan after = default)
     {
-        await WaitWithProgressAsync(machine, ConsoleMarker.Boot("verified"), "stboot to verify the package", say, timeout, ct);
-        var kexec = await WaitWithProgressAsync(machine, ConsoleMarker.Boot("kexec"), "stboot to kexec", say, timeout, ct);
+        await WaitWithProgressAsync(machine, ConsoleMarker.Boot("verified"), "stboot to verify the package", say, timeout, ct, after);
+        var kexec = await WaitWithProgressAsync(machine, ConsoleMarker.Boot("kexec"), "stboot to kexec", say, timeout, ct, after);
         // The package kexec'd is the last one verified before the kexec: an earlier round may have verified a package whose
         // signatures were fine and then refused it (freshness), as `lab attack`'s rollback round does.
-        var verified = machine.FindAll(ConsoleMarker.Boot("verified")).Last(l => l.At <= kexec.At);
+        var verified = machine.FindAll(ConsoleMarker.Boot("verified")).Last(l => l.At >= after && l.At <= kexec.At);
         string sha = ConsoleLine.TryParse(verified.Line)?.Field("ospkg_sha256") ?? "";
-        await WaitWithProgressAsync(machine, ConsoleMarker.Boot("timeline"), "stboot's timeline", say, timeout, ct);   // printed as it hands over
-        say($"      {machine.Name}: stboot verified {sha[..Math.Min(16, sha.Length)]}… and kexec'd at {kexec.At.TotalSeconds:0.0}s ({Timeline(machine.StbootTimeline())})");
-        var enroll = await WaitWithProgressAsync(machine, ConsoleMarker.Relay("enroll"), "the relay agent to enroll", say, timeout, ct);
+        await WaitWithProgressAsync(machine, ConsoleMarker.Boot("timeline"), "stboot's timeline", say, timeout, ct, after);   // printed as it hands over
+        say($"      {machine.Name}: stboot verified {sha[..Math.Min(16, sha.Length)]}… and kexec'd at {kexec.At.TotalSeconds:0.0}s ({Timeline(machine.StbootTimeline(after))})");
+        var enroll = await WaitWithProgressAsync(machine, ConsoleMarker.Relay("enroll"), "the relay agent to enroll", say, timeout, ct, after);
         var line = ConsoleLine.TryParse(enroll.Line);
         if (line?.Field("machine") is not { Length: 32 } id || line.Field("fingerprint") is not { } fingerprint || line.Field("state") is not { } state)
             throw new LabException($"{machine.Name}: unexpected enrollment line: {enroll.Line}");

@@ -34,7 +34,10 @@ public static class QemuArguments
         args.AddRange(["-accel", "tcg", "-cpu", "max", "-m", options.MemoryMiB.ToString(CultureInfo.InvariantCulture)]);
         if (options.Cpus > 1)
             args.AddRange(["-smp", options.Cpus.ToString(CultureInfo.InvariantCulture)]);
-        args.AddRange(["-display", "none", "-no-reboot", "-nodefaults", "-serial", "file:" + options.ConsoleLog, "-monitor", "none"]);
+        args.AddRange(["-display", "none"]);
+        if (options.ExitOnReboot)
+            args.Add("-no-reboot");
+        args.AddRange(["-nodefaults", "-serial", "file:" + options.ConsoleLog, "-monitor", "none"]);
         if (options.Firmware is { } firmware)
         {
             if (firmware.SecureBoot)

@@ -17,14 +17,14 @@ public sealed class QemuMachine : IDisposable
     readonly Stopwatch clock;
     readonly List<string> qemuOutput = [];
 
-    QemuMachine(QemuOptions options, IReadOnlyList<string> command, int pid, Process? child, Stopwatch clock)
+    QemuMachine(QemuOptions options, IReadOnlyList<string> command, int pid, Process? child, Stopwatch clock, long consoleOffset = 0)
     {
         Options = options;
         Command = QemuArguments.Show(command);
         Pid = pid;
         this.child = child;
         this.clock = clock;
-        console = new SerialConsole(options.ConsoleLog, clock);
+        console = new SerialConsole(options.ConsoleLog, clock, consoleOffset);
     }
 
     /// <summary>What was started.</summary>
@@ -112,6 +112,20 @@ public sealed class QemuMachine : IDisposable
         return new QemuMachine(options, command, pid, child: null, clock);
     }
 
+    /// <summary>
+    /// Follows a detached QEMU started earlier, maybe by another process (<see cref="StartDetached"/>; <paramref name="pid"/> from
+    /// its pid file), from its console's current end: only lines written from now on are seen, stamped on a clock started now.
+    /// <see cref="Dispose"/> stops following; QEMU runs on. Fails when no QEMU writing <see cref="QemuOptions.ConsoleLog"/> runs
+    /// as <paramref name="pid"/>.
+    /// </summary>
+    public static QemuMachine Attach(QemuOptions options, int pid)
+    {
+        if (ReadCommandLine(pid) is not { } line || !line.Contains(options.ConsoleLog, StringComparison.Ordinal))
+            throw new QemuException(QemuFailure.Exited, $"{options.Name}: no QEMU writing {options.ConsoleLog} runs as pid {pid}");
+        long end = File.Exists(options.ConsoleLog) ? new FileInfo(options.ConsoleLog).Length : 0;
+        return new QemuMachine(options, [$"(attached to pid {pid})"], pid, child: null, Stopwatch.StartNew(), end);
+    }
+
     static IReadOnlyList<string> Prepare(QemuOptions options, string? pidFile)
     {
         string qemu = FindTool("qemu-system-x86_64") ?? throw new QemuException(QemuFailure.Missing, "qemu-system-x86_64 is missing (package qemu-system-x86)");
@@ -148,19 +162,26 @@ public sealed class QemuMachine : IDisposable
     /// Waits for a console line that <paramref name="matches"/> (<paramref name="what"/> names it in the failure) and
     /// returns it with its arrival time. Fails with the console tail when the timeout passes or QEMU exits first.
     /// </summary>
-    public async Task<(TimeSpan At, string Line)> WaitForAsync(Func<string, bool> matches, string what, TimeSpan timeout,
-        CancellationToken ct = default)
+    public Task<(TimeSpan At, string Line)> WaitForAsync(Func<string, bool> matches, string what, TimeSpan timeout,
+        CancellationToken ct = default) => WaitForAsync(matches, what, timeout, TimeSpan.Zero, ct);
+
+    /// <summary>
+    /// Waits for a console line that <paramref name="matches"/> and arrived at or after <paramref name="after"/> (a machine that
+    /// reboots with <see cref="QemuOptions.ExitOnReboot"/> false writes every boot into one console).
+    /// </summary>
+    public async Task<(TimeSpan At, string Line)> WaitForAsync(Func<string, bool> matches, string what, TimeSpan timeout, TimeSpan after,
+        CancellationToken ct)
     {
         var deadline = clock.Elapsed + timeout;
         while (true)
         {
-            if (console.Find(matches) is { } found)
+            if (console.Find(matches, after) is { } found)
                 return found;
             if (!Running)
             {
                 // Lines QEMU wrote just before it exited.
                 await Task.Delay(SerialConsole.PollInterval * 2, ct);
-                if (console.Find(matches) is { } last)
+                if (console.Find(matches, after) is { } last)
                     return last;
                 throw Failure(QemuFailure.Exited, $"{Name}: QEMU exited before {what}");
             }

@@ -55,8 +55,8 @@ public sealed record QemuBootMedia(string Path, QemuMediaKind Kind);
 
 /// <summary>
 /// What a machine boots and how it is wired. Always software emulation (<c>-accel tcg -cpu max</c>: KVM crashes on
-/// the machines this runs on), no display, no monitor, no reboot (a guest reboot or poweroff ends QEMU), no default
-/// devices, the serial console to <see cref="ConsoleLog"/>.
+/// the machines this runs on), no display, no monitor, no reboot unless <see cref="ExitOnReboot"/> is false (a guest reboot
+/// or poweroff ends QEMU), no default devices, the serial console to <see cref="ConsoleLog"/>.
 /// </summary>
 /// <param name="Name">The machine's name (<c>-name</c>, and in messages).</param>
 /// <param name="Kernel">The bzImage (<c>-kernel</c>), or null when <see cref="BootMedia"/> is booted by <see cref="Firmware"/>.</param>
@@ -99,4 +99,12 @@ public sealed record QemuOptions(string Name, string? Kernel, string? Initramfs,
 
     /// <summary>A TPM 2.0 (an swtpm started before QEMU), or null for none.</summary>
     public QemuTpm? Tpm { get; init; }
+
+    /// <summary>
+    /// True (the default): a guest reboot ends QEMU as a poweroff does (<c>-no-reboot</c>), so with <c>panic=-1</c> a PID-1 death
+    /// is a QEMU exit a test sees at once. False: a guest reboot resets the machine and QEMU runs on, through firmware into the
+    /// same <see cref="Kernel"/> (or <see cref="BootMedia"/>) again, as a real machine reboots (the lab's relays, whose agent
+    /// reboots into stboot on a reboot command); the serial console file is kept and keeps growing.
+    /// </summary>
+    public bool ExitOnReboot { get; init; } = true;
 }

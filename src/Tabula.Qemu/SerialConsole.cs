@@ -24,10 +24,15 @@ public sealed class SerialConsole : IDisposable
     long offset;
 
     /// <summary>Follows <paramref name="path"/>; times are read from <paramref name="clock"/> (started with QEMU).</summary>
-    public SerialConsole(string path, Stopwatch clock)
+    public SerialConsole(string path, Stopwatch clock) : this(path, clock, 0) { }
+
+    /// <summary>Follows <paramref name="path"/> from byte <paramref name="offset"/> on (lines before it are never seen).</summary>
+    public SerialConsole(string path, Stopwatch clock, long offset)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
         Path = path;
         this.clock = clock;
+        this.offset = offset;
         follower = new Timer(_ => Poll(), null, TimeSpan.Zero, PollInterval);
     }
 
@@ -48,13 +53,17 @@ public sealed class SerialConsole : IDisposable
     }
 
     /// <summary>The first line so far that <paramref name="matches"/>, if any.</summary>
-    public (TimeSpan At, string Line)? Find(Func<string, bool> matches)
+    public (TimeSpan At, string Line)? Find(Func<string, bool> matches) => Find(matches, TimeSpan.Zero);
+
+    /// <summary>The first line so far that <paramref name="matches"/> and arrived at or after <paramref name="after"/> (a machine
+    /// that reboots without QEMU exiting writes each boot's lines into the same file), if any.</summary>
+    public (TimeSpan At, string Line)? Find(Func<string, bool> matches, TimeSpan after)
     {
         lock (lines)
         {
             PollLocked();
             foreach (var line in lines)
-                if (matches(line.Line))
+                if (line.At >= after && matches(line.Line))
                     return line;
             return null;
         }

@@ -19,6 +19,16 @@ public sealed class QemuArgumentsTests
     }
 
     [Fact]
+    public void A_machine_that_survives_its_guest_reboot_has_no_no_reboot_and_nothing_else_changes()
+    {
+        var exits = QemuArguments.For(Relay);
+        var survives = QemuArguments.For(Relay with { ExitOnReboot = false });
+        Assert.Contains("-no-reboot", exits);
+        Assert.DoesNotContain("-no-reboot", survives);
+        Assert.Equal(exits.Where(a => a != "-no-reboot"), survives);
+    }
+
+    [Fact]
     public void Without_a_nic_there_is_none_and_without_a_namespace_qemu_is_the_program()
     {
         var command = QemuArguments.Command(Relay with { Namespace = null, Nic = null, Disk = "/tmp/disk.raw" }, "qemu", ip: null);

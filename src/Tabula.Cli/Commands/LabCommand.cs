@@ -81,20 +81,25 @@ internal static class LabCommand
         var json = new Option<bool>("--json") { Description = "Print the summary as JSON on stdout (progress goes to stderr)" };
         var drain = new Option<int>("--drain-seconds")
         {
-            Description = "How long a drained relay keeps serving before it is powered off (clients move to other relays meanwhile)",
+            Description = "How long a drained relay keeps serving before it reboots (the rollout's drain; clients move to other relays meanwhile)",
             DefaultValueFactory = _ => 5,
         };
+        var canary = new Option<int>("--canary") { Description = "The rollout's canaries, rolled first", DefaultValueFactory = _ => 1 };
+        var batch = new Option<int>("--batch") { Description = "Relays per batch after the canaries", DefaultValueFactory = _ => 1 };
         var dir = DirectoryOption();
         var command = new Command("upgrade",
-            "Build the next release of the relay package, sign it (signer2 + signer3), allow it in the fleet, publish it to `stable`, and roll the " +
-            "relays one at a time: drain → power off → stboot verifies and boots the new package → the agent enrolls again and serves → deploy. " +
-            "Prints each relay's time out of service.") { json, drain, dir };
+            "Build the next release of the relay package, sign it (signer2 + signer3), allow it in the fleet, publish it to `stable`, and have the " +
+            "controller roll it (`tabula fleet rollout start`: canary, then batches): each relay takes a signed reboot command, drains, reboots " +
+            "inside its running QEMU into stboot, which verifies and boots the new package; the agent enrolls again and serves. " +
+            "Prints each relay's time out of service.") { json, drain, canary, batch, dir };
         command.SetAction((result, ct) => Guard(result.GetValue(dir), async () =>
         {
             bool asJson = result.GetValue(json);
             var summary = await LabRunner.UpgradeAsync(new LabActionOptions(result.GetValue(dir)!, Self(), Progress(asJson))
             {
                 DrainGrace = TimeSpan.FromSeconds(Math.Clamp(result.GetValue(drain), 0, 3600)),
+                Canary = Math.Clamp(result.GetValue(canary), 0, 8),
+                Batch = Math.Clamp(result.GetValue(batch), 1, 8),
             }, ct);
             if (asJson)
             {
@@ -103,13 +108,14 @@ internal static class LabCommand
             else
             {
                 Console.WriteLine();
-                Console.WriteLine($"upgraded to r{summary.Release} in {summary.TookSeconds:0}s: package sha256 {summary.PackageSha256} " +
-                                  $"({summary.PackageBytes / 1e6:0.0} MB, signatures: {summary.PackageSigners})");
+                Console.WriteLine($"upgraded to r{summary.Release} in {summary.TookSeconds:0}s (rollout {summary.RolloutId} {summary.RolloutState} in " +
+                                  $"{summary.RolloutSeconds:0}s): package sha256 {summary.PackageSha256} ({summary.PackageBytes / 1e6:0.0} MB, signatures: {summary.PackageSigners})");
                 foreach (var relay in summary.Relays)
-                    Console.WriteLine($"  {relay.Name}  out of service {relay.OutOfServiceSeconds:0.0}s (power off → ping; drained {relay.DrainSeconds:0.0}s before)  " +
+                    Console.WriteLine($"  {relay.Name}{(relay.Canary ? " (canary)" : "")}  out of service {relay.OutOfServiceSeconds:0.0}s (reboot → ping; " +
+                                      $"served through {relay.DrainSeconds:0.0}s of drain before)  " +
                                       $"kexec at {relay.KexecAt:0.0}s, enrolled at {relay.EnrolledAt:0.0}s as {relay.EnrolledState}  " +
                                       $"handshake {(relay.Handshake ? "done" : "NONE")}  ping {(relay.Ping ? "ok" : "FAILED")}" +
-                                      (relay.OthersServing ? "" : "  (another relay did NOT answer while it was off)"));
+                                      (relay.OthersServing ? "" : "  (another relay did NOT answer while it was down)"));
             }
             return summary.Relays.All(r => r.Handshake && r.Ping && r.BootedSha256 == summary.PackageSha256) ? ExitCode.Ok : ExitCode.Rejected;
         }));
