@@ -132,12 +132,15 @@ internal sealed class LabAttack(LabActionOptions options, string relayName, IRea
         [
             new Attack("tampered-package", $"the genuine descriptor; the archive with byte {server.FlipOffset} changed on the server's disk",
                 _ => { server.FlipByte(); return Task.CompletedTask; }, signaturesRefused),
-            new Attack("one-signer", "the attacker's build signed by signer1 only (a stolen key), published under a loosened policy (threshold 1)",
+            new Attack("one-signer", "the attacker's build signed by signer1 only (a stolen key), published under a loosened policy (threshold 1), " +
+                                     "on `stable` and under the current package's digest",
                 async token => { server.RestoreByte(); await server.PublishAsAttackerAsync(oneSigner, new VerificationPolicy([root.Certificate], 1), token); },
                 signaturesRefused),
-            new Attack("rogue-signer", "the attacker's build signed by rogue-signer1 and rogue-signer2 under the attacker's root",
+            new Attack("rogue-signer", "the attacker's build signed by rogue-signer1 and rogue-signer2 under the attacker's root, on `stable` and under " +
+                                       "the current package's digest",
                 token => server.PublishAsAttackerAsync(rogue, new VerificationPolicy([rogueRoot.Certificate], LabSigning.Threshold), token), signaturesRefused),
-            new Attack("rollback", $"{older}, validly signed (2 of 3), while the controller's tickets name the current release",
+            new Attack("rollback", $"{older}, validly signed (2 of 3), on `stable` and under the current package's digest, while the controller's " +
+                                   "tickets name the current release",
                 async token => { server.RestoreByte(); await server.ServeOlderAsync(olderDescriptor, olderArchive, token); }, freshnessRefused),
             new Attack("replayed-ticket", "the genuine package; the relay's ticket request answered, with the controller's TLS key, by a ticket recorded " +
                                           "in an earlier round (the ticket key stays the controller's)",
@@ -236,6 +239,7 @@ internal sealed class LabAttack(LabActionOptions options, string relayName, IRea
         readonly System.Net.IPAddress relay;
         readonly string fleetTls;
         LabTicketInterceptor? interceptor;
+        PackageRecord? originalRecord;
         byte original;
         bool flipped;
 
@@ -282,7 +286,34 @@ internal sealed class LabAttack(LabActionOptions options, string relayName, IRea
         }
 
         /// <summary>`stable` → the genuine package (the replayed-ticket round serves it: only the ticket is stale).</summary>
-        public Task ServeGenuineAsync(CancellationToken token) => MoveStableAsync(genuineDigest, "lab attack: the genuine package, under a replayed ticket", token);
+        public async Task ServeGenuineAsync(CancellationToken token)
+        {
+            await RestoreTicketedAsync(token);
+            await MoveStableAsync(genuineDigest, "lab attack: the genuine package, under a replayed ticket", token);
+        }
+
+        /// <summary>
+        /// stboot fetches the package its ticket names content-addressed first (<c>/ospkg/HEX.json</c> beside the channel), so the
+        /// attacker answers that path too: the genuine package's record now names the descriptor of <paramref name="served"/>
+        /// (which names its archive). Restored by <see cref="RestoreTicketedAsync"/>.
+        /// </summary>
+        async Task PoisonTicketedAsync(Sha256Digest served, CancellationToken token)
+        {
+            var genuineRecord = await store.FindPackageAsync(genuineDigest, token)
+                                ?? throw new LabException($"the genuine package {genuine} has no record in the provisioning store");
+            var servedRecord = await store.FindPackageAsync(served, token)
+                               ?? throw new LabException($"the attacker's package {served.Hex} has no record in the provisioning store");
+            originalRecord ??= genuineRecord;
+            await store.PutPackageAsync(originalRecord with { DescriptorSha256 = servedRecord.DescriptorSha256 }, token);
+        }
+
+        async Task RestoreTicketedAsync(CancellationToken token)
+        {
+            if (originalRecord is null)
+                return;
+            await store.PutPackageAsync(originalRecord, token);
+            originalRecord = null;
+        }
 
         /// <summary>Stores an older, genuinely signed release (verified under the server's own trust policy) and points
         /// `stable` at it, forced past the server's no-downgrade rule: the server is the attacker's.</summary>
@@ -292,6 +323,7 @@ internal sealed class LabAttack(LabActionOptions options, string relayName, IRea
             if (!Sha256Digest.TryParse(published.Package.ArchiveSha256, out var older))
                 throw new LabException("the provisioning store returned a bad digest");
             await MoveStableAsync(older, "lab attack: rolled back to an older genuine release", token);
+            await PoisonTicketedAsync(older, token);
         }
 
         Task MoveStableAsync(Sha256Digest digest, string reason, CancellationToken token) =>
@@ -318,6 +350,7 @@ internal sealed class LabAttack(LabActionOptions options, string relayName, IRea
             }
             if (flipped)
                 RestoreByte();
+            await RestoreTicketedAsync(token);
             if ((await store.FindChannelAsync("stable", token))?.ArchiveSha256 != genuine)
                 await new ProvisioningCore(store, TrustPolicyVerifier.FromDirectory(trustDirectory),
                     TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null).MoveChannelAsync("stable", genuineDigest, "lab attack (restore)",
@@ -328,6 +361,7 @@ internal sealed class LabAttack(LabActionOptions options, string relayName, IRea
         {
             var core = new ProvisioningCore(store, new TrustPolicyVerifier(policy), TimeProvider.System, new ProvisioningLimits(), publicBaseUrl: null);
             await core.PublishAsync(descriptor, new MemoryStream(attackerArchive), "stable", "attacker", token);
+            await PoisonTicketedAsync(Sha256Digest.Of(attackerArchive), token);
         }
     }
 

@@ -301,6 +301,94 @@ public sealed class FreshnessTests : IClassFixture<FreshnessServers>, IDisposabl
             $"refused reason=ticket-digest ticket_sha256={Hex(current)} ospkg_sha256={Hex(served)}", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A machine whose pointer is a channel in the provisioning server's layout (<c>/t/ID/channels/stable.json</c>), the mirror
+    /// serving the channel's package there and <paramref name="objects"/> content-addressed beside it (<c>/t/ID/ospkg/HEX.json</c>
+    /// naming <c>HEX.zip</c>, as the server and its static export do).
+    /// </summary>
+    BootHarness ChannelMachine(byte[] channel, params byte[][] objects)
+    {
+        var m = NewMachine();
+        m.HostConfig($$$"""
+            {"network_mode": "dhcp", "ospkg_pointer": "{{{new Uri(servers.Mirror, $"/t/{id}/channels/stable.json")}}}",
+             "tabula_relay": {"identity_key": "{{{Convert.ToBase64String(identity)}}}", "enrollment_token": "tet_example"}}
+            """);
+        servers.Files[$"/t/{id}/channels/stable.json"] = SignedPackages.Descriptor(channel, "stable.zip", signers);
+        servers.Files[$"/t/{id}/channels/stable.zip"] = channel;
+        foreach (byte[] archive in objects)
+        {
+            servers.Files[$"/t/{id}/ospkg/{Hex(archive)}.json"] = SignedPackages.Descriptor(archive, Hex(archive) + ".zip", signers);
+            servers.Files[$"/t/{id}/ospkg/{Hex(archive)}.zip"] = archive;
+        }
+        return m;
+    }
+
+    [Fact]
+    public async Task Ticket_naming_another_package_than_the_channel_boots_it_content_addressed_beside_the_pointer()
+    {
+        // A rollout pins this machine to release 3 while its channel already names release 4 (or a canary's ticket names the
+        // target while the channel still names the old one): stboot fetches what its ticket names, not what the channel does.
+        byte[] pinned = Package(3), channel = Package(4);
+        var m = ChannelMachine(channel, pinned, channel);
+        await servers.SetCurrentAsync(machineClass, Hex(pinned), 3);
+        Policy(m, FreshnessMode.Required, ControllerTicketUrl, minRelease: 1);
+
+        var outcome = Assert.IsType<BootOutcome.Kexecuted>(m.Run());
+
+        Assert.Equal(Hex(pinned), outcome.OsPackageSha256);
+        Assert.Contains(m.ConsoleLines, l => l.StartsWith("tabula-boot: stage:fetch ", StringComparison.Ordinal)
+                                             && l.Contains($"url={servers.Mirror}t/{id}/ospkg/{Hex(pinned)}.json ", StringComparison.Ordinal));
+        Assert.Contains(m.ConsoleLines, l => Regex.IsMatch(l, $@"^tabula-boot: freshness t=\d+ms fresh release=3 .* ospkg_sha256={Hex(pinned)}$"));
+        Assert.DoesNotContain(m.ConsoleLines, l => l.Contains("FAILED", StringComparison.Ordinal));
+        Assert.DoesNotContain(MirrorRequests, r => r.Contains("/channels/", StringComparison.Ordinal));   // the channel was not needed
+        Assert.True(Handover(m).Freshness!.Fresh);
+    }
+
+    [Fact]
+    public async Task Without_the_ticketed_object_beside_the_pointer_the_pointer_itself_is_fetched_and_checked_as_before()
+    {
+        // A mirror that carries only the channel: the content-addressed GET is a 404 on its own FAILED line, then the pointer.
+        byte[] current = Package(3), other = Package(3, cmdline: Cmdline + " other");
+        var boots = ChannelMachine(current);
+        await servers.SetCurrentAsync(machineClass, Hex(current), 3);
+        Policy(boots, FreshnessMode.Required, ControllerTicketUrl);
+        Assert.Equal(Hex(current), Assert.IsType<BootOutcome.Kexecuted>(boots.Run()).OsPackageSha256);
+        Assert.Contains(boots.ConsoleLines, l => l.StartsWith("tabula-boot: FAILED ", StringComparison.Ordinal) && l.Contains(" reason=HttpStatus ", StringComparison.Ordinal)
+                                                 && l.Contains($"/t/{id}/ospkg/{Hex(current)}.json", StringComparison.Ordinal));
+        Assert.Contains(boots.ConsoleLines, l => l.StartsWith("tabula-boot: stage:fetch ", StringComparison.Ordinal)
+                                                 && l.Contains($"url={servers.Mirror}t/{id}/channels/stable.json ", StringComparison.Ordinal));
+
+        // The channel names another package and nothing else is there: refused as ticket-digest, as before.
+        var refused = ChannelMachine(other);
+        Policy(refused, FreshnessMode.Required, ControllerTicketUrl);
+        var restarted = Assert.IsType<BootOutcome.Restarted>(refused.Run());
+        Assert.Equal(FailureReason.FreshnessRefused, restarted.Last.Reason);
+        Assert.StartsWith("ticket-digest: ", restarted.Last.Detail, StringComparison.Ordinal);
+        Assert.Equal(0, refused.Kexec.Loads);
+        Assert.Contains(refused.ConsoleLines, l => l.Contains($"refused reason=ticket-digest ticket_sha256={Hex(current)} ospkg_sha256={Hex(other)}", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_ticket_not_signed_by_the_ticket_root_steers_no_fetch()
+    {
+        // Whoever answers the ticket URL with a ticket of its own key (the seized server) cannot choose what is fetched either.
+        byte[] channel = Package(3), chosen = Package(3, cmdline: Cmdline + " chosen");
+        var m = ChannelMachine(channel, chosen);
+        await servers.SetCurrentAsync(machineClass, Hex(channel), 3);
+        byte[] attackerKey = Ed25519.NewPrivateKey();
+        Seized(async context =>
+        {
+            var request = TicketRequest.Parse(await BodyAsync(context));
+            var payload = new BootTicketPayload(request.MachineId, request.Nonce.ToArray(), Sha256Digest.Parse(Hex(chosen), "digest"), 0,
+                request.MachineClass, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            await WriteAsync(context, HttpStatusCode.OK, BootTicket.Sign(payload, attackerKey));
+        });
+        Policy(m, FreshnessMode.Required, SeizedTicketUrl);
+
+        AssertRefused(m, m.Run(), "ticket-signature");
+        Assert.DoesNotContain(MirrorRequests, r => r.Contains($"/ospkg/{Hex(chosen)}", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Ticket_for_a_package_of_another_machine_class_is_refused_as_machine_class()
     {

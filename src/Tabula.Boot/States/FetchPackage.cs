@@ -12,8 +12,13 @@ namespace Tabula.Boot.States;
 /// Gets a descriptor and its archive, starting at ospkg_pointer entry <paramref name="first"/>.
 /// Network: for each URL in order, GET the descriptor, parse it, resolve os_pkg_url against the descriptor URL,
 /// GET the archive into a memfd while hashing it; the first complete download goes on to verification, each failed
-/// URL is reported on one line and the next is tried. Initramfs: /ospkg/NAME.json and /ospkg/NAME.zip, NAME being
-/// the pointer without its extension.
+/// URL is reported on one line and the next is tried. With a boot ticket that verifies with ticket_root.pem, the package it
+/// names is fetched first, content-addressed beside a pointer in the provisioning server's layout
+/// (<see cref="PackageUrlLayout.ContentAddressedDescriptor"/>, e.g. <c>…/ospkg/HEX.json</c> beside <c>…/channels/stable.json</c>):
+/// the controller names each machine's package (a rollout pins it), which the channel may not name now. The pointer itself
+/// is the fallback (a mirror without the object, a pointer in another layout). Where the bytes came from decides nothing:
+/// they still verify against the signers, and the ticket check names the digest. Initramfs: /ospkg/NAME.json and
+/// /ospkg/NAME.zip, NAME being the pointer without its extension.
 /// </summary>
 internal sealed class FetchPackage(int first) : BootState
 {
@@ -46,6 +51,7 @@ internal sealed class FetchPackage(int first) : BootState
         var downloader = new Downloader(context.Http!, context.Options, context.Log, env.Sleep, context.Tls);
         DateTimeOffset deadline = env.Time.GetUtcNow() + BootLimits.RoundDeadline;
         var pointers = configuration.Host.OsPackagePointers;
+        var named = TicketDigest(context, configuration);
         BootFailure? last = null;
         for (int i = First; i < pointers.Count; i++)
         {
@@ -55,6 +61,13 @@ internal sealed class FetchPackage(int first) : BootState
                 context.Log.SourceFailed(last);
                 continue;
             }
+            if (named is { } digest && PackageUrlLayout.ContentAddressedDescriptor(descriptorUrl, digest) is { } byDigest)
+            {
+                var (ticketed, missed) = FromUrl(context, downloader, byDigest, i, deadline);
+                if (ticketed is not null)
+                    return (ticketed, null);
+                context.Log.SourceFailed(missed!);   // then the pointer itself
+            }
             var (package, failure) = FromUrl(context, downloader, descriptorUrl, i, deadline);
             if (package is not null)
                 return (package, null);
@@ -63,6 +76,20 @@ internal sealed class FetchPackage(int first) : BootState
                 context.Log.SourceFailed(last);
         }
         return (null, last ?? new BootFailure(Name, FailureReason.InvalidUrl, "no ospkg_pointer entry left to try"));
+    }
+
+    /// <summary>The digest this attempt's ticket names, when it parses and its signature verifies with ticket_root.pem; else null
+    /// (no ticket, no policy: the pointer alone). The nonce, machine and floors are checked after the verification as always.</summary>
+    static Sha256Digest? TicketDigest(BootContext context, BootConfiguration configuration)
+    {
+        if (context.Round?.Ticket is not { } bytes || configuration.Trust.TicketRoot is not { } root)
+            return null;
+        try
+        {
+            var ticket = BootTicket.Parse(bytes);
+            return ticket.VerifySignature(root) ? ticket.Payload.PackageSha256 : null;
+        }
+        catch (BootTicketException) { return null; }
     }
 
     (FetchedPackage?, BootFailure?) FromUrl(BootContext context, Downloader downloader, Uri descriptorUrl, int index, DateTimeOffset deadline)

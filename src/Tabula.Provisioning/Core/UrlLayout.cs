@@ -9,11 +9,12 @@ namespace Tabula.Provisioning.Core;
 /// </summary>
 public static class UrlLayout
 {
-    public static string Archive(Sha256Digest archive) => $"ospkg/{archive.Hex}.zip";
-    public static string Descriptor(Sha256Digest archive) => $"ospkg/{archive.Hex}.json";
-    public static string ChannelDescriptor(string channel) => $"channels/{channel}.json";
-    public static string ChannelArchive(string channel) => $"channels/{channel}.zip";
-    public static string GroupDescriptor(string group) => $"groups/{group}/ospkg.json";
+    // The package paths are Tabula.Packaging's (stboot resolves a ticket's digest in the same layout).
+    public static string Archive(Sha256Digest archive) => PackageUrlLayout.Archive(archive);
+    public static string Descriptor(Sha256Digest archive) => PackageUrlLayout.Descriptor(archive);
+    public static string ChannelDescriptor(string channel) => PackageUrlLayout.ChannelDescriptor(channel);
+    public static string ChannelArchive(string channel) => PackageUrlLayout.ChannelArchive(channel);
+    public static string GroupDescriptor(string group) => PackageUrlLayout.GroupDescriptor(group);
     public static string GroupHostConfig(string group) => $"groups/{group}/host-config.json";
 
     /// <summary>The <c>os_pkg_url</c> written into served descriptors: absolute under <paramref name="publicBaseUrl"/>
