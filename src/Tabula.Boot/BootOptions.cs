@@ -10,7 +10,7 @@ namespace Tabula.Boot;
 /// <item><c>--attempt-wait=SECONDS</c>: pause between tries; default 1 (upstream).</item>
 /// <item><c>--retry-wait=SECONDS</c>: pause after a failed round before fetching again; default 6 (upstream's Recover).</item>
 /// <item><c>--rounds=N</c>: failed rounds before reboot(RESTART); default 8.</item>
-/// <item><c>--kexec=auto|file</c>: auto (default) loads a BIOS-booted x86-64 kernel with kexec_load and stboot's own
+/// <item><c>--kexec=auto|file</c>: auto (default) loads an x86-64 kernel (BIOS- or EFI-booted) with kexec_load and stboot's own
 /// trampoline (no second and third hash of the verified package, Kexec/X86BootLoader.cs) and falls back to
 /// kexec_file_load; file always uses kexec_file_load.</item>
 /// </list>

@@ -5,8 +5,10 @@ namespace Tabula.Boot;
 /// <summary>
 /// The tiny "OS" of the end-to-end tests and the benchmark: the same binary as /init of a signed package, started
 /// with "-- marker". It prints the hand-over digest and the command line it was booted with, then powers off:
-/// <c>TABULA-MARKER ospkg_sha256=HEX source=network cmdline="…"</c>, or <c>TABULA-MARKER no-handover</c> when booted
-/// directly (the benchmark's baseline).
+/// <c>TABULA-MARKER ospkg_sha256=HEX source=network kernel-uptime=…s efi=runtime cmdline="…"</c>, or
+/// <c>TABULA-MARKER no-handover</c> when booted directly (the benchmark's baseline). <c>efi=</c> is what this kernel
+/// kept of UEFI after the hand-over: <c>runtime</c> (its variable services registered: /sys/firmware/efi/efivars),
+/// <c>boot</c> (booted by EFI without runtime services), <c>none</c>.
 /// </summary>
 internal static class Marker
 {
@@ -22,10 +24,13 @@ internal static class Marker
             source = " source=" + handover.Source.ToString().ToLowerInvariant();
         }
         string cmdline = File.Exists("/proc/cmdline") ? File.ReadAllText("/proc/cmdline").Trim() : "?";
-        Console.Out.WriteLine($"TABULA-MARKER {digest}{source} kernel-uptime={Uptime()} cmdline=\"{cmdline}\"");
+        Console.Out.WriteLine($"TABULA-MARKER {digest}{source} kernel-uptime={Uptime()} efi={Efi()} cmdline=\"{cmdline}\"");
         Console.Out.Flush();
         log.Note("marker", "powering off");
     }
+
+    static string Efi() =>
+        Directory.Exists("/sys/firmware/efi/efivars") ? "runtime" : Directory.Exists("/sys/firmware/efi") ? "boot" : "none";
 
     public static string Uptime()
     {

@@ -27,6 +27,9 @@ public enum KernelDataError
     EfiVariableTooLarge,
     /// <summary>/sys/firmware/memmap is missing, has more than <see cref="FirmwareMemoryMap.MaxEntries"/> entries, or an entry does not parse.</summary>
     MemoryMapInvalid,
+    /// <summary>What a kexec'd kernel needs to keep UEFI (boot_params' efi_info, /sys/firmware/efi/runtime-map,
+    /// fw_vendor, config_table) is missing or does not parse (<see cref="Efi.EfiBootState"/>).</summary>
+    EfiBootStateInvalid,
     /// <summary>A netfilter dump returned more objects than <see cref="Netlink.Netfilter.NetfilterLimits.MaxDumpObjects"/> (or a rule more expressions than allowed).</summary>
     NetfilterTooManyObjects,
     /// <summary>A netfilter object in a reply lacks an attribute it must carry (a name, a key).</summary>

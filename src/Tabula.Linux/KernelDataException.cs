@@ -28,6 +28,7 @@ public sealed class KernelDataException : Exception
         KernelDataError.EfiVariableTruncated => "EFI variable shorter than its attributes",
         KernelDataError.EfiVariableTooLarge => "EFI variable too large",
         KernelDataError.MemoryMapInvalid => "firmware memory map unusable",
+        KernelDataError.EfiBootStateInvalid => "EFI boot state unusable for a kexec hand-over",
         KernelDataError.NetfilterTooManyObjects => "netfilter reply has too many objects",
         KernelDataError.NetfilterAttributeMissing => "netfilter object lacks a required attribute",
         _ => reason.ToString(),

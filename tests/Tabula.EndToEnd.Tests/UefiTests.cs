@@ -52,67 +52,89 @@ public sealed class UefiTests(BootBinary boot, ITestOutputHelper output) : IDisp
         output.WriteLine($"log: {machine.ConsoleLog}");
     }
 
+    /// <summary>One boot to the OS marker: when stboot's kexec line and the marker came (QEMU start = 0), how long the
+    /// kexec load call took (the kexec-load stage's <c>load=</c>) and the method line.</summary>
+    sealed record HandoverRun(TimeSpan Kexec, TimeSpan Marker, long LoadMs, string Method, string MarkerLine);
+
+    static readonly System.Text.RegularExpressions.Regex KexecLoadStage = new("load=(\\d+)ms method=\"([^\"]*)\"");
+
+    HandoverRun BootToMarker(QemuMachine machine, string what)
+    {
+        try
+        {
+            var config = machine.WaitFor(ConsoleMarker.Boot("stage:config"), Stage);
+            var kexec = machine.WaitFor(ConsoleMarker.Boot("kexec"), Stage);
+            var marker = machine.WaitFor(Marker, Stage);
+            machine.WaitForExit(Stage);
+            var stage = machine.Serial.Lines.Single(l => l.Line.Contains("tabula-boot: stage:kexec-load", StringComparison.Ordinal)).Line;
+            var match = KexecLoadStage.Match(stage);
+            Assert.True(match.Success, stage);
+            Assert.Contains($"{Marker} ospkg_sha256={Os.Sha256Hex} source=network", marker.Line);
+            Assert.DoesNotContain("FAILED", machine.Console);
+            Assert.Equal(0, machine.ExitCode);
+            Assert.Contains("host_config=", config.Line);
+            return new HandoverRun(kexec.At, marker.At, long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), match.Groups[2].Value, marker.Line);
+        }
+        finally
+        {
+            Report(machine, what);
+        }
+    }
+
     /// <summary>
     /// The UKI on an ESP, no host configuration in it: stboot loads efivarfs (a module on Debian's kernel, added to the
-    /// image because no --host-config was given), reads STHostConfig, fetches, verifies and kexecs with
-    /// kexec_file_load (EFI-booted). Then, in the same run, the same package through the same stboot image booted
-    /// with -kernel/-initrd (SeaBIOS, host configuration as a file): power-on to kexec and to the OS marker, side by side.
+    /// image because no --host-config was given), reads STHostConfig, fetches, verifies and hands over with its own
+    /// kexec_load layout, EFI state included (efi_info, runtime map, SETUP_EFI): the package kernel comes up with EFI
+    /// runtime services (the marker's efi=runtime). Then, in the same run, the same UKI with --kexec=file
+    /// (kexec_file_load), and the same package through the same stboot image booted with -kernel/-initrd (SeaBIOS, host
+    /// configuration as a file): power-on to kexec and to the OS marker, and the load call, side by side.
     /// </summary>
     [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", QemuFirmware.DebianCode, UefiMedia.Stub)]
-    public void Uki_in_ovmf_reads_the_host_configuration_from_the_efi_variable_fetches_verifies_and_kexecs()
+    public void Uki_in_ovmf_reads_the_host_configuration_from_the_efi_variable_and_hands_over_with_kexec_load_and_kexec_file_load()
     {
         Prerequisites.Require(needsRoot: true, "qemu-system-x86_64", "ip", "clang", QemuFirmware.DebianCode, UefiMedia.Stub);
         GuestKernel kernel = GuestKernel.Require();
         using var network = TapNetwork.Create();
         using var mirror = Mirror(network);
         string trust = Trust("trust");
-        string name = nameof(Uki_in_ovmf_reads_the_host_configuration_from_the_efi_variable_fetches_verifies_and_kexecs);
+        string name = nameof(Uki_in_ovmf_reads_the_host_configuration_from_the_efi_variable_and_hands_over_with_kexec_load_and_kexec_file_load);
+        byte[] hostConfig = Encoding.UTF8.GetBytes(HostConfig(network));
         byte[] uki = UefiMedia.Uki(boot, trust, hostConfigJson: null, ["virtio_net"], "console=ttyS0 panic=-1 quiet", "uefi-uki");
+        byte[] ukiFile = UefiMedia.Uki(boot, trust, hostConfigJson: null, ["virtio_net"], "console=ttyS0 panic=-1 quiet -- --kexec=file", "uefi-uki-file");
 
-        TimeSpan ukiKexec, ukiMarker;
-        using (var machine = Guest.StartUefi(name, UefiMedia.Firmware("uefi-uki", Encoding.UTF8.GetBytes(HostConfig(network))), UefiMedia.Esp(uki, "uefi-uki"), network))
+        HandoverRun load, file;
+        using (var machine = Guest.StartUefi(name, UefiMedia.Firmware("uefi-uki", hostConfig), UefiMedia.Esp(uki, "uefi-uki"), network))
         {
-            try
-            {
-                var config = machine.WaitFor(ConsoleMarker.Boot("stage:config"), Stage);
-                var kexec = machine.WaitFor(ConsoleMarker.Boot("kexec"), Stage);
-                var marker = machine.WaitFor(Marker, Stage);
-                machine.WaitForExit(Stage);
-                (ukiKexec, ukiMarker) = (kexec.At, marker.At);
-
-                Assert.Contains("host_config=efivar:STHostConfig", config.Line);
-                Assert.Contains("firmware=uefi secure_boot=off lockdown=none", config.Line);
-                Assert.Contains(machine.Serial.Lines, l => l.Line.Contains("tabula-boot: stage:modules") && l.Line.Contains("loaded=") );
-                Assert.Contains(machine.Serial.Lines, l => l.Line.Contains("tabula-boot: stage:kexec-load") && l.Line.Contains("method=\"kexec_file_load (kexec_load: EFI-booted)\""));
-                Assert.Contains($"{Marker} ospkg_sha256={Os.Sha256Hex} source=network", marker.Line);
-                Assert.DoesNotContain("FAILED", machine.Console);
-                Assert.Equal(0, machine.ExitCode);
-            }
-            finally
-            {
-                Report(machine, "UKI in OVMF");
-            }
+            load = BootToMarker(machine, "UKI in OVMF, kexec_load");
+            Assert.Contains("host_config=efivar:STHostConfig", machine.Console);
+            Assert.Contains("firmware=uefi secure_boot=off lockdown=none", machine.Console);
+            Assert.Contains(machine.Serial.Lines, l => l.Line.Contains("tabula-boot: stage:modules") && l.Line.Contains("loaded="));
         }
+        Assert.StartsWith("kexec_load kernel@", load.Method);
+        Assert.Contains(" efi=systab@0x", load.Method);
+        Assert.Contains(" efi=runtime ", load.MarkerLine);
+
+        using (var machine = Guest.StartUefi(name + "-file", UefiMedia.Firmware("uefi-uki-file", hostConfig), UefiMedia.Esp(ukiFile, "uefi-uki-file"), network))
+            file = BootToMarker(machine, "UKI in OVMF, --kexec=file");
+        Assert.Equal("kexec_file_load (kexec_load: --kexec=file)", file.Method);
+        Assert.Contains(" efi=runtime ", file.MarkerLine);
 
         // The same package, same stboot, BIOS and -kernel/-initrd: the host configuration is then a file of the image.
         string image = Os.StbootImage("uefi-direct", trust, HostConfig(network), ["virtio_net"]);
-        using var direct = Guest.Start(name + "-direct", kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network);
-        try
+        HandoverRun direct;
+        using (var machine = Guest.Start(name + "-direct", kernel.KernelPath, image, "console=ttyS0 panic=-1 quiet", network))
         {
-            var kexec = direct.WaitFor(ConsoleMarker.Boot("kexec"), Stage);
-            var marker = direct.WaitFor(Marker, Stage);
-            direct.WaitForExit(Stage);
-            Assert.Contains($"{Marker} ospkg_sha256={Os.Sha256Hex} source=network", marker.Line);
-            Assert.Contains("firmware=bios", direct.Console);
-            Assert.Contains("no-device=efivarfs", direct.Console);   // in the image, nothing for it without EFI: no failure
-            Assert.DoesNotContain("FAILED", direct.Console);
-            output.WriteLine($"power-on to kexec: OVMF+UKI {ukiKexec.TotalSeconds:F1} s, SeaBIOS+-kernel {kexec.At.TotalSeconds:F1} s; " +
-                             $"to the OS marker: {ukiMarker.TotalSeconds:F1} s vs {marker.At.TotalSeconds:F1} s; UKI {uki.Length} bytes");
+            direct = BootToMarker(machine, "-kernel/-initrd");
+            Assert.Contains("firmware=bios", machine.Console);
+            Assert.Contains("no-device=efivarfs", machine.Console);   // in the image, nothing for it without EFI: no failure
         }
-        finally
-        {
-            Report(direct, "-kernel/-initrd");
-        }
+        Assert.StartsWith("kexec_load kernel@", direct.Method);
+        Assert.DoesNotContain(" efi=systab", direct.Method);
+        Assert.Contains(" efi=none ", direct.MarkerLine);
+        output.WriteLine($"UKI {uki.Length} bytes. Power-on to kexec / to the OS marker / the load call:");
+        output.WriteLine($"  OVMF+UKI kexec_load:      {load.Kexec.TotalSeconds:F1} s / {load.Marker.TotalSeconds:F1} s / {load.LoadMs} ms");
+        output.WriteLine($"  OVMF+UKI kexec_file_load: {file.Kexec.TotalSeconds:F1} s / {file.Marker.TotalSeconds:F1} s / {file.LoadMs} ms");
+        output.WriteLine($"  SeaBIOS+-kernel kexec_load: {direct.Kexec.TotalSeconds:F1} s / {direct.Marker.TotalSeconds:F1} s / {direct.LoadMs} ms");
     }
 
     /// <summary>The hybrid ISO on a CD drive (a BMC's virtual media): El Torito's UEFI image is the ESP holding the UKI;
@@ -134,7 +156,8 @@ public sealed class UefiTests(BootBinary boot, ITestOutputHelper output) : IDisp
             Assert.Contains("host_config=/etc/host_configuration.json", config.Line);
             Assert.Contains("firmware=uefi secure_boot=off", config.Line);
             Assert.Contains($"{Marker} ospkg_sha256={Os.Sha256Hex} source=network", marker.Line);
-            Assert.Contains("kexec_file_load (kexec_load: EFI-booted)", machine.Console);
+            Assert.Contains("method=\"kexec_load kernel@", machine.Console);
+            Assert.Contains(" efi=runtime ", marker.Line);
             Assert.DoesNotContain("FAILED", machine.Console);
             Assert.Equal(0, machine.ExitCode);
         }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using Tabula.Linux;
+using Tabula.Linux.Efi;
 
 namespace Tabula.Boot.Kexec;
 
@@ -8,15 +9,16 @@ namespace Tabula.Boot.Kexec;
 internal sealed class KexecPlanException(string message) : Exception(message);
 
 /// <summary>Where kexec_load puts things and where the CPU starts: the trampoline page.</summary>
-internal sealed record KexecPlan(ulong Entry, IReadOnlyList<KexecSegment> Segments)
+internal sealed record KexecPlan(ulong Entry, IReadOnlyList<KexecSegment> Segments, string? Efi = null)
 {
-    /// <summary>"kernel@0x1000000+0x3f98000 initramfs@… params@… entry@…" for the console line.</summary>
+    /// <summary>"kernel@0x1000000+0x3f98000 initramfs@… params@… trampoline@…" for the console line, then what was
+    /// handed over of EFI ("efi=systab@0x… runtime_regions=N …") on an EFI-booted machine.</summary>
     public string Summary => string.Join(' ', Segments.Zip(["kernel", "initramfs", "params", "trampoline"],
-        (s, name) => $"{name}@0x{s.Address:x}+0x{s.MemorySize:x}"));
+        (s, name) => $"{name}@0x{s.Address:x}+0x{s.MemorySize:x}")) + (Efi is null ? "" : " " + Efi);
 }
 
 /// <summary>
-/// Lays out an x86-64 bzImage for kexec_load(2) the way kexec-tools does for BIOS-booted machines, without a purgatory
+/// Lays out an x86-64 bzImage for kexec_load(2) the way kexec-tools does, without a purgatory
 /// that hashes everything again. kexec_file_load makes the running kernel hash every segment up to its memory size (the
 /// kernel's whole init_size, 63.6 MB for Debian's 6.1, almost all zeros), and its purgatory hashes the same again after
 /// the jump in plain C: under TCG that is about 4 s before and 11 s after the jump. stboot has already verified the
@@ -30,8 +32,18 @@ internal sealed record KexecPlan(ulong Entry, IReadOnlyList<KexecSegment> Segmen
 /// <item>the trampoline page (trampoline.S): a flat GDT, %rsi = boot_params, jump to the 64-bit entry (load address +
 /// 0x200).</item>
 /// </list>
-/// The boot protocol is Documentation/arch/x86/boot.rst and zero-page.rst. EFI-booted machines need more in
-/// boot_params (EFI system table, memory map); there stboot keeps kexec_file_load.
+/// The boot protocol is Documentation/arch/x86/boot.rst and zero-page.rst.
+/// <para>On an EFI-booted machine (<see cref="EfiBootState"/> given) the next kernel also gets what keeps UEFI's runtime
+/// services, as the kernel's own kexec_file_load passes it (arch/x86/kernel/kexec-bzimage64.c setup_efi_state): in
+/// boot_params, efi_info (loader signature "EL64", the system table, and the runtime memory map, which follows the
+/// command line in the params segment, 40-byte version-1 descriptors as kexec-tools writes them), acpi_rsdp_addr,
+/// secure_boot and screen_info; and a SETUP_EFI setup_data record (struct efi_setup_data: the physical addresses of
+/// the firmware vendor string, the configuration tables and SMBIOS, which the system table now holds as virtual ones)
+/// linked from hdr.setup_data, after the memory map. The next kernel sees the SETUP_EFI record, maps the runtime
+/// regions at the virtual addresses the first kernel gave them and does not call SetVirtualAddressMap again
+/// (kexec_enter_virtual_mode). Runtime regions that the e820 map calls RAM (boot-services data the first kernel kept
+/// for the firmware, efi_mem_reserve) are carved out of it as reserved, so neither the layout nor the next kernel
+/// puts anything there.</para>
 /// </summary>
 internal static class X86BootLoader
 {
@@ -40,6 +52,9 @@ internal static class X86BootLoader
         RamdiskSize = 0x21c, CommandLinePointer = 0x228, InitrdAddressMax = 0x22c, KernelAlignment = 0x230, Relocatable = 0x234,
         XLoadFlags = 0x236, CommandLineSize = 0x238, PreferredAddress = 0x258, InitSize = 0x260, HeaderEnd = 0x268;
     const int E820Entries = 0x1e8, E820Table = 0x2d0, E820Max = 128, BootParamsSize = 4096;
+    const int ExtMemK = 0x02, AcpiRsdpAddress = 0x70, EfiInfo = 0x1c0, SecureBoot = 0x1ec, SetupData = 0x250;
+    const uint Efi64LoaderSignature = 0x34364c45, SetupEfi = 4;
+    const int SetupDataHeaderSize = 16, EfiSetupDataSize = 96;   // struct setup_data; struct efi_setup_data (asm/efi.h)
     const ushort KernelXLoad64 = 0x1;
     const ulong FourGiB = 1UL << 32;
 
@@ -63,7 +78,8 @@ internal static class X86BootLoader
     /// <summary>The trampoline as assembled, for the test that reassembles trampoline.S.</summary>
     internal static byte[] TrampolineBytes => Trampoline.ToArray();
 
-    public static KexecPlan Plan(byte[] bzImage, ReadOnlyMemory<byte> initramfs, string commandLine, IReadOnlyList<FirmwareMemoryRange> memoryMap)
+    public static KexecPlan Plan(byte[] bzImage, ReadOnlyMemory<byte> initramfs, string commandLine, IReadOnlyList<FirmwareMemoryRange> memoryMap,
+        EfiBootState? efi = null)
     {
         var image = bzImage.AsSpan();
         if (image.Length < HeaderEnd + 512 || BinaryPrimitives.ReadUInt32LittleEndian(image[HeaderMagic..]) != 0x53726448)
@@ -87,12 +103,18 @@ internal static class X86BootLoader
         byte[] commandLineBytes = Encoding.UTF8.GetBytes(commandLine + "\0");
         if ((uint)commandLineBytes.Length > commandLineMax || commandLineBytes.Length > BootParamsSize)
             throw new KexecPlanException($"the command line ({commandLineBytes.Length} bytes) exceeds the kernel's cmdline_size {commandLineMax}");
+        if (efi is not null)
+            memoryMap = ReserveRuntimeRegions(memoryMap, efi.RuntimeMap);
         if (memoryMap.Count > E820Max)
             throw new KexecPlanException($"the memory map has {memoryMap.Count} entries; boot_params holds {E820Max}");
 
         ulong kernelSize = PageAlign(Math.Max(initSize, (ulong)kernel.Length));
         ulong initramfsSize = PageAlign((ulong)initramfs.Length);
-        ulong paramsSize = PageAlign((ulong)(BootParamsSize + commandLineBytes.Length));
+        int efiMapOffset = (int)AlignUp((ulong)(BootParamsSize + commandLineBytes.Length), 16);
+        int efiMapSize = efi is null ? 0 : efi.RuntimeMap.Count * EfiMemoryDescriptor.Size;
+        int setupDataOffset = (int)AlignUp((ulong)(efiMapOffset + efiMapSize), 16);
+        int paramsBytes = efi is null ? BootParamsSize + commandLineBytes.Length : setupDataOffset + SetupDataHeaderSize + EfiSetupDataSize;
+        ulong paramsSize = PageAlign((ulong)paramsBytes);
         ulong total = kernelSize + initramfsSize + paramsSize + Page;
         ulong load = FindLoadAddress(memoryMap, preferred, relocatable, alignment, total)
                      ?? throw new KexecPlanException($"no RAM range below 4 GiB holds {total >> 20} MiB at a {alignment >> 20} MiB-aligned address");
@@ -116,6 +138,12 @@ internal static class X86BootLoader
             BinaryPrimitives.WriteUInt32LittleEndian(entry[16..], E820Type(memoryMap[i].Type));
         }
         commandLineBytes.CopyTo(parameters.AsSpan(BootParamsSize));
+        string? efiSummary = null;
+        if (efi is not null)
+        {
+            WriteEfi(parameters, paramsAt, efi, efiMapOffset, setupDataOffset);
+            efiSummary = $"efi=systab@0x{efi.SystemTable:x} runtime_regions={efi.RuntimeMap.Count} rsdp@0x{efi.AcpiRsdp:x}";
+        }
 
         byte[] trampoline = new byte[Page];
         Trampoline.CopyTo(trampoline);
@@ -128,7 +156,87 @@ internal static class X86BootLoader
             new KexecSegment(initramfs, initramfsAt, initramfsSize),
             new KexecSegment(parameters, paramsAt, paramsSize),
             new KexecSegment(trampoline, trampolineAt, Page),
-        ]);
+        ], efiSummary);
+    }
+
+    /// <summary>efi_info, acpi_rsdp_addr, secure_boot and screen_info in boot_params; the runtime memory map at
+    /// <paramref name="mapOffset"/>; the SETUP_EFI record at <paramref name="setupOffset"/>, linked from hdr.setup_data.
+    /// Offsets are into the params segment, loaded at <paramref name="paramsAt"/>.</summary>
+    static void WriteEfi(byte[] parameters, ulong paramsAt, EfiBootState efi, int mapOffset, int setupOffset)
+    {
+        var span = parameters.AsSpan();
+        efi.ScreenInfo.Span[..Math.Min(efi.ScreenInfo.Length, EfiBootState.ScreenInfoSize)].CopyTo(span);
+        BinaryPrimitives.WriteUInt16LittleEndian(span[ExtMemK..], 0);   // 16-bit memory size, for loaders older than e820
+        BinaryPrimitives.WriteUInt64LittleEndian(span[AcpiRsdpAddress..], efi.AcpiRsdp);
+        span[SecureBoot] = efi.SecureBoot;
+
+        ulong mapAt = paramsAt + (ulong)mapOffset;
+        var info = span.Slice(EfiInfo, 32);
+        BinaryPrimitives.WriteUInt32LittleEndian(info, Efi64LoaderSignature);
+        BinaryPrimitives.WriteUInt32LittleEndian(info[4..], (uint)efi.SystemTable);
+        BinaryPrimitives.WriteUInt32LittleEndian(info[8..], EfiMemoryDescriptor.Size);
+        BinaryPrimitives.WriteUInt32LittleEndian(info[12..], efi.MemoryDescriptorVersion);
+        BinaryPrimitives.WriteUInt32LittleEndian(info[16..], (uint)mapAt);
+        BinaryPrimitives.WriteUInt32LittleEndian(info[20..], (uint)(efi.RuntimeMap.Count * EfiMemoryDescriptor.Size));
+        BinaryPrimitives.WriteUInt32LittleEndian(info[24..], (uint)(efi.SystemTable >> 32));
+        BinaryPrimitives.WriteUInt32LittleEndian(info[28..], (uint)(mapAt >> 32));
+        for (int i = 0; i < efi.RuntimeMap.Count; i++)
+        {
+            var d = efi.RuntimeMap[i];
+            var entry = span.Slice(mapOffset + i * EfiMemoryDescriptor.Size, EfiMemoryDescriptor.Size);
+            BinaryPrimitives.WriteUInt32LittleEndian(entry, d.Type);                 // 4 bytes of padding follow
+            BinaryPrimitives.WriteUInt64LittleEndian(entry[8..], d.PhysicalStart);
+            BinaryPrimitives.WriteUInt64LittleEndian(entry[16..], d.VirtualStart);
+            BinaryPrimitives.WriteUInt64LittleEndian(entry[24..], d.Pages);
+            BinaryPrimitives.WriteUInt64LittleEndian(entry[32..], d.Attribute);
+        }
+
+        var record = span.Slice(setupOffset, SetupDataHeaderSize + EfiSetupDataSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(record, 0);                          // next: the end of the list
+        BinaryPrimitives.WriteUInt32LittleEndian(record[8..], SetupEfi);
+        BinaryPrimitives.WriteUInt32LittleEndian(record[12..], EfiSetupDataSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(record[16..], efi.FirmwareVendor);   // fw_vendor
+        BinaryPrimitives.WriteUInt64LittleEndian(record[24..], 0);                    // __unused (was runtime)
+        BinaryPrimitives.WriteUInt64LittleEndian(record[32..], efi.ConfigurationTables);
+        BinaryPrimitives.WriteUInt64LittleEndian(record[40..], efi.Smbios);           // reserved[8] stay zero
+        BinaryPrimitives.WriteUInt64LittleEndian(span[SetupData..], paramsAt + (ulong)setupOffset);
+    }
+
+    /// <summary>The map with every runtime region that overlaps RAM cut out of the RAM range as "Reserved"
+    /// (boot-services data the first kernel reserved for the firmware, e.g. ESRT or the TPM event log, is RAM in the
+    /// firmware's e820 map but is in the runtime map).</summary>
+    internal static IReadOnlyList<FirmwareMemoryRange> ReserveRuntimeRegions(IReadOnlyList<FirmwareMemoryRange> map, IReadOnlyList<EfiMemoryDescriptor> runtime)
+    {
+        var regions = runtime.OrderBy(d => d.PhysicalStart).ToArray();
+        var result = new List<FirmwareMemoryRange>(map.Count + regions.Length * 2);
+        foreach (var range in map)
+        {
+            if (!range.IsRam)
+            {
+                result.Add(range);
+                continue;
+            }
+            ulong cursor = range.Start;
+            bool done = false;
+            foreach (var region in regions)
+            {
+                if (region.End < cursor || region.PhysicalStart > range.End)
+                    continue;
+                if (region.PhysicalStart > cursor)
+                    result.Add(range with { Start = cursor, End = region.PhysicalStart - 1 });
+                ulong end = Math.Min(region.End, range.End);
+                result.Add(new FirmwareMemoryRange(Math.Max(region.PhysicalStart, cursor), end, "Reserved"));
+                if (end == range.End)
+                {
+                    done = true;
+                    break;
+                }
+                cursor = end + 1;
+            }
+            if (!done)
+                result.Add(range with { Start = cursor });
+        }
+        return result;
     }
 
     /// <summary>pref_address when all of it fits in one RAM range; otherwise, for a relocatable kernel, the lowest aligned

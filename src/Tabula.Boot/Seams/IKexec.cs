@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Tabula.Boot.Kexec;
 using Tabula.Linux;
+using Tabula.Linux.Efi;
 
 namespace Tabula.Boot.Seams;
 
@@ -19,9 +20,10 @@ internal interface IKexec
 }
 
 /// <summary>
-/// The real calls. On a BIOS-booted x86-64 machine the kernel is laid out by <see cref="X86BootLoader"/> and loaded with
-/// kexec_load; anything that stops that (EFI boot, lockdown's EPERM, a kernel or memory map it cannot place) falls back
-/// to kexec_file_load, and the returned method says why.
+/// The real calls. On x86-64 the kernel is laid out by <see cref="X86BootLoader"/> and loaded with kexec_load, on an
+/// EFI-booted machine with the EFI state the next kernel needs (<see cref="EfiBootState"/>); anything that stops that
+/// (lockdown's EPERM, a kernel, memory map or EFI state it cannot use) falls back to kexec_file_load, and the returned
+/// method says why.
 /// </summary>
 internal sealed class LinuxKexec : IKexec
 {
@@ -29,13 +31,13 @@ internal sealed class LinuxKexec : IKexec
     {
         string? skipped = fileOnly ? "--kexec=file"
             : RuntimeInformation.ProcessArchitecture != Architecture.X64 ? "not x86-64"
-            : Directory.Exists("/sys/firmware/efi") ? "EFI-booted"
             : null;
         if (skipped is null)
         {
             try
             {
-                var plan = X86BootLoader.Plan(ReadAll(kernel), ReadAll(initramfs), commandLine, FirmwareMemoryMap.Read());
+                EfiBootState? efi = Directory.Exists("/sys/firmware/efi") ? EfiBootState.Read() : null;
+                var plan = X86BootLoader.Plan(ReadAll(kernel), ReadAll(initramfs), commandLine, FirmwareMemoryMap.Read(), efi);
                 Linux.Kexec.LoadSegments(plan.Entry, plan.Segments);
                 return $"kexec_load {plan.Summary}";
             }
