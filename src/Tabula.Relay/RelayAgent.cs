@@ -1,5 +1,8 @@
+using System.Net;
+using System.Net.Sockets;
 using Tabula.Fleet.Protocol;
 using Tabula.Packaging.Crypto;
+using Tabula.Relay.Attest;
 using Tabula.Relay.Firewall;
 using Tabula.Relay.Fleet;
 using Tabula.Relay.Serving;
@@ -43,6 +46,11 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
     public Func<CancellationToken, Task>? Reboot { get; init; }
     /// <summary>The pause before the command poll is tried again after a failure.</summary>
     public TimeSpan CommandRetry { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Attestation (issue 19): the TPM, whether it is required, and the in-tunnel service; null: the agent enrolls without
+    /// evidence and serves no attestation (an agent on a machine stboot did not hand a TPM to).
+    /// </summary>
+    public RelayAttestationOptions? Attestation { get; init; }
 }
 
 /// <summary>
@@ -51,6 +59,12 @@ public sealed record RelayAgentOptions(byte[] IdentityKey, string EnrollmentToke
 /// only the kernel keeps it) → follow the peer stream, report the applied revision (coalesced, once a second) and
 /// aggregate health. A refused relay token (a newer enrollment, a controller that lost it) means enrolling again with
 /// the same key; a lost controller means serving on with what the device has and retrying.
+/// <para>
+/// With a TPM (issue 19, docs/attestation.md), before it enrolls: the key's SHA-256 goes into PCR 14 and the event log, an
+/// AK is made (<see cref="RelayTpm"/>); the nonce request names the EK certificate and AK, the controller's challenge is
+/// answered with TPM2_ActivateCredential and the enrollment carries a quote over SHA-256(nonce ‖ key) with the log. While
+/// serving, the in-tunnel attestation service (<see cref="AttestationServer"/>) answers customers on the gateway addresses.
+/// </para>
 /// </summary>
 public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgentOptions options, RelayLog log, TimeProvider time)
 {
@@ -74,6 +88,14 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
     /// <summary>The whole run's token: an accepted reboot outlives a serving loop that ends (a stream error) during its drain.</summary>
     CancellationToken runToken;
 
+    /// <summary>This boot's TPM once its work is done (null: none, or attestation off).</summary>
+    public IRelayTpm? Tpm { get; private set; }
+    /// <summary>The controller's verdict at the last enrollment (null: it sent none).</summary>
+    public AttestationOutcome? Attestation { get; private set; }
+    /// <summary>The in-tunnel attestation service while serving (null: not running).</summary>
+    public AttestationServer? AttestationService { get; private set; }
+    byte[]? akCertificate;
+
     public async Task RunAsync(CancellationToken ct)
     {
         runToken = ct;
@@ -82,6 +104,8 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
         {
             using (var publicKey = privateKey.DerivePublicKey())
                 PublicKey = publicKey.Bytes.ToArray();
+            if (options.Attestation is { } attestation)
+                await OpenTpmAsync(attestation, ct);
             while (!ct.IsCancellationRequested)
             {
                 await EnrollAsync(ct);
@@ -110,7 +134,62 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
             privateKey.Dispose();
             if (egress is not null)
                 await egress.DisposeAsync();   // the resolver stops, the table goes (a stopped agent forwards nothing)
+            (Tpm as IDisposable)?.Dispose();
+            Tpm = null;
         }
+    }
+
+    /// <summary>
+    /// The attest stage: this boot's TPM work for the fresh key (<see cref="RelayAttestationOptions.Open"/>). No TPM: under
+    /// <see cref="RelayAttestationMode.Optional"/> the agent goes on without (noted), under Required it reports and tries again,
+    /// and so does a TPM that fails, in either mode (a machine stboot measured on has one; a broken one is worth a report).
+    /// </summary>
+    async Task OpenTpmAsync(RelayAttestationOptions attestation, CancellationToken ct)
+    {
+        while (true)
+        {
+            var clock = RelayLog.Clock();
+            RelayException failure;
+            try
+            {
+                var tpm = attestation.Open(PublicKey);
+                if (tpm is not null)
+                {
+                    Tpm = tpm;
+                    log.StageDone("attest", clock.Elapsed, $"ak=rsa2048 pcr14=wireguard-key log_events={(tpm as RelayTpm)?.Events.ToString() ?? "?"} mode={attestation.Mode.ToString().ToLowerInvariant()}");
+                    return;
+                }
+                if (attestation.Mode == RelayAttestationMode.Optional)
+                {
+                    log.Note("attest", "no TPM (/dev/tpmrm0, /dev/tpm0): enrolling without evidence");
+                    return;
+                }
+                failure = new RelayException("attest", RelayFailure.NoTpm, "no TPM (/dev/tpmrm0, /dev/tpm0), and stboot measured this boot: not enrolling without evidence");
+            }
+            catch (Exception e) when (e is Tabula.Tpm.TpmException or Tabula.Linux.LinuxException)
+            {
+                failure = new RelayException("attest", RelayFailure.TpmFailed, e.Message, e);
+            }
+            log.StageFailed(failure.Stage, failure.ReasonName, $"{failure.Detail}; retrying in {attestation.Retry.TotalSeconds:0}s");
+            await Task.Delay(attestation.Retry, time, ct);
+        }
+    }
+
+    /// <summary>The evidence of one enrollment: the answer to the controller's challenge, a quote over SHA-256(nonce ‖ key), the log.</summary>
+    AttestationEvidence Evidence(IRelayTpm tpm, byte[] nonce, CredentialChallenge? challenge)
+    {
+        byte[]? answer = null;
+        try
+        {
+            if (challenge is { CredentialBlob: { } blob, EncryptedSecret: { } secret })
+                answer = tpm.Activate(Convert.FromBase64String(blob), Convert.FromBase64String(secret));
+        }
+        catch (FormatException) { }
+        if (answer is null)
+            log.Note("attest", challenge is null ? "the controller sent no credential challenge" : "the TPM refused the controller's credential challenge");
+        var (attest, signature) = tpm.Quote(AttestationBinding.QualifyingData(nonce, PublicKey));
+        return new AttestationEvidence(Convert.ToBase64String(tpm.EkCertificate), Convert.ToBase64String(tpm.AkPublic),
+            Convert.ToBase64String(answer ?? []), Convert.ToBase64String(attest), Convert.ToBase64String(signature), Convert.ToBase64String(tpm.EventLog()));
     }
 
     async Task EnrollAsync(CancellationToken ct)
@@ -121,24 +200,36 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
             var clock = RelayLog.Clock();
             try
             {
-                byte[] nonce = await fleet.NonceAsync(options.EnrollmentToken, ct);
+                var tpm = Tpm;
+                var keys = tpm is null ? null : new AttestationKeys(Convert.ToBase64String(tpm.EkCertificate), Convert.ToBase64String(tpm.AkPublic));
+                var (nonce, challenge) = await fleet.NonceAsync(options.EnrollmentToken, keys, ct);
+                var evidence = tpm is null ? null : Evidence(tpm, nonce, challenge);
                 byte[] identityPublic = Ed25519.PublicKeyOf(options.IdentityKey);
                 byte[] signature = Ed25519.Sign(options.IdentityKey, Enrollment.Message(nonce, PublicKey, options.PackageDigest));
                 var reply = await fleet.EnrollAsync(options.EnrollmentToken, new EnrollBody(
                     Convert.ToBase64String(identityPublic), Convert.ToBase64String(PublicKey), options.PackageDigest,
-                    Convert.ToHexStringLower(nonce), Convert.ToBase64String(signature), options.Freshness), ct);
+                    Convert.ToHexStringLower(nonce), Convert.ToBase64String(signature), options.Freshness, evidence), ct);
                 fleet.RelayToken = reply.RelayToken;
                 MachineId = reply.MachineId;
                 LearnCommandKey(reply.CommandKey);
                 State = reply.State;
-                log.StageDone("enroll", clock.Elapsed, $"machine={reply.MachineId} state={reply.State}");
+                Attestation = reply.Attestation;
+                akCertificate = null;
+                try { if (reply.Attestation?.AkCertificate is { } c) akCertificate = Convert.FromBase64String(c); }
+                catch (FormatException) { }
+                string verdict = reply.Attestation is not { } a ? "" : a.FailedStep is null ? $" attestation={a.Status}"
+                    : $" attestation={a.Status} step={a.FailedStep}";
+                log.StageDone("enroll", clock.Elapsed, $"machine={reply.MachineId} state={reply.State}{verdict}");
+                if (reply.Attestation is { FailedStep: not null } failed)
+                    log.Note("attest", $"the controller refused the evidence at {failed.FailedStep}: {failed.Detail}");
                 log.Fingerprint(reply.MachineId, Enrollment.Fingerprint(identityPublic, PublicKey), reply.State);
                 return;
             }
-            catch (Exception e) when (e is FleetCallException or RelayException)
+            catch (Exception e) when (e is FleetCallException or RelayException or Tabula.Tpm.TpmException)
             {
                 var delay = backoff.Next();
-                log.StageFailed("enroll", e is FleetCallException f ? f.Code : ((RelayException)e).ReasonName, $"{e.Message}; retrying in {delay.TotalSeconds:0.0}s");
+                string reason = e switch { FleetCallException f => f.Code, RelayException r => r.ReasonName, _ => nameof(RelayFailure.TpmFailed) };
+                log.StageFailed("enroll", reason, $"{e.Message}; retrying in {delay.TotalSeconds:0.0}s");
                 await Task.Delay(delay, time, ct);
             }
         }
@@ -173,6 +264,47 @@ public sealed class RelayAgent(FleetClient fleet, IRelayDevice device, RelayAgen
     async Task ServeAsync(RelayConfigView config, CancellationToken ct)
     {
         Sync.Pools = TunnelPools.FromGateways(config.Ipv4Gateway, config.Ipv6Gateway);   // peers outside them are never installed
+        AttestationService = StartAttestationService(config);
+        try
+        {
+            await ServeTasksAsync(config, ct);
+        }
+        finally
+        {
+            if (AttestationService is { } service)
+                await service.DisposeAsync();
+            AttestationService = null;
+            if (egress is not null) egress.AttestationPort = null;
+        }
+    }
+
+    /// <summary>
+    /// The in-tunnel attestation service on the gateway addresses (issue 19), when this boot has a TPM; the egress table
+    /// opens its port only while it runs. A service that cannot bind is reported and left off: WireGuard serves regardless.
+    /// </summary>
+    AttestationServer? StartAttestationService(RelayConfigView config)
+    {
+        if (Tpm is not { } tpm || options.Attestation is not { ServicePort: > 0 } attestation) return null;
+        var clock = RelayLog.Clock();
+        try
+        {
+            var gateways = new[] { config.Ipv4Gateway, config.Ipv6Gateway }
+                .Select(g => IPAddress.Parse(g.AsSpan(0, g.IndexOf('/') is var slash and >= 0 ? slash : g.Length)))
+                .Select(a => new IPEndPoint(a, attestation.ServicePort)).ToList();
+            var service = AttestationServer.Start(gateways, tpm, () => PublicKey, () => akCertificate, time, attestation.Sockets);
+            if (egress is not null) egress.AttestationPort = attestation.ServicePort;
+            log.StageDone("attest-service", clock.Elapsed, $"port={attestation.ServicePort} gateways={gateways.Count}");
+            return service;
+        }
+        catch (Exception e) when (e is SocketException or FormatException or ArgumentException)
+        {
+            log.StageFailed("attest-service", nameof(RelayFailure.BadConfig), "not started: " + e.Message);
+            return null;
+        }
+    }
+
+    async Task ServeTasksAsync(RelayConfigView config, CancellationToken ct)
+    {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         Task[] tasks = [Sync.RunAsync(stop.Token), ReportAppliedAsync(stop.Token), ReportHealthAsync(stop.Token), CommandsAsync(stop.Token),
             Amnesia.RunAsync(options.EndpointSweepInterval, log, stop.Token), .. egress is null ? [] : new[] { EgressAsync(config, stop.Token) }];

@@ -24,6 +24,10 @@ public enum RelayFailure
     EgressRefused,
     /// <summary>Applying the egress firewall, its sysctls or the in-tunnel resolver failed; the previous table stays.</summary>
     FirewallFailed,
+    /// <summary>The machine has no TPM (/dev/tpmrm0, /dev/tpm0) while attestation is required (issue 19).</summary>
+    NoTpm,
+    /// <summary>The TPM could not be opened, or a TPM command failed (the EK, the AK, the PCR 14 extension, a quote).</summary>
+    TpmFailed,
 }
 
 /// <summary>A failure of one stage of the agent, with its typed reason for the console, the tests and the code that reacts.</summary>

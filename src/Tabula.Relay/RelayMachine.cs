@@ -40,7 +40,8 @@ public sealed class RelayMachine(RelayLog log)
         var settings = runner.UntilDone("settings", () =>
         {
             var loaded = RelaySettings.Load("/");
-            return (loaded, $"fleet={string.Join(',', loaded.FleetUrls.Select(u => u.Authority))} ca={loaded.FleetCa.Count} package={loaded.PackageDigest[..12]}");
+            return (loaded, $"fleet={string.Join(',', loaded.FleetUrls.Select(u => u.Authority))} ca={loaded.FleetCa.Count} package={loaded.PackageDigest[..12]}"
+                            + $" measured={(loaded.Measurement is null ? "unknown" : loaded.Measurement.Measured ? "yes" : "no")} log_events={loaded.EventLog.Events.Count}");
         }, log, StagePause);
         var network = new MachineNetwork("/", log.Note);
         var setup = runner.UntilDone("network", () =>
@@ -61,6 +62,10 @@ public sealed class RelayMachine(RelayLog log)
             AmnesiaViolations = () => mounts.Check().Violations,
             Freshness = settings.Freshness,
             ConnectionFlush = new ConntrackFlush(),
+            // Attestation (issue 19): the machine's TPM through the kernel's resource manager; stboot's log and policy as handed over.
+            Attestation = new Attest.RelayAttestationOptions(
+                settings.Measurement?.Measured == true ? Attest.RelayAttestationMode.Required : Attest.RelayAttestationMode.Optional,
+                key => Tabula.Machine.Tpm.TpmDeviceTransport.TryOpen() is { } tpm ? Attest.RelayTpm.Open(tpm, settings.EventLog, key) : null),
             // A reboot command (issue 18), after its drain: reboot(2) RB_AUTOBOOT through firmware into stboot. Never returns.
             Reboot = _ =>
             {

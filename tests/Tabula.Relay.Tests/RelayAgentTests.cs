@@ -79,12 +79,13 @@ public sealed partial class RelayAgentTests
     const int FarPort = 8080;
 
     static async Task<Rig> StartAsync(TimeSpan? endpointIdle = null, bool egress = false, int? peerLimit = null,
-        Func<CancellationToken, Task>? reboot = null)
+        Func<CancellationToken, Task>? reboot = null, AttestingRelay? attesting = null)
     {
         var files = new RelayFiles();
-        var fleet = await FleetOverHttps.StartAsync(files, egress ? [Far] : null);
+        var fleet = await FleetOverHttps.StartAsync(files, egress ? [Far] : null, attesting?.Database, attesting?.Controller);
         var relayNs = NetworkNamespace.Create("trR");
         var clientNs = NetworkNamespace.Create("trC");
+        attesting?.ServeDescriptor(clientNs);
         string vethR = $"vr{Environment.ProcessId % 100000}", vethC = $"vc{Environment.ProcessId % 100000}";
         Prerequisites.Run("ip", "link", "add", vethR, "netns", relayNs.Name, "type", "veth", "peer", "name", vethC, "netns", clientNs.Name);
         relayNs.Ip("addr", "add", "10.203.0.1/24", "dev", vethR);
@@ -125,7 +126,7 @@ public sealed partial class RelayAgentTests
         var console = new StringWriter();
         var log = new RelayLog(TextWriter.Synchronized(console), TimeProvider.System);
         var client = new FleetClient(fleet.Address, fleet.Ca, TimeProvider.System);
-        var agent = new RelayAgent(client, device, new RelayAgentOptions(files.IdentityKey, fleet.EnrollmentToken, files.Digest)
+        var agent = new RelayAgent(client, device, new RelayAgentOptions(files.IdentityKey, fleet.EnrollmentToken, attesting?.PackageDigest ?? files.Digest)
         {
             HealthInterval = TimeSpan.FromMilliseconds(500), AppliedInterval = TimeSpan.FromMilliseconds(200), StaffPollInterval = TimeSpan.FromMilliseconds(200),
             EndpointIdle = endpointIdle ?? TimeSpan.FromMinutes(3), EndpointSweepInterval = TimeSpan.FromMilliseconds(500),
@@ -134,7 +135,9 @@ public sealed partial class RelayAgentTests
             EgressRetry = TimeSpan.FromMilliseconds(500),
             PeerLimit = peerLimit ?? Tabula.Fleet.Protocol.PeerCapacity.KernelMaxPeers,
             Reboot = reboot, CommandRetry = TimeSpan.FromMilliseconds(300),
+            Attestation = attesting?.Options(relayNs),
         }, log, TimeProvider.System);
+        if (attesting is not null) await attesting.AllowAsync(fleet);
         var stop = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         return new Rig
         {

@@ -77,16 +77,17 @@ public sealed class AttestationServer : IAsyncDisposable
     /// <summary>The bound endpoints (port 0 in tests picks one).</summary>
     public IReadOnlyList<IPEndPoint> Endpoints => [.. listeners.Select(l => (IPEndPoint)l.LocalEndPoint!)];
 
-    /// <summary>Listens on <paramref name="addresses"/> (the gateway addresses) and serves until disposed.</summary>
+    /// <summary>Listens on <paramref name="addresses"/> (the gateway addresses) and serves until disposed; <paramref name="sockets"/>
+    /// makes the listening sockets (in the relay's network namespace), a plain TCP socket by default.</summary>
     public static AttestationServer Start(IEnumerable<IPEndPoint> addresses, IRelayTpm tpm, Func<byte[]> wireGuardKey, Func<byte[]?> akCertificate,
-        TimeProvider? time = null)
+        TimeProvider? time = null, Func<AddressFamily, Socket>? sockets = null)
     {
         var server = new AttestationServer(tpm, wireGuardKey, akCertificate, time ?? TimeProvider.System);
         try
         {
             foreach (var endpoint in addresses)
             {
-                var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                var socket = sockets?.Invoke(endpoint.AddressFamily) ?? new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 server.listeners.Add(socket);
                 if (endpoint.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = false;
                 // The gateway addresses are on wg0, which may come up after us: bind them even before they exist.

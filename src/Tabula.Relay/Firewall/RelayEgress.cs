@@ -65,6 +65,10 @@ public sealed class RelayEgress(RelayEgressOptions options, string wireGuardInte
     /// <summary>Whether a table has been applied at least once.</summary>
     public bool Applied { get; private set; }
 
+    /// <summary>The in-tunnel attestation service's port while it runs (issue 19): the next application opens it on the
+    /// gateway addresses (<see cref="EgressConfig.AttestationPort"/>); null keeps it closed.</summary>
+    public int? AttestationPort { get; set; }
+
     /// <summary>What one application did, for the console: counts and outcomes only.</summary>
     public sealed record Outcome(EgressApplyOutcome Table, int Blocked, int Upstreams, bool DnsRestarted, bool Public4, bool Public6)
     {
@@ -83,7 +87,7 @@ public sealed class RelayEgress(RelayEgressOptions options, string wireGuardInte
         blocked.AddRange(config.BlockedPrefixes ?? []);
         var egressConfig = new EgressConfig(options.UplinkInterface, wireGuardInterface, config.PublicIpv4, config.PublicIpv6,
             pool4.ToString(), pool6.ToString(), gateway4.ToString(), gateway6.ToString(), blocked,
-            [.. options.ManagementEndpoints, .. config.PrivateEndpoints ?? []]);
+            [.. options.ManagementEndpoints, .. config.PrivateEndpoints ?? []], AttestationPort: AttestationPort);
         var upstreams = Upstreams(config.DnsUpstreams ?? []);
         return (Outcome)options.InNamespace(() => Kernel(egressConfig, upstreams, [gateway4, gateway6], [pool4, pool6]))!;
     }

@@ -87,10 +87,20 @@ public sealed class FleetClient : IDisposable
     /// <summary>The relay token from the last enrollment, sent on every later call.</summary>
     public string? RelayToken { get; set; }
 
-    public async Task<byte[]> NonceAsync(string enrollmentToken, CancellationToken ct)
+    public async Task<byte[]> NonceAsync(string enrollmentToken, CancellationToken ct) => (await NonceAsync(enrollmentToken, null, ct)).Nonce;
+
+    /// <summary>
+    /// POST /relay/v1/enroll/nonce; with <paramref name="keys"/> (the TPM's EK certificate and AK, issue 19) in the body, the
+    /// answer also carries the controller's credential-activation challenge for that AK (null from a controller before it).
+    /// The body goes with its Content-Length (the controller reads a body only when one is announced).
+    /// </summary>
+    public async Task<(byte[] Nonce, CredentialChallenge? Challenge)> NonceAsync(string enrollmentToken, AttestationKeys? keys, CancellationToken ct)
     {
-        var reply = await CallAsync("enroll/nonce", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Nonce, enrollmentToken, null, RelayWireJson.Default.NonceResponse, ct);
-        try { return Convert.FromHexString(reply.Nonce); }
+        byte[]? body = keys is null ? null : JsonSerializer.SerializeToUtf8Bytes(keys, RelayWireJson.Default.AttestationKeys);
+        var reply = await CallAsync("enroll/nonce", HttpMethod.Post, RelayRoutes.Prefix + RelayRoutes.Nonce, enrollmentToken,
+            body is null ? null : () => new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } },
+            RelayWireJson.Default.NonceResponse, ct);
+        try { return (Convert.FromHexString(reply.Nonce), reply.Credential); }
         catch (FormatException) { throw new RelayException("enroll", RelayFailure.BadReply, "the nonce is not hex"); }
     }
 

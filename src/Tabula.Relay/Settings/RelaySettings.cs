@@ -38,6 +38,11 @@ public sealed class RelaySettings : IDisposable
     public required string EnrollmentToken { get; init; }
     /// <summary>What stboot knew of this boot's freshness (issue 16), reported at enrollment; null from an stboot without it.</summary>
     public Tabula.Fleet.Protocol.FreshnessReport? Freshness { get; init; }
+    /// <summary>What stboot measured (issue 19): null from an stboot before measured boot.</summary>
+    public HandoverMeasurement? Measurement { get; init; }
+    /// <summary>stboot's event log (<see cref="InitramfsLayout.EventLog"/>, checked against the hand-over's digest); empty when
+    /// stboot handed over none.</summary>
+    public Tabula.Tpm.Measurements.EventLog EventLog { get; init; } = Tabula.Tpm.Measurements.EventLog.Empty;
 
     public void Dispose() => CryptographicOperations.ZeroMemory(IdentityKey);
 
@@ -61,11 +66,32 @@ public sealed class RelaySettings : IDisposable
         }
         try
         {
-            return FromHandover(handover, fleetUrls, ca);
+            var log = handover.Measurement is { } measurement ? LoadEventLog(root, measurement) : Tabula.Tpm.Measurements.EventLog.Empty;
+            return FromHandover(handover, fleetUrls, ca, log);
         }
         finally
         {
             handover.Clear();
+        }
+    }
+
+    /// <summary>
+    /// stboot's event log beside the hand-over, when <c>measured_boot.event_log_sha256</c> names one: it must be those bytes
+    /// and parse (Tabula.Tpm's <see cref="Tabula.Tpm.Measurements.EventLog"/>, bounded), or the hand-over is refused.
+    /// </summary>
+    static Tabula.Tpm.Measurements.EventLog LoadEventLog(string root, HandoverMeasurement measurement)
+    {
+        if (measurement.EventLogSha256 is null) return Tabula.Tpm.Measurements.EventLog.Empty;
+        byte[] bytes = Read(root, InitramfsLayout.EventLog, Tabula.Tpm.Measurements.EventLogLimits.MaxLogBytes);
+        if (!measurement.Matches(bytes))
+            throw new RelaySettingsException(SettingsError.Malformed, InitramfsLayout.EventLog, "is not the log handover.json's measured_boot.event_log_sha256 names");
+        try
+        {
+            return Tabula.Tpm.Measurements.EventLog.Parse(bytes);
+        }
+        catch (Tabula.Tpm.Measurements.EventLogException e)
+        {
+            throw new RelaySettingsException(SettingsError.Malformed, InitramfsLayout.EventLog, e.Message);
         }
     }
 
@@ -101,7 +127,7 @@ public sealed class RelaySettings : IDisposable
     }
 
     /// <summary>The relay's part of the hand-over: the host configuration and its <c>tabula_relay</c> secrets.</summary>
-    static RelaySettings FromHandover(HandoverRecord handover, IReadOnlyList<Uri> fleetUrls, IReadOnlyList<Certificate> ca)
+    static RelaySettings FromHandover(HandoverRecord handover, IReadOnlyList<Uri> fleetUrls, IReadOnlyList<Certificate> ca, Tabula.Tpm.Measurements.EventLog log)
     {
         HostConfig host;
         try
@@ -139,6 +165,7 @@ public sealed class RelaySettings : IDisposable
                     Freshness = handover.Freshness is { } f
                         ? new Tabula.Fleet.Protocol.FreshnessReport(f.Fresh, f.Reason, f.Ticket is null ? null : Convert.ToBase64String(f.Ticket), f.Release, f.MachineClass)
                         : null,
+                    Measurement = handover.Measurement, EventLog = log,
                 };
             }
             catch

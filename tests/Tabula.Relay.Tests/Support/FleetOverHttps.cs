@@ -28,19 +28,28 @@ public sealed class FleetOverHttps : IAsyncDisposable
     /// <summary>The SQLite file (tests that play a tampered database write to it directly).</summary>
     public string DatabaseFile => Path.Combine(files.Root, "fleet.db");
 
-    FleetOverHttps(RelayFiles files)
+    FleetOverHttps(RelayFiles files, string? database)
     {
         this.files = files;
-        database = "sqlite:" + Path.Combine(files.Root, "fleet.db");
+        this.database = database ?? "sqlite:" + Path.Combine(files.Root, "fleet.db");
         Ca = Certificate.ParsePemBundle(File.ReadAllBytes(files.Tls.CaCertificate));
     }
 
     /// <summary>The relays' upstream resolvers (`--relay-resolver`), kept across restarts.</summary>
     IReadOnlyList<string> resolvers = [];
 
-    public static async Task<FleetOverHttps> StartAsync(RelayFiles files, IReadOnlyList<string>? resolvers = null)
+    /// <summary>Changes the controller's options (attestation settings), kept across restarts.</summary>
+    Func<FleetOptions, FleetOptions> configure = o => o;
+
+    /// <param name="files">The relay's files and the dev CA.</param>
+    /// <param name="resolvers">The relays' upstream resolvers.</param>
+    /// <param name="database">A database other than SQLite in <see cref="RelayFiles.Root"/> (a PostgreSQL one); its ticket and
+    /// at-rest keys are then made in that folder too.</param>
+    /// <param name="configure">Changes the controller's options.</param>
+    public static async Task<FleetOverHttps> StartAsync(RelayFiles files, IReadOnlyList<string>? resolvers = null, string? database = null,
+        Func<FleetOptions, FleetOptions>? configure = null)
     {
-        var fleet = new FleetOverHttps(files) { resolvers = resolvers ?? [] };
+        var fleet = new FleetOverHttps(files, database) { resolvers = resolvers ?? [], configure = configure ?? (o => o) };
         await fleet.StartAsync("https://127.0.0.1:0");
         var staff = fleet.app!.Services.GetRequiredService<StaffService>();
         var enrollment = fleet.app!.Services.GetRequiredService<EnrollmentService>();
@@ -52,12 +61,15 @@ public sealed class FleetOverHttps : IAsyncDisposable
 
     async Task StartAsync(string urls)
     {
-        app = await FleetServer.CreateAsync(new FleetOptions
+        bool postgres = database.StartsWith("postgres:", StringComparison.Ordinal);
+        app = await FleetServer.CreateAsync(configure(new FleetOptions
         {
             Database = database, Urls = urls, TlsCertificatePath = files.Tls.ServerCertificate, TlsKeyPath = files.Tls.ServerKey,
             LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning, RelayResolvers = resolvers,
             RelayPrivateAddresses = true,   // the relay's uplink in the test namespaces is 10.203.0.1/24
-        });
+            TicketKeyPath = postgres ? Path.Combine(files.Root, "ticket.key") : null,
+            SecretsKeyPath = postgres ? Path.Combine(files.Root, "fleet-secrets.key") : null,
+        }));
         await app.StartAsync();
         Address = app.HttpsAddress() ?? throw new InvalidOperationException("no https address");
     }
