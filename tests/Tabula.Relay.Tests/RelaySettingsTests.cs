@@ -37,6 +37,42 @@ public sealed class RelaySettingsTests
     }
 
     [Fact]
+    public void Stboots_event_log_is_read_beside_the_handover_and_one_that_is_not_the_named_log_is_refused()
+    {
+        using var files = new RelayFiles();
+        using (var before = RelaySettings.Load(files.Root))
+        {
+            Assert.Null(before.Measurement);                  // an stboot before measured boot
+            Assert.Empty(before.EventLog.Events);
+        }
+        var log = Tabula.Tpm.Measurements.EventLog.Of([
+            Tabula.Tpm.Measurements.MeasuredEvent.OfData(12, Tabula.Tpm.Measurements.StbootEvent.OspkgManifest, "{}"u8),
+            Tabula.Tpm.Measurements.MeasuredEvent.OfData(13, Tabula.Tpm.Measurements.StbootEvent.SecurityConfig, "{}"u8)]);
+        files.WriteHandover(files.HostConfig("tet_example"), measurement: HandoverMeasurement.Of(true, null, log.ToBytes()));
+        using (var measured = RelaySettings.Load(files.Root))
+        {
+            Assert.True(measured.Measurement!.Measured);
+            Assert.Equal(log.Events, measured.EventLog.Events);
+        }
+
+        // Another log beside the hand-over than the one it names: refused, never attested with.
+        File.WriteAllBytes(Path.Combine(files.Root, InitramfsLayout.EventLog), Tabula.Tpm.Measurements.EventLog.Empty.ToBytes());
+        var swapped = Assert.Throws<RelaySettingsException>(() => RelaySettings.Load(files.Root));
+        Assert.Equal(SettingsError.Malformed, swapped.Reason);
+        Assert.Contains("event_log_sha256", swapped.Message);
+
+        // Named but missing.
+        File.Delete(Path.Combine(files.Root, InitramfsLayout.EventLog));
+        Assert.Equal(SettingsError.Missing, Assert.Throws<RelaySettingsException>(() => RelaySettings.Load(files.Root)).Reason);
+
+        // No TPM at boot (optional policy): no log, the relay enrolls without evidence.
+        files.WriteHandover(files.HostConfig("tet_example"), measurement: HandoverMeasurement.Of(false, "no TPM", null));
+        using var unmeasured = RelaySettings.Load(files.Root);
+        Assert.False(unmeasured.Measurement!.Measured);
+        Assert.Empty(unmeasured.EventLog.Events);
+    }
+
+    [Fact]
     public void The_images_controller_list_is_read_in_order_and_a_machines_own_list_replaces_it()
     {
         using var files = new RelayFiles();

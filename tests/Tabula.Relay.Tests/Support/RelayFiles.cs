@@ -43,10 +43,15 @@ public sealed class RelayFiles : IDisposable
     public void WriteRelayJson(JsonNode json) => File.WriteAllText(Path.Combine(Root, InitramfsLayout.RelayConfig), json.ToJsonString());
 
     /// <summary>Writes handover.json as stboot does, with the one writer (<see cref="HandoverRecord"/>).</summary>
-    public void WriteHandover(JsonObject hostConfig, HandoverFreshness? freshness = null) =>
+    /// <remarks>With <paramref name="measurement"/>'s event log, the log goes beside it (<see cref="InitramfsLayout.EventLog"/>), as stboot's cpio has it.</remarks>
+    public void WriteHandover(JsonObject hostConfig, HandoverFreshness? freshness = null, HandoverMeasurement? measurement = null)
+    {
         File.WriteAllBytes(Path.Combine(Root, InitramfsLayout.Handover),
             new HandoverRecord(Sha256Digest.Parse(Digest, "digest"), FetchMethod.Network, "https://10.0.2.2:8443/ospkg/stable.json",
-                "/etc/host_configuration.json", System.Text.Encoding.UTF8.GetBytes(hostConfig.ToJsonString())) { Freshness = freshness }.ToJson());
+                "/etc/host_configuration.json", System.Text.Encoding.UTF8.GetBytes(hostConfig.ToJsonString())) { Freshness = freshness, Measurement = measurement }.ToJson());
+        if (measurement?.EventLog is { } log)
+            File.WriteAllBytes(Path.Combine(Root, InitramfsLayout.EventLog), log);
+    }
 
     public void Dispose() => Directory.Delete(Root, recursive: true);
 }
