@@ -13,8 +13,6 @@ using Tabula.Relay.Tests.Support;
 using Tabula.Testing.Packages;
 using Tabula.Tpm.Measurements;
 using EventLog = Tabula.Tpm.Measurements.EventLog;
-using QemuSwtpm = Tabula.Qemu.Swtpm;
-using TestSwtpm = Tabula.Testing.Swtpm;
 
 namespace Tabula.Relay.Tests;
 
@@ -37,7 +35,7 @@ public sealed partial class RelayAgentTests
 
         public string? Database { get; }
         public TpmManufacturer Manufacturer { get; }
-        public TestSwtpm Swtpm { get; }
+        public Swtpm Swtpm { get; }
         public TestSigner Root { get; } = SignedPackages.Root();
         public byte[] Archive { get; }
         public byte[] Descriptor { get; }
@@ -53,8 +51,8 @@ public sealed partial class RelayAgentTests
         {
             Database = database;
             Manufacturer = TpmManufacturer.OpenOrCreate(Path.Combine(dir, "ca"));
-            QemuSwtpm.Manufacture(Path.Combine(dir, "state"), Manufacturer);
-            Swtpm = TestSwtpm.Start(stateDirectory: Path.Combine(dir, "state"));
+            Swtpm.Manufacture(Path.Combine(dir, "state"), Manufacturer);
+            Swtpm = Swtpm.StartServer(Path.Combine(dir, "state"), Path.Combine(dir, "swtpm.log"));
             File.WriteAllText(RootPem, Root.CertificatePem);
             string descriptorUrl = $"http://127.0.0.1:{descriptorPort}/ospkg.json";
             Archive = SignedPackages.Archive("kernel"u8.ToArray(), "initramfs"u8.ToArray(), "console=ttyS0", release: 7, machineClass: "relay");
