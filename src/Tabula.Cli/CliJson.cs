@@ -20,8 +20,11 @@ internal sealed record ManifestOutput(string Label, string Kernel, string Initra
 
 internal sealed record EntryOutput(string Name, long Size, long CompressedSize);
 
+/// <summary>A check's verdict. <c>measured_boot</c> (trust policies, issue 19): "required" or "optional" as
+/// <c>tabula_measured_boot</c> says, "unset" when the policy has no such key (stboot measures when it finds a TPM, as
+/// upstream does), null for files that are not trust policies.</summary>
 internal sealed record CheckOutput(bool Valid, string File, string? Error, string? Summary, IReadOnlyList<string>? LegacyFields, IReadOnlyList<string>? Warnings,
-    FreshnessOutput? Freshness = null);
+    FreshnessOutput? Freshness = null, string? MeasuredBoot = null);
 
 /// <summary>A trust policy's tabula_freshness (`trustpolicy check/create --json`), with the SHA-256 of ticket_root.pem's raw key.</summary>
 internal sealed record FreshnessOutput(string Mode, long MinRelease, string? MachineClass, string TicketUrl, string? TicketRootSha256);

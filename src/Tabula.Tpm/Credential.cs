@@ -137,8 +137,19 @@ public static class Credential
 
     /// <summary>
     /// RSAES-OAEP (PKCS#1 v2.2, 7.1.1) with the EK's nameAlg for the hash and MGF1, and a label, which the BCL's
-    /// RSA.Encrypt cannot take: encoded here, then the public-key operation with BigInteger (the exponent is public).
+    /// RSA.Encrypt cannot take (and it offers no raw RSA to put under our own padding): encoded here, then the
+    /// public-key operation with <see cref="BigInteger.ModPow(BigInteger, BigInteger, BigInteger)"/>.
     /// </summary>
+    /// <remarks>
+    /// ModPow is not constant-time. The exponent and modulus are public, but the base is not: it is the OAEP encoding
+    /// of the seed, and the seed keys the credential, so its timing depends on a secret. It is accepted (docs/tpm.md,
+    /// "MakeCredential and timing"): it runs only on a verifier (the controller at enrollment, a customer's
+    /// <c>relay attest</c>), once per challenge, on a seed and an OAEP mask that are fresh random bytes each time, so a
+    /// relay timing the controller's answer over the network sees one noisy sample of a value it never sees again;
+    /// and what the seed protects is a one-time secret that only proves where an AK lives for the one nonce it was
+    /// made for. Nothing on a machine (stboot, the relay agent) runs it. The encoded block and the OAEP seed are cleared
+    /// after use (the caller clears <paramref name="message"/>; BigInteger's own copies cannot be).
+    /// </remarks>
     internal static byte[] RsaOaepEncrypt(TpmPublic ek, ReadOnlySpan<byte> message, ReadOnlySpan<byte> label)
     {
         int k = ek.RsaModulus.Length;
@@ -154,6 +165,7 @@ public static class Credential
         byte[] seedBytes = RandomNumberGenerator.GetBytes(hLen);
         Xor(db, Mgf1(ek.NameAlg, seedBytes, db.Length));
         seedBytes.CopyTo(seed);
+        CryptographicOperations.ZeroMemory(seedBytes);
         Xor(seed, Mgf1(ek.NameAlg, db, hLen));
 
         var m = new BigInteger(em, isUnsigned: true, isBigEndian: true);

@@ -31,6 +31,23 @@ public sealed class TrustPolicyCreateTests : IDisposable
         Assert.Equal(File.ReadAllText(scratch["tls.pem"]), File.ReadAllText(Path.Combine(scratch["trust"], "tls_roots.pem")));
     }
 
+    [Theory]
+    [InlineData("required", "measured boot required")]
+    [InlineData("optional", "measured boot optional")]
+    [InlineData(null, "measured boot unset (stboot measures when it finds a TPM, boots without one)")]
+    public void Check_shows_the_measured_boot_mode(string? mode, string phrase)
+    {
+        string[] measured = mode is null ? [] : ["--measured-boot", mode];
+        var created = Tabula.Ok(["trustpolicy", "create", "--roots", scratch["root.pem"], "--threshold", "1", "--tls-roots", scratch["tls.pem"],
+            .. measured, "--out", scratch["trust"], "--json"]);
+        Assert.Equal(mode ?? "unset", (string)JsonNode.Parse(created.Stdout)!["measured_boot"]!);
+
+        Assert.EndsWith(", " + phrase, Tabula.Ok("trustpolicy", "check", scratch["trust"]).Stdout.TrimEnd());
+        var json = JsonNode.Parse(Tabula.Ok("trustpolicy", "check", scratch["trust"], "--json").Stdout)!;
+        Assert.Equal(mode ?? "unset", (string)json["measured_boot"]!);
+        Assert.EndsWith(", " + phrase, (string)json["summary"]!);
+    }
+
     [Fact]
     public void Initramfs_fetch_without_tls_roots_writes_no_tls_file_and_no_warning()
     {

@@ -45,7 +45,9 @@ internal static class TrustPolicyCheckCommand
             }
             else
                 summary += ", freshness off";
-            return HostConfigCommand.Report(result.GetValue(json), new CheckOutput(true, path, null, summary, null, warnings, freshness));
+            summary += ", " + MeasuredBootSummary(folder.Policy);
+            return HostConfigCommand.Report(result.GetValue(json),
+                new CheckOutput(true, path, null, summary, null, warnings, freshness, MeasuredBoot(folder.Policy)));
         }));
         return check;
     }
@@ -56,6 +58,15 @@ internal static class TrustPolicyCheckCommand
             ? new FreshnessOutput(FreshnessPolicy.Spell(f.Mode), f.MinRelease, f.MachineClass, f.TicketUrl.OriginalString,
                 folder.TicketRoot is { } key ? Packaging.Hex.Encode(System.Security.Cryptography.SHA256.HashData(key)) : null)
             : null;
+
+    /// <summary>The policy's <c>tabula_measured_boot</c> for --json: "required", "optional", or "unset".</summary>
+    internal static string MeasuredBoot(TrustPolicy policy) =>
+        policy.MeasuredBoot is { } mode ? MeasuredBootModes.Spell(mode) : "unset";
+
+    /// <summary>One summary phrase: <c>measured boot required</c>, or what stboot does without the key.</summary>
+    internal static string MeasuredBootSummary(TrustPolicy policy) =>
+        policy.MeasuredBoot is { } mode ? "measured boot " + MeasuredBootModes.Spell(mode)
+            : "measured boot unset (stboot measures when it finds a TPM, boots without one)";
 
     /// <summary>One summary phrase: <c>freshness required (min_release 1, class relay, ticket URL, ticket root sha256 HEX)</c>.</summary>
     internal static string Summary(FreshnessOutput f) =>

@@ -103,9 +103,9 @@ internal static class TrustPolicyCreateCommand
             var fresh = TrustPolicyCheckCommand.Describe(written);
             if (fresh is not null)
                 summary += ", " + TrustPolicyCheckCommand.Summary(fresh);
-            if (written.Policy.MeasuredBoot is { } measured)
-                summary += ", measured boot " + MeasuredBootModes.Spell(measured);
-            var report = new CheckOutput(true, directory, null, summary, null, warnings, fresh);
+            if (written.Policy.MeasuredBoot is not null)
+                summary += ", " + TrustPolicyCheckCommand.MeasuredBootSummary(written.Policy);
+            var report = new CheckOutput(true, directory, null, summary, null, warnings, fresh, TrustPolicyCheckCommand.MeasuredBoot(written.Policy));
             if (result.GetValue(json))
                 CliJsonContext.Print(report, CliJsonContext.Default.CheckOutput);
             else
