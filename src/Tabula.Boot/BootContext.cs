@@ -48,6 +48,9 @@ internal sealed class BootContext(BootEnvironment environment, BootOptions optio
 
     public BootConfiguration? Configuration { get; set; }
 
+    /// <summary>Firmware, Secure Boot and lockdown, read at the config stage (<see cref="PlatformProbe"/>).</summary>
+    public HandoverPlatform? Platform { get; set; }
+
     /// <summary>Failed rounds so far.</summary>
     public int FailedRounds { get; set; }
 

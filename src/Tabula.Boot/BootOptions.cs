@@ -1,4 +1,5 @@
 using System.Globalization;
+using Tabula.Boot.Kexec;
 
 namespace Tabula.Boot;
 
@@ -10,9 +11,10 @@ namespace Tabula.Boot;
 /// <item><c>--attempt-wait=SECONDS</c>: pause between tries; default 1 (upstream).</item>
 /// <item><c>--retry-wait=SECONDS</c>: pause after a failed round before fetching again; default 6 (upstream's Recover).</item>
 /// <item><c>--rounds=N</c>: failed rounds before reboot(RESTART); default 8.</item>
-/// <item><c>--kexec=auto|file</c>: auto (default) loads an x86-64 kernel (BIOS- or EFI-booted) with kexec_load and stboot's own
-/// trampoline (no second and third hash of the verified package, Kexec/X86BootLoader.cs) and falls back to
-/// kexec_file_load; file always uses kexec_file_load.</item>
+/// <item><c>--kexec=auto|load|file</c>: auto (default) loads an x86-64 kernel (BIOS- or EFI-booted) with kexec_load and
+/// stboot's own trampoline (no second and third hash of the verified package, Kexec/X86BootLoader.cs) and falls back to
+/// kexec_file_load, which it uses from the start under Secure Boot or lockdown (Kexec/KexecChoice.cs); load tries
+/// kexec_load only (a refusal fails the round: to see what a kernel says); file always uses kexec_file_load.</item>
 /// </list>
 /// </summary>
 internal sealed record BootOptions
@@ -21,7 +23,7 @@ internal sealed record BootOptions
     public TimeSpan AttemptWait { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan RetryWait { get; init; } = TimeSpan.FromSeconds(6);
     public int MaxRounds { get; init; } = 8;
-    public bool KexecFileOnly { get; init; }
+    public KexecMethod KexecMethod { get; init; }
 
     public static BootOptions Parse(IEnumerable<string> arguments)
     {
@@ -39,11 +41,12 @@ internal sealed record BootOptions
                 "--rounds" => options with { MaxRounds = Number(key, value, 1, 1000) },
                 "--kexec" => options with
                 {
-                    KexecFileOnly = value switch
+                    KexecMethod = value switch
                     {
-                        "auto" => false,
-                        "file" => true,
-                        _ => throw new FormatException($"--kexec is auto or file, got \"{value}\""),
+                        "auto" => KexecMethod.Auto,
+                        "load" => KexecMethod.Load,
+                        "file" => KexecMethod.File,
+                        _ => throw new FormatException($"--kexec is auto, load or file, got \"{value}\""),
                     },
                 },
                 _ => throw new FormatException($"unknown boot argument \"{argument}\""),

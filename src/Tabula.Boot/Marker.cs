@@ -5,10 +5,12 @@ namespace Tabula.Boot;
 /// <summary>
 /// The tiny "OS" of the end-to-end tests and the benchmark: the same binary as /init of a signed package, started
 /// with "-- marker". It prints the hand-over digest and the command line it was booted with, then powers off:
-/// <c>TABULA-MARKER ospkg_sha256=HEX source=network kernel-uptime=…s efi=runtime cmdline="…"</c>, or
-/// <c>TABULA-MARKER no-handover</c> when booted directly (the benchmark's baseline). <c>efi=</c> is what this kernel
-/// kept of UEFI after the hand-over: <c>runtime</c> (its variable services registered: /sys/firmware/efi/efivars),
-/// <c>boot</c> (booted by EFI without runtime services), <c>none</c>.
+/// <c>TABULA-MARKER ospkg_sha256=HEX source=network secure_boot=true kernel-uptime=…s efi=runtime lockdown=integrity
+/// cmdline="…"</c>, or <c>TABULA-MARKER no-handover</c> when booted directly (the benchmark's baseline).
+/// <c>secure_boot=</c> is the hand-over's (<c>platform.secure_boot</c>: true, false, unknown, or absent without a
+/// platform object); <c>efi=</c> is what this kernel kept of UEFI after the hand-over: <c>runtime</c> (its variable
+/// services registered: /sys/firmware/efi/efivars), <c>boot</c> (booted by EFI without runtime services), <c>none</c>;
+/// <c>lockdown=</c> is this kernel's own mode (unknown without securityfs).
 /// </summary>
 internal static class Marker
 {
@@ -21,16 +23,31 @@ internal static class Marker
             var handover = HandoverRecord.Parse(TrustPolicyFolder.ReadLimited(path, Limits.MaxHandoverBytes));
             handover.Clear();
             digest = "ospkg_sha256=" + handover.OsPackageSha256.Hex;
-            source = " source=" + handover.Source.ToString().ToLowerInvariant();
+            source = " source=" + handover.Source.ToString().ToLowerInvariant() + " secure_boot=" + handover.Platform switch
+            {
+                null => "absent",
+                { SecureBoot: null } => "unknown",
+                { SecureBoot: true } => "true",
+                _ => "false",
+            };
         }
         string cmdline = File.Exists("/proc/cmdline") ? File.ReadAllText("/proc/cmdline").Trim() : "?";
-        Console.Out.WriteLine($"TABULA-MARKER {digest}{source} kernel-uptime={Uptime()} efi={Efi()} cmdline=\"{cmdline}\"");
+        Console.Out.WriteLine($"TABULA-MARKER {digest}{source} kernel-uptime={Uptime()} efi={Efi()} lockdown={Lockdown()} cmdline=\"{cmdline}\"");
         Console.Out.Flush();
         log.Note("marker", "powering off");
     }
 
     static string Efi() =>
         Directory.Exists("/sys/firmware/efi/efivars") ? "runtime" : Directory.Exists("/sys/firmware/efi") ? "boot" : "none";
+
+    static string Lockdown()
+    {
+        try
+        {
+            return HandoverPlatform.ParseSecurityFs(File.ReadAllText("/sys/kernel/security/lockdown")) is { } mode ? HandoverPlatform.Spell(mode) : "unknown";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return "unknown"; }
+    }
 
     public static string Uptime()
     {

@@ -19,11 +19,12 @@ public sealed class BootOptionsTests
     }
 
     [Fact]
-    public void Kexec_method_is_auto_unless_file_is_asked_for()
+    public void Kexec_method_is_auto_unless_load_or_file_is_asked_for()
     {
-        Assert.False(BootOptions.Parse([]).KexecFileOnly);
-        Assert.False(BootOptions.Parse(["--kexec=auto"]).KexecFileOnly);
-        Assert.True(BootOptions.Parse(["--kexec=file"]).KexecFileOnly);
+        Assert.Equal(Kexec.KexecMethod.Auto, BootOptions.Parse([]).KexecMethod);
+        Assert.Equal(Kexec.KexecMethod.Auto, BootOptions.Parse(["--kexec=auto"]).KexecMethod);
+        Assert.Equal(Kexec.KexecMethod.Load, BootOptions.Parse(["--kexec=load"]).KexecMethod);
+        Assert.Equal(Kexec.KexecMethod.File, BootOptions.Parse(["--kexec=file"]).KexecMethod);
     }
 
     [Theory]

@@ -69,15 +69,18 @@ public sealed partial class MeasuredBootTests : IDisposable
         Assert.True(record.Measurement.Matches(logBytes));
         var log = EventLog.Parse(logBytes);
         Assert.Equal([StbootEvent.OspkgArchive, StbootEvent.OspkgManifest, StbootEvent.SecurityConfig, StbootEvent.SigningRoot,
-            StbootEvent.HttpsRoot, StbootEvent.UxIdentity, StbootEvent.HostConfig], log.Events.Select(e => e.Type));
+            StbootEvent.HttpsRoot, StbootEvent.PlatformSecurity, StbootEvent.UxIdentity, StbootEvent.HostConfig], log.Events.Select(e => e.Type));
         Assert.Equal(Convert.FromHexString(outcome.OsPackageSha256), log.Events[0].Sha256);
         Assert.Equal("os.zip", Encoding.UTF8.GetString(log.Events[0].Data));
         Assert.Equal(descriptor, log.Events[1].Data);
         Assert.Equal(File.ReadAllBytes(machine.PathOf("/etc/trust_policy/trust_policy.json")), log.Events[2].Data);
         Assert.Equal(root.Certificate.Der, log.Events[3].Data);
         Assert.Empty(log.Events[4].Data);
-        Assert.Equal(MachineIdentity.MachineId(Tabula.Packaging.Crypto.Ed25519.PublicKeyOf(identityKey)), Encoding.ASCII.GetString(log.Events[5].Data));
-        string host = Encoding.UTF8.GetString(log.Events[6].Data);
+        Assert.Equal(13, log.Events[5].Pcr);                                        // the platform, as handed over (host: BIOS, no securityfs)
+        Assert.Equal(record.Platform!.ToMeasuredJson(), log.Events[5].Data);
+        Assert.Equal("""{"firmware":"bios","secure_boot":null,"lockdown":null}""", Encoding.UTF8.GetString(log.Events[5].Data));
+        Assert.Equal(MachineIdentity.MachineId(Tabula.Packaging.Crypto.Ed25519.PublicKeyOf(identityKey)), Encoding.ASCII.GetString(log.Events[6].Data));
+        string host = Encoding.UTF8.GetString(log.Events[7].Data);
         Assert.DoesNotContain("tet_secret_token", host);
         Assert.DoesNotContain(Convert.ToBase64String(identityKey), host);
         Assert.DoesNotContain("tabula_relay", host);
@@ -88,7 +91,7 @@ public sealed partial class MeasuredBootTests : IDisposable
         Assert.Equal([12, 13, 14], replay.Keys);
         foreach (int pcr in (int[])[12, 13, 14])
             Assert.Equal(Convert.ToHexStringLower(replay[pcr]), read[pcr]);
-        Assert.Contains(machine.ConsoleLines, l => l.Contains("tabula-boot: stage:measure") && l.Contains("events=7") && l.Contains("pcr12=" + read[12]));
+        Assert.Contains(machine.ConsoleLines, l => l.Contains("tabula-boot: stage:measure") && l.Contains("events=8") && l.Contains("pcr12=" + read[12]));
         Assert.Contains(machine.ConsoleLines, l => l.Contains("tabula-boot: timeline") && l.Contains(" measure="));
     }
 

@@ -201,10 +201,13 @@ public sealed class UefiTests(BootBinary boot, ITestOutputHelper output) : IDisp
     /// Secure Boot build (SMM). The UKI signed with the db key boots; Debian's kernel locks down (integrity), which
     /// stboot reports. The first package's kernel carries only Debian's signature, which this db does not trust:
     /// kexec_file_load refuses it and stboot retries; the next round's package has the same kernel signed with the db
-    /// key, and it boots. The unsigned UKI, on the same keys, is refused by the firmware: stboot never starts.
+    /// key, and it boots. stboot sees Secure Boot and lockdown, so it goes to kexec_file_load from the start and says why;
+    /// the OS receives secure_boot=true in the hand-over and its own kernel is locked down too. The same signed UKI asked
+    /// to use kexec_load only (--kexec=load) shows what the kernel says to it: EACCES, every round. The unsigned UKI, on
+    /// the same keys, is refused by the firmware: stboot never starts.
     /// </summary>
     [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "sbsign", "sbattach", QemuFirmware.DebianSecureBootCode, UefiMedia.Stub)]
-    public void Secure_boot_with_own_keys_boots_the_signed_uki_and_a_db_signed_package_kernel_and_refuses_the_unsigned_uki()
+    public void Secure_boot_with_own_keys_boots_the_signed_uki_and_a_db_signed_package_kernel_through_kexec_file_load_and_refuses_the_unsigned_uki()
     {
         Prerequisites.Require(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "sbsign", "sbattach", QemuFirmware.DebianSecureBootCode, UefiMedia.Stub);
         string keys = Path.Combine(work, "keys");
@@ -234,7 +237,7 @@ public sealed class UefiTests(BootBinary boot, ITestOutputHelper output) : IDisp
         byte[] unsignedUki = UefiMedia.Uki(boot, Trust("trust"), HostConfig(network), ["virtio_net"], "console=ttyS0 panic=-1 quiet -- --retry-wait=1 --rounds=4", "uefi-sb");
         byte[] signedUki = Images.Uefi.UkiSigner.Sign(unsignedUki, dbKey, dbCert);
 
-        string name = nameof(Secure_boot_with_own_keys_boots_the_signed_uki_and_a_db_signed_package_kernel_and_refuses_the_unsigned_uki);
+        string name = nameof(Secure_boot_with_own_keys_boots_the_signed_uki_and_a_db_signed_package_kernel_through_kexec_file_load_and_refuses_the_unsigned_uki);
         using (var machine = Guest.StartUefi(name, UefiMedia.Firmware("uefi-sb", null, keys), UefiMedia.Esp(signedUki, "uefi-sb"), network))
         {
             try
@@ -244,13 +247,44 @@ public sealed class UefiTests(BootBinary boot, ITestOutputHelper output) : IDisp
                 var marker = machine.WaitFor(Marker, Stage);
                 machine.WaitForExit(Stage);
                 Assert.Contains("firmware=uefi secure_boot=on lockdown=integrity", config.Line);
+                Assert.Contains(machine.Serial.Lines, l => l.Line.Contains("tabula-boot: note:kexec", StringComparison.Ordinal)
+                    && l.Line.Contains("kexec_file_load (lockdown=integrity refuses it; the kernel must be signed by a key in db", StringComparison.Ordinal));
                 Assert.Contains("kexec_file_load", refused.Line);
-                Assert.Contains($"{Marker} ospkg_sha256={ownDigest} source=network", marker.Line);
+                Assert.Contains("ENOKEY", refused.Line);
+                Assert.Contains(machine.Serial.Lines, l => l.Line.Contains("tabula-boot: stage:kexec-load", StringComparison.Ordinal)
+                    && l.Line.Contains("method=\"kexec_file_load (kexec_load: lockdown=integrity refuses it;", StringComparison.Ordinal));
+                Assert.DoesNotContain("kexec_load(entry=", machine.Console);   // never tried
+                Assert.Contains($"{Marker} ospkg_sha256={ownDigest} source=network secure_boot=true ", marker.Line);
+                Assert.Contains(" efi=runtime lockdown=integrity ", marker.Line);   // the OS kernel got secure_boot in boot_params
                 output.WriteLine($"lockdown refused Debian's signature: {refused.Line}");
             }
             finally
             {
                 Report(machine, "Secure Boot, signed UKI");
+            }
+        }
+
+        // --kexec=load: what the kernel under Secure Boot says to kexec_load, without stboot's fallback.
+        byte[] loadOnlyUki = Images.Uefi.UkiSigner.Sign(
+            UefiMedia.Uki(boot, Trust("trust-load"), HostConfig(network), ["virtio_net"], "console=ttyS0 panic=-1 quiet -- --retry-wait=1 --rounds=1 --kexec=load", "uefi-sb-load"),
+            dbKey, dbCert);
+        using (var machine = Guest.StartUefi(name + "-load", UefiMedia.Firmware("uefi-sb-load", null, keys), UefiMedia.Esp(loadOnlyUki, "uefi-sb-load"), network))
+        {
+            try
+            {
+                var refused = machine.WaitFor("reason=KexecFailed", Stage);
+                machine.WaitFor(ConsoleMarker.Boot("restart"), Stage);
+                machine.WaitForExit(Stage);
+                Assert.Contains("kexec_load(entry=0x", refused.Line);
+                Assert.Contains("= EACCES", refused.Line);
+                Assert.Contains("note:kexec", machine.Console);
+                Assert.Contains("kexec_load only (--kexec=load)", machine.Console);
+                Assert.DoesNotContain(Marker, machine.Console);
+                output.WriteLine($"kexec_load under Secure Boot: {refused.Line}");
+            }
+            finally
+            {
+                Report(machine, "Secure Boot, --kexec=load");
             }
         }
 

@@ -28,11 +28,12 @@ internal sealed class BootMeasurements
     /// The events of this hand-over, in extend order (ST's: 12, 13, 14), and how many of them are configuration events:
     /// PCR 12 the archive (its verified digest; data its file name) and the descriptor (as fetched); once per boot
     /// PCR 13 trust_policy.json (as read), the signing roots, the TLS roots (DER, concatenated; empty without), the ticket
-    /// root (with a freshness policy), and PCR 14 the machine id (UxIdentity, when the host configuration has an
+    /// root (with a freshness policy), the platform (firmware, Secure Boot, lockdown: <see cref="HandoverPlatform"/>), and PCR 14 the machine id (UxIdentity, when the host configuration has an
     /// identity key) and the host configuration without secrets (<see cref="HostConfigMeasured"/>); then, per hand-over,
     /// PCR 14 the boot ticket exactly as received, when there is one.
     /// </summary>
-    public IReadOnlyList<MeasuredEvent> Due(BootConfiguration configuration, byte[] trustPolicyJson, FetchedPackage package, byte[]? ticket)
+    public IReadOnlyList<MeasuredEvent> Due(BootConfiguration configuration, byte[] trustPolicyJson, FetchedPackage package, byte[]? ticket,
+        HandoverPlatform? platform)
     {
         var due = new List<MeasuredEvent>
         {
@@ -47,6 +48,8 @@ internal sealed class BootMeasurements
             due.Add(MeasuredEvent.OfData(StbootPcr.Authority, StbootEvent.HttpsRoot, Concatenated(trust.TlsRoots ?? [])));
             if (trust.TicketRoot is { } ticketRoot)
                 due.Add(MeasuredEvent.OfData(StbootPcr.Authority, StbootEvent.TicketRoot, ticketRoot));
+            if (platform is not null)
+                due.Add(MeasuredEvent.OfData(StbootPcr.Authority, StbootEvent.PlatformSecurity, platform.ToMeasuredJson()));
             if (MachineId(configuration.HostConfigJson) is { } id)
                 due.Add(MeasuredEvent.OfData(StbootPcr.Identity, StbootEvent.UxIdentity, Encoding.ASCII.GetBytes(id)));
             due.Add(MeasuredEvent.OfData(StbootPcr.Identity, StbootEvent.HostConfig, HostConfigMeasured.Of(configuration.HostConfigJson)));
@@ -59,7 +62,7 @@ internal sealed class BootMeasurements
     /// <summary>True for the events measured once per boot.</summary>
     public static bool IsConfigurationEvent(MeasuredEvent e) =>
         e.Type is StbootEvent.SecurityConfig or StbootEvent.SigningRoot or StbootEvent.HttpsRoot or StbootEvent.TicketRoot
-            or StbootEvent.UxIdentity or StbootEvent.HostConfig;
+            or StbootEvent.PlatformSecurity or StbootEvent.UxIdentity or StbootEvent.HostConfig;
 
     static byte[] Concatenated(IEnumerable<Certificate> certificates) => certificates.SelectMany(c => c.Der).ToArray();
 

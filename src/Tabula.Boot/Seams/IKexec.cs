@@ -14,22 +14,22 @@ namespace Tabula.Boot.Seams;
 /// </summary>
 internal interface IKexec
 {
-    string Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine, bool fileOnly);
+    string Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine, KexecChoice choice);
 
     void Execute();
 }
 
 /// <summary>
-/// The real calls. On x86-64 the kernel is laid out by <see cref="X86BootLoader"/> and loaded with kexec_load, on an
-/// EFI-booted machine with the EFI state the next kernel needs (<see cref="EfiBootState"/>); anything that stops that
-/// (lockdown's EPERM, a kernel, memory map or EFI state it cannot use) falls back to kexec_file_load, and the returned
-/// method says why.
+/// The real calls, as <see cref="KexecChoice"/> says: on x86-64 the kernel is laid out by <see cref="X86BootLoader"/> and
+/// loaded with kexec_load, on an EFI-booted machine with the EFI state the next kernel needs (<see cref="EfiBootState"/>);
+/// anything that stops that (a kernel, memory map or EFI state it cannot use, a refusal) falls back to kexec_file_load
+/// unless the choice says not to, and the returned method says why.
 /// </summary>
 internal sealed class LinuxKexec : IKexec
 {
-    public string Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine, bool fileOnly)
+    public string Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine, KexecChoice choice)
     {
-        string? skipped = fileOnly ? "--kexec=file"
+        string? skipped = !choice.TryLoad ? choice.Why
             : RuntimeInformation.ProcessArchitecture != Architecture.X64 ? "not x86-64"
             : null;
         if (skipped is null)
@@ -41,9 +41,13 @@ internal sealed class LinuxKexec : IKexec
                 Linux.Kexec.LoadSegments(plan.Entry, plan.Segments);
                 return $"kexec_load {plan.Summary}";
             }
-            catch (Exception e) when (e is KexecPlanException or KernelDataException or LinuxException or IOException)
+            catch (Exception e) when (choice.FallBack && e is KexecPlanException or KernelDataException or LinuxException or IOException)
             {
                 skipped = e.Message;
+            }
+            catch (Exception e) when (e is KexecPlanException or KernelDataException)
+            {
+                throw new IOException($"kexec_load (--kexec=load): {e.Message}", e);
             }
         }
         Linux.Kexec.LoadFile(kernel, initramfs, commandLine);
@@ -79,8 +83,12 @@ internal sealed class DryRunKexec : IKexec
     public int Loads { get; private set; }
     public bool Executed { get; private set; }
 
-    public string Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine, bool fileOnly)
+    /// <summary>The last choice passed.</summary>
+    public KexecChoice? Choice { get; private set; }
+
+    public string Load(SafeFileHandle kernel, SafeFileHandle initramfs, string commandLine, KexecChoice choice)
     {
+        Choice = choice;
         Kernel = LinuxKexec.ReadAll(kernel);
         Initramfs = LinuxKexec.ReadAll(initramfs);
         CommandLine = commandLine;

@@ -66,6 +66,7 @@ internal sealed class LoadConfiguration : BootState
             return Fail(FailureReason.HostConfigInvalid, $"{source}: more than {BootLimits.MaxPointers} ospkg_pointer entries");
 
         context.Configuration = new BootConfiguration(trust, host, json, source);
+        var platform = context.Platform = PlatformProbe.Read(env);
         bool network = trust.Policy.FetchMethod == FetchMethod.Network || trust.Policy.Freshness is not null;   // a ticket needs the network
         if (network)
         {
@@ -77,40 +78,11 @@ internal sealed class LoadConfiguration : BootState
             $"threshold={trust.Policy.SignatureThreshold} fetch={trust.Policy.FetchMethod.ToString().ToLowerInvariant()} " +
             $"roots={trust.SigningRoots.Count} tls_roots={trust.TlsRoots?.Count ?? 0}{(context.Tls?.Aead is { } aead ? " tls_aead=" + aead.Describe() : "")} sigsum={(trust.Sigsum is null ? "off" : "on")} " +
             $"freshness={(trust.Policy.Freshness is { } f ? FreshnessPolicy.Spell(f.Mode) : "off")} " +
-            $"host_config={source} network={host.NetworkMode.ToString().ToLowerInvariant()} pointers={host.OsPackagePointers.Count} {Firmware(env)}");
+            $"host_config={source} network={host.NetworkMode.ToString().ToLowerInvariant()} pointers={host.OsPackagePointers.Count} {PlatformProbe.Describe(platform)}");
+        context.Log.Note("kexec", Kexec.KexecChoice.For(context.Options.KexecMethod, platform).Describe());
         return Transition.To(network ? new ConfigureNetwork() : new FetchPackage(0));
 
         Transition Fail(FailureReason reason, string detail) =>
             Transition.To(new Recover(new BootFailure(Name, reason, detail), new LoadConfiguration()));
-    }
-
-    static readonly Guid GlobalVariable = new("8be4df61-93ca-11d2-aa0d-00e098032b8c");
-
-    /// <summary>
-    /// What booted us, for the console: <c>firmware=uefi|bios</c>, Secure Boot from the firmware's SecureBoot variable
-    /// (on, off, or unknown when efivarfs is not there), and the kernel's lockdown mode from securityfs (Debian's kernel
-    /// locks down to integrity under Secure Boot: kexec_load is then refused and kexec_file_load needs a kernel signed by
-    /// a key the kernel trusts, db included).
-    /// </summary>
-    internal static string Firmware(BootEnvironment env)
-    {
-        bool uefi = Directory.Exists(env.PathOf("/sys/firmware/efi"));
-        string secureBoot = "unknown";
-        try
-        {
-            if (uefi && env.Mounts.MountEfiVariables() && env.EfiVariables.TryRead("SecureBoot", GlobalVariable, out var variable))
-                secureBoot = variable!.Data is [1] ? "on" : "off";
-        }
-        catch (Exception e) when (e is KernelDataException or IOException or UnauthorizedAccessException) { }
-        string lockdown = "unknown";
-        try
-        {
-            string text = File.ReadAllText(env.PathOf("/sys/kernel/security/lockdown"));
-            int open = text.IndexOf('['), close = text.IndexOf(']');
-            if (open >= 0 && close > open)
-                lockdown = text[(open + 1)..close];
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        return uefi ? $"firmware=uefi secure_boot={secureBoot} lockdown={lockdown}" : $"firmware=bios lockdown={lockdown}";
     }
 }

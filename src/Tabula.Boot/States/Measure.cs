@@ -29,7 +29,7 @@ internal sealed class Measure(FetchedPackage package) : BootState
         IReadOnlyList<MeasuredEvent> due;
         try
         {
-            due = measurements.Due(configuration, ReadPolicy(context), package, context.Freshness?.Ticket);
+            due = measurements.Due(configuration, ReadPolicy(context), package, context.Freshness?.Ticket, context.Platform);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or PackageFormatException)
         {

@@ -12,8 +12,9 @@ namespace Tabula.Boot.States;
 /// 2. kernel → memfd (gunzipped if gzip-compressed, as upstream);
 /// 3. initramfs → memfd, bytes untouched, then 0-3 zero bytes and the hand-over cpio (<see cref="HandoverRecord"/>);
 /// 4. reopen both read-only, close the writers (kexec_file_load refuses an inode with a writer: ETXTBSY);
-/// 5. kexec_load with stboot's own layout, or kexec_file_load (<see cref="Seams.LinuxKexec"/>), with the manifest's
-/// command line exactly.
+/// 5. kexec_load with stboot's own layout, or kexec_file_load (<see cref="Seams.LinuxKexec"/>; which one:
+/// <see cref="Kexec.KexecChoice"/>, from --kexec and the platform's Secure Boot and lockdown), with the manifest's
+/// command line exactly. The hand-over carries the platform (firmware, Secure Boot, lockdown) to the OS.
 /// </summary>
 internal sealed class StageKexec(FetchedPackage package) : BootState
 {
@@ -50,13 +51,14 @@ internal sealed class StageKexec(FetchedPackage package) : BootState
                     {
                         Freshness = context.Freshness,
                         Measurement = context.Measurement,
+                        Platform = context.Platform,
                     };
                     initramfsBytes = handover.AppendTo(stream);
                     initramfs = MemoryFile.ReopenReadOnly(writable);
                 }
             }
             TimeSpan extracted = clock.Elapsed;
-            string method = context.Environment.Kexec.Load(kernel, initramfs, cmdline, context.Options.KexecFileOnly);
+            string method = context.Environment.Kexec.Load(kernel, initramfs, cmdline, Kexec.KexecChoice.For(context.Options.KexecMethod, context.Platform));
             context.Log.Kexec(cmdline, kernelBytes, initramfsBytes);
             context.Log.StageDone(Name, clock.Elapsed,
                 $"extract={(long)extracted.TotalMilliseconds}ms load={(long)(clock.Elapsed - extracted).TotalMilliseconds}ms method=\"{method}\" ospkg_sha256={package.Sha256.Hex}");

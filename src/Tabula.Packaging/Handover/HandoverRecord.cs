@@ -21,6 +21,7 @@ namespace Tabula.Packaging;
 ///   "freshness": {"fresh": bool, "reason": "ticket-unavailable"|…|null, "ticket": base64(ticket bytes)|null,
 ///                 "release": N, "machine_class": "relay"|null}   (only when the trust policy has tabula_freshness)
 ///   "measured_boot": {"measured": bool, "detail": "…"|null, "event_log_sha256": "&lt;hex&gt;"|null}   (stboot since issue 19)
+///   "platform": {"firmware": "uefi"|"bios", "secure_boot": bool|null, "lockdown": "none"|"integrity"|"confidentiality"|null}   (stboot since issue 20)
 /// }
 /// </code>
 /// With <c>measured_boot.event_log_sha256</c>, the archive also holds the event log at <see cref="InitramfsLayout.EventLog"/>
@@ -43,6 +44,9 @@ public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod So
 
     /// <summary>What stboot measured (issue 19), or null (a stboot before measured boot).</summary>
     public HandoverMeasurement? Measurement { get; init; }
+
+    /// <summary>Firmware, Secure Boot and lockdown as stboot saw them (issue 20), or null (a stboot before that).</summary>
+    public HandoverPlatform? Platform { get; init; }
 
     /// <summary>The only version written and read.</summary>
     public const int CurrentVersion = 1;
@@ -97,6 +101,11 @@ public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod So
                 writer.WritePropertyName("measured_boot");
                 Measurement.Write(writer);
             }
+            if (Platform is not null)
+            {
+                writer.WritePropertyName("platform");
+                Platform.Write(writer);
+            }
             writer.WriteEndObject();
         }
         buffer.Write("\n"u8);
@@ -136,9 +145,10 @@ public sealed record HandoverRecord(Sha256Digest OsPackageSha256, FetchMethod So
             return fields.Missing<HandoverRecord>("host_config", "an object");
         var freshness = fields.Get("freshness") is { } f ? HandoverFreshness.Read(fields, f) : null;
         var measurement = fields.Get("measured_boot") is { } m ? HandoverMeasurement.Read(fields, m) : null;
+        var platform = fields.Get("platform") is { } p ? HandoverPlatform.Read(fields, p) : null;
         // The raw bytes, not GetRawText: a string could not be zeroed afterwards.
         byte[] hostConfig = JsonMarshal.GetRawUtf8Value(host).ToArray();
-        return new HandoverRecord(digest, method, descriptorUrl, hostConfigSource, hostConfig) { Freshness = freshness, Measurement = measurement };
+        return new HandoverRecord(digest, method, descriptorUrl, hostConfigSource, hostConfig) { Freshness = freshness, Measurement = measurement, Platform = platform };
     }
 
     /// <summary>

@@ -10,7 +10,7 @@ public static class StbootPcr
     public const int Detail = 12;
 
     /// <summary>PCR 13, who decided it may boot: the trust policy, the signing roots, the HTTPS roots (and Tabula's
-    /// ticket root).</summary>
+    /// ticket root and the platform's Secure Boot and lockdown state).</summary>
     public const int Authority = 13;
 
     /// <summary>PCR 14, which machine this is: its identity, its host configuration (secrets excluded), the boot ticket,
@@ -59,6 +59,10 @@ public enum StbootEvent : uint
 
     /// <summary>Tabula, PCR 14: the boot ticket bytes exactly as received, when there was one.</summary>
     BootTicket = 0xa0000102,
+
+    /// <summary>Tabula, PCR 13, once per boot: the platform stboot ran on, as handed to the OS (handover.json's
+    /// <c>platform</c> object, compact JSON: firmware, Secure Boot, lockdown); digest = SHA-256 of it.</summary>
+    PlatformSecurity = 0xa0000104,
 
     /// <summary>Tabula, PCR 14, extended by the relay agent before it enrolls: data = its fresh WireGuard public key
     /// (32 bytes), digest = SHA-256 of it.</summary>

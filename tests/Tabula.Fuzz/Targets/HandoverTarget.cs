@@ -25,6 +25,7 @@ public static class HandoverTarget
             && again.HostConfigJson.AsSpan().SequenceEqual(record.HostConfigJson), "handover: parse, write, parse changed it", input);
         FuzzFinding.Check(again.Freshness is null ? record.Freshness is null : again.Freshness.Equals(record.Freshness),
             "handover: parse, write, parse changed its freshness", input);
+        FuzzFinding.Check(Equals(again.Platform, record.Platform), "handover: parse, write, parse changed its platform", input);
         FuzzFinding.Check(Equals(again.Measurement, record.Measurement), "handover: parse, write, parse changed its measured_boot", input);
         return true;
     }
