@@ -133,6 +133,12 @@ public sealed class LabTests(ITestOutputHelper output)
                 (rolled.MachineId, rolled.BootedSha256, rolled.EnrolledState, rolled.Handshake, rolled.Ping));
             Assert.NotEqual(relay.Fingerprint, rolled.Fingerprint);   // a fresh WireGuard key every boot
             Assert.InRange(rolled.OutOfServiceSeconds, rolled.KexecAt, 1500);
+            // A controller rollout, not a power cycle: the relay took its reboot command, drained and rebooted in its QEMU.
+            Assert.Equal(("completed", 1, true, "done"), (upgraded.RolloutState, upgraded.Canary, rolled.Canary, rolled.Step));
+            Assert.NotNull(upgraded.RolloutId);
+            Assert.InRange(rolled.DrainSeconds, 0.5, 60);
+            Assert.InRange(rolled.EnrolledAt, rolled.KexecAt, rolled.OutOfServiceSeconds);
+            Assert.True(upgraded.RolloutSeconds > 0, $"{upgraded.RolloutSeconds}");
             Assert.Contains("ticket", rolled.Stboot.Keys);
             output.WriteLine($"freshness cost: ticket={rolled.Stboot["ticket"]}ms of {LabRunner.Timeline(rolled.Stboot)}");
 
