@@ -93,5 +93,7 @@ public sealed class RebootCommandExpiryTests : IAsyncLifetime
         Assert.Contains("is its agent polling /relay/v1/command?", halted.HaltReason);
         // Offered again while it waited (3 s lifetime, 8 s deadline): more than one command was signed, each audited.
         Assert.Contains(await AuditAsync(), a => a.Action == "rollout.command-reoffered" && a.Target == relay.MachineId);
+        // The last one, still within its lifetime, is withdrawn: a failed machine is not rebooted behind the rollout's back.
+        Assert.Null(await relay.PollAsync(0, wait: 1));
     }
 }

@@ -411,6 +411,9 @@ public sealed class RolloutService(IStore store, TicketKey commandKey, MachineEv
 
         private async Task<RolloutMachine> FailAsync(RolloutMachine m, string reason)
         {
+            // A command its relay has not taken yet is withdrawn: a failed machine is not rebooted behind the rollout's back.
+            if (await tx.GetRebootCommandAsync(m.MachineId) is { AckedAt: null } pending && pending.RolloutId == r.Id)
+                await tx.AckRebootCommandAsync(m.MachineId, pending.Sequence, "withdrawn");
             var failed = await StepAsync(m with { FinishedAt = tx.Now }, RolloutStep.Failed, reason, reasonToo: true);
             if (r.State is RolloutState.Running or RolloutState.Paused) await HaltAsync(reason);
             return failed;
