@@ -19,8 +19,9 @@ public static class TpmResponseTarget
         if (input.Length < 4)
             return false;
         var command = (TpmCommandCode)BinaryPrimitives.ReadUInt32BigEndian(input);
-        if (Array.IndexOf(ResponseParsers.Commands, command) < 0)
-            return false;
+        // Asked of Tabula.Tpm (instrumented), not of an array here: afl-fuzz aborts on a seed that reaches no instrumented code.
+        try { ResponseParsers.Shape(command); }
+        catch (ArgumentOutOfRangeException) { return false; }
         var response = input[4..];
         object? parsed;
         try { parsed = ResponseParsers.Parse(command, response); }
