@@ -67,12 +67,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         using var ns = NetworkNamespace.Create("tfo");
         using var wg = WireGuardGo.Start(ns);
         string name = wg.InterfaceName;
-        var device = new UapiRelayDevice(name, config =>
-        {
-            ns.Ip("addr", "add", config.Ipv4Gateway, "dev", name);
-            ns.Ip("-6", "addr", "add", config.Ipv6Gateway, "dev", name, "nodad");
-            ns.Ip("link", "set", name, "up");
-        });
+        var device = NamespaceRelayDevice.Create(ns, name);
         var console = new StringWriter();
         var log = new RelayLog(TextWriter.Synchronized(console), TimeProvider.System);
         using var client = new FleetClient(fleet.Addresses, fleet.Ca, TimeProvider.System, detail => log.Note("fleet", detail));

@@ -117,12 +117,7 @@ public sealed partial class RelayAgentTests
         var clientWg = WireGuardGo.Start(clientNs);
 
         string name = relayWg.InterfaceName;
-        var device = new UapiRelayDevice(name, config =>
-        {
-            relayNs.Ip("addr", "add", config.Ipv4Gateway, "dev", name);
-            relayNs.Ip("-6", "addr", "add", config.Ipv6Gateway, "dev", name, "nodad");
-            relayNs.Ip("link", "set", name, "up");
-        });
+        var device = NamespaceRelayDevice.Create(relayNs, name);
         var console = new StringWriter();
         var log = new RelayLog(TextWriter.Synchronized(console), TimeProvider.System);
         var client = new FleetClient(fleet.Address, fleet.Ca, TimeProvider.System);
