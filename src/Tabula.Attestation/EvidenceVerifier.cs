@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Tabula.Fleet.Protocol;
+using Tabula.Packaging;
 using Tabula.Tpm;
 using Tabula.Tpm.Measurements;
 
@@ -12,13 +13,17 @@ public sealed record Evidence(byte[] EkCertificate, byte[] AkPublic, byte[] Acti
     /// <summary>Largest field accepted from the wire, decoded (the event log is the largest: stboot's is a few KiB).</summary>
     public const int MaxFieldBytes = 1 << 20;
 
-    /// <summary>Decodes the base64 fields; null with the reason when one is missing or not base64.</summary>
+    /// <summary>Decodes the base64 fields; null with the reason when one is missing or not base64. An empty or missing
+    /// <c>activation_secret</c> decodes to no bytes (the TPM refused the challenge; the verifier fails it at ak-activation).</summary>
     public static Evidence? Decode(AttestationEvidence wire, out string? why)
     {
         why = null;
         try
         {
-            return new Evidence(B(wire.EkCertificate, "ek_certificate"), B(wire.AkPublic, "ak_public"), B(wire.ActivationSecret, "activation_secret"),
+            // An empty (or absent) activation_secret is the relay saying its TPM did not answer the challenge: evidence
+            // that fails at ak-activation, not malformed evidence.
+            return new Evidence(B(wire.EkCertificate, "ek_certificate"), B(wire.AkPublic, "ak_public"),
+                string.IsNullOrEmpty(wire.ActivationSecret) ? [] : B(wire.ActivationSecret, "activation_secret"),
                 B(wire.Quote, "quote"), B(wire.QuoteSignature, "quote_signature"), B(wire.EventLog, "event_log"));
         }
         catch (FormatException e)
@@ -45,7 +50,92 @@ public sealed record Evidence(byte[] EkCertificate, byte[] AkPublic, byte[] Acti
 /// <param name="ArchiveSha256">The OS package archive's SHA-256 (hex), as stboot verified it.</param>
 /// <param name="Descriptor">The descriptor bytes stboot verified (null if the log has none).</param>
 /// <param name="HostConfig">The host configuration, secrets excluded, as measured (null if none).</param>
-public sealed record MeasuredPackage(string ArchiveSha256, byte[]? Descriptor, byte[]? HostConfig);
+public sealed record MeasuredPackage(string ArchiveSha256, byte[]? Descriptor, byte[]? HostConfig)
+{
+    /// <summary>The TLS roots stboot trusted for the provisioning server (the PCR 13 HTTPSRoot event's data: DER,
+    /// concatenated; empty when the trust policy has none), or null when the log has no such event.</summary>
+    public byte[]? HttpsRoots { get; init; }
+}
+
+/// <summary>What stboot measured about this boot (<see cref="StbootMeasurements.Read"/>): the package it handed over,
+/// and the platform it ran on (null when the log has no PlatformSecurity event: an stboot before issue 20).</summary>
+public sealed record StbootMeasurements(MeasuredPackage Package, HandoverPlatform? Platform)
+{
+    /// <summary>
+    /// Reads stboot's measurements from a log, or says why it holds none a verifier can take (the <c>measured-boot</c>
+    /// step's detail). The rules (docs/attestation.md "measured-boot"): every event in PCRs 12–14 is one stboot (or the
+    /// relay) writes, in its PCR, so nothing else measured into them (systemd-stub's command line or credentials, another
+    /// loader) is replayed as if it were stboot's; the booted package is the LAST OspkgArchive event with the first
+    /// OspkgManifest (descriptor) after it (a round whose kexec failed leaves its events before it); the trust policy is
+    /// there; the PlatformSecurity event, at most one, parses (<see cref="HandoverPlatform.ParseMeasured"/>). It does not
+    /// replay: a caller trusts the result only for a log that replayed to a verified quote.
+    /// </summary>
+    public static StbootMeasurements? Read(EventLog log, out string? failure)
+    {
+        failure = null;
+        var events = log.Events;
+        for (int i = 0; i < events.Count; i++)
+        {
+            var e = events[i];
+            if (e.Pcr is >= StbootPcr.Detail and <= StbootPcr.Identity && !StbootEvents.IsStbootEvent(e))
+            {
+                failure = $"PCR {e.Pcr} holds an event stboot does not write (event {i}, type 0x{(uint)e.Type:x8}): something else "
+                    + "measured into stboot's PCRs (a boot loader's command line or credentials, systemd-stub), refused rather than replayed";
+                return null;
+            }
+        }
+        int archiveAt = -1;
+        for (int i = events.Count - 1; i >= 0 && archiveAt < 0; i--)
+            if (events[i].Type == StbootEvent.OspkgArchive) archiveAt = i;
+        var descriptor = archiveAt < 0 ? null : events.Skip(archiveAt + 1).FirstOrDefault(e => e.Type == StbootEvent.OspkgManifest);
+        bool policy = events.Any(e => e.Type == StbootEvent.SecurityConfig);
+        if (archiveAt < 0 || descriptor is null || !policy)
+        {
+            failure = $"the log lacks stboot's measurements (package archive {(archiveAt < 0 ? "no" : "yes")}, its descriptor "
+                + $"{(descriptor is null ? "no" : "yes")}, trust policy {(policy ? "yes" : "no")}): not booted by stboot";
+            return null;
+        }
+        if (!descriptor.DigestIsOfData)
+        {
+            failure = "the descriptor event's data is not what was measured";
+            return null;
+        }
+        var platforms = events.Where(e => e.Type == StbootEvent.PlatformSecurity).ToList();
+        HandoverPlatform? platform = null;
+        if (platforms.Count > 1)
+        {
+            failure = $"the log holds {platforms.Count} PlatformSecurity events (stboot measures one per boot)";
+            return null;
+        }
+        if (platforms.Count == 1)
+        {
+            if (!platforms[0].DigestIsOfData)
+            {
+                failure = "the PlatformSecurity event's data is not what was measured";
+                return null;
+            }
+            try { platform = HandoverPlatform.ParseMeasured(platforms[0].Data); }
+            catch (PackageFormatException e)
+            {
+                failure = "the PlatformSecurity event does not parse: " + e.Message;
+                return null;
+            }
+        }
+        var hostConfig = events.LastOrDefault(e => e.Type == StbootEvent.HostConfig);
+        var httpsRoots = events.LastOrDefault(e => e.Type == StbootEvent.HttpsRoot);
+        var package = new MeasuredPackage(Convert.ToHexStringLower(events[archiveAt].Sha256), descriptor.Data,
+            hostConfig is { DigestIsOfData: true } ? hostConfig.Data : null)
+        {
+            HttpsRoots = httpsRoots is { DigestIsOfData: true } ? httpsRoots.Data : null,
+        };
+        return new StbootMeasurements(package, platform);
+    }
+
+    /// <summary>The platform for people: <c>uefi, Secure Boot on, lockdown integrity</c>.</summary>
+    public static string Describe(HandoverPlatform? platform) => platform is null ? "platform not measured"
+        : $"{(platform.Firmware == PlatformFirmware.Uefi ? "uefi" : "bios")}, Secure Boot {platform.SecureBoot switch { true => "on", false => "off", null => "unknown" }}, "
+          + $"lockdown {(platform.Lockdown is { } l ? HandoverPlatform.Spell(l) : "unknown")}";
+}
 
 /// <summary>
 /// What a verifier expects: the manufacturer roots, the time, the nonce it chose, the WireGuard key the evidence is
@@ -54,11 +144,20 @@ public sealed record MeasuredPackage(string ArchiveSha256, byte[]? Descriptor, b
 /// </summary>
 public sealed record VerifierExpectations(
     X509Certificate2Collection TpmRoots, DateTimeOffset At, byte[] Nonce, byte[] ClaimedWireGuardKey, byte[] ExpectedWireGuardKey,
-    Func<TpmPublic, X509Certificate2, byte[], StepResult> Activation, Func<MeasuredPackage, StepResult> Package);
+    Func<TpmPublic, X509Certificate2, byte[], StepResult> Activation, Func<MeasuredPackage, StepResult> Package)
+{
+    /// <summary>Fail <c>measured-boot</c> unless stboot measured that the firmware enforced Secure Boot (the PCR 13
+    /// PlatformSecurity event says <c>"secure_boot": true</c>); <c>tabula relay attest --require-secure-boot</c>.</summary>
+    public bool RequireSecureBoot { get; init; }
+}
 
 /// <summary>The verdict: every step made (in order, stopping at the first failure), and what was learned on the way.</summary>
 public sealed record AttestationReport(IReadOnlyList<StepResult> Steps, TpmPublic? Ak, MeasuredPackage? Package, string QuoteSha256)
 {
+    /// <summary>The platform stboot measured (PCR 13 PlatformSecurity), once <c>measured-boot</c> read it from a log that
+    /// replayed to the quote; null before that or when the log has none.</summary>
+    public HandoverPlatform? Platform { get; init; }
+
     /// <summary>True when every step passed.</summary>
     public bool Verified => Steps.Count == AttestationStep.All.Count && Steps.All(s => s.Ok);
 
@@ -86,7 +185,8 @@ public static class EvidenceVerifier
         string quoteSha256 = Convert.ToHexStringLower(SHA256.HashData(evidence.Quote));
         TpmPublic? ak = null;
         MeasuredPackage? package = null;
-        AttestationReport Done() => new(steps, ak, package, quoteSha256);
+        HandoverPlatform? platform = null;
+        AttestationReport Done() => new(steps, ak, package, quoteSha256) { Platform = platform };
         bool Add(StepResult step)
         {
             steps.Add(step);
@@ -107,6 +207,12 @@ public static class EvidenceVerifier
             if (!AttestationKey.IsRestrictedSigningKeyOfThisTpm(ak))
             {
                 Add(StepResult.Fail(AttestationStep.AkActivation, "the AK is not a restricted signing key made in its TPM (fixedTPM, fixedParent, sensitiveDataOrigin)"));
+                return Done();
+            }
+            if (evidence.ActivationSecret.Length == 0)
+            {
+                Add(StepResult.Fail(AttestationStep.AkActivation,
+                    "the relay's TPM gave no answer to the credential-activation challenge: it refused it (the AK is not in the EK's TPM)"));
                 return Done();
             }
             if (!Add(expect.Activation(ak, ek!, evidence.ActivationSecret))) return Done();
@@ -175,25 +281,23 @@ public static class EvidenceVerifier
         }
         Add(StepResult.Pass(AttestationStep.EventLog, $"{log.Events.Count(e => e.Type != StbootEvent.NoAction)} events replay to the quoted PCRs 12-14"));
 
-        // 5. stboot measured this boot: its package archive and descriptor (PCR 12) and trust policy (PCR 13) are in the log.
-        var archive = log.Events.Where(e => e is { Pcr: StbootPcr.Detail, Type: StbootEvent.OspkgArchive }).ToList();
-        var descriptor = log.Events.LastOrDefault(e => e is { Pcr: StbootPcr.Detail, Type: StbootEvent.OspkgManifest });
-        bool policy = log.Events.Any(e => e is { Pcr: StbootPcr.Authority, Type: StbootEvent.SecurityConfig });
-        if (archive.Count != 1 || descriptor is null || !policy)
+        // 5. stboot measured this boot, and only stboot measured into its PCRs: the last package archive with its descriptor
+        // (PCR 12), the trust policy and the platform (PCR 13).
+        var measured = StbootMeasurements.Read(log, out string? notStboot);
+        if (measured is null)
         {
-            Add(StepResult.Fail(AttestationStep.MeasuredBoot,
-                $"the log lacks stboot's measurements (archive events {archive.Count}, descriptor {(descriptor is null ? "no" : "yes")}, trust policy {(policy ? "yes" : "no")}): not booted by stboot"));
+            Add(StepResult.Fail(AttestationStep.MeasuredBoot, notStboot!));
             return Done();
         }
-        if (!descriptor.DigestIsOfData)
+        platform = measured.Platform;
+        string onPlatform = StbootMeasurements.Describe(platform);
+        if (expect.RequireSecureBoot && platform?.SecureBoot != true)
         {
-            Add(StepResult.Fail(AttestationStep.MeasuredBoot, "the descriptor event's data is not what was measured"));
+            Add(StepResult.Fail(AttestationStep.MeasuredBoot, $"Secure Boot is required and stboot did not measure it on ({onPlatform})"));
             return Done();
         }
-        var hostConfig = log.Events.LastOrDefault(e => e is { Pcr: StbootPcr.Identity, Type: StbootEvent.HostConfig });
-        package = new MeasuredPackage(Convert.ToHexStringLower(archive[0].Sha256), descriptor.Data,
-            hostConfig is { DigestIsOfData: true } ? hostConfig.Data : null);
-        Add(StepResult.Pass(AttestationStep.MeasuredBoot, $"stboot measured package {package.ArchiveSha256}, its descriptor and trust policy"));
+        package = measured.Package;
+        Add(StepResult.Pass(AttestationStep.MeasuredBoot, $"stboot measured package {package.ArchiveSha256}, its descriptor and trust policy; {onPlatform}"));
 
         // 6. The package is one the verifier accepts.
         if (!Add(expect.Package(package))) return Done();

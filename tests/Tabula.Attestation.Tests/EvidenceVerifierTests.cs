@@ -137,10 +137,82 @@ public sealed class EvidenceVerifierTests : IDisposable
         var forged = Evidence(relay, new byte[AttestationKey.SecretBytes], nonce, key, log: other.EventLog(), akPublic: other.AkPublic, quoting: other);
         AssertFailsAt(AttestationStep.AkActivation, EvidenceVerifier.Verify(forged, Expectations(ca, nonce, key, secret)));
 
+        // What the relay agent and its attestation service send when their TPM refuses the challenge: an empty answer. It is
+        // evidence that fails at ak-activation, not malformed evidence (which the controller would report at ek-certificate).
+        var refused = Tabula.Attestation.Evidence.Decode(forged.ToWire() with { ActivationSecret = "" }, out string? why);
+        Assert.True(refused is not null, why);
+        var refusedReport = EvidenceVerifier.Verify(refused!, Expectations(ca, nonce, key, secret));
+        AssertFailsAt(AttestationStep.AkActivation, refusedReport);
+        Assert.Contains("no answer", refusedReport.Failed!.Detail);
+
         // The package kexec'd directly: no stboot measurements, only the relay's own key in PCR 14.
         Boot(relay, key, stboot: false);
         var (secret2, answer2) = Challenge(relay, relay, relay.AkName);
         var bare = Evidence(relay, answer2!, nonce, key);
         AssertFailsAt(AttestationStep.MeasuredBoot, EvidenceVerifier.Verify(bare, Expectations(ca, nonce, key, secret2)));
+    }
+
+    static readonly byte[] OtherArchive = SHA256.HashData("the package whose kexec failed"u8);
+    static readonly byte[] OtherDescriptor = """{"version":1,"os_pkg_url":"http://p/old.zip","certificates":[],"signatures":[]}"""u8.ToArray();
+
+    static AttestationReport VerifyGenuine(TpmManufacturer ca, ToolsRelayTpm tpm, byte[] key, bool requireSecureBoot = false)
+    {
+        byte[] nonce = RandomNumberGenerator.GetBytes(32);
+        var (secret, answer) = Challenge(tpm, tpm, tpm.AkName);
+        Assert.True(answer is not null, tpm.LastActivationError);
+        return EvidenceVerifier.Verify(Evidence(tpm, answer!, nonce, key),
+            Expectations(ca, nonce, key, secret) with { RequireSecureBoot = requireSecureBoot });
+    }
+
+    static string Steps(AttestationReport report) => string.Join("\n", report.Steps.Select(s => $"{s.Name} {s.Ok} {s.Detail}"));
+
+    [ToolsFact(Tools, "swtpm_setup", "swtpm_localca", "tpm2_quote", "tpm2_createak", "tpm2_activatecredential")]
+    public void A_boot_whose_first_kexec_failed_attests_the_last_package_and_shows_the_measured_platform()
+    {
+        var ca = Manufacturer();
+        var tpm = Tpm(ca);
+        byte[] key = RandomNumberGenerator.GetBytes(32);
+        // stboot's first round: another package measured (and its configuration, once per boot, with the platform), then
+        // the kexec load failed; the second round measured the package it booted. The log keeps both, as the PCRs do.
+        tpm.MeasureStboot(OtherArchive, OtherDescriptor, """{"version":1}"""u8.ToArray(), """{"version":1,"network_mode":"dhcp"}"""u8.ToArray());
+        tpm.Measure(13, StbootEvent.PlatformSecurity, """{"firmware":"uefi","secure_boot":false,"lockdown":"integrity"}"""u8.ToArray());
+        tpm.Extend(12, StbootEvent.OspkgArchive, Archive, "ospkg.zip"u8.ToArray());
+        tpm.Measure(12, StbootEvent.OspkgManifest, Descriptor);
+        tpm.Measure(14, StbootEvent.WireGuardKey, key);
+
+        var report = VerifyGenuine(ca, tpm, key);
+        Assert.True(report.Verified, Steps(report));
+        Assert.Equal(Convert.ToHexStringLower(Archive), report.Package!.ArchiveSha256);
+        Assert.Equal(Descriptor, report.Package.Descriptor);
+        Assert.Equal(new Tabula.Packaging.HandoverPlatform(Tabula.Packaging.PlatformFirmware.Uefi, false, Tabula.Packaging.KernelLockdown.Integrity), report.Platform);
+        Assert.Contains("Secure Boot off", report.Steps.Single(s => s.Name == AttestationStep.MeasuredBoot).Detail);
+
+        // A customer who requires Secure Boot refuses this relay at measured-boot.
+        var strict = VerifyGenuine(ca, tpm, key, requireSecureBoot: true);
+        AssertFailsAt(AttestationStep.MeasuredBoot, strict);
+        Assert.Contains("Secure Boot is required", strict.Failed!.Detail);
+    }
+
+    [ToolsFact(Tools, "swtpm_setup", "swtpm_localca", "tpm2_quote", "tpm2_createak", "tpm2_activatecredential")]
+    public void An_event_in_stboots_pcrs_that_stboot_does_not_write_fails_measured_boot_though_the_log_replays()
+    {
+        var ca = Manufacturer();
+        byte[] key = RandomNumberGenerator.GetBytes(32);
+
+        // systemd-stub measured a command line passed in the load options (EV_IPL, 0x0000000d) into PCR 12 before stboot ran.
+        var stub = Tpm(ca, "stub");
+        stub.Measure(12, (StbootEvent)0x0000000d, System.Text.Encoding.Unicode.GetBytes("console=ttyS0 init=/bin/sh"));
+        Boot(stub, key);
+        var report = VerifyGenuine(ca, stub, key);
+        AssertFailsAt(AttestationStep.MeasuredBoot, report);
+        Assert.Contains("PCR 12 holds an event stboot does not write", report.Failed!.Detail);
+
+        // A PlatformSecurity event that does not parse is refused, naming it.
+        var platform = Tpm(ca, "platform");
+        platform.Measure(13, StbootEvent.PlatformSecurity, """{"firmware":"arm","secure_boot":true,"lockdown":null}"""u8.ToArray());
+        Boot(platform, key);
+        var bad = VerifyGenuine(ca, platform, key);
+        AssertFailsAt(AttestationStep.MeasuredBoot, bad);
+        Assert.Contains("PlatformSecurity event does not parse", bad.Failed!.Detail);
     }
 }

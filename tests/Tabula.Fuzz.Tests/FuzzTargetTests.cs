@@ -57,6 +57,7 @@ public sealed class FuzzTargetTests
     [Fact] public void RelayConfig() => Run(FuzzTarget.RelayConfig);
     [Fact] public void EventLog() => Run(FuzzTarget.EventLog);
     [Fact] public void OvmfVariableStore() => Run(FuzzTarget.OvmfVariableStore);
+    [Fact] public void PlatformMeasurement() => Run(FuzzTarget.PlatformMeasurement);
     [Fact] public void TpmResponse() => Run(FuzzTarget.TpmResponse);
 
     static void Run(FuzzTarget target)

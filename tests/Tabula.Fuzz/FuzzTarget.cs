@@ -58,6 +58,9 @@ public enum FuzzTarget
     EventLog,
     /// <summary>An OVMF variable store, VARS.fd (Tabula.Images OvmfVariableStore), as `tabula hostconfig efivar --vars` reads it.</summary>
     OvmfVariableStore,
+
+    /// <summary>The data of stboot's PCR 13 PlatformSecurity event as a verifier reads it (Tabula.Packaging HandoverPlatform.ParseMeasured).</summary>
+    PlatformMeasurement,
     /// <summary>A TPM's response to a command Tabula.Tpm sends: 4 bytes of TPM_CC, then the response (Tabula.Tpm ResponseParsers).</summary>
     TpmResponse,
 }
@@ -98,6 +101,7 @@ public static class FuzzTargets
         FuzzTarget.RelayConfig => RelayConfigTarget.Fuzz,
         FuzzTarget.EventLog => EventLogTarget.Fuzz,
         FuzzTarget.OvmfVariableStore => OvmfVariableStoreTarget.Fuzz,
+        FuzzTarget.PlatformMeasurement => PlatformMeasurementTarget.Fuzz,
         FuzzTarget.TpmResponse => TpmResponseTarget.Fuzz,
         _ => throw new ArgumentOutOfRangeException(nameof(target), target, "no such fuzz target"),
     };

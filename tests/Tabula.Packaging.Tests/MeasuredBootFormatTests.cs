@@ -1,5 +1,6 @@
 using System.Text;
 using Tabula.Testing;
+using Tabula.Testing.Packages;
 
 namespace Tabula.Packaging.Tests;
 
@@ -83,5 +84,36 @@ public sealed class MeasuredBootFormatTests
         string json = $$"""{"version":1,"ospkg_sha256":"{{Sha256Digest.Of("a"u8).Hex}}","ospkg_source":"initramfs","host_config_source":"/x","host_config":{},"measured_boot":{{value}}}""";
         var e = Assert.Throws<PackageFormatException>(() => HandoverRecord.Parse(Encoding.UTF8.GetBytes(json)));
         Assert.Contains(field, e.Message);
+    }
+
+    [Fact]
+    public void The_measured_platform_reads_back_and_truncated_oversized_or_malformed_data_is_refused()
+    {
+        var platform = new HandoverPlatform(PlatformFirmware.Uefi, true, KernelLockdown.Integrity);
+        byte[] measured = platform.ToMeasuredJson();
+        Assert.Equal(platform, HandoverPlatform.ParseMeasured(measured));
+        for (int n = 0; n < measured.Length; n++)
+            Assert.Throws<PackageFormatException>(() => HandoverPlatform.ParseMeasured(measured.AsSpan(0, n)));
+        byte[] oversized = Encoding.UTF8.GetBytes($$"""{"firmware":"uefi","secure_boot":true,"lockdown":"integrity","pad":"{{new string('a', HandoverPlatform.MaxMeasuredBytes)}}"}""");
+        Assert.Equal(FormatError.TooLarge, Assert.Throws<PackageFormatException>(() => HandoverPlatform.ParseMeasured(oversized)).Error);
+        var bios = Assert.Throws<PackageFormatException>(() => HandoverPlatform.ParseMeasured("""{"firmware":"bios","secure_boot":true,"lockdown":null}"""u8));
+        Assert.Contains("PlatformSecurity event", bios.Message);
+        Assert.Contains("secure_boot", bios.Message);
+        Assert.Contains("firmware", Assert.Throws<PackageFormatException>(() => HandoverPlatform.ParseMeasured("""{"firmware":"arm"}"""u8)).Message);
+    }
+
+    [Fact]
+    public void Measured_roots_read_as_concatenated_der_and_a_cut_or_overlong_concatenation_is_refused()
+    {
+        var a = SignedPackages.Root();
+        var b = SignedPackages.Root();
+        byte[] one = a.Certificate.Der, two = b.Certificate.Der;
+        Assert.Empty(Certificate.ParseDerConcatenation([]));
+        var both = Certificate.ParseDerConcatenation([.. one, .. two]);
+        Assert.Equal([one, two], both.Select(c => c.Der));
+        Assert.Equal(FormatError.InvalidDer, Assert.Throws<PackageFormatException>(() => Certificate.ParseDerConcatenation([.. one, .. two[..^1]])).Error);
+        Assert.Equal(FormatError.InvalidDer, Assert.Throws<PackageFormatException>(() => Certificate.ParseDerConcatenation([.. one, 0x30])).Error);
+        byte[] many = [.. Enumerable.Repeat(one, Limits.MaxPemBlocks + 1).SelectMany(c => c)];
+        Assert.Equal(FormatError.TooLarge, Assert.Throws<PackageFormatException>(() => Certificate.ParseDerConcatenation(many)).Error);
     }
 }

@@ -137,15 +137,11 @@ internal static class RelayAttestCommand
         return StepResult.Fail(AttestationStep.Package, $"package {package.ArchiveSha256} is not signed under the signing root and threshold: {string.Join("; ", errors)}");
     }
 
+    /// <summary>The package the log names, by the verifier's own rules (the last archive event), before the log is trusted:
+    /// only to know what to fetch; the verifier decides on it after the replay.</summary>
     static MeasuredPackage? PeekPackage(byte[] log)
     {
-        try
-        {
-            var events = EventLog.Parse(log).Events;
-            var archive = events.FirstOrDefault(e => e is { Pcr: StbootPcr.Detail, Type: StbootEvent.OspkgArchive });
-            var host = events.LastOrDefault(e => e is { Pcr: StbootPcr.Identity, Type: StbootEvent.HostConfig });
-            return archive is null ? null : new MeasuredPackage(Convert.ToHexStringLower(archive.Sha256), null, host?.Data);
-        }
+        try { return StbootMeasurements.Read(EventLog.Parse(log), out _)?.Package; }
         catch (EventLogException) { return null; }
     }
 

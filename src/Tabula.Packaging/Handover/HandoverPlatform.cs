@@ -89,11 +89,26 @@ public sealed record HandoverPlatform(PlatformFirmware Firmware, bool? SecureBoo
         writer.WriteEndObject();
     }
 
-    internal static HandoverPlatform Read(JsonFields parent, JsonElement value)
+    /// <summary>Largest PlatformSecurity event data accepted (the object is about 60 bytes).</summary>
+    public const int MaxMeasuredBytes = 1024;
+
+    /// <summary>
+    /// Reads the PCR 13 PlatformSecurity event's data (<see cref="ToMeasuredJson"/>'s output) as a verifier does: one JSON
+    /// object of at most <see cref="MaxMeasuredBytes"/> with the same fields and rules as handover.json's <c>platform</c>.
+    /// Bad input throws <see cref="PackageFormatException"/> naming the field.
+    /// </summary>
+    public static HandoverPlatform ParseMeasured(ReadOnlySpan<byte> json)
+    {
+        const string what = "PlatformSecurity event";
+        using var document = JsonFields.ParseObject(json, MaxMeasuredBytes, what);
+        return Read(new JsonFields(document.RootElement, what), document.RootElement, what);
+    }
+
+    internal static HandoverPlatform Read(JsonFields parent, JsonElement value, string what = "handover.json: platform")
     {
         if (value.ValueKind != JsonValueKind.Object)
             return parent.Wrong<HandoverPlatform>("platform", "an object", value);
-        var fields = new JsonFields(value, "handover.json: platform");
+        var fields = new JsonFields(value, what);
         var firmware = fields.RequiredString("firmware") switch
         {
             "bios" => PlatformFirmware.Bios,

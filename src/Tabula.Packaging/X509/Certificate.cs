@@ -97,6 +97,36 @@ public sealed class Certificate
         return certificates;
     }
 
+    /// <summary>
+    /// Certificates written back to back as DER, how stboot measures its signing and TLS roots (PCR 13 SigningRoot and
+    /// HTTPSRoot events: each root's DER in file order, concatenated). Empty input is no certificate. At most
+    /// <see cref="Limits.MaxPemBlocks"/> certificates in <see cref="Limits.MaxPemBytes"/>; anything else throws
+    /// <see cref="PackageFormatException"/> (TooLarge, InvalidDer).
+    /// </summary>
+    public static IReadOnlyList<Certificate> ParseDerConcatenation(ReadOnlySpan<byte> der)
+    {
+        PackageFormatException.ThrowIfTooLarge(der.Length, Limits.MaxPemBytes, "concatenated certificates");
+        var certificates = new List<Certificate>();
+        while (!der.IsEmpty)
+        {
+            if (certificates.Count == Limits.MaxPemBlocks)
+                PackageFormatException.Throw(FormatError.TooLarge, $"more than {Limits.MaxPemBlocks} concatenated certificates");
+            int length;
+            try
+            {
+                AsnDecoder.ReadEncodedValue(der, AsnEncodingRules.DER, out _, out _, out length);
+            }
+            catch (AsnContentException e)
+            {
+                return PackageFormatException.Throw<IReadOnlyList<Certificate>>(FormatError.InvalidDer,
+                    $"concatenated certificates: certificate {certificates.Count} is not DER: {e.Message}", e);
+            }
+            certificates.Add(Parse(der[..length]));
+            der = der[length..];
+        }
+        return certificates;
+    }
+
     private static Certificate ParseDer(byte[] der)
     {
         var (tbsBytes, tbs, signatureAlgorithm, signature) = ReadSignedEnvelope(der);

@@ -68,3 +68,21 @@ public enum StbootEvent : uint
     /// (32 bytes), digest = SHA-256 of it.</summary>
     WireGuardKey = 0xa0000103,
 }
+
+/// <summary>Which PCR each of stboot's (and the relay's) event types goes into: the one table a writer and a verifier share.</summary>
+public static class StbootEvents
+{
+    /// <summary>The PCR <paramref name="type"/> is measured into (12, 13 or 14), or null for a type stboot and the relay never
+    /// write (another component's, or <see cref="StbootEvent.NoAction"/>).</summary>
+    public static int? PcrOf(StbootEvent type) => type switch
+    {
+        StbootEvent.OspkgArchive or StbootEvent.OspkgManifest => StbootPcr.Detail,
+        StbootEvent.SecurityConfig or StbootEvent.SigningRoot or StbootEvent.HttpsRoot or StbootEvent.TicketRoot
+            or StbootEvent.PlatformSecurity => StbootPcr.Authority,
+        StbootEvent.UxIdentity or StbootEvent.HostConfig or StbootEvent.BootTicket or StbootEvent.WireGuardKey => StbootPcr.Identity,
+        _ => null,
+    };
+
+    /// <summary>True when <paramref name="measured"/> is one stboot or the relay writes, in the PCR it belongs to.</summary>
+    public static bool IsStbootEvent(MeasuredEvent measured) => PcrOf(measured.Type) == measured.Pcr;
+}
