@@ -38,7 +38,16 @@ internal sealed record RelayImageOutput(
 
 /// <summary>`relay attest --json` (issue 19): the verdict, the measured package and the release the controller certified, our nonce,
 /// SHA-256 of the quote, and every step made in order.</summary>
-internal sealed record AttestOutput(bool Verified, string? PackageSha256, long? Release, string Nonce, string QuoteSha256, IReadOnlyList<AttestStepOutput> Steps);
+internal sealed record AttestOutput(bool Verified, string? PackageSha256, long? Release, string Nonce, string QuoteSha256, IReadOnlyList<AttestStepOutput> Steps)
+{
+    /// <summary>The platform stboot measured (PCR 13 PlatformSecurity), once measured-boot read it; null otherwise. Added field.</summary>
+    public AttestPlatformOutput? Platform { get; init; }
+}
+
+/// <summary>`relay attest --json`'s platform: handover.json's platform object as stboot measured it.</summary>
+internal sealed record AttestPlatformOutput(string Firmware,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] bool? SecureBoot,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Lockdown);
 
 internal sealed record AttestStepOutput(string Name, bool Ok, string Detail);
 

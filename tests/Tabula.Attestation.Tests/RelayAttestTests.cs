@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Tabula.Fleet.Protocol;
@@ -82,26 +83,51 @@ public sealed class RelayAttestTests : IAsyncLifetime
         public byte[] EventLog() => tpm.EventLog();
     }
 
-    /// <summary>A relay booted by stboot with the signed package, its WireGuard key measured; its service on 127.0.0.1.</summary>
-    async Task<(IPEndPoint Service, byte[] Key, TpmManufacturer Ca)> RelayAsync(byte[]? servedKey = null)
+    /// <summary>The relay's TPM, but it refuses every challenge (as a TPM does one made for another EK or AK).</summary>
+    sealed class RefusingAdapter(ToolsRelayTpm tpm) : IRelayTpm
+    {
+        public byte[] EkCertificate => tpm.EkCertificate;
+        public byte[] AkPublic => tpm.AkPublic;
+        public byte[]? Activate(byte[] credentialBlob, byte[] encryptedSecret) => null;
+        public (byte[] Attest, byte[] Signature) Quote(byte[] qualifyingData) => tpm.Quote(qualifyingData);
+        public byte[] EventLog() => tpm.EventLog();
+    }
+
+    /// <summary>A relay booted by stboot with the signed package, its WireGuard key measured; its service on 127.0.0.1.
+    /// <paramref name="pointer"/> is the measured host configuration's ospkg_pointer; <paramref name="httpsRoots"/> and
+    /// <paramref name="platform"/> are measured into PCR 13 when given.</summary>
+    async Task<(IPEndPoint Service, byte[] Key, TpmManufacturer Ca, ToolsRelayTpm Tpm)> RelayAsync(byte[]? servedKey = null, string? pointer = null,
+        byte[]? httpsRoots = null, string? platform = null)
     {
         var ca = TpmManufacturer.OpenOrCreate(Path.Combine(dir, "ca"));
         var tpm = new ToolsRelayTpm(Path.Combine(dir, "relay-" + owned.Count), ca);
         owned.Add(tpm);
         byte[] key = RandomNumberGenerator.GetBytes(32);
-        string hostConfig = $$"""{"version":1,"network_mode":"dhcp","ospkg_pointer":"{{provisioningUrl}}ospkg.json"}""";
+        string hostConfig = $$"""{"version":1,"network_mode":"dhcp","ospkg_pointer":"{{pointer ?? provisioningUrl + "ospkg.json"}}"}""";
         tpm.MeasureStboot(SHA256.HashData(archive), descriptor, """{"version":1}"""u8.ToArray(), Encoding.UTF8.GetBytes(hostConfig));
+        if (httpsRoots is not null) tpm.Measure(13, Tabula.Tpm.Measurements.StbootEvent.HttpsRoot, httpsRoots);
+        if (platform is not null) tpm.Measure(13, Tabula.Tpm.Measurements.StbootEvent.PlatformSecurity, Encoding.UTF8.GetBytes(platform));
         tpm.Measure(14, Tabula.Tpm.Measurements.StbootEvent.WireGuardKey, servedKey ?? key);
         var server = AttestationServer.Start([new IPEndPoint(IPAddress.Loopback, 0)], new Adapter(tpm), () => servedKey ?? key, () => null);
         servers.Add(server);
         await Task.CompletedTask;
-        return (server.Endpoints[0], key, ca);
+        return (server.Endpoints[0], key, ca, tpm);
     }
 
-    static async Task<(int Exit, JsonElement Json, string Output)> AttestAsync(IPEndPoint service, byte[] key, string signingRoot, string tpmRoots)
+    /// <summary>Another attestation service on the same TPM and key: its own per-source budget (3 exchanges, then one per 2 s),
+    /// so a test can run the CLI more often than the limit lets one customer.</summary>
+    IPEndPoint Serve(ToolsRelayTpm tpm, byte[] key)
+    {
+        var server = AttestationServer.Start([new IPEndPoint(IPAddress.Loopback, 0)], new Adapter(tpm), () => key, () => null);
+        servers.Add(server);
+        return server.Endpoints[0];
+    }
+
+    static async Task<(int Exit, JsonElement Json, string Output)> AttestAsync(IPEndPoint service, byte[] key, string signingRoot, string tpmRoots,
+        params string[] extra)
     {
         var run = await TabulaCli.RunAsync(["relay", "attest", "--gateway", service.ToString(), "--relay-key", Convert.ToBase64String(key),
-            "--signing-root", signingRoot, "--tpm-roots", tpmRoots, "--json"], timeout: TimeSpan.FromSeconds(120));
+            "--signing-root", signingRoot, "--tpm-roots", tpmRoots, "--json", .. extra], timeout: TimeSpan.FromSeconds(120));
         Assert.True(run.ExitCode is 0 or 1, run.ToString());
         return (run.ExitCode, JsonDocument.Parse(run.Stdout).RootElement.Clone(), run.ToString());
     }
@@ -119,7 +145,7 @@ public sealed class RelayAttestTests : IAsyncLifetime
     [ToolsFact(Tools, "swtpm_setup", "swtpm_localca", "tpm2_quote", "tpm2_createak", "tpm2_activatecredential")]
     public async Task Relay_attest_verifies_every_link_and_names_the_step_a_lie_fails_at()
     {
-        var (service, key, ca) = await RelayAsync();
+        var (service, key, ca, tpm) = await RelayAsync();
         var genuine = await AttestAsync(service, key, Path.Combine(dir, "root.pem"), ca.CertificatePath);
         Assert.True(genuine.Exit == 0, genuine.Output);
         var json = genuine.Json;
@@ -139,12 +165,135 @@ public sealed class RelayAttestTests : IAsyncLifetime
 
         // The customer talks to one key; the relay presents genuine evidence for another (measured and quoted for it).
         AssertFailedAt(AttestationStep.KeyBinding, await AttestAsync(service, RandomNumberGenerator.GetBytes(32), Path.Combine(dir, "root.pem"), ca.CertificatePath));
+
+        // This stboot measured no platform: a customer requiring Secure Boot refuses it at measured-boot; --json has no platform.
+        Assert.False(json.TryGetProperty("platform", out _));
+        var strict = await AttestAsync(Serve(tpm, key), key, Path.Combine(dir, "root.pem"), ca.CertificatePath, "--require-secure-boot");
+        AssertFailedAt(AttestationStep.MeasuredBoot, strict);
+        Assert.Contains("Secure Boot is required", strict.Output);
+
+        // A TPM that refuses the customer's challenge: the service sends an empty answer, and the customer's check names
+        // ak-activation (not a malformed answer, exit 2).
+        var refusing = AttestationServer.Start([new IPEndPoint(IPAddress.Loopback, 0)], new RefusingAdapter(tpm), () => key, () => null);
+        servers.Add(refusing);
+        AssertFailedAt(AttestationStep.AkActivation, await AttestAsync(refusing.Endpoints[0], key, Path.Combine(dir, "root.pem"), ca.CertificatePath));
+    }
+
+    /// <summary>The provisioning server over HTTPS as the customer reaches it: the channel pointer and the content-addressed
+    /// descriptors, under a certificate that can be swapped.</summary>
+    sealed class HttpsProvisioning : IDisposable
+    {
+        readonly TcpListener listener = new(IPAddress.Loopback, 0);
+        readonly CancellationTokenSource stop = new();
+        public X509Certificate2 Certificate { get; set; } = null!;
+        public byte[] Channel { get; set; } = [];
+        public Dictionary<string, byte[]> ByDigest { get; } = [];
+        public List<string> Requests { get; } = [];
+        public int Port => ((IPEndPoint)listener.LocalEndpoint).Port;
+
+        public HttpsProvisioning()
+        {
+            listener.Start();
+            _ = Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    TcpClient client;
+                    try { client = await listener.AcceptTcpClientAsync(stop.Token); }
+                    catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException) { return; }
+                    _ = Task.Run(() => ServeAsync(client));
+                }
+            });
+        }
+
+        async Task ServeAsync(TcpClient client)
+        {
+            using (client)
+            {
+                try
+                {
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+                    timeout.CancelAfter(TimeSpan.FromSeconds(20));
+                    await using var tls = new System.Net.Security.SslStream(client.GetStream());
+                    await tls.AuthenticateAsServerAsync(new System.Net.Security.SslServerAuthenticationOptions { ServerCertificate = Certificate }, timeout.Token);
+                    var buffer = new byte[8192];
+                    int n = await tls.ReadAsync(buffer, timeout.Token);
+                    string path = Encoding.ASCII.GetString(buffer, 0, n).Split(' ')[1];
+                    lock (Requests) Requests.Add(path);
+                    byte[]? body = path == "/channels/stable.json" ? Channel
+                        : path.StartsWith("/ospkg/", StringComparison.Ordinal) && ByDigest.TryGetValue(path["/ospkg/".Length..], out var d) ? d : null;
+                    await tls.WriteAsync(Encoding.ASCII.GetBytes(
+                        $"HTTP/1.1 {(body is null ? "404 Not Found" : "200 OK")}\r\nContent-Length: {body?.Length ?? 0}\r\nConnection: close\r\n\r\n"), timeout.Token);
+                    await tls.WriteAsync(body ?? [], timeout.Token);
+                }
+                catch (Exception e) when (e is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or IndexOutOfRangeException) { }
+            }
+        }
+
+        public void Dispose()
+        {
+            stop.Cancel();
+            listener.Stop();
+        }
+    }
+
+    static X509Certificate2 ServerCertificate(Tabula.Tls.DevTlsFiles files) =>
+        X509CertificateLoader.LoadPkcs12(X509Certificate2.CreateFromPemFile(files.ServerCertificate, files.ServerKey).Export(X509ContentType.Pkcs12), null);
+
+    [ToolsFact(Tools, "swtpm_setup", "swtpm_localca", "tpm2_quote", "tpm2_createak", "tpm2_activatecredential")]
+    public async Task Relay_attest_fetches_the_descriptor_by_the_measured_digest_over_tls_checked_against_the_measured_roots()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var provisioningTls = Tabula.Tls.DevCertificateAuthority.Init(Path.Combine(dir, "tls"), ["127.0.0.1"], now, TimeSpan.FromDays(2), TimeSpan.FromDays(1));
+        var rogueTls = Tabula.Tls.DevCertificateAuthority.Init(Path.Combine(dir, "rogue-tls"), ["127.0.0.1"], now, TimeSpan.FromDays(2), TimeSpan.FromDays(1),
+            caName: "Rogue CA");
+        using var https = new HttpsProvisioning { Certificate = ServerCertificate(provisioningTls) };
+        string hex = Convert.ToHexStringLower(SHA256.HashData(archive));
+        // Since this relay booted, its channel moved on to another release: the pointer now names another package.
+        byte[] newer = SignedPackages.Archive("kernel 2"u8.ToArray(), "initramfs 2"u8.ToArray(), "console=ttyS0", release: 8, machineClass: "relay");
+        https.Channel = SignedPackages.Descriptor(newer, $"https://127.0.0.1:{https.Port}/ospkg/x.zip", SignedPackages.Leaf(root));
+        https.ByDigest[hex + ".json"] = descriptor;
+        byte[] caDer = X509Certificate2.CreateFromPem(File.ReadAllText(provisioningTls.CaCertificate)).RawData;
+        var (_, key, ca, tpm) = await RelayAsync(pointer: $"https://127.0.0.1:{https.Port}/channels/stable.json", httpsRoots: caDer,
+            platform: """{"firmware":"uefi","secure_boot":true,"lockdown":"integrity"}""");
+        string signing = Path.Combine(dir, "root.pem");
+
+        // By digest, over TLS under the root stboot measured; the platform shown, Secure Boot required and present.
+        var run = await AttestAsync(Serve(tpm, key), key, signing, ca.CertificatePath, "--require-secure-boot");
+        Assert.True(run.Exit == 0, run.Output);
+        Assert.Contains($"/ospkg/{hex}.json", run.Output);
+        Assert.Contains("by digest", run.Output);
+        Assert.Contains("HTTPS root(s) stboot measured", run.Output);
+        Assert.DoesNotContain("/channels/stable.json", https.Requests);
+        var platform = run.Json.GetProperty("platform");
+        Assert.Equal("uefi", platform.GetProperty("firmware").GetString());
+        Assert.True(platform.GetProperty("secure_boot").GetBoolean());
+        Assert.Equal("integrity", platform.GetProperty("lockdown").GetString());
+
+        // A server without the content-addressed path (404): the pointer, which must still verify over the measured digest.
+        https.ByDigest.Clear();
+        AssertFailedAt(AttestationStep.Package, await AttestAsync(Serve(tpm, key), key, signing, ca.CertificatePath));
+        https.Channel = descriptor;
+        var fallback = await AttestAsync(Serve(tpm, key), key, signing, ca.CertificatePath);
+        Assert.True(fallback.Exit == 0, fallback.Output);
+        Assert.Contains("the pointer", fallback.Output);
+
+        // A certificate the measured roots do not vouch for is refused, however good the descriptor; the customer may name
+        // the roots it trusts instead.
+        https.ByDigest[hex + ".json"] = descriptor;
+        https.Certificate = ServerCertificate(rogueTls);
+        var rogue = await AttestAsync(Serve(tpm, key), key, signing, ca.CertificatePath);
+        AssertFailedAt(AttestationStep.Package, rogue);
+        Assert.Contains("TLS refused", rogue.Output);
+        var customer = await AttestAsync(Serve(tpm, key), key, signing, ca.CertificatePath, "--tls-roots", rogueTls.CaCertificate);
+        Assert.True(customer.Exit == 0, customer.Output);
+        Assert.Contains("--tls-roots", customer.Output);
     }
 
     [ToolsFact(Tools, "swtpm_setup", "swtpm_localca", "tpm2_quote", "tpm2_createak", "tpm2_activatecredential")]
     public async Task A_thousand_requests_from_one_customer_are_rate_limited_and_another_customer_is_still_answered()
     {
-        var (service, key, ca) = await RelayAsync();
+        var (service, key, ca, _) = await RelayAsync();
         // 1000 connections from 127.0.0.1: a burst is answered, the rest refused at once with one error line.
         var clock = Stopwatch.StartNew();
         int limited = 0, keys = 0, other = 0;

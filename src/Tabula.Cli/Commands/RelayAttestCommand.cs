@@ -9,6 +9,7 @@ using Tabula.Tpm;
 using Tabula.Tpm.Measurements;
 using Tabula.Fleet.Protocol;
 using Tabula.Packaging;
+using Tabula.Tls;
 
 namespace Tabula.Cli.Commands;
 
@@ -34,11 +35,19 @@ internal static class RelayAttestCommand
         {
             Description = "Fetch the descriptor here instead of the provisioning URLs in the relay's measured host configuration",
         };
-        var json = new Option<bool>("--json") { Description = "Print {verified, package_sha256, release, nonce, quote_sha256, steps} as JSON" };
+        var tlsRoots = new Option<string?>("--tls-roots")
+        {
+            Description = "Trust exactly these TLS roots (PEM) for the provisioning server's HTTPS (default: the roots the relay's stboot measured, else the system's)",
+        };
+        var requireSecureBoot = new Option<bool>("--require-secure-boot")
+        {
+            Description = "Fail (at measured-boot) unless stboot measured that the relay's firmware enforced Secure Boot",
+        };
+        var json = new Option<bool>("--json") { Description = "Print {verified, package_sha256, release, nonce, quote_sha256, platform, steps} as JSON" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the relay and the provisioning server", DefaultValueFactory = _ => 30 };
         var command = new Command("attest", "Verify, from inside the tunnel, which signed OS this relay runs and that its WireGuard key lives in that boot.")
         {
-            gateway, relayKey, signingRoot, tpmRoots, threshold, descriptorUrl, json, timeout,
+            gateway, relayKey, signingRoot, tpmRoots, threshold, descriptorUrl, tlsRoots, requireSecureBoot, json, timeout,
         };
         command.SetAction((result, ct) => CliRun.GuardAsync(async () =>
         {
@@ -50,12 +59,18 @@ internal static class RelayAttestCommand
             var policy = new VerificationPolicy(signingRoots, result.GetValue(threshold));
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
             deadline.CancelAfter(TimeSpan.FromSeconds(Math.Max(1, result.GetValue(timeout))));
-            var outcome = await AttestAsync(endpoint, expectedKey, roots, policy, result.GetValue(descriptorUrl), deadline.Token);
+            PinnedTlsRoots? customerTls = result.GetValue(tlsRoots) is { } tlsPath ? PinnedTlsRoots.LoadPemFile(tlsPath, TimeProvider.System) : null;
+            var options = new AttestOptions(result.GetValue(descriptorUrl), customerTls, result.GetValue(requireSecureBoot));
+            var outcome = await AttestAsync(endpoint, expectedKey, roots, policy, options, deadline.Token);
             Print(outcome, result.GetValue(json));
             return outcome.Report.Verified ? ExitCode.Ok : ExitCode.Rejected;
         }));
         return command;
     }
+
+    /// <summary>The customer's choices beyond the roots: where the descriptor is (null: the measured host configuration's
+    /// pointers), which TLS roots to trust for it (null: the measured ones, else the system's), and whether Secure Boot is required.</summary>
+    internal sealed record AttestOptions(string? DescriptorUrl, PinnedTlsRoots? TlsRoots, bool RequireSecureBoot);
 
     /// <summary>What one run found: the report, the nonce it used, and the release the controller certified (from the AK certificate).</summary>
     internal sealed record Outcome(AttestationReport Report, byte[] Nonce, long? Release);
@@ -66,7 +81,7 @@ internal static class RelayAttestCommand
         : throw new UsageException($"--gateway {text}: not an IP address or IP:PORT");
 
     internal static async Task<Outcome> AttestAsync(IPEndPoint endpoint, byte[] expectedKey, X509Certificate2Collection roots, VerificationPolicy policy,
-        string? descriptorUrl, CancellationToken ct)
+        AttestOptions options, CancellationToken ct)
     {
         using var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(endpoint, ct);
@@ -105,40 +120,79 @@ internal static class RelayAttestCommand
             : throw new InvalidOperationException("the relay sent no WireGuard public key");
         long? release = ReleaseOf(response.AkCertificate);
 
-        // The package step needs the network (the descriptor): fetched before the synchronous verifier runs, from the URLs the
-        // relay's measured host configuration names. The verifier only trusts them after the log replayed to the quote.
-        var fetched = new Dictionary<string, (Descriptor? Descriptor, string? Error)>(StringComparer.Ordinal);
+        // The package step needs the network (the descriptor): fetched before the synchronous verifier runs, by the measured
+        // digest from the provisioning URLs the relay's measured host configuration names, over TLS checked against the roots
+        // stboot measured. The verifier trusts what the log says (the digest, the roots) only after it replayed to the quote;
+        // CheckPackage then makes sure the fetch used what the verified log holds.
         MeasuredPackage? measured = PeekPackage(evidence.EventLog);
-        IReadOnlyList<string> urls = descriptorUrl is { } u ? [u] : measured is null ? [] : PointersOf(measured.HostConfig);
-        foreach (string url in urls)
-            fetched[url] = await FetchDescriptorAsync(url, ct);
+        var fetched = new List<Fetched>();
+        TlsTrust? trust = null;
+        if (measured is not null)
+        {
+            trust = TlsTrust.For(options.TlsRoots, measured.HttpsRoots);
+            IReadOnlyList<string> pointers = options.DescriptorUrl is { } u ? [u] : PointersOf(measured.HostConfig);
+            var digest = Sha256Digest.Parse(measured.ArchiveSha256, "the measured archive digest");
+            foreach (string pointer in pointers)
+                fetched.Add(await FetchByDigestAsync(pointer, digest, trust, ct));
+        }
 
         var report = EvidenceVerifier.Verify(evidence, new VerifierExpectations(roots, DateTimeOffset.UtcNow, nonce, claimedKey, expectedKey,
             (ak, ek, answer) => CryptographicOperations.FixedTimeEquals(secret, answer)
                 ? StepResult.Pass(AttestationStep.AkActivation, "the TPM holding the EK answered our challenge for this AK")
                 : StepResult.Fail(AttestationStep.AkActivation, "the TPM did not answer our challenge: the AK is not in the EK's TPM"),
-            package => CheckPackage(package, fetched, policy)));
+            package => CheckPackage(package, measured, trust, fetched, policy)) { RequireSecureBoot = options.RequireSecureBoot });
         return new Outcome(report, nonce, release);
     }
 
-    static StepResult CheckPackage(MeasuredPackage package, Dictionary<string, (Descriptor? Descriptor, string? Error)> fetched, VerificationPolicy policy)
+    /// <summary>One descriptor fetch: the URL it came from (null descriptor: why not), and whether it was the content-addressed one.</summary>
+    internal sealed record Fetched(string Url, bool ByDigest, Descriptor? Descriptor, string? Error);
+
+    static StepResult CheckPackage(MeasuredPackage package, MeasuredPackage? peeked, TlsTrust? trust, List<Fetched> fetched, VerificationPolicy policy)
     {
+        // What was fetched was chosen from the log before it was trusted: it must be what the verified log says.
+        if (peeked is null || peeked.ArchiveSha256 != package.ArchiveSha256
+            || !(peeked.HttpsRoots ?? []).AsSpan().SequenceEqual(package.HttpsRoots ?? []))
+            return StepResult.Fail(AttestationStep.Package, "the descriptor was fetched for another log than the one verified");
         if (fetched.Count == 0)
-            return StepResult.Fail(AttestationStep.Package, "no descriptor URL: the measured host configuration names no provisioning URL (give --descriptor-url)");
+            return StepResult.Fail(AttestationStep.Package, "no descriptor URL: the measured host configuration names no http(s) provisioning URL (give --descriptor-url)");
         var errors = new List<string>();
-        foreach (var (url, (descriptor, error)) in fetched)
+        foreach (var (url, byDigest, descriptor, error) in fetched)
         {
             if (descriptor is null) { errors.Add($"{url}: {error}"); continue; }
+            // The descriptor carries no digest of its own: its signatures are over the archive's. Verified over the measured
+            // digest, it is this package's descriptor or it fails here, wherever it came from.
             var verdict = PackageVerifier.Verify(descriptor, Convert.FromHexString(package.ArchiveSha256), policy, DateTimeOffset.UtcNow);
             if (verdict.Accepted)
-                return StepResult.Pass(AttestationStep.Package, $"package {package.ArchiveSha256}: descriptor from {url} verifies under the signing root ({verdict.Summary})");
-            errors.Add($"{url}: {verdict.Summary}");
+                return StepResult.Pass(AttestationStep.Package,
+                    $"package {package.ArchiveSha256}: the descriptor from {url} ({(byDigest ? "by digest" : "the pointer")}, {trust!.Describe(url)}) "
+                    + $"verifies over the measured digest under the signing root ({verdict.Summary})");
+            errors.Add($"{url}: does not verify over the measured digest ({verdict.Summary})");
         }
         return StepResult.Fail(AttestationStep.Package, $"package {package.ArchiveSha256} is not signed under the signing root and threshold: {string.Join("; ", errors)}");
     }
 
-    /// <summary>The package the log names, by the verifier's own rules (the last archive event), before the log is trusted:
-    /// only to know what to fetch; the verifier decides on it after the replay.</summary>
+    /// <summary>
+    /// Fetches the descriptor of <paramref name="digest"/> for one pointer: the content-addressed <c>ospkg/DIGEST.json</c> beside
+    /// it (Tabula.Packaging's <see cref="PackageUrlLayout"/>, what the provisioning server serves), and the pointer itself only
+    /// when that is 404 (an older server, a mirror without it) or the pointer is not in that layout. Any other failure of the
+    /// content-addressed URL (TLS, another status, a bad body) is the answer: a server that should have it does not get to
+    /// send something else instead.
+    /// </summary>
+    static async Task<Fetched> FetchByDigestAsync(string pointer, Sha256Digest digest, TlsTrust trust, CancellationToken ct)
+    {
+        Uri? byDigest = Uri.TryCreate(pointer, UriKind.Absolute, out var uri) ? PackageUrlLayout.ContentAddressedDescriptor(uri, digest) : null;
+        if (byDigest is not null)
+        {
+            var (descriptor, status, error) = await FetchDescriptorAsync(byDigest.AbsoluteUri, trust, ct);
+            if (status != HttpStatusCode.NotFound)
+                return new Fetched(byDigest.AbsoluteUri, true, descriptor, error);
+        }
+        var (fallback, _, why) = await FetchDescriptorAsync(pointer, trust, ct);
+        return new Fetched(pointer, false, fallback, byDigest is null ? why : $"{why} (and {byDigest.AbsoluteUri} is 404)");
+    }
+
+    /// <summary>The package the log names, by the verifier's own rules (<see cref="StbootMeasurements.Read"/>: the last archive
+    /// event), before the log is trusted: only to know what to fetch; the verifier decides on it after the replay.</summary>
     static MeasuredPackage? PeekPackage(byte[] log)
     {
         try { return StbootMeasurements.Read(EventLog.Parse(log), out _)?.Package; }
@@ -152,28 +206,89 @@ internal static class RelayAttestCommand
         catch (PackageFormatException) { return []; }
     }
 
-    static async Task<(Descriptor?, string?)> FetchDescriptorAsync(string url, CancellationToken ct)
+    static async Task<(Descriptor?, HttpStatusCode?, string?)> FetchDescriptorAsync(string url, TlsTrust trust, CancellationToken ct)
     {
-        // The provisioning server decides nothing: what it serves is only accepted if its signatures verify over the measured
-        // digest, so the transport need not be trusted (docs/security.md).
+        // The signatures carry the trust in what is served; TLS is still checked (trust.Validate), so nobody on the path
+        // sees or changes what the customer asks for without a certificate the roots vouch for.
         using var handler = new SocketsHttpHandler
         {
-            SslOptions = new System.Net.Security.SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => true },
+            UseProxy = false, UseCookies = false, AutomaticDecompression = DecompressionMethods.None,
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions { RemoteCertificateValidationCallback = trust.Validate },
         };
         using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(20) };
         try
         {
             using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct);
-            if (!response.IsSuccessStatusCode) return (null, $"HTTP {(int)response.StatusCode}");
+            if (!response.IsSuccessStatusCode) return (null, response.StatusCode, $"HTTP {(int)response.StatusCode}");
             await using var body = await response.Content.ReadAsStreamAsync(ct);
             var buffer = new MemoryStream();
-            await body.CopyToAsync(buffer, ct);
-            if (buffer.Length > Limits.MaxDescriptorBytes) return (null, "the descriptor is too large");
-            return (Descriptor.Parse(buffer.ToArray()), null);
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await body.ReadAsync(chunk, ct)) > 0)
+            {
+                buffer.Write(chunk, 0, read);
+                if (buffer.Length > Limits.MaxDescriptorBytes) return (null, response.StatusCode, "the descriptor is too large");
+            }
+            return (Descriptor.Parse(buffer.ToArray()), response.StatusCode, null);
         }
         catch (Exception e) when (e is HttpRequestException or PackageFormatException or IOException or TaskCanceledException)
         {
-            return (null, e.Message);
+            string? refused = trust.TakeRefusal();
+            return (null, null, refused is not null ? $"TLS refused: {refused}" : e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Which TLS roots a descriptor fetch trusts: the customer's <c>--tls-roots</c> (exactly those), else the HTTPS roots the
+    /// relay's stboot measured in PCR 13 (what it fetched its package under), else the system's. A handshake these do not
+    /// vouch for is refused, and why is kept for the step's detail.
+    /// </summary>
+    sealed class TlsTrust
+    {
+        readonly PinnedTlsRoots? pinned;
+        readonly string source;
+        readonly string? unusable;
+        string? refusal;
+
+        TlsTrust(PinnedTlsRoots? pinned, string source, string? unusable = null) => (this.pinned, this.source, this.unusable) = (pinned, source, unusable);
+
+        public static TlsTrust For(PinnedTlsRoots? customer, byte[]? measured)
+        {
+            if (customer is not null) return new(customer, "TLS under --tls-roots");
+            if (measured is not { Length: > 0 }) return new(null, "TLS under the system's roots (stboot measured no HTTPS roots)");
+            try
+            {
+                var roots = Certificate.ParseDerConcatenation(measured);
+                return new(new PinnedTlsRoots(roots, TimeProvider.System), $"TLS under the {roots.Count} HTTPS root(s) stboot measured");
+            }
+            catch (PackageFormatException e)
+            {
+                return new(null, "no TLS roots", "the HTTPS roots stboot measured do not parse (" + e.Message + "); give --tls-roots PEM");
+            }
+        }
+
+        public string Describe(string url) => url.StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? source : "plain HTTP";
+
+        public bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, System.Net.Security.SslPolicyErrors errors)
+        {
+            if (unusable is not null) return Refuse(unusable);
+            if (pinned is not null)
+                return pinned.Validate(certificate, chain, errors) || Refuse($"the server's certificate is not under {source["TLS under ".Length..]}: {pinned.LastRefusal}");
+            return errors == System.Net.Security.SslPolicyErrors.None
+                || Refuse($"the server's certificate does not verify under the system's roots ({errors}); give --tls-roots PEM");
+        }
+
+        bool Refuse(string why)
+        {
+            refusal = why;
+            return false;
+        }
+
+        public string? TakeRefusal()
+        {
+            string? why = refusal;
+            refusal = null;
+            return why;
         }
     }
 
@@ -205,7 +320,12 @@ internal static class RelayAttestCommand
         if (json)
         {
             var output = new AttestOutput(report.Verified, report.Package?.ArchiveSha256, outcome.Release, Convert.ToHexStringLower(outcome.Nonce),
-                report.QuoteSha256, [.. report.Steps.Select(s => new AttestStepOutput(s.Name, s.Ok, s.Detail))]);
+                report.QuoteSha256, [.. report.Steps.Select(s => new AttestStepOutput(s.Name, s.Ok, s.Detail))])
+            {
+                Platform = report.Platform is { } p
+                    ? new AttestPlatformOutput(p.Firmware == PlatformFirmware.Uefi ? "uefi" : "bios", p.SecureBoot, p.Lockdown is { } l ? HandoverPlatform.Spell(l) : null)
+                    : null,
+            };
             Console.WriteLine(JsonSerializer.Serialize(output, CliJsonContext.Default.AttestOutput));
             return;
         }
