@@ -52,7 +52,8 @@ public sealed class X86BootLoaderTests
         Assert.Equal((uint)ramdisk.Address, BinaryPrimitives.ReadUInt32LittleEndian(zeroPage[0x218..]));
         Assert.Equal((uint)initramfs.Length, BinaryPrimitives.ReadUInt32LittleEndian(zeroPage[0x21c..]));
         Assert.True(zeroPage[0x1f1..0x210].SequenceEqual(kernel.AsSpan(0x1f1..0x210)), "the setup header is not the kernel's");
-        Assert.True(zeroPage[0x230..0x268].SequenceEqual(kernel.AsSpan(0x230..0x268)), "alignment, xloadflags, init_size differ");
+        Assert.True(zeroPage[0x230..0x250].SequenceEqual(kernel.AsSpan(0x230..0x250)), "alignment, xloadflags, cmdline_size differ");
+        Assert.True(zeroPage[0x258..0x268].SequenceEqual(kernel.AsSpan(0x258..0x268)), "pref_address, init_size differ");   // 0x250: setup_data, ours
         uint commandLineAt = BinaryPrimitives.ReadUInt32LittleEndian(zeroPage[0x228..]);
         int commandLineOffset = (int)(commandLineAt - parameters.Address);
         Assert.Equal(cmdline + "\0", Encoding.UTF8.GetString(zeroPage.Slice(commandLineOffset, cmdline.Length + 1)));
@@ -69,6 +70,31 @@ public sealed class X86BootLoaderTests
         var page = trampoline.Buffer.Span;
         Assert.Equal(parameters.Address, BinaryPrimitives.ReadUInt64LittleEndian(page[X86BootLoader.TrampolineBootParams..]));
         Assert.Equal(image.Address + 0x200, BinaryPrimitives.ReadUInt64LittleEndian(page[X86BootLoader.TrampolineKernelEntry..]));
+
+        // hdr.setup_data -> one SETUP_RNG_SEED record, the end of the list; a fresh seed per plan, zeroed after the load
+        var (seedRecord, seedOffset) = RngSeedRecord(plan);
+        Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(seedRecord));
+        Assert.True(seedOffset >= commandLineOffset + cmdline.Length + 1, "the seed overlaps the command line");
+        byte[] seed = seedRecord[16..].ToArray();
+        Assert.Contains(seed, b => b != 0);
+        Assert.NotEqual(Convert.ToHexString(seed), Convert.ToHexString(RngSeedRecord(X86BootLoader.Plan(kernel, initramfs, cmdline, QemuMap)).Record[16..]));
+        Assert.EndsWith(" rng_seed=32B", plan.Summary, StringComparison.Ordinal);
+        plan.ClearSecrets();
+        Assert.All(parameters.Buffer.ToArray(), b => Assert.Equal(0, b));
+    }
+
+    /// <summary>The SETUP_RNG_SEED record hdr.setup_data points at (type 9, 32 bytes of seed), and its offset in the params
+    /// segment.</summary>
+    static (byte[] Record, int Offset) RngSeedRecord(KexecPlan plan)
+    {
+        var parameters = plan.Segments[2];
+        byte[] page = parameters.Buffer.ToArray();
+        int offset = (int)(BinaryPrimitives.ReadUInt64LittleEndian(page.AsSpan(0x250)) - parameters.Address);
+        Assert.True(offset > 0 && offset % 16 == 0 && offset + 16 + 32 <= page.Length, $"setup_data at offset {offset}");
+        byte[] record = page.AsSpan(offset, 16 + 32).ToArray();
+        Assert.Equal(9u, BinaryPrimitives.ReadUInt32LittleEndian(record.AsSpan(8)));
+        Assert.Equal(32u, BinaryPrimitives.ReadUInt32LittleEndian(record.AsSpan(12)));
+        return (record, offset);
     }
 
     /// <summary>An OVMF guest's firmware map (q35, 1 GiB) and runtime state, as stboot reads them under UefiTests.</summary>
@@ -130,8 +156,9 @@ public sealed class X86BootLoaderTests
             Assert.Equal(d.Attribute, BinaryPrimitives.ReadUInt64LittleEndian(entry[32..]));
         }
 
-        // hdr.setup_data -> one SETUP_EFI record (struct setup_data + struct efi_setup_data), end of the list
-        ulong setupAt = BinaryPrimitives.ReadUInt64LittleEndian(page[0x250..]);
+        // hdr.setup_data -> the SETUP_RNG_SEED record -> one SETUP_EFI record (struct setup_data + struct efi_setup_data), end of the list
+        var seed = RngSeedRecord(plan);
+        ulong setupAt = BinaryPrimitives.ReadUInt64LittleEndian(seed.Record);
         int setupOffset = (int)(setupAt - parameters.Address);
         Assert.True(setupOffset >= mapOffset + 160 && setupOffset + 16 + 96 <= parameters.Buffer.Length, "the record overlaps the map or leaves the segment");
         var record = page.Slice(setupOffset, 16 + 96);

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Security.Cryptography;
 using System.Text;
 using Tabula.Linux;
 using Tabula.Linux.Efi;
@@ -11,10 +12,17 @@ internal sealed class KexecPlanException(string message) : Exception(message);
 /// <summary>Where kexec_load puts things and where the CPU starts: the trampoline page.</summary>
 internal sealed record KexecPlan(ulong Entry, IReadOnlyList<KexecSegment> Segments, string? Efi = null)
 {
+    /// <summary>The params segment's bytes, which hold the RNG seed: <see cref="ClearSecrets"/> zeroes them once the
+    /// kernel has copied the segments (kexec_load returned), so the seed does not linger in stboot's heap.</summary>
+    internal byte[]? Parameters { get; init; }
+
+    public void ClearSecrets() => CryptographicOperations.ZeroMemory(Parameters);
+
     /// <summary>"kernel@0x1000000+0x3f98000 initramfs@… params@… trampoline@…" for the console line, then what was
     /// handed over of EFI ("efi=systab@0x… runtime_regions=N …") on an EFI-booted machine.</summary>
     public string Summary => string.Join(' ', Segments.Zip(["kernel", "initramfs", "params", "trampoline"],
-        (s, name) => $"{name}@0x{s.Address:x}+0x{s.MemorySize:x}")) + (Efi is null ? "" : " " + Efi);
+        (s, name) => $"{name}@0x{s.Address:x}+0x{s.MemorySize:x}")) + (Efi is null ? "" : " " + Efi) +
+        (Parameters is null ? "" : $" rng_seed={X86BootLoader.RngSeedSize}B");
 }
 
 /// <summary>
@@ -44,6 +52,10 @@ internal sealed record KexecPlan(ulong Entry, IReadOnlyList<KexecSegment> Segmen
 /// (kexec_enter_virtual_mode). Runtime regions that the e820 map calls RAM (boot-services data the first kernel kept
 /// for the firmware, efi_mem_reserve) are carved out of it as reserved, so neither the layout nor the next kernel
 /// puts anything there.</para>
+/// <para>Every layout also carries a SETUP_RNG_SEED record (32 bytes from getrandom), as kexec_file_load passes one
+/// (kexec-bzimage64.c setup_rng_seed): the next kernel mixes it into its pool before anything else runs
+/// (setup.c parse_setup_data, which then zeroes it), so the relay's WireGuard key, made early in its boot, does not
+/// depend on the entropy a fresh kernel gathers by itself under emulation. It is first in the setup_data list.</para>
 /// </summary>
 internal static class X86BootLoader
 {
@@ -53,7 +65,8 @@ internal static class X86BootLoader
         XLoadFlags = 0x236, CommandLineSize = 0x238, PreferredAddress = 0x258, InitSize = 0x260, HeaderEnd = 0x268;
     const int E820Entries = 0x1e8, E820Table = 0x2d0, E820Max = 128, BootParamsSize = 4096;
     const int ExtMemK = 0x02, AcpiRsdpAddress = 0x70, EfiInfo = 0x1c0, SecureBoot = 0x1ec, SetupData = 0x250;
-    const uint Efi64LoaderSignature = 0x34364c45, SetupEfi = 4;
+    const uint Efi64LoaderSignature = 0x34364c45, SetupEfi = 4, SetupRngSeed = 9;
+    internal const int RngSeedSize = 32;
     const int SetupDataHeaderSize = 16, EfiSetupDataSize = 96;   // struct setup_data; struct efi_setup_data (asm/efi.h)
     const ushort KernelXLoad64 = 0x1;
     const ulong FourGiB = 1UL << 32;
@@ -113,7 +126,8 @@ internal static class X86BootLoader
         int efiMapOffset = (int)AlignUp((ulong)(BootParamsSize + commandLineBytes.Length), 16);
         int efiMapSize = efi is null ? 0 : efi.RuntimeMap.Count * EfiMemoryDescriptor.Size;
         int setupDataOffset = (int)AlignUp((ulong)(efiMapOffset + efiMapSize), 16);
-        int paramsBytes = efi is null ? BootParamsSize + commandLineBytes.Length : setupDataOffset + SetupDataHeaderSize + EfiSetupDataSize;
+        int rngOffset = (int)AlignUp((ulong)(efi is null ? BootParamsSize + commandLineBytes.Length : setupDataOffset + SetupDataHeaderSize + EfiSetupDataSize), 16);
+        int paramsBytes = rngOffset + SetupDataHeaderSize + RngSeedSize;
         ulong paramsSize = PageAlign((ulong)paramsBytes);
         ulong total = kernelSize + initramfsSize + paramsSize + Page;
         ulong load = FindLoadAddress(memoryMap, preferred, relocatable, alignment, total)
@@ -144,6 +158,7 @@ internal static class X86BootLoader
             WriteEfi(parameters, paramsAt, efi, efiMapOffset, setupDataOffset);
             efiSummary = $"efi=systab@0x{efi.SystemTable:x} runtime_regions={efi.RuntimeMap.Count} rsdp@0x{efi.AcpiRsdp:x}";
         }
+        WriteRngSeed(parameters, paramsAt, rngOffset);
 
         byte[] trampoline = new byte[Page];
         Trampoline.CopyTo(trampoline);
@@ -156,7 +171,19 @@ internal static class X86BootLoader
             new KexecSegment(initramfs, initramfsAt, initramfsSize),
             new KexecSegment(parameters, paramsAt, paramsSize),
             new KexecSegment(trampoline, trampolineAt, Page),
-        ], efiSummary);
+        ], efiSummary) { Parameters = parameters };
+    }
+
+    /// <summary>A SETUP_RNG_SEED record at <paramref name="offset"/>, put at the head of hdr.setup_data's list.</summary>
+    static void WriteRngSeed(byte[] parameters, ulong paramsAt, int offset)
+    {
+        var span = parameters.AsSpan();
+        var record = span.Slice(offset, SetupDataHeaderSize + RngSeedSize);
+        BinaryPrimitives.WriteUInt64LittleEndian(record, BinaryPrimitives.ReadUInt64LittleEndian(span[SetupData..]));   // next: the rest of the list
+        BinaryPrimitives.WriteUInt32LittleEndian(record[8..], SetupRngSeed);
+        BinaryPrimitives.WriteUInt32LittleEndian(record[12..], RngSeedSize);
+        RandomNumberGenerator.Fill(record[SetupDataHeaderSize..]);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[SetupData..], paramsAt + (ulong)offset);
     }
 
     /// <summary>efi_info, acpi_rsdp_addr, secure_boot and screen_info in boot_params; the runtime memory map at

@@ -38,7 +38,14 @@ internal sealed class LinuxKexec : IKexec
             {
                 EfiBootState? efi = Directory.Exists("/sys/firmware/efi") ? EfiBootState.Read() : null;
                 var plan = X86BootLoader.Plan(ReadAll(kernel), ReadAll(initramfs), commandLine, FirmwareMemoryMap.Read(), efi);
-                Linux.Kexec.LoadSegments(plan.Entry, plan.Segments);
+                try
+                {
+                    Linux.Kexec.LoadSegments(plan.Entry, plan.Segments);
+                }
+                finally
+                {
+                    plan.ClearSecrets();   // the kernel has its own copy of the RNG seed, or none
+                }
                 return $"kexec_load {plan.Summary}";
             }
             catch (Exception e) when (choice.FallBack && e is KexecPlanException or KernelDataException or LinuxException or IOException)
