@@ -181,6 +181,9 @@ public sealed class StbootTests(BootBinary boot, ITestOutputHelper output) : IDi
             Assert.Matches($@"address={System.Text.RegularExpressions.Regex.Escape(subnet)}\.(5\d|60)/24", net.Line);
             Assert.Contains($"gateway={network.HostAddress}", net.Line);
             Assert.Contains($"TABULA-MARKER ospkg_sha256={digest} source=network", marker.Line);
+            // stboot's kexec_load layout handed the OS kernel a SETUP_RNG_SEED record, alone in the list on BIOS
+            Assert.Contains(machine.Serial.Lines, l => l.Line.Contains("tabula-boot: stage:kexec-load") && l.Line.Contains("method=\"kexec_load kernel@") && l.Line.Contains(" rng_seed=32B\""));
+            Assert.Contains(" setup_data=9 ", marker.Line);
             Assert.DoesNotContain("FAILED", machine.Console);
             Assert.Contains("DHCPACK", dnsmasq.Log);
         }

@@ -113,6 +113,7 @@ public sealed class UefiTests(BootBinary boot, ITestOutputHelper output) : IDisp
         Assert.StartsWith("kexec_load kernel@", load.Method);
         Assert.Contains(" efi=systab@0x", load.Method);
         Assert.Contains(" efi=runtime ", load.MarkerLine);
+        Assert.Contains(" setup_data=9,4 ", load.MarkerLine);   // our SETUP_RNG_SEED, then SETUP_EFI
 
         using (var machine = Guest.StartUefi(name + "-file", UefiMedia.Firmware("uefi-uki-file", hostConfig), UefiMedia.Esp(ukiFile, "uefi-uki-file"), network))
             file = BootToMarker(machine, "UKI in OVMF, --kexec=file");
