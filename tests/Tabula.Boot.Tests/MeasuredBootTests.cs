@@ -70,6 +70,7 @@ public sealed partial class MeasuredBootTests : IDisposable
         var log = EventLog.Parse(logBytes);
         Assert.Equal([StbootEvent.OspkgArchive, StbootEvent.OspkgManifest, StbootEvent.SecurityConfig, StbootEvent.SigningRoot,
             StbootEvent.HttpsRoot, StbootEvent.PlatformSecurity, StbootEvent.UxIdentity, StbootEvent.HostConfig], log.Events.Select(e => e.Type));
+        Assert.All(log.Events, e => Assert.True(StbootEvents.IsStbootEvent(e), $"{e.Type} in PCR {e.Pcr}"));   // what the verifier accepts in PCRs 12-14
         Assert.Equal(Convert.FromHexString(outcome.OsPackageSha256), log.Events[0].Sha256);
         Assert.Equal("os.zip", Encoding.UTF8.GetString(log.Events[0].Data));
         Assert.Equal(descriptor, log.Events[1].Data);

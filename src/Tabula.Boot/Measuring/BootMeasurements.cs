@@ -37,27 +37,32 @@ internal sealed class BootMeasurements
     {
         var due = new List<MeasuredEvent>
         {
-            new(StbootPcr.Detail, StbootEvent.OspkgArchive, package.Sha256.Bytes, Encoding.UTF8.GetBytes(package.ArchiveName)),
-            MeasuredEvent.OfData(StbootPcr.Detail, StbootEvent.OspkgManifest, package.DescriptorBytes),
+            new(PcrOf(StbootEvent.OspkgArchive), StbootEvent.OspkgArchive, package.Sha256.Bytes, Encoding.UTF8.GetBytes(package.ArchiveName)),
+            Of(StbootEvent.OspkgManifest, package.DescriptorBytes),
         };
         if (!ConfigurationMeasured)
         {
             var trust = configuration.Trust;
-            due.Add(MeasuredEvent.OfData(StbootPcr.Authority, StbootEvent.SecurityConfig, trustPolicyJson));
-            due.Add(MeasuredEvent.OfData(StbootPcr.Authority, StbootEvent.SigningRoot, Concatenated(trust.SigningRoots)));
-            due.Add(MeasuredEvent.OfData(StbootPcr.Authority, StbootEvent.HttpsRoot, Concatenated(trust.TlsRoots ?? [])));
+            due.Add(Of(StbootEvent.SecurityConfig, trustPolicyJson));
+            due.Add(Of(StbootEvent.SigningRoot, Concatenated(trust.SigningRoots)));
+            due.Add(Of(StbootEvent.HttpsRoot, Concatenated(trust.TlsRoots ?? [])));
             if (trust.TicketRoot is { } ticketRoot)
-                due.Add(MeasuredEvent.OfData(StbootPcr.Authority, StbootEvent.TicketRoot, ticketRoot));
+                due.Add(Of(StbootEvent.TicketRoot, ticketRoot));
             if (platform is not null)
-                due.Add(MeasuredEvent.OfData(StbootPcr.Authority, StbootEvent.PlatformSecurity, platform.ToMeasuredJson()));
+                due.Add(Of(StbootEvent.PlatformSecurity, platform.ToMeasuredJson()));
             if (MachineId(configuration.HostConfigJson) is { } id)
-                due.Add(MeasuredEvent.OfData(StbootPcr.Identity, StbootEvent.UxIdentity, Encoding.ASCII.GetBytes(id)));
-            due.Add(MeasuredEvent.OfData(StbootPcr.Identity, StbootEvent.HostConfig, HostConfigMeasured.Of(configuration.HostConfigJson)));
+                due.Add(Of(StbootEvent.UxIdentity, Encoding.ASCII.GetBytes(id)));
+            due.Add(Of(StbootEvent.HostConfig, HostConfigMeasured.Of(configuration.HostConfigJson)));
         }
         if (ticket is not null)
-            due.Add(MeasuredEvent.OfData(StbootPcr.Identity, StbootEvent.BootTicket, ticket));
+            due.Add(Of(StbootEvent.BootTicket, ticket));
         return due;
     }
+
+    /// <summary>The PCR of an event type: Tabula.Tpm's table (<see cref="StbootEvents.PcrOf"/>), the one a verifier checks.</summary>
+    static int PcrOf(StbootEvent type) => StbootEvents.PcrOf(type) ?? throw new ArgumentOutOfRangeException(nameof(type));
+
+    static MeasuredEvent Of(StbootEvent type, ReadOnlySpan<byte> data) => MeasuredEvent.OfData(PcrOf(type), type, data);
 
     /// <summary>True for the events measured once per boot.</summary>
     public static bool IsConfigurationEvent(MeasuredEvent e) =>
