@@ -145,6 +145,8 @@ public sealed class RelayAttestTests : IAsyncLifetime
     [ToolsFact(Tools, "swtpm_setup", "swtpm_localca", "tpm2_quote", "tpm2_createak", "tpm2_activatecredential")]
     public async Task Relay_attest_verifies_every_link_and_names_the_step_a_lie_fails_at()
     {
+        // Each lie runs against its own service on the same TPM: one service allows a customer 3 exchanges, then one per
+        // 2 s, and these runs can come faster than that.
         var (service, key, ca, tpm) = await RelayAsync();
         var genuine = await AttestAsync(service, key, Path.Combine(dir, "root.pem"), ca.CertificatePath);
         Assert.True(genuine.Exit == 0, genuine.Output);
@@ -157,14 +159,14 @@ public sealed class RelayAttestTests : IAsyncLifetime
 
         // Another operator's signing root: the measured package is not theirs.
         File.WriteAllText(Path.Combine(dir, "other-root.pem"), SignedPackages.Root().CertificatePem);
-        AssertFailedAt(AttestationStep.Package, await AttestAsync(service, key, Path.Combine(dir, "other-root.pem"), ca.CertificatePath));
+        AssertFailedAt(AttestationStep.Package, await AttestAsync(Serve(tpm, key), key, Path.Combine(dir, "other-root.pem"), ca.CertificatePath));
 
         // An EK certificate from a CA the customer does not trust.
         var unknown = TpmManufacturer.OpenOrCreate(Path.Combine(dir, "unknown-ca"), "Unknown TPM vendor");
-        AssertFailedAt(AttestationStep.EkCertificate, await AttestAsync(service, key, Path.Combine(dir, "root.pem"), unknown.CertificatePath));
+        AssertFailedAt(AttestationStep.EkCertificate, await AttestAsync(Serve(tpm, key), key, Path.Combine(dir, "root.pem"), unknown.CertificatePath));
 
         // The customer talks to one key; the relay presents genuine evidence for another (measured and quoted for it).
-        AssertFailedAt(AttestationStep.KeyBinding, await AttestAsync(service, RandomNumberGenerator.GetBytes(32), Path.Combine(dir, "root.pem"), ca.CertificatePath));
+        AssertFailedAt(AttestationStep.KeyBinding, await AttestAsync(Serve(tpm, key), RandomNumberGenerator.GetBytes(32), Path.Combine(dir, "root.pem"), ca.CertificatePath));
 
         // This stboot measured no platform: a customer requiring Secure Boot refuses it at measured-boot; --json has no platform.
         Assert.False(json.TryGetProperty("platform", out _));
