@@ -42,6 +42,9 @@ internal sealed record AttestOutput(bool Verified, string? PackageSha256, long? 
 {
     /// <summary>The platform stboot measured (PCR 13 PlatformSecurity), once measured-boot read it; null otherwise. Added field.</summary>
     public AttestPlatformOutput? Platform { get; init; }
+
+    /// <summary>The quoted SHA-256 PCRs 12, 13, 14 ("12": hex, …) as the log replays to them; only once the event-log step passed. Added field.</summary>
+    public IReadOnlyDictionary<string, string>? Pcrs { get; init; }
 }
 
 /// <summary>`relay attest --json`'s platform: handover.json's platform object as stboot measured it.</summary>

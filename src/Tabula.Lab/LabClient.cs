@@ -1,7 +1,9 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace Tabula.Lab;
@@ -123,4 +125,44 @@ internal static class LabClient
             return (null, e.InnerException?.Message ?? e.Message);
         }
     }
+
+    /// <summary>
+    /// The real <c>tabula relay attest</c> (issue 19) in customer namespace <paramref name="ns"/>, asking the relay through
+    /// <paramref name="iface"/> (<c>--interface</c>: every lab tunnel reaches its relay's gateway at 10.64.0.1) with the relay's
+    /// WireGuard key as the customer's configuration has it, the lab's signing root and threshold, and the lab's TPM manufacturer
+    /// CA. The descriptor is fetched as routed (the provisioning URL in the relay's measured host configuration, over the lab
+    /// internet). Returns the verdict and how long the whole run took (bounded: 90 s).
+    /// </summary>
+    public static RelayAttestation Attest(IReadOnlyList<string> tabula, string ns, string iface, string relayKey, string signingRoot, string tpmRoots)
+    {
+        string[] command = ["relay", "attest", "--gateway", LabRunner.TunnelGateway, "--relay-key", relayKey, "--signing-root", signingRoot,
+            "--tpm-roots", tpmRoots, "--threshold", LabSigning.Threshold.ToString(CultureInfo.InvariantCulture), "--interface", iface, "--json"];
+        string typed = $"ip netns exec {ns} tabula {string.Join(' ', command.Select(LabRunner.Quote))}";
+        var clock = Stopwatch.StartNew();
+        var (code, stdout, stderr) = HostProcess.TryRun(LabNetwork.Exec(ns, [.. tabula, .. command]), timeout: TimeSpan.FromSeconds(90));
+        double seconds = Math.Round(clock.Elapsed.TotalSeconds, 2);
+        AttestJson? json = null;
+        if (code is 0 or 1)
+            try { json = JsonSerializer.Deserialize(stdout, LabAttestJson.Default.AttestJson); }
+            catch (JsonException) { }
+        if (json is null)
+        {
+            string why = (stderr.Trim().Length > 0 ? stderr : stdout).Trim();
+            return new RelayAttestation(false, "unreachable", null, null, seconds)
+            {
+                Detail = $"exit {code}: {(why.Length > 300 ? why[..300] + "…" : why)}", Command = typed,
+            };
+        }
+        var failed = json.Verified ? null : json.Steps?.FirstOrDefault(step => !step.Ok);
+        return new RelayAttestation(json.Verified, json.Verified ? null : failed?.Name ?? "incomplete", json.PackageSha256, json.Release, seconds)
+        {
+            Detail = failed?.Detail, Pcrs = json.Pcrs, Command = typed,
+        };
+    }
+
+    /// <summary>One line for the progress output about <paramref name="attestation"/>.</summary>
+    public static string Describe(RelayAttestation attestation) => attestation.Verified
+        ? $"verified: package {attestation.PackageSha256?[..16]}…, release {attestation.Release?.ToString(CultureInfo.InvariantCulture) ?? "?"}, " +
+          $"pcr12 {attestation.Pcrs?.GetValueOrDefault("12")?[..16]}… ({attestation.Seconds:0.00}s end to end)"
+        : $"NOT verified: failed at {attestation.FailedStep}: {attestation.Detail} ({attestation.Seconds:0.00}s)";
 }

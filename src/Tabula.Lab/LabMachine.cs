@@ -30,8 +30,10 @@ public sealed class LabMachine : IDisposable
     public int Pid => qemu.Pid;
 
     /// <summary>Starts QEMU in <paramref name="ns"/> on tap <paramref name="tap"/>; returns once QEMU has daemonized
-    /// (its pid in qemu.pid next to the console). The console of a previous power-on is kept as console.previous.log.</summary>
-    public static LabMachine Start(string name, string ns, string directory, LabKernel kernel, string initramfs, string tap, string mac)
+    /// (its pid in qemu.pid next to the console). The console of a previous power-on is kept as console.previous.log.
+    /// <paramref name="tpm"/>: the machine's TPM 2.0 (an swtpm already listening, <see cref="LabTpm.PowerOn"/>), or none.</summary>
+    public static LabMachine Start(string name, string ns, string directory, LabKernel kernel, string initramfs, string tap, string mac,
+        QemuTpm? tpm = null)
     {
         Directory.CreateDirectory(directory);
         string console = Path.Combine(directory, "console.log");
@@ -44,6 +46,7 @@ public sealed class LabMachine : IDisposable
             Nic = new QemuNic(tap, mac),
             // A reboot command makes the agent reboot(2) into firmware and stboot (issue 18): QEMU must run on across it.
             ExitOnReboot = false,
+            Tpm = tpm,
         };
         try { return new LabMachine(QemuMachine.StartDetached(options)); }
         catch (QemuException e) { throw new LabException(e.Message, e); }

@@ -72,6 +72,9 @@ internal sealed class LabOperator : IDisposable
     public TimeSpan StageTimeout => options.StageTimeout;
     public TimeSpan DrainGrace => options.DrainGrace;
 
+    /// <summary>How to run this very CLI.</summary>
+    public IReadOnlyList<string> Tabula => options.Tabula;
+
     /// <summary>The controller through the loopback forwarder.</summary>
     public string Server { get; }
 
@@ -111,13 +114,20 @@ internal sealed class LabOperator : IDisposable
 
     LabProcess? QemuProcess(string name) => State.Processes.LastOrDefault(p => p.Name == "qemu " + name);
 
-    /// <summary>Pulls the plug: QEMU is stopped, and the relay's RAM (its WireGuard key, its peers) is gone with it.</summary>
+    /// <summary>Pulls the plug: QEMU is stopped, and the relay's RAM (its WireGuard key, its peers) is gone with it; so is its
+    /// swtpm process (the TPM's state, the chip, stays for the next power-on).</summary>
     public void PowerOff(string name)
     {
         if (QemuProcess(name) is { } qemu)
         {
             HostProcess.Stop(qemu.Pid, qemu.Marker, TimeSpan.FromSeconds(5));
             State.Processes.Remove(qemu);
+            State.Save();
+        }
+        foreach (var swtpm in State.Processes.Where(p => p.Name == LabTpm.ProcessName(name)).ToList())
+        {
+            HostProcess.Stop(swtpm.Pid, swtpm.Marker, TimeSpan.FromSeconds(5));   // with --terminate it already ended with QEMU
+            State.Processes.Remove(swtpm);
             State.Save();
         }
     }
@@ -127,8 +137,9 @@ internal sealed class LabOperator : IDisposable
     {
         string name = Summary.Relays[index].Name;
         string machineDir = Path.Combine(Directory, "machines", name);
+        var tpm = LabTpm.Has(machineDir) ? LabTpm.PowerOn(State, name, machineDir) : null;
         var machine = LabMachine.Start(name, Namespace, machineDir, Kernel, Path.Combine(machineDir, "stboot.cpio.gz"), LabNetwork.Tap(index),
-            LabNetwork.RelayMac(index));
+            LabNetwork.RelayMac(index), tpm);
         State.Add(new LabProcess("qemu " + name, machine.Pid, machine.ConsoleLog));
         return machine;
     }
@@ -197,6 +208,7 @@ internal sealed class LabOperator : IDisposable
             Relays = [.. Summary.Relays.Select(r => r.Name != name ? r : r with
             {
                 Fingerprint = boot.Fingerprint, State = view.State, Handshake = handshake, Ping = ping, ConsoleLog = boot.Machine.ConsoleLog,
+                Attestation = null,   // it was about an earlier boot
                 Stboot = boot.Machine.StbootTimeline(after),
                 Timeline = r.Timeline with { KexecAt = Round(boot.KexecAt - after), EnrolledAt = Round(boot.EnrolledAt - after) },
             })],

@@ -25,10 +25,16 @@ public static class LabPrerequisites
         ("ip", "iproute2"), ("ping", "iputils-ping"), ("setsid", "util-linux"),
     ];
 
+    /// <summary>What the relays' TPMs need (`lab up` without <c>--tpm none</c>).</summary>
+    public static readonly IReadOnlyList<(string Tool, string Package)> TpmTools =
+        [("swtpm", "swtpm"), ("swtpm_setup", "swtpm-tools"), ("swtpm_localca", "swtpm-tools")];
+
+    static IEnumerable<(string Tool, string Package)> Needed(bool tpm) => tpm ? Tools.Concat(TpmTools) : Tools;
+
     /// <summary>The Debian packages that would provide what is missing (the guest kernel included).</summary>
-    public static IReadOnlyList<string> MissingPackages()
+    public static IReadOnlyList<string> MissingPackages(bool tpm = false)
     {
-        var packages = Tools.Where(t => HostProcess.Find(t.Tool) is null).Select(t => t.Package).ToList();
+        var packages = Needed(tpm).Where(t => HostProcess.Find(t.Tool) is null).Select(t => t.Package).Distinct().ToList();
         if (LabKernel.Find() is null)
             packages.Add("linux-image-amd64");
         return packages;
@@ -38,9 +44,9 @@ public static class LabPrerequisites
     /// Installs <see cref="MissingPackages"/> with apt-get when running as root on a Debian-like host (no-op when nothing
     /// is missing). Returns false when it could not try (not root, no apt-get); apt-get's own failure throws with its output.
     /// </summary>
-    public static bool InstallMissing(Action<string> progress)
+    public static bool InstallMissing(Action<string> progress, bool tpm = false)
     {
-        var packages = MissingPackages();
+        var packages = MissingPackages(tpm);
         if (packages.Count == 0)
             return true;
         if (Environment.UserName != "root" || HostProcess.Find("apt-get") is null)
@@ -56,12 +62,12 @@ public static class LabPrerequisites
     }
 
     /// <summary>One entry per missing thing: "root", or "TOOL (package PKG)", or the kernel.</summary>
-    public static IReadOnlyList<string> Missing()
+    public static IReadOnlyList<string> Missing(bool tpm = false)
     {
         var missing = new List<string>();
         if (Environment.UserName != "root")
             missing.Add("root (network namespaces, taps and QEMU's tap networking need it: run with sudo)");
-        foreach (var (tool, package) in Tools)
+        foreach (var (tool, package) in Needed(tpm))
             if (HostProcess.Find(tool) is null)
                 missing.Add($"{tool} (package {package})");
         if (LabKernel.Find() is null)

@@ -27,6 +27,11 @@ public sealed record LabOptions(string Directory, int Relays, IReadOnlyList<stri
 
     /// <summary>The relay package's kernel command line (bench/relay-init-on-alloc.sh compares two).</summary>
     public string RelayCmdline { get; init; } = Images.Relay.RelayImageInputs.DefaultCmdline;
+
+    /// <summary>Each relay gets its own swtpm as TPM 2.0 (EK certificate by the lab's manufacturer CA); stboot's trust policy
+    /// requires measured boot and the controller requires attestation (issue 19). False (<c>--tpm none</c>): no TPM, measured boot
+    /// and attestation optional.</summary>
+    public bool Tpm { get; init; } = true;
 }
 
 /// <summary>

@@ -67,16 +67,17 @@ public static class LabSigning
     /// <summary>Writes an ST trust policy folder with Tabula.Packaging's writer (what `tabula trustpolicy create` does):
     /// the threshold (2 unless told), network fetch, the root, and optionally the TLS roots stboot pins. The folder is the
     /// lab's own, so an old one is replaced. With <paramref name="freshness"/> the folder also carries the controller's boot
-    /// ticket key (<paramref name="ticketRoot"/>, raw Ed25519 public key) as ticket_root.pem.</summary>
+    /// ticket key (<paramref name="ticketRoot"/>, raw Ed25519 public key) as ticket_root.pem. <paramref name="measuredBoot"/> is
+    /// `tabula_measured_boot` (docs/boot.md "Measured boot"; null: the key is left out).</summary>
     public static string WriteTrustPolicy(string directory, LabSigner root, string? tlsRootsPem, int threshold = Threshold,
-        FreshnessPolicy? freshness = null, byte[]? ticketRoot = null)
+        FreshnessPolicy? freshness = null, byte[]? ticketRoot = null, MeasuredBootMode? measuredBoot = null)
     {
         if ((freshness is null) != (ticketRoot is null))
             throw new ArgumentException("a freshness policy and its ticket key come together");
         if (Directory.Exists(directory))
             Directory.Delete(directory, recursive: true);
         var tls = tlsRootsPem is null ? null : Certificate.ParsePemBundle(System.Text.Encoding.UTF8.GetBytes(tlsRootsPem));
-        new TrustPolicyFolder(new TrustPolicy(threshold, FetchMethod.Network) { Freshness = freshness }, [root.Certificate], tls, null)
+        new TrustPolicyFolder(new TrustPolicy(threshold, FetchMethod.Network) { Freshness = freshness, MeasuredBoot = measuredBoot }, [root.Certificate], tls, null)
         {
             TicketRoot = ticketRoot,
         }.Write(directory);

@@ -96,6 +96,20 @@ public sealed record LabSummary(string Directory, string Namespace, string Packa
 
     /// <summary>The freshness policy baked into every relay's stboot image (issue 16).</summary>
     public LabFreshnessSummary? Freshness { get; init; }
+
+    /// <summary>The OS package signing root (PEM): what a customer's <c>tabula relay attest --signing-root</c> names (issue 19).</summary>
+    public string? SigningRoot { get; init; }
+
+    /// <summary>The lab's TPM manufacturer CA (PEM) that issued every relay TPM's EK certificate: the controller's and a customer's
+    /// <c>--tpm-roots</c>; null with <c>--tpm none</c>.</summary>
+    public string? TpmManufacturerCa { get; init; }
+
+    /// <summary><c>tabula_measured_boot</c> in the stboot images' trust policy: required (each relay has a TPM) or optional
+    /// (<c>--tpm none</c>).</summary>
+    public string? MeasuredBoot { get; init; }
+
+    /// <summary>The controller's <c>--attestation</c>: required (a relay is put into service only once attested) or optional.</summary>
+    public string? AttestationPolicy { get; init; }
 }
 
 /// <summary>The stboot images' freshness policy in the summary (docs/lab.md, docs/boot.md "Freshness").</summary>
@@ -142,6 +156,28 @@ public sealed record RelaySummary(string Name, string MachineId, string Address,
 
     /// <summary>The same over IPv6.</summary>
     public string? EgressIpv6 { get; init; }
+
+    /// <summary>The lab's client ran the real <c>tabula relay attest</c> through this relay's tunnel (issue 19); null without a TPM.</summary>
+    public RelayAttestation? Attestation { get; init; }
+}
+
+/// <summary>The verdict of one in-tunnel <c>tabula relay attest --json</c> (docs/attestation.md "In the tunnel").</summary>
+/// <param name="Verified">Every step passed (the command exited 0).</param>
+/// <param name="FailedStep">The first step that failed (ek-certificate … key-binding), "unreachable" when the relay could not be
+/// asked (exit 2), null when verified.</param>
+/// <param name="PackageSha256">The measured package the customer verified, or null.</param>
+/// <param name="Release">The release in the AK certificate the relay presented (what the controller attested), or null.</param>
+/// <param name="Seconds">The whole check, end to end: process start, keys, challenge, quote, descriptor fetch, every step.</param>
+public sealed record RelayAttestation(bool Verified, string? FailedStep, string? PackageSha256, long? Release, double Seconds)
+{
+    /// <summary>The failed step's detail, or why the relay could not be asked.</summary>
+    public string? Detail { get; init; }
+
+    /// <summary>The quoted SHA-256 PCRs ("12", "13", "14" → hex) as the relay's event log replays to them.</summary>
+    public IReadOnlyDictionary<string, string>? Pcrs { get; init; }
+
+    /// <summary>The command as a customer types it.</summary>
+    public string? Command { get; init; }
 }
 
 /// <summary>Times the lab measured for one relay, in seconds.</summary>
@@ -149,7 +185,12 @@ public sealed record RelaySummary(string Name, string MachineId, string Address,
 /// <param name="EnrolledAt">QEMU start → the agent's enrollment line (the relay kernel booted, the agent enrolled).</param>
 /// <param name="Deploy">Staff's deploy call → the agent serving (WireGuard up).</param>
 /// <param name="FirstHandshake">The device added → the first ping answered through the tunnel (peer sync, handshake, ping).</param>
-public sealed record RelayTimeline(double KexecAt, double EnrolledAt, double Deploy, double FirstHandshake);
+public sealed record RelayTimeline(double KexecAt, double EnrolledAt, double Deploy, double FirstHandshake)
+{
+    /// <summary>The time the client takes to connect: its WireGuard interface configured (key, peer, addresses) → the first ping
+    /// answered through the tunnel (handshake included), once the relay has the device.</summary>
+    public double? Connect { get; init; }
+}
 
 /// <summary>One step of `up` and how long it took.</summary>
 public sealed record LabStep(string Name, double Seconds);
@@ -161,3 +202,15 @@ public sealed record LabStep(string Name, double Seconds);
 [JsonSerializable(typeof(LabUpgradeSummary))]
 [JsonSerializable(typeof(LabAttackSummary))]
 public sealed partial class LabJson : JsonSerializerContext;
+
+/// <summary>What the lab reads of <c>tabula relay attest --json</c> (the CLI's own output type is Tabula.Cli's).</summary>
+internal sealed record AttestJson(bool Verified, string? PackageSha256, long? Release, IReadOnlyList<AttestStepJson>? Steps,
+    IReadOnlyDictionary<string, string>? Pcrs);
+
+/// <summary>One step of <see cref="AttestJson"/>.</summary>
+internal sealed record AttestStepJson(string Name, bool Ok, string Detail);
+
+/// <summary>Source-generated JSON for reading <c>relay attest --json</c>.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(AttestJson))]
+internal sealed partial class LabAttestJson : JsonSerializerContext;

@@ -11,6 +11,7 @@ using Tabula.Packaging.Crypto;
 using Tabula.Provisioning;
 using Tabula.Provisioning.Core;
 using Tabula.Provisioning.Storage;
+using Tabula.Qemu;
 using Tabula.Tls;
 using static Tabula.Lab.LabRunner;
 
@@ -53,6 +54,12 @@ internal sealed class LabUp(LabOptions options)
     VerifyResult verdict = null!;
     string server = "", token = "", tokenFile = "", password = "", ticketRootFile = "";
     LabFreshnessSummary freshness = null!;
+    TpmManufacturer? manufacturer;
+
+    /// <summary>stboot's <c>tabula_measured_boot</c> and the controller's <c>--attestation</c>: both required when the relays have TPMs.</summary>
+    MeasuredBootMode MeasuredBoot => options.Tpm ? MeasuredBootMode.Required : MeasuredBootMode.Optional;
+    string AttestationPolicy => options.Tpm ? "required" : "optional";
+    string SigningRootFile => Path.Combine(dir, "keys", root.Name + ".pem");
 
     sealed record Enrolled(LabMachine Machine, string Id, string Fingerprint, TimeSpan KexecAt, TimeSpan EnrolledAt)
     {
@@ -84,6 +91,10 @@ internal sealed class LabUp(LabOptions options)
             {
                 FleetUrl = server,
                 Freshness = freshness,
+                SigningRoot = root.CertificatePem,
+                TpmManufacturerCa = manufacturer?.CertificatePem,
+                MeasuredBoot = MeasuredBootModes.Spell(MeasuredBoot),
+                AttestationPolicy = AttestationPolicy,
                 ClientNamespace = LabClient.Namespace(Namespace),
                 Internet = new LabInternetSummary(LabInternet.CustomerNamespaces(Namespace),
                     new EchoSummary(LabInternet.Echo4.ToString(), LabInternet.Echo6.ToString(), LabInternet.EchoName, LabInternet.EchoHttpPort),
@@ -105,8 +116,8 @@ internal sealed class LabUp(LabOptions options)
     void Prerequisites()
     {
         say("[1/7] checking prerequisites");
-        LabPrerequisites.InstallMissing(say);
-        var missing = LabPrerequisites.Missing();
+        LabPrerequisites.InstallMissing(say, options.Tpm);
+        var missing = LabPrerequisites.Missing(options.Tpm);
         if (missing.Count > 0)
             throw new LabException("missing: " + string.Join("; ", missing) + ". scripts/setup installs the packages (run it as root)");
         kernel = LabKernel.Find()!;
@@ -134,6 +145,12 @@ internal sealed class LabUp(LabOptions options)
         (root, signers) = LabSigning.CreateKeys(Path.Combine(dir, "keys"));
         foreach (var signer in signers.Prepend(root))
             say($"      {signer.Name,-8} {signer.Certificate.CommonName}  key sha256 {signer.Certificate.PublicKeySha256Hex[..16]}…");
+        if (options.Tpm)
+        {
+            // The relays' TPM vendor: it issues each swtpm's EK certificate; the controller and customers trust it as a manufacturer root.
+            manufacturer = TpmManufacturer.OpenOrCreate(LabTpm.ManufacturerDirectory(dir));
+            say($"      TPM manufacturer CA {manufacturer.CertificatePath} (issues every relay TPM's EK certificate; --tpm-roots of the controller and of `relay attest`)");
+        }
         Done("keys");
     }
 
@@ -201,9 +218,12 @@ internal sealed class LabUp(LabOptions options)
         HostProcess.Run([.. options.Tabula, "fleet", "ticket-key", "--offline", "--db", database, "--out", ticketRootFile]);
         say($"      boot-ticket key: public half {ticketRootFile} (tabula fleet ticket-key --offline --db … --out …)");
         StartServer(state, "fleet", options.Tabula, ["fleet", "serve", "--db", database, "--urls", FleetUrl,
-            "--tls-cert", fleetTls.ServerCertificate, "--tls-key", fleetTls.ServerKey, .. LabInternet.FleetResolverArguments], database, Logs, null);
+            "--tls-cert", fleetTls.ServerCertificate, "--tls-key", fleetTls.ServerKey, .. LabInternet.FleetResolverArguments,
+            "--attestation", AttestationPolicy, .. manufacturer is null ? Array.Empty<string>() : ["--tpm-roots", manufacturer.CertificatePath]],
+            database, Logs, null);
         await WaitListeningAsync(Namespace, new IPEndPoint(LabNetwork.HostAddress, FleetPort), "fleet controller", Path.Combine(Logs, "fleet.log"), ct);
-        say($"      fleet controller {FleetUrl} on SQLite (log {Logs}/fleet.log); staff {StaffUsername} created offline");
+        say($"      fleet controller {FleetUrl} on SQLite (log {Logs}/fleet.log); staff {StaffUsername} created offline; attestation {AttestationPolicy}" +
+            (manufacturer is null ? "" : $" (--tpm-roots {manufacturer.CertificatePath})"));
 
         int port = FreeLoopbackPort();
         int forward = HostProcess.StartDetached([.. options.Tabula, "lab", "forward", "--netns", Namespace, "--listen", $"127.0.0.1:{port}",
@@ -245,7 +265,7 @@ internal sealed class LabUp(LabOptions options)
         var policy = new FreshnessPolicy(FreshnessMode.Required, MinRelease: 1, MachineClass, new Uri($"{FleetUrl}/boot/v1/ticket"));
         string trust = LabSigning.WriteTrustPolicy(Path.Combine(dir, "stboot", "trust"), root,
             File.ReadAllText(provisioningTls.CaCertificate) + File.ReadAllText(fleetTls.CaCertificate),
-            freshness: policy, ticketRoot: Ed25519Keys.FromPublicKeyPem(File.ReadAllBytes(ticketRootFile)));
+            freshness: policy, ticketRoot: Ed25519Keys.FromPublicKeyPem(File.ReadAllBytes(ticketRootFile)), measuredBoot: MeasuredBoot);
         freshness = new LabFreshnessSummary(FreshnessPolicy.Spell(policy.Mode), policy.MinRelease, MachineClass, policy.TicketUrl.ToString(), ticketRootFile);
         // The controller names each machine's package in its boot tickets: release 1 is the class's current one.
         var current = await PostAsync(staff, $"/api/v1/releases/{MachineClass}/current",
@@ -253,7 +273,11 @@ internal sealed class LabUp(LabOptions options)
             FleetJson.Default.ReleaseClassView, ct);
         say($"      stboot trust policy: 2 of 3 signers, freshness {freshness.Mode} (ticket from {policy.TicketUrl}, floor r{policy.MinRelease}, class {MachineClass}); " +
             $"the controller's class {current.MachineClass} boots r{current.CurrentRelease} ({verdict.ArchiveSha256[..16]}…), floor r{current.MinRelease} " +
-            $"(tabula fleet releases set-current --class {MachineClass} --digest … --release 1)");
+            $"(tabula fleet releases set-current --class {MachineClass} --digest … --release 1); measured boot {MeasuredBootModes.Spell(MeasuredBoot)}");
+        // Staff allow the package before any relay boots it: with --attestation required the controller attests a relay only when
+        // the package it measured is allowed, and a relay rebooted from it keeps its state.
+        StaffCli(say, options.Tabula, token, tokenFile,
+            ["fleet", "packages", "allow", verdict.ArchiveSha256, "--reason", "lab up: the relays boot it", "--server", server, "--ca", fleetTls.CaCertificate]);
         for (int i = 0; i < options.Relays; i++)
         {
             string name = $"relay-{i + 1}";
@@ -273,11 +297,18 @@ internal sealed class LabUp(LabOptions options)
             string initramfs = Path.Combine(machineDir, "stboot.cpio.gz");
             using (var file = File.Create(initramfs))
                 StbootImage.Write(new StbootImageInputs(boot, trust, hostConfig, kernel.Release, ["virtio_net"]), file);
-            var machine = LabMachine.Start(name, Namespace, machineDir, kernel, initramfs, LabNetwork.Tap(i), LabNetwork.RelayMac(i));
+            QemuTpm? tpm = null;
+            if (manufacturer is not null)
+            {
+                LabTpm.Manufacture(machineDir, manufacturer);
+                tpm = LabTpm.PowerOn(state, name, machineDir);
+            }
+            var machine = LabMachine.Start(name, Namespace, machineDir, kernel, initramfs, LabNetwork.Tap(i), LabNetwork.RelayMac(i), tpm);
             state.Add(new LabProcess("qemu " + name, machine.Pid, machine.ConsoleLog));
             machines.Add(machine);
             say($"[5/7] {name}: stboot image {new FileInfo(initramfs).Length / 1e6:0.0} MB ({LabInternet.RelayPublic4(i)}, {LabNetwork.RelayMac(i)}, " +
-                $"identity key, enrollment token); QEMU pid {machine.Pid} (TCG, 1 GiB), console {machine.ConsoleLog}");
+                $"identity key, enrollment token); QEMU pid {machine.Pid} (TCG, 1 GiB), console {machine.ConsoleLog}" +
+                (tpm is null ? "; no TPM" : $"; TPM 2.0 (tpm-tis) swtpm {tpm.ControlSocket}, EK certificate by the lab manufacturer"));
         }
         say("      each machine: stboot → network → fetch → verify (2 of 3) → kexec into RAM → tabula-relay enrolls (minutes under TCG)");
         foreach (var machine in machines)
@@ -311,8 +342,6 @@ internal sealed class LabUp(LabOptions options)
             say($"      {relayMachine.Machine.Name}: serving {relayMachine.Deploy.TotalSeconds:0.0}s after deploy: {serving.Line.Trim()}");
         }
 
-        StaffCli(say, options.Tabula, token, tokenFile,
-            ["fleet", "packages", "allow", verdict.ArchiveSha256, "--reason", "lab up: relays booted from it keep their state when they reboot", .. remote]);
 
         // The demo customer's account is made by staff, as operators do (anonymous creation needs a voucher by default).
         using var staffClient = Client(server, fleetTls.CaCertificate, token, "Bearer");
@@ -376,20 +405,32 @@ internal sealed class LabUp(LabOptions options)
             int pid = HostProcess.StartDetached(LabNetwork.Exec(client, ["wireguard-go", "-f", iface]), log, dir);
             state.Add(new LabProcess("wireguard-go " + iface, pid, iface));
             await WaitAsync(() => File.Exists($"/var/run/wireguard/{iface}.sock"), TimeSpan.FromSeconds(30), "wireguard-go " + iface, log, ct);
+            var connecting = Stopwatch.StartNew();
             LabClient.Configure(client, iface, i, keyFile, view.WireguardPublicKey, device.Ipv4Address, device.Ipv6Address);
             var (handshake, ping) = LabClient.PingThrough(client, iface, view.WireguardPublicKey);
+            var connect = connecting.Elapsed;
             var firstHandshake = machine.Elapsed - addedAt[machine.Name];
             say($"      {machine.Name}: {iface} → {LabClient.Endpoint(i)}: handshake {(handshake ? "done" : "NONE")}, ping {TunnelGateway} {(ping ? "answered" : "NOT answered")} " +
-                $"({firstHandshake.TotalSeconds:0.0}s after the device was added)");
+                $"({firstHandshake.TotalSeconds:0.0}s after the device was added; the client connected in {connect.TotalSeconds:0.00}s)");
             await WaitForEgressAsync(machine, ct);
             var seen = await LabClient.EchoSeenAsync(client, iface, EchoTimeout, ct);
             say($"      {machine.Name}: GET /ip through the tunnel: {seen.Detail}");
+            RelayAttestation? attestation = null;
+            if (manufacturer is not null)
+            {
+                attestation = LabClient.Attest(options.Tabula, client, iface, view.WireguardPublicKey, SigningRootFile, manufacturer.CertificatePath);
+                say($"      {machine.Name}: $ {attestation.Command}");
+                say($"      {machine.Name}: relay attest through the tunnel: {LabClient.Describe(attestation)}");
+            }
             relays.Add(new RelaySummary(machine.Name, id, LabInternet.RelayPublic4(i).ToString(), fingerprint, view.State, handshake, ping, iface,
                 machine.ConsoleLog, machine.StbootTimeline(),
-                new RelayTimeline(Round(kexecAt), Round(enrolledAt), Round(enrolled[i].Deploy), Round(firstHandshake)))
+                new RelayTimeline(Round(kexecAt), Round(enrolledAt), Round(enrolled[i].Deploy), Round(firstHandshake))
+                {
+                    Connect = Math.Round(connect.TotalSeconds, 2),
+                })
             {
                 PublicIpv4 = LabInternet.RelayPublic4(i).ToString(), PublicIpv6 = LabInternet.RelayPublic6(i).ToString(),
-                EgressIpv4 = seen.Ipv4, EgressIpv6 = seen.Ipv6,
+                EgressIpv4 = seen.Ipv4, EgressIpv6 = seen.Ipv6, Attestation = attestation,
             });
         }
         Done("tunnel");

@@ -62,6 +62,10 @@ public sealed record UpgradedRelay(string Name, string MachineId, string BootedS
 
     /// <summary>Reboot → the agent serving again (its stage:serve line).</summary>
     public double? ServingAt { get; init; }
+
+    /// <summary>Once the rollout completed, the lab's client ran the real <c>tabula relay attest</c> through the relay's tunnel: the
+    /// new package measured and attested (issue 19); null in a lab without TPMs.</summary>
+    public RelayAttestation? Attestation { get; init; }
 }
 
 /// <summary>
@@ -136,6 +140,7 @@ internal sealed class LabUpgrade(LabActionOptions options)
             lab.FleetCli("fleet", "releases", "floor", "--class", MachineClass, "--min-release", releaseText,
                 "--reason", $"lab upgrade: every relay runs r{release}");
             lab.Say($"      floor of class {MachineClass} raised to r{release}");
+            rolled = await AttestAsync(lab, rolled, ct);
             return new LabUpgradeSummary(release, verdict.ArchiveSha256, archive.Length,
                 $"{verdict.Valid} of {verdict.Found} valid, {verdict.Required} required (signer2, signer3)", rolled, Round(total.Elapsed))
             {
@@ -278,5 +283,26 @@ internal sealed class LabUpgrade(LabActionOptions options)
         }
 
         static string Detail(string line) => ConsoleLine.TryParse(line)?.Detail ?? line;
+    }
+
+    /// <summary>In a lab whose relays have TPMs: the customer checks each relay through its tunnel with the real `relay attest`
+    /// (the new package, measured by stboot, attested by the relay's TPM); the verdicts go into the summary and the lab's state.</summary>
+    static async Task<IReadOnlyList<UpgradedRelay>> AttestAsync(LabOperator lab, IReadOnlyList<UpgradedRelay> rolled, CancellationToken ct)
+    {
+        if (lab.Summary.TpmManufacturerCa is null)
+            return rolled;
+        string roots = LabTpm.ManufacturerCertificate(lab.Directory), signingRoot = Path.Combine(lab.Directory, "keys", "root.pem");
+        var attested = new List<UpgradedRelay>();
+        foreach (var relay in rolled)
+        {
+            var (summary, _) = lab.Relay(relay.Name);
+            var view = await lab.MachineAsync(relay.MachineId, ct);
+            var attestation = LabClient.Attest(lab.Tabula, lab.ClientNamespace, summary.WireguardInterface, view.WireguardPublicKey, signingRoot, roots);
+            lab.Say($"      {relay.Name}: $ {attestation.Command}");
+            lab.Say($"      {relay.Name}: relay attest through the tunnel: {LabClient.Describe(attestation)}");
+            lab.Save(lab.Summary with { Relays = [.. lab.Summary.Relays.Select(r => r.Name == relay.Name ? r with { Attestation = attestation } : r)] });
+            attested.Add(relay with { Attestation = attestation });
+        }
+        return attested;
     }
 }

@@ -11,7 +11,8 @@ namespace Tabula.Qemu;
 /// <see cref="Manufacture"/> makes its state once, as a TPM vendor would: an RSA and an ECC endorsement key with EK
 /// certificates and a platform certificate issued by a <see cref="TpmManufacturer"/>, the SHA-256 PCR bank active.
 /// <see cref="StartForQemu"/> runs it on a control socket for QEMU's <c>-tpmdev emulator</c> (it ends when QEMU closes
-/// the socket); <see cref="StartServer(string, string, bool)"/> runs it on loopback TCP ports for a host-side client
+/// the socket), <see cref="StartDaemonForQemu"/> the same as a daemon that outlives the caller (the lab);
+/// <see cref="StartServer(string, string, bool)"/> runs it on loopback TCP ports for a host-side client
 /// (tpm2-tools' <c>--tcti swtpm:host=127.0.0.1,port=P</c>, or raw commands on <see cref="Port"/>), started
 /// (TPM2_Startup(CLEAR), as firmware would) or only powered. <see cref="Dispose"/> kills the process and removes the
 /// socket; a state directory passed in belongs to the caller (it is the TPM: deleting it is throwing the chip away),
@@ -106,6 +107,40 @@ public sealed class Swtpm : IDisposable
         var swtpm = new Swtpm(process, controlSocket, null, stateDirectory, log);
         return swtpm.WaitUntil(() => File.Exists(controlSocket), $"control socket {controlSocket}") is { } failed
             ? throw failed.Failure : swtpm;
+    }
+
+    /// <summary>
+    /// Starts swtpm on <paramref name="controlSocket"/> for a QEMU that outlives the caller (the lab's relays: QEMU
+    /// daemonizes too): swtpm daemonizes itself (<c>--daemon</c>, its own session, stdio on /dev/null, so it holds none of
+    /// the caller's pipes) and writes its pid to <paramref name="pidFile"/>; with <c>--terminate</c> it ends when QEMU
+    /// disconnects. Returns the daemon's pid once both the control socket and the pid file exist (bounded, 20 s): QEMU
+    /// started before the socket exists fails to connect. The caller owns the process from then on (kill it by pid).
+    /// </summary>
+    public static int StartDaemonForQemu(string stateDirectory, string controlSocket, string log, string pidFile)
+    {
+        if (controlSocket.Contains(',', StringComparison.Ordinal))
+            throw new ArgumentException("QEMU's -chardev cannot take a path with a comma", nameof(controlSocket));
+        if (System.Text.Encoding.UTF8.GetByteCount(controlSocket) > 107)
+            throw new ArgumentException($"{controlSocket} is longer than a Unix socket path may be (107 bytes)", nameof(controlSocket));
+        File.Delete(controlSocket);
+        File.Delete(pidFile);
+        var (code, output) = Run(Tool("swtpm", "swtpm"), ["socket", "--tpm2", "--tpmstate", $"dir={stateDirectory}",
+            "--ctrl", $"type=unixio,path={controlSocket}", "--terminate", "--log", $"file={log},level=1", "--pid", $"file={pidFile}", "--daemon"],
+            TimeSpan.FromSeconds(20));
+        if (code != 0)
+            throw new QemuException(QemuFailure.StartFailed,
+                $"swtpm exited {code}: {output.Trim()} {(File.Exists(log) ? File.ReadAllText(log).Trim() : "")}");
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            if (File.Exists(controlSocket) && File.Exists(pidFile)
+                && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && pid > 0)
+                return pid;
+            if (deadline.Elapsed > TimeSpan.FromSeconds(20))
+                throw new QemuException(QemuFailure.StartFailed,
+                    $"swtpm did not open {controlSocket} within 20s: {(File.Exists(log) ? File.ReadAllText(log).Trim() : "")}");
+            Thread.Sleep(20);
+        }
     }
 
     /// <summary>Starts swtpm on 127.0.0.1 (a free port for commands, the next for control) for host-side clients, on the

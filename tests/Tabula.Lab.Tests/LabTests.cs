@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Tabula.Testing;
@@ -76,6 +77,22 @@ public sealed class LabTests(ITestOutputHelper output)
             Assert.True(File.Exists($"/run/netns/{ns}"));
             Assert.NotEmpty(ProcessesNaming(dir + "/"));   // QEMU and the servers run on after `up` returns
 
+            // Measured boot and attestation (issue 19): the relay's own swtpm (EK certificate by the lab's manufacturer CA) runs on
+            // after `up`; stboot measured the package, the controller attested it at enrollment (required), and the lab's client ran
+            // the real `relay attest` through the tunnel. The attested PCR 12 is recomputed here from the package itself: the archive
+            // as published and the descriptor as the provisioning server serves it (docs/boot.md "Measured boot").
+            Assert.Equal(("required", "required"), (summary.MeasuredBoot, summary.AttestationPolicy));
+            Assert.StartsWith("-----BEGIN CERTIFICATE-----", summary.SigningRoot, StringComparison.Ordinal);
+            Assert.StartsWith("-----BEGIN CERTIFICATE-----", summary.TpmManufacturerCa, StringComparison.Ordinal);
+            Assert.NotEmpty(ProcessesNaming(Path.Combine(dir, "machines", relay.Name, "swtpm.sock")));
+            var attested = relay.Attestation!;
+            output.WriteLine($"relay attest: {attested.Seconds}s end to end; the client connected in {relay.Timeline.Connect}s");
+            Assert.True(attested.Verified, $"relay attest failed at {attested.FailedStep}: {attested.Detail}");
+            Assert.Equal((summary.PackageSha256, (long?)1), (attested.PackageSha256, attested.Release));
+            Assert.Equal(ExpectedPcr12(dir, ns, summary.PackageSha256, Path.Combine(dir, "packages", "relay.zip")), attested.Pcrs!["12"]);
+            Assert.InRange(attested.Seconds, 0.01, 90);
+            Assert.InRange(relay.Timeline.Connect!.Value, 0.0, 60);
+
             // The lab internet: the relay on its public addresses (IPv6 by SLAAC from the lab's RAs), reached by both
             // customers; the echo host; what the client's GET /ip through the tunnel saw (the relay's public addresses).
             Assert.Equal(("198.51.100.11", "198.51.100.11"), (relay.PublicIpv4, relay.Address));
@@ -141,6 +158,11 @@ public sealed class LabTests(ITestOutputHelper output)
             Assert.True(upgraded.RolloutSeconds > 0, $"{upgraded.RolloutSeconds}");
             Assert.Contains("ticket", rolled.Stboot.Keys);
             output.WriteLine($"freshness cost: ticket={rolled.Stboot["ticket"]}ms of {LabRunner.Timeline(rolled.Stboot)}");
+            // The new release, measured and attested: the customer's check through the tunnel names r2 and its digest.
+            var reattested = rolled.Attestation!;
+            Assert.True(reattested.Verified, $"relay attest after the upgrade failed at {reattested.FailedStep}: {reattested.Detail}");
+            Assert.Equal((upgraded.PackageSha256, (long?)2), (reattested.PackageSha256, reattested.Release));
+            Assert.Equal(ExpectedPcr12(dir, ns, upgraded.PackageSha256, Path.Combine(dir, "packages", "relay-r2.zip")), reattested.Pcrs!["12"]);
 
             // Release 2 is current and the floor: the seized server serves release 1, genuine and validly signed, and the relay
             // refuses it; a replayed ticket too; then it boots release 2 again.
@@ -172,6 +194,36 @@ public sealed class LabTests(ITestOutputHelper output)
         var again = Tabula(TimeSpan.FromMinutes(1), "lab", "down", "--dir", dir);
         Assert.Equal(0, again.Code);
         Assert.Contains("nothing to take down", again.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// PCR 12 of a boot of the package <paramref name="archive"/> (SHA-256 bank, from zero): extended with the archive's SHA-256,
+    /// then with SHA-256 of the descriptor as stboot fetched it, which the provisioning server serves at /ospkg/DIGEST.json (its
+    /// os_pkg_url rewritten, so not byte for byte the file the lab signed). Fetched here with curl inside the lab namespace.
+    /// </summary>
+    static string ExpectedPcr12(string dir, string ns, string digest, string archive)
+    {
+        byte[] archiveSha256 = SHA256.HashData(File.ReadAllBytes(archive));
+        Assert.Equal(digest, Convert.ToHexStringLower(archiveSha256));
+        string descriptorFile = Path.GetTempFileName();
+        try
+        {
+            using var curl = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns, "curl", "-s", "--fail", "--max-time", "20",
+                "--cacert", Path.Combine(dir, "provisioning", "tls", "ca.pem"), "-o", descriptorFile, $"https://10.198.0.1:8443/ospkg/{digest}.json"])
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true,
+            })!;
+            Assert.True(curl.WaitForExit(TimeSpan.FromSeconds(30)) && curl.ExitCode == 0, $"curl exited {curl.ExitCode}: {curl.StandardError.ReadToEnd()}");
+            byte[] descriptorSha256 = SHA256.HashData(File.ReadAllBytes(descriptorFile));
+            byte[] pcr = new byte[32];
+            foreach (byte[] measurement in new[] { archiveSha256, descriptorSha256 })
+                pcr = SHA256.HashData([.. pcr, .. measurement]);
+            return Convert.ToHexStringLower(pcr);
+        }
+        finally
+        {
+            File.Delete(descriptorFile);
+        }
     }
 
     /// <summary>A round refused after its signatures verified: stage freshness, reason FreshnessRefused, the given refusal

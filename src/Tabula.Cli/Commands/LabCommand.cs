@@ -35,19 +35,31 @@ internal static class LabCommand
             Description = "Kernel command line of the relay package (default: the image builder's)",
             DefaultValueFactory = _ => Images.Relay.RelayImageInputs.DefaultCmdline,
         };
+        var tpm = new Option<string>("--tpm")
+        {
+            Description = "swtpm: each relay gets its own swtpm as TPM 2.0 (EK certificate by the lab's manufacturer CA), stboot requires measured " +
+                          "boot, the controller requires attestation, and the lab's client runs `relay attest` through each tunnel; none: no TPM, " +
+                          "measured boot and attestation optional",
+            DefaultValueFactory = _ => "swtpm",
+        };
+        tpm.AcceptOnlyFromAmong("swtpm", "none");
         var command = new Command("up",
             "Bring the lab up (a lab already up in the directory is taken down first). Needs root, qemu-system-x86, a linux-image kernel, " +
-            "wireguard-go and wireguard-tools (scripts/setup installs them).") { relays, json, dir, cmdline };
+            "wireguard-go and wireguard-tools, swtpm and swtpm-tools (scripts/setup installs them).") { relays, json, dir, cmdline, tpm };
         command.SetAction((result, ct) => Guard(result.GetValue(dir)!, async () =>
         {
             bool asJson = result.GetValue(json);
-            var options = new LabOptions(result.GetValue(dir)!, result.GetValue(relays), Self(), Progress(asJson)) { RelayCmdline = result.GetValue(cmdline)! };
+            var options = new LabOptions(result.GetValue(dir)!, result.GetValue(relays), Self(), Progress(asJson))
+            {
+                RelayCmdline = result.GetValue(cmdline)!, Tpm = result.GetValue(tpm) != "none",
+            };
             var summary = await LabRunner.UpAsync(options, ct);
             if (asJson)
                 Console.WriteLine(JsonSerializer.Serialize(summary, LabJson.Default.LabSummary));
             else
                 Print(summary);
-            return summary.Relays.All(r => r.Handshake && r.Ping) ? ExitCode.Ok : ExitCode.Rejected;
+            return summary.Relays.All(r => r.Handshake && r.Ping && (summary.TpmManufacturerCa is null || r.Attestation?.Verified == true))
+                ? ExitCode.Ok : ExitCode.Rejected;
         }));
         return command;
     }
@@ -57,6 +69,8 @@ internal static class LabCommand
         Console.WriteLine();
         Console.WriteLine($"lab is up in {summary.TookSeconds:0}s ({string.Join(", ", summary.Steps.Select(s => $"{s.Name} {s.Seconds:0.#}s"))})");
         Console.WriteLine($"  package   sha256 {summary.PackageSha256} ({summary.PackageBytes / 1e6:0.0} MB, signatures: {summary.PackageSigners})");
+        Console.WriteLine($"  boot      measured boot {summary.MeasuredBoot}, attestation {summary.AttestationPolicy}" +
+                          (summary.TpmManufacturerCa is null ? " (no TPMs)" : " (each relay: swtpm TPM 2.0, EK certificate by the lab's manufacturer CA)"));
         Console.WriteLine($"  dashboard {summary.DashboardUrl}  login {summary.StaffUsername} / {summary.StaffPassword}  (CA {summary.FleetCa})");
         Console.WriteLine($"  staff CLI TABULA_FLEET_TOKEN=$(cat {summary.StaffTokenFile}) tabula fleet machines list --server {summary.DashboardUrl[..^"/dashboard".Length]} --ca {summary.FleetCa}");
         foreach (var relay in summary.Relays)
@@ -68,6 +82,11 @@ internal static class LabCommand
                               $"serving {relay.Timeline.Deploy:0.0}s after deploy; first ping through the tunnel {relay.Timeline.FirstHandshake:0.0}s after the device was added");
             Console.WriteLine($"    public {relay.PublicIpv4} {relay.PublicIpv6}; GET /ip through it: " +
                               (relay.EgressIpv4 is null && relay.EgressIpv6 is null ? "no egress" : $"the echo host saw {relay.EgressIpv4 ?? "-"} and {relay.EgressIpv6 ?? "-"}"));
+            if (relay.Attestation is { } attestation)
+                Console.WriteLine($"    relay attest            " + (attestation.Verified
+                    ? $"verified through the tunnel: package {attestation.PackageSha256}, release {attestation.Release}, {attestation.Seconds:0.00}s " +
+                      $"(the client connected in {relay.Timeline.Connect:0.00}s)"
+                    : $"NOT verified: failed at {attestation.FailedStep}: {attestation.Detail}"));
             Console.WriteLine($"    console {relay.ConsoleLog}; client: ip netns exec {summary.ClientNamespace} wg show {relay.WireguardInterface}");
         }
         if (summary.Internet is { } internet)
@@ -115,9 +134,13 @@ internal static class LabCommand
                                       $"served through {relay.DrainSeconds:0.0}s of drain before)  " +
                                       $"kexec at {relay.KexecAt:0.0}s, enrolled at {relay.EnrolledAt:0.0}s as {relay.EnrolledState}  " +
                                       $"handshake {(relay.Handshake ? "done" : "NONE")}  ping {(relay.Ping ? "ok" : "FAILED")}" +
-                                      (relay.OthersServing ? "" : "  (another relay did NOT answer while it was down)"));
+                                      (relay.OthersServing ? "" : "  (another relay did NOT answer while it was down)") +
+                                      (relay.Attestation is not { } attested ? ""
+                                          : attested.Verified ? $"  attested r{attested.Release} ({attested.PackageSha256?[..16]}…) through the tunnel"
+                                          : $"  attestation FAILED at {attested.FailedStep}"));
             }
-            return summary.Relays.All(r => r.Handshake && r.Ping && r.BootedSha256 == summary.PackageSha256) ? ExitCode.Ok : ExitCode.Rejected;
+            return summary.Relays.All(r => r.Handshake && r.Ping && r.BootedSha256 == summary.PackageSha256 && r.Attestation?.Verified != false)
+                ? ExitCode.Ok : ExitCode.Rejected;
         }));
         return command;
     }

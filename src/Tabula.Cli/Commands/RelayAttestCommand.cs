@@ -45,9 +45,14 @@ internal static class RelayAttestCommand
         };
         var json = new Option<bool>("--json") { Description = "Print {verified, package_sha256, release, nonce, quote_sha256, platform, steps} as JSON" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the relay and the provisioning server", DefaultValueFactory = _ => 30 };
+        var device = new Option<string?>("--interface")
+        {
+            Description = "Ask the relay through this network interface (SO_BINDTODEVICE; e.g. one of several WireGuard tunnels that all " +
+                          "reach their relay's gateway at the same address). The descriptor is fetched as routed",
+        };
         var command = new Command("attest", "Verify, from inside the tunnel, which signed OS this relay runs and that its WireGuard key lives in that boot.")
         {
-            gateway, relayKey, signingRoot, tpmRoots, threshold, descriptorUrl, tlsRoots, requireSecureBoot, json, timeout,
+            gateway, relayKey, signingRoot, tpmRoots, threshold, descriptorUrl, tlsRoots, requireSecureBoot, json, timeout, device,
         };
         command.SetAction((result, ct) => CliRun.GuardAsync(async () =>
         {
@@ -60,7 +65,9 @@ internal static class RelayAttestCommand
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
             deadline.CancelAfter(TimeSpan.FromSeconds(Math.Max(1, result.GetValue(timeout))));
             PinnedTlsRoots? customerTls = result.GetValue(tlsRoots) is { } tlsPath ? PinnedTlsRoots.LoadPemFile(tlsPath, TimeProvider.System) : null;
-            var options = new AttestOptions(result.GetValue(descriptorUrl), customerTls, result.GetValue(requireSecureBoot));
+            if (result.GetValue(device) is { } name && (name.Length is 0 or > 15 || name.Contains('/') || name.Contains('\0')))
+                throw new UsageException($"--interface {name}: not a network interface name");
+            var options = new AttestOptions(result.GetValue(descriptorUrl), customerTls, result.GetValue(requireSecureBoot)) { Interface = result.GetValue(device) };
             var outcome = await AttestAsync(endpoint, expectedKey, roots, policy, options, deadline.Token);
             Print(outcome, result.GetValue(json));
             return outcome.Report.Verified ? ExitCode.Ok : ExitCode.Rejected;
@@ -70,10 +77,15 @@ internal static class RelayAttestCommand
 
     /// <summary>The customer's choices beyond the roots: where the descriptor is (null: the measured host configuration's
     /// pointers), which TLS roots to trust for it (null: the measured ones, else the system's), and whether Secure Boot is required.</summary>
-    internal sealed record AttestOptions(string? DescriptorUrl, PinnedTlsRoots? TlsRoots, bool RequireSecureBoot);
+    internal sealed record AttestOptions(string? DescriptorUrl, PinnedTlsRoots? TlsRoots, bool RequireSecureBoot)
+    {
+        /// <summary>The network interface the connection to the relay is bound to (SO_BINDTODEVICE), or null: as routed.</summary>
+        public string? Interface { get; init; }
+    }
 
-    /// <summary>What one run found: the report, the nonce it used, and the release the controller certified (from the AK certificate).</summary>
-    internal sealed record Outcome(AttestationReport Report, byte[] Nonce, long? Release);
+    /// <summary>What one run found: the report, the nonce it used, the release the controller certified (from the AK certificate),
+    /// and the PCR values the log replayed to (the quoted ones; null unless the event-log step passed).</summary>
+    internal sealed record Outcome(AttestationReport Report, byte[] Nonce, long? Release, IReadOnlyDictionary<string, string>? Pcrs = null);
 
     static IPEndPoint ParseGateway(string text) =>
         IPEndPoint.TryParse(text, out var endpoint) && endpoint.Port != 0 ? endpoint
@@ -84,6 +96,8 @@ internal static class RelayAttestCommand
         AttestOptions options, CancellationToken ct)
     {
         using var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (options.Interface is { } device)
+            socket.SetRawSocketOption(1 /* SOL_SOCKET */, 25 /* SO_BINDTODEVICE */, System.Text.Encoding.ASCII.GetBytes(device + "\0"));
         await socket.ConnectAsync(endpoint, ct);
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         var reader = new LineReader(stream);
@@ -141,7 +155,8 @@ internal static class RelayAttestCommand
                 ? StepResult.Pass(AttestationStep.AkActivation, "the TPM holding the EK answered our challenge for this AK")
                 : StepResult.Fail(AttestationStep.AkActivation, "the TPM did not answer our challenge: the AK is not in the EK's TPM"),
             package => CheckPackage(package, measured, trust, fetched, policy)) { RequireSecureBoot = options.RequireSecureBoot });
-        return new Outcome(report, nonce, release);
+        return new Outcome(report, nonce, release,
+            report.Steps.Any(s => s is { Name: AttestationStep.EventLog, Ok: true }) ? Replayed(evidence.EventLog) : null);
     }
 
     /// <summary>One descriptor fetch: the URL it came from (null descriptor: why not), and whether it was the content-addressed one.</summary>
@@ -193,6 +208,14 @@ internal static class RelayAttestCommand
 
     /// <summary>The package the log names, by the verifier's own rules (<see cref="StbootMeasurements.Read"/>: the last archive
     /// event), before the log is trusted: only to know what to fetch; the verifier decides on it after the replay.</summary>
+    /// <summary>The SHA-256 PCRs 12-14 as the log replays (once the log replayed to the quote, the quoted values).</summary>
+    static IReadOnlyDictionary<string, string> Replayed(byte[] log)
+    {
+        var replay = EventLog.Parse(log).Replay();
+        return EvidenceVerifier.QuotedPcrs.ToDictionary(pcr => pcr.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            pcr => Convert.ToHexStringLower(replay.GetValueOrDefault(pcr) ?? new byte[SHA256.HashSizeInBytes]));
+    }
+
     static MeasuredPackage? PeekPackage(byte[] log)
     {
         try { return StbootMeasurements.Read(EventLog.Parse(log), out _)?.Package; }
@@ -325,6 +348,7 @@ internal static class RelayAttestCommand
                 Platform = report.Platform is { } p
                     ? new AttestPlatformOutput(p.Firmware == PlatformFirmware.Uefi ? "uefi" : "bios", p.SecureBoot, p.Lockdown is { } l ? HandoverPlatform.Spell(l) : null)
                     : null,
+                Pcrs = outcome.Pcrs,
             };
             Console.WriteLine(JsonSerializer.Serialize(output, CliJsonContext.Default.AttestOutput));
             return;
