@@ -31,15 +31,17 @@ public sealed class LabMachine : IDisposable
 
     /// <summary>Starts QEMU in <paramref name="ns"/> on tap <paramref name="tap"/>; returns once QEMU has daemonized
     /// (its pid in qemu.pid next to the console). The console of a previous power-on is kept as console.previous.log.
-    /// <paramref name="tpm"/>: the machine's TPM 2.0 (an swtpm already listening, <see cref="LabTpm.PowerOn"/>), or none.</summary>
-    public static LabMachine Start(string name, string ns, string directory, LabKernel kernel, string initramfs, string tap, string mac,
-        QemuTpm? tpm = null)
+    /// <paramref name="firmware"/> (<see cref="LabFirmware"/>): bios boots <paramref name="kernel"/> with the directory's
+    /// stboot.cpio.gz; uefi boots OVMF (its Secure Boot build with <paramref name="secureBoot"/>) with the directory's ESP and
+    /// variable store. <paramref name="tpm"/>: the machine's TPM 2.0 (an swtpm already listening, <see cref="LabTpm.PowerOn"/>), or none.</summary>
+    public static LabMachine Start(string name, string ns, string directory, LabKernel kernel, string tap, string mac,
+        QemuTpm? tpm = null, string firmware = LabFirmware.Bios, bool secureBoot = false)
     {
         Directory.CreateDirectory(directory);
         string console = Path.Combine(directory, "console.log");
         if (File.Exists(console))
             File.Move(console, Path.Combine(directory, "console.previous.log"), overwrite: true);
-        var options = new QemuOptions(name, kernel.KernelPath, initramfs, "console=ttyS0 panic=-1 quiet", console)
+        var options = LabFirmware.Options(name, directory, kernel, console, firmware, secureBoot) with
         {
             MemoryMiB = 1024,
             Namespace = ns,
@@ -92,6 +94,12 @@ public sealed class LabMachine : IDisposable
 
     /// <summary>The last console line (for progress display), or "".</summary>
     public string LastLine => qemu.Serial.LastLine;
+
+    /// <summary>The platform stboot reported on its first <c>stage:config</c> line at or after <paramref name="after"/>, or null.</summary>
+    public RelayPlatform? StbootPlatform(TimeSpan after = default) =>
+        Find(ConsoleMarker.Boot("stage:config"), after) is { } found && ConsoleLine.TryParse(found.Line) is { } line
+            ? new RelayPlatform(line.Field("firmware"), line.Field("secure_boot"), line.Field("lockdown"), line.Field("host_config"))
+            : null;
 
     /// <summary>stboot's timeline (stage → ms) from its first <c>tabula-boot: timeline</c> line at or after <paramref name="after"/>
     /// (the boot that began then), or empty.</summary>

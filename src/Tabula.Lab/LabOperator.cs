@@ -65,6 +65,9 @@ internal sealed class LabOperator : IDisposable
     public LabState State { get; }
     public LabSummary Summary { get; private set; }
     public LabKernel Kernel { get; }
+
+    /// <summary>The kernel a new relay package carries: <see cref="Kernel"/>, under Secure Boot signed anew with the lab's db key.</summary>
+    public LabKernel PackageKernel() => LabFirmware.PackageKernel(Kernel, Directory, State.SecureBoot);
     public string Namespace => State.Namespace;
 
     /// <summary>The customer namespace the lab's WireGuard client runs in.</summary>
@@ -132,14 +135,14 @@ internal sealed class LabOperator : IDisposable
         }
     }
 
-    /// <summary>Powers relay <paramref name="index"/> on again with its own stboot image (same trust policy, host configuration).</summary>
+    /// <summary>Powers relay <paramref name="index"/> on again with its own stboot image (same trust policy, host configuration), or
+    /// under UEFI its ESP and variable store (the firmware the lab came up with).</summary>
     public LabMachine PowerOn(int index)
     {
         string name = Summary.Relays[index].Name;
         string machineDir = Path.Combine(Directory, "machines", name);
         var tpm = LabTpm.Has(machineDir) ? LabTpm.PowerOn(State, name, machineDir) : null;
-        var machine = LabMachine.Start(name, Namespace, machineDir, Kernel, Path.Combine(machineDir, "stboot.cpio.gz"), LabNetwork.Tap(index),
-            LabNetwork.RelayMac(index), tpm);
+        var machine = LabMachine.Start(name, Namespace, machineDir, Kernel, LabNetwork.Tap(index), LabNetwork.RelayMac(index), tpm, State.Firmware, State.SecureBoot);
         State.Add(new LabProcess("qemu " + name, machine.Pid, machine.ConsoleLog));
         return machine;
     }

@@ -31,22 +31,28 @@ public static class LabPrerequisites
 
     static IEnumerable<(string Tool, string Package)> Needed(bool tpm) => tpm ? Tools.Concat(TpmTools) : Tools;
 
-    /// <summary>The Debian packages that would provide what is missing (the guest kernel included).</summary>
-    public static IReadOnlyList<string> MissingPackages(bool tpm = false)
+    /// <summary>The Debian packages that would provide what is missing (the guest kernel included; with
+    /// <paramref name="firmware"/> uefi OVMF, the systemd EFI stub and, for Secure Boot, sbsigntool).</summary>
+    public static IReadOnlyList<string> MissingPackages(bool tpm = false, string firmware = LabFirmware.Bios, bool secureBoot = false)
     {
         var packages = Needed(tpm).Where(t => HostProcess.Find(t.Tool) is null).Select(t => t.Package).Distinct().ToList();
         if (LabKernel.Find() is null)
             packages.Add("linux-image-amd64");
-        return packages;
+        packages.AddRange(MissingFirmware(firmware, secureBoot).Select(f => f.Package));
+        return packages.Distinct().ToList();
     }
+
+    /// <summary>What <see cref="LabFirmware.Requirements"/> names that is not there (a file that does not exist, a tool not on PATH).</summary>
+    static IEnumerable<(string Need, string Package)> MissingFirmware(string firmware, bool secureBoot) =>
+        LabFirmware.Requirements(firmware, secureBoot).Where(r => r.Need.StartsWith('/') ? !File.Exists(r.Need) : HostProcess.Find(r.Need) is null);
 
     /// <summary>
     /// Installs <see cref="MissingPackages"/> with apt-get when running as root on a Debian-like host (no-op when nothing
     /// is missing). Returns false when it could not try (not root, no apt-get); apt-get's own failure throws with its output.
     /// </summary>
-    public static bool InstallMissing(Action<string> progress, bool tpm = false)
+    public static bool InstallMissing(Action<string> progress, bool tpm = false, string firmware = LabFirmware.Bios, bool secureBoot = false)
     {
-        var packages = MissingPackages(tpm);
+        var packages = MissingPackages(tpm, firmware, secureBoot);
         if (packages.Count == 0)
             return true;
         if (Environment.UserName != "root" || HostProcess.Find("apt-get") is null)
@@ -62,7 +68,7 @@ public static class LabPrerequisites
     }
 
     /// <summary>One entry per missing thing: "root", or "TOOL (package PKG)", or the kernel.</summary>
-    public static IReadOnlyList<string> Missing(bool tpm = false)
+    public static IReadOnlyList<string> Missing(bool tpm = false, string firmware = LabFirmware.Bios, bool secureBoot = false)
     {
         var missing = new List<string>();
         if (Environment.UserName != "root")
@@ -72,6 +78,8 @@ public static class LabPrerequisites
                 missing.Add($"{tool} (package {package})");
         if (LabKernel.Find() is null)
             missing.Add("a guest kernel: /boot/vmlinuz-RELEASE with /lib/modules/RELEASE (package linux-image-amd64)");
+        foreach (var (need, package) in MissingFirmware(firmware, secureBoot))
+            missing.Add($"{need} (package {package})");
         return missing;
     }
 }

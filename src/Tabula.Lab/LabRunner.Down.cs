@@ -3,7 +3,7 @@ namespace Tabula.Lab;
 public static partial class LabRunner
 {
     /// <summary>What a lab directory holds; `down` deletes these and then the directory if it is empty.</summary>
-    static readonly string[] Contents = ["keys", "packages", "provisioning", "fleet", "stboot", "machines", "wireguard", "logs", "attack", "tpm", LabState.FileName];
+    static readonly string[] Contents = ["keys", "secureboot", "packages", "provisioning", "fleet", "stboot", "machines", "wireguard", "logs", "attack", "tpm", LabState.FileName];
 
     /// <summary>
     /// Stops every process the lab in <paramref name="directory"/> started (those in state.json, then any process whose

@@ -32,6 +32,12 @@ public sealed record LabOptions(string Directory, int Relays, IReadOnlyList<stri
     /// requires measured boot and the controller requires attestation (issue 19). False (<c>--tpm none</c>): no TPM, measured boot
     /// and attestation optional.</summary>
     public bool Tpm { get; init; } = true;
+
+    /// <summary>How the relays boot stboot: <see cref="LabFirmware.Bios"/> (the default) or <see cref="LabFirmware.Uefi"/>.</summary>
+    public string Firmware { get; init; } = LabFirmware.Bios;
+
+    /// <summary>UEFI Secure Boot with the lab's own keys (needs <see cref="LabFirmware.Uefi"/>).</summary>
+    public bool SecureBoot { get; init; }
 }
 
 /// <summary>
@@ -80,6 +86,7 @@ public static partial class LabRunner
     {
         if (options.Relays is < 1 or > 8)
             throw new LabException($"--relays is 1 to 8 (each relay is a 1 GiB QEMU machine under software emulation), got {options.Relays}");
+        LabFirmware.Check(options.Firmware, options.SecureBoot);
         return new LabUp(options).RunAsync(ct);
     }
 

@@ -28,6 +28,12 @@ public sealed class LabState
     /// <summary>The relay package release on `stable`: 1 after `up`, one more after each `upgrade`.</summary>
     public int Release { get; set; } = 1;
 
+    /// <summary>How the relays boot: <see cref="LabFirmware.Bios"/> or <see cref="LabFirmware.Uefi"/> (`lab attack` powers them on the same way).</summary>
+    public string Firmware { get; set; } = LabFirmware.Bios;
+
+    /// <summary>UEFI Secure Boot with the lab's keys (DIR/secureboot): `lab upgrade` signs each new release's kernel with its db key.</summary>
+    public bool SecureBoot { get; set; }
+
     /// <summary>Background processes in start order.</summary>
     public List<LabProcess> Processes { get; init; } = [];
 
@@ -110,6 +116,34 @@ public sealed record LabSummary(string Directory, string Namespace, string Packa
 
     /// <summary>The controller's <c>--attestation</c>: required (a relay is put into service only once attested) or optional.</summary>
     public string? AttestationPolicy { get; init; }
+
+    /// <summary>How the relays boot stboot (issue 20): BIOS, or UEFI with or without Secure Boot.</summary>
+    public LabFirmwareSummary? Firmware { get; init; }
+}
+
+/// <summary>The relays' firmware in the summary (docs/lab.md "Firmware").</summary>
+/// <param name="Type">bios (SeaBIOS, -kernel/-initrd, host configuration in the initramfs) or uefi (OVMF boots the stboot UKI
+/// from an ESP; host configuration in each relay's STHostConfig EFI variable).</param>
+/// <param name="SecureBoot">UEFI Secure Boot with the lab's own PK, KEK and db.</param>
+public sealed record LabFirmwareSummary(string Type, bool SecureBoot)
+{
+    /// <summary>uefi: the OVMF code the relays run (OVMF_CODE_4M.fd, or OVMF_CODE_4M.secboot.fd under Secure Boot).</summary>
+    public string? Code { get; init; }
+
+    /// <summary>uefi: the stboot UKI every relay boots (signed with db under Secure Boot).</summary>
+    public string? Uki { get; init; }
+
+    /// <summary>uefi: its size in bytes.</summary>
+    public long? UkiBytes { get; init; }
+
+    /// <summary>uefi: where each relay's host configuration is (the EFI variable NAME-GUID).</summary>
+    public string? HostConfig { get; init; }
+
+    /// <summary>Secure Boot: the folder with the lab's PK, KEK and db (.key, .crt).</summary>
+    public string? Keys { get; init; }
+
+    /// <summary>Secure Boot: the relay package's kernel, signed with the db key (kexec_file_load under lockdown takes it).</summary>
+    public string? PackageKernel { get; init; }
 }
 
 /// <summary>The stboot images' freshness policy in the summary (docs/lab.md, docs/boot.md "Freshness").</summary>
@@ -157,6 +191,9 @@ public sealed record RelaySummary(string Name, string MachineId, string Address,
     /// <summary>The same over IPv6.</summary>
     public string? EgressIpv6 { get; init; }
 
+    /// <summary>What stboot saw of the platform on its <c>stage:config</c> line (firmware, secure_boot, lockdown, host_config), or null.</summary>
+    public RelayPlatform? Platform { get; init; }
+
     /// <summary>The lab's client ran the real <c>tabula relay attest</c> through this relay's tunnel (issue 19); null without a TPM.</summary>
     public RelayAttestation? Attestation { get; init; }
 }
@@ -179,6 +216,13 @@ public sealed record RelayAttestation(bool Verified, string? FailedStep, string?
     /// <summary>The command as a customer types it.</summary>
     public string? Command { get; init; }
 }
+
+/// <summary>The platform as stboot reported it at its config stage.</summary>
+/// <param name="Firmware">bios or uefi.</param>
+/// <param name="SecureBoot">on or off.</param>
+/// <param name="Lockdown">The kernel's lockdown: none, integrity, confidentiality.</param>
+/// <param name="HostConfig">Where the host configuration came from: /etc/host_configuration.json or efivar:STHostConfig.</param>
+public sealed record RelayPlatform(string? Firmware, string? SecureBoot, string? Lockdown, string? HostConfig);
 
 /// <summary>Times the lab measured for one relay, in seconds.</summary>
 /// <param name="KexecAt">QEMU start → stboot's kexec line (power-on, kernel, stboot's whole run).</param>

@@ -60,6 +60,9 @@ internal sealed class LabUp(LabOptions options)
     MeasuredBootMode MeasuredBoot => options.Tpm ? MeasuredBootMode.Required : MeasuredBootMode.Optional;
     string AttestationPolicy => options.Tpm ? "required" : "optional";
     string SigningRootFile => Path.Combine(dir, "keys", root.Name + ".pem");
+    LabFirmwareSummary firmware = null!;
+    LabKernel packageKernel = null!;
+    bool Uefi => options.Firmware == LabFirmware.Uefi;
 
     sealed record Enrolled(LabMachine Machine, string Id, string Fingerprint, TimeSpan KexecAt, TimeSpan EnrolledAt)
     {
@@ -95,6 +98,7 @@ internal sealed class LabUp(LabOptions options)
                 TpmManufacturerCa = manufacturer?.CertificatePem,
                 MeasuredBoot = MeasuredBootModes.Spell(MeasuredBoot),
                 AttestationPolicy = AttestationPolicy,
+                Firmware = firmware,
                 ClientNamespace = LabClient.Namespace(Namespace),
                 Internet = new LabInternetSummary(LabInternet.CustomerNamespaces(Namespace),
                     new EchoSummary(LabInternet.Echo4.ToString(), LabInternet.Echo6.ToString(), LabInternet.EchoName, LabInternet.EchoHttpPort),
@@ -116,8 +120,8 @@ internal sealed class LabUp(LabOptions options)
     void Prerequisites()
     {
         say("[1/7] checking prerequisites");
-        LabPrerequisites.InstallMissing(say, options.Tpm);
-        var missing = LabPrerequisites.Missing(options.Tpm);
+        LabPrerequisites.InstallMissing(say, options.Tpm, options.Firmware, options.SecureBoot);
+        var missing = LabPrerequisites.Missing(options.Tpm, options.Firmware, options.SecureBoot);
         if (missing.Count > 0)
             throw new LabException("missing: " + string.Join("; ", missing) + ". scripts/setup installs the packages (run it as root)");
         kernel = LabKernel.Find()!;
@@ -133,7 +137,7 @@ internal sealed class LabUp(LabOptions options)
         say($"      stboot {boot}, relay agent {relay}");
         Directory.CreateDirectory(dir);
         File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        state = new LabState { Directory = dir, Namespace = Namespace };
+        state = new LabState { Directory = dir, Namespace = Namespace, Firmware = options.Firmware, SecureBoot = options.SecureBoot };
         state.Save();
         Done("prerequisites and binaries");
     }
@@ -151,6 +155,12 @@ internal sealed class LabUp(LabOptions options)
             manufacturer = TpmManufacturer.OpenOrCreate(LabTpm.ManufacturerDirectory(dir));
             say($"      TPM manufacturer CA {manufacturer.CertificatePath} (issues every relay TPM's EK certificate; --tpm-roots of the controller and of `relay attest`)");
         }
+        if (options.SecureBoot)
+        {
+            LabFirmware.CreateKeys(dir);
+            say($"      Secure Boot: the lab's own PK, KEK and db in {LabFirmware.KeysDirectory(dir)} (RSA-2048, self-signed; enrolled in each relay's OVMF variable store)");
+        }
+        firmware = new LabFirmwareSummary(options.Firmware, options.SecureBoot);
         Done("keys");
     }
 
@@ -164,7 +174,11 @@ internal sealed class LabUp(LabOptions options)
             caName: "Tabula fleet CA");
         string packages = Path.Combine(dir, "packages");
         Directory.CreateDirectory(packages);
-        (archive, var image) = BuildRelayArchive(relay, kernel, fleetTls.CaCertificate, "Tabula lab relay", release: 1, options.RelayCmdline);
+        packageKernel = LabFirmware.PackageKernel(kernel, dir, options.SecureBoot);
+        if (options.SecureBoot)
+            say($"      Secure Boot: the package's kernel is {kernel.KernelPath} with Debian's signature replaced by the lab's db key ({packageKernel.KernelPath}): " +
+                "under lockdown stboot's kexec_file_load takes only a kernel signed by a key the kernel trusts");
+        (archive, var image) = BuildRelayArchive(relay, packageKernel, fleetTls.CaCertificate, "Tabula lab relay", release: 1, options.RelayCmdline);
         say($"      {archive.Length / 1e6:0.0} MB (kernel {image.KernelBytes / 1e6:0.0} MB, initramfs {image.InitramfsBytes / 1e6:0.0} MB, " +
             $"{image.ModuleLoadOrder.Count} modules for WireGuard and virtio-net); pins the fleet CA for {FleetUrl}");
         byte[] descriptor = LabSigning.Sign(archive, [signers[0], signers[1]]);
@@ -278,6 +292,19 @@ internal sealed class LabUp(LabOptions options)
         // the package it measured is allowed, and a relay rebooted from it keeps its state.
         StaffCli(say, options.Tabula, token, tokenFile,
             ["fleet", "packages", "allow", verdict.ArchiveSha256, "--reason", "lab up: the relays boot it", "--server", server, "--ca", fleetTls.CaCertificate]);
+        if (Uefi)
+        {
+            var (uki, ukiBytes) = LabFirmware.BuildUki(dir, boot, trust, kernel, options.SecureBoot);
+            string code = options.SecureBoot ? Qemu.QemuFirmware.DebianSecureBootCode : Qemu.QemuFirmware.DebianCode;
+            firmware = firmware with
+            {
+                Code = code, Uki = uki, UkiBytes = ukiBytes, HostConfig = Images.Uefi.StHostConfigVariable.FullName,
+                Keys = options.SecureBoot ? LabFirmware.KeysDirectory(dir) : null, PackageKernel = options.SecureBoot ? packageKernel.KernelPath : null,
+            };
+            say($"      UEFI: stboot UKI {uki} ({ukiBytes / 1e6:0.0} MB: systemd EFI stub, kernel {kernel.Release}, stboot initramfs without a host configuration" +
+                $"{(options.SecureBoot ? ", signed with the lab's db key" : "")}); OVMF {code}; each relay's host configuration in {firmware.HostConfig} in its own variable store" +
+                (options.SecureBoot ? ", with the lab's PK, KEK and db enrolled" : ""));
+        }
         for (int i = 0; i < options.Relays; i++)
         {
             string name = $"relay-{i + 1}";
@@ -287,27 +314,37 @@ internal sealed class LabUp(LabOptions options)
                 FleetJson.Default.TokenResponse, ct)).Token;
             byte[] identity = Ed25519.NewPrivateKey();
             string hostConfig = Path.Combine(machineDir, "host_configuration.json");
-            File.WriteAllText(hostConfig, $$"""
+            WriteSecret(hostConfig, $$"""
                 {"network_mode": "static", "host_ip": "{{LabInternet.RelayPublic4(i)}}/24", "gateway": "{{LabInternet.PublicGateway4}}",
                  "network_interfaces": [{"interface_name": "eth0", "mac_address": "{{LabNetwork.RelayMac(i)}}"}],
                  "ospkg_pointer": "{{ProvisioningUrl}}/channels/stable.json",
                  "tabula_relay": {"identity_key": "{{Convert.ToBase64String(identity)}}", "enrollment_token": "{{enrollment}}"} }
                 """);
             CryptographicOperations.ZeroMemory(identity);
-            string initramfs = Path.Combine(machineDir, "stboot.cpio.gz");
-            using (var file = File.Create(initramfs))
-                StbootImage.Write(new StbootImageInputs(boot, trust, hostConfig, kernel.Release, ["virtio_net"]), file);
+            string media;
+            if (Uefi)
+            {
+                LabFirmware.WriteMachineMedia(dir, machineDir, System.Text.Encoding.UTF8.GetBytes(File.ReadAllText(hostConfig).TrimEnd()), options.SecureBoot);
+                media = $"ESP with the UKI, host configuration ({LabInternet.RelayPublic4(i)}, {LabNetwork.RelayMac(i)}, identity key, enrollment token) " +
+                        $"in {LabFirmware.Variables(machineDir)}";
+            }
+            else
+            {
+                string initramfs = Path.Combine(machineDir, "stboot.cpio.gz");
+                using (var file = File.Create(initramfs))
+                    StbootImage.Write(new StbootImageInputs(boot, trust, hostConfig, kernel.Release, ["virtio_net"]), file);
+                media = $"stboot image {new FileInfo(initramfs).Length / 1e6:0.0} MB ({LabInternet.RelayPublic4(i)}, {LabNetwork.RelayMac(i)}, identity key, enrollment token)";
+            }
             QemuTpm? tpm = null;
             if (manufacturer is not null)
             {
                 LabTpm.Manufacture(machineDir, manufacturer);
                 tpm = LabTpm.PowerOn(state, name, machineDir);
             }
-            var machine = LabMachine.Start(name, Namespace, machineDir, kernel, initramfs, LabNetwork.Tap(i), LabNetwork.RelayMac(i), tpm);
+            var machine = LabMachine.Start(name, Namespace, machineDir, kernel, LabNetwork.Tap(i), LabNetwork.RelayMac(i), tpm, options.Firmware, options.SecureBoot);
             state.Add(new LabProcess("qemu " + name, machine.Pid, machine.ConsoleLog));
             machines.Add(machine);
-            say($"[5/7] {name}: stboot image {new FileInfo(initramfs).Length / 1e6:0.0} MB ({LabInternet.RelayPublic4(i)}, {LabNetwork.RelayMac(i)}, " +
-                $"identity key, enrollment token); QEMU pid {machine.Pid} (TCG, 1 GiB), console {machine.ConsoleLog}" +
+            say($"[5/7] {name}: {media}; QEMU pid {machine.Pid} (TCG, 1 GiB{(Uefi ? ", OVMF" + (options.SecureBoot ? " Secure Boot" : "") : "")}), console {machine.ConsoleLog}" +
                 (tpm is null ? "; no TPM" : $"; TPM 2.0 (tpm-tis) swtpm {tpm.ControlSocket}, EK certificate by the lab manufacturer"));
         }
         say("      each machine: stboot → network → fetch → verify (2 of 3) → kexec into RAM → tabula-relay enrolls (minutes under TCG)");
@@ -430,7 +467,7 @@ internal sealed class LabUp(LabOptions options)
                 })
             {
                 PublicIpv4 = LabInternet.RelayPublic4(i).ToString(), PublicIpv6 = LabInternet.RelayPublic6(i).ToString(),
-                EgressIpv4 = seen.Ipv4, EgressIpv6 = seen.Ipv6, Attestation = attestation,
+                EgressIpv4 = seen.Ipv4, EgressIpv6 = seen.Ipv6, Attestation = attestation, Platform = machine.StbootPlatform(),
             });
         }
         Done("tunnel");

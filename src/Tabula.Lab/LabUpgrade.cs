@@ -92,7 +92,10 @@ internal sealed class LabUpgrade(LabActionOptions options)
         lab.Say($"[1/3] release r{release}: a new relay OS package, signed by signer2 and signer3");
         var (root, signers) = LabSigning.LoadKeys(Path.Combine(lab.Directory, "keys"));
         string relayBinary = NativeBinaries.Find(NativeBinaries.Relay, m => lab.Say("      " + m));
-        byte[] archive = BuildRelayArchive(relayBinary, lab.Kernel, lab.Summary.FleetCa, $"Tabula lab relay r{release}", release).Archive;
+        var packageKernel = lab.PackageKernel();
+        if (lab.State.SecureBoot)
+            lab.Say($"      Secure Boot: its kernel signed with the lab's db key ({packageKernel.KernelPath}), as `up` did, for kexec_file_load under lockdown");
+        byte[] archive = BuildRelayArchive(relayBinary, packageKernel, lab.Summary.FleetCa, $"Tabula lab relay r{release}", release).Archive;
         byte[] descriptor = LabSigning.Sign(archive, [signers[1], signers[2]]);
         var verdict = LabSigning.Verify(descriptor, archive, root);
         if (!verdict.Accepted)

@@ -14,40 +14,11 @@ namespace Tabula.Lab.Tests;
 /// </summary>
 public sealed class LabTests(ITestOutputHelper output)
 {
-    static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "tabula.dll");
+    readonly LabCli cli = new(output);
 
-    (int Code, string Stdout, string Stderr) Tabula(TimeSpan timeout, params string[] arguments)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { Cli }.Concat(arguments))
-            start.ArgumentList.Add(a);
-        foreach (string key in start.Environment.Keys.Where(k => k.StartsWith("TABULA_", StringComparison.Ordinal)).ToArray())
-            start.Environment.Remove(key);
-        using var process = Process.Start(start)!;
-        var stderr = new StringBuilder();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (stderr) stderr.AppendLine(e.Data);
-            output.WriteLine(e.Data);
-        };
-        process.BeginErrorReadLine();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"tabula {string.Join(' ', arguments)} took over {timeout.TotalMinutes:0} minutes");
-        }
-        process.WaitForExit();
-        lock (stderr) return (process.ExitCode, stdout.Result, stderr.ToString());
-    }
+    (int Code, string Stdout, string Stderr) Tabula(TimeSpan timeout, params string[] arguments) => cli.Run(timeout, arguments);
 
-    static IReadOnlyList<string> ProcessesNaming(string text) =>
-        Directory.EnumerateDirectories("/proc")
-            .Where(d => int.TryParse(Path.GetFileName(d), out int pid) && pid != Environment.ProcessId)
-            .Select(d => { try { return File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' '); } catch (IOException) { return ""; } })
-            .Where(line => line.Contains(text, StringComparison.Ordinal))
-            .ToList();
+    static IReadOnlyList<string> ProcessesNaming(string text) => LabCli.ProcessesNaming(text);
 
     [GuestKernelFact(needsRoot: true, "qemu-system-x86_64", "ip", "clang", "wireguard-go", "wg", "ping", "setsid", "curl", "dig")]
     public void Lab_up_attack_upgrade_and_down_on_one_relay()

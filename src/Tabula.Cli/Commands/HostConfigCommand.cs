@@ -36,12 +36,6 @@ internal static class HostConfigCommand
         return new Command("hostconfig", "Host configurations: the per-machine network and package pointer stboot reads.") { check, Efivar() };
     }
 
-    /// <summary>The EFI variable stboot reads when its image has no host_configuration.json (System Transparency's name and vendor).</summary>
-    internal const string VariableName = "STHostConfig";
-
-    /// <summary>System Transparency's vendor GUID for STHostConfig.</summary>
-    internal static readonly Guid VariableVendor = new("f401f2c1-b005-4be0-8cee-f2e5945bcbe7");
-
     /// <summary>`tabula hostconfig efivar FILE --out VARS.fd`: the host configuration as the STHostConfig variable in a copy of OVMF's variable store.</summary>
     static Command Efivar()
     {
@@ -53,7 +47,7 @@ internal static class HostConfigCommand
             DefaultValueFactory = _ => "/usr/share/OVMF/OVMF_VARS_4M.fd",
         };
         var efivar = new Command("efivar",
-            "Put a host configuration into an OVMF variable store as STHostConfig-f401f2c1-b005-4be0-8cee-f2e5945bcbe7 (non-volatile, boot and runtime access), " +
+            "Put a host configuration into an OVMF variable store as " + StHostConfigVariable.FullName + " (non-volatile, boot and runtime access), " +
             "for an stboot image built without --host-config. Exit 0 written, 2 invalid input.")
         {
             file, output, template,
@@ -70,9 +64,9 @@ internal static class HostConfigCommand
             try
             {
                 var store = OvmfVariableStore.Parse(vars);
-                store.Set(new FirmwareVariable(VariableName, VariableVendor, FirmwareVariable.NonVolatileRuntime, json));
+                store.Set(StHostConfigVariable.With(json));
                 written = store.ToArray();
-                Console.WriteLine($"{outPath}: {VariableName}-{VariableVendor:D} = {json.Length} bytes from {path}; {store.Variables.Count} variables, {store.FreeBytes} bytes free");
+                Console.WriteLine($"{outPath}: {StHostConfigVariable.FullName} = {json.Length} bytes from {path}; {store.Variables.Count} variables, {store.FreeBytes} bytes free");
             }
             catch (Tabula.Images.ImageException e) { throw new UsageException($"{from}: {e.Message}"); }
             CliRun.WriteAtomically(outPath, stream => { stream.Write(written); return 0; });

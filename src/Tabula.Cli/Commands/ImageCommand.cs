@@ -101,7 +101,7 @@ internal static class ImageCommand
     }
 
     /// <summary>Debian's systemd-boot-efi stub (scripts/apt-packages).</summary>
-    internal const string DefaultStub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+    internal const string DefaultStub = UkiImage.DebianStub;
 
     /// <summary>The UKI's command line unless --cmdline says otherwise: the kernel's console on the first serial port
     /// and the screen (the last console= is /dev/console, where stboot writes).</summary>

@@ -43,15 +43,33 @@ internal static class LabCommand
             DefaultValueFactory = _ => "swtpm",
         };
         tpm.AcceptOnlyFromAmong("swtpm", "none");
+        var firmware = new Option<string>("--firmware")
+        {
+            Description = "How the relays boot stboot: bios (SeaBIOS, -kernel/-initrd, host configuration in the image) or uefi (OVMF boots the stboot UKI " +
+                          "from an ESP; each relay's host configuration in its STHostConfig EFI variable)",
+            DefaultValueFactory = _ => LabFirmware.Bios,
+        };
+        firmware.AcceptOnlyFromAmong(LabFirmware.Bios, LabFirmware.Uefi);
+        var secureBoot = new Option<bool>("--secure-boot")
+        {
+            Description = "UEFI Secure Boot with the lab's own PK, KEK and db (implies --firmware uefi): the UKI and the relay package's kernel signed with db",
+        };
         var command = new Command("up",
             "Bring the lab up (a lab already up in the directory is taken down first). Needs root, qemu-system-x86, a linux-image kernel, " +
-            "wireguard-go and wireguard-tools, swtpm and swtpm-tools (scripts/setup installs them).") { relays, json, dir, cmdline, tpm };
+            "wireguard-go and wireguard-tools, swtpm and swtpm-tools (scripts/setup installs them); with uefi also ovmf and systemd-boot-efi, " +
+            "with --secure-boot sbsigntool.")
+        {
+            relays, json, dir, cmdline, tpm, firmware, secureBoot,
+        };
         command.SetAction((result, ct) => Guard(result.GetValue(dir)!, async () =>
         {
             bool asJson = result.GetValue(json);
+            bool secure = result.GetValue(secureBoot);
             var options = new LabOptions(result.GetValue(dir)!, result.GetValue(relays), Self(), Progress(asJson))
             {
                 RelayCmdline = result.GetValue(cmdline)!, Tpm = result.GetValue(tpm) != "none",
+                Firmware = secure ? LabFirmware.Uefi : result.GetValue(firmware)!,
+                SecureBoot = secure,
             };
             var summary = await LabRunner.UpAsync(options, ct);
             if (asJson)
@@ -71,6 +89,9 @@ internal static class LabCommand
         Console.WriteLine($"  package   sha256 {summary.PackageSha256} ({summary.PackageBytes / 1e6:0.0} MB, signatures: {summary.PackageSigners})");
         Console.WriteLine($"  boot      measured boot {summary.MeasuredBoot}, attestation {summary.AttestationPolicy}" +
                           (summary.TpmManufacturerCa is null ? " (no TPMs)" : " (each relay: swtpm TPM 2.0, EK certificate by the lab's manufacturer CA)"));
+        if (summary.Firmware is { } firmware)
+            Console.WriteLine($"  firmware  {firmware.Type}{(firmware.SecureBoot ? " with Secure Boot (keys " + firmware.Keys + ")" : "")}" +
+                              (firmware.Uki is null ? "" : $"; stboot UKI {firmware.Uki}; host configuration in {firmware.HostConfig}"));
         Console.WriteLine($"  dashboard {summary.DashboardUrl}  login {summary.StaffUsername} / {summary.StaffPassword}  (CA {summary.FleetCa})");
         Console.WriteLine($"  staff CLI TABULA_FLEET_TOKEN=$(cat {summary.StaffTokenFile}) tabula fleet machines list --server {summary.DashboardUrl[..^"/dashboard".Length]} --ca {summary.FleetCa}");
         foreach (var relay in summary.Relays)
@@ -78,6 +99,8 @@ internal static class LabCommand
             Console.WriteLine($"  {relay.Name}   {relay.Address}  machine {relay.MachineId}  fingerprint {relay.Fingerprint}  {relay.State}" +
                               $"  handshake {(relay.Handshake ? "done" : "NONE")}  ping {(relay.Ping ? "ok" : "FAILED")}");
             Console.WriteLine($"    stboot (its own clock)  {LabRunner.Timeline(relay.Stboot)}");
+            if (relay.Platform is { } platform)
+                Console.WriteLine($"    stboot saw              firmware={platform.Firmware} secure_boot={platform.SecureBoot} lockdown={platform.Lockdown} host_config={platform.HostConfig}");
             Console.WriteLine($"    lab (wall clock)        kexec at {relay.Timeline.KexecAt:0.0}s, enrolled at {relay.Timeline.EnrolledAt:0.0}s after power-on; " +
                               $"serving {relay.Timeline.Deploy:0.0}s after deploy; first ping through the tunnel {relay.Timeline.FirstHandshake:0.0}s after the device was added");
             Console.WriteLine($"    public {relay.PublicIpv4} {relay.PublicIpv6}; GET /ip through it: " +

@@ -29,6 +29,9 @@ public sealed record UkiSections(string OsRelease, string CommandLine, int Initr
 /// </summary>
 public static class UkiImage
 {
+    /// <summary>Debian's systemd EFI stub (package systemd-boot-efi), unsigned: what <see cref="UkiInputs.Stub"/> is by default.</summary>
+    public const string DebianStub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+
     /// <summary>What .osrel holds unless the caller gives another (as stmgr's default, so ST tools see an stboot UKI).</summary>
     public const string DefaultOsRelease = "NAME=\"stboot\"\nPRETTY_NAME=\"System Transparency Boot Loader (Tabula)\"\nID=stboot\nBUILD_ID=rolling\n";
 

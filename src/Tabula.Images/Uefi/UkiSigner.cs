@@ -33,4 +33,34 @@ public static class UkiSigner
             Directory.Delete(work, recursive: true);
         }
     }
+
+    /// <summary>
+    /// Returns the kernel <paramref name="kernel"/> (a bzImage with its EFI stub, a PE/COFF image) signed with the PEM key and
+    /// certificate given, any signature it carried (Debian's) removed first (sbattach --remove). What an operator does so that,
+    /// under Secure Boot, stboot's kexec_file_load of their kernel passes lockdown: the kernel trusts the db certificates
+    /// (its platform keyring), so a kernel signed with the db key loads (docs/boot.md "Secure Boot").
+    /// </summary>
+    public static byte[] SignKernel(byte[] kernel, string keyPem, string certificatePem)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        var image = PeImage.Parse(kernel, "kernel");
+        foreach (string file in new[] { keyPem, certificatePem })
+            if (!File.Exists(file))
+                ImageException.Throw(ImageError.InputInvalid, $"{file}: not found");
+        string work = Directory.CreateTempSubdirectory("tabula-sign-").FullName;
+        try
+        {
+            string unsigned = Path.Combine(work, "vmlinuz"), signedPath = Path.Combine(work, "vmlinuz.signed");
+            File.WriteAllBytes(unsigned, kernel);
+            if (image.CertificateTable.Size != 0)
+                BuildTool.Run("sbattach", "sbsigntool", "--remove", unsigned);
+            BuildTool.Run("sbsign", "sbsigntool", "--key", keyPem, "--cert", certificatePem, "--output", signedPath, unsigned);
+            BuildTool.Run("sbverify", "sbsigntool", "--cert", certificatePem, signedPath);
+            return File.ReadAllBytes(signedPath);
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
 }

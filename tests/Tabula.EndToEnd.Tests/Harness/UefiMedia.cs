@@ -15,8 +15,6 @@ internal static class UefiMedia
 {
     public const string Stub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 
-    public static readonly Guid StVendor = new("f401f2c1-b005-4be0-8cee-f2e5945bcbe7");
-
     /// <summary>The UKI for this test (host configuration in the image when <paramref name="hostConfigJson"/> is given, else none: the EFI variable).</summary>
     public static byte[] Uki(BootBinary boot, string trustPolicy, string? hostConfigJson, string[] modules, string commandLine, string name)
     {
@@ -58,7 +56,7 @@ internal static class UefiMedia
     {
         var store = OvmfVariableStore.Parse(File.ReadAllBytes(QemuFirmware.DebianVariables));
         if (hostConfig is not null)
-            store.Set(new FirmwareVariable("STHostConfig", StVendor, FirmwareVariable.NonVolatileRuntime, hostConfig));
+            store.Set(StHostConfigVariable.With(hostConfig));
         if (secureBootKeys is not null)
             SecureBootKeys.Enroll(store, secureBootKeys, new Guid("5461627a-756c-6120-7465-737420637573"), DateTimeOffset.UtcNow);
         string vars = RepositoryPaths.Out("images", name + "-VARS.fd");
