@@ -48,9 +48,11 @@ public sealed class DashboardTests(SqliteFleetFixture fleet) : IClassFixture<Sql
         var row = page.Locator($"#machines-table tr[data-machine='{relay.MachineId}']");
         await Assertions.Expect(row.Locator("td.state")).ToHaveTextAsync("awaiting");
         await Assertions.Expect(row.Locator("td.seen")).ToHaveTextAsync("no report");
-        await Assertions.Expect(row.Locator("td.attestation")).ToHaveTextAsync("—");
+        // It sent no TPM evidence (the fleet's policy is optional): staff see that, in the column and where they provision it.
+        await Assertions.Expect(row.Locator("td.attestation")).ToHaveTextAsync("absent");
 
         await row.GetByRole(AriaRole.Button, new() { Name = "Provision…" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#action-warning")).ToContainTextAsync("sent no TPM evidence");
         await dashboard.AnswerDialogAsync("racked in Gothenburg", new Dictionary<string, string>
         {
             ["hostname"] = "se-got-wg-101", ["country_code"] = "se", ["country"] = "Sweden", ["city_code"] = "got",
@@ -77,6 +79,18 @@ public sealed class DashboardTests(SqliteFleetFixture fleet) : IClassFixture<Sql
         // More of a fleet: one relay deployed in Frankfurt (through the API) and one just booted, awaiting staff.
         var frankfurt = new TestRelay();
         await frankfurt.EnrollAsync(fleet.Host.Client(), fleet.EnrollmentToken, digest);
+        var failing = new TestRelay();
+        await failing.EnrollAsync(fleet.Host.Client(), fleet.EnrollmentToken, Http.NewDigest());
+        // Their attestation verdicts as the controller stores them (the verification itself: AttestationTests, real swtpm):
+        // Frankfurt attested release 3, the new one failed at the quote.
+        const string quoteFailure = "the quote's qualifying data is not SHA-256(this nonce ‖ the WireGuard key): an old quote, or one made for another nonce or key";
+        await fleet.Host.Store.WriteAsync(async tx =>
+        {
+            await tx.SaveMachineAttestationAsync(new MachineAttestation(frankfurt.MachineId, AttestationStatus.Attested, null, null, digest, 3, null, null, tx.Now));
+            await tx.SaveMachineAttestationAsync(new MachineAttestation(failing.MachineId, AttestationStatus.Failed, Tabula.Attestation.AttestationStep.Quote,
+                quoteFailure, null, 0, null, null, tx.Now));
+            return 0;
+        }, default);
         var op = fleet.Host.Client(fleet.OperatorToken);
         (await op.PostAsJsonAsync($"/api/v1/machines/{frankfurt.MachineId}/provision", new ProvisionRequest("de-fra-wg-001", "de", "Germany", "fra",
             "Frankfurt", "31173", true, "185.213.155.10", null, 51820, 100, true, "rack"), FleetJson.Default.ProvisionRequest)).EnsureSuccessStatusCode();
@@ -84,10 +98,21 @@ public sealed class DashboardTests(SqliteFleetFixture fleet) : IClassFixture<Sql
             .EnsureSuccessStatusCode();
         (await fleet.Host.Client(frankfurt.RelayToken).PostAsJsonAsync("/relay/v1/health", new HealthReport(40, 20, 9_100_000_000, 7_300_000_000, 0,
             HandshakesLast3Minutes: 31, UptimeSeconds: 200_000, AgentVersion: "0.1"), FleetJson.Default.HealthReport)).EnsureSuccessStatusCode();
-        await new TestRelay().EnrollAsync(fleet.Host.Client(), fleet.EnrollmentToken, Http.NewDigest());
         var other = page.Locator($"#machines-table tr[data-machine='{frankfurt.MachineId}']");
         await Assertions.Expect(other.Locator("td.bytes")).ToHaveTextAsync("9.1 GB / 7.3 GB", new() { Timeout = 20_000 });
         await Assertions.Expect(other.Locator("td.uptime")).ToHaveTextAsync("2 d 7 h");
+        await Assertions.Expect(other.Locator("td.attestation")).ToHaveTextAsync($"attested r3 ({digest[..12]})");
+        await Assertions.Expect(other.Locator("td.attestation")).ToHaveAttributeAsync("title", $"package {digest}, release 3");
+        var failed = page.Locator($"#machines-table tr[data-machine='{failing.MachineId}'] td.attestation");
+        await Assertions.Expect(failed).ToHaveTextAsync("failed: quote");
+        await Assertions.Expect(failed).ToHaveClassAsync("attestation error");
+        await Assertions.Expect(failed).ToHaveAttributeAsync("title", quoteFailure);
+        await Assertions.Expect(row.Locator("td.attestation")).ToHaveTextAsync("absent");
+        // Where staff decide to put it into service, the dialog names the step that failed and why.
+        await page.Locator($"#machines-table tr[data-machine='{failing.MachineId}']").GetByRole(AriaRole.Button, new() { Name = "Provision…" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#action-warning")).ToHaveTextAsync($"Attestation failed at step quote: {quoteFailure}.");
+        await page.ClickAsync("#action-cancel");
+        await Assertions.Expect(page.Locator("#action-dialog")).ToBeHiddenAsync();
         await dashboard.ScreenshotAsync("dashboard-machines");
 
         // Filters by state and location.

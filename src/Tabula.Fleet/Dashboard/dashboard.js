@@ -266,7 +266,7 @@ function renderMachines() {
     const digest = cell(row, short(m.package_digest), "digest mono"); digest.title = m.package_digest;
     const fresh = cell(row, (m.freshness || "unreported") + (m.freshness_reason ? ` (${m.freshness_reason})` : ""), "freshness");
     if (m.freshness === "unfresh") fresh.classList.add("error");
-    cell(row, "—", "attestation");   // attestation lands with issue 19
+    attestationCell(row, m);
     const seen = cell(row, h ? ago(Date.parse(h.reported_at)) : "no report", "seen");
     if (h) { seen.dataset.at = Date.parse(h.reported_at); seen.title = h.reported_at; }
     if (m.state === "deployed" && !serving(m)) seen.classList.add("stale");
@@ -278,6 +278,32 @@ function renderMachines() {
     cell(row, m.applied_revision, "revision");
     machineActions(row.insertCell(), m);
   }
+}
+
+// Attestation at the latest enrollment (issue 19; docs/attestation.md). null: enrolled before attestation existed.
+function attestationCell(row, m) {
+  if (m.attestation === "attested") {
+    const td = cell(row, "attested" + (m.attested_release ? ` r${m.attested_release}` : "") + ` (${short(m.attested_package_digest)})`, "attestation");
+    td.title = `package ${m.attested_package_digest}` + (m.attested_release ? `, release ${m.attested_release}` : "");
+    return td;
+  }
+  if (m.attestation === "failed") {
+    const td = cell(row, `failed: ${m.attestation_failed_step ?? "?"}`, "attestation error");
+    td.title = m.attestation_detail ?? "";
+    return td;
+  }
+  const td = cell(row, m.attestation, "attestation");
+  if (m.attestation_detail) td.title = m.attestation_detail;
+  return td;
+}
+
+// What the provision and deploy dialogs say about a machine that did not attest: with --attestation required the
+// controller refuses it (409 not_attested); with optional it is staff's call.
+function attestationWarning(m) {
+  if (m.attestation === "failed")
+    return `Attestation failed at step ${m.attestation_failed_step ?? "?"}: ${m.attestation_detail ?? "no detail"}.`;
+  if (m.attestation === "absent") return "This machine sent no TPM evidence at its latest enrollment (attestation absent).";
+  return "";
 }
 
 // Seen-ago texts tick locally: no request.
@@ -296,7 +322,7 @@ function machineActions(td, m) {
   const path = action => `/api/v1/machines/${encodeURIComponent(m.id)}/${action}`;
   if (m.state === "awaiting" || m.state === "provisioned")
     button(td, "Provision…", async () => {
-      const r = await ask({ title: `Provision ${m.id}`, fields: placementFields(m.placement), confirm: "Provision" });
+      const r = await ask({ title: `Provision ${m.id}`, warning: attestationWarning(m), fields: placementFields(m.placement), confirm: "Provision" });
       if (!r) return;
       const v = r.values;
       await act(path("provision"), { hostname: v.hostname, country_code: v.country_code, country: v.country, city_code: v.city_code,
@@ -304,13 +330,13 @@ function machineActions(td, m) {
     });
   if (m.state === "provisioned" || m.state === "draining" || (m.state === "awaiting" && m.placement)) {
     button(td, "Deploy…", async () => {
-      const r = await ask({ title: `Deploy ${m.placement ? m.placement.hostname : m.id}`, confirm: "Deploy" });
+      const r = await ask({ title: `Deploy ${m.placement ? m.placement.hostname : m.id}`, warning: attestationWarning(m), confirm: "Deploy" });
       if (r) await act(path("deploy"), { reason: r.reason });
     });
     // The controller refuses a boot that is not known fresh (409 unfresh); staff may override it, with a reason (audited).
     if (m.freshness !== "fresh") button(td, "Override freshness…", async () => {
       const r = await ask({ title: `Deploy ${m.id} although its boot is not known fresh`, confirm: "Override freshness", danger: true,
-        warning: "The controller cannot tell that this machine booted the package its channel names now." });
+        warning: ["The controller cannot tell that this machine booted the package its channel names now.", attestationWarning(m)].join(" ").trim() });
       if (r) await act(path("deploy"), { reason: r.reason, override_freshness: true });
     });
   }
