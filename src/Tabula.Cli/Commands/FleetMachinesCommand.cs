@@ -24,9 +24,20 @@ internal static class FleetMachinesCommand
             else foreach (var m in machines)
                 Console.WriteLine($"{m.Id}  {m.State,-11}  {m.Placement?.Hostname ?? "-",-20}  {m.PackageDigest[..12]}  applied {m.AppliedRevision}" +
                                   $"  release {m.Release?.ToString() ?? "?"}" + (m.MachineClass is { } c ? $" {c} floor {m.Floor ?? 0}" : "") +
-                                  (m.BelowFloor ? " BELOW FLOOR" : "") + (m.Freshness is { } f ? $"  {f}" + (m.FreshnessReason is { } r ? $" ({r})" : "") : ""));
+                                  (m.BelowFloor ? " BELOW FLOOR" : "") + (m.Freshness is { } f ? $"  {f}" + (m.FreshnessReason is { } r ? $" ({r})" : "") : "") +
+                                  AttestationText(m));
             return ExitCode.Ok;
         }));
+
+        // What the latest enrollment's attestation left (issue 19), as the dashboard's column says it; nothing for a machine
+        // that enrolled before the controller knew attestation.
+        static string AttestationText(MachineView m) => m.Attestation switch
+        {
+            null => "",
+            "attested" => "  attested" + (m.AttestedRelease is > 0 and var r ? $" r{r}" : ""),
+            "failed" => $"  attestation failed at {m.AttestationFailedStep ?? "?"}",
+            var other => $"  attestation {other}",
+        };
 
         var provision = new Command("provision", "Assign hostname, location and addresses to an awaiting machine.");
         var id = new Argument<string>("machine") { Description = "Machine id" };
