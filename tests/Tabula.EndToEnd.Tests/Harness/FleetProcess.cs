@@ -16,7 +16,8 @@ namespace Tabula.EndToEnd.Tests.Harness;
 /// The real fleet controller (`tabula fleet serve`, the CLI build next to the tests) over HTTPS on the tap network's
 /// host address, inside the test namespace, on SQLite, with a dev CA for that address (the relay package pins it).
 /// The first admin is made offline with `tabula fleet staff create`; staff and customer calls go through
-/// <see cref="Client"/>, whose sockets are opened inside the namespace.
+/// <see cref="Client"/>, whose sockets are opened inside the namespace. With TPM roots it requires attestation
+/// (<c>--attestation required --tpm-roots PEM</c>, the attestation CA made beside the database; docs/attestation.md).
 /// </summary>
 public sealed class FleetProcess : IDisposable
 {
@@ -46,7 +47,9 @@ public sealed class FleetProcess : IDisposable
     public string Log => log.ToString();
     readonly System.Text.StringBuilder log = new();
 
-    public static FleetProcess Start(TapNetwork network, int port = 9443, string? hostName = null)
+    /// <summary>Starts the controller; <paramref name="tpmRoots"/> (a PEM file of TPM manufacturer roots) turns on
+    /// <c>--attestation required</c>.</summary>
+    public static FleetProcess Start(TapNetwork network, int port = 9443, string? hostName = null, string? tpmRoots = null)
     {
         string root = Directory.CreateTempSubdirectory("tabula-e2e-fleet-").FullName;
         var tls = DevCertificateAuthority.Init(Path.Combine(root, "tls"),
@@ -56,9 +59,10 @@ public sealed class FleetProcess : IDisposable
         string database = "sqlite:" + Path.Combine(root, "fleet.db");
         string created = fleet.Cli(null, "fleet", "staff", "create", "--db", database, "--username", "e2e", "--role", "admin", "--api-token", "e2e", "--json");
         fleet.AdminToken = JsonDocument.Parse(created).RootElement.GetProperty("api_token").GetString()!;
-        fleet.process = Process.Start(fleet.Start(network.Namespace.Name, "fleet", "serve", "--db", database, "--urls", fleet.BaseUrl,
+        fleet.process = Process.Start(fleet.Start(network.Namespace.Name, ["fleet", "serve", "--db", database, "--urls", fleet.BaseUrl,
             "--tls-cert", tls.ServerCertificate, "--tls-key", tls.ServerKey,
-            "--relay-private-addresses"))!;   // the relay's address on the tap network is 10.199.N.2
+            "--relay-private-addresses",   // the relay's address on the tap network is 10.199.N.2
+            .. tpmRoots is null ? Array.Empty<string>() : ["--attestation", "required", "--tpm-roots", tpmRoots]]))!;
         fleet.process.OutputDataReceived += (_, e) => { lock (fleet.log) fleet.log.AppendLine(e.Data); };
         fleet.process.ErrorDataReceived += (_, e) => { lock (fleet.log) fleet.log.AppendLine(e.Data); };
         fleet.process.BeginOutputReadLine();
@@ -91,7 +95,8 @@ public sealed class FleetProcess : IDisposable
         return start;
     }
 
-    string Cli(string? ns, params string[] arguments)
+    /// <summary>Runs the CLI (in namespace <paramref name="ns"/>, if given) and returns its standard output; a non-zero exit throws with both outputs.</summary>
+    public string Cli(string? ns, params string[] arguments)
     {
         using var cli = Process.Start(Start(ns, arguments))!;
         var stderr = cli.StandardError.ReadToEndAsync();

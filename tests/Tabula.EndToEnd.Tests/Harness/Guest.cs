@@ -13,15 +13,17 @@ internal static class Guest
     public const string DefaultMac = "52:54:00:7a:b0:01";
 
     /// <summary>Boots <paramref name="kernel"/> with <paramref name="initramfs"/>; <paramref name="commandLine"/> after
-    /// "--" reaches /init. <paramref name="disk"/> is a raw image attached as a virtio block device.</summary>
+    /// "--" reaches /init. <paramref name="disk"/> is a raw image attached as a virtio block device; <paramref name="tpm"/>
+    /// a TPM 2.0 (tpm-tis) backed by an swtpm (<see cref="GuestTpm"/>).</summary>
     public static QemuMachine Start(string name, string kernel, string initramfs, string commandLine, TapNetwork? network = null,
-        string? disk = null, string mac = DefaultMac) =>
+        string? disk = null, string mac = DefaultMac, QemuTpm? tpm = null) =>
         QemuMachine.Start(new QemuOptions(name, kernel, initramfs, commandLine, RepositoryPaths.Out("logs", name + ".log"))
         {
             MemoryMiB = 1024,
             Namespace = network?.Namespace.Name,
             Nic = network is null ? null : new QemuNic(network.Tap, mac),
             Disk = disk,
+            Tpm = tpm,
         });
 
     /// <summary>Boots <paramref name="media"/> with UEFI <paramref name="firmware"/> (OVMF, q35), the NIC on the test's tap.</summary>

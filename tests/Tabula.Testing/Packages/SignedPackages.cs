@@ -55,14 +55,16 @@ public static class SignedPackages
         return descriptor.ToJson();
     }
 
-    /// <summary>Writes an ST trust policy folder with the production writer, replacing one already there.</summary>
-    public static string TrustPolicy(string directory, int threshold, string fetchMethod, IEnumerable<TestSigner> roots, string? tlsRootsPem = null)
+    /// <summary>Writes an ST trust policy folder with the production writer, replacing one already there;
+    /// <paramref name="measuredBoot"/> is its <c>tabula_measured_boot</c> (none when null).</summary>
+    public static string TrustPolicy(string directory, int threshold, string fetchMethod, IEnumerable<TestSigner> roots, string? tlsRootsPem = null,
+        MeasuredBootMode? measuredBoot = null)
     {
         if (Directory.Exists(directory))
             Directory.Delete(directory, recursive: true);
         var method = fetchMethod switch { "network" => FetchMethod.Network, "initramfs" => FetchMethod.Initramfs, _ => throw new ArgumentException(fetchMethod) };
         var tls = tlsRootsPem is null ? null : Certificate.ParsePemBundle(Utf8(tlsRootsPem));
-        new TrustPolicyFolder(new Packaging.TrustPolicy(threshold, method), [.. roots.Select(r => r.Certificate)], tls, null).Write(directory);
+        new TrustPolicyFolder(new Packaging.TrustPolicy(threshold, method) { MeasuredBoot = measuredBoot }, [.. roots.Select(r => r.Certificate)], tls, null).Write(directory);
         return directory;
     }
 
