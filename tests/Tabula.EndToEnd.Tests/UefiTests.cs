@@ -214,7 +214,7 @@ public sealed class UefiTests(BootBinary boot, ITestOutputHelper output) : IDisp
         string keys = Path.Combine(work, "keys");
         Images.Uefi.SecureBootKeys.Create(keys, "Tabula E2E", DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
         string dbKey = Path.Combine(keys, "db.key"), dbCert = Path.Combine(keys, "db.crt");
-        byte[] ownKernelOs = Os.ArchiveWith(UefiMedia.KernelSignedWith(dbKey, dbCert, work));
+        byte[] ownKernelOs = Os.ArchiveWith(Images.Uefi.UkiSigner.SignKernel(File.ReadAllBytes(GuestKernel.Require().KernelPath), dbKey, dbCert));
         string ownDigest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(ownKernelOs));
 
         using var network = TapNetwork.Create();

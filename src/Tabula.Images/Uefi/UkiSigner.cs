@@ -12,26 +12,10 @@ public static class UkiSigner
     {
         ArgumentNullException.ThrowIfNull(uki);
         UkiImage.Read(uki);
-        foreach (string file in new[] { keyPem, certificatePem })
-            if (!File.Exists(file))
-                ImageException.Throw(ImageError.InputInvalid, $"{file}: not found");
-        string work = Directory.CreateTempSubdirectory("tabula-sign-").FullName;
-        try
-        {
-            string unsigned = Path.Combine(work, "uki.efi"), signedPath = Path.Combine(work, "uki.signed.efi");
-            File.WriteAllBytes(unsigned, uki);
-            BuildTool.Run("sbsign", "sbsigntool", "--key", keyPem, "--cert", certificatePem, "--output", signedPath, unsigned);
-            BuildTool.Run("sbverify", "sbsigntool", "--cert", certificatePem, signedPath);
-            byte[] signedBytes = File.ReadAllBytes(signedPath);
-            var image = PeImage.Parse(signedBytes, "signed UKI");
-            if (image.CertificateTable.Size == 0)
-                ImageException.Throw(ImageError.ToolFailed, "sbsign wrote no certificate table");
-            return signedBytes;
-        }
-        finally
-        {
-            Directory.Delete(work, recursive: true);
-        }
+        byte[] signedBytes = SignPe(uki, "uki.efi", removeSignatures: false, keyPem, certificatePem);
+        if (PeImage.Parse(signedBytes, "signed UKI").CertificateTable.Size == 0)
+            ImageException.Throw(ImageError.ToolFailed, "sbsign wrote no certificate table");
+        return signedBytes;
     }
 
     /// <summary>
@@ -44,15 +28,21 @@ public static class UkiSigner
     {
         ArgumentNullException.ThrowIfNull(kernel);
         var image = PeImage.Parse(kernel, "kernel");
+        return SignPe(kernel, "vmlinuz", removeSignatures: image.CertificateTable.Size != 0, keyPem, certificatePem);
+    }
+
+    /// <summary>sbsign (after sbattach --remove when asked), then sbverify against the certificate, in a temporary folder.</summary>
+    static byte[] SignPe(byte[] pe, string name, bool removeSignatures, string keyPem, string certificatePem)
+    {
         foreach (string file in new[] { keyPem, certificatePem })
             if (!File.Exists(file))
                 ImageException.Throw(ImageError.InputInvalid, $"{file}: not found");
         string work = Directory.CreateTempSubdirectory("tabula-sign-").FullName;
         try
         {
-            string unsigned = Path.Combine(work, "vmlinuz"), signedPath = Path.Combine(work, "vmlinuz.signed");
-            File.WriteAllBytes(unsigned, kernel);
-            if (image.CertificateTable.Size != 0)
+            string unsigned = Path.Combine(work, name), signedPath = Path.Combine(work, name + ".signed");
+            File.WriteAllBytes(unsigned, pe);
+            if (removeSignatures)
                 BuildTool.Run("sbattach", "sbsigntool", "--remove", unsigned);
             BuildTool.Run("sbsign", "sbsigntool", "--key", keyPem, "--cert", certificatePem, "--output", signedPath, unsigned);
             BuildTool.Run("sbverify", "sbsigntool", "--cert", certificatePem, signedPath);

@@ -66,16 +66,4 @@ internal static class UefiMedia
             ? new QemuFirmware(QemuFirmware.DebianCode, vars)
             : new QemuFirmware(QemuFirmware.DebianSecureBootCode, vars) { SecureBoot = true };
     }
-
-    /// <summary>The guest kernel with Debian's signature replaced by one made with <paramref name="key"/> (sbattach
-    /// --remove, sbsign): what an operator does so a kernel of theirs passes kexec_file_load under lockdown with
-    /// their db.</summary>
-    public static byte[] KernelSignedWith(string key, string certificate, string work)
-    {
-        string unsigned = Path.Combine(work, "vmlinuz.unsigned"), signedPath = Path.Combine(work, "vmlinuz.signed");
-        File.Copy(GuestKernel.Require().KernelPath, unsigned, overwrite: true);
-        Prerequisites.Run("sbattach", "--remove", unsigned);
-        Prerequisites.Run("sbsign", "--key", key, "--cert", certificate, "--output", signedPath, unsigned);
-        return File.ReadAllBytes(signedPath);
-    }
 }

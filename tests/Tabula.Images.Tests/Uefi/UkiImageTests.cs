@@ -144,6 +144,22 @@ public sealed class UkiImageTests : IDisposable
         Assert.Contains("the stub is signed", Assert.Throws<ImageException>(() => PeImage.Parse(signedBytes, "x").AppendSections([(".x", [1])])).Message);
     }
 
+    [GuestKernelFact(false, "sbsign", "sbattach", "sbverify")]
+    public void A_kernel_signed_with_the_db_key_carries_only_that_signature()
+    {
+        byte[] kernel = File.ReadAllBytes(GuestKernel.Require().KernelPath);
+        var (key, cert) = SigningKey("db");
+        byte[] signedKernel = UkiSigner.SignKernel(kernel, key, cert);
+        Assert.NotEqual(0u, PeImage.Parse(signedKernel, "signed kernel").CertificateTable.Size);
+        string path = Path.Combine(dir, "vmlinuz.signed");
+        File.WriteAllBytes(path, signedKernel);
+        Prerequisites.Run("sbverify", "--cert", cert, path);
+        // Debian's signature was removed first: sbverify lists exactly one signature
+        Assert.Contains("signature 1", Prerequisites.Run("sbverify", "--list", path));
+        Assert.DoesNotContain("signature 2", Prerequisites.Run("sbverify", "--list", path));
+        Assert.Contains("not found", Assert.Throws<ImageException>(() => UkiSigner.SignKernel(kernel, Path.Combine(dir, "missing.key"), cert)).Message);
+    }
+
     (string Key, string Cert) SigningKey(string name)
     {
         using var rsa = RSA.Create(2048);
