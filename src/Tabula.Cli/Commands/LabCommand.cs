@@ -100,7 +100,7 @@ internal static class LabCommand
                               $"  handshake {(relay.Handshake ? "done" : "NONE")}  ping {(relay.Ping ? "ok" : "FAILED")}");
             Console.WriteLine($"    stboot (its own clock)  {LabRunner.Timeline(relay.Stboot)}");
             if (relay.Platform is { } platform)
-                Console.WriteLine($"    stboot saw              firmware={platform.Firmware} secure_boot={platform.SecureBoot} lockdown={platform.Lockdown} host_config={platform.HostConfig}");
+                Console.WriteLine($"    stboot saw              firmware={platform.Firmware}{(platform.SecureBoot is { } sb ? $" secure_boot={sb}" : "")} lockdown={platform.Lockdown} host_config={platform.HostConfig}");
             Console.WriteLine($"    lab (wall clock)        kexec at {relay.Timeline.KexecAt:0.0}s, enrolled at {relay.Timeline.EnrolledAt:0.0}s after power-on; " +
                               $"serving {relay.Timeline.Deploy:0.0}s after deploy; first ping through the tunnel {relay.Timeline.FirstHandshake:0.0}s after the device was added");
             Console.WriteLine($"    public {relay.PublicIpv4} {relay.PublicIpv6}; GET /ip through it: " +
