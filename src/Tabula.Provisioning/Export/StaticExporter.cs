@@ -27,8 +27,8 @@ public static class StaticExporter
         foreach (var p in packages)
         {
             var archive = Digest(p.ArchiveSha256);
-            bytes += await PlaceAsync(store, archive, Path.Combine(directory, UrlLayout.Archive(archive)), ct, immutable: true);
-            bytes += await PlaceAsync(store, Digest(p.DescriptorSha256), Path.Combine(directory, UrlLayout.Descriptor(archive)), ct, immutable: true);
+            bytes += await PlaceAsync(store, archive, Path.Combine(directory, PackageUrlLayout.Archive(archive)), ct, immutable: true);
+            bytes += await PlaceAsync(store, Digest(p.DescriptorSha256), Path.Combine(directory, PackageUrlLayout.Descriptor(archive)), ct, immutable: true);
         }
         var channels = await store.ListChannelsAsync(ct);
         foreach (var c in channels)
@@ -37,9 +37,9 @@ public static class StaticExporter
                           ?? throw new ProvisioningException(ProvisioningError.StoreFailed,
                               $"channel {c.Name} points at an unknown package");
             bytes += await PlaceAsync(store, Digest(package.DescriptorSha256),
-                Path.Combine(directory, UrlLayout.ChannelDescriptor(c.Name)), ct);
+                Path.Combine(directory, PackageUrlLayout.ChannelDescriptor(c.Name)), ct);
             bytes += await PlaceAsync(store, Digest(package.ArchiveSha256),
-                Path.Combine(directory, UrlLayout.ChannelArchive(c.Name)), ct);
+                Path.Combine(directory, PackageUrlLayout.ChannelArchive(c.Name)), ct);
         }
         var groups = await store.ListGroupsAsync(ct);
         foreach (var g in groups)
@@ -47,7 +47,7 @@ public static class StaticExporter
             if (channels.FirstOrDefault(c => c.Name == g.Channel) is { } c
                 && await store.FindPackageAsync(Digest(c.ArchiveSha256), ct) is { } package)
                 bytes += await PlaceAsync(store, Digest(package.DescriptorSha256),
-                    Path.Combine(directory, UrlLayout.GroupDescriptor(g.Id)), ct);
+                    Path.Combine(directory, PackageUrlLayout.GroupDescriptor(g.Id)), ct);
             if (g.HostConfig is { } config)
             {
                 byte[] json = JsonSerializer.SerializeToUtf8Bytes(config, ProvisioningJsonContext.Default.JsonElement);

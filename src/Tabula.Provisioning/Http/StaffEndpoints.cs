@@ -73,9 +73,9 @@ public static class StaffEndpoints
             log.ChannelMoved(move.Target, move.From, move.To, actor);
         }
         Sha256Digest.TryParse(result.Package.ArchiveSha256, out var archive);
-        string descriptorUrl = "/" + UrlLayout.Descriptor(archive);
+        string descriptorUrl = "/" + PackageUrlLayout.Descriptor(archive);
         return TypedResults.Created(descriptorUrl, new PublishResponse(result.Package.ArchiveSha256,
-            result.Package.ArchiveLength, result.Package.DescriptorSha256, descriptorUrl, "/" + UrlLayout.Archive(archive),
+            result.Package.ArchiveLength, result.Package.DescriptorSha256, descriptorUrl, "/" + PackageUrlLayout.Archive(archive),
             channel, result.Verdict));
     }
 
