@@ -42,14 +42,7 @@ internal static class Marker
     static string Efi() =>
         Directory.Exists("/sys/firmware/efi/efivars") ? "runtime" : Directory.Exists("/sys/firmware/efi") ? "boot" : "none";
 
-    static string Lockdown()
-    {
-        try
-        {
-            return HandoverPlatform.ParseSecurityFs(File.ReadAllText("/sys/kernel/security/lockdown")) is { } mode ? HandoverPlatform.Spell(mode) : "unknown";
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return "unknown"; }
-    }
+    static string Lockdown() => PlatformProbe.ReadLockdown() is { } mode ? HandoverPlatform.Spell(mode) : "unknown";
 
     /// <summary>The kernel numbers the records 0, 1, … in the order of hdr.setup_data's list.</summary>
     static string SetupData()

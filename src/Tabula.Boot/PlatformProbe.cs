@@ -26,22 +26,21 @@ internal static class PlatformProbe
                 secureBoot = variable!.Data is [1];
         }
         catch (Exception e) when (e is KernelDataException or IOException or UnauthorizedAccessException) { }
-        KernelLockdown? lockdown = null;
-        try
-        {
-            lockdown = HandoverPlatform.ParseSecurityFs(File.ReadAllText(env.PathOf("/sys/kernel/security/lockdown")));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        return new HandoverPlatform(uefi ? PlatformFirmware.Uefi : PlatformFirmware.Bios, secureBoot, lockdown);
+        return new HandoverPlatform(uefi ? PlatformFirmware.Uefi : PlatformFirmware.Bios, secureBoot, ReadLockdown(env.PathOf(LockdownFile)));
+    }
+
+    const string LockdownFile = "/sys/kernel/security/lockdown";
+
+    /// <summary>The kernel's lockdown mode from securityfs at <paramref name="path"/>, or null when it cannot be read.</summary>
+    public static KernelLockdown? ReadLockdown(string path = LockdownFile)
+    {
+        try { return HandoverPlatform.ParseSecurityFs(File.ReadAllText(path)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>The config line's words: <c>firmware=uefi secure_boot=on|off|unknown lockdown=…</c>, or
     /// <c>firmware=bios lockdown=…</c> (unknown when securityfs or the lockdown LSM is not there).</summary>
-    public static string Describe(HandoverPlatform platform)
-    {
-        string lockdown = platform.Lockdown is { } mode ? HandoverPlatform.Spell(mode) : "unknown";
-        return platform.Firmware == PlatformFirmware.Uefi
-            ? $"firmware=uefi secure_boot={platform.SecureBoot switch { true => "on", false => "off", null => "unknown" }} lockdown={lockdown}"
-            : $"firmware=bios lockdown={lockdown}";
-    }
+    public static string Describe(HandoverPlatform platform) => platform.Firmware == PlatformFirmware.Uefi
+        ? $"firmware=uefi secure_boot={platform.SecureBootWord} lockdown={platform.LockdownWord}"
+        : $"firmware=bios lockdown={platform.LockdownWord}";
 }

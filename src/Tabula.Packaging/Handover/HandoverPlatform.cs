@@ -46,6 +46,20 @@ public sealed record HandoverPlatform(PlatformFirmware Firmware, bool? SecureBoo
         _ => throw new ArgumentOutOfRangeException(nameof(lockdown)),
     };
 
+    /// <summary>The firmware as the hand-over writes it: <c>uefi</c> or <c>bios</c>.</summary>
+    public static string Spell(PlatformFirmware firmware) => firmware switch
+    {
+        PlatformFirmware.Bios => "bios",
+        PlatformFirmware.Uefi => "uefi",
+        _ => throw new ArgumentOutOfRangeException(nameof(firmware)),
+    };
+
+    /// <summary>Secure Boot for people and console lines: <c>on</c>, <c>off</c> or <c>unknown</c>.</summary>
+    public string SecureBootWord => SecureBoot switch { true => "on", false => "off", null => "unknown" };
+
+    /// <summary>The lockdown mode as the kernel spells it, or <c>unknown</c>.</summary>
+    public string LockdownWord => Lockdown is { } mode ? Spell(mode) : "unknown";
+
     /// <summary>The mode named by <paramref name="text"/>, or null.</summary>
     public static KernelLockdown? ParseLockdown(string text) => text switch
     {
@@ -78,12 +92,7 @@ public sealed record HandoverPlatform(PlatformFirmware Firmware, bool? SecureBoo
     internal void Write(Utf8JsonWriter writer)
     {
         writer.WriteStartObject();
-        writer.WriteString("firmware", Firmware switch
-        {
-            PlatformFirmware.Bios => "bios",
-            PlatformFirmware.Uefi => "uefi",
-            _ => throw new ArgumentOutOfRangeException(nameof(Firmware)),
-        });
+        writer.WriteString("firmware", Spell(Firmware));
         if (SecureBoot is { } on) writer.WriteBoolean("secure_boot", on); else writer.WriteNull("secure_boot");
         if (Lockdown is { } mode) writer.WriteString("lockdown", Spell(mode)); else writer.WriteNull("lockdown");
         writer.WriteEndObject();
