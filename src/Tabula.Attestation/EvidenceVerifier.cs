@@ -133,8 +133,7 @@ public sealed record StbootMeasurements(MeasuredPackage Package, HandoverPlatfor
 
     /// <summary>The platform for people: <c>uefi, Secure Boot on, lockdown integrity</c>.</summary>
     public static string Describe(HandoverPlatform? platform) => platform is null ? "platform not measured"
-        : $"{(platform.Firmware == PlatformFirmware.Uefi ? "uefi" : "bios")}, Secure Boot {platform.SecureBoot switch { true => "on", false => "off", null => "unknown" }}, "
-          + $"lockdown {(platform.Lockdown is { } l ? HandoverPlatform.Spell(l) : "unknown")}";
+        : $"{HandoverPlatform.Spell(platform.Firmware)}, Secure Boot {platform.SecureBootWord}, lockdown {platform.LockdownWord}";
 }
 
 /// <summary>
@@ -157,6 +156,10 @@ public sealed record AttestationReport(IReadOnlyList<StepResult> Steps, TpmPubli
     /// <summary>The platform stboot measured (PCR 13 PlatformSecurity), once <c>measured-boot</c> read it from a log that
     /// replayed to the quote; null before that or when the log has none.</summary>
     public HandoverPlatform? Platform { get; init; }
+
+    /// <summary>The SHA-256 PCRs 12, 13 and 14 the log replays to, once <c>event-log</c> passed (so they are the quoted
+    /// values); null before that.</summary>
+    public IReadOnlyDictionary<int, byte[]>? ReplayedPcrs { get; init; }
 
     /// <summary>True when every step passed.</summary>
     public bool Verified => Steps.Count == AttestationStep.All.Count && Steps.All(s => s.Ok);
@@ -186,7 +189,8 @@ public static class EvidenceVerifier
         TpmPublic? ak = null;
         MeasuredPackage? package = null;
         HandoverPlatform? platform = null;
-        AttestationReport Done() => new(steps, ak, package, quoteSha256) { Platform = platform };
+        IReadOnlyDictionary<int, byte[]>? quotedPcrs = null;
+        AttestationReport Done() => new(steps, ak, package, quoteSha256) { Platform = platform, ReplayedPcrs = quotedPcrs };
         bool Add(StepResult step)
         {
             steps.Add(step);
@@ -279,6 +283,7 @@ public static class EvidenceVerifier
             Add(StepResult.Fail(AttestationStep.EventLog, "the event log does not replay to the quoted PCRs 12-14 (a changed, added or missing event)"));
             return Done();
         }
+        quotedPcrs = replayed;
         Add(StepResult.Pass(AttestationStep.EventLog, $"{log.Events.Count(e => e.Type != StbootEvent.NoAction)} events replay to the quoted PCRs 12-14"));
 
         // 5. stboot measured this boot, and only stboot measured into its PCRs: the last package archive with its descriptor

@@ -83,9 +83,8 @@ internal static class RelayAttestCommand
         public string? Interface { get; init; }
     }
 
-    /// <summary>What one run found: the report, the nonce it used, the release the controller certified (from the AK certificate),
-    /// and the PCR values the log replayed to (the quoted ones; null unless the event-log step passed).</summary>
-    internal sealed record Outcome(AttestationReport Report, byte[] Nonce, long? Release, IReadOnlyDictionary<string, string>? Pcrs = null);
+    /// <summary>What one run found: the report, the nonce it used, and the release the controller certified (from the AK certificate).</summary>
+    internal sealed record Outcome(AttestationReport Report, byte[] Nonce, long? Release);
 
     static IPEndPoint ParseGateway(string text) =>
         IPEndPoint.TryParse(text, out var endpoint) && endpoint.Port != 0 ? endpoint
@@ -155,8 +154,7 @@ internal static class RelayAttestCommand
                 ? StepResult.Pass(AttestationStep.AkActivation, "the TPM holding the EK answered our challenge for this AK")
                 : StepResult.Fail(AttestationStep.AkActivation, "the TPM did not answer our challenge: the AK is not in the EK's TPM"),
             package => CheckPackage(package, measured, trust, fetched, policy)) { RequireSecureBoot = options.RequireSecureBoot });
-        return new Outcome(report, nonce, release,
-            report.Steps.Any(s => s is { Name: AttestationStep.EventLog, Ok: true }) ? Replayed(evidence.EventLog) : null);
+        return new Outcome(report, nonce, release);
     }
 
     /// <summary>One descriptor fetch: the URL it came from (null descriptor: why not), and whether it was the content-addressed one.</summary>
@@ -208,14 +206,6 @@ internal static class RelayAttestCommand
 
     /// <summary>The package the log names, by the verifier's own rules (<see cref="StbootMeasurements.Read"/>: the last archive
     /// event), before the log is trusted: only to know what to fetch; the verifier decides on it after the replay.</summary>
-    /// <summary>The SHA-256 PCRs 12-14 as the log replays (once the log replayed to the quote, the quoted values).</summary>
-    static IReadOnlyDictionary<string, string> Replayed(byte[] log)
-    {
-        var replay = EventLog.Parse(log).Replay();
-        return EvidenceVerifier.QuotedPcrs.ToDictionary(pcr => pcr.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            pcr => Convert.ToHexStringLower(replay.GetValueOrDefault(pcr) ?? new byte[SHA256.HashSizeInBytes]));
-    }
-
     static MeasuredPackage? PeekPackage(byte[] log)
     {
         try { return StbootMeasurements.Read(EventLog.Parse(log), out _)?.Package; }
@@ -269,20 +259,21 @@ internal static class RelayAttestCommand
     sealed class TlsTrust
     {
         readonly PinnedTlsRoots? pinned;
-        readonly string source;
+        readonly string roots;
         readonly string? unusable;
         string? refusal;
 
-        TlsTrust(PinnedTlsRoots? pinned, string source, string? unusable = null) => (this.pinned, this.source, this.unusable) = (pinned, source, unusable);
+        /// <param name="roots">Which roots, for the step's detail: "--tls-roots", "the 2 HTTPS root(s) stboot measured", ….</param>
+        TlsTrust(PinnedTlsRoots? pinned, string roots, string? unusable = null) => (this.pinned, this.roots, this.unusable) = (pinned, roots, unusable);
 
         public static TlsTrust For(PinnedTlsRoots? customer, byte[]? measured)
         {
-            if (customer is not null) return new(customer, "TLS under --tls-roots");
-            if (measured is not { Length: > 0 }) return new(null, "TLS under the system's roots (stboot measured no HTTPS roots)");
+            if (customer is not null) return new(customer, "--tls-roots");
+            if (measured is not { Length: > 0 }) return new(null, "the system's roots (stboot measured no HTTPS roots)");
             try
             {
                 var roots = Certificate.ParseDerConcatenation(measured);
-                return new(new PinnedTlsRoots(roots, TimeProvider.System), $"TLS under the {roots.Count} HTTPS root(s) stboot measured");
+                return new(new PinnedTlsRoots(roots, TimeProvider.System), $"the {roots.Count} HTTPS root(s) stboot measured");
             }
             catch (PackageFormatException e)
             {
@@ -290,13 +281,14 @@ internal static class RelayAttestCommand
             }
         }
 
-        public string Describe(string url) => url.StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? source : "plain HTTP";
+        public string Describe(string url) => !url.StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? "plain HTTP"
+            : unusable is not null ? roots : "TLS under " + roots;
 
         public bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, System.Net.Security.SslPolicyErrors errors)
         {
             if (unusable is not null) return Refuse(unusable);
             if (pinned is not null)
-                return pinned.Validate(certificate, chain, errors) || Refuse($"the server's certificate is not under {source["TLS under ".Length..]}: {pinned.LastRefusal}");
+                return pinned.Validate(certificate, chain, errors) || Refuse($"the server's certificate is not under {roots}: {pinned.LastRefusal}");
             return errors == System.Net.Security.SslPolicyErrors.None
                 || Refuse($"the server's certificate does not verify under the system's roots ({errors}); give --tls-roots PEM");
         }
@@ -346,9 +338,9 @@ internal static class RelayAttestCommand
                 report.QuoteSha256, [.. report.Steps.Select(s => new AttestStepOutput(s.Name, s.Ok, s.Detail))])
             {
                 Platform = report.Platform is { } p
-                    ? new AttestPlatformOutput(p.Firmware == PlatformFirmware.Uefi ? "uefi" : "bios", p.SecureBoot, p.Lockdown is { } l ? HandoverPlatform.Spell(l) : null)
+                    ? new AttestPlatformOutput(HandoverPlatform.Spell(p.Firmware), p.SecureBoot, p.Lockdown is { } l ? HandoverPlatform.Spell(l) : null)
                     : null,
-                Pcrs = outcome.Pcrs,
+                Pcrs = report.ReplayedPcrs?.ToDictionary(p => p.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), p => Convert.ToHexStringLower(p.Value)),
             };
             Console.WriteLine(JsonSerializer.Serialize(output, CliJsonContext.Default.AttestOutput));
             return;
