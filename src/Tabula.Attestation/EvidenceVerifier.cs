@@ -179,7 +179,7 @@ public sealed record AttestationReport(IReadOnlyList<StepResult> Steps, TpmPubli
 public static class EvidenceVerifier
 {
     /// <summary>The PCRs a quote must cover (SHA-256 bank): stboot's 12 (package), 13 (authority), 14 (identity, WireGuard key).</summary>
-    public static readonly IReadOnlyList<int> QuotedPcrs = [12, 13, 14];
+    public static readonly IReadOnlyList<int> QuotedPcrs = StbootPcr.Quoted.ToArray();
 
     /// <summary>Runs the steps in order, stopping at the first that fails.</summary>
     public static AttestationReport Verify(Evidence evidence, VerifierExpectations expect)

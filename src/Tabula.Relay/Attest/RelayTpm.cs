@@ -23,9 +23,6 @@ namespace Tabula.Relay.Attest;
 /// boot at key-binding (exactly one key is allowed), which is right, since either key could be the one customers use.</remarks>
 public sealed class RelayTpm : IRelayTpm, IDisposable
 {
-    /// <summary>The PCRs a quote covers: stboot's 12 (package), 13 (authority), 14 (identity and WireGuard key).</summary>
-    public static ReadOnlySpan<int> QuotedPcrs => [StbootPcr.Detail, StbootPcr.Authority, StbootPcr.Identity];
-
     readonly Tpm2 tpm;
     readonly uint ek, ak;
     readonly Lock gate = new();
@@ -139,7 +136,7 @@ public sealed class RelayTpm : IRelayTpm, IDisposable
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            var quote = tpm.Quote(ak, qualifyingData, PcrSelection.Of(TpmAlgorithm.Sha256, QuotedPcrs));
+            var quote = tpm.Quote(ak, qualifyingData, PcrSelection.Of(TpmAlgorithm.Sha256, StbootPcr.Quoted));
             return (quote.Attest, quote.Signature.ToBytes());
         }
     }

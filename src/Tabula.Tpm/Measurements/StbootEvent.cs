@@ -16,6 +16,9 @@ public static class StbootPcr
     /// <summary>PCR 14, which machine this is: its identity, its host configuration (secrets excluded), the boot ticket,
     /// and the relay's WireGuard public key (ST: "identity and data channel public key").</summary>
     public const int Identity = 14;
+
+    /// <summary>The PCRs a relay's quote covers and a verifier requires (SHA-256 bank): all three, in order.</summary>
+    public static ReadOnlySpan<int> Quoted => [Detail, Authority, Identity];
 }
 
 /// <summary>
