@@ -87,6 +87,8 @@ public static class NativeBinaries
         string root = RepositoryRoot() ?? throw new LabException(
             $"no {program.Binary} found: set ${program.EnvironmentVariable}, put it beside tabula, or run from the repository checkout " +
             $"(where it is published with `dotnet publish {program.Project} -c Release -r linux-x64 -o out/{program.OutName}`)");
+        // Checked again under the lock: a process that waited finds the binary the one before it published.
+        using var publishing = LockPublish(root, program.Binary, TimeSpan.FromMinutes(15));
         DateTime newestSource = NewestSource(root, program);
         foreach (string candidate in new[] { $"out/{program.OutName}/{program.Binary}", $"out/e2e/{program.OutName}/{program.Binary}" })
         {
@@ -105,5 +107,32 @@ public static class NativeBinaries
             throw new LabException($"dotnet publish {program.Project} produced no {binary}");
         File.SetLastWriteTimeUtc(binary, DateTime.UtcNow);
         return binary;
+    }
+
+    /// <summary>
+    /// Holds the publish lock of <paramref name="binary"/> until disposed: one <c>dotnet publish</c> of a program at a time
+    /// across processes (two labs, a lab beside the end-to-end tests' own publish), because concurrent publishes of one
+    /// project share its obj/ folder and break each other's native link. The lock is <c>out/.publish-BINARY.lock</c> opened
+    /// with FileShare.None, which .NET takes as an advisory flock on Linux; it waits at most <paramref name="timeout"/>.
+    /// </summary>
+    public static IDisposable LockPublish(string root, string binary, TimeSpan timeout)
+    {
+        string folder = Path.Combine(root, "out");
+        Directory.CreateDirectory(folder);
+        string path = Path.Combine(folder, $".publish-{binary}.lock");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+            {
+                if (clock.Elapsed >= timeout)
+                    throw new LabException($"another process has been publishing {binary} for {timeout.TotalMinutes:0} minutes ({path} is held)");
+                Thread.Sleep(250);
+            }
+        }
     }
 }

@@ -16,6 +16,29 @@ public sealed class NativeBinariesTests : IDisposable
         [.. NativeBinaries.ProjectClosure(Repository, program.Project).Select(f => Path.GetRelativePath(Repository, f))];
 
     [Fact]
+    public void The_publish_lock_is_a_flock_another_process_waits_for()
+    {
+        Tabula.Testing.Prerequisites.Require(needsRoot: false, "flock");
+        string lockFile = Path.Combine(fake, "out", ".publish-tabula-boot.lock");
+        using (NativeBinaries.LockPublish(fake, "tabula-boot", TimeSpan.FromSeconds(1)))
+        {
+            // Another process (util-linux flock, non-blocking) is refused while it is held; so is a second holder here.
+            Assert.Equal(1, FlockExitCode(lockFile));
+            var e = Assert.Throws<LabException>(() => NativeBinaries.LockPublish(fake, "tabula-boot", TimeSpan.FromSeconds(1)));
+            Assert.Contains("another process has been publishing tabula-boot", e.Message);
+        }
+        Assert.Equal(0, FlockExitCode(lockFile));
+        using (NativeBinaries.LockPublish(fake, "tabula-boot", TimeSpan.FromSeconds(1))) { }
+    }
+
+    static int FlockExitCode(string file)
+    {
+        using var flock = System.Diagnostics.Process.Start("flock", ["-n", file, "true"]);
+        flock.WaitForExit();
+        return flock.ExitCode;
+    }
+
+    [Fact]
     public void Boot_closure_is_read_from_the_csproj_files()
     {
         var boot = Closure(NativeBinaries.Boot);

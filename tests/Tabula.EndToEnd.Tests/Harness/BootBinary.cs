@@ -32,6 +32,8 @@ static class NativeBinary
 {
     public static string Publish(string project, string outName, string binaryName)
     {
+        // The lab (tabula lab up, in the Lab tests running beside these) publishes the same projects: one at a time.
+        using var publishing = Tabula.Lab.NativeBinaries.LockPublish(RepositoryPaths.Root, binaryName, TimeSpan.FromMinutes(15));
         string output = RepositoryPaths.Out(outName);
         var start = new ProcessStartInfo("dotnet")
         {
