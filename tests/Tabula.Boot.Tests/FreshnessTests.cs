@@ -107,6 +107,20 @@ public sealed class FreshnessTests : IClassFixture<FreshnessServers>, IDisposabl
     /// <summary>The mirror answers this test's ticket URL with <paramref name="answer"/>.</summary>
     void Seized(Func<HttpContext, Task> answer) => servers.Answers[SeizedTicketPath] = answer;
 
+    /// <summary>The seized ticket URL answers each request with a well-formed ticket for <paramref name="archive"/>, for the
+    /// requesting machine and nonce, signed by a fresh key the machine does not pin.</summary>
+    void SeizedWithTicketOfAnotherKey(byte[] archive)
+    {
+        byte[] attackerKey = Ed25519.NewPrivateKey();
+        Seized(async context =>
+        {
+            var request = TicketRequest.Parse(await BodyAsync(context));
+            var payload = new BootTicketPayload(request.MachineId, request.Nonce.ToArray(), Sha256Digest.Parse(Hex(archive), "digest"), 0,
+                request.MachineClass, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            await WriteAsync(context, HttpStatusCode.OK, BootTicket.Sign(payload, attackerKey));
+        });
+    }
+
     static async Task<byte[]> BodyAsync(HttpContext context)
     {
         using var buffer = new MemoryStream();
@@ -274,15 +288,8 @@ public sealed class FreshnessTests : IClassFixture<FreshnessServers>, IDisposabl
         byte[] archive = Package(2);
         Serve(archive);
         await servers.SetCurrentAsync(machineClass, Hex(archive), 2);
-        byte[] attackerKey = Ed25519.NewPrivateKey();
         // Everything right but the key: the real Packaging ticket format, signed by a key the machine does not pin.
-        Seized(async context =>
-        {
-            var request = TicketRequest.Parse(await BodyAsync(context));
-            var payload = new BootTicketPayload(request.MachineId, request.Nonce.ToArray(), Sha256Digest.Parse(Hex(archive), "digest"), 0,
-                request.MachineClass, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
-            await WriteAsync(context, HttpStatusCode.OK, BootTicket.Sign(payload, attackerKey));
-        });
+        SeizedWithTicketOfAnotherKey(archive);
         Policy(machine, FreshnessMode.Required, SeizedTicketUrl);
 
         AssertRefused(machine, machine.Run(), "ticket-signature");
@@ -375,14 +382,7 @@ public sealed class FreshnessTests : IClassFixture<FreshnessServers>, IDisposabl
         byte[] channel = Package(3), chosen = Package(3, cmdline: Cmdline + " chosen");
         var m = ChannelMachine(channel, chosen);
         await servers.SetCurrentAsync(machineClass, Hex(channel), 3);
-        byte[] attackerKey = Ed25519.NewPrivateKey();
-        Seized(async context =>
-        {
-            var request = TicketRequest.Parse(await BodyAsync(context));
-            var payload = new BootTicketPayload(request.MachineId, request.Nonce.ToArray(), Sha256Digest.Parse(Hex(chosen), "digest"), 0,
-                request.MachineClass, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
-            await WriteAsync(context, HttpStatusCode.OK, BootTicket.Sign(payload, attackerKey));
-        });
+        SeizedWithTicketOfAnotherKey(chosen);
         Policy(m, FreshnessMode.Required, SeizedTicketUrl);
 
         AssertRefused(m, m.Run(), "ticket-signature");
